@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * `@heck/v2`: Stage 6: the distributed health checker composed from every stage.
+ */
+export {};

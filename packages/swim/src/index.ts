@@ -1,0 +1,5 @@
+/**
+ * @packageDocumentation
+ * `@heck/swim`: Stage 3: SWIM membership and failure detection with Lifeguard.
+ */
+export {};

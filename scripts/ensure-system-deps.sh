@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Installs, from Debian's packages, what tests and benchmarks need and Node
+# cannot bring: a real etcd (the reference store), chromium (the dashboard
+# test), and for benchmarks wrk, hyperfine and Go with hashicorp/memberlist
+# (a reference SWIM peer built offline from Debian's sources).
+#   ensure-system-deps.sh test    -> etcd, chromium
+#   ensure-system-deps.sh bench   -> the above plus wrk, hyperfine, golang, memberlist
+# Idempotent: does nothing when everything is there already.
+set -euo pipefail
+want=(etcd-server etcd-client chromium)
+if [[ "${1:-test}" == "bench" ]]; then
+  want+=(wrk hyperfine golang-go golang-github-hashicorp-memberlist-dev)
+fi
+missing=()
+for pkg in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  echo "system deps present: ${want[*]}"
+  exit 0
+fi
+echo "installing from Debian: ${missing[*]}"
+SUDO=""
+if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"
