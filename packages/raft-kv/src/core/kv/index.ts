@@ -1,0 +1,8 @@
+/**
+ * The pure key-value state machine: etcd-shaped types, the binary command
+ * codec, and the {@link KvStore} every replica applies committed entries to.
+ */
+export * from "./types.ts";
+export * from "./bytes.ts";
+export { KvStore, DEFAULT_KV_STORE_CONFIG, inRange, type KvStoreConfig, type EventsSince } from "./store.ts";
+export { encodeCommand, decodeCommand, MAX_TXN_DEPTH, type Decoded } from "./codec.ts";

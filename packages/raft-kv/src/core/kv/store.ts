@@ -1,0 +1,625 @@
+/**
+ * The replicated key-value state machine. Every replica applies the same
+ * committed commands in the same order and ends in the same state (Raft §5.3,
+ * state machine safety), so everything here is deterministic: no clock, no
+ * randomness, no iteration over unordered containers that could differ.
+ *
+ * It keeps etcd's revision scheme (one global revision, per-key create/mod
+ * revision and version), a bounded history of events for watchers, client
+ * sessions that answer a retried write from a cache instead of applying it
+ * twice (Raft dissertation §6.3), and the members' client addresses.
+ */
+import { compareBytes, equalBytes, fromByteString, toByteString } from "./bytes.ts";
+import {
+  type CachedResult,
+  decodeCommand,
+  readCachedResult,
+  readEvent,
+  readMemberAttrs,
+  toCached,
+  writeCachedResult,
+  writeEvent,
+  writeMemberAttrs,
+} from "./codec.ts";
+import { Reader, WireError, Writer } from "./wire.ts";
+import type {
+  ApplyResult,
+  Compare,
+  DeleteRangeResponse,
+  KeyValue,
+  KvCommand,
+  KvError,
+  KvEvent,
+  MemberAttrs,
+  PutResponse,
+  RangeRequest,
+  RangeResponse,
+  RequestOp,
+  ResponseOp,
+  TxnRequest,
+  TxnResponse,
+  WriteOp,
+  WriteResponse,
+} from "./types.ts";
+
+/** Tuning of the state machine; every replica must use the same values (they shape applied results). */
+export interface KvStoreConfig {
+  /**
+   * Revisions of events kept for watchers that start in the past. Older
+   * watch starts get "compacted", as from etcd after a compaction. Default
+   * 10,000: a few seconds of heavy writes, bounded memory and snapshot size.
+   */
+  historyRevisions: number;
+  /**
+   * Client sessions kept; the least recently used is expired beyond this
+   * (dissertation §6.3: replicas must agree on expiry, so it is driven by the
+   * log, not by a clock). Default 10,000 concurrent clients.
+   */
+  maxSessions: number;
+  /**
+   * Responses cached per session. A client with more requests outstanding
+   * than this gets "stale_request" for the oldest on retry (never a second
+   * apply). Default 1,024, above any in-flight window our clients use.
+   */
+  maxCachedPerSession: number;
+}
+
+/** Defaults for {@link KvStoreConfig}, with the reasons on each field. */
+export const DEFAULT_KV_STORE_CONFIG: KvStoreConfig = { historyRevisions: 10_000, maxSessions: 10_000, maxCachedPerSession: 1_024 };
+
+interface Record {
+  value: Uint8Array;
+  createRevision: number;
+  modRevision: number;
+  version: number;
+}
+
+interface Session {
+  /** Responses for seq >= firstUnackedSeq, by seq. */
+  responses: Map<number, CachedResult>;
+  firstUnackedSeq: number;
+}
+
+/** Events at one revision. */
+interface HistoryEntry {
+  revision: number;
+  events: KvEvent[];
+}
+
+/** The answer to a watch start: past events to replay, or the compaction that hid them. */
+export type EventsSince = { ok: true; events: Array<KvEvent> } | { ok: false; compactRevision: number };
+
+class TxnFailure extends Error {
+  constructor(readonly kvError: KvError) {
+    super(kvError.message);
+  }
+}
+
+const SNAPSHOT_VERSION = 1;
+
+/** True when `key` (byte string) lies in the range given by key/rangeEnd (byte strings). */
+export function inRange(key: string, start: string, end: string | undefined): boolean {
+  if (end === undefined || end === "") return key === start;
+  if (end === "\u0000") return key >= start;
+  return key >= start && key < end;
+}
+
+/** The key-value state machine. Apply committed commands with {@link KvStore.apply}; read with {@link KvStore.range}. */
+export class KvStore {
+  private readonly data = new Map<string, Record>();
+  /** Every live key, sorted (byte order), for range scans. */
+  private sortedKeys: string[] = [];
+  private history: HistoryEntry[] = [];
+  private readonly sessions = new Map<number, Session>();
+  private readonly memberAttrs = new Map<string, MemberAttrs>();
+  private currentRevision = 1;
+  private compacted = 0;
+  private applied = 0;
+
+  constructor(readonly config: KvStoreConfig = DEFAULT_KV_STORE_CONFIG) {}
+
+  /** etcd's store revision: 1 when empty, +1 per write transaction that changed something. */
+  get revision(): number {
+    return this.currentRevision;
+  }
+
+  /** Watch starts at or below this revision get "compacted". */
+  get compactRevision(): number {
+    return this.compacted;
+  }
+
+  /** The Raft log index of the last applied entry (commands and no-ops alike). */
+  get appliedIndex(): number {
+    return this.applied;
+  }
+
+  /** Number of live keys. */
+  get size(): number {
+    return this.data.size;
+  }
+
+  /** Number of live client sessions. */
+  get sessionCount(): number {
+    return this.sessions.size;
+  }
+
+  /** Client attributes of members, by node id, in id order. */
+  members(): Map<string, MemberAttrs> {
+    return new Map([...this.memberAttrs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+  }
+
+  /** Records that a Raft entry with no KV meaning (no-op, configuration change) was applied at `index`. */
+  skip(index: number): void {
+    this.advance(index);
+  }
+
+  /** Sets or removes a member's attributes as a configuration change is applied at `index` (undefined removes). */
+  applyMembership(index: number, nodeId: string, attrs: MemberAttrs | undefined): void {
+    this.advance(index);
+    if (attrs) {
+      const prev = this.memberAttrs.get(nodeId);
+      // A conf change knows the peer address only; keep client addresses the member already published.
+      this.memberAttrs.set(nodeId, prev ? { ...prev, peerAddress: attrs.peerAddress || prev.peerAddress } : attrs);
+    } else {
+      this.memberAttrs.delete(nodeId);
+    }
+  }
+
+  /** Applies the committed entry at `index` whose data is `data` (an encoded {@link KvCommand}). */
+  applyEntry(index: number, data: Uint8Array): { command?: KvCommand; result: ApplyResult } {
+    const decoded = decodeCommand(data);
+    if (!decoded.ok) {
+      this.advance(index);
+      return { result: { ok: false, revision: this.currentRevision, error: { code: "invalid_request", message: decoded.error } } };
+    }
+    return { command: decoded.value, result: this.apply(index, decoded.value) };
+  }
+
+  /** Applies one committed command at log `index`. Never throws for bad commands; they fail with a KvError. */
+  apply(index: number, command: KvCommand): ApplyResult {
+    this.advance(index);
+    switch (command.type) {
+      case "register":
+        return this.register(index);
+      case "member-attrs":
+        this.memberAttrs.set(command.nodeId, command.attrs);
+        return { ok: true, revision: this.currentRevision, membersChanged: true };
+      case "write": {
+        const s = command.session;
+        if (!s) return this.applyWrite(command.op);
+        const session = this.sessions.get(s.clientId);
+        if (!session) {
+          return { ok: false, revision: this.currentRevision, error: { code: "session_expired", message: `client session ${s.clientId} is unknown or expired; register again` } };
+        }
+        // Re-insert to mark the session most recently used (Map order is the LRU order).
+        this.sessions.delete(s.clientId);
+        this.sessions.set(s.clientId, session);
+        if (s.firstUnackedSeq > session.firstUnackedSeq) {
+          for (const seq of [...session.responses.keys()]) if (seq < s.firstUnackedSeq) session.responses.delete(seq);
+          session.firstUnackedSeq = s.firstUnackedSeq;
+        }
+        const cached = session.responses.get(s.seq);
+        if (cached) return cached.ok ? { ...cached, events: [], duplicate: true } : cached;
+        if (s.seq < session.firstUnackedSeq) {
+          return { ok: false, revision: this.currentRevision, error: { code: "stale_request", message: `request ${s.seq} of client ${s.clientId} was already acknowledged` } };
+        }
+        const result = this.applyWrite(command.op);
+        const toCache = toCached(result);
+        if (toCache) {
+          session.responses.set(s.seq, toCache);
+          if (session.responses.size > this.config.maxCachedPerSession) {
+            const oldest = Math.min(...session.responses.keys());
+            session.responses.delete(oldest);
+            session.firstUnackedSeq = Math.max(session.firstUnackedSeq, oldest + 1);
+          }
+        }
+        return result;
+      }
+    }
+  }
+
+  private advance(index: number): void {
+    // Entries arrive in log order; a lower index would mean a driver bug (applying twice).
+    if (index <= this.applied) throw new Error(`apply out of order: index ${index} after ${this.applied}`);
+    this.applied = index;
+  }
+
+  private register(index: number): ApplyResult {
+    // The client id is the register entry's log index: unique, and the same on every replica.
+    this.sessions.set(index, { responses: new Map(), firstUnackedSeq: 1 });
+    while (this.sessions.size > this.config.maxSessions) {
+      const lru = this.sessions.keys().next().value as number;
+      this.sessions.delete(lru);
+    }
+    return { ok: true, revision: this.currentRevision, registered: index };
+  }
+
+  // --- reads -----------------------------------------------------------------
+
+  /** etcd's Range on the current state. Fails for historical revisions (only the current state is kept). */
+  range(q: RangeRequest): { ok: true; revision: number; response: RangeResponse } | { ok: false; revision: number; error: KvError } {
+    const err = this.checkRangeRevision(q);
+    if (err) return { ok: false, revision: this.currentRevision, error: err };
+    return { ok: true, revision: this.currentRevision, response: this.rangeNow(q) };
+  }
+
+  /** The current pair of one key, or undefined. */
+  get(key: Uint8Array): KeyValue | undefined {
+    const k = toByteString(key);
+    const rec = this.data.get(k);
+    return rec ? this.toKv(k, rec) : undefined;
+  }
+
+  private checkRangeRevision(q: RangeRequest): KvError | undefined {
+    const rev = q.revision ?? 0;
+    if (rev <= 0 || rev === this.currentRevision) return undefined;
+    if (rev > this.currentRevision) return { code: "future_revision", message: `revision ${rev} is newer than the store's ${this.currentRevision}` };
+    return { code: "compacted", message: `revision ${rev} is older than the current ${this.currentRevision}; raft-kv keeps only the current state for reads` };
+  }
+
+  private toKv(key: string, rec: Record): KeyValue {
+    return { key: fromByteString(key), value: rec.value, createRevision: rec.createRevision, modRevision: rec.modRevision, version: rec.version, lease: 0 };
+  }
+
+  /** Sorted keys in [start, end) / the single key / every key >= start. */
+  private keysIn(start: string, end: string | undefined): string[] {
+    if (end === undefined || end === "") return this.data.has(start) ? [start] : [];
+    const out: string[] = [];
+    for (let i = this.lowerBound(start); i < this.sortedKeys.length; i++) {
+      const k = this.sortedKeys[i]!;
+      if (end !== "\u0000" && k >= end) break;
+      out.push(k);
+    }
+    return out;
+  }
+
+  private lowerBound(key: string): number {
+    let lo = 0;
+    let hi = this.sortedKeys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (this.sortedKeys[mid]! < key) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  private rangeNow(q: RangeRequest): RangeResponse {
+    const start = toByteString(q.key);
+    const end = q.rangeEnd ? toByteString(q.rangeEnd) : undefined;
+    let kvs: KeyValue[] = [];
+    for (const k of this.keysIn(start, end)) {
+      const rec = this.data.get(k)!;
+      if (q.minModRevision && rec.modRevision < q.minModRevision) continue;
+      if (q.maxModRevision && rec.modRevision > q.maxModRevision) continue;
+      if (q.minCreateRevision && rec.createRevision < q.minCreateRevision) continue;
+      if (q.maxCreateRevision && rec.createRevision > q.maxCreateRevision) continue;
+      kvs.push(this.toKv(k, rec));
+    }
+    const count = kvs.length;
+    const order = q.sortOrder ?? "none";
+    const target = q.sortTarget ?? "key";
+    // As etcd: a sort target other than key with no order means ascending.
+    const effective = order === "none" && target !== "key" ? "ascend" : order;
+    if (effective !== "none") {
+      const sign = effective === "ascend" ? 1 : -1;
+      kvs.sort((a, b) => {
+        let d: number;
+        switch (target) {
+          case "key":
+            d = compareBytes(a.key, b.key);
+            break;
+          case "version":
+            d = a.version - b.version;
+            break;
+          case "create":
+            d = a.createRevision - b.createRevision;
+            break;
+          case "mod":
+            d = a.modRevision - b.modRevision;
+            break;
+          case "value":
+            d = compareBytes(a.value, b.value);
+            break;
+        }
+        return sign * d;
+      });
+    }
+    let more = false;
+    if (q.limit && q.limit > 0 && kvs.length > q.limit) {
+      kvs = kvs.slice(0, q.limit);
+      more = true;
+    }
+    if (q.countOnly) return { kvs: [], more, count };
+    if (q.keysOnly) kvs = kvs.map((kv) => ({ ...kv, value: new Uint8Array(0) }));
+    return { kvs, more, count };
+  }
+
+  // --- writes ----------------------------------------------------------------
+
+  private applyWrite(op: WriteOp): ApplyResult {
+    const invalid = this.validate(op, 0);
+    if (invalid) return { ok: false, revision: this.currentRevision, error: invalid };
+    const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[] };
+    let response: WriteResponse;
+    try {
+      response = this.execute(op, batch) as WriteResponse;
+    } catch (error) {
+      // validate() rules out every failure execute() can raise, so this is a bug guard, not a path.
+      if (error instanceof TxnFailure) return { ok: false, revision: this.currentRevision, error: error.kvError };
+      throw error;
+    }
+    if (batch.events.length > 0) {
+      this.currentRevision = batch.revision;
+      this.history.push({ revision: batch.revision, events: batch.events });
+      this.trimHistory();
+    }
+    return { ok: true, revision: this.currentRevision, response, events: batch.events, duplicate: false };
+  }
+
+  private trimHistory(): void {
+    const oldestKept = this.currentRevision - this.config.historyRevisions + 1;
+    let drop = 0;
+    while (drop < this.history.length && this.history[drop]!.revision < oldestKept) drop++;
+    if (drop > 0) {
+      this.compacted = this.history[drop - 1]!.revision;
+      this.history = this.history.slice(drop);
+    }
+  }
+
+  /**
+   * Checks a write before any of it runs, so a transaction applies all or
+   * nothing: as etcd, a branch may not put one key twice or put a key it also
+   * deletes, a put with ignoreValue needs an existing key, and a range inside
+   * may only read the current revision.
+   */
+  private validate(op: RequestOp, depth: number): KvError | undefined {
+    switch (op.type) {
+      case "range":
+        return this.checkRangeRevision(op);
+      case "put":
+        if (op.key.length === 0) return { code: "invalid_request", message: "key: must not be empty" };
+        if (op.ignoreValue && !this.data.has(toByteString(op.key))) return { code: "key_not_found", message: "ignoreValue: key not found" };
+        return undefined;
+      case "delete":
+        if (op.key.length === 0) return { code: "invalid_request", message: "key: must not be empty" };
+        return undefined;
+      case "txn": {
+        for (const c of op.compare) if (c.key.length === 0) return { code: "invalid_request", message: "compare.key: must not be empty" };
+        for (const branch of [op.success, op.failure]) {
+          const puts = new Set<string>();
+          for (const o of branch) {
+            const e = this.validate(o, depth + 1);
+            if (e) return e;
+            if (o.type === "put") {
+              const k = toByteString(o.key);
+              if (puts.has(k)) return { code: "invalid_request", message: "txn: duplicate key given in txn request" };
+              puts.add(k);
+            }
+          }
+          for (const o of branch) {
+            if (o.type !== "delete") continue;
+            const start = toByteString(o.key);
+            const end = o.rangeEnd ? toByteString(o.rangeEnd) : undefined;
+            for (const k of puts) if (inRange(k, start, end)) return { code: "invalid_request", message: "txn: a key is both put and deleted in one txn branch" };
+          }
+        }
+        return undefined;
+      }
+    }
+  }
+
+  private execute(op: RequestOp, batch: { revision: number; events: KvEvent[] }): ResponseOp {
+    switch (op.type) {
+      case "range":
+        return { type: "range", ...this.rangeNow(op) };
+      case "put": {
+        const k = toByteString(op.key);
+        const prev = this.data.get(k);
+        if (op.ignoreValue && !prev) throw new TxnFailure({ code: "key_not_found", message: "ignoreValue: key not found" });
+        const rec: Record = {
+          value: op.ignoreValue && prev ? prev.value : op.value.slice(),
+          createRevision: prev ? prev.createRevision : batch.revision,
+          modRevision: batch.revision,
+          version: prev ? prev.version + 1 : 1,
+        };
+        if (!prev) this.sortedKeys.splice(this.lowerBound(k), 0, k);
+        this.data.set(k, rec);
+        const prevKv = prev ? this.toKv(k, prev) : undefined;
+        batch.events.push(prevKv ? { type: "put", kv: this.toKv(k, rec), prevKv } : { type: "put", kv: this.toKv(k, rec) });
+        const resp: PutResponse = op.prevKv && prevKv ? { prevKv } : {};
+        return { type: "put", ...resp };
+      }
+      case "delete": {
+        const start = toByteString(op.key);
+        const end = op.rangeEnd ? toByteString(op.rangeEnd) : undefined;
+        const keys = this.keysIn(start, end);
+        const prevKvs: KeyValue[] = [];
+        for (const k of keys) {
+          const prev = this.data.get(k)!;
+          const prevKv = this.toKv(k, prev);
+          prevKvs.push(prevKv);
+          this.data.delete(k);
+          this.sortedKeys.splice(this.lowerBound(k), 1);
+          batch.events.push({ type: "delete", kv: { key: prevKv.key, value: new Uint8Array(0), createRevision: 0, modRevision: batch.revision, version: 0, lease: 0 }, prevKv });
+        }
+        const resp: DeleteRangeResponse = { deleted: keys.length, prevKvs: op.prevKv ? prevKvs : [] };
+        return { type: "delete", ...resp };
+      }
+      case "txn":
+        return { type: "txn", ...this.executeTxn(op, batch) };
+    }
+  }
+
+  private executeTxn(op: TxnRequest, batch: { revision: number; events: KvEvent[] }): TxnResponse {
+    const succeeded = op.compare.every((c) => this.compare(c));
+    const responses = (succeeded ? op.success : op.failure).map((o) => this.execute(o, batch));
+    return { succeeded, responses };
+  }
+
+  /** One etcd Compare against the current state (including writes earlier in the same txn). */
+  compare(c: Compare): boolean {
+    const start = toByteString(c.key);
+    const end = c.rangeEnd && c.rangeEnd.length > 0 ? toByteString(c.rangeEnd) : undefined;
+    const keys = this.keysIn(start, end);
+    if (keys.length === 0) {
+      // etcd: comparing the value of a missing key always fails; other targets see zeros.
+      if (c.target === "value") return false;
+      return compareNumbers(0, c.value, c.result);
+    }
+    return keys.every((k) => {
+      const rec = this.data.get(k)!;
+      switch (c.target) {
+        case "value": {
+          const d = compareBytes(rec.value, c.value);
+          return holds(d, c.result);
+        }
+        case "version":
+          return compareNumbers(rec.version, c.value, c.result);
+        case "create":
+          return compareNumbers(rec.createRevision, c.value, c.result);
+        case "mod":
+          return compareNumbers(rec.modRevision, c.value, c.result);
+        case "lease":
+          return compareNumbers(0, c.value, c.result);
+      }
+    });
+  }
+
+  // --- watch -------------------------------------------------------------------
+
+  /**
+   * Events at revisions >= `startRevision` on key/rangeEnd, oldest first, for
+   * a watcher that starts in the past; "compacted" when some are gone.
+   */
+  eventsSince(startRevision: number, key: Uint8Array, rangeEnd?: Uint8Array): EventsSince {
+    if (startRevision <= this.compacted) return { ok: false, compactRevision: this.compacted };
+    const start = toByteString(key);
+    const end = rangeEnd && rangeEnd.length > 0 ? toByteString(rangeEnd) : undefined;
+    const events: KvEvent[] = [];
+    for (const h of this.history) {
+      if (h.revision < startRevision) continue;
+      for (const e of h.events) if (inRange(toByteString(e.kv.key), start, end)) events.push(e);
+    }
+    return { ok: true, events };
+  }
+
+  // --- snapshots ---------------------------------------------------------------
+
+  /** The whole state as bytes (Raft ch. 5): data, history, sessions, members and the applied index. */
+  snapshot(): Uint8Array {
+    const w = new Writer().uint(SNAPSHOT_VERSION).uint(this.applied).uint(this.currentRevision).uint(this.compacted);
+    w.uint(this.sortedKeys.length);
+    for (const k of this.sortedKeys) {
+      const rec = this.data.get(k)!;
+      w.bytes(fromByteString(k)).bytes(rec.value).uint(rec.createRevision).uint(rec.modRevision).uint(rec.version);
+    }
+    w.uint(this.history.length);
+    for (const h of this.history) {
+      w.uint(h.revision).uint(h.events.length);
+      for (const e of h.events) writeEvent(w, e);
+    }
+    w.uint(this.sessions.size);
+    for (const [id, s] of this.sessions) {
+      w.uint(id).uint(s.firstUnackedSeq).uint(s.responses.size);
+      for (const [seq, r] of s.responses) {
+        w.uint(seq);
+        writeCachedResult(w, r);
+      }
+    }
+    w.uint(this.memberAttrs.size);
+    for (const [id, a] of this.members()) {
+      w.string(id);
+      writeMemberAttrs(w, a);
+    }
+    return w.finish().slice();
+  }
+
+  /** Rebuilds a store from {@link KvStore.snapshot} bytes; a malformed snapshot is an Error naming what is wrong. */
+  static restore(bytes: Uint8Array, config: KvStoreConfig = DEFAULT_KV_STORE_CONFIG): KvStore {
+    const s = new KvStore(config);
+    try {
+      const r = new Reader(bytes);
+      const version = r.uint();
+      if (version !== SNAPSHOT_VERSION) throw new WireError(`unsupported snapshot version ${version}`);
+      s.applied = r.uint();
+      s.currentRevision = r.uint();
+      s.compacted = r.uint();
+      const nKeys = r.uint();
+      for (let i = 0; i < nKeys; i++) {
+        const key = toByteString(r.bytes());
+        const rec: Record = { value: r.bytes(), createRevision: r.uint(), modRevision: r.uint(), version: r.uint() };
+        s.data.set(key, rec);
+        s.sortedKeys.push(key);
+      }
+      for (let i = 1; i < s.sortedKeys.length; i++) if (!(s.sortedKeys[i - 1]! < s.sortedKeys[i]!)) throw new WireError("keys not in order");
+      const nHist = r.uint();
+      for (let i = 0; i < nHist; i++) {
+        const revision = r.uint();
+        const n = r.uint();
+        const events: KvEvent[] = [];
+        for (let j = 0; j < n; j++) events.push(readEvent(r));
+        s.history.push({ revision, events });
+      }
+      const nSessions = r.uint();
+      for (let i = 0; i < nSessions; i++) {
+        const id = r.uint();
+        const firstUnackedSeq = r.uint();
+        const n = r.uint();
+        const responses = new Map<number, CachedResult>();
+        for (let j = 0; j < n; j++) {
+          const seq = r.uint();
+          responses.set(seq, readCachedResult(r));
+        }
+        s.sessions.set(id, { firstUnackedSeq, responses });
+      }
+      const nMembers = r.uint();
+      for (let i = 0; i < nMembers; i++) {
+        const id = r.string();
+        s.memberAttrs.set(id, readMemberAttrs(r));
+      }
+      if (!r.done()) throw new WireError("trailing bytes");
+    } catch (error) {
+      throw new Error(`KV snapshot is malformed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+    }
+    return s;
+  }
+
+  /** A deterministic digest of the state (FNV-1a over the snapshot), to compare replicas in tests. */
+  digest(): string {
+    let h1 = 0x811c9dc5;
+    const bytes = this.snapshot();
+    for (let i = 0; i < bytes.length; i++) {
+      h1 ^= bytes[i]!;
+      h1 = Math.imul(h1, 0x01000193) >>> 0;
+    }
+    return h1.toString(16).padStart(8, "0");
+  }
+
+  /** True when both stores hold the same keys, values and revisions. */
+  sameData(other: KvStore): boolean {
+    if (this.currentRevision !== other.currentRevision || this.data.size !== other.data.size) return false;
+    for (const [k, rec] of this.data) {
+      const o = other.data.get(k);
+      if (!o || !equalBytes(o.value, rec.value) || o.modRevision !== rec.modRevision || o.createRevision !== rec.createRevision || o.version !== rec.version) return false;
+    }
+    return true;
+  }
+}
+
+function holds(d: number, result: Compare["result"]): boolean {
+  switch (result) {
+    case "equal":
+      return d === 0;
+    case "not_equal":
+      return d !== 0;
+    case "greater":
+      return d > 0;
+    case "less":
+      return d < 0;
+  }
+}
+
+function compareNumbers(actual: number, expected: number, result: Compare["result"]): boolean {
+  return holds(actual - expected, result);
+}

@@ -1,0 +1,181 @@
+/**
+ * The key-value state machine's vocabulary, shaped after etcd's v3 API
+ * (`mvccpb.KeyValue`, `RangeRequest`, `PutRequest`, `DeleteRangeRequest`,
+ * `TxnRequest`, `Compare`) so the gRPC layer maps onto it field by field.
+ * Keys and values are bytes; revisions are etcd's: one global counter that
+ * every write transaction advances by one.
+ */
+
+/** One key's current state, as etcd's `mvccpb.KeyValue`. */
+export interface KeyValue {
+  key: Uint8Array;
+  value: Uint8Array;
+  /** Revision of the put that created this key (since its last delete). */
+  createRevision: number;
+  /** Revision of the last put to this key. */
+  modRevision: number;
+  /** Puts since creation: 1 on create, +1 per put; a delete resets it. */
+  version: number;
+  /** Lease id; raft-kv has no leases, so always 0 (kept for etcd's shape). */
+  lease: number;
+}
+
+/** A change seen by watchers, as etcd's `mvccpb.Event`. */
+export interface KvEvent {
+  type: "put" | "delete";
+  /** For a put the new pair; for a delete the key with modRevision = the delete's revision. */
+  kv: KeyValue;
+  /** The pair before the change, when there was one. */
+  prevKv?: KeyValue;
+}
+
+/** etcd's RangeRequest: `key` alone, or [key, rangeEnd); rangeEnd "\0" means "every key >= key". */
+export interface RangeRequest {
+  key: Uint8Array;
+  rangeEnd?: Uint8Array;
+  /** At most this many kvs (0 = no limit); `more` says whether some were left out. */
+  limit?: number;
+  /** Read at this revision; raft-kv keeps only the current state, so only 0 or the current revision. */
+  revision?: number;
+  sortOrder?: "none" | "ascend" | "descend";
+  sortTarget?: "key" | "version" | "create" | "mod" | "value";
+  /** Served from the local state without a ReadIndex round (may be stale). Ignored by the store. */
+  serializable?: boolean;
+  keysOnly?: boolean;
+  countOnly?: boolean;
+  minModRevision?: number;
+  maxModRevision?: number;
+  minCreateRevision?: number;
+  maxCreateRevision?: number;
+}
+
+/** etcd's PutRequest. */
+export interface PutRequest {
+  key: Uint8Array;
+  value: Uint8Array;
+  /** Return the previous pair. */
+  prevKv?: boolean;
+  /** Keep the current value (the key must exist). */
+  ignoreValue?: boolean;
+}
+
+/** etcd's DeleteRangeRequest. */
+export interface DeleteRangeRequest {
+  key: Uint8Array;
+  rangeEnd?: Uint8Array;
+  prevKv?: boolean;
+}
+
+/** What a Compare looks at (etcd's CompareTarget). */
+export type CompareTarget = "version" | "create" | "mod" | "value" | "lease";
+
+/** How a Compare compares (etcd's CompareResult). */
+export type CompareResult = "equal" | "greater" | "less" | "not_equal";
+
+/**
+ * One guard of a transaction (etcd's Compare). With `rangeEnd` every key in
+ * the range must satisfy it. A missing key has version, create and mod 0; a
+ * value compare on a missing key is always false (as in etcd).
+ */
+export type Compare =
+  | { key: Uint8Array; rangeEnd?: Uint8Array; result: CompareResult; target: "value"; value: Uint8Array }
+  | { key: Uint8Array; rangeEnd?: Uint8Array; result: CompareResult; target: "version" | "create" | "mod" | "lease"; value: number };
+
+/** etcd's TxnRequest: if every compare holds, run `success`, else `failure`. */
+export interface TxnRequest {
+  compare: Compare[];
+  success: RequestOp[];
+  failure: RequestOp[];
+}
+
+/** One operation inside a transaction (etcd's RequestOp). */
+export type RequestOp =
+  | ({ type: "range" } & RangeRequest)
+  | ({ type: "put" } & PutRequest)
+  | ({ type: "delete" } & DeleteRangeRequest)
+  | ({ type: "txn" } & TxnRequest);
+
+/** A write that goes through the log: puts, deletes and transactions. */
+export type WriteOp = Extract<RequestOp, { type: "put" | "delete" | "txn" }>;
+
+/** etcd's RangeResponse (without the header). */
+export interface RangeResponse {
+  kvs: KeyValue[];
+  more: boolean;
+  count: number;
+}
+
+/** etcd's PutResponse. */
+export interface PutResponse {
+  prevKv?: KeyValue;
+}
+
+/** etcd's DeleteRangeResponse. */
+export interface DeleteRangeResponse {
+  deleted: number;
+  prevKvs: KeyValue[];
+}
+
+/** etcd's TxnResponse. */
+export interface TxnResponse {
+  succeeded: boolean;
+  responses: ResponseOp[];
+}
+
+/** One result inside a transaction (etcd's ResponseOp). */
+export type ResponseOp =
+  | ({ type: "range" } & RangeResponse)
+  | ({ type: "put" } & PutResponse)
+  | ({ type: "delete" } & DeleteRangeResponse)
+  | ({ type: "txn" } & TxnResponse);
+
+/**
+ * A client session tag (Raft dissertation §6.3). `clientId` comes from a
+ * committed `register` command; `seq` numbers the client's requests;
+ * `firstUnackedSeq` tells the state machine which cached responses the client
+ * no longer needs, so it can drop them.
+ */
+export interface SessionTag {
+  clientId: number;
+  seq: number;
+  firstUnackedSeq: number;
+}
+
+/** What a node knows about a member beyond the Raft configuration: addresses for clients. */
+export interface MemberAttrs {
+  /** Raft peer address host:port. */
+  peerAddress: string;
+  /** gRPC client URLs (http://host:port), as etcd's member list shows them. */
+  clientUrls: string[];
+  /** The JSON HTTP API address host:port, "" when unknown. */
+  httpAddress: string;
+}
+
+/**
+ * A command in the Raft log. `requestId` lets the proposing node match the
+ * applied result to the waiting client; it is unique per proposal, not per
+ * retry (retries are matched by the session tag).
+ */
+export type KvCommand =
+  | { type: "write"; requestId: string; session?: SessionTag; op: WriteOp }
+  | { type: "register"; requestId: string }
+  | { type: "member-attrs"; requestId: string; nodeId: string; attrs: MemberAttrs };
+
+/** The reasons a committed command can fail in the state machine (every replica fails it the same way). */
+export type KvErrorCode = "session_expired" | "stale_request" | "invalid_request" | "compacted" | "future_revision" | "key_not_found";
+
+/** A deterministic failure of one command. */
+export interface KvError {
+  code: KvErrorCode;
+  message: string;
+}
+
+/** The result of a write op, as the client sees it. */
+export type WriteResponse = ({ type: "put" } & PutResponse) | ({ type: "delete" } & DeleteRangeResponse) | ({ type: "txn" } & TxnResponse);
+
+/** What applying one command produced. */
+export type ApplyResult =
+  | { ok: true; revision: number; response: WriteResponse; events: KvEvent[]; duplicate: boolean }
+  | { ok: true; revision: number; registered: number }
+  | { ok: true; revision: number; membersChanged: true }
+  | { ok: false; revision: number; error: KvError };
