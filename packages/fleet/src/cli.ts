@@ -1,4 +1,111 @@
-import { Command } from "commander";
+// heck-fleet: parse and validate flags, start the fleet and its control API,
+// print where they listen, stop cleanly on Ctrl-C. No logic lives here.
+import { Command, InvalidArgumentError, Option } from "commander";
+import { parseHostPort } from "./core/address.ts";
+import { MODES } from "./core/behaviour.ts";
+import { parseIndexList } from "./core/selection.ts";
+import { FleetInputError } from "./io/fleet.ts";
+import { startFleet } from "./io/start.ts";
+import { testCertificate } from "./io/test-certificate.ts";
 
-const program = new Command("heck-fleet").description("A fleet of real HTTP origin servers on loopback with controllable behaviour, for tests, benchmarks and demos.");
-program.parse();
+function intArg(name: string, min: number, max: number) {
+  return (value: string): number => {
+    if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got "${value}".`);
+    const n = Number(value);
+    if (n < min || n > max) throw new InvalidArgumentError(`${name} must be from ${min} to ${max}, got ${n}.`);
+    return n;
+  };
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+const program = new Command("heck-fleet")
+  .description(
+    "A fleet of real HTTP origin servers on loopback with controllable behaviour, for tests, benchmarks and demos.\n" +
+      "Origin i listens on <base-port>+i and answers any path; a control API flips origins at runtime:\n" +
+      '  curl -X PUT localhost:12999/origins/3 -d \'{"mode":"failing"}\'   # modes: ' +
+      MODES.join(", ") +
+      "\n  curl localhost:12999/origins                                   # per-origin request counts",
+  )
+  .addOption(new Option("--count <n>", "number of origins (each one listening socket; at most 20000)").default(100).argParser(intArg("--count", 1, 20000)))
+  .addOption(new Option("--base-port <p>", "origin i listens on p+i; 0 lets the OS pick every port").default(12000).argParser(intArg("--base-port", 0, 65535)))
+  .addOption(new Option("--host <addr>", "address every origin listens on").default("127.0.0.1"))
+  .addOption(new Option("--control <host:port>", "address of the control API").default("127.0.0.1:12999"))
+  .addOption(
+    new Option("--max-connections <n>", "most open client connections over all origins (default: open-files limit - count - 256); over it, idle keep-alive connections are closed").argParser(
+      intArg("--max-connections", 1, 1_000_000),
+    ),
+  )
+  .addOption(new Option("--keep-alive-ms <ms>", "idle keep-alive timeout announced to clients").default(5000).argParser(intArg("--keep-alive-ms", 1, 3_600_000)))
+  .addOption(new Option("--set <ranges=mode>", 'initial behaviour, repeatable: "0-9=failing", "10,12=slow", "20=flapping"').default([]).argParser(collect))
+  .option("--tls", "serve HTTPS with the repository's self-signed test certificate (localhost, 127.0.0.1; test-only)", false)
+  .option("--json", "print one JSON line with the addresses when ready (for scripts)", false)
+  .action(async (opts: { count: number; basePort: number; host: string; control: string; maxConnections?: number; keepAliveMs: number; set: string[]; tls: boolean; json: boolean }) => {
+    const fail = (msg: string): never => {
+      process.stderr.write(`heck-fleet: ${msg}\n`);
+      process.exit(2);
+    };
+    const control = parseHostPort(opts.control, "--control");
+    if (!control.ok) return fail(control.errors.join("; "));
+    if (opts.basePort > 0 && opts.basePort + opts.count - 1 > 65535) fail(`--base-port ${opts.basePort} with --count ${opts.count} runs past port 65535`);
+    if (opts.basePort > 0 && control.value.port >= opts.basePort && control.value.port < opts.basePort + opts.count) {
+      fail(`--control port ${control.value.port} falls inside the origins' ports ${opts.basePort}-${opts.basePort + opts.count - 1}`);
+    }
+    const initial: Array<{ indices: number[]; behaviour: unknown }> = [];
+    for (const spec of opts.set) {
+      const eq = spec.lastIndexOf("=");
+      if (eq <= 0) fail(`--set "${spec}": expected <ranges>=<mode>, e.g. 0-9=failing`);
+      const indices = parseIndexList(spec.slice(0, eq), opts.count);
+      if (!indices.ok) return fail(`--set ${indices.errors.join("; ")}`);
+      initial.push({ indices: indices.value, behaviour: { mode: spec.slice(eq + 1).trim() } });
+    }
+    let running;
+    try {
+      running = await startFleet({
+        count: opts.count,
+        basePort: opts.basePort,
+        host: opts.host,
+        maxConnections: opts.maxConnections,
+        keepAliveTimeoutMs: opts.keepAliveMs,
+        initial,
+        control: control.value,
+        ...(opts.tls ? { tls: testCertificate() } : {}),
+      });
+    } catch (err) {
+      return fail(err instanceof FleetInputError ? `--set: ${err.message}` : (err as Error).message);
+    }
+    const { fleet } = running;
+    const controlUrl = running.control!.url;
+    const first = fleet.port(0);
+    const last = fleet.port(fleet.count - 1);
+    if (opts.json) {
+      process.stdout.write(JSON.stringify({ ready: true, count: fleet.count, host: fleet.host, firstPort: first, lastPort: last, control: controlUrl, maxConnections: fleet.maxConnections, pid: process.pid }) + "\n");
+    } else {
+      const ports = opts.basePort === 0 ? "OS-assigned ports (see GET /origins)" : `ports ${first}-${last}`;
+      process.stdout.write(
+        `heck-fleet: ${fleet.count} origins on ${fleet.host}, ${ports}\n` +
+          `  origin 0: ${fleet.url(0)}\n` +
+          `  control:  ${controlUrl}  (GET /origins, PUT /origins/<i> {"mode":"failing"}, GET /stats)\n` +
+          `  at most ${fleet.maxConnections} open connections (open-files limit ${fleet.stats().openFilesLimit})\n` +
+          `Ctrl-C stops it.\n`,
+      );
+    }
+    let stopping = false;
+    const stop = (): void => {
+      if (stopping) return;
+      stopping = true;
+      running.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+  });
+
+program.parseAsync().catch((err: unknown) => {
+  process.stderr.write(`heck-fleet: ${(err as Error).message}\n`);
+  process.exit(1);
+});

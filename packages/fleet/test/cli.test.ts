@@ -1,0 +1,54 @@
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
+import { describe, expect, it } from "vitest";
+
+const BIN = fileURLToPath(new URL("../bin/heck-fleet.js", import.meta.url));
+
+describe("heck-fleet CLI", () => {
+  it("starts origins on base-port+i with the control API, and stops on SIGTERM", async () => {
+    // Fixed ports inside the fleet's range (12000-12999); this file owns 12400-12499.
+    const child = spawn(process.execPath, [BIN, "--count", "3", "--base-port", "12400", "--control", "127.0.0.1:12490", "--set", "1=failing", "--json"], {
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          if (out.includes("\n")) resolve(out.split("\n")[0]!);
+        });
+        child.on("exit", (code) => reject(new Error(`exited ${code}`)));
+        setTimeout(() => reject(new Error("no ready line in 15 s")), 15_000);
+      });
+      const ready = JSON.parse(line) as { firstPort: number; lastPort: number; control: string };
+      expect(ready).toMatchObject({ firstPort: 12400, lastPort: 12402, control: "http://127.0.0.1:12490" });
+      expect((await fetch("http://127.0.0.1:12400/")).status).toBe(200);
+      expect((await fetch("http://127.0.0.1:12401/")).status).toBe(503);
+      const put = await fetch(`${ready.control}/origins/2`, { method: "PUT", body: '{"mode":"failing","status":500}' });
+      expect(put.status).toBe(200);
+      expect((await fetch("http://127.0.0.1:12402/")).status).toBe(500);
+      const counts = (await (await fetch(`${ready.control}/origins`)).json()) as { origins: Array<{ requests: number }> };
+      expect(counts.origins.map((o) => o.requests)).toEqual([1, 1, 1]);
+    } finally {
+      const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    }
+  }, 30_000);
+
+  it("rejects bad flags with a message naming the flag", () => {
+    const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 15_000 });
+    let r = run("--count", "abc");
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--count must be an integer/);
+    r = run("--count", "3", "--base-port", "12400", "--control", "nohost");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--control: expected host:port/);
+    r = run("--count", "3", "--base-port", "12400", "--control", "127.0.0.1:12401");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--control port 12401 falls inside/);
+    r = run("--count", "3", "--base-port", "12400", "--control", "127.0.0.1:12490", "--set", "1=sideways");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/mode: must be one of/);
+  }, 60_000);
+});
