@@ -1,0 +1,75 @@
+/**
+ * A node's stable storage: the WAL plus snapshot files under one data dir
+ * (`<dataDir>/wal`, `<dataDir>/snap`). The driver hands it each Ready's
+ * persistent part and gets the persisted state back on restart.
+ */
+import path from "node:path";
+import fs from "node:fs";
+import type { HardState, PersistedState, Ready, Snapshot } from "../core/raft/index.ts";
+import { SnapshotStore } from "./snapshot-file.ts";
+import { Wal, type WalOptions } from "./wal.ts";
+
+/** What {@link DiskStorage.open} found. */
+export interface OpenedStorage {
+  storage: DiskStorage;
+  /** Null on a fresh data dir (bootstrap or join); the state to restart from otherwise. */
+  persisted: PersistedState | null;
+  /** Bytes of torn tail cut during recovery. */
+  tornBytes: number;
+}
+
+/** WAL + snapshots of one node. */
+export class DiskStorage {
+  private constructor(
+    readonly dataDir: string,
+    private readonly wal: Wal,
+    private readonly snaps: SnapshotStore,
+  ) {}
+
+  /** Opens or creates storage under `dataDir`; throws WalCorruptionError / SnapshotCorruptionError on damage. */
+  static open(dataDir: string, options: WalOptions = {}): OpenedStorage {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const snaps = new SnapshotStore(path.join(dataDir, "snap"));
+    const { wal, state } = Wal.open(path.join(dataDir, "wal"), options);
+    const storage = new DiskStorage(dataDir, wal, snaps);
+    const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null;
+    if (fresh) return { storage, persisted: null, tornBytes: state.tornBytes };
+    let snapshot: Snapshot | null = null;
+    if (state.snapshot) snapshot = snaps.load(state.snapshot.index, state.snapshot.term);
+    const hardState: HardState = snapshot && state.hardState.commit < snapshot.metadata.index ? { ...state.hardState, commit: snapshot.metadata.index } : state.hardState;
+    return { storage, persisted: { hardState, snapshot, entries: state.entries }, tornBytes: state.tornBytes };
+  }
+
+  /**
+   * Step 1 of handling a Ready: an installed snapshot first (file, then its
+   * marker), then entries and hard state, fsynced when the Ready says so.
+   * Returns only once the data is durable, so the caller may then send.
+   */
+  persistReady(rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">): void {
+    if (rd.snapshot) {
+      this.snaps.save(rd.snapshot);
+      const m = rd.snapshot.metadata;
+      this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
+    }
+    this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+  }
+
+  /** Saves a snapshot we took of our own state (compaction), then frees WAL segments it covers. */
+  saveLocalSnapshot(snapshot: Snapshot): void {
+    this.snaps.save(snapshot);
+    const m = snapshot.metadata;
+    this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "compact" });
+    this.wal.releaseTo(m.index);
+    this.snaps.prune(2);
+  }
+
+  /** Number of WAL segment files (for status and tests). */
+  get walSegments(): number {
+    return this.wal.segmentCount;
+  }
+
+  /** Closes the WAL. */
+  close(): void {
+    this.wal.close();
+  }
+}
