@@ -4,7 +4,62 @@
  * stage: a seeded, forkable PRNG, clocks, the transport contracts with
  * simulated and real (UDP/TCP) implementations, a simulation runner with
  * fault schedules and seed replay, and a linearizability checker.
+ *
+ * This entry point is pure (safe to import from any `src/core`); the real
+ * transports, the system clock and file I/O are in `@heck/sim/io`, and the
+ * test helpers (transport contract suite, seed lists) in `@heck/sim/testing`.
  */
 export type * from "./core/types.ts";
 export { createPrng } from "./core/prng.ts";
 export { ManualClock } from "./core/manual-clock.ts";
+export { EventQueue, type Timed } from "./core/event-queue.ts";
+export {
+  SimNetwork,
+  SimTransport,
+  type EndpointSink,
+  type LatencyOptions,
+  type NetworkFaultOptions,
+  type NetworkStats,
+  type SimNetworkOptions,
+} from "./core/sim-network.ts";
+export {
+  cutLinks,
+  describePartition,
+  isolateOne,
+  majorityMinority,
+  randomBridge,
+  randomOneWay,
+  type PartitionSpec,
+} from "./core/partitions.ts";
+export {
+  Simulation,
+  SimulationFailure,
+  InvariantViolation,
+  type FailureKind,
+  type Invariant,
+  type MessageCodec,
+  type NodeFactoryArgs,
+  type SimulationConfig,
+  type SimulationNetworkOptions,
+  type SimulationStats,
+} from "./core/simulation.ts";
+export { runSeeded, applyFault, ddmin, type SeededRunOptions, type SeededRunResult } from "./core/seeded-run.ts";
+export {
+  randomFaultSchedule,
+  describeFaultStep,
+  type Fault,
+  type FaultStep,
+  type FaultScheduleContext,
+  type FaultScheduleGenerator,
+  type RandomFaultScheduleOptions,
+} from "./core/fault-schedule.ts";
+export {
+  formatTraceLine,
+  formatTrace,
+  parseTraceLine,
+  parseTrace,
+  formatTraceEvent,
+  summarize,
+  TraceRing,
+  type TraceParseResult,
+} from "./core/trace.ts";

@@ -156,10 +156,19 @@ export interface SimProcess<M, P = unknown> {
   takeOutbox(): Outbound<M>[];
   /** The earliest simulated time at which `tick` must run; Infinity when idle. */
   nextDeadlineMs(): number;
-  /** The durable state; called after every step, as a real node fsyncs. */
+  /**
+   * The durable state: what a real node would have fsynced by the end of its
+   * last step. The runner reads it when it crashes the node (always between
+   * steps, so this equals reading it after every step, without the cost).
+   */
   persisted(): P;
   /** Called when a stream message to `to` could not be delivered (partition, crash). Optional. */
   streamFailed?(to: NodeId, message: M, nowMs: number): void;
+  /**
+   * Protocol events since the last call ("elected", "suspect"), which the
+   * runner adds to its trace with this node's id and the current time. Optional.
+   */
+  takeEvents?(): Array<{ event: string; msg?: unknown }>;
 }
 
 /** Creates (or, after a crash, re-creates from `persisted`) the node `id`. */
