@@ -1,0 +1,58 @@
+import fc from "fast-check";
+import { describe, expect, it } from "vitest";
+import { fmix64, hashId, pairScore, toHex, unitInterval } from "../src/index.ts";
+import { check } from "./support/check.ts";
+import * as naive from "./support/naive.ts";
+
+const big = (h: { hi: number; lo: number }) => (BigInt(h.hi) << 32n) | BigInt(h.lo);
+const halves = (v: bigint) => ({ hi: Number(v >> 32n), lo: Number(v & 0xffffffffn) });
+
+describe("the hash", () => {
+  // Test vectors a second implementation can check itself against (README "The hash").
+  it("matches the published test vectors", () => {
+    expect(toHex(hashId("a"))).toBe("ca978112ca1bbdca"); // SHA-256("a") = ca978112ca1bbdca...
+    expect(toHex(hashId(""))).toBe("e3b0c44298fc1c14"); // SHA-256("") = e3b0c44298fc1c14...
+    expect(toHex(fmix64({ hi: 0, lo: 1 }))).toBe("b456bcfc34c2cb2c"); // fmix64(1), MurmurHash3
+    expect(toHex(fmix64({ hi: 0, lo: 0 }))).toBe("0000000000000000");
+    expect(toHex(pairScore(hashId("origin-1"), hashId("a")))).toBe(naive.score("origin-1", "a").toString(16).padStart(16, "0"));
+  });
+
+  it("H is SHA-256 truncated to 64 bits, equal to node:crypto's for any string", () => {
+    check(
+      fc.property(fc.string({ unit: "binary", maxLength: 80 }), (s) => {
+        expect(big(hashId(s))).toBe(naive.H(s));
+      }),
+      300,
+    );
+  });
+
+  it("fmix64 in 32-bit halves equals the BigInt definition", () => {
+    check(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }), (k) => {
+        expect(big(fmix64(halves(k)))).toBe(naive.fmix64(k));
+      }),
+      2000,
+    );
+  });
+
+  it("scores origin-member pairs as fmix64(H(o) xor H(m))", () => {
+    check(
+      fc.property(fc.string({ minLength: 1 }), fc.string({ minLength: 1 }), (o, m) => {
+        expect(big(pairScore(hashId(o), hashId(m)))).toBe(naive.score(o, m));
+      }),
+      300,
+    );
+  });
+
+  it("maps scores strictly inside (0, 1), monotonically", () => {
+    expect(unitInterval(0, 0)).toBeGreaterThan(0);
+    expect(unitInterval(0xffffffff, 0xffffffff)).toBeLessThan(1);
+    check(
+      fc.property(fc.bigInt({ min: 0n, max: (1n << 64n) - 2n }), (k) => {
+        const a = halves(k);
+        const b = halves(k + 1n);
+        expect(unitInterval(a.hi, a.lo)).toBeLessThanOrEqual(unitInterval(b.hi, b.lo));
+      }),
+    );
+  });
+});
