@@ -400,6 +400,14 @@ export interface RaftConfig {
    */
   readonly maxUncommittedEntriesSize?: number;
   /**
+   * A learner may be promoted to voter (§4.2.1: new servers catch up before
+   * they count toward a quorum) once the leader streams to it ("replicate")
+   * and it trails the leader's last index by at most this many entries.
+   * Trade-off: 0 may never be reached under load; a large lag makes the new
+   * voter slow down commits until it catches up. Default 100.
+   */
+  readonly promoteMaxLagEntries?: number;
+  /**
    * The index the state machine has already applied when restarting (at
    * least the snapshot index). Committed entries after it are handed out
    * again. Default: the snapshot's index.
