@@ -63,3 +63,4 @@ export {
   TraceRing,
   type TraceParseResult,
 } from "./core/trace.ts";
+export { parseFaultCommand, applyFaultCommand, type FaultCommand } from "./core/fault-command.ts";

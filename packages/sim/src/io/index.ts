@@ -1,5 +1,10 @@
 /**
- * The edges of `@heck/sim`: things that touch the operating system. Import as
- * `@heck/sim/io` from drivers and CLIs, never from a core.
+ * The edges of `@heck/sim`: things that touch the operating system (sockets,
+ * timers, files, the environment). Import as `@heck/sim/io` from drivers and
+ * CLIs, never from a core.
  */
 export { seedsFromEnv, parseSeed, type SeedListOptions } from "./seeds.ts";
+export { SystemClock } from "./system-clock.ts";
+export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions } from "./udp-tcp-transport.ts";
+export { FaultInjectingTransport, type FaultInjectionOptions } from "./fault-injecting-transport.ts";
+export { openTransport, type OpenTransportOptions } from "./open-transport.ts";

@@ -3,3 +3,11 @@
  * simulation tests and the transport contract suite.
  */
 export { seedsFromEnv, parseSeed, type SeedListOptions } from "../../src/io/seeds.ts";
+export {
+  describeTransportContract,
+  simHarness,
+  realHarness,
+  type TransportHarness,
+  type ControlledTransport,
+} from "./transport-contract.ts";
+export { EchoNode, TaggingNode, type EchoMessage, type TaggedMessage } from "./echo.ts";

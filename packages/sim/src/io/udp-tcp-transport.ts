@@ -1,0 +1,385 @@
+/**
+ * The real transport: UDP packets and TCP streams on one port, as
+ * hashicorp/memberlist's NetTransport does. A node advertises `host:port`;
+ * peers send it packets on that UDP port and dial that TCP port.
+ *
+ * Streams are framed: each frame is a 4-byte big-endian length and then the
+ * bytes. The first frame a dialer sends is a hello carrying its advertised
+ * address, so the accepting side knows *who* dialed (the socket's own remote
+ * port is an ephemeral one) and `Stream.remoteAddress` is an address the
+ * fault layer can block and the protocol can reply to.
+ */
+import * as dgram from "node:dgram";
+import * as net from "node:net";
+import type { Address, Stream, Transport } from "../core/types.ts";
+
+/** Options for {@link UdpTcpTransport.listen}. */
+export interface UdpTcpTransportOptions {
+  /** Interface to bind. Default "127.0.0.1" (tests and demos stay on loopback). */
+  host?: string;
+  /** Port for both UDP and TCP; 0 lets the OS choose (then UDP binds the port TCP got). Default 0. */
+  port?: number;
+  /** Host part of the advertised address, when binding 0.0.0.0. Default: `host`. */
+  advertiseHost?: string;
+  /**
+   * Largest packet payload. Default 65507, the largest UDP/IPv4 payload; a
+   * protocol that must cross real MTUs should keep its own packets near 1400
+   * bytes (memberlist's UDPBufferSize) and this limit only as a backstop.
+   */
+  maxPacketBytes?: number;
+  /** Largest stream frame, both ways: a bigger incoming length header breaks the stream. Default 4 MiB. */
+  maxFrameBytes?: number;
+  /** How long an accepted connection may take to send its hello. Default 5000 ms. */
+  helloTimeoutMs?: number;
+}
+
+const HEADER_BYTES = 4;
+
+/** Parses "host:port" (IPv6 as "[::1]:port"); throws a TypeError naming the bad part. */
+export function parseAddress(address: Address): { host: string; port: number } {
+  if (typeof address !== "string") throw new TypeError(`address must be a "host:port" string, got ${String(address)}`);
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(address) ?? /^([^:]+):(\d+)$/.exec(address);
+  if (m === null) throw new TypeError(`address must look like "host:port", got ${JSON.stringify(address)}`);
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new TypeError(`address ${JSON.stringify(address)}: port must be 1-65535`);
+  return { host: m[1]!, port };
+}
+
+function formatAddress(host: string, port: number): Address {
+  return host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`;
+}
+
+/**
+ * Splits a TCP byte stream into length-prefixed frames. Chunks are kept in a
+ * list and copied only when a frame spans them, so big frames cost one copy.
+ */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxFrameBytes: number) {}
+
+  /** Feeds bytes; returns the complete frames, or throws RangeError on an oversized header. */
+  push(chunk: Buffer): Uint8Array[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Uint8Array[] = [];
+    for (;;) {
+      if (this.buffered < HEADER_BYTES) break;
+      const head = this.peek(HEADER_BYTES);
+      const length = head.readUInt32BE(0);
+      if (length > this.maxFrameBytes) throw new RangeError(`incoming frame of ${length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
+      if (this.buffered < HEADER_BYTES + length) break;
+      this.take(HEADER_BYTES);
+      const body = this.take(length);
+      frames.push(new Uint8Array(body.buffer, body.byteOffset, body.length));
+    }
+    return frames;
+  }
+
+  private peek(n: number): Buffer {
+    const first = this.chunks[0]!;
+    if (first.length >= n) return first.subarray(0, n);
+    return Buffer.concat(this.chunks, Math.max(n, 0)).subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return Buffer.alloc(0);
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      // Copy so the frame does not pin the (possibly large) socket chunk.
+      return Buffer.from(out);
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, k);
+      filled += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+/** Prepends the 4-byte length header to a frame. */
+export function encodeFrame(frame: Uint8Array): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + frame.length);
+  out.writeUInt32BE(frame.length, 0);
+  out.set(frame, HEADER_BYTES);
+  return out;
+}
+
+/** One framed TCP connection. */
+class TcpStream implements Stream {
+  private frameHandler: ((frame: Uint8Array) => void) | undefined;
+  private closeHandler: ((error?: Error) => void) | undefined;
+  private pending: Uint8Array[] = [];
+  private closed = false;
+  private closeError: Error | undefined;
+  private decoder: FrameDecoder;
+
+  constructor(
+    private readonly socket: net.Socket,
+    readonly remoteAddress: Address,
+    private readonly maxFrameBytes: number,
+    initialFrames: Uint8Array[],
+    decoder: FrameDecoder,
+  ) {
+    this.decoder = decoder;
+    this.pending.push(...initialFrames);
+    socket.removeAllListeners("data");
+    socket.on("data", (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = this.decoder.push(chunk);
+      } catch (e) {
+        this.fail(e as Error);
+        return;
+      }
+      for (const f of frames) this.deliver(f);
+    });
+    socket.on("error", (e) => this.fail(e));
+    socket.on("close", () => this.finish(undefined));
+  }
+
+  private deliver(frame: Uint8Array): void {
+    if (this.closed) return;
+    if (this.frameHandler === undefined) this.pending.push(frame);
+    else this.frameHandler(frame);
+  }
+
+  private fail(error: Error): void {
+    this.finish(error);
+    this.socket.destroy();
+  }
+
+  private finish(error: Error | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.closeError = error;
+    this.closeHandler?.(error);
+  }
+
+  send(frame: Uint8Array): void {
+    if (!(frame instanceof Uint8Array)) throw new TypeError("Stream.send: frame must be a Uint8Array");
+    if (frame.length > this.maxFrameBytes) throw new RangeError(`Stream.send: frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
+    if (this.closed || this.socket.destroyed) return;
+    this.socket.write(encodeFrame(frame));
+  }
+
+  onFrame(handler: (frame: Uint8Array) => void): void {
+    this.frameHandler = handler;
+    const pending = this.pending;
+    this.pending = [];
+    for (const f of pending) handler(f);
+  }
+
+  onClose(handler: (error?: Error) => void): void {
+    this.closeHandler = handler;
+    if (this.closed) {
+      const err = this.closeError;
+      queueMicrotask(() => handler(err));
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    // end() sends our queued frames and then a FIN; the peer closes in turn.
+    this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), 2000);
+    timer.unref();
+  }
+
+  /** Tears the connection down at once (transport shutdown, fault injection). */
+  destroy(error?: Error): void {
+    this.finish(error);
+    this.socket.destroy();
+  }
+}
+
+/**
+ * UDP packets and TCP framed streams on one loopback (or any) port.
+ * Create with {@link UdpTcpTransport.listen}.
+ */
+export class UdpTcpTransport implements Transport {
+  readonly localAddress: Address;
+  readonly maxPacketBytes: number;
+  readonly maxFrameBytes: number;
+  private packetHandler: ((from: Address, payload: Uint8Array) => void) | undefined;
+  private streamHandler: ((stream: Stream) => void) | undefined;
+  private readonly streams = new Set<TcpStream>();
+  private readonly sockets = new Set<net.Socket>();
+  private closed = false;
+
+  private constructor(
+    private readonly udp: dgram.Socket,
+    private readonly tcp: net.Server,
+    localAddress: Address,
+    options: Required<Pick<UdpTcpTransportOptions, "maxPacketBytes" | "maxFrameBytes" | "helloTimeoutMs">>,
+  ) {
+    this.localAddress = localAddress;
+    this.maxPacketBytes = options.maxPacketBytes;
+    this.maxFrameBytes = options.maxFrameBytes;
+    udp.on("message", (msg, rinfo) => {
+      if (this.closed) return;
+      this.packetHandler?.(formatAddress(rinfo.address, rinfo.port), new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
+    });
+    // A send error (ICMP unreachable on some systems) must never kill the node.
+    udp.on("error", () => {});
+    tcp.on("connection", (socket) => this.accept(socket, options.helloTimeoutMs));
+  }
+
+  /** Binds TCP and UDP on the same port and returns the transport. */
+  static async listen(options: UdpTcpTransportOptions = {}): Promise<UdpTcpTransport> {
+    const host = options.host ?? "127.0.0.1";
+    const requested = options.port ?? 0;
+    if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new RangeError(`port must be an integer 0-65535, got ${requested}`);
+    const maxPacketBytes = options.maxPacketBytes ?? 65507;
+    const maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
+    if (!(maxPacketBytes >= 1 && maxPacketBytes <= 65507)) throw new RangeError(`maxPacketBytes must be 1-65507, got ${maxPacketBytes}`);
+    if (!(maxFrameBytes >= 1 && maxFrameBytes <= 0xffffffff)) throw new RangeError(`maxFrameBytes must be >= 1, got ${maxFrameBytes}`);
+    const helloTimeoutMs = options.helloTimeoutMs ?? 5000;
+    // With port 0, TCP picks a port and UDP must get the same one; another
+    // process may hold that UDP port, so try a few times.
+    for (let attempt = 0; ; attempt++) {
+      const tcp = net.createServer();
+      await new Promise<void>((resolve, reject) => {
+        tcp.once("error", reject);
+        tcp.listen({ host, port: requested, exclusive: true }, () => {
+          tcp.off("error", reject);
+          resolve();
+        });
+      });
+      const port = (tcp.address() as net.AddressInfo).port;
+      const udp = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
+      try {
+        await new Promise<void>((resolve, reject) => {
+          udp.once("error", reject);
+          udp.bind({ address: host, port, exclusive: true }, () => {
+            udp.off("error", reject);
+            resolve();
+          });
+        });
+      } catch (e) {
+        udp.close();
+        await new Promise<void>((r) => tcp.close(() => r()));
+        if (requested === 0 && attempt < 10 && (e as NodeJS.ErrnoException).code === "EADDRINUSE") continue;
+        throw e;
+      }
+      return new UdpTcpTransport(udp, tcp, formatAddress(options.advertiseHost ?? host, port), { maxPacketBytes, maxFrameBytes, helloTimeoutMs });
+    }
+  }
+
+  sendPacket(to: Address, payload: Uint8Array): void {
+    if (!(payload instanceof Uint8Array)) throw new TypeError("sendPacket: payload must be a Uint8Array");
+    if (payload.length > this.maxPacketBytes) throw new RangeError(`sendPacket: ${payload.length} bytes exceeds maxPacketBytes ${this.maxPacketBytes}`);
+    const { host, port } = parseAddress(to);
+    if (this.closed) return;
+    try {
+      this.udp.send(payload, port, host, () => {});
+    } catch {
+      // Unreachable or closed: a lost packet, by contract.
+    }
+  }
+
+  onPacket(handler: (from: Address, payload: Uint8Array) => void): void {
+    this.packetHandler = handler;
+  }
+
+  onStream(handler: (stream: Stream) => void): void {
+    this.streamHandler = handler;
+  }
+
+  dial(to: Address, timeoutMs: number): Promise<Stream> {
+    const { host, port } = parseAddress(to);
+    return new Promise<Stream>((resolve, reject) => {
+      if (this.closed) {
+        reject(new Error(`dial ${to}: transport closed`));
+        return;
+      }
+      const socket = net.connect({ host, port });
+      this.track(socket);
+      socket.setNoDelay(true);
+      const timer = setTimeout(() => {
+        socket.destroy();
+        reject(new Error(`dial ${to}: timed out after ${timeoutMs} ms`));
+      }, timeoutMs);
+      socket.once("error", (e) => {
+        clearTimeout(timer);
+        reject(new Error(`dial ${to}: ${e.message}`));
+      });
+      socket.once("connect", () => {
+        clearTimeout(timer);
+        socket.removeAllListeners("error");
+        socket.write(encodeFrame(new TextEncoder().encode(this.localAddress)));
+        const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes));
+        this.adopt(stream);
+        resolve(stream);
+      });
+    });
+  }
+
+  private track(socket: net.Socket): void {
+    this.sockets.add(socket);
+    socket.once("close", () => this.sockets.delete(socket));
+  }
+
+  private adopt(stream: TcpStream): void {
+    this.streams.add(stream);
+    stream.onClose(() => this.streams.delete(stream));
+  }
+
+  /** Reads the hello frame, then hands the stream to the protocol. */
+  private accept(socket: net.Socket, helloTimeoutMs: number): void {
+    this.track(socket);
+    if (this.closed) {
+      socket.destroy();
+      return;
+    }
+    socket.setNoDelay(true);
+    const decoder = new FrameDecoder(Math.max(this.maxFrameBytes, 1024));
+    const timer = setTimeout(() => socket.destroy(), helloTimeoutMs);
+    socket.on("error", () => socket.destroy());
+    socket.on("close", () => clearTimeout(timer));
+    socket.on("data", (chunk: Buffer) => {
+      let frames: Uint8Array[];
+      try {
+        frames = decoder.push(chunk);
+      } catch {
+        socket.destroy();
+        return;
+      }
+      if (frames.length === 0) return;
+      clearTimeout(timer);
+      const hello = new TextDecoder().decode(frames[0]!);
+      try {
+        parseAddress(hello);
+      } catch {
+        socket.destroy(); // not one of ours: malformed input never reaches the protocol
+        return;
+      }
+      socket.removeAllListeners("error");
+      socket.removeAllListeners("close");
+      const stream = new TcpStream(socket, hello, this.maxFrameBytes, frames.slice(1), decoder);
+      this.adopt(stream);
+      if (this.streamHandler === undefined) stream.destroy(new Error("no stream handler"));
+      else this.streamHandler(stream);
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const s of this.streams) s.destroy(new Error("transport closed"));
+    for (const s of this.sockets) s.destroy();
+    await Promise.all([new Promise<void>((r) => this.tcp.close(() => r())), new Promise<void>((r) => this.udp.close(() => r()))]);
+  }
+}
