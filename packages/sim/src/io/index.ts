@@ -8,3 +8,4 @@ export { SystemClock } from "./system-clock.ts";
 export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions } from "./udp-tcp-transport.ts";
 export { FaultInjectingTransport, type FaultInjectionOptions } from "./fault-injecting-transport.ts";
 export { openTransport, type OpenTransportOptions } from "./open-transport.ts";
+export { TraceWriter, readTraceFile, streamTraceFile } from "./trace-file.ts";
