@@ -1,0 +1,620 @@
+/**
+ * One SWIM + Lifeguard member as a pure state machine.
+ *
+ * Inputs: `tick(nowMs)` when `nextDeadlineMs()` is reached, `receive(from,
+ * message, channel, nowMs)` for every decoded message, and the application's
+ * `join`, `updateMeta`, `leave`. Outputs: `takeOutbox()` (packets and stream
+ * messages to send, in order) and `takeMemberEvents()` (membership changes). There
+ * are no timers, clocks or sockets in here: the simulation runner and the
+ * real driver (src/io/driver.ts) feed time and messages in, so a seed replays
+ * a run exactly.
+ *
+ * Per protocol period (SWIM §3.1, §4.3): probe the next member in a shuffled
+ * round robin; without an ack after probeTimeoutMs ask `indirectChecks`
+ * others (ping-req, with Lifeguard nacks) and try a stream ping; without any
+ * ack by the end of the period, suspect it. Updates ride on every packet
+ * (SWIM §4.1) and on gossip rounds every gossipIntervalMs. Push-pull
+ * exchanges full state periodically and on join.
+ */
+import type { Address, Channel, Outbound, Prng, SimProcess } from "@heck/sim";
+import { Awareness } from "./awareness.ts";
+import { BroadcastQueue } from "./broadcast-queue.ts";
+import { COMPOUND_HEADER_BYTES, COMPOUND_MAX_PARTS, COMPOUND_PART_OVERHEAD_BYTES, encodedSize, utf8Length } from "./codec.ts";
+import { META_MAX_BYTES, NAME_MAX_BYTES, pushPullIntervalFor, retransmitLimit, type SwimConfig } from "./config.ts";
+import { Membership } from "./membership.ts";
+import type { PacketMessage, PingMessage, PingReqMessage, PushPullMessage, SwimMessage, UpdateMessage } from "./messages.ts";
+import type { Member, MemberEvent, MemberInfo } from "./types.ts";
+
+/** What a node is built from. */
+export interface SwimNodeOptions {
+  /** Unique member name. */
+  name: string;
+  /** The address peers send to (advertised address). */
+  addr: Address;
+  meta?: Uint8Array;
+  config: SwimConfig;
+  /** This node's random stream (peer choice, shuffles, start staggers). */
+  prng: Prng;
+  nowMs: number;
+  /** Start at this incarnation (a restart that remembers its last one). */
+  incarnation?: number;
+  /** Bytes the transport adds to every packet (encryption envelope); subtracted from maxPacketBytes. */
+  packetOverheadBytes?: number;
+  /**
+   * Start already knowing these members as alive at incarnation 0, with no
+   * events or gossip: a cluster that has converged. For large simulations
+   * that study detection rather than joining.
+   */
+  initialMembers?: ReadonlyArray<{ name: string; addr: Address }>;
+}
+
+/** What a node persists across a simulated crash: only its incarnation, so it can out-vote its own old claims. */
+export interface SwimPersisted {
+  incarnation: number;
+}
+
+/** Message and byte counters for load measurements (SWIM §5 reports messages per member per period). */
+export interface SwimStats {
+  packetsSent: number;
+  packetBytesSent: number;
+  streamMessagesSent: number;
+  streamBytesSent: number;
+  messagesReceived: number;
+  pingsSent: number;
+  pingReqsSent: number;
+  acksSent: number;
+  nacksSent: number;
+  gossipPacketsSent: number;
+  pushPullsStarted: number;
+  probesStarted: number;
+  probesFailed: number;
+  streamPingsSent: number;
+  wrongChannel: number;
+  misdirectedPings: number;
+  unknownSenderSyncs: number;
+  refutes: number;
+  suspicionsStarted: number;
+  deadDeclared: number;
+  addressConflicts: number;
+  reaped: number;
+  healthScore: number;
+}
+
+/** The state of a join started by {@link SwimNode.join}. */
+export interface JoinProgress {
+  pending: number;
+  succeeded: Address[];
+  failed: Address[];
+}
+
+interface PendingProbe {
+  seq: number;
+  target: string;
+  targetAddr: Address;
+  /** The incarnation we probed; a suspicion names it, so a refutation since makes it stale. */
+  incarnation: number;
+  indirectAtMs: number;
+  deadlineMs: number;
+  indirectSent: boolean;
+  expectedNacks: number;
+  nacks: number;
+}
+
+interface Relay {
+  requesterSeq: number;
+  requesterAddr: Address;
+  nack: boolean;
+  expiresAtMs: number;
+}
+
+/** A SWIM + Lifeguard member. Implements the simulation runner's {@link SimProcess} contract. */
+export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
+  readonly id: string;
+  readonly config: SwimConfig;
+  private readonly prng: Prng;
+  private readonly queue = new BroadcastQueue();
+  private readonly awareness: Awareness;
+  private readonly membership: Membership;
+  private outbox: Outbound<SwimMessage>[] = [];
+  private events: MemberEvent[] = [];
+  private readonly packetBudget: number;
+  private seq = 0;
+
+  private probeIndex = 0;
+  private probe: PendingProbe | undefined;
+  private nextProbeMs: number;
+  private nextGossipMs: number;
+  private nextPushPullMs: number;
+  private pushPullRampMs = 0;
+  private readonly relays = new Map<number, Relay>();
+  /** Stream exchanges in flight: address -> give-up time. */
+  private readonly pushPullsInFlight = new Map<Address, number>();
+  private readonly joinAttempts = new Map<Address, number>();
+  private readonly joinSucceeded: Address[] = [];
+  private readonly joinFailed: Address[] = [];
+  private readonly syncCooldown = new Map<string, number>();
+  private nextReapCheckMs: number;
+  private readonly counters = {
+    packetsSent: 0,
+    packetBytesSent: 0,
+    streamMessagesSent: 0,
+    streamBytesSent: 0,
+    messagesReceived: 0,
+    pingsSent: 0,
+    pingReqsSent: 0,
+    acksSent: 0,
+    nacksSent: 0,
+    gossipPacketsSent: 0,
+    pushPullsStarted: 0,
+    probesStarted: 0,
+    probesFailed: 0,
+    streamPingsSent: 0,
+    wrongChannel: 0,
+    misdirectedPings: 0,
+    unknownSenderSyncs: 0,
+  };
+
+  constructor(options: SwimNodeOptions) {
+    const { name, addr, config, prng, nowMs } = options;
+    const meta = options.meta ?? new Uint8Array(0);
+    checkText("name", name);
+    checkText("addr", addr);
+    if (meta.length > META_MAX_BYTES) throw new RangeError(`meta: at most ${META_MAX_BYTES} bytes, got ${meta.length}`);
+    this.id = name;
+    this.config = config;
+    this.prng = prng;
+    this.packetBudget = config.maxPacketBytes - (options.packetOverheadBytes ?? 0);
+    this.awareness = new Awareness(config.awarenessMaxMultiplier);
+    this.membership = new Membership(
+      config,
+      name,
+      addr,
+      meta,
+      options.incarnation ?? 0,
+      prng,
+      {
+        broadcast: (key, message) => this.queue.enqueue(key, message, encodedSize(message)),
+        emit: (event) => this.events.push(event),
+        refuted: () => this.awareness.applyDelta(1),
+      },
+      nowMs,
+    );
+    if (options.initialMembers !== undefined) {
+      this.membership.bootstrap(options.initialMembers, nowMs);
+      // A converged start: everyone already knows us, so there is no news to spread.
+      this.queue.clear();
+    }
+    // Random staggers, as memberlist's triggerFunc, so nodes started together do not probe in lock step.
+    this.nextProbeMs = nowMs + prng.nextInt(0, config.probeIntervalMs - 1);
+    this.nextGossipMs = config.gossipIntervalMs > 0 ? nowMs + prng.nextInt(0, config.gossipIntervalMs - 1) : Infinity;
+    this.nextPushPullMs = config.pushPullIntervalMs > 0 ? nowMs + prng.nextInt(0, config.pushPullIntervalMs - 1) : Infinity;
+    this.nextReapCheckMs = nowMs + config.probeIntervalMs;
+  }
+
+  // ---- the application's side ------------------------------------------------
+
+  /** Our own name. */
+  get name(): string {
+    return this.membership.selfName;
+  }
+
+  /** Our current incarnation. */
+  get incarnation(): number {
+    return this.membership.self.incarnation;
+  }
+
+  /** True after {@link leave}. */
+  get hasLeft(): boolean {
+    return this.membership.hasLeft;
+  }
+
+  /** Every member we know, ourselves included, sorted by name. */
+  members(): MemberInfo[] {
+    return this.membership.list();
+  }
+
+  /** One member by name. */
+  member(name: string): MemberInfo | undefined {
+    const m = this.membership.get(name);
+    return m === undefined ? undefined : { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: m.meta };
+  }
+
+  /** Counters since start. */
+  stats(): SwimStats {
+    return { ...this.counters, ...this.membership.counters, healthScore: this.awareness.score };
+  }
+
+  /** Lifeguard's local health score (0 = healthy). */
+  get healthScore(): number {
+    return this.awareness.score;
+  }
+
+  /**
+   * Starts joining through `seeds` (addresses): a push-pull with each over a
+   * stream. Progress is in {@link joinProgress}; our own address is skipped.
+   */
+  join(seeds: readonly Address[], nowMs: number): void {
+    for (const seed of seeds) {
+      if (seed === this.membership.self.addr || this.joinAttempts.has(seed)) continue;
+      this.joinAttempts.set(seed, nowMs + this.config.streamTimeoutMs);
+      this.sendPushPull(seed, true, nowMs);
+    }
+  }
+
+  /** How the joins started so far went. */
+  joinProgress(): JoinProgress {
+    return { pending: this.joinAttempts.size, succeeded: [...this.joinSucceeded], failed: [...this.joinFailed] };
+  }
+
+  /** Publishes new metadata (raises our incarnation). */
+  updateMeta(meta: Uint8Array, nowMs: number): void {
+    if (meta.length > META_MAX_BYTES) throw new RangeError(`meta: at most ${META_MAX_BYTES} bytes, got ${meta.length}`);
+    if (this.membership.hasLeft) throw new Error("updateMeta: this member has left the cluster");
+    this.membership.updateMeta(meta.slice(), nowMs);
+  }
+
+  /**
+   * Leaves gracefully: gossips a `dead` about ourselves from ourselves, which
+   * others record as `left`, not as a failure. Probing stops; gossip goes on
+   * until {@link leaveComplete}.
+   */
+  leave(nowMs: number): void {
+    this.membership.leave(nowMs);
+    this.probe = undefined;
+    this.nextProbeMs = Infinity;
+    this.nextPushPullMs = Infinity;
+  }
+
+  /** True once the goodbye has been sent its full retransmit count (or nobody is left to hear it). */
+  leaveComplete(): boolean {
+    return this.membership.hasLeft && (!this.queue.has(this.name) || this.membership.countLive() === 0);
+  }
+
+  /** Membership changes since the last call (the application's feed; distinct from the runner's trace events). */
+  takeMemberEvents(): MemberEvent[] {
+    const out = this.events;
+    this.events = [];
+    return out;
+  }
+
+  // ---- SimProcess --------------------------------------------------------------
+
+  takeOutbox(): Outbound<SwimMessage>[] {
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+
+  persisted(): SwimPersisted {
+    return { incarnation: this.membership.self.incarnation };
+  }
+
+  nextDeadlineMs(): number {
+    let next = Math.min(this.nextProbeMs, this.nextGossipMs, this.nextPushPullMs, this.nextReapCheckMs, this.membership.nextSuspicionDeadlineMs());
+    if (this.probe !== undefined) next = Math.min(next, this.probe.indirectSent ? this.probe.deadlineMs : this.probe.indirectAtMs);
+    for (const r of this.relays.values()) next = Math.min(next, r.expiresAtMs);
+    for (const t of this.joinAttempts.values()) next = Math.min(next, t);
+    for (const t of this.pushPullsInFlight.values()) next = Math.min(next, t);
+    return next;
+  }
+
+  tick(nowMs: number): void {
+    this.advanceProbe(nowMs);
+    if (nowMs >= this.nextProbeMs) this.startProbe(nowMs);
+    for (const [localSeq, relay] of this.relays) {
+      if (relay.expiresAtMs > nowMs) continue;
+      this.relays.delete(localSeq);
+      // Lifeguard nack: "I tried and the target did not answer", so the requester learns its own path works.
+      if (relay.nack) {
+        this.counters.nacksSent++;
+        this.sendPacket(relay.requesterAddr, { type: "nack", seq: relay.requesterSeq });
+      }
+    }
+    if (nowMs >= this.nextGossipMs) {
+      this.gossip(nowMs);
+      this.nextGossipMs = nowMs + this.config.gossipIntervalMs;
+    }
+    if (nowMs >= this.nextPushPullMs) this.periodicPushPull(nowMs);
+    for (const [addr, deadline] of this.joinAttempts) {
+      if (deadline > nowMs) continue;
+      this.joinAttempts.delete(addr);
+      this.joinFailed.push(addr);
+    }
+    for (const [addr, deadline] of this.pushPullsInFlight) if (deadline <= nowMs) this.pushPullsInFlight.delete(addr);
+    if (nowMs >= this.nextReapCheckMs) {
+      this.membership.reap(nowMs);
+      for (const [name, until] of this.syncCooldown) if (until <= nowMs) this.syncCooldown.delete(name);
+      this.nextReapCheckMs = nowMs + this.config.probeIntervalMs;
+    }
+    // Last, because a failed probe above may have confirmed a suspicion and pulled its deadline into the past.
+    this.membership.expireSuspicions(nowMs);
+  }
+
+  receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
+    this.counters.messagesReceived++;
+    if (message.type === "push-pull") {
+      if (channel !== "stream") {
+        this.counters.wrongChannel++;
+        return;
+      }
+      this.handlePushPull(from, message, nowMs);
+      return;
+    }
+    if (message.type === "compound") {
+      if (channel !== "packet") {
+        this.counters.wrongChannel++;
+        return;
+      }
+      for (const part of message.parts) this.handlePacketMessage(from, part, channel, nowMs);
+      return;
+    }
+    if (channel === "stream" && message.type !== "ping" && message.type !== "ack") {
+      this.counters.wrongChannel++;
+      return;
+    }
+    this.handlePacketMessage(from, message, channel, nowMs);
+  }
+
+  /** A stream message could not be delivered: a join or push-pull failed, or the stream ping fallback did. */
+  streamFailed(to: Address, message: SwimMessage, _nowMs: number): void {
+    if (message.type !== "push-pull" || message.reply) return;
+    this.pushPullsInFlight.delete(to);
+    if (this.joinAttempts.delete(to)) this.joinFailed.push(to);
+  }
+
+  // ---- failure detection (SWIM §3.1, Lifeguard §IV) ---------------------------
+
+  private startProbe(nowMs: number): void {
+    const interval = this.awareness.scale(this.config.probeIntervalMs);
+    this.nextProbeMs = nowMs + interval;
+    const target = this.nextProbeTarget();
+    if (target === undefined) return;
+    const seq = this.nextSeq();
+    this.counters.probesStarted++;
+    this.probe = {
+      seq,
+      target: target.name,
+      targetAddr: target.addr,
+      incarnation: target.incarnation,
+      indirectAtMs: nowMs + this.config.probeTimeoutMs,
+      // Lifeguard scales the whole probe period, so a sick node waits longer for acks and nacks (§IV-A).
+      deadlineMs: nowMs + interval,
+      indirectSent: false,
+      expectedNacks: 0,
+      nacks: 0,
+    };
+    const ping: PingMessage = { type: "ping", seq, target: target.name, fromName: this.name, fromAddr: this.membership.self.addr };
+    this.counters.pingsSent++;
+    if (target.state === "suspect" && this.config.buddySystem) {
+      // Lifeguard buddy system (§IV-C): the suspect hears about its suspicion in the probe itself.
+      this.sendPacket(target.addr, ping, { type: "suspect", name: target.name, incarnation: target.incarnation, from: this.name });
+    } else {
+      this.sendPacket(target.addr, ping);
+    }
+  }
+
+  /** The next alive or suspect member in the shuffled round robin; reshuffles at the end of each round (SWIM §4.3). */
+  private nextProbeTarget(): Member | undefined {
+    const n = this.membership.orderLength;
+    for (let checked = 0; checked < n; checked++) {
+      if (this.probeIndex >= this.membership.orderLength) {
+        this.probeIndex = 0;
+        this.membership.reshuffle();
+      }
+      const name = this.membership.orderAt(this.probeIndex++);
+      if (name === undefined || name === this.name) continue;
+      const m = this.membership.get(name);
+      if (m !== undefined && (m.state === "alive" || m.state === "suspect")) return m;
+    }
+    return undefined;
+  }
+
+  /** Moves the pending probe along: indirect probes at probeTimeoutMs, a verdict at the end of the period. */
+  private advanceProbe(nowMs: number): void {
+    const p = this.probe;
+    if (p === undefined) return;
+    if (!p.indirectSent && nowMs >= p.indirectAtMs) {
+      p.indirectSent = true;
+      const helpers = this.membership.randomMembers(this.config.indirectChecks, (m) => m.state === "alive" && m.name !== p.target);
+      for (const helper of helpers) {
+        const req: PingReqMessage = {
+          type: "ping-req",
+          seq: p.seq,
+          target: p.target,
+          targetAddr: p.targetAddr,
+          fromName: this.name,
+          fromAddr: this.membership.self.addr,
+          nack: this.config.awarenessMaxMultiplier > 1,
+        };
+        if (req.nack) p.expectedNacks++;
+        this.counters.pingReqsSent++;
+        this.sendPacket(helper.addr, req);
+      }
+      if (!this.config.disableStreamPings) {
+        // A reliable-stream ping beside the indirect probes catches a member whose UDP is blocked (memberlist).
+        this.counters.streamPingsSent++;
+        this.sendStream(p.targetAddr, { type: "ping", seq: p.seq, target: p.target, fromName: this.name, fromAddr: this.membership.self.addr });
+      }
+    }
+    if (nowMs >= p.deadlineMs) {
+      this.probe = undefined;
+      this.counters.probesFailed++;
+      // Lifeguard §IV-A: missing nacks mean our own links or CPU are the problem; with no
+      // helpers to nack, any failed probe counts against us.
+      if (p.expectedNacks > 0) this.awareness.applyDelta(Math.max(0, p.expectedNacks - p.nacks));
+      else this.awareness.applyDelta(1);
+      this.membership.handleSuspect({ type: "suspect", name: p.target, incarnation: p.incarnation, from: this.name }, nowMs);
+    }
+  }
+
+  private handlePacketMessage(from: Address, msg: PacketMessage, channel: Channel, nowMs: number): void {
+    switch (msg.type) {
+      case "ping":
+        this.handlePing(from, msg, channel, nowMs);
+        return;
+      case "ping-req": {
+        const localSeq = this.nextSeq();
+        this.relays.set(localSeq, { requesterSeq: msg.seq, requesterAddr: msg.fromAddr, nack: msg.nack, expiresAtMs: nowMs + this.config.probeTimeoutMs });
+        this.counters.pingsSent++;
+        this.sendPacket(msg.targetAddr, { type: "ping", seq: localSeq, target: msg.target, fromName: this.name, fromAddr: this.membership.self.addr });
+        return;
+      }
+      case "ack": {
+        const p = this.probe;
+        if (p !== undefined && p.seq === msg.seq) {
+          this.probe = undefined;
+          this.awareness.applyDelta(-1);
+          return;
+        }
+        const relay = this.relays.get(msg.seq);
+        if (relay !== undefined) {
+          this.relays.delete(msg.seq);
+          this.counters.acksSent++;
+          this.sendPacket(relay.requesterAddr, { type: "ack", seq: relay.requesterSeq });
+        }
+        return;
+      }
+      case "nack":
+        if (this.probe !== undefined && this.probe.seq === msg.seq) this.probe.nacks++;
+        return;
+      case "alive":
+        this.membership.handleAlive(msg, nowMs);
+        return;
+      case "suspect":
+        this.membership.handleSuspect(msg, nowMs);
+        return;
+      case "dead":
+        this.membership.handleDead(msg, nowMs);
+        return;
+    }
+  }
+
+  private handlePing(from: Address, msg: PingMessage, channel: Channel, nowMs: number): void {
+    if (msg.target !== this.name) {
+      // Meant for whoever had this address before us: do not vouch for them.
+      this.counters.misdirectedPings++;
+      return;
+    }
+    this.counters.acksSent++;
+    // A stream ping is answered on the same stream (`from`); a packet ping at the sender's advertised address.
+    if (channel === "stream") this.sendStream(from, { type: "ack", seq: msg.seq });
+    else this.sendPacket(msg.fromAddr, { type: "ack", seq: msg.seq });
+    if (this.config.syncUnknownSenders && !this.membership.hasLeft && msg.fromName !== this.name) {
+      const sender = this.membership.get(msg.fromName);
+      if (sender === undefined || sender.state === "dead" || sender.state === "left") this.syncWithStranger(msg.fromName, msg.fromAddr, nowMs);
+    }
+  }
+
+  /**
+   * A member pinged us that we do not count as alive: either gossip missed
+   * its join, or it does not know we declared it dead. One push-pull fixes
+   * both sides (a heck addition; see config.syncUnknownSenders).
+   */
+  private syncWithStranger(name: string, addr: Address, nowMs: number): void {
+    const until = this.syncCooldown.get(name);
+    if ((until !== undefined && until > nowMs) || this.pushPullsInFlight.has(addr)) return;
+    this.syncCooldown.set(name, nowMs + 10 * this.config.probeIntervalMs);
+    this.counters.unknownSenderSyncs++;
+    this.sendPushPull(addr, false, nowMs);
+  }
+
+  // ---- dissemination (SWIM §4.1) ----------------------------------------------
+
+  /** Sends `main` (and `first`, if given) with as many queued updates as fit piggybacked. */
+  private sendPacket(to: Address, main: PacketMessage, first?: UpdateMessage): void {
+    const parts: PacketMessage[] = first === undefined ? [main] : [main, first];
+    let used = COMPOUND_HEADER_BYTES;
+    for (const p of parts) used += COMPOUND_PART_OVERHEAD_BYTES + encodedSize(p);
+    if (this.queue.length > 0) {
+      const extra = this.queue.take(this.packetBudget - used, COMPOUND_PART_OVERHEAD_BYTES, this.retransmitLimit(), COMPOUND_MAX_PARTS - parts.length);
+      for (const e of extra) parts.push(e);
+    }
+    this.pushPacket(to, parts);
+  }
+
+  private pushPacket(to: Address, parts: PacketMessage[]): void {
+    const message: SwimMessage = parts.length === 1 ? parts[0]! : { type: "compound", parts };
+    this.counters.packetsSent++;
+    this.counters.packetBytesSent += encodedSize(message);
+    this.outbox.push({ to, message, channel: "packet" });
+  }
+
+  private sendStream(to: Address, message: SwimMessage): void {
+    this.counters.streamMessagesSent++;
+    this.counters.streamBytesSent += encodedSize(message);
+    this.outbox.push({ to, message, channel: "stream" });
+  }
+
+  /** One gossip round: queued updates to `gossipNodes` random live (or recently dead) members. */
+  private gossip(nowMs: number): void {
+    if (this.queue.length === 0 || this.config.gossipNodes <= 0) return;
+    const targets = this.membership.randomMembers(this.config.gossipNodes, (m) => {
+      if (m.state === "alive" || m.state === "suspect") return true;
+      // Gossip to the dead for a while, so a falsely declared member hears it and refutes.
+      return m.state === "dead" && nowMs - m.stateChangeMs <= this.config.gossipToTheDeadMs;
+    });
+    const limit = this.retransmitLimit();
+    for (const target of targets) {
+      const parts = this.queue.take(this.packetBudget - COMPOUND_HEADER_BYTES, COMPOUND_PART_OVERHEAD_BYTES, limit, COMPOUND_MAX_PARTS);
+      if (parts.length === 0) return;
+      this.counters.gossipPacketsSent++;
+      this.pushPacket(target.addr, parts);
+    }
+  }
+
+  private retransmitLimit(): number {
+    return retransmitLimit(this.config, this.membership.size);
+  }
+
+  // ---- anti-entropy ---------------------------------------------------------------
+
+  private periodicPushPull(nowMs: number): void {
+    const n = this.membership.size;
+    if (this.pushPullRampMs > 0 && this.pushPullRampMs < this.config.pushPullIntervalMs) {
+      this.nextPushPullMs = nowMs + this.pushPullRampMs;
+      this.pushPullRampMs *= 2;
+    } else {
+      this.pushPullRampMs = 0;
+      this.nextPushPullMs = this.config.pushPullIntervalMs > 0 ? nowMs + pushPullIntervalFor(this.config, n) : Infinity;
+    }
+    const [peer] = this.membership.randomMembers(1, (m) => m.state === "alive" && !this.pushPullsInFlight.has(m.addr));
+    if (peer !== undefined) this.sendPushPull(peer.addr, false, nowMs);
+  }
+
+  private sendPushPull(to: Address, join: boolean, nowMs: number): void {
+    this.counters.pushPullsStarted++;
+    this.pushPullsInFlight.set(to, nowMs + this.config.streamTimeoutMs);
+    this.sendStream(to, { type: "push-pull", join, reply: false, members: this.membership.records() });
+  }
+
+  private handlePushPull(from: Address, msg: PushPullMessage, nowMs: number): void {
+    if (!msg.reply) {
+      // Answer with our state before merging theirs, so the reply does not echo their own news back.
+      this.sendStream(from, { type: "push-pull", join: msg.join, reply: true, members: this.membership.records() });
+      this.membership.mergeRemote(msg.members, nowMs);
+      return;
+    }
+    this.pushPullsInFlight.delete(from);
+    this.membership.mergeRemote(msg.members, nowMs);
+    if (this.joinAttempts.delete(from)) {
+      const firstJoin = this.joinSucceeded.length === 0;
+      this.joinSucceeded.push(from);
+      if (firstJoin && this.config.pushPullRampStartMs > 0 && this.config.pushPullIntervalMs > 0 && !this.membership.hasLeft) {
+        // Heck's ramp: early repair push-pulls at 1x, 2x, 4x... the ramp start, then the normal interval.
+        this.pushPullRampMs = this.config.pushPullRampStartMs;
+        this.nextPushPullMs = nowMs + this.pushPullRampMs;
+        this.pushPullRampMs *= 2;
+      }
+    }
+  }
+
+  private nextSeq(): number {
+    this.seq = (this.seq + 1) >>> 0;
+    return this.seq;
+  }
+}
+
+function checkText(field: string, value: string): void {
+  const len = utf8Length(value);
+  if (len === 0 || len > NAME_MAX_BYTES) throw new RangeError(`${field}: must be 1-${NAME_MAX_BYTES} UTF-8 bytes, got ${len}`);
+}

@@ -1,0 +1,274 @@
+import fc from "fast-check";
+import { createPrng } from "@heck/sim";
+import { describe, expect, it } from "vitest";
+import { encodedSize } from "../src/core/codec.ts";
+import { lanConfig } from "../src/core/config.ts";
+import type { PingMessage, PingReqMessage, SwimMessage } from "../src/core/messages.ts";
+import { SwimNode } from "../src/core/node.ts";
+import { makeNode, runTo, sent } from "./support/nodes.ts";
+
+/** Runs `node` to its first probe and returns the ping it sent. */
+function firstProbe(node: SwimNode): { at: number; ping: PingMessage; to: string } {
+  for (;;) {
+    const at = node.nextDeadlineMs();
+    node.tick(at);
+    const ping = sent(node).find((o) => o.msg.type === "ping" && o.channel === "packet");
+    if (ping) return { at, ping: ping.msg as PingMessage, to: ping.to };
+  }
+}
+
+describe("probing (SWIM §3.1)", () => {
+  it("pings one member per period; an ack ends the probe and improves health", () => {
+    const a = makeNode("a", { peers: ["b"] });
+    const { at, ping, to } = firstProbe(a);
+    expect(to).toBe("b");
+    expect(ping).toMatchObject({ target: "b", fromName: "a", fromAddr: "a" });
+    expect(at).toBeLessThan(1000); // random stagger within one period
+    a.receive("b", { type: "ack", seq: ping.seq }, "packet", at + 5);
+    runTo(a, at + 999);
+    expect(sent(a).filter((o) => o.msg.type === "ping-req")).toEqual([]);
+    expect(a.member("b")!.state).toBe("alive");
+  });
+
+  it("without an ack: ping-req to k others and a stream ping after probeTimeoutMs, then suspect at the end of the period", () => {
+    const a = makeNode("a", { peers: ["b", "c", "d", "e"] });
+    const probe = firstProbe(a);
+    const target = probe.to;
+    runTo(a, probe.at + 499);
+    expect(sent(a)).toEqual([]);
+    runTo(a, probe.at + 500);
+    const out = sent(a);
+    const reqs = out.filter((o) => o.msg.type === "ping-req");
+    expect(reqs).toHaveLength(3);
+    expect(new Set(reqs.map((r) => r.to)).has(target)).toBe(false);
+    expect((reqs[0]!.msg as PingReqMessage)).toMatchObject({ target, targetAddr: target, seq: probe.ping.seq, nack: true });
+    expect(out.filter((o) => o.channel === "stream")).toEqual([{ to: target, channel: "stream", msg: { ...probe.ping } }]);
+    // One helper nacks: two of three expected nacks missing, so health drops by 2.
+    a.receive(reqs[0]!.to, { type: "nack", seq: probe.ping.seq }, "packet", probe.at + 700);
+    runTo(a, probe.at + 1000);
+    expect(a.member(target)!.state).toBe("suspect");
+    expect(a.healthScore).toBe(2);
+    // The verdict and the next probe happen at the same instant; Lifeguard scales that
+    // probe's period by score + 1 = 3, so the one after starts 3 s later.
+    const second = sent(a).find((o) => o.msg.type === "ping" && o.channel === "packet")!;
+    a.receive(second.to, { type: "ack", seq: (second.msg as PingMessage).seq }, "packet", probe.at + 1001);
+    expect(a.healthScore).toBe(1);
+    const third = firstProbe(a);
+    expect(third.at - (probe.at + 1000)).toBe(3000);
+  });
+
+  it("probes a suspect with the suspicion attached (buddy system)", () => {
+    const a = makeNode("a", { peers: ["b"] });
+    a.receive("x", { type: "suspect", name: "b", incarnation: 0, from: "x" }, "packet", 0);
+    sent(a);
+    let compound: ReturnType<SwimNode["takeOutbox"]>[number] | undefined;
+    while (compound === undefined) {
+      a.tick(a.nextDeadlineMs());
+      compound = a.takeOutbox().find((o) => o.message.type === "compound" && o.message.parts[0]!.type === "ping");
+    }
+    const parts = compound.message.type === "compound" ? compound.message.parts : [];
+    expect(parts[0]).toMatchObject({ type: "ping", target: "b" });
+    expect(parts[1]).toMatchObject({ type: "suspect", name: "b", from: "a" });
+  });
+
+  it("an indirect ack counts as success", () => {
+    const a = makeNode("a", { peers: ["b", "c"] });
+    const probe = firstProbe(a);
+    runTo(a, probe.at + 500);
+    sent(a);
+    a.receive("c", { type: "ack", seq: probe.ping.seq }, "packet", probe.at + 600);
+    runTo(a, probe.at + 1000);
+    expect(a.member(probe.to)!.state).toBe("alive");
+  });
+
+  it("ignores a ping meant for another name at its address", () => {
+    const a = makeNode("a", { peers: ["b"] });
+    a.receive("b", { type: "ping", seq: 9, target: "old-a", fromName: "b", fromAddr: "b" }, "packet", 1);
+    expect(sent(a).filter((o) => o.msg.type === "ack")).toEqual([]);
+    expect(a.stats().misdirectedPings).toBe(1);
+  });
+
+  it("answers a stream ping on the stream it came from", () => {
+    const a = makeNode("a", { peers: ["b"] });
+    a.receive("10.0.0.2:51234", { type: "ping", seq: 4, target: "a", fromName: "b", fromAddr: "b" }, "stream", 1);
+    expect(sent(a)).toContainEqual({ to: "10.0.0.2:51234", channel: "stream", msg: { type: "ack", seq: 4 } });
+  });
+});
+
+describe("indirect probes (relay side)", () => {
+  it("pings the target and forwards its ack under the requester's sequence number", () => {
+    const b = makeNode("b", { peers: ["a", "c"] });
+    b.receive("a", { type: "ping-req", seq: 77, target: "c", targetAddr: "c", fromName: "a", fromAddr: "a", nack: true }, "packet", 100);
+    const ping = sent(b).find((o) => o.msg.type === "ping")!;
+    expect(ping.to).toBe("c");
+    b.receive("c", { type: "ack", seq: (ping.msg as PingMessage).seq }, "packet", 150);
+    expect(sent(b)).toContainEqual({ to: "a", channel: "packet", msg: { type: "ack", seq: 77 } });
+  });
+
+  it("sends a nack when the target stays silent past probeTimeoutMs (Lifeguard)", () => {
+    const b = makeNode("b", { peers: ["a", "c"] });
+    b.receive("a", { type: "ping-req", seq: 77, target: "c", targetAddr: "c", fromName: "a", fromAddr: "a", nack: true }, "packet", 100);
+    sent(b);
+    b.tick(600);
+    expect(sent(b)).toContainEqual({ to: "a", channel: "packet", msg: { type: "nack", seq: 77 } });
+  });
+});
+
+describe("dissemination (SWIM §4.1)", () => {
+  it("piggybacks queued updates on an ack", () => {
+    const a = makeNode("a", { peers: ["b", "c"] });
+    a.receive("c", { type: "alive", name: "d", addr: "d", incarnation: 0, meta: new Uint8Array(0) }, "packet", 1);
+    a.receive("b", { type: "ping", seq: 1, target: "a", fromName: "b", fromAddr: "b" }, "packet", 2);
+    const out = a.takeOutbox();
+    expect(out).toHaveLength(1);
+    expect(out[0]!.message).toMatchObject({ type: "compound", parts: [{ type: "ack", seq: 1 }, { type: "alive", name: "d" }] });
+  });
+
+  it("gossips only while updates are queued, to at most gossipNodes members", () => {
+    const a = makeNode("a", { peers: ["b", "c", "d", "e", "f"], config: { probeIntervalMs: 100_000, probeTimeoutMs: 500 } });
+    runTo(a, 5000);
+    expect(a.takeOutbox()).toEqual([]); // nothing to say: silence
+    a.receive("b", { type: "alive", name: "g", addr: "g", incarnation: 0, meta: new Uint8Array(0) }, "packet", 5000);
+    runTo(a, 5200);
+    const out = a.takeOutbox();
+    expect(out.length).toBeGreaterThan(0);
+    expect(out.length).toBeLessThanOrEqual(3);
+    expect(new Set(out.map((o) => o.to)).size).toBe(out.length);
+  });
+
+  it("never builds a packet over maxPacketBytes, however much is queued (property)", () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 200 }), fc.integer({ min: 0, max: 300 }), fc.integer({ min: 200, max: 1400 }), (count, metaBytes, maxPacketBytes) => {
+        const a = makeNode("a", { peers: ["b", "c"], config: { maxPacketBytes } });
+        for (let i = 0; i < count; i++) {
+          a.receive("b", { type: "alive", name: `member-${i}`, addr: `10.0.0.${i}:7946`, incarnation: i, meta: new Uint8Array(metaBytes) }, "packet", 1);
+        }
+        a.receive("b", { type: "ping", seq: 1, target: "a", fromName: "b", fromAddr: "b" }, "packet", 2);
+        runTo(a, 3000);
+        for (const o of a.takeOutbox()) if (o.channel === "packet") expect(encodedSize(o.message)).toBeLessThanOrEqual(maxPacketBytes);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
+
+describe("push-pull and join", () => {
+  it("a join sends our state to the seed and completes when the seed replies with its own", () => {
+    const a = makeNode("a");
+    a.join(["seed", "a"], 0); // our own address is skipped
+    const out = sent(a);
+    expect(out).toHaveLength(1);
+    expect(out[0]).toMatchObject({ to: "seed", channel: "stream", msg: { type: "push-pull", join: true, reply: false } });
+    expect(a.joinProgress()).toEqual({ pending: 1, succeeded: [], failed: [] });
+    const none = new Uint8Array(0);
+    a.receive("seed", { type: "push-pull", join: true, reply: true, members: [{ name: "s", addr: "seed", incarnation: 2, state: "alive", meta: none }] }, "stream", 5);
+    expect(a.joinProgress()).toEqual({ pending: 0, succeeded: ["seed"], failed: [] });
+    expect(a.member("s")).toMatchObject({ state: "alive", incarnation: 2 });
+  });
+
+  it("a join fails when the stream breaks or times out", () => {
+    const a = makeNode("a", { config: { streamTimeoutMs: 1000 } });
+    a.join(["x", "y"], 0);
+    const [toX] = sent(a);
+    a.streamFailed("x", toX!.msg as SwimMessage, 5);
+    runTo(a, 1000);
+    expect(a.joinProgress()).toEqual({ pending: 0, succeeded: [], failed: ["x", "y"] });
+  });
+
+  it("answers a push-pull with its state before merging the sender's", () => {
+    const b = makeNode("b", { peers: ["c"] });
+    const none = new Uint8Array(0);
+    b.receive("1.2.3.4:5555", { type: "push-pull", join: true, reply: false, members: [{ name: "a", addr: "a", incarnation: 0, state: "alive", meta: none }] }, "stream", 1);
+    const reply = sent(b).find((o) => o.msg.type === "push-pull")!;
+    expect(reply.to).toBe("1.2.3.4:5555");
+    expect(reply.channel).toBe("stream");
+    const names = (reply.msg as { members: { name: string }[] }).members.map((m) => m.name).sort();
+    expect(names).toEqual(["b", "c"]);
+    expect(b.member("a")!.state).toBe("alive");
+  });
+
+  it("ignores a push-pull that arrives as a packet", () => {
+    const b = makeNode("b");
+    b.receive("a", { type: "push-pull", join: false, reply: false, members: [] }, "packet", 1);
+    expect(b.stats().wrongChannel).toBe(1);
+    expect(sent(b)).toEqual([]);
+  });
+
+  it("syncs with a stranger that pings it, at most once per cooldown", () => {
+    const b = makeNode("b", { peers: ["c"] });
+    const ping = { type: "ping", seq: 1, target: "b", fromName: "z", fromAddr: "z" } as const;
+    b.receive("z", ping, "packet", 1);
+    b.receive("z", { ...ping, seq: 2 }, "packet", 2);
+    const pushPulls = sent(b).filter((o) => o.msg.type === "push-pull");
+    expect(pushPulls).toHaveLength(1);
+    expect(pushPulls[0]!.to).toBe("z");
+  });
+
+  it("after a join, repair push-pulls start at pushPullRampStartMs and double", () => {
+    const a = makeNode("a", { config: { pushPullRampStartMs: 2000 } });
+    a.join(["s"], 0);
+    sent(a);
+    const none = new Uint8Array(0);
+    a.receive("s", { type: "push-pull", join: true, reply: true, members: [{ name: "s", addr: "s", incarnation: 0, state: "alive", meta: none }] }, "stream", 10);
+    const times: number[] = [];
+    for (let t = 10; t < 20_000; ) {
+      t = a.nextDeadlineMs();
+      a.tick(t);
+      for (const o of a.takeOutbox()) {
+        if (o.message.type === "push-pull") {
+          times.push(t);
+          a.receive("s", { type: "push-pull", join: false, reply: true, members: [] }, "stream", t);
+        } else if (o.message.type === "ping") {
+          a.receive("s", { type: "ack", seq: o.message.seq }, "packet", t);
+        }
+      }
+    }
+    expect(times.slice(0, 3)).toEqual([2010, 6010, 14_010]);
+  });
+});
+
+describe("leave and deadlines", () => {
+  it("leaving gossips a dead-from-self until it has been sent its retransmit limit", () => {
+    const a = makeNode("a", { peers: ["b", "c"] });
+    a.leave(0);
+    expect(a.member("a")!.state).toBe("left");
+    expect(a.leaveComplete()).toBe(false);
+    let goodbyes = 0;
+    for (let t = 0; t < 5000 && !a.leaveComplete(); ) {
+      t = a.nextDeadlineMs();
+      a.tick(t);
+      goodbyes += sent(a).filter((o) => o.msg.type === "dead" && (o.msg as { from: string }).from === "a").length;
+    }
+    expect(a.leaveComplete()).toBe(true);
+    expect(goodbyes).toBe(4); // retransmitMult 4 * ceil(log10(3 + 1))
+    expect(sent(a).filter((o) => o.msg.type === "ping")).toEqual([]); // a left node stops probing
+  });
+
+  it("every deadline lies in the future after a tick, whatever arrives (property)", () => {
+    const msg = fc.oneof(
+      fc.record({ type: fc.constant("ack" as const), seq: fc.nat(20) }),
+      fc.record({ type: fc.constant("nack" as const), seq: fc.nat(20) }),
+      fc.record({ type: fc.constant("suspect" as const), name: fc.constantFrom("a", "b", "c", "d"), incarnation: fc.nat(3), from: fc.constantFrom("b", "c", "d") }),
+      fc.record({ type: fc.constant("dead" as const), name: fc.constantFrom("a", "b", "c", "d"), incarnation: fc.nat(3), from: fc.constantFrom("b", "c", "d") }),
+      fc.record({ type: fc.constant("alive" as const), name: fc.constantFrom("a", "b", "c", "d", "e"), addr: fc.constantFrom("b", "c", "d", "e"), incarnation: fc.nat(3), meta: fc.constant(new Uint8Array(0)) }),
+      fc.record({ type: fc.constant("ping-req" as const), seq: fc.nat(20), target: fc.constantFrom("b", "c"), targetAddr: fc.constantFrom("b", "c"), fromName: fc.constant("d"), fromAddr: fc.constant("d"), nack: fc.boolean() }),
+    );
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.integer({ min: 0, max: 3000 }), msg), { maxLength: 40 }), fc.nat(), (steps, seed) => {
+        const a = new SwimNode({ name: "a", addr: "a", config: lanConfig(), prng: createPrng(seed), nowMs: 0, initialMembers: ["b", "c", "d"].map((n) => ({ name: n, addr: n })) });
+        let now = 0;
+        for (const [dt, m] of steps) {
+          now += dt;
+          while (a.nextDeadlineMs() <= now) {
+            const d = a.nextDeadlineMs();
+            a.tick(d);
+            expect(a.nextDeadlineMs()).toBeGreaterThan(d);
+          }
+          a.receive(m.type === "alive" ? m.addr : "b", m, "packet", now);
+          a.takeOutbox();
+        }
+      }),
+      { numRuns: 200 },
+    );
+  });
+});
