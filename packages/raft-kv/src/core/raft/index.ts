@@ -3,6 +3,6 @@
  * codec. `src/index.ts` re-exports this.
  */
 export * from "./types.ts";
-export { RaftNode } from "./raft-node.ts";
-export { encodeMessage, decodeMessage, encodeConfChange, decodeConfChange } from "./codec.ts";
+export { RaftNode, DEFAULT_RAFT_CONFIG } from "./raft-node.ts";
+export { encodeMessage, decodeMessage, encodeConfChange, decodeConfChange, validateConfChange, WIRE_VERSION } from "./codec.ts";
 export type { DecodeError, DecodeResult } from "./codec.ts";

@@ -68,6 +68,8 @@ export class Progress {
   recentActive = false;
   /** In "probe": an append is outstanding, wait for its answer or the next heartbeat. */
   probeSent = false;
+  /** The highest commit index already sent to this follower (saves appends that would only repeat it). */
+  sentCommit = 0;
   /** In "snapshot": heartbeat answers seen since the snapshot was sent (to retry a lost snapshot). */
   snapshotHeartbeats = 0;
   readonly inflights: Inflights;

@@ -82,7 +82,7 @@ interface ReadRound {
 
 /** What a Ready handed out, remembered until advance(). */
 interface Outstanding {
-  readonly lastEntry: { index: number; term: number } | null;
+  readonly entries: readonly Entry[];
   readonly snapshot: Snapshot | null;
   readonly committedEntries: readonly Entry[];
   readonly appliedTo: number;
@@ -727,8 +727,18 @@ export class RaftNode {
     return this.log.term(this.log.committed) === this.currentTerm;
   }
 
+  /**
+   * Sends every follower what it lacks: as many batches as its flow control
+   * allows, and an empty append when only the commit index is news to it.
+   */
   private bcastAppend(): void {
-    for (const id of this.progress.keys()) if (id !== this.myId) this.sendAppend(id, true);
+    for (const [id, pr] of this.progress) {
+      if (id === this.myId) continue;
+      if (!this.sendAppend(id, pr.sentCommit < this.log.committed)) continue;
+      while (this.sendAppend(id, false)) {
+        /* one more batch per call until the window or the log is exhausted */
+      }
+    }
   }
 
   /**
@@ -745,6 +755,7 @@ export class RaftNode {
     const entries = this.log.slice(pr.next, this.log.lastIndex() + 1, this.maxSizePerMsg);
     if (entries.length === 0 && !sendIfEmpty) return false;
     this.send({ type: "append", from: this.myId, to, term: this.currentTerm, prevLogIndex, prevLogTerm, entries, commit: this.log.committed });
+    pr.sentCommit = Math.max(pr.sentCommit, Math.min(this.log.committed, prevLogIndex + entries.length));
     if (entries.length > 0) {
       if (pr.state === "replicate") {
         const last = entries[entries.length - 1]!.index;
@@ -1161,11 +1172,10 @@ export class RaftNode {
     this.confChanged = false;
     this.prevHardState = hs;
     this.prevSoftState = ss;
-    const lastEntry = entries.length > 0 ? entries[entries.length - 1]! : null;
     const appliedTo = committedEntries.length > 0 ? committedEntries[committedEntries.length - 1]!.index : (snapshot?.metadata.index ?? this.log.applying);
     this.log.applying = Math.max(this.log.applying, appliedTo);
     this.outstanding = {
-      lastEntry: lastEntry && { index: lastEntry.index, term: lastEntry.term },
+      entries,
       snapshot,
       committedEntries,
       appliedTo,
@@ -1178,7 +1188,16 @@ export class RaftNode {
     const o = this.outstanding;
     if (o === null) throw new Error("RaftNode.advance: no Ready outstanding");
     this.outstanding = null;
-    if (o.lastEntry) this.log.stableTo(o.lastEntry.index, o.lastEntry.term);
+    // Entries handed out may have been truncated since (a new leader's
+    // append arrived meanwhile): only the prefix still in the log is durable
+    // as handed out. Log Matching (§5.3) makes "same index and term" enough.
+    for (let i = o.entries.length - 1; i >= 0; i--) {
+      const e = o.entries[i]!;
+      if (this.log.matchTerm(e.index, e.term)) {
+        this.log.stableTo(e.index, e.term);
+        break;
+      }
+    }
     if (o.snapshot) {
       this.log.stableSnapshot();
       this.log.applied = Math.max(this.log.applied, o.snapshot.metadata.index);
