@@ -64,3 +64,17 @@ export {
   type TraceParseResult,
 } from "./core/trace.ts";
 export { parseFaultCommand, applyFaultCommand, type FaultCommand } from "./core/fault-command.ts";
+export { searchLinearization, type Model, type Operation, type SearchOptions, type SearchResult } from "./core/linearizability.ts";
+export {
+  checkKvHistory,
+  kvModel,
+  KvHistoryRecorder,
+  formatKvHistory,
+  describeKvInput,
+  describeKvOutput,
+  type KvInput,
+  type KvOutput,
+  type KvOperation,
+  type KvCheckOptions,
+  type KvCheckResult,
+} from "./core/kv-history.ts";
