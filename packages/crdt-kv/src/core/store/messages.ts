@@ -1,0 +1,160 @@
+/**
+ * The gossip protocol's messages and their wire form (JSON text). Every
+ * message names its sender twice: `from` is the address to answer (a
+ * stream's remote port is ephemeral, so the transport's idea of the sender
+ * is not enough), `id` its replica id for status output.
+ *
+ *   delta   a delta-interval (or full state) covering sender seqs < seq; answered by ack
+ *   ack     "I have joined everything you sent below seq"
+ *   digest  bucket hashes of the sender's state + its causal context: "tell me what differs"
+ *   diff    stage 2: the differing buckets' versions and the removals the asker lacks;
+ *           stage 3: the asker's side of the same buckets (the reply then sends a delta with
+ *           the removals only it knew of, completing the exchange)
+ *
+ * `decodeMessage` validates everything before any field is used: size first,
+ * then JSON, then every field, returning an error that names the field. A
+ * node never joins a delta that failed validation, so bad input cannot
+ * corrupt state.
+ */
+import { CausalContext } from "../causality/causal-context.ts";
+import { isValidNodeId } from "../causality/dot.ts";
+import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
+import { utf8Length } from "../utf8.ts";
+import { decodeDelta, encodeDelta, MAX_DIGEST_BITS, type KvDelta } from "./kv-state.ts";
+
+/** A delta-interval or a full state. */
+export interface DeltaMessage {
+  readonly type: "delta";
+  readonly from: string;
+  readonly id: string;
+  readonly seq: number;
+  readonly full: boolean;
+  readonly state: KvDelta;
+}
+/** Acknowledges sequence numbers below `seq`. */
+export interface AckMessage {
+  readonly type: "ack";
+  readonly from: string;
+  readonly id: string;
+  readonly seq: number;
+}
+/** Opens a digest exchange. */
+export interface DigestMessage {
+  readonly type: "digest";
+  readonly from: string;
+  readonly id: string;
+  /** The asker's sequence number when it took the digest. */
+  readonly seq: number;
+  readonly bits: number;
+  /** 16 hex digits per bucket, 2^bits buckets. */
+  readonly hashes: string;
+  readonly cc: CausalContext;
+}
+/** One side of the differing buckets. */
+export interface DiffMessage {
+  readonly type: "diff";
+  readonly from: string;
+  readonly id: string;
+  readonly stage: 2 | 3;
+  /** Stage 2: the answerer's seq; stage 3: the asker's digest seq (echoed back). */
+  readonly seq: number;
+  /** Stage 2: the asker's digest seq; stage 3: the answerer's seq (echoed back). */
+  readonly echo: number;
+  readonly bits: number;
+  readonly buckets: readonly number[];
+  /** Stage 2 only: the answerer's causal context, so the asker sends only removals it lacks. */
+  readonly cc: CausalContext | null;
+  readonly state: KvDelta;
+  /** True when the differing buckets did not all fit: no acknowledgement may be inferred. */
+  readonly partial: boolean;
+}
+
+/** Every gossip message. */
+export type KvMessage = DeltaMessage | AckMessage | DigestMessage | DiffMessage;
+
+/** Encodes a message to its wire text. */
+export function encodeMessage(m: KvMessage): string {
+  switch (m.type) {
+    case "delta":
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, seq: m.seq, full: m.full, state: encodeDelta(m.state) });
+    case "ack":
+      return JSON.stringify(m);
+    case "digest":
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, seq: m.seq, bits: m.bits, hashes: m.hashes, cc: m.cc.encode() });
+    case "diff":
+      return JSON.stringify({
+        type: m.type,
+        from: m.from,
+        id: m.id,
+        stage: m.stage,
+        seq: m.seq,
+        echo: m.echo,
+        bits: m.bits,
+        buckets: m.buckets,
+        cc: m.cc === null ? null : m.cc.encode(),
+        state: encodeDelta(m.state),
+        partial: m.partial,
+      });
+  }
+}
+
+const ADDRESS_MAX = 256;
+
+/** Decodes and validates wire text (or bytes); refuses anything over `maxBytes`. */
+export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Decoded<KvMessage> {
+  const size = typeof wire === "string" ? utf8Length(wire) : wire.byteLength;
+  if (size > maxBytes) return fail(`message: ${size} bytes exceeds the limit of ${maxBytes}`);
+  let json: unknown;
+  try {
+    json = JSON.parse(typeof wire === "string" ? wire : new TextDecoder("utf-8", { fatal: true }).decode(wire));
+  } catch (e) {
+    return fail(`message: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(json)) return fail("message: expected a JSON object");
+  const { type, from, id } = json;
+  if (typeof from !== "string" || from.length === 0 || from.length > ADDRESS_MAX) return fail("message.from: expected a non-empty address string");
+  if (!isValidNodeId(id)) return fail("message.id: expected a replica id ([A-Za-z0-9_.-]{1,64})");
+  if (!isInt(json.seq)) return fail("message.seq: expected an integer >= 0");
+  const seq = json.seq;
+  switch (type) {
+    case "ack":
+      return ok({ type, from, id, seq });
+    case "delta": {
+      if (typeof json.full !== "boolean") return fail("delta.full: expected a boolean");
+      const state = decodeDelta(json.state, "delta.state");
+      if (!state.ok) return state;
+      return ok({ type, from, id, seq, full: json.full, state: state.value });
+    }
+    case "digest": {
+      const bits = json.bits;
+      if (!isInt(bits) || bits > MAX_DIGEST_BITS) return fail(`digest.bits: expected an integer 0..${MAX_DIGEST_BITS}`);
+      if (typeof json.hashes !== "string" || json.hashes.length !== 16 << bits || !/^[0-9a-f]*$/.test(json.hashes)) {
+        return fail(`digest.hashes: expected ${16 << bits} lowercase hex digits`);
+      }
+      const cc = CausalContext.decode(json.cc, "digest.cc");
+      if (!cc.ok) return cc;
+      return ok({ type, from, id, seq, bits, hashes: json.hashes, cc: cc.value });
+    }
+    case "diff": {
+      const { stage, echo, bits, buckets, partial } = json;
+      if (stage !== 2 && stage !== 3) return fail("diff.stage: expected 2 or 3");
+      if (!isInt(echo)) return fail("diff.echo: expected an integer >= 0");
+      if (!isInt(bits) || bits > MAX_DIGEST_BITS) return fail(`diff.bits: expected an integer 0..${MAX_DIGEST_BITS}`);
+      if (!Array.isArray(buckets) || buckets.length > 1 << bits || !buckets.every((b) => isInt(b) && b < 1 << bits)) {
+        return fail(`diff.buckets: expected bucket numbers below ${1 << bits}`);
+      }
+      if (typeof partial !== "boolean") return fail("diff.partial: expected a boolean");
+      let cc: CausalContext | null = null;
+      if (stage === 2) {
+        const decoded = CausalContext.decode(json.cc, "diff.cc");
+        if (!decoded.ok) return decoded;
+        cc = decoded.value;
+      } else if (json.cc !== null) return fail("diff.cc: must be null in stage 3");
+      const state = decodeDelta(json.state, "diff.state");
+      if (!state.ok) return state;
+      return ok({ type, from, id, stage, seq, echo, bits, buckets: buckets as number[], cc, state: state.value, partial });
+    }
+    default:
+      return fail(`message.type: unknown type ${JSON.stringify(type)}`);
+  }
+}

@@ -1,0 +1,683 @@
+/**
+ * One replica of the store as a pure state machine (STYLE.md): inputs are
+ * `tick(nowMs)`, `receive(from, wire, channel, nowMs)` and client calls
+ * (put/get/delete/list); outputs are drained with `takeReady()` (driver) or
+ * `takeOutbox()` + `persisted()` (simulation runner): messages to send,
+ * records to make durable first, change events. No timers, no I/O, no
+ * wall clock: the same code runs under the simulator and the real driver.
+ *
+ * Anti-entropy (src/core/sync/delta-sync.ts): every `syncIntervalMs` the
+ * node picks `fanout` random peers and sends each the delta-interval it has
+ * not acknowledged, BP+RR by default. A peer whose acknowledged point fell
+ * out of the delta log gets the full state when the state is small, else a
+ * digest exchange that ships only the buckets that differ:
+ *
+ *   asker i                                 answerer j
+ *   digest{seq_i, bucket hashes, cc_i} ──▶
+ *                                      ◀──  diff stage 2 {seq_j, buckets B, cc_j,
+ *                                            j's versions in B + removals i lacks}
+ *   diff stage 3 {i's versions in B +  ──▶
+ *     removals j lacks}                ◀──  ack{seq_i}          (j now has all of i up to seq_i)
+ *                                      ◀──  delta{seq_j, removals of i's B versions}
+ *   ack{seq_j}                         ──▶                      (i now has all of j up to seq_j)
+ *
+ * Why removals need care: the store keeps no tombstones, so "j removed dot
+ * d" is only visible as "d in j's context, not in j's store". A diff's
+ * context may therefore contain only dots known dead at the sender (plus the
+ * dots of the versions it carries), never a live dot it left out.
+ */
+import type { Channel, Outbound, Prng, SimProcess } from "@heck/sim";
+import { CausalContext } from "../causality/causal-context.ts";
+import { dotKey, isValidNodeId, type Dot } from "../causality/dot.ts";
+import { isJson, type Json } from "../json.ts";
+import { DeltaSync, type LogEntry, type SyncAlgorithm, type SyncReplica } from "../sync/delta-sync.ts";
+import { utf8Length } from "../utf8.ts";
+import {
+  checkKey,
+  deltaBytes,
+  entryContext,
+  isEmptyDelta,
+  joinDeltas,
+  KvState,
+  MAX_DIGEST_BITS,
+  type KvDelta,
+  type ReadResult,
+} from "./kv-state.ts";
+import { decodeMessage, encodeMessage, type DiffMessage, type DigestMessage, type KvMessage } from "./messages.ts";
+import {
+  decodeRecord,
+  decodeSnapshot,
+  encodeRecord,
+  encodeSnapshot,
+  walRecords,
+  type KvPersisted,
+  type WalList,
+} from "./persistence.ts";
+import type { Mode, Version } from "./version.ts";
+
+/** Configuration of one replica. Defaults in {@link DEFAULT_NODE_CONFIG}. */
+export interface KvNodeConfig {
+  /** Replica id: names this node's dots. Must stay the same across restarts and be unique in the cluster. */
+  id: string;
+  /** The address peers reach this node at (host:port, or the node id in simulation). */
+  address: string;
+  /** Peer addresses: a static list, or a provider asked every round (e.g. SWIM's live members). */
+  peers: readonly string[] | (() => readonly string[]);
+  /** This node's random stream (peer choice, first-round jitter). */
+  prng: Prng;
+  /** Synchronisation algorithm; "bprr" except when measuring the others. */
+  algorithm: SyncAlgorithm;
+  /**
+   * Peers contacted per round. Dissemination takes about log_{fanout+1}(N)
+   * rounds; each round costs fanout messages per node. 3 reaches 64 nodes in
+   * about 3-4 rounds while keeping per-node traffic small.
+   */
+  fanout: number;
+  /** Period of anti-entropy rounds. 1000 ms as in Enes et al.'s experiments; lower converges sooner, costs more messages. */
+  syncIntervalMs: number;
+  /** Write mode when a write names none and the key has no versions yet. */
+  defaultMode: Mode;
+  /** Largest gossip message sent or accepted; bigger incoming ones are refused unread. 4 MiB (the stream transport's frame limit). */
+  maxMessageBytes: number;
+  /** Messages up to this size go as packets (UDP), larger ones over a stream (TCP). Below the 65507-byte UDP limit. */
+  maxPacketBytes: number;
+  /** A lagging peer gets the full state up to this size, a digest exchange above it. 32 KiB: below it the digest's round trips cost more than they save. */
+  fullStateMaxBytes: number;
+  /** Delta log bound; a peer absent for longer falls back to full state or digest. */
+  maxLogEntries: number;
+  /** A digest exchange with no answer by then is abandoned and retried. Default 5 rounds. */
+  digestTimeoutMs: number;
+  /** Write a snapshot (and truncate the WAL) after this many records. */
+  snapshotEveryRecords: number;
+  /** Largest value a client may write, in bytes of JSON. */
+  maxValueBytes: number;
+  /** Queue change events for subscribers (the driver turns this on; simulations leave it off). */
+  emitEvents: boolean;
+  /** Called with the delta of every accepted local write or delete (a tap for tests and replication tools). */
+  onLocalUpdate?: (delta: KvDelta) => void;
+}
+
+/** Defaults, each explained on its field. */
+export const DEFAULT_NODE_CONFIG: Omit<KvNodeConfig, "id" | "address" | "peers" | "prng"> = {
+  algorithm: "bprr",
+  fanout: 3,
+  syncIntervalMs: 1000,
+  defaultMode: "lww",
+  maxMessageBytes: 4 << 20,
+  maxPacketBytes: 60_000,
+  fullStateMaxBytes: 32 << 10,
+  maxLogEntries: 4096,
+  digestTimeoutMs: 5000,
+  snapshotEveryRecords: 512,
+  maxValueBytes: 1 << 20,
+  emitEvents: false,
+};
+
+/** A change to a key, local or merged from a peer. */
+export interface ChangeEvent {
+  readonly key: string;
+  readonly result: ReadResult;
+  /** "local" for this node's writes, else the peer address it came from. */
+  readonly origin: string;
+}
+
+/** Options of a write. */
+export interface WriteOptions {
+  /** "lww" or "mv"; default: the mode of the key's current versions, else the node's default. */
+  mode?: Mode;
+  /** MV: the context of a read; the write replaces exactly those versions. Omitted: a new sibling. */
+  context?: CausalContext;
+  /** LWW: the timestamp (e.g. epoch ms, or a check time); default the node's clock. */
+  ts?: number;
+}
+
+/** Result of a write or delete. */
+export type WriteResult =
+  /** `dot` names the new version (null for an MV delete, which adds none); `context` is what to send back to overwrite it. */
+  | { ok: true; applied: true; key: string; dot: Dot | null; context: CausalContext }
+  /** Nothing changed: an LWW write that already lost, or an MV delete with nothing to remove. */
+  | { ok: true; applied: false; key: string; reason: string }
+  | { ok: false; error: string };
+
+/** Per-peer status. */
+export interface PeerStatus {
+  address: string;
+  id: string | null;
+  /** Highest sequence number the peer acknowledged. */
+  acked: number;
+  lastHeardMs: number | null;
+}
+
+/** Counters since start. */
+export interface NodeStats {
+  bytesSent: number;
+  bytesReceived: number;
+  messagesSent: number;
+  messagesReceived: number;
+  /** Bytes of delta/state payloads sent (what the transmission experiment counts). */
+  payloadBytesSent: number;
+  fullStatesSent: number;
+  digestsSent: number;
+  /** Messages refused by validation. */
+  rejected: number;
+  lastRejection: string | null;
+  /** Deltas joined (local and remote). */
+  merges: number;
+}
+
+/** Everything the driver must do after a step: persist records first, then send, then notify. */
+export interface Ready {
+  /** WAL records to append (and fsync) before sending messages or acknowledging writes. */
+  records: string[];
+  /** A snapshot to write atomically; after it is durable the WAL up to here may be truncated. */
+  snapshot: string | null;
+  messages: Array<Outbound<string>>;
+  events: ChangeEvent[];
+}
+
+/** Wraps KvState for the sync engine; counts merges and queues change events. */
+class StoreReplica implements SyncReplica<KvDelta> {
+  origin = "local";
+  merges = 0;
+  constructor(
+    readonly kv: KvState,
+    private readonly onChange: (keys: Set<string>, origin: string) => void,
+  ) {}
+  join(d: KvDelta): void {
+    this.merges++;
+    const changed = this.kv.join(d);
+    if (changed.size > 0) this.onChange(changed, this.origin);
+  }
+  novelty(d: KvDelta): KvDelta {
+    return this.kv.novelty(d);
+  }
+  isBottom(d: KvDelta): boolean {
+    return isEmptyDelta(d);
+  }
+  joinAll(ds: readonly KvDelta[]): KvDelta {
+    return joinDeltas(ds);
+  }
+  full(): KvDelta {
+    return this.kv.toDelta();
+  }
+  sizeOf(d: KvDelta): number {
+    return deltaBytes(d);
+  }
+}
+
+/** Digest bits for a state of `keys` keys: about 8 keys per bucket, between 16 and 1024 buckets. */
+export function digestBits(keys: number): number {
+  return Math.max(4, Math.min(MAX_DIGEST_BITS, Math.ceil(Math.log2(Math.max(1, keys / 8)))));
+}
+
+/** A store replica. Implements the simulation runner's SimProcess contract. */
+export class KvNode implements SimProcess<string, KvPersisted> {
+  readonly id: string;
+  readonly config: KvNodeConfig;
+  readonly stats: NodeStats = {
+    bytesSent: 0,
+    bytesReceived: 0,
+    messagesSent: 0,
+    messagesReceived: 0,
+    payloadBytesSent: 0,
+    fullStatesSent: 0,
+    digestsSent: 0,
+    rejected: 0,
+    lastRejection: null,
+    merges: 0,
+  };
+  private readonly kv = new KvState();
+  private readonly replica: StoreReplica;
+  private readonly sync: DeltaSync<KvDelta>;
+  private now = 0;
+  private nextSyncMs: number;
+  private outbox: Array<Outbound<string>> = [];
+  private events: ChangeEvent[] = [];
+  private pendingRecords: string[] = [];
+  private pendingSnapshot: string | null = null;
+  private snapshot: string | null = null;
+  private wal: WalList | null = null;
+  private walLength = 0;
+  private staticPeers: readonly string[];
+  private readonly peerInfo = new Map<string, { id: string | null; lastHeardMs: number | null }>();
+  /** Digest exchanges this node started: peer -> when, and its seq at the time. */
+  private readonly digests = new Map<string, { startedMs: number; seq: number }>();
+
+  constructor(config: Partial<KvNodeConfig> & Pick<KvNodeConfig, "id" | "address" | "peers" | "prng">, nowMs = 0, persisted?: KvPersisted) {
+    this.config = { ...DEFAULT_NODE_CONFIG, ...config };
+    checkConfig(this.config);
+    this.id = this.config.id;
+    this.now = nowMs;
+    this.staticPeers = typeof this.config.peers === "function" ? [] : this.config.peers;
+    this.replica = new StoreReplica(this.kv, (keys, origin) => this.changed(keys, origin));
+    this.sync = new DeltaSync<KvDelta>(
+      this.replica,
+      { algorithm: this.config.algorithm, maxIntervalBytes: this.config.maxMessageBytes >> 1, maxLogEntries: this.config.maxLogEntries },
+      (joined, entry) => this.record(joined, entry),
+    );
+    if (persisted !== undefined) this.restore(persisted);
+    // Start the first round at a random point of the interval so nodes started together do not gossip in lockstep.
+    this.nextSyncMs = nowMs + Math.floor(this.config.prng.nextFloat() * this.config.syncIntervalMs);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Client API
+  // ---------------------------------------------------------------------------
+
+  /** Writes `value` under `key`. Durable once the records of the next `takeReady()` are persisted. */
+  put(key: string, value: Json, options: WriteOptions = {}): WriteResult {
+    const keyError = checkKey(key);
+    if (keyError !== undefined) return { ok: false, error: keyError };
+    if (!isJson(value)) return { ok: false, error: "value must be JSON (finite numbers, strings, booleans, null, arrays, plain objects)" };
+    const bytes = utf8Length(JSON.stringify(value));
+    if (bytes > this.config.maxValueBytes) return { ok: false, error: `value is ${bytes} bytes, over the limit of ${this.config.maxValueBytes}` };
+    const mode = this.modeFor(key, options.mode);
+    let delta: KvDelta | null;
+    if (mode === "lww") {
+      const ts = options.ts ?? this.now;
+      if (!Number.isFinite(ts)) return { ok: false, error: "ts must be a finite number" };
+      delta = this.kv.writeLww(key, value, false, ts, this.id);
+      if (delta === null) return { ok: true, applied: false, key, reason: "superseded: a version with a later timestamp is already stored" };
+    } else delta = this.kv.writeMv(key, value, this.id, options.context);
+    return this.applyLocal(key, delta);
+  }
+
+  /** Deletes `key`: LWW writes a timestamped delete marker; MV removes the versions in `context` (all seen, if omitted). */
+  delete(key: string, options: WriteOptions = {}): WriteResult {
+    const keyError = checkKey(key);
+    if (keyError !== undefined) return { ok: false, error: keyError };
+    const mode = this.modeFor(key, options.mode);
+    if (mode === "lww") {
+      const ts = options.ts ?? this.now;
+      if (!Number.isFinite(ts)) return { ok: false, error: "ts must be a finite number" };
+      const delta = this.kv.writeLww(key, null, true, ts, this.id);
+      if (delta === null) return { ok: true, applied: false, key, reason: "superseded: a version with a later timestamp is already stored" };
+      return this.applyLocal(key, delta);
+    }
+    const delta = this.kv.removeObserved(key, options.context);
+    if (delta.cc.isEmpty()) return { ok: true, applied: false, key, reason: "nothing to remove" };
+    this.replica.origin = "local";
+    this.sync.local(delta);
+    this.config.onLocalUpdate?.(delta);
+    return { ok: true, applied: true, key, dot: null, context: new CausalContext() };
+  }
+
+  /** What a reader of `key` sees here now. */
+  get(key: string): ReadResult {
+    return this.kv.read(key);
+  }
+
+  /** Keys with a live value, by prefix, sorted. */
+  list(prefix = "", limit = Infinity): string[] {
+    return this.kv.list(prefix, limit);
+  }
+
+  /** This replica's compact version vector. */
+  vector(): Map<string, number> {
+    return this.kv.cc.vector();
+  }
+
+  /** The full causal context (vector plus cloud). */
+  context(): CausalContext {
+    return this.kv.cc.clone();
+  }
+
+  /** The whole state as a delta (tests compare replicas with it). */
+  state(): KvDelta {
+    return this.kv.toDelta();
+  }
+
+  /** Sizes of the state and log. */
+  sizes(): { keys: number; versions: number; approxBytes: number; logEntries: number; seq: number } {
+    return { keys: this.kv.keyCount, versions: this.kv.versionCount, approxBytes: this.kv.approxBytes, logEntries: this.sync.logLength, seq: this.sync.seq };
+  }
+
+  /** Peers and what they acknowledged. */
+  peers(): PeerStatus[] {
+    return this.currentPeers().map((address) => {
+      const info = this.peerInfo.get(address);
+      return { address, id: info?.id ?? null, acked: this.sync.ackOf(address), lastHeardMs: info?.lastHeardMs ?? null };
+    });
+  }
+
+  /** Replaces the static peer list (for callers that push membership instead of providing it). */
+  setPeers(peers: readonly string[]): void {
+    this.staticPeers = [...peers];
+  }
+
+  // ---------------------------------------------------------------------------
+  // State machine
+  // ---------------------------------------------------------------------------
+
+  tick(nowMs: number): void {
+    this.now = nowMs;
+    if (nowMs < this.nextSyncMs) return;
+    this.nextSyncMs = nowMs + this.config.syncIntervalMs;
+    this.syncRound();
+  }
+
+  /** Runs one anti-entropy round now (the bench and tests call it directly). */
+  syncRound(): void {
+    const peers = this.currentPeers();
+    const fanout = this.config.fanout;
+    const targets = fanout >= peers.length ? peers : this.config.prng.shuffle([...peers]).slice(0, fanout);
+    for (const peer of targets) this.syncWith(peer);
+    this.sync.collect(peers);
+    this.maybeSnapshot();
+  }
+
+  receive(_from: string, wire: string | Uint8Array, _channel: Channel, nowMs: number): void {
+    this.now = nowMs;
+    this.stats.messagesReceived++;
+    this.stats.bytesReceived += typeof wire === "string" ? utf8Length(wire) : wire.byteLength;
+    const decoded = decodeMessage(wire, this.config.maxMessageBytes);
+    if (!decoded.ok) {
+      this.stats.rejected++;
+      this.stats.lastRejection = decoded.error;
+      return;
+    }
+    const m = decoded.value;
+    if (m.from === this.config.address) return;
+    const info = this.peerInfo.get(m.from) ?? { id: null, lastHeardMs: null };
+    info.id = m.id;
+    info.lastHeardMs = nowMs;
+    this.peerInfo.set(m.from, info);
+    switch (m.type) {
+      case "delta":
+        this.merge(m.from, m.state);
+        if (this.config.algorithm !== "state") this.send(m.from, { type: "ack", from: this.config.address, id: this.id, seq: m.seq });
+        break;
+      case "ack":
+        this.sync.ack(m.from, m.seq);
+        break;
+      case "digest":
+        this.answerDigest(m);
+        break;
+      case "diff":
+        if (m.stage === 2) this.completeDigest(m);
+        else this.finishDigest(m);
+        break;
+    }
+    this.maybeSnapshot();
+  }
+
+  takeOutbox(): Array<Outbound<string>> {
+    // Under the simulation runner durability is `persisted()`; drop the driver's queues.
+    this.pendingRecords = [];
+    this.pendingSnapshot = null;
+    this.events = [];
+    const out = this.outbox;
+    this.outbox = [];
+    return out;
+  }
+
+  /** Everything a real driver must do, in order: persist records (and the snapshot), send, notify. */
+  takeReady(): Ready {
+    const ready: Ready = { records: this.pendingRecords, snapshot: this.pendingSnapshot, messages: this.outbox, events: this.events };
+    this.pendingRecords = [];
+    this.pendingSnapshot = null;
+    this.outbox = [];
+    this.events = [];
+    return ready;
+  }
+
+  nextDeadlineMs(): number {
+    return this.nextSyncMs;
+  }
+
+  persisted(): KvPersisted {
+    return { snapshot: this.snapshot, wal: this.wal };
+  }
+
+  // ---------------------------------------------------------------------------
+  // Anti-entropy
+  // ---------------------------------------------------------------------------
+
+  private syncWith(peer: string): void {
+    const plan = this.sync.plan(peer);
+    if (plan.kind === "nothing") return;
+    if (plan.kind === "send") {
+      this.sendDelta(peer, plan.seq, plan.delta, plan.full);
+      return;
+    }
+    // Lagging beyond the log: full state while it is small, else a digest exchange.
+    if (this.kv.approxBytes <= this.config.fullStateMaxBytes) {
+      const full = this.sync.fullState();
+      this.stats.fullStatesSent++;
+      this.sendDelta(peer, full.seq, full.delta, true);
+    } else this.startDigest(peer);
+  }
+
+  private sendDelta(peer: string, seq: number, state: KvDelta, full: boolean): void {
+    const bytes = this.send(peer, { type: "delta", from: this.config.address, id: this.id, seq, full, state });
+    this.stats.payloadBytesSent += bytes;
+  }
+
+  private startDigest(peer: string): void {
+    const pending = this.digests.get(peer);
+    if (pending !== undefined && this.now - pending.startedMs < this.config.digestTimeoutMs) return;
+    const bits = digestBits(this.kv.keyCount);
+    const seq = this.sync.seq;
+    this.digests.set(peer, { startedMs: this.now, seq });
+    this.stats.digestsSent++;
+    this.send(peer, { type: "digest", from: this.config.address, id: this.id, seq, bits, hashes: this.kv.bucketHashes(bits), cc: this.kv.cc.clone() });
+  }
+
+  /** Stage 2 (answerer): the buckets that differ, our versions in them, and the removals the asker has not seen. */
+  private answerDigest(m: DigestMessage): void {
+    const mine = this.kv.bucketHashes(m.bits);
+    const differing: number[] = [];
+    for (let b = 0; b < 1 << m.bits; b++) if (mine.slice(b * 16, b * 16 + 16) !== m.hashes.slice(b * 16, b * 16 + 16)) differing.push(b);
+    const dead = this.kv.deadDots().difference(m.cc);
+    const { buckets, state, partial } = this.bucketsDelta(differing, m.bits, dead);
+    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, stage: 2, seq: this.sync.seq, echo: m.seq, bits: m.bits, buckets, cc: this.kv.cc.clone(), state, partial });
+    this.stats.payloadBytesSent += deltaBytes(state);
+  }
+
+  /** Stage 3 (asker): join the answer, send our side of the same buckets plus the removals the answerer lacks. */
+  private completeDigest(m: DiffMessage): void {
+    const session = this.digests.get(m.from);
+    const mine = session !== undefined && session.seq === m.echo;
+    // Computed before joining the answer, so it is our side alone.
+    const dead = this.kv.deadDots().difference(m.cc!);
+    dead.joinInto(this.kv.deadAmong(entryContext(m.state)));
+    const { state, partial } = this.bucketsDelta(m.buckets, m.bits, dead);
+    this.merge(m.from, m.state);
+    if (!mine) return; // a stale or foreign answer: keep its data, complete nothing
+    this.digests.delete(m.from);
+    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, stage: 3, seq: m.echo, echo: m.seq, bits: m.bits, buckets: m.buckets, cc: null, state, partial: partial || m.partial });
+    this.stats.payloadBytesSent += deltaBytes(state);
+  }
+
+  /** Final step (answerer): join the asker's side, acknowledge it, send the removals of its versions we know of. */
+  private finishDigest(m: DiffMessage): void {
+    const removals = this.kv.deadAmong(entryContext(m.state));
+    this.merge(m.from, m.state);
+    if (m.partial) return;
+    this.send(m.from, { type: "ack", from: this.config.address, id: this.id, seq: m.seq });
+    this.sendDelta(m.from, m.echo, { entries: new Map(), cc: removals }, false);
+  }
+
+  /**
+   * The versions of the keys in `buckets` with their dots, plus `dead`
+   * (dots known removed here) as context. Stops adding buckets once the
+   * message would pass half the size limit and reports it as partial.
+   */
+  private bucketsDelta(
+    buckets: readonly number[],
+    bits: number,
+    dead: CausalContext,
+    budget = this.config.maxMessageBytes >> 1,
+  ): { buckets: number[]; state: KvDelta; partial: boolean } {
+    const entries = new Map<string, Version[]>();
+    const cc = dead.clone();
+    const included: number[] = [];
+    let bytes = deltaBytes({ entries: new Map(), cc: dead });
+    let partial = false;
+    for (const b of buckets) {
+      const keys = this.kv.keysInBuckets(new Set([b]), bits);
+      let add = 0;
+      for (const k of keys) add += utf8Length(k) + this.kv.versions(k).reduce((n, v) => n + 32 + (v.value === null ? 0 : utf8Length(JSON.stringify(v.value))), 0);
+      if (included.length > 0 && bytes + add > budget) {
+        partial = true;
+        break;
+      }
+      included.push(b);
+      bytes += add;
+      for (const k of keys) {
+        const versions = this.kv.versions(k);
+        entries.set(k, versions);
+        for (const v of versions) cc.add(v.dot);
+      }
+    }
+    return { buckets: included, state: { entries, cc }, partial };
+  }
+
+  private merge(from: string, delta: KvDelta): void {
+    this.replica.origin = from;
+    this.sync.receive(from, delta);
+    this.replica.origin = "local";
+  }
+
+  private send(to: string, m: KvMessage): number {
+    const wire = encodeMessage(m);
+    const bytes = utf8Length(wire);
+    if (bytes > this.config.maxMessageBytes) {
+      // Never expected (intervals and diffs are cut to half the limit); refuse rather than send what peers would refuse.
+      this.stats.rejected++;
+      this.stats.lastRejection = `outgoing ${m.type} of ${bytes} bytes exceeds maxMessageBytes`;
+      return 0;
+    }
+    const channel: Channel = bytes <= this.config.maxPacketBytes ? "packet" : "stream";
+    this.outbox.push({ to, message: wire, channel });
+    this.stats.messagesSent++;
+    this.stats.bytesSent += bytes;
+    return bytes;
+  }
+
+  private currentPeers(): string[] {
+    const raw = typeof this.config.peers === "function" ? this.config.peers() : this.staticPeers;
+    const out: string[] = [];
+    const seen = new Set<string>([this.config.address]);
+    for (const p of raw) if (!seen.has(p)) {
+      seen.add(p);
+      out.push(p);
+    }
+    return out;
+  }
+
+  // ---------------------------------------------------------------------------
+  // Local updates, events, persistence
+  // ---------------------------------------------------------------------------
+
+  private modeFor(key: string, explicit: Mode | undefined): Mode {
+    if (explicit !== undefined) return explicit;
+    const versions = this.kv.versions(key);
+    if (versions.length === 0) return this.config.defaultMode;
+    return versions.every((v) => v.mode === "lww") ? "lww" : "mv";
+  }
+
+  private applyLocal(key: string, delta: KvDelta): WriteResult {
+    this.replica.origin = "local";
+    this.sync.local(delta);
+    this.config.onLocalUpdate?.(delta);
+    const dot = delta.entries.get(key)![0]!.dot;
+    return { ok: true, applied: true, key, dot, context: CausalContext.fromDots([dot]) };
+  }
+
+  private changed(keys: Set<string>, origin: string): void {
+    this.stats.merges++;
+    if (!this.config.emitEvents) return;
+    for (const key of keys) this.events.push({ key, result: this.kv.read(key), origin });
+  }
+
+  private record(joined: KvDelta, entry: LogEntry<KvDelta> | null): void {
+    const line = encodeRecord({ seq: entry?.seq ?? null, origin: entry?.origin ?? null, delta: joined });
+    this.pendingRecords.push(line);
+    this.wal = { record: line, prev: this.wal };
+    this.walLength++;
+  }
+
+  private maybeSnapshot(): void {
+    if (this.walLength < this.config.snapshotEveryRecords) return;
+    this.takeSnapshot();
+  }
+
+  /** Writes a snapshot of everything now; the WAL restarts empty. */
+  takeSnapshot(): string {
+    const text = encodeSnapshot({
+      id: this.id,
+      c: this.sync.seq,
+      state: this.kv.toDelta(),
+      log: this.sync.entries().map((e) => ({ seq: e.seq, origin: e.origin, delta: e.delta })),
+      acks: this.sync.ackEntries(),
+    });
+    this.snapshot = text;
+    this.pendingSnapshot = text;
+    this.wal = null;
+    this.walLength = 0;
+    return text;
+  }
+
+  private restore(p: KvPersisted): void {
+    let c = 0;
+    const log: Array<LogEntry<KvDelta>> = [];
+    let acks: Array<[string, number]> = [];
+    if (p.snapshot !== null) {
+      const s = decodeSnapshot(p.snapshot);
+      if (!s.ok) throw new Error(`cannot restore ${this.id}: ${s.error}`);
+      if (s.value.id !== this.id) throw new Error(`cannot restore ${this.id}: the snapshot belongs to replica ${s.value.id}`);
+      this.kv.join(s.value.state);
+      c = s.value.c;
+      for (const e of s.value.log) log.push({ ...e, bytes: deltaBytes(e.delta) });
+      acks = [...s.value.acks];
+    }
+    for (const line of walRecords(p.wal)) {
+      const r = decodeRecord(line);
+      if (!r.ok) throw new Error(`cannot restore ${this.id}: ${r.error}`);
+      this.kv.join(r.value.delta);
+      if (r.value.seq !== null) {
+        log.push({ seq: r.value.seq, origin: r.value.origin, delta: r.value.delta, bytes: deltaBytes(r.value.delta) });
+        c = Math.max(c, r.value.seq + 1);
+      }
+    }
+    this.sync.restore(c, log, acks);
+    this.snapshot = p.snapshot;
+    this.wal = p.wal;
+    this.walLength = walRecords(p.wal).length;
+  }
+}
+
+function checkConfig(c: KvNodeConfig): void {
+  const bad = (field: string, why: string): never => {
+    throw new RangeError(`KvNode config.${field}: ${why}`);
+  };
+  if (!isValidNodeId(c.id)) bad("id", "must match [A-Za-z0-9_.-]{1,64}");
+  if (typeof c.address !== "string" || c.address.length === 0) bad("address", "must be a non-empty string");
+  if (!Number.isInteger(c.fanout) || c.fanout < 1) bad("fanout", "must be an integer >= 1");
+  if (!(c.syncIntervalMs > 0)) bad("syncIntervalMs", "must be > 0");
+  if (c.defaultMode !== "lww" && c.defaultMode !== "mv") bad("defaultMode", 'must be "lww" or "mv"');
+  if (!(c.maxMessageBytes >= 1024)) bad("maxMessageBytes", "must be >= 1024");
+  if (!(c.maxPacketBytes >= 0)) bad("maxPacketBytes", "must be >= 0");
+  if (!(c.maxLogEntries >= 1)) bad("maxLogEntries", "must be >= 1");
+  if (!(c.snapshotEveryRecords >= 1)) bad("snapshotEveryRecords", "must be >= 1");
+}
+
+/** Keys of the dots of a read, for the HTTP API's opaque context token. */
+export function contextToken(cc: CausalContext): string {
+  return [...cc.dots()].map(dotKey).join(",");
+}
+
+/** Parses a context token ("a:3,b:7"); undefined when malformed. */
+export function parseContextToken(token: string): CausalContext | undefined {
+  const cc = new CausalContext();
+  if (token.trim() === "") return cc;
+  for (const part of token.split(",")) {
+    const m = /^([A-Za-z0-9_.-]{1,64}):([1-9][0-9]{0,15})$/.exec(part.trim());
+    if (m === null) return undefined;
+    const counter = Number(m[2]);
+    if (!Number.isSafeInteger(counter)) return undefined;
+    cc.add({ node: m[1]!, counter });
+  }
+  return cc;
+}
