@@ -1,0 +1,90 @@
+/**
+ * The CLI end to end, as a user runs it: real processes through the bin
+ * shim, checking the --json shapes and the error messages.
+ */
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), "..", "bin", "heck-ownership.js");
+const dir = mkdtempSync(path.join(tmpdir(), "heck-ownership-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function run(...args: string[]): { code: number; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: "utf8", timeout: 30_000 });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe("heck-ownership", () => {
+  it("table --json: every origin with owner and failover list, loads and stats", () => {
+    const file = path.join(dir, "origins.txt");
+    writeFileSync(file, "# my origins\nhttps://a.example/health\nhttps://b.example/health\n\nhttps://c.example/health\n");
+    const r = run("table", "--members", "n1,n2,n3=2", "--origins", file, "--k", "3", "--json");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.command).toBe("table");
+    expect(j.scheme).toBe("rendezvous");
+    expect(j.origins).toHaveLength(3);
+    expect(j.origins[0].origin).toBe("https://a.example/health");
+    expect(j.origins[0].priority).toHaveLength(3);
+    expect(j.origins[0].owner).toBe(j.origins[0].priority[0]);
+    expect(j.loads.map((l: { member: string }) => l.member)).toEqual(["n1", "n2", "n3"]);
+    expect(j.loads[2].weight).toBe(2);
+    expect(j.stats.origins).toBe(3);
+  });
+
+  it("diff --remove: only the dead member's origins move, each to its next choice", () => {
+    const r = run("diff", "-m", "a,b,c,d", "-o", "2000", "--remove", "b", "--json");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.membersRemoved).toEqual(["b"]);
+    expect(j.collateral).toBe(0);
+    expect(j.toSecondChoice).toBe(j.movedCount);
+    expect(j.moved.every((m: { from: string }) => m.from === "b")).toBe(true);
+    expect(j.movedOverOptimal).toBeGreaterThan(0.8);
+    expect(j.movedOverOptimal).toBeLessThan(1.2);
+  });
+
+  it("diff under jump shows collateral movement in text", () => {
+    const r = run("diff", "-m", "a,b,c,d", "-o", "2000", "--remove", "a", "--scheme", "jump");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^jump: remove a/);
+    expect(r.stdout).toMatch(/collateral [1-9][0-9]* \(moves between members that stayed: unnecessary movement\)/);
+  });
+
+  it("compare --json: a row per scheme with balance and movement", () => {
+    const r = run("compare", "-m", "a,b,c,d,e", "-o", "3000", "--json");
+    expect(r.code).toBe(0);
+    const j = JSON.parse(r.stdout);
+    expect(j.rows.map((x: { label: string }) => x.label)).toEqual([
+      "rendezvous",
+      "rendezvous + bounded loads (eps=0.05)",
+      "ring (160 vnodes)",
+      "jump",
+      "maglev (M=65537)",
+    ]);
+    for (const row of j.rows) expect(Object.keys(row)).toEqual(expect.arrayContaining(["load", "remove", "add"]));
+  });
+
+  it("owners: one origin's failover order", () => {
+    const r = run("owners", "https://x.example/", "-m", "a,b,c", "--json");
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).owners.sort()).toEqual(["a", "b", "c"]);
+  });
+
+  it("bad input: a clear error naming the flag, exit code 2", () => {
+    const missing = run("table", "-m", "a,b", "-o", path.join(dir, "nope.txt"));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toMatch(/--origins: cannot read file .*nope\.txt.*ENOENT/);
+    const dup = run("diff", "-m", "a,b", "-o", "10", "--remove", "z");
+    expect(dup.code).toBe(2);
+    expect(dup.stderr).toMatch(/--remove: "z" is not one of --members/);
+    const k = run("table", "-m", "a", "-o", "5", "--k", "0");
+    expect(k.stderr).toMatch(/--k: must be an integer >= 1/);
+    const prime = run("table", "-m", "a", "-o", "5", "--scheme", "maglev", "--table-size", "100");
+    expect(prime.stderr).toMatch(/tableSize: must be a prime/);
+  });
+});
