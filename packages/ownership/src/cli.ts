@@ -61,7 +61,7 @@ function print(json: boolean | undefined, report: unknown, text: () => string): 
 
 /** Adds the options every subcommand shares. */
 function common(cmd: Command, withOrigins: boolean): Command {
-  cmd.requiredOption("-m, --members <list>", "members, comma-separated; id=weight sets a weight (a,b=2,c)");
+  cmd.requiredOption("-m, --members <list>", "members, comma-separated, id=weight sets a weight (a,b=2,c); or a count N for n1..nN");
   if (withOrigins) cmd.requiredOption("-o, --origins <file|count>", "a file with one origin per line, or a count (origin-1 .. origin-N)");
   return cmd
     .addOption(new Option("-s, --scheme <name>", "ownership scheme").choices(SCHEME_NAMES).default("rendezvous"))

@@ -6,6 +6,12 @@ describe("parseMemberList", () => {
     expect(parseMemberList("a, b=2 ,10.0.0.1:8080=0.5")).toEqual(["a", { id: "b", weight: 2 }, { id: "10.0.0.1:8080", weight: 0.5 }]);
   });
 
+  it("reads a bare count as n1..nN for --members only", () => {
+    expect(parseMemberList("3")).toEqual(["n1", "n2", "n3"]);
+    expect(parseMemberList("3", "--add")).toEqual(["3"]);
+    expect(() => parseMemberList("0")).toThrow(/--members: count must be from 1/);
+  });
+
   it("names the flag and the member in errors", () => {
     expect(() => parseMemberList("a,,b")).toThrow(/--members: member 2 is empty/);
     expect(() => parseMemberList("a,b=x")).toThrow(/--members: weight of "b" must be a number > 0, got "x"/);

@@ -5,12 +5,22 @@
 import { OwnershipInputError } from "./errors.ts";
 import type { MemberInput } from "./members.ts";
 
+/** The largest member count `--members <count>` accepts. */
+export const MAX_GENERATED_MEMBERS = 10_000;
+
 /**
  * Parses "a,b=2,c" into members: a bare id has weight 1, "id=w" sets the
- * weight. Ids may contain ":" (host:port) but not "," or "=".
+ * weight. Ids may contain ":" (host:port) but not "," or "=". For --members,
+ * a bare count N means n1..nN.
  */
 export function parseMemberList(spec: string, flag = "--members"): MemberInput[] {
   if (typeof spec !== "string" || spec.trim() === "") throw new OwnershipInputError(flag, "needs a comma-separated list of member ids, e.g. a,b,c");
+  if (flag === "--members" && /^[0-9]+$/.test(spec.trim())) {
+    // A bare count is shorthand for n1..nN, handy for trying 20 or 100 members.
+    const n = Number(spec.trim());
+    if (n < 1 || n > MAX_GENERATED_MEMBERS) throw new OwnershipInputError(flag, `count must be from 1 to ${MAX_GENERATED_MEMBERS}, got ${spec.trim()}`);
+    return Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  }
   return spec.split(",").map((raw, i) => {
     const item = raw.trim();
     if (item === "") throw new OwnershipInputError(flag, `member ${i + 1} is empty (stray comma?) in ${JSON.stringify(spec)}`);

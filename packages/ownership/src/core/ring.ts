@@ -59,7 +59,7 @@ export class RingScheme extends BaseScheme {
     if (!Number.isInteger(vnodes) || vnodes < 1 || vnodes > 100_000) {
       throw new OwnershipInputError("vnodes", `must be an integer from 1 to 100000, got ${String(vnodes)}`);
     }
-    this.label = `ring (${vnodes} vnodes)`;
+    this.label = `ring (${vnodes} vnode${vnodes === 1 ? "" : "s"})`;
     const meanWeight = ms.reduce((s, m) => s + m.weight, 0) / Math.max(1, ms.length);
     const counts = ms.map((m) => Math.max(1, Math.round((vnodes * m.weight) / meanWeight)));
     const total = counts.reduce((s, c) => s + c, 0);
