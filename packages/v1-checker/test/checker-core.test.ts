@@ -1,0 +1,126 @@
+import { describe, expect, it } from "vitest";
+import { createPrng } from "@heck/sim";
+import { CheckerCore, parseTarget, type CheckTask, type CheckerEvent, type TargetSpec } from "../src/index.ts";
+
+function spec(id: string, over: Record<string, unknown> = {}): TargetSpec {
+  const p = parseTarget({ id, url: `http://127.0.0.1:1/${id}`, intervalMs: 1000, timeoutMs: 300, rise: 2, fall: 3, ...over });
+  if (!p.ok) throw new Error(p.errors.join("; "));
+  return p.value;
+}
+
+/** Seeds for the simulation: a fixed set, one random (printed), or the one in HECK_SEED to replay. */
+function seeds(): number[] {
+  const env = process.env["HECK_SEED"];
+  if (env !== undefined) return [Number(env)];
+  return [1, 2, 3, 42, 1234, Math.floor(Math.random() * 2 ** 31)];
+}
+
+describe("CheckerCore", () => {
+  it("emits a transition before its result, and ignores results of removed targets", () => {
+    const core = new CheckerCore({ prng: createPrng(1), maxConcurrentChecks: 10, historySize: 5 });
+    core.add(spec("a", { rise: 1 }), 0);
+    const [task] = core.tick(core.nextDeadlineMs());
+    const events = core.recordResult(task!, { ok: true, latencyMs: 3, httpStatus: 200 }, task!.startedMs + 3);
+    expect(events.map((e) => e.type)).toEqual(["transition", "result"]);
+    expect(core.get("a")).toMatchObject({ status: "healthy", checks: 1, latencyMs: 3, lastError: null, httpStatus: 200 });
+    expect(core.counts()).toEqual({ unknown: 0, healthy: 1, unhealthy: 0 });
+    const [next] = core.tick(core.nextDeadlineMs());
+    core.remove("a");
+    expect(core.recordResult(next!, { ok: false, latencyMs: 1, error: { kind: "refused", message: "x" } }, next!.startedMs + 1)).toEqual([]);
+    expect(core.counts()).toEqual({ unknown: 0, healthy: 0, unhealthy: 0 });
+  });
+
+  it("keeps health across an update with the same URL, restarts from unknown with a new URL", () => {
+    const core = new CheckerCore({ prng: createPrng(1), maxConcurrentChecks: 10, historySize: 5 });
+    core.add(spec("a", { rise: 1 }), 0);
+    const [t] = core.tick(core.nextDeadlineMs());
+    core.recordResult(t!, { ok: true, latencyMs: 1 }, t!.startedMs + 1);
+    expect(core.update(spec("a", { rise: 1, fall: 1, intervalMs: 500 }), 2000)).toBe(true);
+    expect(core.get("a")).toMatchObject({ status: "healthy" });
+    expect(core.get("a")!.spec.intervalMs).toBe(500);
+    expect(core.update({ ...spec("a"), url: "http://127.0.0.1:2/" }, 2000)).toBe(true);
+    expect(core.get("a")).toMatchObject({ status: "unknown", checks: 0 });
+    expect(core.update(spec("zzz"), 0)).toBe(false);
+  });
+
+  it("simulation: a flipped origin is detected within fall x interval + timeout, and recovers within rise x interval + timeout", () => {
+    for (const seed of seeds()) {
+      try {
+        simulate(seed);
+      } catch (err) {
+        throw new Error(`${(err as Error).message}\n  replay with HECK_SEED=${seed}`, { cause: err });
+      }
+    }
+  });
+});
+
+/**
+ * 30 targets with random intervals, timeouts and thresholds; origins flip
+ * between up and down at random times; checks take random time (a down
+ * origin either refuses at once or times out). Time advances event by event,
+ * no sleeps. After every flip, the target must reach the matching status
+ * within the bound, and must not leave it while the origin stays put.
+ */
+function simulate(seed: number): void {
+  const rng = createPrng(seed);
+  const core = new CheckerCore({ prng: rng.fork("core"), maxConcurrentChecks: 1000, historySize: 50 });
+  const n = 30;
+  const specs: TargetSpec[] = [];
+  const up: boolean[] = [];
+  const flippedAt: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const s = spec(`t${i}`, { intervalMs: rng.nextInt(100, 2000), timeoutMs: rng.nextInt(10, 500), rise: rng.nextInt(1, 4), fall: rng.nextInt(1, 4) });
+    specs.push(s);
+    core.add(s, 0);
+    up.push(true);
+    flippedAt.push(0);
+  }
+  const settled: Array<number | undefined> = new Array(n).fill(undefined);
+  const pending: Array<{ endMs: number; task: CheckTask; ok: boolean; latency: number }> = [];
+  let now = 0;
+  const endMs = 120_000;
+  let nextFlip = rng.exponential(2000);
+  while (now < endMs) {
+    pending.sort((a, b) => a.endMs - b.endMs);
+    const t = Math.min(core.nextDeadlineMs(), pending[0]?.endMs ?? Infinity, nextFlip);
+    now = t;
+    if (t === nextFlip) {
+      const i = rng.nextInt(0, n - 1);
+      up[i] = !up[i];
+      flippedAt[i] = now;
+      settled[i] = undefined;
+      nextFlip = now + rng.exponential(2000);
+    }
+    while (pending.length > 0 && pending[0]!.endMs <= now) {
+      const p = pending.shift()!;
+      const events: CheckerEvent[] = core.recordResult(
+        p.task,
+        p.ok ? { ok: true, latencyMs: p.latency } : { ok: false, latencyMs: p.latency, error: { kind: p.latency === 0 ? "refused" : "timeout", message: "down" } },
+        now,
+      );
+      for (const e of events) {
+        if (e.type !== "transition") continue;
+        const i = Number(e.transition.id.slice(1));
+        const want = up[i] ? "healthy" : "unhealthy";
+        if (e.transition.to === want && settled[i] === undefined) settled[i] = now;
+      }
+    }
+    for (const task of core.tick(now)) {
+      const i = Number(task.id.slice(1));
+      const s = specs[i]!;
+      // The origin answers as it is when the check starts.
+      const ok = up[i]!;
+      const latency = ok ? rng.nextInt(0, s.timeoutMs - 1) : rng.chance(0.5) ? 0 : s.timeoutMs;
+      pending.push({ endMs: now + latency, task, ok, latency });
+    }
+    for (let i = 0; i < n; i++) {
+      const s = specs[i]!;
+      const bound = (up[i] ? s.rise : s.fall) * s.intervalMs + s.timeoutMs;
+      const status = core.get(`t${i}`)!.status;
+      const want = up[i] ? "healthy" : "unhealthy";
+      if (now - flippedAt[i]! > bound && status !== want) {
+        throw new Error(`t${i} went ${up[i] ? "up" : "down"} at ${flippedAt[i]} ms but is still ${status} at ${now} ms (bound ${bound} ms)`);
+      }
+    }
+  }
+}
