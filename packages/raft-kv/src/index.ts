@@ -1,5 +1,26 @@
 /**
  * @packageDocumentation
- * `@heck/raft-kv`: Stage 4: a Raft-replicated key-value store that speaks a subset of etcd's API.
+ * `@heck/raft-kv`: stage 4, a Raft-replicated key-value store that speaks a
+ * subset of etcd's v3 API.
+ *
+ * - Embed a member in your process: {@link startServer} returns a
+ *   {@link RaftKvServer} whose `kv` ({@link EmbeddedKv}) puts, gets, deletes,
+ *   compare-and-sets, ranges and watches, linearizable by default.
+ * - Talk to an external cluster: {@link RaftKvHttpClient} (JSON HTTP API with
+ *   failover and exactly-once retries), or any etcd v3 client over gRPC.
+ * - Run local clusters of processes: {@link LocalCluster}.
+ * - Learn from the pieces: the pure Raft core (`RaftNode`), the pure KV state
+ *   machine ({@link KvStore}), the write-ahead log ({@link Wal}).
  */
-export {};
+export * from "./core/raft/index.ts";
+export * from "./core/kv/index.ts";
+export { Wal, WalCorruptionError, MAX_RECORD_BYTES, type WalState, type WalOptions, type SnapshotMarker } from "./io/wal.ts";
+export { SnapshotStore, SnapshotCorruptionError } from "./io/snapshot-file.ts";
+export { DiskStorage, type OpenedStorage } from "./io/storage.ts";
+export { RaftKvNode, hash64, type RaftKvNodeOptions, type WriteResult, type WatchOptions, type WatchHandle, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/kv-node.ts";
+export { startServer, RaftKvServer, EmbeddedKv, parseListen, type ServerOptions, type ReadOptions, type CasResult, type CasExpectation } from "./io/embed.ts";
+export { HttpApi, kvToJson, type HttpApiOptions, type JsonKeyValue } from "./io/http-api.ts";
+export { GrpcApi, loadEtcdProto, toGrpcError, PROTO_DIR, PROTO_OPTIONS, REPORTED_VERSION, type GrpcApiOptions } from "./io/grpc-api.ts";
+export { RaftKvHttpClient, RaftKvHttpError, type HttpClientOptions, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
+export { LocalCluster, memberIds, CLI_BIN, type LocalClusterOptions, type LocalNode } from "./io/local-cluster.ts";
+export { ServerError, httpStatusOf, type ServerErrorCode } from "./io/errors.ts";

@@ -6,3 +6,4 @@ export * from "./types.ts";
 export * from "./bytes.ts";
 export { KvStore, DEFAULT_KV_STORE_CONFIG, inRange, type KvStoreConfig, type EventsSince } from "./store.ts";
 export { encodeCommand, decodeCommand, MAX_TXN_DEPTH, type Decoded } from "./codec.ts";
+export * from "./limits.ts";

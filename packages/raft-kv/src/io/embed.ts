@@ -1,0 +1,289 @@
+/**
+ * Running a raft-kv server in-process: the peer transport, the node, and
+ * (optionally) the HTTP and gRPC APIs, with a small KV client on top. This is
+ * what `heck-raft server` runs and what an application embeds.
+ */
+import { openTransport } from "@heck/sim/io";
+import {
+  DEFAULT_LIMITS,
+  checkKey,
+  checkValue,
+  fromUtf8,
+  prefixRangeEnd,
+  utf8,
+  type Compare,
+  type KeyValue,
+  type KvEvent,
+  type RequestLimits,
+  type SessionTag,
+  type WriteOp,
+} from "../core/kv/index.ts";
+import { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./kv-node.ts";
+import { HttpApi } from "./http-api.ts";
+import { GrpcApi } from "./grpc-api.ts";
+import { ServerError } from "./errors.ts";
+
+/** Options of {@link startServer}. */
+export interface ServerOptions extends Omit<RaftKvNodeOptions, "transport" | "clientUrls" | "httpAddress"> {
+  /** Address to bind for peers; default `peers[id]`. Port 0 picks one (then pass the real one to the other members). */
+  peerListen?: string;
+  /** JSON HTTP API bind address host:port (port 0 = any), or null for none. Default null. */
+  http?: string | null;
+  /** etcd gRPC API bind address host:port (port 0 = any), or null for none. Default null. */
+  grpc?: string | null;
+  /** Request size limits for both APIs. */
+  limits?: RequestLimits;
+  /** Largest peer frame (an append batch or a snapshot). Default 64 MiB. */
+  maxPeerFrameBytes?: number;
+}
+
+/** Options of one KV call made through {@link EmbeddedKv}. */
+export interface ReadOptions {
+  /** Linearizable (ReadIndex, default) or serializable (local, maybe stale). */
+  linearizable?: boolean;
+}
+
+/** Result of a compare-and-set. */
+export interface CasResult {
+  succeeded: boolean;
+  revision: number;
+  /** The current pair when the compare failed (undefined if the key is absent). */
+  current?: KeyValue;
+}
+
+/** What a compare-and-set expects of the key; absent fields are not checked. `version: 0` means "must not exist". */
+export interface CasExpectation {
+  value?: string | Uint8Array;
+  version?: number;
+  modRevision?: number;
+  createRevision?: number;
+}
+
+const asBytes = (v: string | Uint8Array): Uint8Array => (typeof v === "string" ? utf8(v) : v);
+const RETRYABLE = new Set(["no_leader", "not_leader", "timeout", "proposal_dropped", "busy"]);
+
+/**
+ * A KV client bound to an in-process node. Writes carry a client session
+ * (dissertation §6.3), so the built-in retries on leader changes apply each
+ * write exactly once.
+ */
+export class EmbeddedKv {
+  private clientId: number | null = null;
+  private registering: Promise<number> | null = null;
+  private seq = 0;
+  private readonly outstanding = new Set<number>();
+
+  constructor(
+    private readonly node: RaftKvNode,
+    private readonly limits: RequestLimits = DEFAULT_LIMITS,
+    /** Give up retrying after this long. */
+    private readonly deadlineMs = 15_000,
+  ) {}
+
+  /** Sets `key` to `value`; resolves with the new revision once committed. */
+  async put(key: string | Uint8Array, value: string | Uint8Array): Promise<number> {
+    const k = this.key(key);
+    const v = asBytes(value);
+    const e = checkValue(v, this.limits);
+    if (e) throw new ServerError("too_large", e.message, { field: e.field });
+    return (await this.write({ type: "put", key: k, value: v })).revision;
+  }
+
+  /** The pair at `key`, or undefined. */
+  async get(key: string | Uint8Array, options: ReadOptions = {}): Promise<KeyValue | undefined> {
+    const r = await this.retry(() => this.node.range({ key: this.key(key) }, options.linearizable ?? true));
+    return r.response.kvs[0];
+  }
+
+  /** Text value at `key`, or undefined. */
+  async getText(key: string | Uint8Array, options: ReadOptions = {}): Promise<string | undefined> {
+    const kv = await this.get(key, options);
+    return kv ? fromUtf8(kv.value) : undefined;
+  }
+
+  /** Deletes `key` (or every key under it with `prefix`); resolves with how many were deleted. */
+  async delete(key: string | Uint8Array, options: { prefix?: boolean } = {}): Promise<number> {
+    const k = this.key(key);
+    const r = await this.write(options.prefix ? { type: "delete", key: k, rangeEnd: prefixRangeEnd(k) } : { type: "delete", key: k });
+    return r.response.type === "delete" ? r.response.deleted : 0;
+  }
+
+  /** Writes `value` only if the key matches `expected` (an etcd Txn); atomic and linearizable. */
+  async cas(key: string | Uint8Array, expected: CasExpectation, value: string | Uint8Array): Promise<CasResult> {
+    const k = this.key(key);
+    const compare: Compare[] = [];
+    if (expected.value !== undefined) compare.push({ key: k, target: "value", result: "equal", value: asBytes(expected.value) });
+    if (expected.version !== undefined) compare.push({ key: k, target: "version", result: "equal", value: expected.version });
+    if (expected.modRevision !== undefined) compare.push({ key: k, target: "mod", result: "equal", value: expected.modRevision });
+    if (expected.createRevision !== undefined) compare.push({ key: k, target: "create", result: "equal", value: expected.createRevision });
+    const r = await this.write({ type: "txn", compare, success: [{ type: "put", key: k, value: asBytes(value) }], failure: [{ type: "range", key: k }] });
+    if (r.response.type !== "txn") throw new Error("unexpected response");
+    const cur = r.response.responses[0];
+    return r.response.succeeded ? { succeeded: true, revision: r.revision } : { succeeded: false, revision: r.revision, ...(cur?.type === "range" && cur.kvs[0] ? { current: cur.kvs[0] } : {}) };
+  }
+
+  /** Every pair under `prefix` ("" = all keys), in key order. */
+  async range(prefix: string | Uint8Array, options: ReadOptions & { limit?: number } = {}): Promise<{ kvs: KeyValue[]; revision: number; more: boolean }> {
+    const p = asBytes(prefix);
+    const key = p.length === 0 ? new Uint8Array([0]) : p;
+    const rangeEnd = p.length === 0 ? new Uint8Array([0]) : prefixRangeEnd(p);
+    const r = await this.retry(() => this.node.range({ key, rangeEnd, limit: options.limit ?? 0 }, options.linearizable ?? true));
+    return { kvs: r.response.kvs, revision: r.revision, more: r.response.more };
+  }
+
+  /**
+   * Watches a key (or a prefix with `prefix: true`) from `fromRevision`
+   * (default: now). `onEvents` gets events in revision order; returns a cancel function.
+   */
+  watch(key: string | Uint8Array, options: { prefix?: boolean; fromRevision?: number; prevKv?: boolean }, onEvents: (events: KvEvent[], revision: number) => void, onCancel: (reason: string) => void = () => {}): () => void {
+    const k = asBytes(key);
+    const all = options.prefix === true && k.length === 0;
+    const h = this.node.watch(
+      {
+        key: all ? new Uint8Array([0]) : k,
+        ...(options.prefix ? { rangeEnd: all ? new Uint8Array([0]) : prefixRangeEnd(k) } : {}),
+        startRevision: options.fromRevision ?? 0,
+        prevKv: options.prevKv ?? false,
+      },
+      onEvents,
+      (reason) => onCancel(reason),
+    );
+    return () => h.cancel();
+  }
+
+  private key(key: string | Uint8Array): Uint8Array {
+    const k = asBytes(key);
+    const e = checkKey(k, this.limits);
+    if (e) throw new ServerError(e.tooLarge ? "too_large" : "invalid_argument", e.message, { field: e.field });
+    return k;
+  }
+
+  private async session(): Promise<number> {
+    if (this.clientId !== null) return this.clientId;
+    this.registering ??= this.retry(() => this.node.registerSession()).finally(() => {
+      this.registering = null;
+    });
+    this.clientId = await this.registering;
+    return this.clientId;
+  }
+
+  private async write(op: WriteOp): Promise<WriteResult> {
+    const clientId = await this.session();
+    const seq = ++this.seq;
+    this.outstanding.add(seq);
+    try {
+      return await this.retry(() => {
+        const tag: SessionTag = { clientId, seq, firstUnackedSeq: Math.min(...this.outstanding) };
+        return this.node.write(op, tag);
+      });
+    } catch (error) {
+      if (error instanceof ServerError && error.code === "session_expired") this.clientId = null;
+      throw error;
+    } finally {
+      this.outstanding.delete(seq);
+    }
+  }
+
+  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+    const deadline = performance.now() + this.deadlineMs;
+    let delay = 20;
+    for (;;) {
+      try {
+        return await fn();
+      } catch (error) {
+        if (!(error instanceof ServerError) || !RETRYABLE.has(error.code) || performance.now() + delay > deadline) throw error;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 500);
+      }
+    }
+  }
+}
+
+/** A running server: node, APIs and an in-process client. */
+export class RaftKvServer {
+  /** The in-process KV client (linearizable by default). */
+  readonly kv: EmbeddedKv;
+
+  constructor(
+    readonly node: RaftKvNode,
+    /** Peer address host:port. */
+    readonly peerAddress: string,
+    private readonly http: HttpApi | null,
+    private readonly grpc: GrpcApi | null,
+    limits: RequestLimits,
+  ) {
+    this.kv = new EmbeddedKv(node, limits);
+  }
+
+  /** Node id. */
+  get id(): string {
+    return this.node.id;
+  }
+
+  /** JSON HTTP API address host:port, or null. */
+  get httpAddress(): string | null {
+    return this.http?.address ?? null;
+  }
+
+  /** etcd gRPC API address host:port, or null. */
+  get grpcAddress(): string | null {
+    return this.grpc?.address ?? null;
+  }
+
+  /** Stops the APIs, then the node (closing its WAL). */
+  async stop(): Promise<void> {
+    await this.http?.close();
+    await this.grpc?.close();
+    await this.node.stop();
+  }
+}
+
+/**
+ * Starts a raft-kv server in this process. Bind the APIs first so their
+ * addresses can be published to the cluster, then start the node.
+ */
+export async function startServer(options: ServerOptions): Promise<RaftKvServer> {
+  const listen = options.peerListen ?? options.peers[options.id];
+  if (!listen) throw new ServerError("invalid_argument", `peerListen: no address for ${options.id} (give --peers with ${options.id}=host:port)`, { field: "peerListen" });
+  const { host, port } = parseListen(listen, "peerListen");
+  const transport = await openTransport({ host, port, maxFrameBytes: options.maxPeerFrameBytes ?? 64 * 1024 * 1024 });
+  const limits = options.limits ?? DEFAULT_LIMITS;
+  let node: RaftKvNode | null = null;
+  // The APIs need the node and the node wants their addresses: bind them on a placeholder-free path by starting the node lazily.
+  const lazy = new Proxy({} as RaftKvNode, {
+    get: (_t, prop) => {
+      if (!node) throw new ServerError("stopped", "server is starting");
+      const v = Reflect.get(node, prop, node) as unknown;
+      return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(node) : v;
+    },
+  });
+  let http: HttpApi | null = null;
+  let grpc: GrpcApi | null = null;
+  try {
+    if (options.http) http = await HttpApi.start(lazy, { ...parseListen(options.http, "http"), limits });
+    if (options.grpc) grpc = await GrpcApi.start(lazy, { ...parseListen(options.grpc, "grpc"), limits });
+    const peers = { ...options.peers };
+    if (!options.join || peers[options.id]) peers[options.id] = transport.localAddress;
+    node = await RaftKvNode.start({
+      ...options,
+      peers,
+      transport,
+      httpAddress: http?.address ?? "",
+      clientUrls: grpc ? [`http://${grpc.address}`] : [],
+    });
+  } catch (error) {
+    await http?.close();
+    await grpc?.close();
+    await transport.close();
+    throw error;
+  }
+  return new RaftKvServer(node, transport.localAddress, http, grpc, limits);
+}
+
+/** Parses host:port for a listener, naming the option on error. */
+export function parseListen(address: string, field: string): { host: string; port: number } {
+  const m = /^([^\s:]+|\[[^\]]+\]):(\d{1,5})$/.exec(address);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) throw new ServerError("invalid_argument", `${field}: expected host:port, got ${JSON.stringify(address)}`, { field });
+  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
+}

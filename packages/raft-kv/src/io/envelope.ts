@@ -1,0 +1,53 @@
+/**
+ * What travels between raft-kv peers on one stream frame: a Raft message, or
+ * a proposal a follower forwards to the leader (the core accepts proposals on
+ * the leader only, as etcd with DisableProposalForwarding; forwarding lives in
+ * the driver), or the leader's answer to a forwarded proposal.
+ *
+ *     u8 kind | body
+ *     kind 1: encodeMessage(raft message)
+ *     kind 2: requestId | from | data          (forwarded proposal)
+ *     kind 3: from | requestId | ok | index | term | code | message | leader
+ */
+import { decodeMessage, encodeMessage, type Message } from "../core/raft/index.ts";
+import { Reader, WireError, Writer } from "../core/kv/wire.ts";
+
+/** A decoded peer frame. */
+export type Envelope =
+  | { kind: "raft"; message: Message }
+  | { kind: "forward"; requestId: string; from: string; data: Uint8Array }
+  | { kind: "forwardReply"; from: string; requestId: string; ok: boolean; index: number; term: number; code: string; message: string; leader: string };
+
+/** Encodes one envelope as a frame. */
+export function encodeEnvelope(e: Envelope): Uint8Array {
+  if (e.kind === "raft") {
+    const body = encodeMessage(e.message);
+    const out = new Uint8Array(body.length + 1);
+    out[0] = 1;
+    out.set(body, 1);
+    return out;
+  }
+  if (e.kind === "forward") return new Writer().uint(2).string(e.requestId).string(e.from).bytes(e.data).finish().slice();
+  return new Writer().uint(3).string(e.from).string(e.requestId).bool(e.ok).uint(e.index).uint(e.term).string(e.code).string(e.message).string(e.leader).finish().slice();
+}
+
+/** Decodes a frame; malformed frames give an error naming what was wrong (the caller logs and drops them). */
+export function decodeEnvelope(frame: Uint8Array): { ok: true; value: Envelope } | { ok: false; error: string } {
+  if (frame.length === 0) return { ok: false, error: "empty frame" };
+  if (frame[0] === 1) {
+    const m = decodeMessage(frame.subarray(1));
+    return m.ok ? { ok: true, value: { kind: "raft", message: m.value } } : { ok: false, error: `raft message: ${m.error.message}` };
+  }
+  try {
+    const r = new Reader(frame);
+    const kind = r.uint();
+    let value: Envelope;
+    if (kind === 2) value = { kind: "forward", requestId: r.string(), from: r.string(), data: r.bytes() };
+    else if (kind === 3) value = { kind: "forwardReply", from: r.string(), requestId: r.string(), ok: r.bool(), index: r.uint(), term: r.uint(), code: r.string(), message: r.string(), leader: r.string() };
+    else return { ok: false, error: `unknown frame kind ${kind}` };
+    if (!r.done()) return { ok: false, error: "trailing bytes in frame" };
+    return { ok: true, value };
+  } catch (error) {
+    return { ok: false, error: error instanceof WireError ? error.message : String(error) };
+  }
+}

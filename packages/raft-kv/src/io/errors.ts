@@ -1,0 +1,71 @@
+/**
+ * Errors the server returns to clients. Each has a stable `code` (for
+ * programs and for mapping to HTTP statuses and gRPC codes) and a sentence
+ * for people; `leader` carries a redirect hint when there is one.
+ */
+
+/** Stable error codes of the raft-kv server. */
+export type ServerErrorCode =
+  | "invalid_argument"
+  | "not_found"
+  | "compare_failed"
+  | "too_large"
+  | "no_leader"
+  | "not_leader"
+  | "timeout"
+  | "proposal_dropped"
+  | "busy"
+  | "stopped"
+  | "removed"
+  | "session_expired"
+  | "stale_request"
+  | "compacted"
+  | "future_revision"
+  | "unknown_member"
+  | "member_exists"
+  | "conf_change_failed";
+
+/** A failure with a code, a message and (for redirects) the leader's id and HTTP address. */
+export class ServerError extends Error {
+  override readonly name = "ServerError";
+  constructor(
+    readonly code: ServerErrorCode,
+    message: string,
+    readonly details: { field?: string; leader?: string | null; leaderHttp?: string | null } = {},
+  ) {
+    super(message);
+  }
+}
+
+/** HTTP status for each code. */
+export function httpStatusOf(code: ServerErrorCode): number {
+  switch (code) {
+    case "invalid_argument":
+    case "session_expired":
+    case "stale_request":
+    case "compacted":
+    case "future_revision":
+      return 400;
+    case "not_found":
+    case "unknown_member":
+      return 404;
+    case "member_exists":
+      return 409;
+    case "compare_failed":
+      return 412;
+    case "too_large":
+      return 413;
+    case "not_leader":
+      return 421;
+    case "busy":
+      return 429;
+    case "timeout":
+    case "proposal_dropped":
+      return 504;
+    case "no_leader":
+    case "stopped":
+    case "removed":
+    case "conf_change_failed":
+      return 503;
+  }
+}

@@ -1,0 +1,283 @@
+/**
+ * A small client for an external raft-kv cluster over its JSON HTTP API.
+ *
+ * It fails over between endpoints (a dead node, "no leader", a timeout) and
+ * numbers its writes in a client session (Raft dissertation §6.3), so a write
+ * retried after a timeout is applied once even if the first attempt did
+ * commit. Reads are linearizable unless asked otherwise.
+ */
+
+/** A key-value pair as the HTTP API returns it. */
+export interface HttpKeyValue {
+  key: string;
+  value: string;
+  encoding?: "base64";
+  createRevision: number;
+  modRevision: number;
+  version: number;
+}
+
+/** A watch event as the HTTP API streams it. */
+export interface HttpWatchEvent {
+  type: "put" | "delete";
+  key: string;
+  value?: string;
+  encoding?: "base64";
+  createRevision: number;
+  modRevision: number;
+  version: number;
+  prevKv?: HttpKeyValue;
+}
+
+/** An error answer from the server (or the client giving up). */
+export class RaftKvHttpError extends Error {
+  override readonly name = "RaftKvHttpError";
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    readonly body: unknown = undefined,
+  ) {
+    super(message);
+  }
+}
+
+/** Options of {@link RaftKvHttpClient}. */
+export interface HttpClientOptions {
+  /** host:port of one or more members' HTTP APIs. */
+  endpoints: string[];
+  /** Give up a call after this long (all retries included). Default 10,000 ms: above an election plus a request timeout. */
+  timeoutMs?: number;
+  /** Number writes in a session so retries apply once. Default true. */
+  sessions?: boolean;
+}
+
+const RETRY_STATUSES = new Set([421, 429, 502, 503, 504]);
+
+/** True when the connection was refused or reset before the request could have been read. */
+function refused(error: unknown): boolean {
+  const cause = (error as { cause?: { code?: string } } | undefined)?.cause;
+  return cause?.code === "ECONNREFUSED" || cause?.code === "EHOSTUNREACH" || cause?.code === "ENOTFOUND";
+}
+
+/** Client of a raft-kv cluster's HTTP API, with failover and exactly-once retries. */
+export class RaftKvHttpClient {
+  private readonly endpoints: string[];
+  private current = 0;
+  private readonly timeoutMs: number;
+  private readonly useSessions: boolean;
+  private clientId: number | null = null;
+  private registering: Promise<number> | null = null;
+  private seq = 0;
+  private readonly outstanding = new Set<number>();
+
+  constructor(options: HttpClientOptions) {
+    if (options.endpoints.length === 0) throw new TypeError("endpoints: give at least one host:port");
+    for (const e of options.endpoints) if (!/^[^\s/:]+:\d{1,5}$/.test(e)) throw new TypeError(`endpoints: ${JSON.stringify(e)} is not host:port`);
+    this.endpoints = [...options.endpoints];
+    this.timeoutMs = options.timeoutMs ?? 10_000;
+    this.useSessions = options.sessions ?? true;
+  }
+
+  /** Sets a key; resolves with the new revision. */
+  async put(key: string, value: string): Promise<number> {
+    const r = (await this.write("PUT", `/v1/kv/${encodeURIComponent(key)}`, { value })) as { revision: number };
+    return r.revision;
+  }
+
+  /** Compare-and-set: writes only if the key matches; `version: 0` means "must not exist". */
+  async cas(key: string, expected: { value?: string; version?: number; modRevision?: number; createRevision?: number }, value: string): Promise<{ succeeded: boolean; revision: number; current: HttpKeyValue | null }> {
+    const body: Record<string, unknown> = { value };
+    if (expected.value !== undefined) body.ifValue = expected.value;
+    if (expected.version !== undefined) body.ifVersion = expected.version;
+    if (expected.modRevision !== undefined) body.ifModRevision = expected.modRevision;
+    if (expected.createRevision !== undefined) body.ifCreateRevision = expected.createRevision;
+    try {
+      const r = (await this.write("PUT", `/v1/kv/${encodeURIComponent(key)}`, body)) as { revision: number };
+      return { succeeded: true, revision: r.revision, current: null };
+    } catch (error) {
+      if (error instanceof RaftKvHttpError && error.code === "compare_failed") {
+        const b = error.body as { revision: number; current: HttpKeyValue | null };
+        return { succeeded: false, revision: b.revision, current: b.current };
+      }
+      throw error;
+    }
+  }
+
+  /** The pair at `key`, or null. */
+  async get(key: string, options: { serializable?: boolean } = {}): Promise<(HttpKeyValue & { revision: number }) | null> {
+    try {
+      return (await this.request("GET", `/v1/kv/${encodeURIComponent(key)}${options.serializable ? "?consistency=serializable" : ""}`, undefined, true)) as HttpKeyValue & { revision: number };
+    } catch (error) {
+      if (error instanceof RaftKvHttpError && error.status === 404) return null;
+      throw error;
+    }
+  }
+
+  /** Pairs under a prefix ("" = all), in key order. */
+  async range(prefix: string, options: { serializable?: boolean; limit?: number; keysOnly?: boolean } = {}): Promise<{ kvs: HttpKeyValue[]; count: number; more: boolean; revision: number }> {
+    const q = new URLSearchParams({ prefix });
+    if (options.serializable) q.set("consistency", "serializable");
+    if (options.limit) q.set("limit", String(options.limit));
+    if (options.keysOnly) q.set("keysOnly", "true");
+    return (await this.request("GET", `/v1/kv?${q}`, undefined, true)) as { kvs: HttpKeyValue[]; count: number; more: boolean; revision: number };
+  }
+
+  /** Deletes a key (or a prefix); resolves with the number deleted. */
+  async delete(key: string, options: { prefix?: boolean } = {}): Promise<number> {
+    const r = (await this.write("DELETE", `/v1/kv/${encodeURIComponent(key)}${options.prefix ? "?prefix=true" : ""}`, undefined)) as { deleted: number };
+    return r.deleted;
+  }
+
+  /** An etcd-style transaction (see the HTTP API's /v1/txn). */
+  async txn(body: { compare?: unknown[]; success?: unknown[]; failure?: unknown[] }): Promise<{ succeeded: boolean; responses: unknown[]; revision: number }> {
+    return (await this.write("POST", "/v1/txn", body)) as { succeeded: boolean; responses: unknown[]; revision: number };
+  }
+
+  /** Status of one endpoint (default: the current one). */
+  async status(endpoint?: string): Promise<Record<string, unknown>> {
+    if (endpoint) return (await this.once(endpoint, "GET", "/v1/status", undefined, {})) as Record<string, unknown>;
+    return (await this.request("GET", "/v1/status", undefined, true)) as Record<string, unknown>;
+  }
+
+  /** Members of the cluster. */
+  async members(): Promise<Array<Record<string, unknown>>> {
+    return ((await this.request("GET", "/v1/members", undefined, true)) as { members: Array<Record<string, unknown>> }).members;
+  }
+
+  /** Adds a member (as a learner that is promoted once caught up, unless `learner`). */
+  async addMember(id: string, peerAddress: string, learner = false): Promise<Array<Record<string, unknown>>> {
+    return ((await this.request("POST", "/v1/members", { id, peerAddress, learner }, false)) as { members: Array<Record<string, unknown>> }).members;
+  }
+
+  /** Removes a member. */
+  async removeMember(id: string): Promise<Array<Record<string, unknown>>> {
+    return ((await this.request("DELETE", `/v1/members/${encodeURIComponent(id)}`, undefined, false)) as { members: Array<Record<string, unknown>> }).members;
+  }
+
+  /** Moves leadership to `to` (§3.10). */
+  async transferLeadership(to: string): Promise<void> {
+    await this.request("POST", "/v1/leader", { to }, false);
+  }
+
+  /** Sets partitions / drop rate on one node (experiments and the nemesis). */
+  async faults(endpoint: string, body: { block?: string[]; unblock?: string[] | "all"; dropRate?: number }): Promise<{ blocked: string[]; dropRate: number }> {
+    return (await this.once(endpoint, "POST", "/v1/faults", body, {})) as { blocked: string[]; dropRate: number };
+  }
+
+  /**
+   * Streams events for a key (or prefix) from `fromRevision`; returns a
+   * function that stops the watch. `onEvents` gets each batch in revision order.
+   */
+  watch(target: { key: string } | { prefix: string }, options: { fromRevision?: number; prevKv?: boolean }, onEvents: (events: HttpWatchEvent[], revision: number) => void, onEnd: (reason: string) => void = () => {}): () => void {
+    const q = new URLSearchParams("key" in target ? { key: target.key } : { prefix: target.prefix });
+    if (options.fromRevision) q.set("fromRevision", String(options.fromRevision));
+    if (options.prevKv) q.set("prevKv", "true");
+    const abort = new AbortController();
+    const endpoint = this.endpoints[this.current]!;
+    void (async () => {
+      try {
+        const res = await fetch(`http://${endpoint}/v1/watch?${q}`, { signal: abort.signal });
+        if (!res.ok || !res.body) {
+          onEnd(`HTTP ${res.status}: ${await res.text()}`);
+          return;
+        }
+        let buf = "";
+        const decoder = new TextDecoder();
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+          buf += decoder.decode(chunk, { stream: true });
+          let nl: number;
+          while ((nl = buf.indexOf("\n")) >= 0) {
+            const line = buf.slice(0, nl);
+            buf = buf.slice(nl + 1);
+            if (!line.trim()) continue;
+            const msg = JSON.parse(line) as { events?: HttpWatchEvent[]; revision?: number; canceled?: boolean; reason?: string };
+            if (msg.canceled) {
+              onEnd(msg.reason ?? "canceled");
+              return;
+            }
+            if (msg.events) onEvents(msg.events, msg.revision ?? 0);
+          }
+        }
+        onEnd("stream ended");
+      } catch (error) {
+        if (!abort.signal.aborted) onEnd(error instanceof Error ? error.message : String(error));
+      }
+    })();
+    return () => abort.abort();
+  }
+
+  // --- plumbing --------------------------------------------------------------------
+
+  private async session(): Promise<number> {
+    if (this.clientId !== null) return this.clientId;
+    this.registering ??= (this.request("POST", "/v1/sessions", {}, false) as Promise<{ clientId: number }>).then((r) => r.clientId).finally(() => {
+      this.registering = null;
+    });
+    this.clientId = await this.registering;
+    return this.clientId;
+  }
+
+  private async write(method: string, path: string, body: unknown): Promise<unknown> {
+    if (!this.useSessions) return this.request(method, path, body, false);
+    const clientId = await this.session();
+    const seq = ++this.seq;
+    this.outstanding.add(seq);
+    try {
+      // Every retry carries the same (clientId, seq): the cluster applies it once (§6.3).
+      return await this.request(method, path, body, true, () => ({ "x-heck-client-id": String(clientId), "x-heck-seq": String(seq), "x-heck-first-unacked": String(Math.min(...this.outstanding)) }));
+    } catch (error) {
+      if (error instanceof RaftKvHttpError && error.code === "session_expired") this.clientId = null;
+      throw error;
+    } finally {
+      this.outstanding.delete(seq);
+    }
+  }
+
+  /** Tries endpoints in turn until one answers (or the deadline passes). `retryAmbiguous`: safe to retry after a timeout. */
+  private async request(method: string, path: string, body: unknown, retryAmbiguous: boolean, headers: () => Record<string, string> = () => ({})): Promise<unknown> {
+    const deadline = performance.now() + this.timeoutMs;
+    let delay = 25;
+    let lastError: unknown;
+    for (;;) {
+      const endpoint = this.endpoints[this.current]!;
+      try {
+        return await this.once(endpoint, method, path, body, headers(), Math.max(100, deadline - performance.now()));
+      } catch (error) {
+        lastError = error;
+        // Safe to retry: the server refused before doing anything (no leader, busy) or nobody listened.
+        const safe = error instanceof RaftKvHttpError ? RETRY_STATUSES.has(error.status) && error.status !== 504 : refused(error);
+        // Ambiguous: a timeout or a broken connection; the write may or may not have happened.
+        const ambiguous = error instanceof RaftKvHttpError ? error.status === 504 : !refused(error);
+        if (!safe && !(ambiguous && retryAmbiguous)) throw error;
+        this.current = (this.current + 1) % this.endpoints.length;
+        if (performance.now() + delay > deadline) break;
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, 400);
+      }
+    }
+    if (lastError instanceof RaftKvHttpError) throw lastError;
+    throw new RaftKvHttpError(0, "unavailable", `no endpoint answered within ${this.timeoutMs} ms (${lastError instanceof Error ? lastError.message : String(lastError)})`);
+  }
+
+  private async once(endpoint: string, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.timeoutMs): Promise<unknown> {
+    const res = await fetch(`http://${endpoint}${path}`, {
+      method,
+      headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = text;
+    }
+    if (!res.ok) {
+      const err = (parsed as { error?: { code?: string; message?: string } } | undefined)?.error;
+      throw new RaftKvHttpError(res.status, err?.code ?? "http_error", `${endpoint}: ${err?.message ?? `HTTP ${res.status}`}`, parsed);
+    }
+    return parsed;
+  }
+}
