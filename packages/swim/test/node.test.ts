@@ -175,16 +175,44 @@ describe("push-pull and join", () => {
     expect(a.joinProgress()).toEqual({ pending: 0, succeeded: [], failed: ["x", "y"] });
   });
 
-  it("answers a push-pull with its state before merging the sender's", () => {
+  it("merges a push-pull before answering, so the reply carries its refutation", () => {
     const b = makeNode("b", { peers: ["c"] });
     const none = new Uint8Array(0);
-    b.receive("1.2.3.4:5555", { type: "push-pull", join: true, reply: false, members: [{ name: "a", addr: "a", incarnation: 0, state: "alive", meta: none }] }, "stream", 1);
+    b.receive("a", {
+      type: "push-pull",
+      join: false,
+      reply: false,
+      members: [
+        { name: "a", addr: "a", incarnation: 0, state: "alive", meta: none },
+        { name: "b", addr: "b", incarnation: 0, state: "dead", meta: none },
+      ],
+    }, "stream", 1);
     const reply = sent(b).find((o) => o.msg.type === "push-pull")!;
-    expect(reply.to).toBe("1.2.3.4:5555");
-    expect(reply.channel).toBe("stream");
-    const names = (reply.msg as { members: { name: string }[] }).members.map((m) => m.name).sort();
-    expect(names).toEqual(["b", "c"]);
+    expect(reply).toMatchObject({ to: "a", channel: "stream" });
+    const records = (reply.msg as { members: { name: string; state: string; incarnation: number }[] }).members;
+    expect(records.find((r) => r.name === "b")).toMatchObject({ state: "alive", incarnation: 1 });
+    expect(records.map((r) => r.name).sort()).toEqual(["a", "b", "c"]);
     expect(b.member("a")!.state).toBe("alive");
+  });
+
+  it("reconnects to a random dead member every reconnectIntervalMs (Serf)", () => {
+    const a = makeNode("a", { peers: ["b", "c"], config: { reconnectIntervalMs: 5000 } });
+    a.receive("c", { type: "dead", name: "b", incarnation: 0, from: "c" }, "packet", 0);
+    sent(a);
+    const pushPulls: string[] = [];
+    for (let t = 0; t < 10_000; ) {
+      t = a.nextDeadlineMs();
+      a.tick(t);
+      for (const o of sent(a)) {
+        if (o.msg.type === "push-pull") {
+          pushPulls.push(o.to);
+          a.streamFailed(o.to, o.msg, t); // b really is down: the dial fails
+        }
+        if (o.msg.type === "ping" && o.channel === "packet") a.receive(o.to, { type: "ack", seq: (o.msg as PingMessage).seq }, "packet", t);
+      }
+    }
+    expect(pushPulls.filter((to) => to === "b")).toHaveLength(2);
+    expect(a.stats().reconnects).toBe(2);
   });
 
   it("ignores a push-pull that arrives as a packet", () => {

@@ -72,7 +72,9 @@ export interface SwimConfig {
   /**
    * Buddy system (Lifeguard §IV-C): when probing a member we suspect, put the
    * suspicion in the ping itself so the member learns of it first and can
-   * refute at once instead of waiting for gossip to reach it. Default true.
+   * refute at once instead of waiting for gossip to reach it. Heck also
+   * attaches it to the ack when a suspect pings us, in case our own gossip of
+   * the suspicion was lost. Default true.
    */
   buddySystem: boolean;
 
@@ -123,11 +125,14 @@ export interface SwimConfig {
    */
   pushPullIntervalMs: number;
   /**
-   * Heck addition (not in memberlist): after joining, the first periodic
-   * push-pulls run at this delay and then double until they reach
-   * `pushPullIntervalMs`. It repairs the rare member an epidemic missed
-   * during a join burst within seconds instead of a full interval (memberlist
-   * measured tails of 34-78 s at n = 50). 0 disables the ramp. Default 2 s.
+   * Heck addition (not in memberlist): after joining, push-pull again with
+   * the member we joined through at this delay, then at doubling delays
+   * (2, 6, 14 s after the join by default) until the normal interval takes
+   * over. The seed heard every join that went through it, so these
+   * exchanges teach a member everyone who joined up to then, whatever
+   * gossip missed: memberlist, without them, was measured to leave a member
+   * unaware of another for 34-78 s until a random push-pull repaired it.
+   * 0 disables the ramp. Default 2 s.
    */
   pushPullRampStartMs: number;
   /**
@@ -147,12 +152,23 @@ export interface SwimConfig {
   // ---- Bookkeeping ----------------------------------------------------------
 
   /**
-   * How long a dead or left member stays in the table before it is reaped.
-   * While it stays it is gossiped to (see gossipToTheDeadMs) and reported by
-   * `members()` as dead/left. Default 30 s, as memberlist reaps dead nodes
-   * once gossip-to-the-dead has passed.
+   * How long a dead or left member stays in the table before it is reaped
+   * (forgotten). While it stays, `members()` reports it as dead/left and
+   * reconnect attempts may reach it. Longer keeps history and lets a
+   * partition heal after a long split; shorter forgets crashed names sooner.
+   * memberlist reaps after gossipToTheDeadMs and has no reconnect; Serf, the
+   * layer Consul puts on top, keeps failed members for 24 h and reconnects:
+   * heck follows Serf. Default 24 h.
    */
   reapDeadAfterMs: number;
+  /**
+   * Every this often, push-pull with one random *dead* (not left) member
+   * still in the table (Serf's reconnect). After a partition heals, one such
+   * exchange across the cut makes both sides refute and re-merge; a crashed
+   * member costs one failed dial per interval. 0 disables it. Default 30 s,
+   * Serf's ReconnectInterval.
+   */
+  reconnectIntervalMs: number;
   /**
    * After this long, a dead member's name may be taken over by a node at a
    * different address. 0 means never (only a member that left can move).
@@ -188,7 +204,8 @@ export function lanConfig(): SwimConfig {
     pushPullRampStartMs: 2000, // heck: early repair after a join
     syncUnknownSenders: true, // heck: a ping from a stranger triggers a sync
     streamTimeoutMs: 10_000, // memberlist's TCPTimeout
-    reapDeadAfterMs: 30_000, // forget the dead after gossip-to-the-dead
+    reapDeadAfterMs: 86_400_000, // Serf: remember failed members for a day
+    reconnectIntervalMs: 30_000, // Serf: try one failed member every 30 s
     deadNodeReclaimMs: 0, // names of dead nodes are never taken over
   };
 }
@@ -205,7 +222,6 @@ export function wanConfig(): SwimConfig {
     gossipNodes: 4, // gossip less often, but to one more node
     gossipIntervalMs: 500,
     gossipToTheDeadMs: 60_000,
-    reapDeadAfterMs: 60_000,
   };
 }
 
@@ -222,7 +238,7 @@ export function localConfig(): SwimConfig {
     probeIntervalMs: 1000,
     gossipIntervalMs: 100,
     gossipToTheDeadMs: 15_000,
-    reapDeadAfterMs: 15_000,
+    reconnectIntervalMs: 15_000,
   };
 }
 
@@ -277,6 +293,7 @@ const INTEGER_FIELDS: ReadonlyArray<[keyof SwimConfig, number]> = [
   ["pushPullRampStartMs", 0],
   ["streamTimeoutMs", 1],
   ["reapDeadAfterMs", 0],
+  ["reconnectIntervalMs", 0],
   ["deadNodeReclaimMs", 0],
 ];
 
@@ -324,4 +341,19 @@ export function pushPullIntervalFor(config: SwimConfig, n: number): number {
   if (n <= PUSH_PULL_SCALE_THRESHOLD) return config.pushPullIntervalMs;
   const multiplier = Math.ceil(Math.log2(n) - Math.log2(PUSH_PULL_SCALE_THRESHOLD)) + 1;
   return multiplier * config.pushPullIntervalMs;
+}
+
+/**
+ * The detection time this config promises: every live member declares a
+ * crashed member dead within this long of the crash, without relying on
+ * gossip at all. Each live member probes every other within 2(n-1) of its
+ * probe periods (SWIM §4.3's shuffled round robin), a period is at most
+ * `probeIntervalMs * awarenessMaxMultiplier` long (Lifeguard's backoff), and
+ * once it suspects, its timer runs at most `suspicionMaxTimeoutMult * min`.
+ * Gossip makes the typical case far shorter (the benchmark measures it); this
+ * is the worst case the timers alone guarantee.
+ */
+export function detectionBoundMs(config: SwimConfig, n: number): number {
+  const worstPeriod = config.probeIntervalMs * config.awarenessMaxMultiplier;
+  return (2 * Math.max(1, n - 1) + 1) * worstPeriod + config.suspicionMaxTimeoutMult * suspicionTimeoutMs(config, n);
 }

@@ -25,6 +25,8 @@ import { toInfo, type Member, type MemberEvent, type MemberEventType, type Membe
 export interface MembershipHooks {
   /** Queue an update for dissemination. */
   broadcast(key: string, message: UpdateMessage): void;
+  /** Send one update straight to `addr` (no gossip). */
+  tell(addr: Address, message: UpdateMessage): void;
   /** Report a change to the application. */
   emit(event: MemberEvent): void;
   /** We had to refute a suspicion of ourselves: Lifeguard counts it against our health (§IV-A). */
@@ -93,6 +95,12 @@ export class Membership {
   /** The member called `name`, if known. Do not mutate it. */
   get(name: string): Member | undefined {
     return this.table.get(name);
+  }
+
+  /** The member at `addr`, if any (a linear scan: for rare lookups only). */
+  byAddress(addr: Address): Member | undefined {
+    for (const m of this.table.values()) if (m.addr === addr) return m;
+    return undefined;
   }
 
   /** Snapshots of every member, sorted by name. */
@@ -244,14 +252,21 @@ export class Membership {
    * suspicion (Lifeguard: independent accusers shorten the timeout), starts
    * one on an alive member, or refutes it if it is about us.
    */
-  handleSuspect(msg: SuspectMessage, nowMs: number): void {
+  handleSuspect(msg: SuspectMessage, nowMs: number, hearsay = false): void {
     const member = this.table.get(msg.name);
-    if (member === undefined || msg.incarnation < member.incarnation) return;
+    if (member === undefined) return;
+    if ((member.state === "dead" || member.state === "left") && msg.incarnation <= member.incarnation && !hearsay) {
+      // The accuser is behind: it still thinks the member was alive. Tell it the verdict we hold
+      // (heck addition), so a member that missed a goodbye records "left", not a failure.
+      this.tellVerdict(member, msg.from);
+      return;
+    }
+    if (msg.incarnation < member.incarnation) return;
 
     const running = this.suspicions.get(msg.name);
     if (running !== undefined) {
       // Re-gossip only news, so each independent confirmation reaches the others once.
-      if (running.confirm(msg.from)) this.hooks.broadcast(msg.name, msg);
+      if (!hearsay && running.confirm(msg.from)) this.hooks.broadcast(msg.name, msg);
       return;
     }
     if (member.state !== "alive") return;
@@ -260,7 +275,14 @@ export class Membership {
       return;
     }
 
-    this.hooks.broadcast(msg.name, msg);
+    if (hearsay) {
+      // Another member's table said so; we did not see it fail. Gossiping it under our name
+      // would count as an independent confirmation and shorten everyone's timer (Lifeguard
+      // §IV-B) on the strength of one accusation, so we only tell the member, which refutes.
+      this.hooks.tell(member.addr, msg);
+    } else {
+      this.hooks.broadcast(msg.name, msg);
+    }
     member.incarnation = msg.incarnation;
     member.state = "suspect";
     member.stateChangeMs = nowMs;
@@ -304,7 +326,9 @@ export class Membership {
   /**
    * Merges a push-pull state transfer (memberlist's mergeState). A remote
    * "dead" becomes only a suspicion here: we give the member the chance to
-   * refute rather than trusting one peer's possibly stale verdict.
+   * refute rather than trusting one peer's possibly stale verdict. Unlike
+   * memberlist, that suspicion is hearsay: it is not gossiped as our own
+   * accusation (see handleSuspect).
    */
   mergeRemote(records: readonly MemberRecord[], nowMs: number): void {
     for (const r of records) {
@@ -317,7 +341,7 @@ export class Membership {
           break;
         case "dead":
         case "suspect":
-          this.handleSuspect({ type: "suspect", name: r.name, incarnation: r.incarnation, from: this.self.name }, nowMs);
+          this.handleSuspect({ type: "suspect", name: r.name, incarnation: r.incarnation, from: this.self.name }, nowMs, true);
           break;
       }
     }
@@ -380,6 +404,18 @@ export class Membership {
     this.self.stateChangeMs = nowMs;
     this.hooks.broadcast(this.self.name, { type: "dead", name: this.self.name, incarnation: this.self.incarnation, from: this.self.name });
     this.emit("leave", this.self, nowMs);
+  }
+
+  /** Sends our dead/left verdict on `member` to the member called `to`, if we know where it is. */
+  private tellVerdict(member: Member, to: string): void {
+    const target = this.table.get(to);
+    if (target === undefined || target === this.self || target.state === "dead" || target.state === "left") return;
+    this.hooks.tell(target.addr, { type: "dead", name: member.name, incarnation: member.incarnation, from: member.state === "left" ? member.name : this.self.name });
+  }
+
+  /** Our goodbye, while we are leaving: a `dead` about us, from us. */
+  goodbye(): DeadMessage | undefined {
+    return this.leftCluster ? { type: "dead", name: this.self.name, incarnation: this.self.incarnation, from: this.self.name } : undefined;
   }
 
   /** Our current `alive` claim. */

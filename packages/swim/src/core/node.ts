@@ -72,6 +72,7 @@ export interface SwimStats {
   wrongChannel: number;
   misdirectedPings: number;
   unknownSenderSyncs: number;
+  reconnects: number;
   refutes: number;
   suspicionsStarted: number;
   deadDeclared: number;
@@ -123,17 +124,22 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private probeIndex = 0;
   private probe: PendingProbe | undefined;
   private nextProbeMs: number;
-  private nextGossipMs: number;
+  /** Infinity while the queue is empty: an idle node does not wake up to gossip nothing. */
+  private nextGossipMs = Infinity;
+  /** Gossip rounds stay on one phase: every round is at gossipPhaseMs + k * gossipIntervalMs. */
+  private gossipPhaseMs: number;
   private nextPushPullMs: number;
+  private nextReconnectMs: number;
   private pushPullRampMs = 0;
   private readonly relays = new Map<number, Relay>();
   /** Stream exchanges in flight: address -> give-up time. */
   private readonly pushPullsInFlight = new Map<Address, number>();
   private readonly joinAttempts = new Map<Address, number>();
   private readonly joinSucceeded: Address[] = [];
+  /** The seed whose reply completed our first join: the ramp's push-pull partner. */
+  private joinedVia: Address | undefined;
   private readonly joinFailed: Address[] = [];
   private readonly syncCooldown = new Map<string, number>();
-  private nextReapCheckMs: number;
   private readonly counters = {
     packetsSent: 0,
     packetBytesSent: 0,
@@ -152,6 +158,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     wrongChannel: 0,
     misdirectedPings: 0,
     unknownSenderSyncs: 0,
+    reconnects: 0,
   };
 
   constructor(options: SwimNodeOptions) {
@@ -174,6 +181,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
       prng,
       {
         broadcast: (key, message) => this.queue.enqueue(key, message, encodedSize(message)),
+        tell: (addr, message) => this.sendPacket(addr, message),
         emit: (event) => this.events.push(event),
         refuted: () => this.awareness.applyDelta(1),
       },
@@ -186,9 +194,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     }
     // Random staggers, as memberlist's triggerFunc, so nodes started together do not probe in lock step.
     this.nextProbeMs = nowMs + prng.nextInt(0, config.probeIntervalMs - 1);
-    this.nextGossipMs = config.gossipIntervalMs > 0 ? nowMs + prng.nextInt(0, config.gossipIntervalMs - 1) : Infinity;
+    this.gossipPhaseMs = config.gossipIntervalMs > 0 ? nowMs + prng.nextInt(0, config.gossipIntervalMs - 1) - config.gossipIntervalMs : 0;
     this.nextPushPullMs = config.pushPullIntervalMs > 0 ? nowMs + prng.nextInt(0, config.pushPullIntervalMs - 1) : Infinity;
-    this.nextReapCheckMs = nowMs + config.probeIntervalMs;
+    this.nextReconnectMs = config.reconnectIntervalMs > 0 ? nowMs + prng.nextInt(0, config.reconnectIntervalMs - 1) : Infinity;
+    this.wakeGossip(nowMs);
   }
 
   // ---- the application's side ------------------------------------------------
@@ -251,6 +260,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     if (meta.length > META_MAX_BYTES) throw new RangeError(`meta: at most ${META_MAX_BYTES} bytes, got ${meta.length}`);
     if (this.membership.hasLeft) throw new Error("updateMeta: this member has left the cluster");
     this.membership.updateMeta(meta.slice(), nowMs);
+    this.wakeGossip(nowMs);
   }
 
   /**
@@ -263,6 +273,8 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.probe = undefined;
     this.nextProbeMs = Infinity;
     this.nextPushPullMs = Infinity;
+    this.nextReconnectMs = Infinity;
+    this.wakeGossip(nowMs);
   }
 
   /** True once the goodbye has been sent its full retransmit count (or nobody is left to hear it). */
@@ -290,7 +302,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   nextDeadlineMs(): number {
-    let next = Math.min(this.nextProbeMs, this.nextGossipMs, this.nextPushPullMs, this.nextReapCheckMs, this.membership.nextSuspicionDeadlineMs());
+    let next = Math.min(this.nextProbeMs, this.nextGossipMs, this.nextPushPullMs, this.nextReconnectMs, this.membership.nextSuspicionDeadlineMs());
     if (this.probe !== undefined) next = Math.min(next, this.probe.indirectSent ? this.probe.deadlineMs : this.probe.indirectAtMs);
     for (const r of this.relays.values()) next = Math.min(next, r.expiresAtMs);
     for (const t of this.joinAttempts.values()) next = Math.min(next, t);
@@ -312,26 +324,43 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     }
     if (nowMs >= this.nextGossipMs) {
       this.gossip(nowMs);
-      this.nextGossipMs = nowMs + this.config.gossipIntervalMs;
+      this.gossipPhaseMs = this.nextGossipMs;
+      this.nextGossipMs = Infinity;
     }
     if (nowMs >= this.nextPushPullMs) this.periodicPushPull(nowMs);
+    if (nowMs >= this.nextReconnectMs) {
+      this.nextReconnectMs = nowMs + this.config.reconnectIntervalMs;
+      const [lost] = this.membership.randomMembers(1, (m) => m.state === "dead" && !this.pushPullsInFlight.has(m.addr));
+      if (lost !== undefined) {
+        this.counters.reconnects++;
+        this.sendPushPull(lost.addr, false, nowMs);
+      }
+    }
     for (const [addr, deadline] of this.joinAttempts) {
       if (deadline > nowMs) continue;
       this.joinAttempts.delete(addr);
       this.joinFailed.push(addr);
     }
     for (const [addr, deadline] of this.pushPullsInFlight) if (deadline <= nowMs) this.pushPullsInFlight.delete(addr);
-    if (nowMs >= this.nextReapCheckMs) {
-      this.membership.reap(nowMs);
-      for (const [name, until] of this.syncCooldown) if (until <= nowMs) this.syncCooldown.delete(name);
-      this.nextReapCheckMs = nowMs + this.config.probeIntervalMs;
-    }
     // Last, because a failed probe above may have confirmed a suspicion and pulled its deadline into the past.
     this.membership.expireSuspicions(nowMs);
+    this.wakeGossip(nowMs);
+  }
+
+  /** Schedules the next gossip round on the gossip phase if updates are waiting and none is scheduled. */
+  private wakeGossip(nowMs: number): void {
+    if (this.nextGossipMs !== Infinity || this.queue.length === 0 || this.config.gossipIntervalMs <= 0 || this.config.gossipNodes <= 0) return;
+    const interval = this.config.gossipIntervalMs;
+    this.nextGossipMs = this.gossipPhaseMs + (Math.floor((nowMs - this.gossipPhaseMs) / interval) + 1) * interval;
   }
 
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
     this.counters.messagesReceived++;
+    this.handle(from, message, channel, nowMs);
+    this.wakeGossip(nowMs);
+  }
+
+  private handle(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
     if (message.type === "push-pull") {
       if (channel !== "stream") {
         this.counters.wrongChannel++;
@@ -356,10 +385,11 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   /** A stream message could not be delivered: a join or push-pull failed, or the stream ping fallback did. */
-  streamFailed(to: Address, message: SwimMessage, _nowMs: number): void {
+  streamFailed(to: Address, message: SwimMessage, nowMs: number): void {
     if (message.type !== "push-pull" || message.reply) return;
     this.pushPullsInFlight.delete(to);
     if (this.joinAttempts.delete(to)) this.joinFailed.push(to);
+    this.wakeGossip(nowMs);
   }
 
   // ---- failure detection (SWIM §3.1, Lifeguard §IV) ---------------------------
@@ -367,6 +397,9 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private startProbe(nowMs: number): void {
     const interval = this.awareness.scale(this.config.probeIntervalMs);
     this.nextProbeMs = nowMs + interval;
+    // Housekeeping rides on the probe tick, so an idle node wakes once per period.
+    this.membership.reap(nowMs);
+    for (const [name, until] of this.syncCooldown) if (until <= nowMs) this.syncCooldown.delete(name);
     const target = this.nextProbeTarget();
     if (target === undefined) return;
     const seq = this.nextSeq();
@@ -496,11 +529,20 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
       return;
     }
     this.counters.acksSent++;
+    const sender = msg.fromName === this.name ? undefined : this.membership.get(msg.fromName);
     // A stream ping is answered on the same stream (`from`); a packet ping at the sender's advertised address.
+    const goodbye = this.membership.goodbye();
     if (channel === "stream") this.sendStream(from, { type: "ack", seq: msg.seq });
-    else this.sendPacket(msg.fromAddr, { type: "ack", seq: msg.seq });
+    else if (goodbye !== undefined) {
+      // We left, but this member has not heard: our goodbye goes back with the ack.
+      this.sendPacket(msg.fromAddr, { type: "ack", seq: msg.seq }, goodbye);
+    } else if (sender?.state === "suspect" && this.config.buddySystem) {
+      // The buddy system on the way back too: a member we suspect is talking to us, so tell it
+      // now. Our own gossip of the suspicion may have been lost (say, we were the isolated one),
+      // and without this it would never learn it has to refute.
+      this.sendPacket(msg.fromAddr, { type: "ack", seq: msg.seq }, { type: "suspect", name: sender.name, incarnation: sender.incarnation, from: this.name });
+    } else this.sendPacket(msg.fromAddr, { type: "ack", seq: msg.seq });
     if (this.config.syncUnknownSenders && !this.membership.hasLeft && msg.fromName !== this.name) {
-      const sender = this.membership.get(msg.fromName);
       if (sender === undefined || sender.state === "dead" || sender.state === "left") this.syncWithStranger(msg.fromName, msg.fromAddr, nowMs);
     }
   }
@@ -570,12 +612,22 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
 
   private periodicPushPull(nowMs: number): void {
     const n = this.membership.size;
-    if (this.pushPullRampMs > 0 && this.pushPullRampMs < this.config.pushPullIntervalMs) {
+    const ramp = this.pushPullRampMs > 0;
+    if (ramp && this.pushPullRampMs < this.config.pushPullIntervalMs) {
       this.nextPushPullMs = nowMs + this.pushPullRampMs;
       this.pushPullRampMs *= 2;
     } else {
       this.pushPullRampMs = 0;
       this.nextPushPullMs = this.config.pushPullIntervalMs > 0 ? nowMs + pushPullIntervalFor(this.config, n) : Infinity;
+    }
+    // A ramp exchange goes back to the member we joined through: it heard every join that went
+    // through it, so one exchange after a join burst settles teaches us everyone it knows.
+    if (ramp && this.joinedVia !== undefined && !this.pushPullsInFlight.has(this.joinedVia)) {
+      const via = this.membership.byAddress(this.joinedVia);
+      if (via === undefined || via.state === "alive" || via.state === "suspect") {
+        this.sendPushPull(this.joinedVia, false, nowMs);
+        return;
+      }
     }
     const [peer] = this.membership.randomMembers(1, (m) => m.state === "alive" && !this.pushPullsInFlight.has(m.addr));
     if (peer !== undefined) this.sendPushPull(peer.addr, false, nowMs);
@@ -589,9 +641,11 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
 
   private handlePushPull(from: Address, msg: PushPullMessage, nowMs: number): void {
     if (!msg.reply) {
-      // Answer with our state before merging theirs, so the reply does not echo their own news back.
-      this.sendStream(from, { type: "push-pull", join: msg.join, reply: true, members: this.membership.records() });
+      // Merge first, then answer: if their table says we are dead, the reply already carries our
+      // refutation. That is what re-merges two sides of a healed partition in one exchange
+      // (memberlist answers before merging, and relies on gossip for the refutation).
       this.membership.mergeRemote(msg.members, nowMs);
+      this.sendStream(from, { type: "push-pull", join: msg.join, reply: true, members: this.membership.records() });
       return;
     }
     this.pushPullsInFlight.delete(from);
@@ -599,6 +653,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     if (this.joinAttempts.delete(from)) {
       const firstJoin = this.joinSucceeded.length === 0;
       this.joinSucceeded.push(from);
+      if (firstJoin) this.joinedVia = from;
       if (firstJoin && this.config.pushPullRampStartMs > 0 && this.config.pushPullIntervalMs > 0 && !this.membership.hasLeft) {
         // Heck's ramp: early repair push-pulls at 1x, 2x, 4x... the ramp start, then the normal interval.
         this.pushPullRampMs = this.config.pushPullRampStartMs;

@@ -1,0 +1,133 @@
+/**
+ * Simulation sweep: seeded clusters on @heck/sim's network, checking the
+ * issue's invariants. Safety rules (views only move forward, dead is final
+ * per incarnation, no member suspects itself, and at 0% loss no live member
+ * is ever declared dead) are checked after every step by the runner; the
+ * liveness properties at the end of each scenario. A failure prints
+ * HECK_SEED=<n>; `HECK_SEED=<n> pnpm --filter @heck/swim test` replays it.
+ */
+import { seedsFromEnv } from "@heck/sim/testing";
+import { describe, expect, it } from "vitest";
+import { detectionBoundMs, lanConfig, withoutLifeguard } from "../src/core/config.ts";
+import { SwimCluster } from "../src/sim/cluster.ts";
+
+const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 2 });
+
+/** Runs `body`, turning any failure into a report that names the seed. */
+function withSeed(seed: number, body: () => void): void {
+  try {
+    body();
+  } catch (e) {
+    const msg = e instanceof Error ? e.message : String(e);
+    throw new Error(msg.includes("HECK_SEED") ? msg : `HECK_SEED=${seed}: ${msg}`);
+  }
+}
+
+describe("simulated SWIM clusters", () => {
+  it.each(seeds)("join: every live member sees every other alive within the ramp bound (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = lanConfig();
+      const c = new SwimCluster({ nodes: 16, seed, bootstrap: "join", config, forbidFalseDeaths: true });
+      // All join n1 at t = 0 with no loss: the README's bound is pushPullRampStartMs plus a round trip.
+      const at = c.runUntil(() => c.converged(), config.pushPullRampStartMs + 500, 10);
+      expect(at, "converged").toBeDefined();
+    });
+  });
+
+  it.each(seeds)("crash: every live member declares the dead member dead within the promised bound, and no false positive without loss (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = lanConfig();
+      const c = new SwimCluster({ nodes: 10, seed, config, forbidFalseDeaths: true });
+      c.runFor(3000);
+      c.kill("n4", "n7");
+      const bound = detectionBoundMs(config, 10);
+      const at = c.runUntil(() => c.seenDeadByAll("n4") && c.seenDeadByAll("n7"), bound, 100);
+      expect(at, `all dead within ${bound} ms`).toBeDefined();
+      const d = c.detection("n4");
+      expect(d.observersDead).toBe(8);
+      // And a restarted member rejoins (refuting its own death with a higher incarnation).
+      c.restart("n4");
+      const rejoined = c.runUntil(() => c.live.every((obs) => c.node(obs).member("n4")?.state === "alive"), 20_000, 50);
+      expect(rejoined, "n4 rejoined").toBeDefined();
+      expect(c.node("n1").member("n4")!.incarnation).toBeGreaterThan(0);
+    });
+  });
+
+  it.each(seeds)("refute: a briefly isolated member is suspected, refutes, and is never declared dead (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const c = new SwimCluster({ nodes: 10, seed, forbidFalseDeaths: true });
+      c.runFor(2000);
+      c.sim.isolate("n5");
+      const suspected = c.runUntil(() => c.liveSuspicions.some((s) => s.subject === "n5"), 10_000, 20);
+      expect(suspected, "n5 suspected while isolated").toBeDefined();
+      c.sim.heal();
+      const refuted = c.runUntil(() => c.live.every((obs) => {
+        const m = c.node(obs).member("n5");
+        return m?.state === "alive" && m.incarnation > 0;
+      }), 10_000, 50);
+      expect(refuted, "everyone saw n5 refute").toBeDefined();
+      // Every suspicion of a live member ended in a refutation, not a death.
+      expect(c.runUntil(() => c.converged(), 30_000, 100)).toBeDefined();
+    });
+  });
+
+  it.each(seeds)("partition: each side declares the other dead, and heal re-merges the cluster through push-pull (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = { ...lanConfig(), reconnectIntervalMs: 10_000 };
+      const c = new SwimCluster({ nodes: 10, seed, config });
+      const left = ["n1", "n2", "n3", "n4", "n5"];
+      const right = ["n6", "n7", "n8", "n9", "n10"];
+      c.runFor(2000);
+      c.sim.partition(left, right);
+      const split = c.runUntil(() => left.every((a) => right.every((b) => c.node(a).member(b)?.state === "dead" && c.node(b).member(a)?.state === "dead")), 120_000, 200);
+      expect(split, "both sides declared the other dead").toBeDefined();
+      c.sim.heal();
+      // Reconnect push-pulls cross the healed cut; refutations then spread on both sides.
+      const merged = c.runUntil(() => c.converged(), 2 * config.reconnectIntervalMs + 10_000, 100);
+      expect(merged, "re-merged").toBeDefined();
+    });
+  });
+
+  it.each(seeds)("leave: a graceful leave is recorded as left by everyone, never as a failure (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = lanConfig();
+      const c = new SwimCluster({ nodes: 8, seed, config, forbidFalseDeaths: true });
+      c.runFor(2000);
+      c.leave("n3");
+      expect(c.runUntil(() => c.node("n3").leaveComplete(), 5000, 20), "goodbye sent").toBeDefined();
+      c.kill("n3"); // the process exits after its goodbye, as the agent does
+      // A member that missed every copy of the goodbye suspects n3 when its probe fails, and the
+      // others answer the stale accusation with the verdict they hold: left.
+      const at = c.runUntil(() => c.live.every((obs) => c.node(obs).member("n3")?.state === "left"), detectionBoundMs(config, 8), 50);
+      expect(at, "everyone saw n3 leave").toBeDefined();
+      expect(c.deadEvents.filter((e) => e.subject === "n3")).toEqual([]);
+    });
+  });
+
+  it.each(seeds)("loss: with 10 percent packet loss the cluster stays converged and detects a crash (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = lanConfig();
+      const c = new SwimCluster({ nodes: 12, seed, config, lossRate: 0.1 });
+      c.runFor(20_000);
+      c.kill("n2");
+      const at = c.runUntil(() => c.seenDeadByAll("n2"), detectionBoundMs(config, 12), 100);
+      expect(at).toBeDefined();
+      expect(c.runUntil(() => c.converged(), 30_000, 100)).toBeDefined();
+    });
+  });
+
+  it.each(seeds.slice(0, 2))("slow node: Lifeguard leaves healthy members alone where plain SWIM declares them dead (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const healthyFalseDeaths = (lifeguard: boolean): number => {
+        const config = lifeguard ? lanConfig() : withoutLifeguard(lanConfig());
+        const c = new SwimCluster({ nodes: 20, seed, config, slow: { ids: ["n1"], lagMs: 10_000 }, codec: false, traceLimit: 0 });
+        c.runFor(90_000);
+        return new Set(c.falseDeaths.filter((f) => f.subject !== "n1").map((f) => `${f.subject}@${f.incarnation}`)).size;
+      };
+      const on = healthyFalseDeaths(true);
+      const off = healthyFalseDeaths(false);
+      expect(off).toBeGreaterThan(0);
+      expect(on * 4).toBeLessThanOrEqual(off);
+    });
+  });
+});
