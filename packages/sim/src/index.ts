@@ -61,6 +61,8 @@ export {
   formatTraceEvent,
   summarize,
   TraceRing,
+  filterTrace,
+  type TraceFilter,
   type TraceParseResult,
 } from "./core/trace.ts";
 export { parseFaultCommand, applyFaultCommand, type FaultCommand } from "./core/fault-command.ts";

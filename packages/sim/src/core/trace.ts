@@ -138,3 +138,29 @@ export class TraceRing {
     this.total = 0;
   }
 }
+
+/** Which events `heck-sim trace` shows. Every field optional; all given must match. */
+export interface TraceFilter {
+  /** Only these nodes (exact ids). */
+  nodes?: readonly string[];
+  /** Only these event names. */
+  events?: readonly string[];
+  fromMs?: number;
+  toMs?: number;
+  /** Only events whose JSON mentions this text (a message type, a key...). */
+  grep?: string;
+}
+
+/** The events matching `filter`, in order. */
+export function filterTrace(events: readonly TraceEvent[], filter: TraceFilter): TraceEvent[] {
+  const nodes = filter.nodes !== undefined && filter.nodes.length > 0 ? new Set(filter.nodes) : undefined;
+  const names = filter.events !== undefined && filter.events.length > 0 ? new Set(filter.events) : undefined;
+  return events.filter(
+    (e) =>
+      (nodes === undefined || nodes.has(e.node)) &&
+      (names === undefined || names.has(e.event)) &&
+      (filter.fromMs === undefined || e.t >= filter.fromMs) &&
+      (filter.toMs === undefined || e.t <= filter.toMs) &&
+      (filter.grep === undefined || formatTraceLine(e).includes(filter.grep)),
+  );
+}

@@ -62,6 +62,8 @@ export interface TaggedMessage {
  */
 export class TaggingNode implements SimProcess<TaggedMessage, number> {
   readonly seen = new Map<string, number>();
+  /** The most recent delivery, so invariants can check just the last step in O(1). */
+  lastReceived: { id: string; count: number } | undefined;
   readonly streamFailures: string[] = [];
   private sent: number;
   private next: number;
@@ -89,7 +91,9 @@ export class TaggingNode implements SimProcess<TaggedMessage, number> {
   }
 
   receive(_from: NodeId, message: TaggedMessage): void {
-    this.seen.set(message.id, (this.seen.get(message.id) ?? 0) + 1);
+    const count = (this.seen.get(message.id) ?? 0) + 1;
+    this.seen.set(message.id, count);
+    this.lastReceived = { id: message.id, count };
   }
 
   streamFailed(_to: NodeId, message: TaggedMessage): void {
