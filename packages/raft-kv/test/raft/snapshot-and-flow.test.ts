@@ -181,6 +181,24 @@ describe("flow control (probe / replicate / snapshot, dissertation §10.2.1 pipe
     expect(pr.next).toBe(2);
   });
 
+  it("a window of lost appends does not stall the follower forever: a heartbeat answer lets one through", () => {
+    const r = replicatingLeader(2);
+    for (let i = 0; i < 4; i++) {
+      r.propose(bytes(`v${i}`));
+      drain(r);
+    }
+    // Both in-flight appends were lost (the follower crashed and came back).
+    expect(r.status().progress!.n2!.inflight).toBe(2);
+    r.step({ type: "heartbeatResponse", from: "n2", to: "n1", term: 1, context: null });
+    const apps = readMessages(r).filter((m): m is AppendMessage => m.type === "append");
+    expect(apps).toHaveLength(1);
+    // The follower has only index 1, so it rejects; the leader probes from its match.
+    r.step({ type: "appendResponse", from: "n2", to: "n1", term: 1, reject: true, index: apps[0]!.prevLogIndex, rejectHint: 1, logTerm: 1 });
+    expect(r.status().progress!.n2!).toMatchObject({ state: "probe", next: 2 });
+    const retry = readMessages(r).filter((m): m is AppendMessage => m.type === "append");
+    expect(retry.map((m) => [m.prevLogIndex, m.entries.length])).toEqual([[1, 4]]);
+  });
+
   it("reportUnreachable turns pipelining back into probing", () => {
     const r = replicatingLeader(256);
     r.reportUnreachable("n2");

@@ -43,6 +43,13 @@ export class Inflights {
     }
   }
 
+  /** Frees the oldest message: used when every in-flight append may have been lost, to let one more through. */
+  freeFirstOne(): void {
+    if (this.countValue === 0) return;
+    this.start = (this.start + 1) % this.capacity;
+    this.countValue--;
+  }
+
   reset(): void {
     this.start = 0;
     this.countValue = 0;

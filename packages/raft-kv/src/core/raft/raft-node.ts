@@ -823,6 +823,11 @@ export class RaftNode {
       pr.snapshotHeartbeats++;
       if (pr.snapshotHeartbeats >= Math.ceil(this.electionTimeout / this.heartbeatTimeout)) pr.becomeProbe();
     }
+    // If the whole window of appends was lost (the follower crashed, say),
+    // nothing would ever be acknowledged again: the follower is alive, so let
+    // one append through; if it lands past a gap, its rejection resets the
+    // pipeline to probing (as etcd does).
+    if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex() || pr.state === "probe") this.sendAppend(m.from, true);
     if (m.context !== null && this.readOnlyOption === "safe") this.ackReadRound(m.context, m.from);
   }

@@ -101,6 +101,8 @@ export class Pump {
   readonly applied = new Map<NodeId, Entry[]>();
   readonly readStates = new Map<NodeId, ReadState[]>();
   drop: (m: Message) => boolean = () => false;
+  /** Rewrites a message in flight (e.g. strips entries, as if the packet carrying them was lost). */
+  mutate: (m: Message) => Message = (m) => m;
   /** Every message delivered, for assertions. */
   readonly delivered: Message[] = [];
 
@@ -139,9 +141,10 @@ export class Pump {
         this.applied.get(n.id)!.push(...d.committed);
         this.readStates.get(n.id)!.push(...d.readStates);
       }
-      const m = queue.shift();
-      if (m === undefined) return;
-      if (this.drop(m)) continue;
+      const raw = queue.shift();
+      if (raw === undefined) return;
+      if (this.drop(raw)) continue;
+      const m = this.mutate(raw);
       const to = this.nodes.get(m.to);
       if (!to) continue;
       this.delivered.push(m);

@@ -364,6 +364,22 @@ export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<Disk>)
   return (args) => new RaftSimNode(args, opts);
 }
 
+/**
+ * For runSeeded, which builds a fresh Simulation for every (re)run of a seed
+ * from the same options: a new SafetyRecorder per run. A run starts when the
+ * first node id is created at time 0 from nothing persisted.
+ */
+export class PerRunRecorder {
+  current = new SafetyRecorder();
+
+  factory(firstId: NodeId, opts: Omit<RaftSimOptions, "recorder">): (args: NodeFactoryArgs<Disk>) => RaftSimNode {
+    return (args) => {
+      if (args.id === firstId && args.nowMs === 0 && args.persisted === undefined) this.current = new SafetyRecorder();
+      return new RaftSimNode(args, { ...opts, recorder: this.current });
+    };
+  }
+}
+
 /** The cluster view every invariant and scenario uses. */
 export type RaftSim = Simulation<Message, Disk, RaftSimNode>;
 
@@ -373,12 +389,22 @@ export type RaftSim = Simulation<Message, Disk, RaftSimNode>;
  * Safety (through the recorder), and Leader Completeness (every leader of a
  * later term holds every committed entry).
  */
-export function raftInvariants(recorder: SafetyRecorder) {
-  const checked = new Map<string, number>();
+export function raftInvariants(recorderOrHolder: SafetyRecorder | PerRunRecorder) {
+  let checked = new Map<string, number>();
+  let seen: SafetyRecorder | null = null;
+  const current = (): SafetyRecorder => {
+    const r = recorderOrHolder instanceof PerRunRecorder ? recorderOrHolder.current : recorderOrHolder;
+    if (r !== seen) {
+      seen = r;
+      checked = new Map();
+    }
+    return r;
+  };
   return [
     {
       name: "election safety",
       check: (sim: RaftSim) => {
+        const recorder = current();
         for (const n of sim.up) {
           if (n.raft.role !== "leader") continue;
           const prev = recorder.leaders.get(n.raft.term);
@@ -390,11 +416,12 @@ export function raftInvariants(recorder: SafetyRecorder) {
     },
     {
       name: "log matching and state machine safety",
-      check: () => recorder.violation ?? undefined,
+      check: () => current().violation ?? undefined,
     },
     {
       name: "leader completeness",
       check: (sim: RaftSim) => {
+        const recorder = current();
         for (const n of sim.up) {
           if (n.raft.role !== "leader") continue;
           const term = n.raft.term;
