@@ -17,8 +17,7 @@
  * 3. Delta debugging (ddmin, Zeller 2002) over the reads (get, failed cas):
  *    dropping a read never makes a legal order illegal.
  * 4. ddmin over the writes, dropping one only when nothing left in the
- *    history could have observed it: no read of its value, no cas expecting
- *    it, no failed or unknown cas, no delete reporting existence. Steps 3-4
+ *    history could have observed it (see `writeRemovable`). Steps 3-4
  *    repeat until neither removes anything.
  */
 import { searchLinearization, type Model, type Operation, type SearchResult } from "./linearizability.ts";
@@ -183,20 +182,39 @@ function isRead(op: KvOperation): boolean {
   return op.input.type === "get" || (op.input.type === "cas" && op.output?.type === "cas" && !op.output.ok);
 }
 
-/** Whether dropping write `w` from a history that keeps `rest` can never hide a linearization. */
+/**
+ * Whether dropping write `w` from a history that keeps `rest` can never hide
+ * a linearization. In any legal order, only operations that run after `w`
+ * and before the next effective write could have seen `w`'s value; the
+ * others are shielded by real time: they returned before `w` was called, or
+ * were called after some kept put/delete/successful cas that itself began
+ * after `w` returned. Every unshielded operation must not depend on the
+ * state `w` left: no failed or unknown cas, no delete reporting existence.
+ * And no kept operation at all may read `w`'s value or expect it in a cas.
+ */
 function writeRemovable(w: KvOperation, rest: readonly KvOperation[]): boolean {
   const written = w.input.type === "put" || w.input.type === "cas" ? w.input.value : null;
+  // The earliest return of a kept effective write that began after w returned.
+  let shieldAfter = Infinity;
+  if (w.returnMs !== undefined) {
+    for (const s of rest) {
+      const effective = s.input.type === "put" || s.input.type === "delete" || (s.input.type === "cas" && s.output?.type === "cas" && s.output.ok);
+      if (effective && s.returnMs !== undefined && s.output !== undefined && s.callMs > w.returnMs && s.returnMs < shieldAfter) shieldAfter = s.returnMs;
+    }
+  }
   for (const op of rest) {
     const i = op.input;
     const o = op.output;
-    if (i.type === "cas") {
-      if (o === undefined || (o.type === "cas" && !o.ok)) return false;
-      if (i.expected === written) return false;
-    } else if (i.type === "get") {
-      if (o !== undefined && o.type === "get" && o.value === written) return false;
-    } else if (i.type === "delete") {
-      if (o !== undefined && o.type === "delete" && o.existed !== undefined) return false;
-    }
+    // Anything that names w's value keeps w, even when shielded: the witness
+    // must show where a value came from, not claim nobody wrote it. (Absence
+    // is no one write's identity, so for deletes only unshielded readers count.)
+    const names = (i.type === "get" && o !== undefined && o.type === "get" && o.value === written) || (i.type === "cas" && i.expected === written);
+    if (names && written !== null) return false;
+    if (op.returnMs !== undefined && op.returnMs < w.callMs) continue;
+    if (op.callMs > shieldAfter) continue;
+    if (names) return false;
+    if (i.type === "cas" && (o === undefined || (o.type === "cas" && !o.ok))) return false;
+    if (i.type === "delete" && o !== undefined && o.type === "delete" && o.existed !== undefined) return false;
   }
   return true;
 }

@@ -11,3 +11,5 @@ export {
   type ControlledTransport,
 } from "./transport-contract.ts";
 export { EchoNode, TaggingNode, type EchoMessage, type TaggedMessage } from "./echo.ts";
+export { linearizableHistory, bruteForceLinearizable, type HistoryShape } from "./kv-histories.ts";
+export { NaiveLeaderNode, type Heartbeat } from "./leader.ts";
