@@ -101,15 +101,53 @@ describe("ReadIndex (§6.4)", () => {
 
 describe("lease-based reads (§6.4.1)", () => {
   it("the leader answers at once from its lease, without a heartbeat round", () => {
-    const r = leaderWithCommittedNoop();
     // newRaft turns CheckQuorum off; a lease requires it, so the config is refused.
     expect(() => newRaft("n1", THREE, { readOnlyOption: "leaseBased" })).toThrow(/checkQuorum/);
     const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true });
+    // One acknowledged heartbeat round starts the lease.
+    pump.tickAll(1);
     pump.node("n1").readIndex("lease-1");
     const d = drain(pump.node("n1"));
     expect(d.readStates).toEqual([{ index: pump.node("n1").status().commit, requestCtx: "lease-1" }]);
     expect(d.messages.filter((m) => m.type === "heartbeat")).toHaveLength(0);
-    expect(r.role).toBe("leader");
+  });
+
+  it("a new leader has no lease until a majority answered its heartbeats, and falls back to ReadIndex", () => {
+    const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true });
+    pump.node("n1").readIndex("early");
+    const d = drain(pump.node("n1"));
+    expect(d.readStates).toEqual([]);
+    pump.settle(d.messages);
+    expect(pump.readStates.get("n1")).toEqual([{ index: pump.node("n1").status().commit, requestCtx: "early" }]);
+  });
+
+  it("a leader cut off from its followers stops serving lease reads before they could elect another", () => {
+    const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true, electionTick: 10 });
+    pump.tickAll(1);
+    pump.isolate("n1");
+    const leader = pump.node("n1");
+    // The last answered heartbeat was sent at leader tick 1. Followers refuse
+    // votes for 10 of their ticks after it arrived; the lease ends one tick earlier.
+    for (let t = 0; t < 8; t++) leader.tick();
+    drain(leader);
+    leader.readIndex("still-leased");
+    expect(drain(leader).readStates.map((r) => r.requestCtx)).toEqual(["still-leased"]);
+    leader.tick();
+    drain(leader);
+    expect(leader.role).toBe("leader");
+    leader.readIndex("expired");
+    expect(drain(leader).readStates).toEqual([]);
+  });
+
+  it("a leader that sent TimeoutNow serves no more lease reads (a transfer election ignores leases)", () => {
+    const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true });
+    pump.tickAll(1);
+    const leader = pump.node("n1");
+    leader.transferLeadership("n2");
+    const msgs = drain(leader).messages;
+    expect(msgs.map((m) => m.type)).toContain("timeoutNow");
+    leader.readIndex("after-transfer");
+    expect(drain(leader).readStates).toEqual([]);
   });
 });
 

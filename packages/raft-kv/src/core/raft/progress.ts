@@ -75,6 +75,12 @@ export class Progress {
   recentActive = false;
   /** In "probe": an append is outstanding, wait for its answer or the next heartbeat. */
   probeSent = false;
+  /**
+   * The leader tick at which the newest heartbeat this follower answered was
+   * SENT: the follower refuses votes for an election timeout after receiving
+   * it, which is what a lease read relies on (dissertation §6.4.1).
+   */
+  leaseAckTick = -Infinity;
   /** The highest commit index already sent to this follower (saves appends that would only repeat it). */
   sentCommit = 0;
   /** In "snapshot": heartbeat answers seen since the snapshot was sent (to retry a lost snapshot). */

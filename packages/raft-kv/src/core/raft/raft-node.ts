@@ -76,6 +76,8 @@ interface ReadRequest {
 interface ReadRound {
   readonly key: string;
   readonly index: number;
+  /** The leader tick the round's heartbeats were sent at (extends the lease when acknowledged). */
+  readonly sentTick: number;
   readonly requests: ReadRequest[];
   readonly acks: Set<NodeId>;
 }
@@ -151,6 +153,10 @@ export class RaftNode {
   /** Reads that arrived before this leader committed an entry of its term (§6.4 step 1). */
   private readsAwaitingCommit: ReadRequest[] = [];
   private readSeq = 0;
+  /** Ticks since this node became leader: the clock of its lease (§6.4.1). */
+  private leaderTicks = 0;
+  /** Set once this leader sent TimeoutNow: another leader may be elected inside our lease, so it is void. */
+  private leaseRevoked = false;
 
   // --- output -----------------------------------------------------------------
   private msgs: Message[] = [];
@@ -302,6 +308,8 @@ export class RaftNode {
     this.readRounds = [];
     this.readsAwaitingCommit = [];
     this.progress.clear();
+    this.leaderTicks = 0;
+    this.leaseRevoked = false;
   }
 
   private becomeFollower(term: number, leader: NodeId | null): void {
@@ -379,6 +387,7 @@ export class RaftNode {
   }
 
   private tickLeader(): void {
+    this.leaderTicks++;
     this.heartbeatElapsed++;
     this.electionElapsed++;
     if (this.electionElapsed >= this.electionTimeout) {
@@ -829,15 +838,29 @@ export class RaftNode {
     // pipeline to probing (as etcd does).
     if (pr.state === "replicate" && pr.inflights.full()) pr.inflights.freeFirstOne();
     if (pr.match < this.log.lastIndex() || pr.state === "probe") this.sendAppend(m.from, true);
-    if (m.context !== null && this.readOnlyOption === "safe") this.ackReadRound(m.context, m.from);
+    if (m.context !== null) {
+      if (m.context.startsWith("@")) {
+        const sent = Number(m.context.slice(1));
+        if (Number.isSafeInteger(sent) && sent <= this.leaderTicks && sent > pr.leaseAckTick) pr.leaseAckTick = sent;
+      } else {
+        this.ackReadRound(m.context, m.from, pr);
+      }
+    }
   }
 
+  /**
+   * Heartbeats to every follower. A heartbeat carries either a read round's
+   * key or "@<leader tick>", so its answer tells the leader when the
+   * follower last heard from it, measured on the leader's own clock (the
+   * lease, §6.4.1).
+   */
   private bcastHeartbeat(context: string | null): void {
+    const ctx = context ?? `@${this.leaderTicks}`;
     for (const [id, pr] of this.progress) {
       if (id === this.myId) continue;
       // min(match, commit): a heartbeat carries no log check, so never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
-      this.send({ type: "heartbeat", from: this.myId, to: id, term: this.currentTerm, commit, context });
+      this.send({ type: "heartbeat", from: this.myId, to: id, term: this.currentTerm, commit, context: ctx });
     }
   }
 
@@ -871,26 +894,45 @@ export class RaftNode {
       this.readsAwaitingCommit.push(req);
       return;
     }
-    if (this.readOnlyOption === "leaseBased" || quorumSize(this.voters.size) === 1) {
-      // §6.4.1: within the CheckQuorum lease no other leader can exist; a cluster of one needs no round.
+    if (quorumSize(this.voters.size) === 1 || (this.readOnlyOption === "leaseBased" && this.leaseValid())) {
+      // A cluster of one needs no round; §6.4.1: within the lease no other leader can exist.
       this.respondRead(req, this.log.committed);
       return;
     }
     this.readBatch.push(req);
   }
 
+  /**
+   * The lease (dissertation §6.4.1): a majority answered heartbeats that were
+   * sent less than electionTimeout - 1 ticks ago. Each of those followers
+   * refuses to vote for an election timeout after receiving one (§4.2.3), so
+   * no other leader can exist yet. Assumes clocks tick at the same rate (the
+   * one-tick margin absorbs tick phase); void after this leader sent
+   * TimeoutNow, since a transfer election ignores leases.
+   */
+  private leaseValid(): boolean {
+    if (this.leaseRevoked) return false;
+    let fresh = 0;
+    for (const v of this.voters) {
+      if (v === this.myId) fresh++;
+      else if (this.leaderTicks - (this.progress.get(v)?.leaseAckTick ?? -Infinity) < this.electionTimeout - 1) fresh++;
+    }
+    return fresh >= quorumSize(this.voters.size);
+  }
+
   /** §6.4 step 3: one heartbeat round confirms leadership for every read batched since the last Ready. */
   private startReadRound(): void {
     const key = `${this.currentTerm}.${++this.readSeq}`;
-    this.readRounds.push({ key, index: this.log.committed, requests: this.readBatch, acks: new Set([this.myId]) });
+    this.readRounds.push({ key, index: this.log.committed, sentTick: this.leaderTicks, requests: this.readBatch, acks: new Set([this.myId]) });
     this.readBatch = [];
     this.bcastHeartbeat(key);
   }
 
-  private ackReadRound(key: string, from: NodeId): void {
+  private ackReadRound(key: string, from: NodeId, pr: Progress): void {
     const i = this.readRounds.findIndex((r) => r.key === key);
     if (i < 0) return;
     const round = this.readRounds[i]!;
+    if (round.sentTick > pr.leaseAckTick) pr.leaseAckTick = round.sentTick;
     if (this.voters.has(from)) round.acks.add(from);
     let acks = 0;
     for (const a of round.acks) if (this.voters.has(a)) acks++;
@@ -924,6 +966,7 @@ export class RaftNode {
   }
 
   private sendTimeoutNow(to: NodeId): void {
+    this.leaseRevoked = true;
     this.send({ type: "timeoutNow", from: this.myId, to, term: this.currentTerm });
   }
 
