@@ -15,6 +15,8 @@ import type { Address, FaultControl, Prng, Stream, Transport } from "../core/typ
 class GuardedStream implements Stream {
   private closeHandler: ((error?: Error) => void) | undefined;
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
+  /** Frames that arrived before the protocol registered onFrame (e.g. sent right after dial). */
+  private pending: Uint8Array[] = [];
   private done = false;
   private doneError: Error | undefined;
 
@@ -23,7 +25,9 @@ class GuardedStream implements Stream {
     private readonly onDone: (s: GuardedStream) => void,
   ) {
     inner.onFrame((f) => {
-      if (!this.done) this.frameHandler?.(f);
+      if (this.done) return;
+      if (this.frameHandler === undefined) this.pending.push(f);
+      else this.frameHandler(f);
     });
     inner.onClose((e) => this.finish(e));
   }
@@ -39,6 +43,9 @@ class GuardedStream implements Stream {
 
   onFrame(handler: (frame: Uint8Array) => void): void {
     this.frameHandler = handler;
+    const pending = this.pending;
+    this.pending = [];
+    for (const f of pending) handler(f);
   }
 
   onClose(handler: (error?: Error) => void): void {

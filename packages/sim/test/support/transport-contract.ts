@@ -197,6 +197,16 @@ export function describeTransportContract(name: string, makeHarness: () => Trans
       client.frames.forEach((f, i) => expect(Buffer.from(f).equals(Buffer.from(payload(i * 7, 100 + i)))).toBe(true));
     });
 
+    it("keeps frames that arrive before the receiver registers onFrame", async () => {
+      const s = await h.settle(a.dial(b.localAddress, 2000), 3000);
+      for (let i = 0; i < 5; i++) s.send(bytes(i));
+      await h.waitFor(() => accepted.length === 1, 2000, "an accepted stream");
+      await h.pass(50); // the frames arrive while nobody listens
+      const got = record(accepted[0]!);
+      await h.waitFor(() => got.frames.length === 5, 2000, "the early frames");
+      expect(got.frames.map((f) => f[0])).toEqual([0, 1, 2, 3, 4]);
+    });
+
     it("rejects a frame over maxFrameBytes", async () => {
       const s = await h.settle(a.dial(b.localAddress, 2000), 3000);
       expect(() => s.send(new Uint8Array(a.maxFrameBytes + 1))).toThrow(RangeError);
