@@ -1,4 +1,265 @@
-import { Command } from "commander";
+/**
+ * `heck-swim`: run a member (`agent`), look at one (`members`), rotate keys
+ * (`keygen`, `keys`), say goodbye (`leave`), or run a seeded simulation
+ * (`sim`). Parsing and wiring only: the protocol is in src/core, the
+ * sockets in src/io.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { request } from "undici";
+import { ConfigError, presetConfig, resolveConfig, withoutLifeguard, type PresetName, type SwimConfig } from "./core/config.ts";
+import type { MemberEvent } from "./core/types.ts";
+import { startHttpApi, type MemberJson } from "./io/http-api.ts";
+import { generateKey, KeyringError, parseKey } from "./io/keyring.ts";
+import { startMember } from "./io/member.ts";
+import { formatScenario, runScenario } from "./sim/scenario.ts";
 
 const program = new Command("heck-swim").description("Stage 3: SWIM membership and failure detection with Lifeguard.");
-program.parse();
+
+function int(name: string, min = 0): (v: string) => number {
+  return (v) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new InvalidArgumentError(`${name} must be an integer >= ${min}, got ${v}`);
+    return n;
+  };
+}
+
+function rate(v: string): number {
+  const n = Number(v);
+  if (!(n >= 0 && n <= 1)) throw new InvalidArgumentError(`must be a probability in [0, 1], got ${v}`);
+  return n;
+}
+
+function list(v: string, prev: string[] = []): string[] {
+  return [...prev, ...v.split(",").map((s) => s.trim()).filter((s) => s.length > 0)];
+}
+
+const presetOption = new Option("--preset <name>", "timing preset (memberlist's defaults)").choices(["lan", "wan", "local"]).default("lan");
+
+/** Timing overrides shared by `agent` and `sim`. */
+function withTimingOptions(cmd: Command): Command {
+  return cmd
+    .addOption(presetOption)
+    .option("--probe-interval <ms>", "protocol period", int("--probe-interval", 1))
+    .option("--probe-timeout <ms>", "direct ack timeout before indirect probes", int("--probe-timeout", 1))
+    .option("--suspicion-mult <n>", "suspicion timeout multiplier", int("--suspicion-mult", 1))
+    .option("--gossip-interval <ms>", "gossip round interval", int("--gossip-interval", 0))
+    .option("--push-pull-interval <ms>", "full state exchange interval (0 = off)", int("--push-pull-interval", 0))
+    .option("--no-lifeguard", "plain SWIM: no health multiplier, fixed suspicion timeout, no buddy system");
+}
+
+function configFrom(opts: Record<string, unknown>): SwimConfig {
+  const overrides: Partial<SwimConfig> = {};
+  if (opts.probeInterval !== undefined) overrides.probeIntervalMs = opts.probeInterval as number;
+  if (opts.probeTimeout !== undefined) overrides.probeTimeoutMs = opts.probeTimeout as number;
+  if (opts.suspicionMult !== undefined) overrides.suspicionMult = opts.suspicionMult as number;
+  if (opts.gossipInterval !== undefined) overrides.gossipIntervalMs = opts.gossipInterval as number;
+  if (opts.pushPullInterval !== undefined) overrides.pushPullIntervalMs = opts.pushPullInterval as number;
+  const config = resolveConfig(overrides, presetConfig(opts.preset as PresetName));
+  return opts.lifeguard === false ? withoutLifeguard(config) : config;
+}
+
+function fail(message: string): never {
+  process.stderr.write(`heck-swim: ${message}\n`);
+  process.exit(1);
+}
+
+// ---- agent -------------------------------------------------------------------
+
+withTimingOptions(
+  program
+    .command("agent")
+    .description("run a member over UDP and TCP, with an HTTP endpoint listing members")
+    .requiredOption("--bind <host:port>", "UDP+TCP address to listen on (port 0 picks one)")
+    .option("--name <name>", "unique member name (default: the bind address)")
+    .option("--advertise <host>", "host to advertise when binding 0.0.0.0")
+    .option("--join <addrs>", "members to join through (comma-separated or repeated)", list, [])
+    .option("--http <host:port>", "HTTP endpoint for /v1/members and admin commands", "127.0.0.1:0")
+    .option("--key <base64>", "AES-256 key (repeat for a keyring; the first encrypts)", list, [])
+    .option("--meta <text>", "metadata to publish (at most 512 bytes)", "")
+    .option("--seed <n>", "seed for this member's random choices", int("--seed"))
+    .option("--json", "print events as JSON lines"),
+).action(async (opts: Record<string, unknown>) => {
+  let config: SwimConfig;
+  try {
+    config = configFrom(opts);
+  } catch (e) {
+    fail(e instanceof ConfigError ? e.message : String(e));
+  }
+  const json = opts.json === true;
+  const print = (event: string, fields: Record<string, unknown>): void => {
+    const t = Date.now();
+    if (json) process.stdout.write(`${JSON.stringify({ t, event, ...fields })}\n`);
+    else {
+      const time = new Date(t).toISOString().slice(11, 23);
+      const rest = Object.entries(fields).map(([k, v]) => `${k}=${typeof v === "string" ? v : JSON.stringify(v)}`).join(" ");
+      process.stdout.write(`${time} ${event.padEnd(7)} ${rest}\n`);
+    }
+  };
+  let member;
+  try {
+    member = await startMember({
+      bind: opts.bind as string,
+      ...(opts.name !== undefined ? { name: opts.name as string } : {}),
+      ...(opts.advertise !== undefined ? { advertiseHost: opts.advertise as string } : {}),
+      seeds: opts.join as string[],
+      meta: opts.meta as string,
+      config,
+      keys: (opts.key as string[]).map((k) => parseKey(k)),
+      ...(opts.seed !== undefined ? { seed: opts.seed as number } : {}),
+      log: (level, message) => process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`),
+    });
+  } catch (e) {
+    fail(e instanceof KeyringError || e instanceof ConfigError ? e.message : `could not start: ${(e as Error).message}`);
+  }
+  const self = member.name;
+  member.subscribe((e: MemberEvent) => {
+    print(e.type, { self, member: e.member.name, addr: e.member.addr, incarnation: e.member.incarnation, state: e.member.state });
+  });
+  let exiting = false;
+  const exit = async (graceful: boolean): Promise<void> => {
+    if (exiting) process.exit(1); // a second signal: leave now
+    exiting = true;
+    if (graceful) {
+      const complete = await member.leave(5000);
+      print("bye", { self, goodbyeComplete: complete });
+    }
+    await api.close();
+    await member.shutdown();
+    process.exit(0);
+  };
+  const api = await startHttpApi(member, { listen: opts.http as string, onLeave: () => void exit(false) });
+  print("ready", { self, addr: member.address, http: api.address, members: member.members().length, encrypted: member.keyring !== undefined });
+  process.on("SIGINT", () => void exit(true));
+  process.on("SIGTERM", () => void exit(true));
+});
+
+// ---- members / leave / keys ----------------------------------------------------
+
+async function call(http: string, method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  const res = await request(`http://${http}${path}`, {
+    method,
+    ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
+    headersTimeout: 10_000,
+    bodyTimeout: 10_000,
+  });
+  const text = await res.body.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${http}${path}: HTTP ${res.statusCode}, not JSON: ${text.slice(0, 200)}`, { cause: e });
+  }
+  if (res.statusCode >= 400) throw new Error(`${http}${path}: ${(parsed as { error?: string }).error ?? `HTTP ${res.statusCode}`}`);
+  return parsed;
+}
+
+program
+  .command("members")
+  .description("list the members an agent sees")
+  .requiredOption("--http <host:port>", "the agent's HTTP endpoint")
+  .option("--json", "print the JSON array as GET /v1/members returns it")
+  .action(async (opts: { http: string; json?: boolean }) => {
+    let members: MemberJson[];
+    try {
+      members = (await call(opts.http, "GET", "/v1/members")) as MemberJson[];
+    } catch (e) {
+      fail((e as Error).message);
+    }
+    if (opts.json) {
+      process.stdout.write(`${JSON.stringify(members)}\n`);
+      return;
+    }
+    const rows = [["NAME", "ADDR", "STATE", "INCARNATION", "META"], ...members.map((m) => [m.name, m.addr, m.state, String(m.incarnation), m.meta])];
+    const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+    for (const r of rows) process.stdout.write(`${r.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd()}\n`);
+  });
+
+program
+  .command("leave")
+  .description("make an agent leave gracefully (it exits afterwards)")
+  .requiredOption("--http <host:port>", "the agent's HTTP endpoint")
+  .action(async (opts: { http: string }) => {
+    try {
+      process.stdout.write(`${JSON.stringify(await call(opts.http, "POST", "/v1/leave"))}\n`);
+    } catch (e) {
+      fail((e as Error).message);
+    }
+  });
+
+program
+  .command("keygen")
+  .description("print a new random AES-256 key (base64)")
+  .action(() => {
+    process.stdout.write(`${generateKey()}\n`);
+  });
+
+const keys = program.command("keys").description("rotate encryption keys on running agents (install, use, remove)");
+for (const [verb, what] of [
+  ["list", "show key fingerprints, primary first"],
+  ["install", "add a key for decryption"],
+  ["use", "make an installed key the one that encrypts"],
+  ["remove", "drop a key that is no longer primary"],
+] as const) {
+  const cmd = keys
+    .command(verb)
+    .description(what)
+    .requiredOption("--http <host:port>", "agent HTTP endpoint (comma-separated or repeated for several agents)", list, []);
+  if (verb !== "list") cmd.requiredOption("--key <base64>", "the key");
+  cmd.action(async (opts: { http: string[]; key?: string }) => {
+    if (opts.key !== undefined) {
+      try {
+        parseKey(opts.key);
+      } catch (e) {
+        fail((e as Error).message);
+      }
+    }
+    let failed = false;
+    for (const http of opts.http) {
+      try {
+        const result = verb === "list" ? await call(http, "GET", "/v1/keys") : await call(http, "POST", `/v1/keys/${verb}`, { key: opts.key });
+        process.stdout.write(`${http} ${JSON.stringify(result)}\n`);
+      } catch (e) {
+        failed = true;
+        process.stderr.write(`heck-swim: ${(e as Error).message}\n`);
+      }
+    }
+    if (failed) process.exit(1);
+  });
+}
+
+// ---- sim ---------------------------------------------------------------------
+
+withTimingOptions(
+  program
+    .command("sim")
+    .description("a seeded simulation: detection times, false positives and message load")
+    .option("--nodes <n>", "cluster size", int("--nodes", 2), 100)
+    .option("--loss <p>", "packet loss probability", rate, 0)
+    .option("--seed <n>", "simulation seed (same seed, same run)", int("--seed"), 1)
+    .option("--kill <k>", "members to crash after warm-up", int("--kill"), 1)
+    .option("--slow <k>", "members with a lagging CPU (Lifeguard's slow node)", int("--slow"), 0)
+    .option("--lag <ms>", "how late a slow member handles its work, at most", int("--lag"), 5000)
+    .option("--json", "print the result as JSON"),
+).action((opts: Record<string, unknown>) => {
+  let config: SwimConfig;
+  try {
+    config = configFrom(opts);
+  } catch (e) {
+    fail(e instanceof ConfigError ? e.message : String(e));
+  }
+  const nodes = opts.nodes as number;
+  if ((opts.kill as number) >= nodes) fail(`--kill must be below --nodes (${nodes}), got ${String(opts.kill)}`);
+  const result = runScenario({
+    nodes,
+    seed: opts.seed as number,
+    lossRate: opts.loss as number,
+    kill: opts.kill as number,
+    config,
+    slow: opts.slow as number,
+    lagMs: opts.lag as number,
+  });
+  if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else process.stdout.write(`${formatScenario(result)}\n`);
+});
+
+program.parseAsync().catch((e: unknown) => fail((e as Error).message));

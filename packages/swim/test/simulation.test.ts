@@ -19,7 +19,7 @@ function withSeed(seed: number, body: () => void): void {
     body();
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
-    throw new Error(msg.includes("HECK_SEED") ? msg : `HECK_SEED=${seed}: ${msg}`);
+    throw new Error(msg.includes("HECK_SEED") ? msg : `HECK_SEED=${seed}: ${msg}`, { cause: e });
   }
 }
 

@@ -1,0 +1,169 @@
+/**
+ * The embeddable API: start a SWIM member inside any Node.js process (the
+ * `heck-swim agent` command and apps/v2's agent both use it).
+ *
+ * ```ts
+ * const member = await startMember({ name: "agent-1", bind: "127.0.0.1:7946", seeds: ["127.0.0.1:7947"], meta: "api=127.0.0.1:8080" });
+ * const stop = member.subscribe((e) => console.log(e.type, e.member.name));
+ * console.log(member.members());
+ * member.updateMeta("api=127.0.0.1:8081");
+ * await member.leave();
+ * await member.shutdown();
+ * ```
+ */
+import { createPrng, type Address, type FaultControl } from "@heck/sim";
+import { openTransport, parseAddress, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
+import { presetConfig, resolveConfig, type PresetName, type SwimConfig } from "../core/config.ts";
+import { SwimNode, type JoinProgress, type SwimStats } from "../core/node.ts";
+import type { MemberEvent, MemberInfo } from "../core/types.ts";
+import { SwimDriver, type DriverCounters, type LogFn } from "./driver.ts";
+import { ENCRYPTION_OVERHEAD_BYTES, Keyring, parseKey } from "./keyring.ts";
+
+/** How to start a member. Every field is optional. */
+export interface StartMemberOptions {
+  /** Unique name in the cluster. Default: the advertised address. */
+  name?: string;
+  /** "host:port" to listen on for UDP and TCP; port 0 picks a free one. Default "127.0.0.1:0". */
+  bind?: string;
+  /** Host to advertise when binding 0.0.0.0. Default: the bind host. */
+  advertiseHost?: string;
+  /** Addresses of existing members to join through; empty starts a new cluster. */
+  seeds?: readonly string[];
+  /** Application metadata (at most 512 bytes); a string is stored as UTF-8. */
+  meta?: Uint8Array | string;
+  /** Base timings. Default "lan". */
+  preset?: PresetName;
+  /** Overrides on top of the preset (validated; a bad field throws a ConfigError naming it). */
+  config?: Partial<SwimConfig>;
+  /** AES-256 keys (32 bytes, or base64 strings), primary first. Omit for no encryption. */
+  keys?: ReadonlyArray<Uint8Array | string>;
+  /** Seed for the member's random choices. Default: random. */
+  seed?: number;
+  /** Log sink. Default: none. */
+  log?: LogFn;
+}
+
+/** Everything a stats endpoint shows. */
+export interface MemberStats extends SwimStats {
+  name: string;
+  addr: Address;
+  incarnation: number;
+  driver: DriverCounters;
+  openStreams: number;
+}
+
+/** A running member. Create it with {@link startMember}. */
+export class SwimMember {
+  /** @internal use {@link startMember} */
+  constructor(
+    private readonly driver: SwimDriver,
+    private readonly transport: FaultInjectingTransport,
+  ) {}
+
+  /** This member's name. */
+  get name(): string {
+    return this.driver.node.name;
+  }
+
+  /** The address other members reach it at ("host:port"). */
+  get address(): Address {
+    return this.transport.localAddress;
+  }
+
+  /** Every member this one knows (itself included), sorted by name. */
+  members(): MemberInfo[] {
+    return this.driver.node.members();
+  }
+
+  /** One member by name. */
+  member(name: string): MemberInfo | undefined {
+    return this.driver.node.member(name);
+  }
+
+  /** Calls `listener` for every membership change; returns the unsubscribe function. */
+  subscribe(listener: (event: MemberEvent) => void): () => void {
+    return this.driver.subscribe(listener);
+  }
+
+  /** Joins (more) members through `seeds`; rejects if none answered. */
+  async join(seeds: readonly string[]): Promise<JoinProgress> {
+    const progress = await this.driver.join(seeds);
+    if (seeds.length > 0 && progress.succeeded.length === 0) throw new Error(`join: none of ${seeds.join(", ")} answered`);
+    return progress;
+  }
+
+  /** Publishes new metadata to the cluster (raises this member's incarnation). */
+  updateMeta(meta: Uint8Array | string): void {
+    const bytes = typeof meta === "string" ? new TextEncoder().encode(meta) : meta;
+    this.driver.step((node, now) => node.updateMeta(bytes, now));
+  }
+
+  /** Leaves gracefully: others record "left", not a failure. Resolves when the goodbye is out (or after `timeoutMs`). */
+  leave(timeoutMs = 5000): Promise<boolean> {
+    return this.driver.leave(timeoutMs);
+  }
+
+  /** Stops the member without a goodbye (others will detect it as failed). */
+  shutdown(): Promise<void> {
+    return this.driver.stop();
+  }
+
+  /** The keyring, when encryption is on: install/use/remove keys for rotation. */
+  get keyring(): Keyring | undefined {
+    return this.driver.keyring;
+  }
+
+  /** Runtime fault switches (drop rate, blocked peers), for tests and demos. */
+  get faults(): FaultControl {
+    return this.transport;
+  }
+
+  /** Counters from the protocol and the edge. */
+  stats(): MemberStats {
+    const node = this.driver.node;
+    return { name: node.name, addr: this.address, incarnation: node.incarnation, ...node.stats(), driver: this.driver.counters, openStreams: this.driver.openStreams };
+  }
+}
+
+/**
+ * Starts a member: binds UDP+TCP, and joins `seeds` if any. Rejects (after
+ * closing the sockets) if the options are invalid or no seed answered.
+ */
+export async function startMember(options: StartMemberOptions = {}): Promise<SwimMember> {
+  const config = resolveConfig(options.config ?? {}, presetConfig(options.preset ?? "lan"));
+  const bind = parseAddress(options.bind ?? "127.0.0.1:0");
+  const keys = (options.keys ?? []).map((k) => (typeof k === "string" ? parseKey(k) : k));
+  const keyring = keys.length > 0 ? new Keyring(keys) : undefined;
+  const meta = typeof options.meta === "string" ? new TextEncoder().encode(options.meta) : (options.meta ?? new Uint8Array(0));
+  const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
+  const prng = createPrng(seed);
+  const transport = await openTransport({
+    host: bind.host,
+    port: bind.port,
+    ...(options.advertiseHost !== undefined ? { advertiseHost: options.advertiseHost } : {}),
+    faults: { prng: prng.fork("faults") },
+  });
+  const clock = new SystemClock();
+  let driver: SwimDriver | undefined;
+  try {
+    const node = new SwimNode({
+      name: options.name ?? transport.localAddress,
+      addr: transport.localAddress,
+      meta,
+      config,
+      prng: prng.fork("node"),
+      nowMs: clock.nowMs(),
+      packetOverheadBytes: keyring !== undefined ? ENCRYPTION_OVERHEAD_BYTES : 0,
+    });
+    driver = new SwimDriver({ node, transport, clock, ...(keyring ? { keyring } : {}), ...(options.log ? { log: options.log } : {}) });
+    driver.start();
+    const member = new SwimMember(driver, transport);
+    if (options.seeds !== undefined && options.seeds.length > 0) await member.join(options.seeds);
+    return member;
+  } catch (e) {
+    if (driver !== undefined) await driver.stop();
+    else await transport.close();
+    clock.clearAll();
+    throw e;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The standard simulated experiment, shared by `heck-swim sim` and the
+ * benchmark: a converged cluster runs a while (steady-state load), then
+ * `kill` members crash and we record how fast the rest notice, what it cost
+ * in messages, and whether anyone live was declared dead.
+ */
+import { createPrng } from "@heck/sim";
+import { detectionBoundMs, lanConfig, type SwimConfig } from "../core/config.ts";
+import { median, SwimCluster } from "./cluster.ts";
+
+/** Inputs of {@link runScenario}. */
+export interface ScenarioOptions {
+  nodes: number;
+  seed: number;
+  lossRate?: number;
+  /** Members to crash after warm-up. Default 1. */
+  kill?: number;
+  config?: SwimConfig;
+  /** Simulated warm-up before measuring. Default 10 s. */
+  warmupMs?: number;
+  /** Steady-state measuring window. Default 10 s. */
+  steadyMs?: number;
+  /** Members with a lagging CPU (Lifeguard's slow node), and their lag. */
+  slow?: number;
+  lagMs?: number;
+  /** Pass the binary codec on every message (default for nodes <= 200). */
+  codec?: boolean;
+}
+
+/** What one scenario measured. Times are ms after the crash. */
+export interface ScenarioResult {
+  nodes: number;
+  seed: number;
+  lossRate: number;
+  killed: string[];
+  /** Packets each member sent per protocol period, before the crash. */
+  steadyPacketsPerMemberPerPeriod: number;
+  /** Mean packet size in bytes, before the crash. */
+  steadyBytesPerPacket: number;
+  /** From the crash until every member noticed: packets per member per period. */
+  detectionPacketsPerMemberPerPeriod: number;
+  firstSuspectMs: number | undefined;
+  deadMedianMs: number | undefined;
+  deadLastMs: number | undefined;
+  /** Whether every live member declared every crashed member dead within the config's bound. */
+  allDetected: boolean;
+  boundMs: number;
+  /** Distinct (member, incarnation) verdicts of death against live members. */
+  falsePositives: number;
+  /** Suspicions of live members (most are refuted within milliseconds). */
+  falseSuspicions: number;
+  /** Simulated time covered. */
+  simulatedMs: number;
+}
+
+/** Runs the scenario; deterministic for a given seed. */
+export function runScenario(options: ScenarioOptions): ScenarioResult {
+  const config = options.config ?? lanConfig();
+  const n = options.nodes;
+  const killCount = options.kill ?? 1;
+  if (!Number.isInteger(killCount) || killCount < 0 || killCount >= n) throw new RangeError(`kill: must be an integer in [0, ${n - 1}], got ${killCount}`);
+  const lossRate = options.lossRate ?? 0;
+  const slowIds = Array.from({ length: options.slow ?? 0 }, (_, i) => `n${n - i}`);
+  const cluster = new SwimCluster({
+    nodes: n,
+    seed: options.seed,
+    config,
+    lossRate,
+    ...(slowIds.length > 0 ? { slow: { ids: slowIds, lagMs: options.lagMs ?? 5000 } } : {}),
+    ...(options.codec !== undefined ? { codec: options.codec } : {}),
+  });
+  cluster.runFor(options.warmupMs ?? 10_000);
+  const steadyMs = options.steadyMs ?? 10_000;
+  const before = cluster.load();
+  cluster.runFor(steadyMs);
+  const after = cluster.load();
+  const periods = steadyMs / config.probeIntervalMs;
+  const steadyPackets = after.packetsSent - before.packetsSent;
+
+  // Crash members chosen by the seed among the healthy ones.
+  const pick = createPrng(options.seed).fork("victims");
+  const candidates = cluster.ids.filter((id) => !slowIds.includes(id));
+  const killed = pick.shuffle([...candidates]).slice(0, killCount);
+  const killAt = cluster.nowMs;
+  const loadAtKill = cluster.load();
+  cluster.kill(...killed);
+  const boundMs = detectionBoundMs(config, n);
+  const doneAt = cluster.runUntil(() => killed.every((id) => cluster.seenDeadByAll(id)), boundMs, Math.min(100, config.gossipIntervalMs));
+  const detectEnd = doneAt ?? cluster.nowMs;
+  const loadAtDone = cluster.load();
+  const detectPeriods = Math.max(1, (detectEnd - killAt) / config.probeIntervalMs);
+
+  const firsts: number[] = [];
+  const deadTimes: number[] = [];
+  for (const id of killed) {
+    const d = cluster.detection(id);
+    if (d.firstSuspectMs !== undefined) firsts.push(d.firstSuspectMs);
+    const seen = cluster.deadSeenMs.get(id);
+    if (seen !== undefined) for (const [obs, t] of seen) if (obs !== id) deadTimes.push(t - killAt);
+  }
+  firsts.sort((a, b) => a - b);
+  deadTimes.sort((a, b) => a - b);
+  return {
+    nodes: n,
+    seed: options.seed,
+    lossRate,
+    killed,
+    steadyPacketsPerMemberPerPeriod: steadyPackets / n / periods,
+    steadyBytesPerPacket: steadyPackets > 0 ? (after.packetBytesSent - before.packetBytesSent) / steadyPackets : 0,
+    detectionPacketsPerMemberPerPeriod: (loadAtDone.packetsSent - loadAtKill.packetsSent) / (n - killCount) / detectPeriods,
+    firstSuspectMs: firsts.length > 0 ? median(firsts) : undefined,
+    deadMedianMs: deadTimes.length > 0 ? median(deadTimes) : undefined,
+    deadLastMs: deadTimes.length > 0 ? deadTimes[deadTimes.length - 1] : undefined,
+    allDetected: doneAt !== undefined,
+    boundMs,
+    falsePositives: cluster.falseDeathVerdicts(),
+    falseSuspicions: cluster.liveSuspicions.length,
+    simulatedMs: cluster.nowMs,
+  };
+}
+
+/** Renders a result for people. */
+export function formatScenario(r: ScenarioResult): string {
+  const ms = (v: number | undefined): string => (v === undefined ? "-" : `${(v / 1000).toFixed(2)} s`);
+  return [
+    `cluster: ${r.nodes} members, ${(r.lossRate * 100).toFixed(0)}% packet loss, seed ${r.seed} (replay: --seed ${r.seed})`,
+    `steady state: ${r.steadyPacketsPerMemberPerPeriod.toFixed(2)} packets per member per protocol period, ${r.steadyBytesPerPacket.toFixed(1)} bytes per packet`,
+    `crashed: ${r.killed.join(", ") || "(none)"}`,
+    `  first suspicion after ${ms(r.firstSuspectMs)}; dead at every member: median ${ms(r.deadMedianMs)}, last ${ms(r.deadLastMs)} (bound ${ms(r.boundMs)}: ${r.allDetected ? "met" : "NOT MET"})`,
+    `  load while detecting: ${r.detectionPacketsPerMemberPerPeriod.toFixed(2)} packets per member per period`,
+    `false positives: ${r.falsePositives} live members declared dead; ${r.falseSuspicions} suspicions of live members (refuted)`,
+  ].join("\n");
+}
