@@ -1,4 +1,245 @@
-import { Command } from "commander";
+/**
+ * `heck-crdt`: run a node, a local cluster, or talk to one. Parsing and
+ * validation only; the work is in src/io.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import { isValidNodeId } from "./core/causality/dot.ts";
+import { isSyncAlgorithm } from "./core/sync/delta-sync.ts";
+import { call, keyUrl } from "./io/client.ts";
+import { clusterUp, healCluster, partitionCluster, readCluster } from "./io/cluster.ts";
+import { startCrdtNode } from "./io/embed.ts";
 
-const program = new Command("heck-crdt").description("Stage 5: a key-value store converging without coordination: gossip, delta-state CRDTs, dotted version vectors.");
-program.parse();
+const program = new Command("heck-crdt")
+  .description("Stage 5: a key-value store converging without coordination: gossip, delta-state CRDTs, dotted version vectors.")
+  .showHelpAfterError();
+
+const int = (name: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}`);
+  return n;
+};
+const defaultNode = process.env.HECK_CRDT_NODE ?? "http://127.0.0.1:17100";
+const nodeOption = () => new Option("--node <url>", "a node's HTTP address (env HECK_CRDT_NODE)").default(defaultNode);
+
+function print(json: boolean, body: unknown, human: () => string): void {
+  process.stdout.write(json ? JSON.stringify(body) + "\n" : human() + "\n");
+}
+function fail(message: string): never {
+  process.stderr.write(`heck-crdt: ${message}\n`);
+  process.exit(1);
+}
+async function run(body: () => Promise<void>): Promise<void> {
+  try {
+    await body();
+  } catch (e) {
+    fail((e as Error).message);
+  }
+}
+
+program
+  .command("node")
+  .description("run one node in the foreground")
+  .requiredOption("--id <id>", "replica id, stable across restarts ([A-Za-z0-9_.-]{1,64})")
+  .requiredOption("--data-dir <dir>", "where the state and the delta log live")
+  .option("--peers <list>", "comma-separated gossip addresses of the other nodes (host:port)", "")
+  .option("--host <host>", "interface for gossip and HTTP", "127.0.0.1")
+  .option("--port <port>", "gossip port (UDP+TCP); 0 picks one", int("--port", 0, 65535), 0)
+  .option("--http-port <port>", "HTTP API port; 0 picks one", int("--http-port", 0, 65535), 0)
+  .option("--sync-interval-ms <ms>", "anti-entropy period", int("--sync-interval-ms", 10, 600_000), 1000)
+  .option("--fanout <n>", "peers contacted per round", int("--fanout", 1, 1000), 3)
+  .addOption(new Option("--mode <mode>", "write mode for new keys").choices(["lww", "mv"]).default("lww"))
+  .addOption(new Option("--algorithm <a>", "synchronisation algorithm").choices(["state", "classic", "bp", "rr", "bprr"]).default("bprr"))
+  .option("--snapshot-every <n>", "write a snapshot after this many WAL records", int("--snapshot-every", 1, 1_000_000), 512)
+  .option("--json", "print the ready line as JSON")
+  .action(async (o: { id: string; dataDir: string; peers: string; host: string; port: number; httpPort: number; syncIntervalMs: number; fanout: number; mode: "lww" | "mv"; algorithm: string; snapshotEvery: number; json?: boolean }) => {
+    if (!isValidNodeId(o.id)) fail("--id must match [A-Za-z0-9_.-]{1,64}");
+    if (!isSyncAlgorithm(o.algorithm)) fail("--algorithm is invalid");
+    const peers = o.peers.split(",").map((p) => p.trim()).filter((p) => p !== "");
+    for (const p of peers) if (!/^[^\s:]+:\d{1,5}$/.test(p) && !/^\[[^\]]+\]:\d{1,5}$/.test(p)) fail(`--peers: ${JSON.stringify(p)} is not host:port`);
+    await run(async () => {
+      const node = await startCrdtNode({
+        id: o.id,
+        dataDir: o.dataDir,
+        host: o.host,
+        port: o.port,
+        peers,
+        syncIntervalMs: o.syncIntervalMs,
+        fanout: o.fanout,
+        defaultMode: o.mode,
+        algorithm: o.algorithm as "bprr",
+        core: { snapshotEveryRecords: o.snapshotEvery },
+        http: { host: o.host, port: o.httpPort },
+      });
+      const info = { id: node.id, pid: process.pid, http: node.httpUrl, gossip: node.address };
+      print(Boolean(o.json), info, () => `node ${info.id} up: http ${info.http}, gossip ${info.gossip}, pid ${info.pid}`);
+      const shutdown = () => {
+        node.close().then(
+          () => process.exit(0),
+          () => process.exit(1),
+        );
+      };
+      process.once("SIGINT", shutdown);
+      process.once("SIGTERM", shutdown);
+    });
+  });
+
+const cluster = program.command("cluster").description("a local cluster of node processes");
+cluster
+  .command("up")
+  .description("start n nodes, print one JSON line when they are up, stay in the foreground until SIGINT/SIGTERM")
+  .option("--nodes <n>", "how many nodes", int("--nodes", 1, 100), 5)
+  .option("--base-port <port>", "HTTP ports base..base+n-1, gossip ports base+100..", int("--base-port", 1024, 64_000), 17100)
+  .option("--data-dir <dir>", "parent of every node's data directory", "./heck-crdt-data")
+  .option("--sync-interval-ms <ms>", "anti-entropy period", int("--sync-interval-ms", 10, 600_000))
+  .option("--fanout <n>", "peers contacted per round", int("--fanout", 1, 1000))
+  .option("--json", "print the node list as JSON")
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; syncIntervalMs?: number; fanout?: number; json?: boolean }) => {
+    await run(async () => {
+      const c = await clusterUp({
+        nodes: o.nodes,
+        basePort: o.basePort,
+        dataDir: o.dataDir,
+        ...(o.syncIntervalMs !== undefined ? { syncIntervalMs: o.syncIntervalMs } : {}),
+        ...(o.fanout !== undefined ? { fanout: o.fanout } : {}),
+      });
+      const out = { nodes: c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http })) };
+      print(Boolean(o.json), out, () => c.nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  gossip ${n.gossip}`).join("\n") + "\nCtrl-C stops the cluster.");
+      let stopping = false;
+      const shutdown = () => {
+        if (stopping) return;
+        stopping = true;
+        c.stop().then(() => process.exit(0));
+      };
+      process.on("SIGINT", shutdown);
+      process.on("SIGTERM", shutdown);
+      for (const child of c.children) {
+        child.once("exit", (code, signal) => {
+          if (!stopping) process.stderr.write(`heck-crdt: node pid ${child.pid} exited (${signal ?? code})\n`);
+        });
+      }
+    });
+  });
+
+program
+  .command("put <key> <value>")
+  .description("write a value")
+  .addOption(nodeOption())
+  .addOption(new Option("--mode <mode>", "lww or mv (default: the key's mode, else the node's)").choices(["lww", "mv"]))
+  .option("--ts <ms>", "LWW timestamp (default: now)")
+  .option("--context <token>", "MV: the context of your read; replaces exactly those versions")
+  .option("--json-value", "send the value as JSON rather than text")
+  .option("--json", "print the response as JSON")
+  .action(async (key: string, value: string, o: { node: string; mode?: string; ts?: string; context?: string; jsonValue?: boolean; json?: boolean }) => {
+    await run(async () => {
+      const res = await call("PUT", keyUrl(o.node, key, { mode: o.mode, ts: o.ts, context: o.context }), value, o.jsonValue ? { "content-type": "application/json" } : {});
+      if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
+      print(Boolean(o.json), res.body, () => (res.body.applied ? `ok ${key} (dot ${String(res.body.dot)}, context ${String(res.body.context)})` : `not applied: ${String(res.body.reason)}`));
+    });
+  });
+
+program
+  .command("get <key>")
+  .description("read a key: its value, or all concurrent values in MV mode, and the context to write back")
+  .addOption(nodeOption())
+  .option("--json", "print the response as JSON")
+  .action(async (key: string, o: { node: string; json?: boolean }) => {
+    await run(async () => {
+      const res = await call("GET", keyUrl(o.node, key));
+      if (res.status !== 200 && res.status !== 404) fail(String(res.body.error ?? `HTTP ${res.status}`));
+      const b = res.body as { exists?: boolean; values?: unknown[]; context?: string; mode?: string };
+      print(Boolean(o.json), res.body, () =>
+        b.exists ? `${(b.values ?? []).map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n")}\n(${b.mode}, context ${b.context})` : `${key}: not found`,
+      );
+      if (!b.exists) process.exitCode = 1;
+    });
+  });
+
+program
+  .command("del <key>")
+  .description("delete a key")
+  .addOption(nodeOption())
+  .addOption(new Option("--mode <mode>", "lww or mv").choices(["lww", "mv"]))
+  .option("--ts <ms>", "LWW timestamp (default: now)")
+  .option("--context <token>", "MV: remove exactly the versions of this read")
+  .option("--json", "print the response as JSON")
+  .action(async (key: string, o: { node: string; mode?: string; ts?: string; context?: string; json?: boolean }) => {
+    await run(async () => {
+      const res = await call("DELETE", keyUrl(o.node, key, { mode: o.mode, ts: o.ts, context: o.context }));
+      if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
+      print(Boolean(o.json), res.body, () => (res.body.applied ? `deleted ${key}` : `not applied: ${String(res.body.reason)}`));
+    });
+  });
+
+program
+  .command("ls [prefix]")
+  .description("list keys with a value, by prefix")
+  .addOption(nodeOption())
+  .option("--limit <n>", "most keys", int("--limit", 1, 100_000), 1000)
+  .option("--json", "print the response as JSON")
+  .action(async (prefix: string | undefined, o: { node: string; limit: number; json?: boolean }) => {
+    await run(async () => {
+      const u = new URL(`${o.node.replace(/\/$/, "")}/v1/kv`);
+      u.searchParams.set("prefix", prefix ?? "");
+      u.searchParams.set("limit", String(o.limit));
+      const res = await call("GET", u.toString());
+      if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
+      print(Boolean(o.json), res.body, () => ((res.body.keys as string[]) ?? []).join("\n"));
+    });
+  });
+
+program
+  .command("status")
+  .description("a node's version vector, peers and bytes sent")
+  .addOption(nodeOption())
+  .option("--json", "print the response as JSON")
+  .action(async (o: { node: string; json?: boolean }) => {
+    await run(async () => {
+      const res = await call("GET", `${o.node.replace(/\/$/, "")}/v1/status`);
+      if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
+      const s = res.body as {
+        id: string;
+        vector: Record<string, number>;
+        peers: Array<{ address: string; id: string | null; acked: number }>;
+        stats: { bytesSent: number; messagesSent: number; bytesReceived: number };
+        sizes: { keys: number; logEntries: number };
+        faults: { blocked: string[] };
+      };
+      print(Boolean(o.json), s, () =>
+        [
+          `node ${s.id}: ${s.sizes.keys} keys, ${s.sizes.logEntries} log entries`,
+          `vector ${JSON.stringify(s.vector)}`,
+          `sent ${s.stats.bytesSent} bytes in ${s.stats.messagesSent} messages, received ${s.stats.bytesReceived} bytes`,
+          ...s.peers.map((p) => `peer ${p.id ?? "?"} ${p.address} acked ${p.acked}${s.faults.blocked.includes(p.address) ? " (blocked)" : ""}`),
+        ].join("\n"),
+      );
+    });
+  });
+
+program
+  .command("partition <groups...>")
+  .description('cut a running cluster into groups, e.g. "partition n1,n2 n3,n4,n5" (unlisted nodes form one more group)')
+  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", "./heck-crdt-data")
+  .option("--json", "print what each node now blocks as JSON")
+  .action(async (groups: string[], o: { dataDir: string; json?: boolean }) => {
+    await run(async () => {
+      const nodes = readCluster(o.dataDir);
+      const parsed = groups.map((g) => g.split(",").map((s) => s.trim()).filter((s) => s !== ""));
+      const blocked = await partitionCluster(nodes, parsed);
+      print(Boolean(o.json), { blocked }, () => `partitioned: ${parsed.map((g) => `{${g.join(",")}}`).join(" | ")}`);
+    });
+  });
+
+program
+  .command("heal")
+  .description("remove every partition of a running cluster")
+  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", "./heck-crdt-data")
+  .option("--json", "print the result as JSON")
+  .action(async (o: { dataDir: string; json?: boolean }) => {
+    await run(async () => {
+      const nodes = readCluster(o.dataDir);
+      await healCluster(nodes);
+      print(Boolean(o.json), { healed: nodes.map((n) => n.id) }, () => `healed ${nodes.map((n) => n.id).join(", ")}`);
+    });
+  });
+
+await program.parseAsync();

@@ -119,7 +119,8 @@ export interface ReadResult {
 }
 
 /** Resolves a key's versions into what a reader sees. */
-export function resolve(key: string, versions: readonly Version[]): ReadResult {
+export function resolve(key: string, unordered: readonly Version[]): ReadResult {
+  const versions = [...unordered].sort((a, b) => compareDots(a.dot, b.dot));
   const context = CausalContext.fromDots(versions.map((v) => v.dot));
   if (versions.length > 0 && versions.every((v) => v.mode === "lww")) {
     let winner = versions[0]!;
@@ -127,7 +128,7 @@ export function resolve(key: string, versions: readonly Version[]): ReadResult {
     const exists = !winner.deleted;
     return { key, mode: "lww", exists, value: exists ? (winner.value as Json) : undefined, values: exists ? [winner.value as Json] : [], versions, context, ts: winner.ts };
   }
-  const live = versions.filter((v) => !v.deleted).sort((a, b) => (a.dot.node < b.dot.node ? -1 : a.dot.node > b.dot.node ? 1 : a.dot.counter - b.dot.counter));
+  const live = versions.filter((v) => !v.deleted);
   const values = live.map((v) => v.value as Json);
   return { key, mode: "mv", exists: values.length > 0, value: values.length === 1 ? values[0] : undefined, values, versions, context, ts: undefined };
 }

@@ -165,12 +165,12 @@ export interface NodeStats {
   merges: number;
 }
 
-/** Everything the driver must do after a step: persist records first, then send, then notify. */
+/** Everything the driver must do after a step: persist first, then send, then notify. */
 export interface Ready {
-  /** WAL records to append (and fsync) before sending messages or acknowledging writes. */
-  records: string[];
-  /** A snapshot to write atomically; after it is durable the WAL up to here may be truncated. */
+  /** A snapshot to write atomically first; it replaces the WAL written so far. */
   snapshot: string | null;
+  /** WAL records to append (and fsync) after the snapshot, before sending messages or acknowledging writes. */
+  records: string[];
   messages: Array<Outbound<string>>;
   events: ChangeEvent[];
 }
@@ -299,6 +299,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.replica.origin = "local";
     this.sync.local(delta);
     this.config.onLocalUpdate?.(delta);
+    this.maybeSnapshot();
     return { ok: true, applied: true, key, dot: null, context: new CausalContext() };
   }
 
@@ -581,6 +582,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.replica.origin = "local";
     this.sync.local(delta);
     this.config.onLocalUpdate?.(delta);
+    this.maybeSnapshot();
     const dot = delta.entries.get(key)![0]!.dot;
     return { ok: true, applied: true, key, dot, context: CausalContext.fromDots([dot]) };
   }
@@ -614,6 +616,8 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     });
     this.snapshot = text;
     this.pendingSnapshot = text;
+    // The snapshot covers every record not yet written: the driver writes it instead.
+    this.pendingRecords = [];
     this.wal = null;
     this.walLength = 0;
     return text;

@@ -1,0 +1,175 @@
+/**
+ * `heck-crdt cluster up`: starts n node processes on loopback, each with its
+ * own data directory, all peers of each other, and reports them as one JSON
+ * line once every one answers. Ports: node i (0-based) serves HTTP on
+ * base-port + i and gossips (UDP+TCP) on base-port + 100 + i.
+ *
+ * It also writes `<data-dir>/cluster.json`, which `heck-crdt partition` and
+ * `heck-crdt heal` read to find every node's HTTP and gossip address.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { fileURLToPath } from "node:url";
+import { call } from "./client.ts";
+
+/** One node of a running cluster, as written to cluster.json. */
+export interface ClusterNode {
+  id: string;
+  pid: number;
+  http: string;
+  gossip: string;
+}
+
+/** Options for {@link clusterUp}. */
+export interface ClusterOptions {
+  nodes: number;
+  basePort: number;
+  dataDir: string;
+  host?: string;
+  syncIntervalMs?: number;
+  fanout?: number;
+  /** Extra arguments for every `node` process. */
+  nodeArgs?: string[];
+  /** How long to wait for every node to come up. Default 60 s. */
+  startTimeoutMs?: number;
+}
+
+const BIN = fileURLToPath(new URL("../../bin/heck-crdt.js", import.meta.url));
+
+/** The gossip port of node i. */
+export function gossipPort(basePort: number, i: number): number {
+  return basePort + 100 + i;
+}
+
+/** Reads `<dataDir>/cluster.json`. */
+export function readCluster(dataDir: string): ClusterNode[] {
+  const file = path.join(dataDir, "cluster.json");
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: start a cluster with "heck-crdt cluster up --data-dir ${dataDir}" first`);
+  return (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: ClusterNode[] }).nodes;
+}
+
+/** Starts the processes; resolves with them once all are up. Stops them all if any fails to start. */
+export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode[]; children: ChildProcess[]; stop(): Promise<void> }> {
+  const host = o.host ?? "127.0.0.1";
+  fs.mkdirSync(o.dataDir, { recursive: true });
+  const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+  const gossip = ids.map((_, i) => `${host}:${gossipPort(o.basePort, i)}`);
+  const children: ChildProcess[] = [];
+  const stop = async (): Promise<void> => {
+    await Promise.all(
+      children.map(
+        (c) =>
+          new Promise<void>((resolve) => {
+            if (c.exitCode !== null || c.signalCode !== null) return resolve();
+            const t = setTimeout(() => c.kill("SIGKILL"), 5000);
+            c.once("exit", () => {
+              clearTimeout(t);
+              resolve();
+            });
+            c.kill("SIGTERM");
+          }),
+      ),
+    );
+  };
+  try {
+    const nodes = await Promise.all(
+      ids.map(async (id, i) => {
+        const dir = path.join(o.dataDir, id);
+        fs.mkdirSync(dir, { recursive: true });
+        const args = [
+          BIN,
+          "node",
+          "--id",
+          id,
+          "--host",
+          host,
+          "--port",
+          String(gossipPort(o.basePort, i)),
+          "--http-port",
+          String(o.basePort + i),
+          "--data-dir",
+          dir,
+          "--peers",
+          gossip.filter((_, j) => j !== i).join(","),
+          "--json",
+          ...(o.syncIntervalMs !== undefined ? ["--sync-interval-ms", String(o.syncIntervalMs)] : []),
+          ...(o.fanout !== undefined ? ["--fanout", String(o.fanout)] : []),
+          ...(o.nodeArgs ?? []),
+        ];
+        const log = fs.openSync(path.join(dir, "node.log"), "a");
+        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", log] });
+        children.push(child);
+        const ready = await new Promise<ClusterNode>((resolve, reject) => {
+          let buf = "";
+          const timer = setTimeout(() => reject(new Error(`${id} did not start within ${o.startTimeoutMs ?? 60_000} ms (see ${dir}/node.log)`)), o.startTimeoutMs ?? 60_000);
+          child.once("exit", (code) => {
+            clearTimeout(timer);
+            reject(new Error(`${id} exited with code ${code} before it was up (see ${dir}/node.log)`));
+          });
+          child.stdout!.on("data", (chunk: Buffer) => {
+            buf += chunk.toString("utf8");
+            const nl = buf.indexOf("\n");
+            if (nl < 0) return;
+            clearTimeout(timer);
+            child.stdout!.removeAllListeners("data");
+            child.stdout!.on("data", (c: Buffer) => fs.writeSync(log, c));
+            try {
+              const line = JSON.parse(buf.slice(0, nl)) as { http: string; gossip: string };
+              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip });
+            } catch {
+              reject(new Error(`${id} printed an unexpected first line: ${buf.slice(0, nl)}`));
+            }
+          });
+        });
+        // Up means answering HTTP, not only listening.
+        const health = await call("GET", `${ready.http}/v1/health`);
+        if (health.status !== 200) throw new Error(`${id} is not healthy: ${JSON.stringify(health.body)}`);
+        return ready;
+      }),
+    );
+    fs.writeFileSync(path.join(o.dataDir, "cluster.json"), JSON.stringify({ nodes }, null, 2) + "\n");
+    return { nodes, children, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+/**
+ * Cuts the cluster into groups through every node's fault layer: each node
+ * blocks the gossip addresses of every node outside its group (nodes not
+ * listed form one more group). Replaces any earlier partition.
+ */
+export async function partitionCluster(nodes: readonly ClusterNode[], groups: readonly string[][]): Promise<Record<string, string[]>> {
+  const known = new Set(nodes.map((n) => n.id));
+  const groupOf = new Map<string, number>();
+  groups.forEach((g, i) => {
+    for (const id of g) {
+      if (!known.has(id)) throw new Error(`unknown node ${JSON.stringify(id)}; the cluster has ${[...known].join(", ")}`);
+      if (groupOf.has(id)) throw new Error(`node ${id} is in two groups`);
+      groupOf.set(id, i);
+    }
+  });
+  const result: Record<string, string[]> = {};
+  await Promise.all(
+    nodes.map(async (n) => {
+      const mine = groupOf.get(n.id) ?? -1;
+      const block = nodes.filter((m) => (groupOf.get(m.id) ?? -1) !== mine).map((m) => m.gossip);
+      const res = await call("POST", `${n.http}/v1/admin/faults`, JSON.stringify({ unblockAll: true, block }));
+      if (res.status !== 200) throw new Error(`${n.id}: ${JSON.stringify(res.body)}`);
+      result[n.id] = block;
+    }),
+  );
+  return result;
+}
+
+/** Removes every block on every node. */
+export async function healCluster(nodes: readonly ClusterNode[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (n) => {
+      const res = await call("POST", `${n.http}/v1/admin/faults`, JSON.stringify({ unblockAll: true, dropRate: 0 }));
+      if (res.status !== 200) throw new Error(`${n.id}: ${JSON.stringify(res.body)}`);
+    }),
+  );
+}

@@ -1,0 +1,263 @@
+/**
+ * The driver: runs one {@link KvNode} on real time, a real transport and a
+ * real disk. It owns everything the core must not touch:
+ *
+ * - time: a timer at the core's `nextDeadlineMs()`, monotonic clock for
+ *   `nowMs`, the wall clock for default LWW timestamps;
+ * - the transport: packets for small messages, one cached TCP stream per
+ *   peer for large ones, through the fault-injection layer so an admin
+ *   command can partition the node;
+ * - the disk: after every step it takes the core's ready batch and writes,
+ *   in order, the snapshot, the WAL records (fsync), then sends the
+ *   messages, then resolves the client calls, then notifies subscribers.
+ *   "Persist before you send or acknowledge" is what makes an acknowledged
+ *   write survive kill -9 and an acknowledged delta never be lost.
+ */
+import { SystemClock, openTransport, type FaultInjectingTransport } from "@heck/sim/io";
+import { createPrng, type Stream } from "@heck/sim";
+import type { CausalContext } from "../core/causality/causal-context.ts";
+import type { Json } from "../core/json.ts";
+import type { ReadResult } from "../core/store/kv-state.ts";
+import { KvNode, type ChangeEvent, type KvNodeConfig, type NodeStats, type PeerStatus, type WriteResult } from "../core/store/node.ts";
+import type { WalList } from "../core/store/persistence.ts";
+import type { Mode } from "../core/store/version.ts";
+import type { SyncAlgorithm } from "../core/sync/delta-sync.ts";
+import { DataDir } from "./disk.ts";
+
+/** How to start a node. */
+export interface DriverOptions {
+  /** Replica id (unique, stable across restarts). */
+  id: string;
+  /** Data directory: state, delta log, lock. */
+  dataDir: string;
+  /** Interface for gossip (UDP+TCP on one port). Default 127.0.0.1. */
+  host?: string;
+  /** Gossip port; 0 picks one. Default 0. */
+  port?: number;
+  /** Peer gossip addresses, or a provider asked every round (e.g. SWIM's live members). */
+  peers?: readonly string[] | (() => readonly string[]);
+  /** Gossip period. Default 1000 ms. */
+  syncIntervalMs?: number;
+  /** Peers per round. Default 3. */
+  fanout?: number;
+  /** Write mode for new keys. Default "lww". */
+  defaultMode?: Mode;
+  /** Default "bprr"; the others exist to be measured. */
+  algorithm?: SyncAlgorithm;
+  /** Anything else of the core's configuration. */
+  core?: Partial<Omit<KvNodeConfig, "id" | "address" | "peers" | "prng">>;
+  /** Seed for peer choice; default random. */
+  seed?: number;
+}
+
+/** A running node. */
+export class KvDriver {
+  private timer: ReturnType<SystemClock["setTimer"]> | undefined;
+  private readonly streams = new Map<string, { stream: Stream | null; queue: Uint8Array[] }>();
+  private readonly listeners = new Set<(e: ChangeEvent) => void>();
+  private closed = false;
+  private readonly encoder = new TextEncoder();
+
+  private constructor(
+    readonly node: KvNode,
+    readonly transport: FaultInjectingTransport,
+    private readonly disk: DataDir,
+    private readonly clock: SystemClock,
+  ) {}
+
+  /** Errors thrown while handling network input (a bug if ever non-zero); the node keeps running. */
+  internalErrors = 0;
+
+  /** Opens the data directory, restores the state, binds the transport and starts gossiping. */
+  static async start(options: DriverOptions): Promise<KvDriver> {
+    const { dataDir, loaded } = DataDir.open(options.dataDir, options.id);
+    let transport: FaultInjectingTransport | undefined;
+    try {
+      transport = await openTransport({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+      const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
+      const clock = new SystemClock();
+      let wal: WalList | null = null;
+      for (const record of loaded.records) wal = { record, prev: wal };
+      const node = new KvNode(
+        {
+          ...options.core,
+          id: options.id,
+          address: transport.localAddress,
+          peers: options.peers ?? [],
+          prng: createPrng(seed).fork(options.id),
+          emitEvents: true,
+          ...(options.syncIntervalMs !== undefined ? { syncIntervalMs: options.syncIntervalMs } : {}),
+          ...(options.fanout !== undefined ? { fanout: options.fanout } : {}),
+          ...(options.defaultMode !== undefined ? { defaultMode: options.defaultMode } : {}),
+          ...(options.algorithm !== undefined ? { algorithm: options.algorithm } : {}),
+          maxPacketBytes: Math.min(options.core?.maxPacketBytes ?? 60_000, transport.maxPacketBytes),
+          maxMessageBytes: Math.min(options.core?.maxMessageBytes ?? 4 << 20, transport.maxFrameBytes),
+        },
+        clock.nowMs(),
+        { snapshot: loaded.snapshot, wal },
+      );
+      const driver = new KvDriver(node, transport, dataDir, clock);
+      driver.wire();
+      return driver;
+    } catch (e) {
+      await transport?.close();
+      dataDir.close();
+      throw e;
+    }
+  }
+
+  /** The gossip address peers use. */
+  get address(): string {
+    return this.transport.localAddress;
+  }
+
+  private wire(): void {
+    this.transport.onPacket((from, payload) => this.input(() => this.node.receive(from, payload, "packet", this.clock.nowMs())));
+    this.transport.onStream((stream) => {
+      stream.onFrame((frame) => this.input(() => this.node.receive(stream.remoteAddress, frame, "stream", this.clock.nowMs())));
+      stream.onClose(() => {});
+    });
+    this.schedule();
+  }
+
+  /** A step triggered by the network or a timer: never throws into the event loop. */
+  private input(body: () => void): void {
+    if (this.closed) return;
+    try {
+      this.step(body);
+    } catch (e) {
+      this.internalErrors++;
+      process.stderr.write(`heck-crdt ${this.node.id}: internal error: ${(e as Error).stack ?? String(e)}\n`);
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    const delay = Math.max(0, this.node.nextDeadlineMs() - this.clock.nowMs());
+    this.timer = this.clock.setTimer(delay, () => {
+      this.timer = undefined;
+      this.input(() => this.node.tick(this.clock.nowMs()));
+    });
+  }
+
+  /** Runs one core step, then does what its ready batch asks, in order. */
+  private step<R>(body: () => R): R {
+    if (this.closed) throw new Error("node is closed");
+    const result = body();
+    const ready = this.node.takeReady();
+    if (ready.snapshot !== null) this.disk.writeSnapshot(ready.snapshot);
+    this.disk.append(ready.records);
+    for (const m of ready.messages) this.send(m.to, m.message, m.channel ?? "packet");
+    for (const e of ready.events) for (const l of this.listeners) l(e);
+    this.schedule();
+    return result;
+  }
+
+  private send(to: string, wire: string, channel: "packet" | "stream"): void {
+    const bytes = this.encoder.encode(wire);
+    if (channel === "packet" && bytes.length <= this.transport.maxPacketBytes) {
+      this.transport.sendPacket(to, bytes);
+      return;
+    }
+    let s = this.streams.get(to);
+    if (s === undefined) {
+      s = { stream: null, queue: [] };
+      this.streams.set(to, s);
+      const entry = s;
+      this.transport.dial(to, 2000).then(
+        (stream) => {
+          if (this.closed) {
+            stream.close();
+            return;
+          }
+          entry.stream = stream;
+          stream.onFrame((frame) => this.input(() => this.node.receive(to, frame, "stream", this.clock.nowMs())));
+          stream.onClose(() => {
+            if (this.streams.get(to) === entry) this.streams.delete(to);
+          });
+          for (const f of entry.queue) stream.send(f);
+          entry.queue = [];
+        },
+        () => {
+          // Unreachable: the queued messages are lost, as anti-entropy expects; the next round retries.
+          if (this.streams.get(to) === entry) this.streams.delete(to);
+        },
+      );
+    }
+    if (s.stream !== null) s.stream.send(bytes);
+    else if (s.queue.length < 64) s.queue.push(bytes);
+  }
+
+  // ---------------------------------------------------------------------------
+  // Client API: every write returns after its record is fsynced.
+  // ---------------------------------------------------------------------------
+
+  /** Writes a value; LWW timestamps default to the wall clock (epoch ms). */
+  put(key: string, value: Json, options: { mode?: Mode; context?: CausalContext; ts?: number } = {}): WriteResult {
+    return this.step(() => this.node.put(key, value, { ...options, ts: options.ts ?? Date.now() }));
+  }
+
+  /** Deletes a key (LWW: a timestamped delete marker; MV: removes the versions in `context`, all seen when omitted). */
+  delete(key: string, options: { mode?: Mode; context?: CausalContext; ts?: number } = {}): WriteResult {
+    return this.step(() => this.node.delete(key, { ...options, ts: options.ts ?? Date.now() }));
+  }
+
+  /** Reads a key. */
+  get(key: string): ReadResult {
+    return this.node.get(key);
+  }
+
+  /** Lists keys by prefix. */
+  list(prefix = "", limit = Infinity): string[] {
+    return this.node.list(prefix, limit);
+  }
+
+  /** Calls `listener` for every change to a key (local or merged); returns the unsubscribe function. */
+  subscribe(listener: (e: ChangeEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Replaces the static peer list. */
+  setPeers(peers: readonly string[]): void {
+    this.node.setPeers(peers);
+  }
+
+  /** Status for the HTTP API and the embedding: vector, peers, traffic, sizes, faults. */
+  status(): {
+    id: string;
+    address: string;
+    algorithm: SyncAlgorithm;
+    vector: Record<string, number>;
+    cloud: Record<string, Array<[number, number]>>;
+    peers: PeerStatus[];
+    stats: NodeStats & { diskBytesWritten: number };
+    sizes: ReturnType<KvNode["sizes"]>;
+    faults: { dropRate: number; blocked: string[] };
+  } {
+    return {
+      id: this.node.id,
+      address: this.address,
+      algorithm: this.node.config.algorithm,
+      vector: Object.fromEntries([...this.node.vector()].sort()),
+      cloud: Object.fromEntries([...this.node.context().cloud()].sort()),
+      peers: this.node.peers(),
+      stats: { ...this.node.stats, diskBytesWritten: this.disk.bytesWritten },
+      sizes: this.node.sizes(),
+      faults: this.transport.faults(),
+    };
+  }
+
+  /** Stops gossiping, closes the transport and releases the data directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
+    this.clock.clearAll();
+    for (const s of this.streams.values()) s.stream?.close();
+    this.streams.clear();
+    await this.transport.close();
+    this.disk.close();
+  }
+}
