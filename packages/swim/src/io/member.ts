@@ -12,7 +12,7 @@
  * ```
  */
 import { createPrng, type Address, type FaultControl } from "@heck/sim";
-import { openTransport, parseAddress, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
+import { openTransport, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
 import { presetConfig, resolveConfig, type PresetName, type SwimConfig } from "../core/config.ts";
 import { SwimNode, type JoinProgress, type SwimStats } from "../core/node.ts";
 import type { MemberEvent, MemberInfo } from "../core/types.ts";
@@ -131,7 +131,7 @@ export class SwimMember {
  */
 export async function startMember(options: StartMemberOptions = {}): Promise<SwimMember> {
   const config = resolveConfig(options.config ?? {}, presetConfig(options.preset ?? "lan"));
-  const bind = parseAddress(options.bind ?? "127.0.0.1:0");
+  const bind = parseBind(options.bind ?? "127.0.0.1:0");
   const keys = (options.keys ?? []).map((k) => (typeof k === "string" ? parseKey(k) : k));
   const keyring = keys.length > 0 ? new Keyring(keys) : undefined;
   const meta = typeof options.meta === "string" ? new TextEncoder().encode(options.meta) : (options.meta ?? new Uint8Array(0));
@@ -166,4 +166,13 @@ export async function startMember(options: StartMemberOptions = {}): Promise<Swi
     clock.clearAll();
     throw e;
   }
+}
+
+/** Parses "host:port" or "[v6]:port" where port may be 0 (any free port); throws a TypeError naming the field. */
+export function parseBind(bind: string): { host: string; port: number } {
+  const m = /^\[([^\]]+)\]:(\d+)$/.exec(bind) ?? /^([^:]+):(\d+)$/.exec(bind);
+  if (m === null) throw new TypeError(`bind: must look like "host:port", got ${JSON.stringify(bind)}`);
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port > 65535) throw new TypeError(`bind: port must be 0-65535, got ${m[2]}`);
+  return { host: m[1]!, port };
 }

@@ -1,0 +1,102 @@
+/**
+ * Real processes on loopback through the CLI: join, kill -9, detection,
+ * rejoin, graceful leave, and key rotation without dropping a member.
+ * Protocol periods are shortened (500 ms) to keep the test bounded; every
+ * wait has a deadline, and no assertion is about speed.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import { killAll, members, runCli, startAgent, stateOf, waitFor, type Agent } from "./support/agents.ts";
+
+const agents: Agent[] = [];
+afterAll(() => killAll(agents));
+
+async function start(name: string, extra: string[] = [], bind?: string): Promise<Agent> {
+  const a = await startAgent(name, extra, bind);
+  agents.push(a);
+  return a;
+}
+
+async function allAlive(observers: Agent[], names: string[]): Promise<boolean> {
+  for (const o of observers) {
+    const ms = await members(o);
+    for (const n of names) if (ms.find((m) => m.name === n)?.state !== "alive") return false;
+  }
+  return true;
+}
+
+describe("heck-swim agent processes", () => {
+  it("join, kill -9, detect, rejoin, graceful leave", { timeout: 60_000 }, async () => {
+    const a1 = await start("a1");
+    const [a2, a3] = await Promise.all([start("a2", ["--join", a1.addr, "--meta", "api=127.0.0.1:9002"]), start("a3", ["--join", a1.addr])]);
+    await waitFor(() => allAlive([a1, a2, a3], ["a1", "a2", "a3"]), 15_000);
+
+    // The CLI's members command prints the same contract as GET /v1/members.
+    const listed = await runCli(["members", "--http", a1.http, "--json"]);
+    expect(listed.code).toBe(0);
+    const rows = JSON.parse(listed.stdout) as Array<Record<string, unknown>>;
+    expect(rows.map((r) => r.name)).toEqual(["a1", "a2", "a3"]);
+    for (const r of rows) expect(Object.keys(r)).toEqual(expect.arrayContaining(["name", "addr", "state", "incarnation", "meta"]));
+    expect(rows.find((r) => r.name === "a2")!.meta).toBe("api=127.0.0.1:9002");
+
+    // kill -9: no goodbye. The others suspect a3, then declare it dead.
+    a3.proc.kill("SIGKILL");
+    await a3.exited;
+    await waitFor(async () => (await stateOf(a1, "a3"))?.state === "dead" && (await stateOf(a2, "a3"))?.state === "dead", 20_000);
+    const a1Saw = a1.events.filter((e) => e.member === "a3").map((e) => e.event);
+    expect(a1Saw).toEqual(expect.arrayContaining(["join", "dead"]));
+    expect(a1Saw.indexOf("dead")).toBeGreaterThan(a1Saw.indexOf("join"));
+
+    // Rejoin on the same address: a3 refutes its own death with a higher incarnation.
+    const a3again = await start("a3", ["--join", a1.addr], a3.addr);
+    await waitFor(() => allAlive([a1, a2, a3again], ["a1", "a2", "a3"]), 15_000);
+    expect((await stateOf(a1, "a3"))!.incarnation).toBeGreaterThan(0);
+
+    // Graceful leave (SIGTERM): recorded as "left", not "dead", and the agent exits 0.
+    a2.proc.kill("SIGTERM");
+    expect(await a2.exited).toBe(0);
+    expect(a2.events.some((e) => e.event === "bye")).toBe(true);
+    await waitFor(async () => (await stateOf(a1, "a2"))?.state === "left" && (await stateOf(a3again, "a2"))?.state === "left", 10_000);
+    expect(a1.events.filter((e) => e.member === "a2" && e.event === "dead")).toEqual([]);
+  });
+
+  it("rotates the encryption key across the cluster without dropping a member", { timeout: 60_000 }, async () => {
+    const k1 = (await runCli(["keygen"])).stdout.trim();
+    const k2 = (await runCli(["keygen"])).stdout.trim();
+    const b1 = await start("b1", ["--key", k1]);
+    const [b2, b3] = await Promise.all([start("b2", ["--key", k1, "--join", b1.addr]), start("b3", ["--key", k1, "--join", b1.addr])]);
+    const all = [b1, b2, b3];
+    await waitFor(() => allAlive(all, ["b1", "b2", "b3"]), 15_000);
+    const https = all.map((a) => a.http).join(",");
+    const startedAt = Date.now();
+    for (const verb of ["install", "use", "remove"] as const) {
+      const r = await runCli(["keys", verb, "--key", verb === "remove" ? k1 : k2, "--http", https]);
+      expect(r.code, r.stderr).toBe(0);
+      await new Promise((resolve) => setTimeout(resolve, 1000)); // let a few protocol periods run on the new keys
+    }
+    const listed = await runCli(["keys", "list", "--http", b3.http]);
+    expect(JSON.parse(listed.stdout.split(" ").slice(1).join(" "))).toMatchObject({ enabled: true, keys: [expect.any(String)] });
+    expect(await allAlive(all, ["b1", "b2", "b3"])).toBe(true);
+    for (const a of all) {
+      const trouble = a.events.filter((e) => e.t >= startedAt && (e.event === "suspect" || e.event === "dead"));
+      expect(trouble, `${a.name} saw trouble during rotation`).toEqual([]);
+    }
+    // An agent that only has the retired key cannot get in; the members count it as a wrong key.
+    const stale = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local"]);
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toMatch(/join/);
+    const stats = (await (await fetch(`http://${b1.http}/v1/stats`)).json()) as { driver: { wrongKey: number } };
+    expect(stats.driver.wrongKey).toBeGreaterThan(0);
+  });
+
+  it("rejects bad flags with a message naming them", async () => {
+    const r = await runCli(["agent", "--bind", "127.0.0.1:0", "--probe-interval", "abc"]);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/--probe-interval must be an integer/);
+    const k = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", "short"]);
+    expect(k.code).toBe(1);
+    expect(k.stderr).toMatch(/key: must decode to 32 bytes/);
+    const s = await runCli(["sim", "--nodes", "5", "--kill", "5"]);
+    expect(s.code).toBe(1);
+    expect(s.stderr).toMatch(/--kill must be below --nodes/);
+  });
+});

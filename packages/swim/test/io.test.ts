@@ -1,0 +1,127 @@
+/**
+ * The driver on real loopback sockets, in-process: members built with the
+ * embeddable API, bad input thrown at their UDP port, wrong keys. Times are
+ * bounded with short protocol periods; nothing asserts speed.
+ */
+import * as dgram from "node:dgram";
+import fc from "fast-check";
+import { afterEach, describe, expect, it } from "vitest";
+import { encodeMessage } from "../src/core/codec.ts";
+import { generateKey, Keyring, parseKey } from "../src/io/keyring.ts";
+import { startMember, type SwimMember } from "../src/io/member.ts";
+
+const fast = { probeIntervalMs: 300, probeTimeoutMs: 150, gossipIntervalMs: 50, suspicionMult: 3, pushPullIntervalMs: 5000, streamTimeoutMs: 1000 };
+const running: SwimMember[] = [];
+
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((m) => m.shutdown()));
+});
+
+async function member(options: Parameters<typeof startMember>[0] = {}): Promise<SwimMember> {
+  const m = await startMember({ preset: "local", config: fast, ...options });
+  running.push(m);
+  return m;
+}
+
+async function until(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
+  const end = Date.now() + timeoutMs;
+  while (Date.now() < end) {
+    if (predicate()) return true;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+  return predicate();
+}
+
+function sendUdp(to: string, payloads: Uint8Array[]): Promise<void> {
+  const [host, port] = to.split(":") as [string, string];
+  const sock = dgram.createSocket("udp4");
+  return new Promise((resolve) => {
+    let left = payloads.length;
+    if (left === 0) {
+      sock.close();
+      resolve();
+      return;
+    }
+    for (const p of payloads) {
+      sock.send(p, Number(port), host, () => {
+        if (--left === 0) {
+          sock.close();
+          resolve();
+        }
+      });
+    }
+  });
+}
+
+describe("members on loopback (embeddable API)", () => {
+  it("join, see each other with metadata, publish an update, leave", async () => {
+    const a = await member({ name: "a", meta: "api=1" });
+    const b = await member({ name: "b", seeds: [a.address] });
+    const seen: string[] = [];
+    a.subscribe((e) => seen.push(`${e.type}:${e.member.name}`));
+    expect(await until(() => a.member("b")?.state === "alive" && b.member("a")?.state === "alive", 5000)).toBe(true);
+    expect(new TextDecoder().decode(b.member("a")!.meta)).toBe("api=1");
+    b.updateMeta("api=2");
+    expect(await until(() => new TextDecoder().decode(a.member("b")!.meta) === "api=2", 5000)).toBe(true);
+    expect(await b.leave(3000)).toBe(true);
+    expect(await until(() => a.member("b")?.state === "left", 5000)).toBe(true);
+    expect(seen).toContain("update:b");
+    expect(seen).toContain("leave:b");
+  });
+
+  it("rejects a join when no seed answers", async () => {
+    await expect(startMember({ config: fast, preset: "local", seeds: ["127.0.0.1:1"] })).rejects.toThrow(/join: none of 127.0.0.1:1 answered/);
+  });
+
+  it("drops random, truncated and oversized packets without crashing, and counts them", async () => {
+    const a = await member({ name: "a" });
+    const b = await member({ name: "b", seeds: [a.address] });
+    const valid = encodeMessage({ type: "ping", seq: 1, target: "a", fromName: "x", fromAddr: "127.0.0.1:9" });
+    const garbage = fc.sample(fc.uint8Array({ minLength: 1, maxLength: 300 }), { numRuns: 200, seed: 42 });
+    await sendUdp(a.address, [...garbage, valid.subarray(0, valid.length - 2), new Uint8Array(5000).fill(1)]);
+    expect(await until(() => a.stats().driver.packetsIn >= 150, 5000)).toBe(true);
+    const errors = Object.values(a.stats().driver.decodeErrors).reduce((s, n) => s + (n ?? 0), 0);
+    expect(errors).toBeGreaterThan(100);
+    expect(a.stats().driver.decodeErrors["too-large"]).toBe(1);
+    // Still a working member.
+    expect(await until(() => a.member("b")?.state === "alive" && b.member("a")?.state === "alive", 3000)).toBe(true);
+  });
+
+  it("with encryption: drops packets sealed with an unknown key and plaintext, counts them, keeps working", async () => {
+    const key = generateKey();
+    const a = await member({ name: "a", keys: [key] });
+    const b = await member({ name: "b", keys: [key], seeds: [a.address] });
+    expect(await until(() => a.member("b")?.state === "alive", 5000)).toBe(true);
+    const stranger = new Keyring([parseKey(generateKey())]);
+    const ping = encodeMessage({ type: "ping", seq: 7, target: "a", fromName: "x", fromAddr: "127.0.0.1:9" });
+    await sendUdp(a.address, [stranger.seal(ping), stranger.seal(ping), ping]);
+    expect(await until(() => a.stats().driver.wrongKey === 2 && a.stats().driver.plaintextRejected === 1, 3000)).toBe(true);
+    // A member with the wrong key cannot join.
+    await expect(startMember({ preset: "local", config: fast, keys: [generateKey()], seeds: [a.address] })).rejects.toThrow(/join/);
+    expect(b.member("a")?.state).toBe("alive");
+  });
+
+  it("rotates keys on a live cluster without losing anyone", async () => {
+    const k1 = generateKey();
+    const k2 = generateKey();
+    const a = await member({ name: "a", keys: [k1] });
+    const b = await member({ name: "b", keys: [k1], seeds: [a.address] });
+    const c = await member({ name: "c", keys: [k1], seeds: [a.address] });
+    const all = [a, b, c];
+    expect(await until(() => all.every((m) => m.members().filter((x) => x.state === "alive").length === 3), 5000)).toBe(true);
+    const bad: string[] = [];
+    for (const m of all) m.subscribe((e) => (e.type === "dead" || e.type === "suspect" ? bad.push(`${m.name}:${e.type}:${e.member.name}`) : undefined));
+    const pause = (): Promise<void> => new Promise((r) => setTimeout(r, 700));
+    for (const m of all) m.keyring!.install(parseKey(k2));
+    await pause();
+    for (const m of all) m.keyring!.use(parseKey(k2));
+    await pause();
+    for (const m of all) m.keyring!.remove(parseKey(k1));
+    await pause();
+    expect(bad).toEqual([]);
+    expect(all.every((m) => m.members().every((x) => x.state === "alive"))).toBe(true);
+    const wrongKeyBefore = a.stats().driver.wrongKey;
+    await expect(startMember({ preset: "local", config: fast, keys: [k1], seeds: [a.address] })).rejects.toThrow(/join/);
+    expect(a.stats().driver.wrongKey).toBeGreaterThan(wrongKeyBefore);
+  });
+});
