@@ -11,11 +11,12 @@
  * InstallSnapshot runs under faults, and every other seed uses lease reads. Election Safety, Log Matching, Leader
  * Completeness and State Machine Safety are checked after every step; after
  * the faults heal the cluster must converge (one leader, every member applied
- * the same log) with identical key-value state on every replica.
+ * the same log) with identical key-value state on every replica, and the
+ * clients' history must be linearizable (checkKvHistory from @heck/sim).
  *
  * `HECK_SWEEP=1` doubles the fault phase (8 s of simulated time).
  */
-import { runSeeded, type NodeId, type Prng } from "@heck/sim";
+import { checkKvHistory, runSeeded, type NodeId, type Prng } from "@heck/sim";
 import type { Message } from "../../src/core/raft/types.ts";
 import {
   PerRunRecorder,
@@ -25,6 +26,7 @@ import {
   raftCodec,
   raftInvariants,
   startClients,
+  toKvOperations,
   type Disk,
   type HistoryOp,
   type RaftSim,
@@ -49,6 +51,24 @@ function sameState(sim: RaftSim): string | null {
     if (got !== want) return `${n.id} has ${got}, leader ${l.id} has ${want}`;
   }
   return null;
+}
+
+/**
+ * A Jepsen-style nemesis on top of the random schedule: now and then cut off
+ * whoever leads at that moment (the fault that makes deposed leaders serve
+ * stale reads if the read path is wrong), then heal.
+ */
+function isolateLeaders(sim: RaftSim, prng: Prng): void {
+  let t = prng.nextInt(200, 600);
+  while (t < SAFETY_MS) {
+    const cutFor = prng.nextInt(150, 500);
+    sim.schedule(t, (s) => {
+      const l = leaderOf(s);
+      if (l) s.isolate(l.id);
+    });
+    sim.schedule(Math.min(t + cutFor, SAFETY_MS), (s) => s.heal());
+    t += cutFor + prng.nextInt(100, 600);
+  }
 }
 
 /** What a passing run produced, for the test's own assertions. */
@@ -79,7 +99,8 @@ export function runSeed(seed: number): SweepRun {
     tickIntervalMs: 10,
     invariants: raftInvariants(holder),
     workload: (sim, prng) => {
-      history = startClients(sim, prng, { clients: 4, keys: ["a", "b", "c"], untilMs: SAFETY_MS, timeoutMs: 300 });
+      history = startClients(sim, prng.fork("clients"), { clients: 8, keys: ["a", "b"], untilMs: SAFETY_MS, timeoutMs: 300, thinkMs: 2 });
+      isolateLeaders(sim, prng.fork("nemesis"));
     },
     safetyPhaseMs: SAFETY_MS,
     faultOptions: { meanGapMs: 250 },
@@ -87,6 +108,9 @@ export function runSeed(seed: number): SweepRun {
       if (!converged(sim, sim.nodeIds)) return false;
       const diff = sameState(sim);
       if (diff !== null) throw new Error(`replicas diverged after convergence: ${diff}`);
+      // Every client history must be linearizable (ops still running count as unknown outcomes).
+      const verdict = checkKvHistory(toKvOperations(history));
+      if (verdict.linearizable === false) throw new Error(`client history not linearizable:\n${verdict.report}`);
       return true;
     },
     livenessBudgetMs: 6000,

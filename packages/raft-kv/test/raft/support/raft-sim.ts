@@ -5,7 +5,7 @@
  * snapshots every N applied entries, clients that record a history, and the
  * Raft safety properties (Figure 3) checked as the run goes.
  */
-import type { Channel, MessageCodec, NodeFactoryArgs, NodeId, Outbound, Prng, SimProcess, Simulation } from "@heck/sim";
+import type { Channel, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Outbound, Prng, SimProcess, Simulation } from "@heck/sim";
 import { RaftNode } from "../../../src/core/raft/raft-node.ts";
 import { decodeMessage, encodeMessage } from "../../../src/core/raft/codec.ts";
 import type { Entry, HardState, Message, RaftConfig, Snapshot } from "../../../src/core/raft/types.ts";
@@ -475,17 +475,20 @@ export function describeCluster(sim: RaftSim): string {
 // Clients and their history
 // ---------------------------------------------------------------------------
 
-/** One operation as a client saw it (simulated ms). `info` = outcome unknown (timed out). */
+/** One operation as a client saw it (simulated ms). `info` = outcome unknown (timed out, or still running). */
 export interface HistoryOp {
   client: number;
   f: "read" | "write" | "cas";
   key: string;
   /** write: the value written; cas: the new value; read: the value read (ok only). */
   value: string | null;
-  /** cas: the expected value. */
+  /** cas: the expected value (null = absent). */
   expect?: string | null;
+  /** cas with outcome ok: whether it swapped. */
+  swapped?: boolean;
   invokeMs: number;
   completeMs: number;
+  /** ok: took effect (or read) with the recorded result; fail: certainly took no effect; info: unknown. */
   outcome: "ok" | "fail" | "info";
 }
 
@@ -501,17 +504,23 @@ export interface ClientOptions {
   thinkMs?: number;
   readFraction?: number;
   casFraction?: number;
+  /** Probability an operation goes to a random node instead of the believed leader. Default 0.3. */
+  wanderProbability?: number;
 }
 
 /**
  * Sequential clients (one operation at a time each, as a linearizability
  * checker expects) that send to the node they believe leads, retrying
- * elsewhere on refusal. Returns the history, filled in as the run goes.
+ * elsewhere on refusal. Every operation enters the history when invoked
+ * (as "info") and is updated when it completes, so the history is a valid
+ * input to the checker at any moment.
  */
 export function startClients(sim: RaftSim, prng: Prng, o: ClientOptions): HistoryOp[] {
   const history: HistoryOp[] = [];
   const timeoutMs = o.timeoutMs ?? 400;
   const thinkMs = o.thinkMs ?? 5;
+  const readFraction = o.readFraction ?? 0.4;
+  const casFraction = o.casFraction ?? 0.2;
   let valueSeq = 0;
   for (let c = 0; c < o.clients; c++) {
     const rng = prng.fork(`client${c}`);
@@ -521,58 +530,69 @@ export function startClients(sim: RaftSim, prng: Prng, o: ClientOptions): Histor
       sim.schedule(at, (s) => invoke(s));
     };
     const invoke = (s: RaftSim): void => {
+      // Mostly stick to the node believed to lead, but sometimes ask another:
+      // that is how operations reach a new leader while others still talk to a deposed one.
+      if (rng.chance(o.wanderProbability ?? 0.3)) target = rng.pick(s.nodeIds);
       const key = rng.pick(o.keys);
       const u = rng.nextFloat();
-      const f: HistoryOp["f"] = u < (o.readFraction ?? 0.4) ? "read" : u < (o.readFraction ?? 0.4) + (o.casFraction ?? 0.2) ? "cas" : "write";
+      const f: HistoryOp["f"] = u < readFraction ? "read" : u < readFraction + casFraction ? "cas" : "write";
       const value = f === "read" ? null : `c${c}v${++valueSeq}`;
       const op: HistoryOp = { client: c, f, key, value, invokeMs: s.nowMs, completeMs: Infinity, outcome: "info" };
-      if (f === "cas") op.expect = rng.chance(0.5) ? null : `c${rng.nextInt(0, o.clients - 1)}v${rng.nextInt(1, Math.max(1, valueSeq))}`;
-      let done = false;
-      const finish = (outcome: HistoryOp["outcome"], v?: string | null): void => {
-        if (done) return;
-        done = true;
+      if (f === "cas") op.expect = rng.chance(0.3) ? null : `c${rng.nextInt(0, o.clients - 1)}v${rng.nextInt(1, Math.max(1, valueSeq))}`;
+      const node = s.tryNode(target);
+      let settled = false;
+      const finish = (outcome: HistoryOp["outcome"], patch: Partial<HistoryOp> = {}): void => {
+        if (settled) return;
+        settled = true;
+        Object.assign(op, patch);
         op.outcome = outcome;
-        op.completeMs = s.nowMs;
-        if (v !== undefined) op.value = v;
-        history.push(op);
+        op.completeMs = outcome === "info" ? Infinity : s.nowMs;
         next(s.nowMs + thinkMs);
       };
-      const node = s.tryNode(target);
-      const retry = (): void => {
+      const refused = (): void => {
         // Refused at once: nothing happened. Try the hinted leader (or anyone) next.
         const hint = node?.raft.leader;
         target = hint && hint !== target ? hint : rng.pick(s.nodeIds);
-        done = true;
-        next(s.nowMs + thinkMs);
+        finish("fail");
       };
-      if (!node) return retry();
+      history.push(op);
+      if (!node) return refused();
       let accepted: boolean;
       if (f === "read") {
-        accepted = node.read(key, (v) => finish("ok", v));
-        // A read whose answer never comes did nothing: record it as failed.
-        s.schedule(s.nowMs + timeoutMs, () => {
-          if (!done) {
-            target = rng.pick(s.nodeIds);
-            finish("fail");
-          }
-        });
+        accepted = node.read(key, (v) => finish("ok", { value: v }));
       } else {
         const cmd: KvCommand = f === "write" ? { op: "put", key, value: value! } : { op: "cas", key, expect: op.expect ?? null, value: value! };
         accepted = node.write(cmd, (outcome, result) => {
           if (outcome === "fail") finish("fail");
-          else if (f === "cas" && !result) finish("fail");
-          else finish("ok");
-        });
-        s.schedule(s.nowMs + timeoutMs, () => {
-          if (!done) {
-            target = rng.pick(s.nodeIds);
-            finish("info");
-          }
+          else finish("ok", f === "cas" ? { swapped: result } : {});
         });
       }
-      if (!accepted) retry();
+      if (!accepted) return refused();
+      s.schedule(s.nowMs + timeoutMs, () => {
+        if (settled) return;
+        target = rng.pick(s.nodeIds);
+        // A read that never answered did nothing; a write's fate is unknown.
+        finish(f === "read" ? "fail" : "info");
+      });
     };
     next(rng.nextInt(0, 20));
   }
   return history;
+}
+
+/** The history in @heck/sim's checker format: failed operations dropped, unknown ones without output. */
+export function toKvOperations(history: readonly HistoryOp[]): KvOperation[] {
+  const ops: KvOperation[] = [];
+  history.forEach((h, id) => {
+    if (h.outcome === "fail") return;
+    const input: KvOperation["input"] =
+      h.f === "read" ? { type: "get", key: h.key } : h.f === "write" ? { type: "put", key: h.key, value: h.value! } : { type: "cas", key: h.key, expected: h.expect ?? null, value: h.value! };
+    const op: KvOperation = { id, client: h.client, input, callMs: h.invokeMs };
+    if (h.outcome === "ok") {
+      op.returnMs = h.completeMs;
+      op.output = h.f === "read" ? { type: "get", value: h.value } : h.f === "write" ? { type: "put" } : { type: "cas", ok: h.swapped === true };
+    }
+    ops.push(op);
+  });
+  return ops;
 }
