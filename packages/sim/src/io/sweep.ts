@@ -19,7 +19,8 @@
  * `SimulationFailure` that `runSeeded` throws is ideal: its message starts
  * with `HECK_SEED=<n>`). It may return a promise. The sweeper looks for the
  * entry at `heck.sweep` in the package's package.json, else at
- * `test/sweep-entry.ts`, `test/sim/sweep-entry.ts` or `sim/sweep-entry.ts`.
+ * `test/sweep-entry.ts`, `test/sim/sweep-entry.ts` or `sim/sweep-entry.ts`,
+ * else the one `sweep-entry.ts` anywhere under `test/` or `sim/`.
  * The package's own vitest file calls the same `runSeed` for
  * `seedsFromEnv(...)`, so `HECK_SEED=<n> pnpm test` replays a swept failure.
  *
@@ -104,7 +105,25 @@ export function resolveSweepEntry(packageName: string, cwd: string): string {
     const p = path.join(dir, c);
     if (fs.existsSync(p)) return p;
   }
-  throw new Error(`--package ${short}: no sweep entry (looked for ${candidates.join(", ")} in ${dir}; see "How a package registers its simulation" in packages/sim/README.md)`);
+  if (typeof declared !== "string") {
+    // Otherwise accept exactly one sweep-entry.ts anywhere under test/ or sim/.
+    const found = ["test", "sim"].flatMap((sub) => findFiles(path.join(dir, sub), "sweep-entry.ts"));
+    if (found.length === 1) return found[0]!;
+    if (found.length > 1) throw new Error(`--package ${short}: several sweep entries (${found.map((f) => path.relative(dir, f)).join(", ")}); name one in package.json "heck": { "sweep": ... } or use --entry`);
+  }
+  throw new Error(`--package ${short}: no sweep entry (looked for ${candidates.join(", ")} and any test/**/sweep-entry.ts in ${dir}; see "Registering a sweep entry" in packages/sim/README.md)`);
+}
+
+function findFiles(dir: string, name: string): string[] {
+  if (!fs.existsSync(dir)) return [];
+  const out: string[] = [];
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    if (e.name === "node_modules" || e.name.startsWith(".")) continue;
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) out.push(...findFiles(p, name));
+    else if (e.name === name) out.push(p);
+  }
+  return out;
 }
 
 interface Worker {
