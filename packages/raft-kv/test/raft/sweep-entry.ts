@@ -8,7 +8,8 @@
  * (partitions of every shape, crashes and restarts, loss, duplication,
  * reordering, delay spikes; a fault every ~250 ms on average) and a client
  * workload; every third seed also compacts the log every 15 entries, so
- * InstallSnapshot runs under faults, and every other seed uses lease reads. Election Safety, Log Matching, Leader
+ * InstallSnapshot runs under faults, every other seed uses lease reads, and
+ * every fourth seed changes membership one server at a time under faults. Election Safety, Log Matching, Leader
  * Completeness and State Machine Safety are checked after every step; after
  * the faults heal the cluster must converge (one leader, every member applied
  * the same log) with identical key-value state on every replica, and the
@@ -37,16 +38,42 @@ const LONG = process.env.HECK_SWEEP === "1";
 /** Simulated ms of faults before the heal. */
 export const SAFETY_MS = LONG ? 8000 : 4000;
 
-function clusterIds(prng: Prng): NodeId[] {
-  const n = prng.pick([3, 5]);
+function clusterIds(prng: Prng, membership: boolean): NodeId[] {
+  const n = membership ? 5 : prng.pick([3, 5]);
   return Array.from({ length: n }, (_, i) => `n${i + 1}`);
 }
 
-/** All replicas hold the same key-value state as the leader. */
+/**
+ * Membership churn (§4): every few hundred ms the current leader proposes
+ * one random single-server change (add a learner, promote a caught-up
+ * learner, remove a member), refused changes are simply dropped, while the
+ * random faults go on.
+ */
+function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number }): void {
+  let t = prng.nextInt(300, 700);
+  while (t < SAFETY_MS) {
+    sim.schedule(t, (s) => {
+      const l = leaderOf(s);
+      if (!l) return;
+      const { voters, learners } = l.raft.status().confState;
+      const outsiders = s.nodeIds.filter((id) => !voters.includes(id) && !learners.includes(id));
+      const choices: (() => ReturnType<typeof l.raft.proposeConfChange>)[] = [];
+      if (outsiders.length > 0) choices.push(() => l.raft.proposeConfChange({ type: "addLearner", nodeId: prng.pick(outsiders) }));
+      if (learners.length > 0) choices.push(() => l.raft.proposeConfChange({ type: "promoteLearner", nodeId: prng.pick(learners) }));
+      if (voters.length > 2) choices.push(() => l.raft.proposeConfChange({ type: "removeVoter", nodeId: prng.pick(voters) }));
+      if (choices.length > 0 && prng.pick(choices)().ok) accepted.count++;
+    });
+    t += prng.nextInt(200, 600);
+  }
+}
+
+/** Every member holds the same key-value state as the leader. */
 function sameState(sim: RaftSim): string | null {
   const l = leaderOf(sim)!;
   const want = JSON.stringify([...l.kv.data].sort());
+  const { voters, learners } = l.raft.status().confState;
   for (const n of sim.up) {
+    if (!voters.includes(n.id) && !learners.includes(n.id)) continue;
     const got = JSON.stringify([...n.kv.data].sort());
     if (got !== want) return `${n.id} has ${got}, leader ${l.id} has ${want}`;
   }
@@ -76,24 +103,32 @@ export interface SweepRun {
   history: HistoryOp[];
   nodes: number;
   compactEvery: number;
+  /** Membership changes the leader accepted (membership seeds only). */
+  confChanges: number;
+  /** The leader's configuration at convergence. */
+  finalConf: { voters: readonly string[]; learners: readonly string[] } | null;
 }
 
 /** Runs one seed; throws a SimulationFailure naming HECK_SEED on any violation. */
 export function runSeed(seed: number): SweepRun {
   const holder = new PerRunRecorder();
   const compactEvery = seed % 3 === 0 ? 15 : 0;
+  // Every fourth seed starts 3 founders among 5 nodes and changes membership under faults.
+  const membership = seed % 4 === 3;
   // Every other seed serves reads from the leader lease instead of a heartbeat round (§6.4.1).
   const readOnlyOption = seed % 2 === 0 ? "leaseBased" : "safe";
   let history: HistoryOp[] = [];
   let nodes = 0;
+  const accepted = { count: 0 };
+  let finalConf: SweepRun["finalConf"] = null;
   runSeeded<Message, Disk, RaftSimNode>({
     seed,
     nodeIds: (prng) => {
-      const ids = clusterIds(prng);
+      const ids = clusterIds(prng, membership);
       nodes = ids.length;
       return ids;
     },
-    factory: (args) => holder.factory("n1", { founders: args.peers, compactEvery, raft: { readOnlyOption } })(args),
+    factory: (args) => holder.factory("n1", { founders: membership ? args.peers.slice(0, 3) : args.peers, compactEvery, raft: { readOnlyOption } })(args),
     codec: raftCodec,
     network: { maxPacketBytes: 1 << 24 },
     tickIntervalMs: 10,
@@ -101,23 +136,27 @@ export function runSeed(seed: number): SweepRun {
     workload: (sim, prng) => {
       history = startClients(sim, prng.fork("clients"), { clients: 8, keys: ["a", "b"], untilMs: SAFETY_MS, timeoutMs: 300, thinkMs: 2 });
       isolateLeaders(sim, prng.fork("nemesis"));
+      accepted.count = 0;
+      if (membership) churnMembership(sim, prng.fork("membership"), accepted);
     },
     safetyPhaseMs: SAFETY_MS,
     faultOptions: { meanGapMs: 250 },
     converged: (sim) => {
-      if (!converged(sim, sim.nodeIds)) return false;
+      // Members are whoever the leader's configuration names (removed nodes are out for good).
+      if (!converged(sim, membership ? undefined : sim.nodeIds)) return false;
       const diff = sameState(sim);
       if (diff !== null) throw new Error(`replicas diverged after convergence: ${diff}`);
       // Every client history must be linearizable (ops still running count as unknown outcomes).
       const verdict = checkKvHistory(toKvOperations(history));
       if (verdict.linearizable === false) throw new Error(`client history not linearizable:\n${verdict.report}`);
+      finalConf = leaderOf(sim)!.raft.status().confState;
       return true;
     },
     livenessBudgetMs: 6000,
     describeState: describeCluster,
     maxShrinkRuns: LONG ? 64 : 16,
   });
-  return { history, nodes, compactEvery };
+  return { history, nodes, compactEvery, confChanges: accepted.count, finalConf };
 }
 
 export default runSeed;
