@@ -11,6 +11,7 @@
  * Timings are medians (3 full tables, 5 lookup passes) after a warm-up run. HECK_BENCH_QUICK=1 runs only the small
  * configurations (for a smoke test).
  */
+import { loadavg } from "node:os";
 import HashRing from "hashring";
 import { assign, assignWith, createScheme, loadStats, prepareOrigins, type Member, type OwnershipTable, type PreparedOrigins, type SchemeName } from "../src/index.ts";
 import { isPrime } from "../src/core/maglev.ts";
@@ -203,8 +204,10 @@ function row(cells: string[], widths: number[]): string {
 
 const results: Result[] = [];
 const started = performance.now();
+// Timings on a shared machine are only as good as its idleness: print the load so a reader can judge.
+const loadStart = loadavg()[0]!;
 console.log(
-  `ownership benchmark: node ${process.version}, median of ${RUNS} timed tables and ${LOOKUP_RUNS} lookup passes after a warm-up, eps=${BOUNDED_EPS}; movement averaged over ` +
+  `ownership benchmark: node ${process.version}, load average ${loadStart.toFixed(2)},  median of ${RUNS} timed tables and ${LOOKUP_RUNS} lookup passes after a warm-up, eps=${BOUNDED_EPS}; movement averaged over ` +
     `${ADD_TRIALS} adds and removing every member (* = a spread of ${REMOVE_SAMPLE} members, when origins x members > ${REMOVE_ALL_MAX_CELLS})`,
 );
 for (const n of ORIGIN_COUNTS) {
@@ -265,16 +268,20 @@ const hr = pick("npm hashring 3.2.0 (ketama, 160 pts)", nMax, 100);
 const boundedWorst = Math.max(...results.filter((r) => r.label.startsWith("rendezvous + bounded")).map((r) => r.maxOverMean));
 const hrwWorstRemove = results.filter((r) => r.label === "rendezvous");
 
-console.log("\nreference figures (papers) beside ours");
-console.log(`  ring, 100 vnodes:   std dev of a member's share ~10% (Lamping & Veach on Karger)  ours ${ring100Sd.toFixed(1)}%`);
-console.log(`  ring, 1000 vnodes:  ~3.2%                                                        ours ${ring1000Sd.toFixed(1)}%`);
-console.log(`  maglev, M >= 100 x N: slot spread at most ~1% (Maglev §3.4)                     ours ${maglev100N.toFixed(2)}% (M=${nextPrime(10000)}, N=100); ${maglev65537.toFixed(2)}% (M=65537)`);
-console.log(`  rendezvous: moves exactly the optimum (Thaler & Ravishankar)                     ours remove ${hrw.removeOverOptimal.toFixed(3)}x, add ${hrw.addOverOptimal.toFixed(3)}x, collateral ${hrw.removeCollateral + hrw.addCollateral}`);
-console.log(`  bounded loads: max/mean <= 1 + eps = ${(1 + BOUNDED_EPS).toFixed(2)} (Mirrokni et al.)             ours worst ${boundedWorst.toFixed(3)}`);
-console.log(`  full table 100k x 100 under 1 s                                                  ours ${hrw.fullTableMs.toFixed(0)} ms`);
-console.log(`  lookups/s at ${nMax} x 100: rendezvous ${Math.round(hrw.lookupsPerSec)} vs hashring ${Math.round(hr.lookupsPerSec)} (${(hrw.lookupsPerSec / hr.lookupsPerSec).toFixed(2)}x)`);
-console.log(`  rendezvous movement/optimal over all sizes: remove ${hrwWorstRemove.map((r) => r.removeOverOptimal.toFixed(3)).join(", ")}`);
-console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s`);
+const refRows: Array<[string, string, string]> = [
+  ["ring, 100 vnodes: std dev of a member's share", "~10% (Lamping & Veach, on Karger)", `${ring100Sd.toFixed(1)}%`],
+  ["ring, 1000 vnodes: std dev of a member's share", "~3.2% (same)", `${ring1000Sd.toFixed(1)}%`],
+  ["maglev, M >= 100 x N: slot spread (max - min) / mean", "at most ~1% (Maglev §3.4)", `${maglev100N.toFixed(2)}% (M=${nextPrime(10000)}, N=100); ${maglev65537.toFixed(2)}% (M=65537)`],
+  [`rendezvous at ${nMax} x 100: moved / optimal`, "exactly 1, no collateral (HRW)", `remove ${hrw.removeOverOptimal.toFixed(3)}x, add ${hrw.addOverOptimal.toFixed(3)}x, collateral ${hrw.removeCollateral + hrw.addCollateral}`],
+  ["bounded loads: worst max/mean", `<= 1 + eps = ${(1 + BOUNDED_EPS).toFixed(2)} (Mirrokni et al.)`, boundedWorst.toFixed(3)],
+  [`full table ${nMax} x 100 (hash, build, place)`, "goal: under 1 s", `${hrw.fullTableMs.toFixed(0)} ms`],
+  [`lookups/s at ${nMax} x 100`, `npm hashring: ${Math.round(hr.lookupsPerSec).toLocaleString("en-US")}`, `rendezvous ${Math.round(hrw.lookupsPerSec).toLocaleString("en-US")} (${(hrw.lookupsPerSec / hr.lookupsPerSec).toFixed(2)}x)`],
+];
+console.log("\nreference figures beside ours");
+console.log(`${"figure".padEnd(52)}  ${"reference".padEnd(40)}  ours`);
+for (const r of refRows) console.log(`${r[0].padEnd(52)}  ${r[1].padEnd(40)}  ${r[2]}`);
+console.log(`rendezvous moved/optimal on remove at every size: ${hrwWorstRemove.map((r) => r.removeOverOptimal.toFixed(3)).join(", ")}`);
+console.log(`\ntotal ${((performance.now() - started) / 1000).toFixed(1)} s; load average (1 min) ${loadStart.toFixed(2)} at start, ${loadavg()[0]!.toFixed(2)} at end`);
 
 const byKey = Object.fromEntries(
   results.map((r) => [
@@ -306,6 +313,7 @@ console.log(
     ring1000ShareStdDevPct: +ring1000Sd.toFixed(2),
     maglevSlotSpreadPct: +maglev100N.toFixed(3),
     originsForHeadline: nMax,
+    loadAverage1mAtStart: +loadStart.toFixed(2),
     results: byKey,
   }),
 );

@@ -1,6 +1,6 @@
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { fmix64, hashId, pairScore, toHex, unitInterval } from "../src/index.ts";
+import { createScheme, fmix64, hashId, jumpConsistentHash, ownersOf, pairScore, toHex, unitInterval } from "../src/index.ts";
 import { check } from "./support/check.ts";
 import * as naive from "./support/naive.ts";
 
@@ -15,6 +15,21 @@ describe("the hash", () => {
     expect(toHex(fmix64({ hi: 0, lo: 1 }))).toBe("b456bcfc34c2cb2c"); // fmix64(1), MurmurHash3
     expect(toHex(fmix64({ hi: 0, lo: 0 }))).toBe("0000000000000000");
     expect(toHex(pairScore(hashId("origin-1"), hashId("a")))).toBe(naive.score("origin-1", "a").toString(16).padStart(16, "0"));
+  });
+
+  it("reproduces the README's test vectors for every scheme", () => {
+    expect(toHex(hashId("origin-1"))).toBe("f906f54c27cf2d41");
+    expect(toHex(hashId("n1"))).toBe("676b8bb84ce7267d");
+    expect(toHex(pairScore(hashId("origin-1"), hashId("n1")))).toBe("9851678ea9b8ac4a");
+    expect(toHex(pairScore(hashId("origin-1"), hashId("n2")))).toBe("cfacd7d6f3e1e479");
+    expect(toHex(pairScore(hashId("origin-1"), hashId("n3")))).toBe("18787869fc16bef3");
+    expect(ownersOf("origin-1", ["n1", "n2", "n3"], 3)).toEqual(["n2", "n1", "n3"]);
+    expect(ownersOf("origin-1", ["n1", "n2", { id: "n3", weight: 5 }], 3)).toEqual(["n2", "n3", "n1"]);
+    expect(createScheme("ring", ["n1", "n2", "n3"]).ownersOf("origin-1", 3)).toEqual(["n2", "n3", "n1"]);
+    expect(createScheme("jump", ["n1", "n2", "n3"]).ownersOf("origin-1", 3)).toEqual(["n2", "n3", "n1"]);
+    expect(createScheme("maglev", ["n1", "n2", "n3"]).ownersOf("origin-1", 3)).toEqual(["n1", "n3", "n2"]);
+    const h = hashId("origin-1");
+    expect(jumpConsistentHash(h.hi, h.lo, 5)).toBe(4);
   });
 
   it("H is SHA-256 truncated to 64 bits, equal to node:crypto's for any string", () => {

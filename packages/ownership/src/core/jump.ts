@@ -1,17 +1,18 @@
 /**
  * Jump consistent hash (Lamping and Veach, "A fast, minimal memory,
  * consistent hash algorithm", 2014). No ring and no table: a 64-bit key and a
- * bucket count give a bucket in [0, n) in O(ln n) steps, with perfect balance
+ * bucket count give a bucket in [0, n) in O(ln n) steps, with even balance
  * and minimal movement when n grows to n + 1 (1/(n+1) of the keys move, all
  * to the new last bucket).
  *
- * Why it does not fit a health checker on its own (paper §4, "Limitations"):
+ * Why it does not fit a health checker on its own (the paper's own stated
+ * limitation, in its abstract: "the buckets must be numbered sequentially"):
  * buckets are numbered 0..n-1, and the algorithm only knows how to add or
  * remove the LAST bucket. When an arbitrary member dies, the survivors must
  * be renumbered: keep the order and every member after the dead one shifts
  * down a bucket, so most origins move; or move the last member into the hole,
- * so the dead member's origins and the last member's origins both move (twice
- * the optimum). The paper's setting is data storage with replicated buckets
+ * so the dead member's origins and most of the last member's move (almost
+ * twice the optimum). The paper's setting is data storage with replicated buckets
  * that never disappear; SWIM membership removes arbitrary nodes.
  *
  * Here the member list's ORDER is the bucket numbering, so "add" appends and
@@ -61,7 +62,7 @@ export class JumpScheme extends BaseScheme {
     const ms = normalizeMembers(members);
     if (!uniformWeights(ms)) {
       const i = ms.findIndex((m) => m.weight !== ms[0]!.weight);
-      throw new OwnershipInputError(`members[${i}].weight`, "jump consistent hash has no weights (Lamping and Veach §4); use rendezvous, ring or maglev");
+      throw new OwnershipInputError(`members[${i}].weight`, "jump consistent hash has no weights (Lamping and Veach 2014); use rendezvous, ring or maglev");
     }
     super(ms);
   }

@@ -8,7 +8,7 @@
  * Why this fits a health checker better than a ring:
  * - no state beyond the member list: every node computes the same owner from
  *   the same membership, with nothing to build or synchronize;
- * - minimal disruption by construction (Thaler and Ravishankar §3): removing
+ * - minimal disruption by construction (Thaler and Ravishankar): removing
  *   a member changes only the origins it owned (each goes to its own
  *   second-highest), and adding one moves only the origins it now wins;
  * - the load of a dead owner spreads evenly over all survivors, instead of

@@ -1,6 +1,6 @@
 /**
  * Consistent hashing on a ring with virtual nodes (Karger et al., "Consistent
- * hashing and random trees", STOC 1997, §4; virtual nodes as in Dynamo,
+ * hashing and random trees", STOC 1997; virtual nodes as in Dynamo,
  * DeCandia et al. 2007, §4.2). Every member places `vnodes` points on a
  * 64-bit circle; an origin belongs to the first point at or after its own
  * position H(o), wrapping around. Walking on clockwise and collecting

@@ -4,7 +4,7 @@
  * membership change, and what the CLI prints.
  *
  * Bounded loads (Mirrokni, Thorup and Zadimoghaddam, "Consistent hashing with
- * bounded loads", SODA 2018, §1.1): every member gets a capacity of
+ * bounded loads", SODA 2018): every member gets a capacity of
  * ceil((1 + eps) * n * w / W) origins (n origins, w its weight, W the total),
  * and an origin whose first choice is full goes to the next member in its own
  * priority list with room. The paper walks the ring clockwise; over
