@@ -18,7 +18,7 @@
  * `HECK_SWEEP=1` doubles the fault phase (8 s of simulated time).
  */
 import { checkKvHistory, runSeeded, type NodeId, type Prng } from "@heck/sim";
-import type { Message } from "../../src/core/raft/types.ts";
+import type { Message, ProposalPosition, RaftResult } from "../../src/core/raft/types.ts";
 import {
   PerRunRecorder,
   converged,
@@ -57,7 +57,7 @@ function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number }):
       if (!l) return;
       const { voters, learners } = l.raft.status().confState;
       const outsiders = s.nodeIds.filter((id) => !voters.includes(id) && !learners.includes(id));
-      const choices: (() => ReturnType<typeof l.raft.proposeConfChange>)[] = [];
+      const choices: (() => RaftResult<ProposalPosition>)[] = [];
       if (outsiders.length > 0) choices.push(() => l.raft.proposeConfChange({ type: "addLearner", nodeId: prng.pick(outsiders) }));
       if (learners.length > 0) choices.push(() => l.raft.proposeConfChange({ type: "promoteLearner", nodeId: prng.pick(learners) }));
       if (voters.length > 2) choices.push(() => l.raft.proposeConfChange({ type: "removeVoter", nodeId: prng.pick(voters) }));
