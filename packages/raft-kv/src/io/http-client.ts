@@ -211,7 +211,8 @@ export class RaftKvHttpClient {
 
   private async session(): Promise<number> {
     if (this.clientId !== null) return this.clientId;
-    this.registering ??= (this.request("POST", "/v1/sessions", {}, false) as Promise<{ clientId: number }>).then((r) => r.clientId).finally(() => {
+    // Registering twice after an ambiguous failure only leaves an unused session behind, so it may be retried.
+    this.registering ??= (this.request("POST", "/v1/sessions", {}, true) as Promise<{ clientId: number }>).then((r) => r.clientId).finally(() => {
       this.registering = null;
     });
     this.clientId = await this.registering;
