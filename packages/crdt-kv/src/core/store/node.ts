@@ -85,8 +85,13 @@ export interface KvNodeConfig {
   fullStateMaxBytes: number;
   /** Delta log bound; a peer absent for longer falls back to full state or digest. */
   maxLogEntries: number;
-  /** A digest exchange with no answer by then is abandoned and retried. Default 5 rounds. */
-  digestTimeoutMs: number;
+  /**
+   * A digest exchange with no answer by then is abandoned and retried.
+   * Default two rounds (2 x syncIntervalMs): long enough for the three
+   * messages of an exchange, short enough that one lost to a partition does
+   * not delay the rejoin much.
+   */
+  digestTimeoutMs?: number;
   /** Write a snapshot (and truncate the WAL) after this many records. */
   snapshotEveryRecords: number;
   /** Largest value a client may write, in bytes of JSON. */
@@ -107,7 +112,6 @@ export const DEFAULT_NODE_CONFIG: Omit<KvNodeConfig, "id" | "address" | "peers" 
   maxPacketBytes: 60_000,
   fullStateMaxBytes: 32 << 10,
   maxLogEntries: 4096,
-  digestTimeoutMs: 5000,
   snapshotEveryRecords: 512,
   maxValueBytes: 1 << 20,
   emitEvents: false,
@@ -456,7 +460,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
 
   private startDigest(peer: string): void {
     const pending = this.digests.get(peer);
-    if (pending !== undefined && this.now - pending.startedMs < this.config.digestTimeoutMs) return;
+    if (pending !== undefined && this.now - pending.startedMs < (this.config.digestTimeoutMs ?? 2 * this.config.syncIntervalMs)) return;
     const bits = digestBits(this.kv.keyCount);
     const seq = this.sync.seq;
     this.digests.set(peer, { startedMs: this.now, seq });
