@@ -46,7 +46,7 @@ import type { Prng } from "@heck/sim";
 
 /** Defaults, each with its reason (see RaftConfig for the trade-offs). */
 export const DEFAULT_RAFT_CONFIG = {
-  /** 10 ticks: etcd's default; at a 100 ms tick, 1-2 s timeouts, 10x the heartbeat (§9.3: broadcastTime << electionTimeout). */
+  /** 10 ticks: etcd's default; at a 100 ms tick, 1-2 s timeouts, 10x the heartbeat (§5.6: broadcastTime << electionTimeout). */
   electionTick: 10,
   /** 1 tick: a heartbeat every tick keeps followers far from their timeout. */
   heartbeatTick: 1,

@@ -71,7 +71,8 @@ export interface SoftState {
 /**
  * A single-server membership change (dissertation §4.1). Learners
  * (non-voting members, §4.2.1) receive the log but do not vote or count
- * toward a quorum until promoted.
+ * toward a quorum until promoted. "removeVoter" removes any member, voter or
+ * learner.
  */
 export type ConfChangeType = "addVoter" | "removeVoter" | "addLearner" | "promoteLearner";
 
@@ -371,7 +372,7 @@ export interface RaftConfig {
    * Base election timeout in ticks. A follower that hears nothing for a
    * random timeout in [electionTick, 2*electionTick - 1] campaigns (§5.2).
    * Trade-off: lower means faster failover, more spurious elections.
-   * Default 10 (= 1 s at etcd's 100 ms tick; heartbeats 10x faster, §9.3).
+   * Default 10 (= 1 s at etcd's 100 ms tick; heartbeats 10x faster, §5.6).
    */
   readonly electionTick?: number;
   /** Ticks between leader heartbeats (§5.2). Must be < electionTick. Default 1. */
