@@ -149,6 +149,20 @@ describe("elections", () => {
     awaitLeader(sim, 3000);
   });
 
+  it("leadership transfer hands over in a few round trips, far below an election timeout, losing nothing", () => {
+    const sim = makeSim(6, ids(3));
+    const l = awaitLeader(sim);
+    expect(commitPut(sim, "k", "v1")).toBe(true);
+    const target = ids(3).find((i) => i !== l.id)!;
+    const start = sim.nowMs;
+    expect(l.raft.transferLeadership(target).ok).toBe(true);
+    expect(sim.runUntil((s) => s.node(target).raft.role === "leader", 1000)).toBe(true);
+    // Election timeouts are 100-190 ms here; TimeoutNow skips them (§3.10).
+    expect(sim.nowMs - start).toBeLessThan(50);
+    expect(commitPut(sim, "k", "v2")).toBe(true);
+    expect(sim.runUntil((s) => allHave(s, ids(3), "k", "v2"), 1000)).toBe(true);
+  });
+
   it("PreVote stops a partitioned node from disrupting the cluster when it returns", () => {
     const sim = makeSim(5, ids(3));
     const l = awaitLeader(sim);
