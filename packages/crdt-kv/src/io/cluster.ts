@@ -19,6 +19,8 @@ export interface ClusterNode {
   pid: number;
   http: string;
   gossip: string;
+  /** The command line that started it (to restart it by hand after killing it). */
+  command?: string[];
 }
 
 /** Options for {@link clusterUp}. */
@@ -116,7 +118,7 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
             child.stdout!.on("data", (c: Buffer) => fs.writeSync(log, c));
             try {
               const line = JSON.parse(buf.slice(0, nl)) as { http: string; gossip: string };
-              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip });
+              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip, command: ["node", ...args.slice(0, 1).map((b) => path.relative(process.cwd(), b)), ...args.slice(1)] });
             } catch {
               reject(new Error(`${id} printed an unexpected first line: ${buf.slice(0, nl)}`));
             }

@@ -9,6 +9,7 @@
  */
 import { utf8Length } from "../utf8.ts";
 
+/** A join semilattice with bottom and join decomposition: the contract every state-based CRDT here meets. */
 export interface Lattice<S> {
   /** Short name for tests and bench output ("gset", "awor-set"). */
   readonly name: string;
