@@ -94,7 +94,8 @@ program
   .addOption(new Option("--snapshot-entries <n>", "snapshot and compact the log every n applied entries").default(10_000).argParser(int("--snapshot-entries", 1, 100_000_000)))
   .addOption(new Option("--request-timeout-ms <ms>", "client requests time out after this long").default(5_000).argParser(int("--request-timeout-ms", 10, 600_000)))
   .option("--cluster-token <token>", "groups members into one cluster (etcd's cluster id is derived from it)", "heck-raft")
-  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string }) => {
+  .addOption(new Option("--read-mode <mode>", "linearizable reads: ReadIndex with a heartbeat round (safe) or the leader lease (lease, assumes bounded clock drift)").choices(["safe", "lease"]).default("safe"))
+  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease" }) => {
     if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json);
     if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json);
     let server: Awaited<ReturnType<typeof startServer>>;
@@ -113,6 +114,7 @@ program
         snapshotEntries: o.snapshotEntries,
         requestTimeoutMs: o.requestTimeoutMs,
         clusterToken: o.clusterToken,
+        readOnlyOption: o.readMode === "lease" ? "leaseBased" : "safe",
         log: (line) => process.stderr.write(`${new Date().toISOString()} [${o.id}] ${line}\n`),
         onRemoved: () => {
           process.stderr.write(`${new Date().toISOString()} [${o.id}] removed from the cluster; exiting\n`);

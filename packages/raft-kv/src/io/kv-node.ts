@@ -254,6 +254,7 @@ export class RaftKvNode {
   private softRole: Role = "follower";
   private confState: ConfState = { voters: [], learners: [] };
   private publishing = false;
+  private confChangeApplied = false;
   private publishRetryAt = 0;
   private readonly clusterIdValue: bigint;
   private readonly memberIdValue: bigint;
@@ -361,7 +362,7 @@ export class RaftKvNode {
   httpAddressOf(id: string | null): string | null {
     if (!id) return null;
     if (id === this.opts.id) return this.opts.httpAddress || null;
-    return this.kv.members().get(id)?.httpAddress || null;
+    return this.kv.member(id)?.httpAddress || null;
   }
 
   /** Resolves when a leader is known (or rejects after `timeoutMs`). */
@@ -669,8 +670,11 @@ export class RaftKvNode {
   }
 
   private afterAdvance(): void {
-    const st = this.raft.status();
-    this.confState = st.confState;
+    // The core applies conf changes at advance(); read the new membership at once rather than wait for the next Ready.
+    if (this.confChangeApplied) {
+      this.confChangeApplied = false;
+      this.onConfState(this.raft.status().confState);
+    }
     if (this.kv.appliedIndex - this.lastSnapshotIndex >= this.opts.snapshotEntries) this.takeSnapshot();
     this.maybePublishAttrs();
   }
@@ -708,6 +712,7 @@ export class RaftKvNode {
     const expected = this.positions.get(e.index);
     let appliedRequest: string | undefined;
     if (e.type === "confChange") {
+      this.confChangeApplied = true;
       const cc = decodeConfChange(e.data);
       if (cc.ok && (cc.value.type === "addVoter" || cc.value.type === "addLearner") && cc.value.context) {
         this.kv.applyMembership(e.index, cc.value.nodeId, { peerAddress: cc.value.context, clientUrls: [], httpAddress: "" });
@@ -916,7 +921,7 @@ export class RaftKvNode {
     if (this.publishing || this.removed || !this.softLeader || Date.now() < this.publishRetryAt) return;
     if (!this.confState.voters.includes(this.opts.id) && !this.confState.learners.includes(this.opts.id)) return;
     const mine: MemberAttrs = { peerAddress: this.opts.transport.localAddress, clientUrls: this.opts.clientUrls, httpAddress: this.opts.httpAddress };
-    const cur = this.kv.members().get(this.opts.id);
+    const cur = this.kv.member(this.opts.id);
     if (cur && cur.peerAddress === mine.peerAddress && cur.httpAddress === mine.httpAddress && cur.clientUrls.join(",") === mine.clientUrls.join(",")) return;
     this.publishing = true;
     this.propose({ type: "member-attrs", requestId: this.nextRequestId(), nodeId: this.opts.id, attrs: mine }, true).then(
@@ -1015,7 +1020,7 @@ export class RaftKvNode {
   // --- helpers -----------------------------------------------------------------------
 
   private peerAddress(id: string): string | undefined {
-    return this.kv.members().get(id)?.peerAddress || this.opts.peers[id];
+    return this.kv.member(id)?.peerAddress || this.opts.peers[id];
   }
 
   private assertRunning(): void {

@@ -95,17 +95,25 @@ export class LocalCluster {
     return n;
   }
 
+  /** The `heck-raft server` arguments that (re)start member `id`. */
+  serverArgs(id: string): string[] {
+    const n = this.node(id);
+    return ["server", "--id", n.id, "--peers", this.peersFlag, "--data-dir", path.join(this.options.dataDir, n.id), "--http", n.http, "--grpc", n.grpc, ...this.options.serverArgs];
+  }
+
   private spawn(n: LocalNode): void {
     const logFile = path.join(this.options.dataDir, `${n.id}.log`);
     const out = fs.openSync(logFile, "a");
-    const args = [CLI_BIN, "server", "--id", n.id, "--peers", this.peersFlag, "--data-dir", path.join(this.options.dataDir, n.id), "--http", n.http, "--grpc", n.grpc, ...this.options.serverArgs];
-    const child = spawn(process.execPath, args, { stdio: ["ignore", out, out], detached: false });
+    const args = [CLI_BIN, ...this.serverArgs(n.id)];
+    // HECK_RAFT_NODE_ARGS passes flags to node itself (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile members).
+    const nodeArgs = (process.env.HECK_RAFT_NODE_ARGS ?? "").split(" ").filter(Boolean);
+    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", out, out], detached: false });
     fs.closeSync(out);
     n.process = child;
     n.pid = child.pid ?? 0;
     child.on("exit", (code, signal) => {
       if (n.process === child) n.process = null;
-      if (!this.stopping) this.options.log(`${n.id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}`);
+      if (!this.stopping) this.options.log(`${n.id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; restart it with: heck-raft ${this.serverArgs(n.id).join(" ")} >> ${logFile} 2>&1 &`);
     });
   }
 
@@ -156,9 +164,9 @@ export class LocalCluster {
         const leaderStatus = statuses[running.findIndex((n) => n.id === leader)];
         if (leaderStatus?.role === "leader") return leader;
       }
-      if (performance.now() > deadline) {
+      if (performance.now() > deadline || this.nodes.every((n) => !n.process)) {
         const logs = this.nodes.map((n) => `${n.id}: ${tail(path.join(this.options.dataDir, `${n.id}.log`))}`).join("\n");
-        throw new Error(`no leader within ${timeoutMs} ms; last statuses ${JSON.stringify(statuses)}\n${logs}`);
+        throw new Error(`no leader${this.nodes.every((n) => !n.process) ? " (every member exited)" : ` within ${timeoutMs} ms`}; last statuses ${JSON.stringify(statuses)}\n${logs}`);
       }
       await new Promise((r) => setTimeout(r, 100));
     }

@@ -148,6 +148,11 @@ export class KvStore {
     return new Map([...this.memberAttrs.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
+  /** One member's client attributes, or undefined. */
+  member(nodeId: string): MemberAttrs | undefined {
+    return this.memberAttrs.get(nodeId);
+  }
+
   /** Records that a Raft entry with no KV meaning (no-op, configuration change) was applied at `index`. */
   skip(index: number): void {
     this.advance(index);

@@ -1,0 +1,347 @@
+/**
+ * raft-kv next to etcd 3.4 on this machine, same client, same workload.
+ *
+ * Starts a 3-member raft-kv cluster (separate processes, through the CLI) and
+ * a 3-member etcd cluster (Debian's etcd-server), both on loopback with data
+ * in a temp dir and fsync on, then drives both with one gRPC client built on
+ * raft-kv's etcd .proto subset (etcd speaks the same wire format):
+ *
+ * - sequential puts (256-byte values): p50, p99, ops/s
+ * - puts with 16 and 64 in flight: ops/s
+ * - sequential linearizable and serializable gets: p50, ops/s
+ * - kill -9 of the leader → the first acknowledged write: ms
+ *
+ * Every figure is the median of ROUNDS rounds. Prints a table with
+ * raft-kv/etcd ratios; the last line is one JSON object.
+ *
+ *     pnpm --filter @heck/raft-kv bench          (HECK_BENCH_ROUNDS=3 by default)
+ *
+ * Ports 20000-20008 (raft-kv) and 21000-21007 (etcd); HECK_BENCH_BASE_PORT moves both.
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import * as grpc from "@grpc/grpc-js";
+import { loadEtcdProto } from "../src/io/grpc-api.ts";
+import { LocalCluster } from "../src/io/local-cluster.ts";
+
+const ROUNDS = Number(process.env.HECK_BENCH_ROUNDS ?? 3);
+const SEQ_PUTS = Number(process.env.HECK_BENCH_SEQ ?? 1000);
+const CONC_PUTS = Number(process.env.HECK_BENCH_CONC ?? 4000);
+const GETS = Number(process.env.HECK_BENCH_GETS ?? 1000);
+const VALUE = Buffer.alloc(256, "v");
+/** raft-kv uses BASE..BASE+8, etcd BASE+1000..BASE+1010 (benchmarks own 20000-31999, one at a time). */
+const BASE = Number(process.env.HECK_BENCH_BASE_PORT ?? 20000);
+
+type Obj = Record<string, unknown>;
+type Unary = (req: Obj, options: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r: Obj) => void) => void;
+
+/** One endpoint's gRPC stubs. */
+class Endpoint {
+  private readonly kv: Record<string, Unary>;
+  private readonly maint: Record<string, Unary>;
+  private readonly cluster: Record<string, Unary>;
+  private readonly clients: grpc.Client[];
+
+  constructor(readonly address: string) {
+    const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> };
+    const p = pkg.etcdserverpb;
+    const make = (name: string) => new p[name]!(address, grpc.credentials.createInsecure(), { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 });
+    const kv = make("KV");
+    const maint = make("Maintenance");
+    const cluster = make("Cluster");
+    this.clients = [kv, maint, cluster];
+    this.kv = kv as unknown as Record<string, Unary>;
+    this.maint = maint as unknown as Record<string, Unary>;
+    this.cluster = cluster as unknown as Record<string, Unary>;
+  }
+
+  private call(stub: Record<string, Unary>, method: string, req: Obj, timeoutMs: number): Promise<Obj> {
+    return new Promise((resolve, reject) => stub[method]!.call(stub, req, { deadline: Date.now() + timeoutMs }, (e, r) => (e ? reject(e) : resolve(r))));
+  }
+
+  put(key: string, timeoutMs = 10_000): Promise<Obj> {
+    return this.call(this.kv, "Put", { key: Buffer.from(key), value: VALUE }, timeoutMs);
+  }
+
+  get(key: string, serializable: boolean): Promise<Obj> {
+    return this.call(this.kv, "Range", { key: Buffer.from(key), serializable }, 10_000);
+  }
+
+  status(timeoutMs = 1_000): Promise<Obj> {
+    return this.call(this.maint, "Status", {}, timeoutMs);
+  }
+
+  members(): Promise<Obj> {
+    return this.call(this.cluster, "MemberList", {}, 2_000);
+  }
+
+  close(): void {
+    for (const c of this.clients) c.close();
+  }
+}
+
+/** What the bench needs from a cluster under test. */
+interface System {
+  name: string;
+  endpoints: Endpoint[];
+  /** Kill -9 the member serving this gRPC address; resolves when it is gone. */
+  kill(address: string): Promise<void>;
+  /** Start it again (same data dir) and wait until it answers. */
+  restart(address: string): Promise<void>;
+  stop(): Promise<void>;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+};
+const pct = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
+};
+
+async function leaderOf(sys: System): Promise<Endpoint> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    for (const e of sys.endpoints) {
+      try {
+        const s = await e.status(500);
+        const header = s.header as Obj;
+        if (String(s.leader) !== "0" && String(s.leader) === String(header.member_id)) return e;
+      } catch {
+        // down or paused: try the next one
+      }
+    }
+    await sleep(50);
+  }
+  throw new Error(`${sys.name}: no leader found`);
+}
+
+async function seqPuts(e: Endpoint, n: number, tag: string): Promise<{ p50: number; p99: number; ops: number }> {
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await e.put(`bench/${tag}/${i}`);
+    lat.push(performance.now() - s);
+  }
+  return { p50: pct(lat, 50), p99: pct(lat, 99), ops: n / ((performance.now() - t0) / 1000) };
+}
+
+async function concurrentPuts(e: Endpoint, inFlight: number, total: number, tag: string): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: inFlight }, async () => {
+      while (next < total) await e.put(`bench/${tag}/${next++ % 1000}`);
+    }),
+  );
+  return total / ((performance.now() - t0) / 1000);
+}
+
+async function seqGets(e: Endpoint, n: number, serializable: boolean): Promise<{ p50: number; ops: number }> {
+  const lat: number[] = [];
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) {
+    const s = performance.now();
+    await e.get(`bench/seq0/${i % 1000}`, serializable);
+    lat.push(performance.now() - s);
+  }
+  return { p50: pct(lat, 50), ops: n / ((performance.now() - t0) / 1000) };
+}
+
+/** kill -9 the leader, then put round-robin on the others (50 ms per attempt) until one is acknowledged. */
+async function failover(sys: System, round: number): Promise<number> {
+  const leader = await leaderOf(sys);
+  await leader.put(`bench/failover/warm`);
+  const others = sys.endpoints.filter((e) => e !== leader);
+  const t0 = performance.now();
+  await sys.kill(leader.address);
+  for (let i = 0; ; i++) {
+    const e = others[i % others.length]!;
+    try {
+      await e.put(`bench/failover/${round}`, 50);
+      break;
+    } catch {
+      if (performance.now() - t0 > 30_000) throw new Error(`${sys.name}: no write acknowledged within 30 s of killing the leader`);
+    }
+  }
+  const ms = performance.now() - t0;
+  await sys.restart(leader.address);
+  return ms;
+}
+
+async function waitAnswering(e: Endpoint, timeoutMs = 30_000): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    try {
+      const s = await e.status(500);
+      if (String(s.leader) !== "0") return;
+    } catch {
+      // still starting
+    }
+    if (performance.now() > deadline) throw new Error(`${e.address} did not come back`);
+    await sleep(100);
+  }
+}
+
+async function startHeck(dir: string): Promise<System> {
+  const cluster = await LocalCluster.up({ nodes: 3, basePort: BASE, dataDir: path.join(dir, "heck") });
+  const endpoints = cluster.nodes.map((n) => new Endpoint(n.grpc));
+  const idOf = (address: string) => cluster.nodes.find((n) => n.grpc === address)!.id;
+  return {
+    name: "raft-kv",
+    endpoints,
+    kill: (address) => cluster.kill9(idOf(address)),
+    restart: async (address) => {
+      cluster.restart(idOf(address));
+      await waitAnswering(endpoints.find((e) => e.address === address)!);
+    },
+    stop: async () => {
+      for (const e of endpoints) e.close();
+      await cluster.down();
+    },
+  };
+}
+
+async function startEtcd(dir: string): Promise<System> {
+  const names = ["e1", "e2", "e3"];
+  const client = (i: number) => `127.0.0.1:${BASE + 1000 + i}`;
+  const peer = (i: number) => `127.0.0.1:${BASE + 1005 + i}`;
+  const initial = names.map((n, i) => `${n}=http://${peer(i)}`).join(",");
+  const procs: Array<ChildProcess | null> = [];
+  const spawnMember = (i: number) => {
+    const log = fs.openSync(path.join(dir, `${names[i]}.log`), "a");
+    const p = spawn(
+      "etcd",
+      [
+        `--name=${names[i]}`,
+        `--data-dir=${path.join(dir, names[i]!)}`,
+        `--listen-client-urls=http://${client(i)}`,
+        `--advertise-client-urls=http://${client(i)}`,
+        `--listen-peer-urls=http://${peer(i)}`,
+        `--initial-advertise-peer-urls=http://${peer(i)}`,
+        `--initial-cluster=${initial}`,
+        "--initial-cluster-state=new",
+        "--initial-cluster-token=heck-bench",
+      ],
+      { stdio: ["ignore", log, log] },
+    );
+    fs.closeSync(log);
+    procs[i] = p;
+    p.on("exit", () => {
+      if (procs[i] === p) procs[i] = null;
+    });
+  };
+  names.forEach((_, i) => spawnMember(i));
+  const endpoints = names.map((_, i) => new Endpoint(client(i)));
+  for (const e of endpoints) await waitAnswering(e);
+  const indexOf = (address: string) => endpoints.findIndex((e) => e.address === address);
+  return {
+    name: "etcd",
+    endpoints,
+    kill: async (address) => {
+      const p = procs[indexOf(address)];
+      if (!p) return;
+      const gone = new Promise((r) => p.once("exit", r));
+      p.kill("SIGKILL");
+      await gone;
+    },
+    restart: async (address) => {
+      spawnMember(indexOf(address));
+      await waitAnswering(endpoints[indexOf(address)]!);
+    },
+    stop: async () => {
+      for (const e of endpoints) e.close();
+      await Promise.all(
+        procs.map(async (p) => {
+          if (!p) return;
+          const gone = new Promise((r) => p.once("exit", r));
+          p.kill("SIGTERM");
+          await gone;
+        }),
+      );
+    },
+  };
+}
+
+interface Figures {
+  seqPutOps: number;
+  seqPutP50Ms: number;
+  seqPutP99Ms: number;
+  put16Ops: number;
+  put64Ops: number;
+  linGetP50Ms: number;
+  linGetOps: number;
+  serGetP50Ms: number;
+  serGetOps: number;
+  failoverMs: number;
+}
+
+async function measure(sys: System): Promise<Figures> {
+  const runs: Figures[] = [];
+  const fails: number[] = [];
+  for (let round = 0; round < ROUNDS; round++) {
+    const leader = await leaderOf(sys);
+    if (round === 0) await seqPuts(leader, 200, "warm");
+    const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
+    const put16 = await concurrentPuts(leader, 16, CONC_PUTS, `c16-${round}`);
+    const put64 = await concurrentPuts(leader, 64, CONC_PUTS, `c64-${round}`);
+    const lin = await seqGets(leader, GETS, false);
+    const ser = await seqGets(leader, GETS, true);
+    fails.push(await failover(sys, round));
+    runs.push({ seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs: 0 });
+    process.stderr.write(`${sys.name} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms, 64 in flight ${put64.toFixed(0)}/s, lin get p50 ${lin.p50.toFixed(2)} ms, failover ${fails.at(-1)!.toFixed(0)} ms\n`);
+  }
+  const keys = Object.keys(runs[0]!) as Array<keyof Figures>;
+  const out = Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) as unknown as Figures;
+  out.failoverMs = median(fails);
+  return out;
+}
+
+const round2 = (x: number) => Math.round(x * 100) / 100;
+
+async function main(): Promise<void> {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-raft-bench-"));
+  let heck: System | null = null;
+  let etcd: System | null = null;
+  try {
+    process.stderr.write(`raft-kv vs etcd 3.4, 3 members each on loopback, fsync on, 256-byte values, ${ROUNDS} rounds (medians), ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}\n`);
+    heck = await startHeck(dir);
+    const h = await measure(heck);
+    await heck.stop();
+    heck = null;
+    etcd = await startEtcd(path.join(dir, "etcd"));
+    const e = await measure(etcd);
+    await etcd.stop();
+    etcd = null;
+    const rows: Array<[string, keyof Figures, boolean]> = [
+      ["sequential put ops/s", "seqPutOps", true],
+      ["sequential put p50 ms", "seqPutP50Ms", false],
+      ["sequential put p99 ms", "seqPutP99Ms", false],
+      ["puts, 16 in flight, ops/s", "put16Ops", true],
+      ["puts, 64 in flight, ops/s", "put64Ops", true],
+      ["linearizable get p50 ms", "linGetP50Ms", false],
+      ["linearizable get ops/s", "linGetOps", true],
+      ["serializable get p50 ms", "serGetP50Ms", false],
+      ["serializable get ops/s", "serGetOps", true],
+      ["kill -9 leader -> first ack ms", "failoverMs", false],
+    ];
+    const ratios: Record<string, number> = {};
+    console.log(`${"metric".padEnd(32)}${"raft-kv".padStart(12)}${"etcd 3.4".padStart(12)}${"raft-kv/etcd".padStart(14)}`);
+    for (const [label, k, higherBetter] of rows) {
+      ratios[k] = round2(h[k] / e[k]);
+      console.log(`${label.padEnd(32)}${h[k].toFixed(2).padStart(12)}${e[k].toFixed(2).padStart(12)}${ratios[k].toFixed(2).padStart(14)}${higherBetter ? "  (higher is better)" : "  (lower is better)"}`);
+    }
+    const roundAll = (f: Figures) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round2(v)]));
+    console.log(JSON.stringify({ heck: roundAll(h), etcd: roundAll(e), ratios, rounds: ROUNDS, valueBytes: VALUE.length, cpus: os.cpus().length, loadavg: round2(os.loadavg()[0]!) }));
+  } finally {
+    await heck?.stop().catch(() => undefined);
+    await etcd?.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await main();
