@@ -32,34 +32,35 @@ const BAD: Array<[string, string | Uint8Array, RegExp]> = [
   ["not JSON", "{nope", /message: not valid JSON/],
   ["invalid UTF-8 bytes", new Uint8Array([0x7b, 0xff, 0xfe, 0x7d]), /message: not valid JSON/],
   ["a JSON array", "[1,2]", /message: expected a JSON object/],
-  ["no sender", JSON.stringify({ type: "ack", id: "b", seq: 1 }), /message\.from/],
+  ["no sender", JSON.stringify({ type: "ack", id: "b", inc: "i", seq: 1 }), /message\.from/],
   ["a bad replica id", JSON.stringify({ type: "ack", from: "b", id: "b:1", seq: 1 }), /message\.id/],
-  ["a negative seq", JSON.stringify({ type: "ack", from: "b", id: "b", seq: -1 }), /message\.seq/],
-  ["an unknown type", JSON.stringify({ type: "gossip", from: "b", id: "b", seq: 1 }), /message\.type: unknown type "gossip"/],
-  ["a delta without full", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, state: { cc: {}, kv: [] } }), /delta\.full/],
-  ["a delta with a bad context", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: { b: [0, 3, 1] }, kv: [] } }), /delta\.state\.cc\.b/],
+  ["no incarnation", JSON.stringify({ type: "ack", from: "b", id: "b", seq: 1 }), /message\.inc/],
+  ["a negative seq", JSON.stringify({ type: "ack", from: "b", id: "b", inc: "i", seq: -1 }), /message\.seq/],
+  ["an unknown type", JSON.stringify({ type: "gossip", from: "b", id: "b", inc: "i", seq: 1 }), /message\.type: unknown type "gossip"/],
+  ["a delta without full", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, state: { cc: {}, kv: [] } }), /delta\.full/],
+  ["a delta with a bad context", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: { b: [0, 3, 1] }, kv: [] } }), /delta\.state\.cc\.b/],
   [
     "a version whose dot is not in the context",
-    JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["k", [["b", 2, "m", "x"]]]] } }),
+    JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["k", [["b", 2, "m", "x"]]]] } }),
     /delta\.state\.kv\[0\]\[1\]\[0\]: dot b:2 is not in the delta's context/,
   ],
   [
     "the same dot twice",
-    JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["k", [["b", 1, "m", "x"]]], ["j", [["b", 1, "m", "y"]]]] } }),
+    JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["k", [["b", 1, "m", "x"]]], ["j", [["b", 1, "m", "y"]]]] } }),
     /dot b:1 appears twice/,
   ],
-  ["an empty key", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: okCc, kv: [["", [["a", 1, "m", 1]]]] } }), /kv\[0\]\[0\]: key must be a non-empty string/],
-  ["a key with a control character", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: okCc, kv: [["a\u0001", [["a", 1, "m", 1]]]] } }), /control characters/],
-  ["a bad version kind", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: okCc, kv: [["k", [["a", 1, "x", 1]]]] } }), /kind must be "m", "l" or "d"/],
-  ["an LWW version without a timestamp", JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: okCc, kv: [["k", [["a", 1, "l", "soon", 1]]]] } }), /\[3\]: timestamp/],
-  ["a digest with short hashes", JSON.stringify({ type: "digest", from: "b", id: "b", seq: 1, bits: 4, hashes: "00", cc: {} }), /digest\.hashes: expected 256 lowercase hex digits/],
-  ["a digest with too many bits", JSON.stringify({ type: "digest", from: "b", id: "b", seq: 1, bits: 20, hashes: "", cc: {} }), /digest\.bits/],
+  ["an empty key", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: okCc, kv: [["", [["a", 1, "m", 1]]]] } }), /kv\[0\]\[0\]: key must be a non-empty string/],
+  ["a key with a control character", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: okCc, kv: [["a\u0001", [["a", 1, "m", 1]]]] } }), /control characters/],
+  ["a bad version kind", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: okCc, kv: [["k", [["a", 1, "x", 1]]]] } }), /kind must be "m", "l" or "d"/],
+  ["an LWW version without a timestamp", JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: okCc, kv: [["k", [["a", 1, "l", "soon", 1]]]] } }), /\[3\]: timestamp/],
+  ["a digest with short hashes", JSON.stringify({ type: "digest", from: "b", id: "b", inc: "i", seq: 1, bits: 4, hashes: "00", cc: {} }), /digest\.hashes: expected 256 lowercase hex digits/],
+  ["a digest with too many bits", JSON.stringify({ type: "digest", from: "b", id: "b", inc: "i", seq: 1, bits: 20, hashes: "", cc: {} }), /digest\.bits/],
   [
     "a diff with a bucket out of range",
-    JSON.stringify({ type: "diff", from: "b", id: "b", stage: 2, seq: 1, echo: 0, bits: 2, buckets: [9], cc: {}, state: { cc: {}, kv: [] }, partial: false }),
+    JSON.stringify({ type: "diff", from: "b", id: "b", inc: "i", stage: 2, seq: 1, echo: 0, bits: 2, buckets: [9], cc: {}, state: { cc: {}, kv: [] }, partial: false }),
     /diff\.buckets/,
   ],
-  ["an oversized message", JSON.stringify({ type: "ack", from: "b", id: "b", seq: 1, pad: "x".repeat(5000) }), /exceeds the limit of 4096/],
+  ["an oversized message", JSON.stringify({ type: "ack", from: "b", id: "b", inc: "i", seq: 1, pad: "x".repeat(5000) }), /exceeds the limit of 4096/],
 ];
 
 describe("gossip input to the core", () => {
@@ -76,7 +77,7 @@ describe("gossip input to the core", () => {
   it("still works after refusing garbage", () => {
     const n = node();
     for (const [, wire] of BAD) n.receive("b", wire, "packet", 10);
-    const good = JSON.stringify({ type: "delta", from: "b", id: "b", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["new", [["b", 1, "m", "hello"]]]] } });
+    const good = JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["new", [["b", 1, "m", "hello"]]]] } });
     n.receive("b", good, "packet", 11);
     expect(n.get("new").value).toBe("hello");
     expect(n.takeOutbox().map((o) => JSON.parse(o.message).type)).toEqual(["ack"]);
@@ -135,14 +136,14 @@ describe("a real node", () => {
     const before = canonicalJson(a.versionVector());
     const [host, port] = [a.address.split(":")[0]!, Number(a.address.split(":")[1])];
     const udp = dgram.createSocket("udp4");
-    const packets = ["{nope", JSON.stringify({ type: "delta", from: "x:1", id: "x", seq: 1, full: false, state: { cc: { x: [0, 3, 1] }, kv: [] } }), "x".repeat(60_000)];
+    const packets = ["{nope", JSON.stringify({ type: "delta", from: "x:1", id: "x", inc: "i", seq: 1, full: false, state: { cc: { x: [0, 3, 1] }, kv: [] } }), "x".repeat(60_000)];
     for (const p of packets) await new Promise<void>((r) => udp.send(p, port, host, () => r()));
     udp.close();
     // A TCP peer that says hello properly, then sends a frame over the node's message limit.
     const sock = net.connect({ host, port });
     await new Promise<void>((r) => sock.once("connect", () => r()));
     sock.write(encodeFrame(new TextEncoder().encode("127.0.0.1:1")));
-    sock.write(encodeFrame(new TextEncoder().encode(JSON.stringify({ type: "ack", from: "127.0.0.1:1", id: "z", seq: 1, pad: "p".repeat(70_000) }))));
+    sock.write(encodeFrame(new TextEncoder().encode(JSON.stringify({ type: "ack", from: "127.0.0.1:1", id: "z", inc: "i", seq: 1, pad: "p".repeat(70_000) }))));
     await new Promise((r) => setTimeout(r, 300));
     sock.destroy();
     const s = a.stats();

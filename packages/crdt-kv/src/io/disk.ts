@@ -1,7 +1,7 @@
 /**
  * A node's data directory:
  *
- *   node.json      {"id": "a"}: the replica id this directory belongs to
+ *   node.json      {"id": "a", "incarnation": "..."}: the replica this directory belongs to
  *   snapshot.json  the last snapshot (written to a temp file, fsynced, renamed, directory fsynced)
  *   wal.log        records since that snapshot, one per line: "<crc32 hex> <json>\n"
  *   LOCK           the pid of the process using the directory
@@ -14,6 +14,7 @@
  * record was never acknowledged. A bad checksum anywhere else means the file
  * was damaged, and opening refuses rather than silently losing data.
  */
+import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
 
@@ -37,6 +38,8 @@ export function crc32(text: string): number {
 
 /** What a data directory held when opened. */
 export interface Loaded {
+  /** Chosen when the directory was created; a wiped directory gets a new one, which peers notice. */
+  incarnation: string;
   snapshot: string | null;
   records: string[];
   /** True when a torn last record was dropped. */
@@ -98,16 +101,20 @@ export class DataDir {
       fs.writeFileSync(lock, String(process.pid));
     }
     const identity = path.join(dir, "node.json");
+    let incarnation: string;
     if (fs.existsSync(identity)) {
-      let owner: unknown;
+      let meta: { id?: unknown; incarnation?: unknown };
       try {
-        owner = (JSON.parse(fs.readFileSync(identity, "utf8")) as { id?: unknown }).id;
+        meta = JSON.parse(fs.readFileSync(identity, "utf8")) as { id?: unknown; incarnation?: unknown };
       } catch (e) {
         throw new Error(`${identity} is not valid JSON`, { cause: e });
       }
-      if (owner !== id) throw new Error(`data dir ${dir} belongs to replica ${JSON.stringify(owner)}, not ${JSON.stringify(id)}: reusing it under another id would reuse dots`);
+      if (meta.id !== id) throw new Error(`data dir ${dir} belongs to replica ${JSON.stringify(meta.id)}, not ${JSON.stringify(id)}: reusing it under another id would reuse dots`);
+      if (typeof meta.incarnation !== "string" || !/^[0-9a-z]{1,32}$/.test(meta.incarnation)) throw new Error(`${identity}: incarnation missing or malformed`);
+      incarnation = meta.incarnation;
     } else {
-      fs.writeFileSync(identity, JSON.stringify({ id }) + "\n");
+      incarnation = randomBytes(8).toString("hex");
+      fs.writeFileSync(identity, JSON.stringify({ id, incarnation }) + "\n");
       fsyncDir(dir);
     }
     const snapshotPath = path.join(dir, "snapshot.json");
@@ -116,7 +123,7 @@ export class DataDir {
     const { records, truncatedTail, validBytes } = fs.existsSync(walPath) ? parseWal(fs.readFileSync(walPath, "utf8"), walPath) : { records: [], truncatedTail: false, validBytes: 0 };
     if (truncatedTail) fs.truncateSync(walPath, validBytes);
     const walFd = fs.openSync(walPath, "a");
-    return { dataDir: new DataDir(dir, walFd), loaded: { snapshot, records, truncatedTail } };
+    return { dataDir: new DataDir(dir, walFd), loaded: { incarnation, snapshot, records, truncatedTail } };
   }
 
   /** Appends records and fsyncs them (one fsync for the batch: group commit). */

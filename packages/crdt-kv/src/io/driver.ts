@@ -94,7 +94,7 @@ export class KvDriver {
           maxMessageBytes: Math.min(options.core?.maxMessageBytes ?? 4 << 20, transport.maxFrameBytes),
         },
         clock.nowMs(),
-        { snapshot: loaded.snapshot, wal },
+        { snapshot: loaded.snapshot, wal, incarnation: loaded.incarnation },
       );
       const driver = new KvDriver(node, transport, dataDir, clock);
       driver.wire();

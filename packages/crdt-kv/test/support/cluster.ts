@@ -59,9 +59,30 @@ export function noInventedDots(sim: KvSim, ref: Reference): string | undefined {
  * Schedules `count` random client operations over [0, untilMs): LWW puts and
  * deletes with timestamps from the simulated clock, MV puts with a read's
  * context or blind, MV deletes. Operations aimed at a crashed node are skipped.
+ *
+ * `timingFree` restricts it to operations whose effect does not depend on
+ * what the node has seen yet (LWW writes and deletes with timestamps that
+ * grow with every operation, blind MV writes), so two runs whose messages
+ * travel differently still accept exactly the same updates.
  */
-export function randomWorkload(sim: KvSim, prng: Prng, count: number, untilMs: number, keys = 12): void {
+export function randomWorkload(sim: KvSim, prng: Prng, count: number, untilMs: number, keys = 12, timingFree = false): void {
+  const times = Array.from({ length: count }, () => Math.floor(prng.nextFloat() * untilMs)).sort((a, b) => a - b);
   for (let i = 0; i < count; i++) {
+    if (timingFree) {
+      const at = times[i]!;
+      const node = prng.pick(sim.nodeIds);
+      const key = `k${prng.nextInt(0, keys - 1)}`;
+      const kind = prng.nextInt(0, 3);
+      const ts = i + 1; // strictly increasing in schedule order: never stale
+      sim.schedule(Math.max(at, sim.nowMs), (s) => {
+        const n = s.tryNode(node);
+        if (n === undefined) return;
+        if (kind <= 1) n.put(key, `${node}-${i}`, { mode: "lww", ts });
+        else if (kind === 2) n.delete(key, { mode: "lww", ts });
+        else n.put(`mv/${key}`, `${node}-${i}`, { mode: "mv" });
+      });
+      continue;
+    }
     const at = Math.floor(prng.nextFloat() * untilMs);
     const node = prng.pick(sim.nodeIds);
     const key = `k${prng.nextInt(0, keys - 1)}`;

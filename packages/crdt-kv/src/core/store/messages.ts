@@ -27,6 +27,8 @@ export interface DeltaMessage {
   readonly type: "delta";
   readonly from: string;
   readonly id: string;
+  /** The sender's incarnation: changes when its data directory starts from nothing. */
+  readonly inc: string;
   readonly seq: number;
   readonly full: boolean;
   readonly state: KvDelta;
@@ -36,6 +38,8 @@ export interface AckMessage {
   readonly type: "ack";
   readonly from: string;
   readonly id: string;
+  /** The sender's incarnation: changes when its data directory starts from nothing. */
+  readonly inc: string;
   readonly seq: number;
 }
 /** Opens a digest exchange. */
@@ -43,6 +47,8 @@ export interface DigestMessage {
   readonly type: "digest";
   readonly from: string;
   readonly id: string;
+  /** The sender's incarnation: changes when its data directory starts from nothing. */
+  readonly inc: string;
   /** The asker's sequence number when it took the digest. */
   readonly seq: number;
   readonly bits: number;
@@ -55,6 +61,8 @@ export interface DiffMessage {
   readonly type: "diff";
   readonly from: string;
   readonly id: string;
+  /** The sender's incarnation: changes when its data directory starts from nothing. */
+  readonly inc: string;
   readonly stage: 2 | 3;
   /** Stage 2: the answerer's seq; stage 3: the asker's digest seq (echoed back). */
   readonly seq: number;
@@ -76,16 +84,17 @@ export type KvMessage = DeltaMessage | AckMessage | DigestMessage | DiffMessage;
 export function encodeMessage(m: KvMessage): string {
   switch (m.type) {
     case "delta":
-      return JSON.stringify({ type: m.type, from: m.from, id: m.id, seq: m.seq, full: m.full, state: encodeDelta(m.state) });
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, full: m.full, state: encodeDelta(m.state) });
     case "ack":
       return JSON.stringify(m);
     case "digest":
-      return JSON.stringify({ type: m.type, from: m.from, id: m.id, seq: m.seq, bits: m.bits, hashes: m.hashes, cc: m.cc.encode() });
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, bits: m.bits, hashes: m.hashes, cc: m.cc.encode() });
     case "diff":
       return JSON.stringify({
         type: m.type,
         from: m.from,
         id: m.id,
+        inc: m.inc,
         stage: m.stage,
         seq: m.seq,
         echo: m.echo,
@@ -114,16 +123,18 @@ export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Deco
   const { type, from, id } = json;
   if (typeof from !== "string" || from.length === 0 || from.length > ADDRESS_MAX) return fail("message.from: expected a non-empty address string");
   if (!isValidNodeId(id)) return fail("message.id: expected a replica id ([A-Za-z0-9_.-]{1,64})");
+  const inc = json.inc;
+  if (typeof inc !== "string" || !/^[0-9a-z]{1,32}$/.test(inc)) return fail("message.inc: expected an incarnation of 1-32 characters [0-9a-z]");
   if (!isInt(json.seq)) return fail("message.seq: expected an integer >= 0");
   const seq = json.seq;
   switch (type) {
     case "ack":
-      return ok({ type, from, id, seq });
+      return ok({ type, from, id, inc, seq });
     case "delta": {
       if (typeof json.full !== "boolean") return fail("delta.full: expected a boolean");
       const state = decodeDelta(json.state, "delta.state");
       if (!state.ok) return state;
-      return ok({ type, from, id, seq, full: json.full, state: state.value });
+      return ok({ type, from, id, inc, seq, full: json.full, state: state.value });
     }
     case "digest": {
       const bits = json.bits;
@@ -133,7 +144,7 @@ export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Deco
       }
       const cc = CausalContext.decode(json.cc, "digest.cc");
       if (!cc.ok) return cc;
-      return ok({ type, from, id, seq, bits, hashes: json.hashes, cc: cc.value });
+      return ok({ type, from, id, inc, seq, bits, hashes: json.hashes, cc: cc.value });
     }
     case "diff": {
       const { stage, echo, bits, buckets, partial } = json;
@@ -152,7 +163,7 @@ export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Deco
       } else if (json.cc !== null) return fail("diff.cc: must be null in stage 3");
       const state = decodeDelta(json.state, "diff.state");
       if (!state.ok) return state;
-      return ok({ type, from, id, stage, seq, echo, bits, buckets: buckets as number[], cc, state: state.value, partial });
+      return ok({ type, from, id, inc, stage, seq, echo, bits, buckets: buckets as number[], cc, state: state.value, partial });
     }
     default:
       return fail(`message.type: unknown type ${JSON.stringify(type)}`);

@@ -92,6 +92,14 @@ export interface KvNodeConfig {
    * not delay the rejoin much.
    */
   digestTimeoutMs?: number;
+  /**
+   * Every this many rounds a node with nothing to send still re-acknowledges
+   * to the peers it picked: one ~100-byte message that carries its
+   * incarnation, so a peer that came back with an empty disk is noticed (and
+   * resent everything) even when nobody is writing. 10: a tenth of a message
+   * per peer per round, a restart noticed within ten rounds.
+   */
+  heartbeatEveryRounds: number;
   /** Write a snapshot (and truncate the WAL) after this many records. */
   snapshotEveryRecords: number;
   /** Largest value a client may write, in bytes of JSON. */
@@ -112,6 +120,7 @@ export const DEFAULT_NODE_CONFIG: Omit<KvNodeConfig, "id" | "address" | "peers" 
   maxPacketBytes: 60_000,
   fullStateMaxBytes: 32 << 10,
   maxLogEntries: 4096,
+  heartbeatEveryRounds: 10,
   snapshotEveryRecords: 512,
   maxValueBytes: 1 << 20,
   emitEvents: false,
@@ -243,7 +252,13 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   private wal: WalList | null = null;
   private walLength = 0;
   private staticPeers: readonly string[];
-  private readonly peerInfo = new Map<string, { id: string | null; lastHeardMs: number | null }>();
+  private readonly peerInfo = new Map<string, { id: string | null; inc: string | null; lastHeardMs: number | null }>();
+  /** This replica's incarnation (see messages.ts). */
+  readonly incarnation: string;
+  /** Rounds run so far (for heartbeats). */
+  private rounds = 0;
+  /** peer -> the highest seq of theirs we joined and acknowledged (re-sent as a heartbeat). */
+  private readonly ackedFrom = new Map<string, number>();
   /** Digest exchanges this node started: peer -> when, and its seq at the time. */
   private readonly digests = new Map<string, { startedMs: number; seq: number }>();
 
@@ -260,6 +275,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       (joined, entry) => this.record(joined, entry),
     );
     if (persisted !== undefined) this.restore(persisted);
+    this.incarnation = persisted?.incarnation ?? this.config.prng.nextUint32().toString(36);
     // Start the first round at a random point of the interval so nodes started together do not gossip in lockstep.
     this.nextSyncMs = nowMs + Math.floor(this.config.prng.nextFloat() * this.config.syncIntervalMs);
   }
@@ -366,7 +382,11 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const peers = this.currentPeers();
     const fanout = this.config.fanout;
     const targets = fanout >= peers.length ? peers : this.config.prng.shuffle([...peers]).slice(0, fanout);
-    for (const peer of targets) this.syncWith(peer);
+    this.rounds++;
+    const heartbeat = this.rounds % this.config.heartbeatEveryRounds === 0;
+    for (const peer of targets) {
+      if (!this.syncWith(peer) && heartbeat) this.send(peer, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: this.ackedFrom.get(peer) ?? 0 });
+    }
     this.sync.collect(peers);
     this.maybeSnapshot();
   }
@@ -383,14 +403,24 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     }
     const m = decoded.value;
     if (m.from === this.config.address) return;
-    const info = this.peerInfo.get(m.from) ?? { id: null, lastHeardMs: null };
+    const info = this.peerInfo.get(m.from) ?? { id: null, inc: null, lastHeardMs: null };
+    if ((info.id !== null && info.id !== m.id) || (info.inc !== null && info.inc !== m.inc)) {
+      // A different replica (or one that lost its disk) now answers at this
+      // address: what the old one acknowledged says nothing about this one.
+      this.sync.forget(m.from);
+      this.digests.delete(m.from);
+    }
     info.id = m.id;
+    info.inc = m.inc;
     info.lastHeardMs = nowMs;
     this.peerInfo.set(m.from, info);
     switch (m.type) {
       case "delta":
         this.merge(m.from, m.state);
-        if (this.config.algorithm !== "state") this.send(m.from, { type: "ack", from: this.config.address, id: this.id, seq: m.seq });
+        if (this.config.algorithm !== "state") {
+          this.ackedFrom.set(m.from, Math.max(this.ackedFrom.get(m.from) ?? 0, m.seq));
+          this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq });
+        }
         break;
       case "ack":
         this.sync.ack(m.from, m.seq);
@@ -431,19 +461,20 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   }
 
   persisted(): KvPersisted {
-    return { snapshot: this.snapshot, wal: this.wal };
+    return { snapshot: this.snapshot, wal: this.wal, incarnation: this.incarnation };
   }
 
   // ---------------------------------------------------------------------------
   // Anti-entropy
   // ---------------------------------------------------------------------------
 
-  private syncWith(peer: string): void {
+  /** Sends `peer` what it lacks; false when there was nothing to send. */
+  private syncWith(peer: string): boolean {
     const plan = this.sync.plan(peer);
-    if (plan.kind === "nothing") return;
+    if (plan.kind === "nothing") return false;
     if (plan.kind === "send") {
       this.sendDelta(peer, plan.seq, plan.delta, plan.full);
-      return;
+      return true;
     }
     // Lagging beyond the log: full state while it is small, else a digest exchange.
     if (this.kv.approxBytes <= this.config.fullStateMaxBytes) {
@@ -451,10 +482,11 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       this.stats.fullStatesSent++;
       this.sendDelta(peer, full.seq, full.delta, true);
     } else this.startDigest(peer);
+    return true;
   }
 
   private sendDelta(peer: string, seq: number, state: KvDelta, full: boolean): void {
-    const bytes = this.send(peer, { type: "delta", from: this.config.address, id: this.id, seq, full, state });
+    const bytes = this.send(peer, { type: "delta", from: this.config.address, id: this.id, inc: this.incarnation, seq, full, state });
     this.stats.payloadBytesSent += bytes;
   }
 
@@ -465,7 +497,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const seq = this.sync.seq;
     this.digests.set(peer, { startedMs: this.now, seq });
     this.stats.digestsSent++;
-    this.send(peer, { type: "digest", from: this.config.address, id: this.id, seq, bits, hashes: this.kv.bucketHashes(bits), cc: this.kv.cc.clone() });
+    this.send(peer, { type: "digest", from: this.config.address, id: this.id, inc: this.incarnation, seq, bits, hashes: this.kv.bucketHashes(bits), cc: this.kv.cc.clone() });
   }
 
   /** Stage 2 (answerer): the buckets that differ, our versions in them, and the removals the asker has not seen. */
@@ -475,7 +507,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     for (let b = 0; b < 1 << m.bits; b++) if (mine.slice(b * 16, b * 16 + 16) !== m.hashes.slice(b * 16, b * 16 + 16)) differing.push(b);
     const dead = this.kv.deadDots().difference(m.cc);
     const { buckets, state, partial } = this.bucketsDelta(differing, m.bits, dead);
-    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, stage: 2, seq: this.sync.seq, echo: m.seq, bits: m.bits, buckets, cc: this.kv.cc.clone(), state, partial });
+    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, inc: this.incarnation, stage: 2, seq: this.sync.seq, echo: m.seq, bits: m.bits, buckets, cc: this.kv.cc.clone(), state, partial });
     this.stats.payloadBytesSent += deltaBytes(state);
   }
 
@@ -490,7 +522,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.merge(m.from, m.state);
     if (!mine) return; // a stale or foreign answer: keep its data, complete nothing
     this.digests.delete(m.from);
-    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, stage: 3, seq: m.echo, echo: m.seq, bits: m.bits, buckets: m.buckets, cc: null, state, partial: partial || m.partial });
+    this.send(m.from, { type: "diff", from: this.config.address, id: this.id, inc: this.incarnation, stage: 3, seq: m.echo, echo: m.seq, bits: m.bits, buckets: m.buckets, cc: null, state, partial: partial || m.partial });
     this.stats.payloadBytesSent += deltaBytes(state);
   }
 
@@ -499,7 +531,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const removals = this.kv.deadAmong(entryContext(m.state));
     this.merge(m.from, m.state);
     if (m.partial) return;
-    this.send(m.from, { type: "ack", from: this.config.address, id: this.id, seq: m.seq });
+    this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq });
     this.sendDelta(m.from, m.echo, { entries: new Map(), cc: removals }, false);
   }
 
@@ -669,6 +701,7 @@ function checkConfig(c: KvNodeConfig): void {
   if (!(c.maxPacketBytes >= 0)) bad("maxPacketBytes", "must be >= 0");
   if (!(c.maxLogEntries >= 1)) bad("maxLogEntries", "must be >= 1");
   if (!(c.snapshotEveryRecords >= 1)) bad("snapshotEveryRecords", "must be >= 1");
+  if (!Number.isInteger(c.heartbeatEveryRounds) || c.heartbeatEveryRounds < 1) bad("heartbeatEveryRounds", "must be an integer >= 1");
 }
 
 /** Keys of the dots of a read, for the HTTP API's opaque context token. */

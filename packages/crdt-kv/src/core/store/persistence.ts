@@ -41,6 +41,8 @@ export interface WalList {
 export interface KvPersisted {
   readonly snapshot: string | null;
   readonly wal: WalList | null;
+  /** Chosen when the replica first started with nothing; kept for life (see messages.ts `inc`). */
+  readonly incarnation?: string;
 }
 
 /** Encodes one record as a single line of JSON. */
