@@ -11,7 +11,8 @@
  * - sequential linearizable and serializable gets: p50, ops/s
  * - kill -9 of the leader → the first acknowledged write: ms
  *
- * Every figure is the median of ROUNDS rounds. Prints a table with
+ * Every figure is the median of ROUNDS rounds; rounds alternate between the
+ * two systems (both clusters run throughout, idle when not measured). Prints a table with
  * raft-kv/etcd ratios; the last line is one JSON object.
  *
  *     pnpm --filter @heck/raft-kv bench          (HECK_BENCH_ROUNDS=3 by default)
@@ -22,6 +23,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import net from "node:net";
 import * as grpc from "@grpc/grpc-js";
 import { loadEtcdProto } from "../src/io/grpc-api.ts";
 import { LocalCluster } from "../src/io/local-cluster.ts";
@@ -280,28 +282,48 @@ interface Figures {
   failoverMs: number;
 }
 
-async function measure(sys: System): Promise<Figures> {
-  const runs: Figures[] = [];
-  const fails: number[] = [];
-  for (let round = 0; round < ROUNDS; round++) {
-    const leader = await leaderOf(sys);
-    if (round === 0) await seqPuts(leader, 200, "warm");
-    const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
-    const put16 = await concurrentPuts(leader, 16, CONC_PUTS, `c16-${round}`);
-    const put64 = await concurrentPuts(leader, 64, CONC_PUTS, `c64-${round}`);
-    const lin = await seqGets(leader, GETS, false);
-    const ser = await seqGets(leader, GETS, true);
-    fails.push(await failover(sys, round));
-    runs.push({ seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs: 0 });
-    process.stderr.write(`${sys.name} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms, 64 in flight ${put64.toFixed(0)}/s, lin get p50 ${lin.p50.toFixed(2)} ms, failover ${fails.at(-1)!.toFixed(0)} ms\n`);
-  }
+async function measureRound(sys: System, round: number): Promise<Figures> {
+  const leader = await leaderOf(sys);
+  if (round === 0) await seqPuts(leader, 200, "warm");
+  const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
+  const put16 = await concurrentPuts(leader, 16, CONC_PUTS, `c16-${round}`);
+  const put64 = await concurrentPuts(leader, 64, CONC_PUTS, `c64-${round}`);
+  const lin = await seqGets(leader, GETS, false);
+  const ser = await seqGets(leader, GETS, true);
+  const failoverMs = await failover(sys, round);
+  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms, 64 in flight ${put64.toFixed(0)}/s, lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms (load ${os.loadavg()[0]!.toFixed(1)})\n`);
+  return { seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs };
+}
+
+function medians(runs: Figures[]): Figures {
   const keys = Object.keys(runs[0]!) as Array<keyof Figures>;
-  const out = Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) as unknown as Figures;
-  out.failoverMs = median(fails);
-  return out;
+  return Object.fromEntries(keys.map((k) => [k, median(runs.map((r) => r[k]))])) as unknown as Figures;
 }
 
 const round2 = (x: number) => Math.round(x * 100) / 100;
+
+function portFree(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once("error", () => resolve(false));
+    srv.listen({ host: "127.0.0.1", port, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** Benchmarks share 20000-31999 one at a time: wait (up to 15 min) until our ports are free instead of colliding. */
+async function waitForPorts(ports: number[]): Promise<void> {
+  const deadline = performance.now() + 15 * 60_000;
+  let said = false;
+  for (;;) {
+    const busy: number[] = [];
+    for (const p of ports) if (!(await portFree(p))) busy.push(p);
+    if (busy.length === 0) return;
+    if (performance.now() > deadline) throw new Error(`ports ${busy.join(", ")} stayed busy for 15 min; set HECK_BENCH_BASE_PORT to another free range`);
+    if (!said) process.stderr.write(`waiting: ports ${busy.slice(0, 5).join(", ")}${busy.length > 5 ? "..." : ""} are in use (another benchmark?)\n`);
+    said = true;
+    await sleep(5_000);
+  }
+}
 
 async function main(): Promise<void> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-raft-bench-"));
@@ -309,12 +331,21 @@ async function main(): Promise<void> {
   let etcd: System | null = null;
   try {
     process.stderr.write(`raft-kv vs etcd 3.4, 3 members each on loopback, fsync on, 256-byte values, ${ROUNDS} rounds (medians), ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}\n`);
+    await waitForPorts([...Array.from({ length: 9 }, (_, i) => BASE + i), ...Array.from({ length: 8 }, (_, i) => BASE + 1000 + i)]);
     heck = await startHeck(dir);
-    const h = await measure(heck);
+    fs.mkdirSync(path.join(dir, "etcd"));
+    etcd = await startEtcd(path.join(dir, "etcd"));
+    // Rounds alternate between the two systems, so a change in the machine's load hits both alike.
+    const hr: Figures[] = [];
+    const er: Figures[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      hr.push(await measureRound(heck, round));
+      er.push(await measureRound(etcd, round));
+    }
+    const h = medians(hr);
+    const e = medians(er);
     await heck.stop();
     heck = null;
-    etcd = await startEtcd(path.join(dir, "etcd"));
-    const e = await measure(etcd);
     await etcd.stop();
     etcd = null;
     const rows: Array<[string, keyof Figures, boolean]> = [

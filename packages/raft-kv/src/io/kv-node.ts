@@ -885,9 +885,12 @@ export class RaftKvNode {
           w.reject(new ServerError("busy", env.message));
           return;
         }
-        // Refused without appending anything, so it is safe to send again once a leader is known.
+        // Refused without appending anything, so it is safe to send again: at once if we already know a newer
+        // leader, else when the next leader is known (onSoftState), with a short delay so a stale hint cannot spin.
         w.sent = false;
-        if (env.leader && env.leader !== this.softLeader && env.leader !== env.from) return;
+        setTimeout(() => {
+          if (!this.stopped && this.waiters.get(env.requestId) === w && !w.sent) this.sendProposal(env.requestId, w);
+        }, this.opts.tickMs);
         return;
       }
     }
