@@ -31,15 +31,25 @@ describe("persist before send (Raft Figure 2: stable storage before responding)"
     const peers = { n1: "127.0.0.1:15210", n2: "127.0.0.1:15211", n3: "127.0.0.1:15212" };
     const violations: string[] = [];
     let acks = 0;
-    // Each save that carries entries or a new term/vote must ask for fsync (the core's mustSync).
+    // A save that carries entries or a new term/vote leaves the WAL "dirty" until an fsync completes;
+    // no acknowledgement may leave a node whose WAL is dirty.
     const lastHard = new Map<string, string>();
+    const dirty = new Set<string>();
     const realSave = Wal.prototype.save;
     vi.spyOn(Wal.prototype, "save").mockImplementation(function (this: Wal, hs, entries, sync) {
       const key = hs ? `${hs.term}/${hs.vote}` : undefined;
       const changed = key !== undefined && key !== lastHard.get(this.dir);
-      if ((entries.length > 0 || changed) && !sync) violations.push(`${this.dir}: save of ${entries.length} entries / hard state ${key} without fsync`);
       if (key) lastHard.set(this.dir, key);
-      return realSave.call(this, hs, entries, sync);
+      realSave.call(this, hs, entries, sync);
+      if ((entries.length > 0 || changed) && !sync) dirty.add(this.dir);
+    });
+    const realSyncAsync = Wal.prototype.syncAsync;
+    vi.spyOn(Wal.prototype, "syncAsync").mockImplementation(function (this: Wal, done) {
+      const dir = this.dir;
+      realSyncAsync.call(this, (error) => {
+        if (!error) dirty.delete(dir);
+        done(error);
+      });
     });
     const checkDurable = (id: string, frame: Uint8Array) => {
       const env = decodeEnvelope(frame);
@@ -48,6 +58,7 @@ describe("persist before send (Raft Figure 2: stable storage before responding)"
       const isAck = (m.type === "appendResponse" && !m.reject) || (m.type === "voteResponse" && m.granted);
       if (!isAck) return;
       acks++;
+      if (dirty.has(path.join(t.dir, id, "wal"))) violations.push(`${id} sent ${m.type} to ${m.to} while its WAL had unsynced entries or votes`);
       // Replay a copy of the WAL as it is on disk right now: it must already hold what the message acknowledges.
       const copy = fs.mkdtempSync(path.join(t.dir, "copy-"));
       fs.cpSync(path.join(t.dir, id, "wal"), copy, { recursive: true });

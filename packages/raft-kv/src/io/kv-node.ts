@@ -607,6 +607,8 @@ export class RaftKvNode {
     this.watchers.clear();
     this.network.close();
     await this.opts.transport.close();
+    // Never close the WAL under an fsync in flight on the thread pool.
+    await this.storage.idle();
     this.storage.close();
   }
 
@@ -627,31 +629,73 @@ export class RaftKvNode {
     });
   }
 
+  /**
+   * Runs Readies until there are none. A Ready that must be fsynced is
+   * written at once and finished (send, apply, advance) when the fsync
+   * completes on the thread pool; until then `processing` stays true, so no
+   * second Ready starts, while messages and proposals keep arriving (the core
+   * allows step and propose between ready() and advance()), and the next
+   * Ready batches all of them.
+   */
   private process(): void {
     if (this.stopped || this.processing) return;
     this.processing = true;
+    this.runReadies();
+  }
+
+  private runReadies(): void {
     try {
       while (!this.stopped && this.raft.hasReady()) {
         const rd = this.raft.ready();
-        this.handleReady(rd);
-        this.raft.advance();
-        this.afterAdvance();
+        // 1. Persist before anything leaves the node, with one exception: a leader's appends and heartbeats
+        // go out before its own fsync, so the followers write in parallel (dissertation §10.2.1). Safe: they
+        // acknowledge nothing about the leader's disk, and the core counts the leader's own entries toward a
+        // quorum only after advance(), i.e. after this fsync.
+        for (const m of rd.messages) if (isEarly(m)) this.sendRaft(m);
+        let inline = true;
+        let finishedInline = false;
+        this.storage.persistReadyAsync(rd, (error) => {
+          if (error) return this.fatal(error);
+          if (this.stopped) return;
+          if (inline) {
+            finishedInline = true;
+            return;
+          }
+          try {
+            this.finishReady(rd);
+          } catch (e) {
+            return this.fatal(e);
+          }
+          this.runReadies();
+        });
+        inline = false;
+        if (!finishedInline) return; // the fsync's callback finishes this Ready and continues the loop
+        this.finishReady(rd);
       }
     } catch (error) {
-      // A failed fsync or write leaves us unsure what is durable: stop rather than acknowledge anything more.
-      this.log(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-      void this.stop();
-      throw error;
-    } finally {
-      this.processing = false;
+      return this.fatal(error);
     }
+    this.processing = false;
   }
 
+  /** Steps 2-6 of a Ready, once its persistent part is durable. */
+  private finishReady(rd: Ready): void {
+    this.handleReady(rd);
+    this.raft.advance();
+    this.afterAdvance();
+  }
+
+  /** A failed write or fsync leaves us unsure what is durable: stop rather than acknowledge anything more. */
+  private fatal(error: unknown): void {
+    this.log(`fatal: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    this.processing = false;
+    void this.stop();
+  }
+
+  /** Steps 2-5 of a Ready (its entries and hard state are durable by now). */
   private handleReady(rd: Ready): void {
-    // 1. Persist (fsync when the Ready says so) before anything leaves the node.
-    this.storage.persistReady(rd);
-    // 2. Send.
-    for (const m of rd.messages) this.sendRaft(m);
+    // 2. Send what had to wait for the disk: votes and acknowledgements (Figure 2).
+    for (const m of rd.messages) if (!isEarly(m)) this.sendRaft(m);
     // 3. Apply: an installed snapshot replaces the state machine, then committed entries in order.
     if (rd.snapshot && rd.snapshot.metadata.index > this.kv.appliedIndex) {
       this.kv = KvStore.restore(rd.snapshot.data, this.opts.kvConfig);
@@ -1030,6 +1074,11 @@ export class RaftKvNode {
     if (this.stopped) throw new ServerError("stopped", "node stopped");
     if (this.removed) throw new ServerError("removed", `node ${this.opts.id} was removed from the cluster`);
   }
+}
+
+/** Messages only a leader sends, which promise nothing about its own disk: they may leave before its fsync. */
+function isEarly(m: Message): boolean {
+  return m.type === "append" || m.type === "heartbeat";
 }
 
 function kvErrorToServer(code: string, message: string): ServerError {

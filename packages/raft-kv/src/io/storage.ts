@@ -54,6 +54,28 @@ export class DiskStorage {
     this.wal.save(rd.hardState, rd.entries, rd.mustSync);
   }
 
+  /**
+   * Step 1 without blocking on the disk: writes the Ready now, then calls
+   * `done` once it is durable (at once when no fsync is needed). Meanwhile the
+   * event loop keeps receiving messages and proposals, so the next Ready
+   * batches everything that arrived during the fsync.
+   */
+  persistReadyAsync(rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">, done: (error: Error | null) => void): void {
+    if (rd.snapshot) {
+      this.snaps.save(rd.snapshot);
+      const m = rd.snapshot.metadata;
+      this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
+    }
+    this.wal.save(rd.hardState, rd.entries, false);
+    if (rd.mustSync) this.wal.syncAsync(done);
+    else done(null);
+  }
+
+  /** Resolves when no asynchronous fsync is in flight. */
+  idle(): Promise<void> {
+    return this.wal.idle();
+  }
+
   /** Saves a snapshot we took of our own state (compaction), then frees WAL segments it covers. */
   saveLocalSnapshot(snapshot: Snapshot): void {
     this.snaps.save(snapshot);

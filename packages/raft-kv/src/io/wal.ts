@@ -217,6 +217,8 @@ export class Wal {
   private lastIndex: number;
   private hardState: HardState;
   private closed = false;
+  private syncing = false;
+  private readonly closeWaiters: Array<() => void> = [];
 
   private constructor(
     readonly dir: string,
@@ -362,6 +364,26 @@ export class Wal {
     if (sync) fs.fdatasyncSync(this.fd);
     if (hardState) this.hardState = hardState;
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
+  }
+
+  /**
+   * Starts an fdatasync on the thread pool and calls `done` when the data
+   * written so far is durable. The caller must not write again before `done`.
+   */
+  syncAsync(done: (error: Error | null) => void): void {
+    this.assertOpen();
+    this.syncing = true;
+    fs.fdatasync(this.fd, (error) => {
+      this.syncing = false;
+      const waiters = this.closeWaiters.splice(0);
+      done(error);
+      for (const w of waiters) w();
+    });
+  }
+
+  /** Resolves once no asynchronous fsync is in flight (so the file can be closed safely). */
+  idle(): Promise<void> {
+    return this.syncing ? new Promise((r) => this.closeWaiters.push(r)) : Promise.resolve();
   }
 
   /** Records (durably) that a snapshot file for `marker` exists and covers the log up to its index. */
