@@ -8,6 +8,12 @@ import { FleetInputError } from "./io/fleet.ts";
 import { startFleet } from "./io/start.ts";
 import { testCertificate } from "./io/test-certificate.ts";
 
+// `heck-fleet ... | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
     if (!/^\d+$/.test(value.trim())) throw new InvalidArgumentError(`${name} must be an integer from ${min} to ${max}, got "${value}".`);

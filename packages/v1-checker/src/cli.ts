@@ -9,6 +9,12 @@ import { loadConfigFile } from "./io/config-file.ts";
 import { runDemo } from "./io/demo.ts";
 import { CheckEngine } from "./io/engine.ts";
 
+// `heck-v1 status | head` closes the pipe early: that is not an error.
+process.stdout.on("error", (err: NodeJS.ErrnoException) => {
+  if (err.code === "EPIPE") process.exit(0);
+  throw err;
+});
+
 function fail(message: string, code = 2): never {
   process.stderr.write(`heck-v1: ${message}\n`);
   process.exit(code);

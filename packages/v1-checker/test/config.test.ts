@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BUILTIN_DEFAULTS, parseConfig, parseConfigText, parseStatusRanges, parseTarget, statusAccepted } from "../src/index.ts";
+import { fileURLToPath } from "node:url";
+import { BUILTIN_DEFAULTS, loadConfigFile, parseConfig, parseConfigText, parseStatusRanges, parseTarget, statusAccepted } from "../src/index.ts";
 
 describe("parseTarget", () => {
   it("fills the built-in defaults", () => {
@@ -70,5 +71,14 @@ describe("parseConfig", () => {
     expect(parseConfigText('{"targets": [}', "heck.json")).toMatchObject({ ok: false, errors: [expect.stringMatching(/^heck\.json: not valid JSON/)] });
     expect(parseConfigText("targets:\n  - id: a\n   url: x\n", "heck.yaml")).toMatchObject({ ok: false, errors: [expect.stringMatching(/^heck\.yaml: not valid YAML at line \d+/)] });
     expect(parseConfigText("", "heck.yaml")).toMatchObject({ ok: false, errors: [expect.stringMatching(/empty/)] });
+  });
+});
+
+describe("the example configs", () => {
+  it("are valid", async () => {
+    for (const [file, n] of [["fleet-20.yaml", 21], ["fleet-3.json", 3]] as const) {
+      const r = await loadConfigFile(fileURLToPath(new URL(`../examples/${file}`, import.meta.url)));
+      expect(r.ok ? r.value.targets.length : r.errors).toBe(n);
+    }
   });
 });
