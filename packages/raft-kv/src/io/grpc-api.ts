@@ -262,7 +262,8 @@ export class GrpcApi {
   ) {
     this.limits = limits;
     // etcd allows max-request-bytes plus 512 KiB of gRPC overhead.
-    this.server = new grpc.Server({ "grpc.max_receive_message_length": limits.maxRequestBytes + 512 * 1024, "grpc.max_send_message_length": -1 });
+    // Channelz (per-call statistics for debugging tools) costs CPU on every call; raft-kv exposes /v1/status instead.
+    this.server = new grpc.Server({ "grpc.max_receive_message_length": limits.maxRequestBytes + 512 * 1024, "grpc.max_send_message_length": -1, "grpc.enable_channelz": 0 });
     const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, { service: grpc.ServiceDefinition }> };
     const etcd = pkg.etcdserverpb;
     const unary = (fn: (req: Obj) => Promise<Obj>): grpc.handleUnaryCall<Obj, Obj> => (call, callback) => {
