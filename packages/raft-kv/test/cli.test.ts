@@ -1,0 +1,74 @@
+/**
+ * The `heck-raft` CLI contract outside scripts rely on:
+ * `cluster up --nodes <n> --base-port <p> --data-dir <dir> --json` prints one
+ * JSON line `{ "nodes": [ { "id", "pid", "http", "grpc" } ] }` once a leader
+ * is elected, stays up, and stops every member on SIGTERM. Ports 15420-15428.
+ */
+import { execFile, spawn } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, it } from "vitest";
+import { CLI_BIN } from "../src/io/local-cluster.ts";
+import { tempDir } from "./support/cluster.ts";
+
+const exec = promisify(execFile);
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+describe("heck-raft cluster up --json", () => {
+  it("prints one JSON line once a leader is elected, serves, and stops every member on SIGTERM", async () => {
+    const t = tempDir();
+    const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15420", "--data-dir", t.dir, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      let out = "";
+      const line = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no JSON line within 40 s; stdout so far: ${out}`)), 40_000);
+        child.stdout.on("data", (d: Buffer) => {
+          out += d.toString();
+          if (out.includes("\n")) {
+            clearTimeout(timer);
+            resolve(out.slice(0, out.indexOf("\n")));
+          }
+        });
+        child.on("exit", (code) => reject(new Error(`cluster up exited with ${code}`)));
+      });
+      const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string }> };
+      expect(Object.keys(parsed)).toEqual(["nodes"]);
+      expect(parsed.nodes.map((n) => Object.keys(n))).toEqual([
+        ["id", "pid", "http", "grpc"],
+        ["id", "pid", "http", "grpc"],
+        ["id", "pid", "http", "grpc"],
+      ]);
+      expect(parsed.nodes.map((n) => [n.id, n.http, n.grpc])).toEqual([
+        ["n1", "127.0.0.1:15421", "127.0.0.1:15422"],
+        ["n2", "127.0.0.1:15424", "127.0.0.1:15425"],
+        ["n3", "127.0.0.1:15427", "127.0.0.1:15428"],
+      ]);
+      for (const n of parsed.nodes) expect(alive(n.pid)).toBe(true);
+      // A leader exists: a write through the CLI succeeds right away.
+      const { stdout } = await exec(process.execPath, [CLI_BIN, "--endpoints", parsed.nodes.map((n) => n.http).join(","), "--json", "put", "cli-key", "v"]);
+      expect(JSON.parse(stdout).revision).toBeGreaterThan(1);
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      for (const n of parsed.nodes) expect(alive(n.pid)).toBe(false);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      t.cleanup();
+    }
+  }, 60_000);
+});
+
+describe("heck-raft bad arguments", () => {
+  it("names the bad flag and exits non-zero", async () => {
+    const run = (...args: string[]) => exec(process.execPath, [CLI_BIN, ...args]).then(() => "exit 0", (e: { stderr: string; code: number }) => `exit ${e.code}: ${e.stderr}`);
+    expect(await run("server", "--id", "n1", "--peers", "n1=nowhere", "--data-dir", "/tmp/x")).toMatch(/exit 1: .*--peers: "n1=nowhere" is not id=host:port/);
+    expect(await run("cluster", "up", "--nodes", "0")).toMatch(/exit 1: .*--nodes must be between 1 and 9/);
+  }, 30_000);
+});
