@@ -17,7 +17,7 @@
  *
  *     pnpm --filter @heck/raft-kv bench          (HECK_BENCH_ROUNDS=3 by default)
  *
- * Ports 20000-20008 (raft-kv) and 21000-21007 (etcd); HECK_BENCH_BASE_PORT moves both.
+ * Ports 20000-20008 (raft-kv) and 20100-20107 (etcd); HECK_BENCH_BASE_PORT moves both.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
@@ -33,7 +33,7 @@ const SEQ_PUTS = Number(process.env.HECK_BENCH_SEQ ?? 1000);
 const CONC_PUTS = Number(process.env.HECK_BENCH_CONC ?? 4000);
 const GETS = Number(process.env.HECK_BENCH_GETS ?? 1000);
 const VALUE = Buffer.alloc(256, "v");
-/** raft-kv uses BASE..BASE+8, etcd BASE+1000..BASE+1010 (benchmarks own 20000-31999, one at a time). */
+/** raft-kv uses BASE..BASE+8, etcd BASE+100..BASE+107 (benchmarks own 20000-31999, one at a time). */
 const BASE = Number(process.env.HECK_BENCH_BASE_PORT ?? 20000);
 
 type Obj = Record<string, unknown>;
@@ -210,8 +210,8 @@ async function startHeck(dir: string): Promise<System> {
 
 async function startEtcd(dir: string): Promise<System> {
   const names = ["e1", "e2", "e3"];
-  const client = (i: number) => `127.0.0.1:${BASE + 1000 + i}`;
-  const peer = (i: number) => `127.0.0.1:${BASE + 1005 + i}`;
+  const client = (i: number) => `127.0.0.1:${BASE + 100 + i}`;
+  const peer = (i: number) => `127.0.0.1:${BASE + 105 + i}`;
   const initial = names.map((n, i) => `${n}=http://${peer(i)}`).join(",");
   const procs: Array<ChildProcess | null> = [];
   const spawnMember = (i: number) => {
@@ -331,7 +331,7 @@ async function main(): Promise<void> {
   let etcd: System | null = null;
   try {
     process.stderr.write(`raft-kv vs etcd 3.4, 3 members each on loopback, fsync on, 256-byte values, ${ROUNDS} rounds (medians), ${os.cpus().length} CPUs, load ${os.loadavg()[0]!.toFixed(1)}\n`);
-    await waitForPorts([...Array.from({ length: 9 }, (_, i) => BASE + i), ...Array.from({ length: 8 }, (_, i) => BASE + 1000 + i)]);
+    await waitForPorts([...Array.from({ length: 9 }, (_, i) => BASE + i), ...Array.from({ length: 8 }, (_, i) => BASE + 100 + i)]);
     heck = await startHeck(dir);
     fs.mkdirSync(path.join(dir, "etcd"));
     etcd = await startEtcd(path.join(dir, "etcd"));
