@@ -337,4 +337,7 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+await main().catch((err: unknown) => {
+  process.stderr.write(`\nbenchmark failed: ${(err as Error).message}\n(if a port was in use: the benchmark range 20000-31999 is shared, and one benchmark runs at a time)\n`);
+  process.exit(1);
+});

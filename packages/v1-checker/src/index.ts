@@ -48,7 +48,7 @@ export { parseConfig, ENGINE_DEFAULTS, type CheckerConfig } from "./core/config.
 export { HealthTracker } from "./core/health.ts";
 export { IndexedMinHeap } from "./core/heap.ts";
 export { CheckScheduler, type DueCheck } from "./core/scheduler.ts";
-export { CheckerCore, type CheckerCoreOptions, type CheckTask, type CheckerEvent, type ResultEvent, type TransitionEvent, type TargetSnapshot } from "./core/checker.ts";
+export { CheckerCore, type CheckerCoreOptions, type InitialHealth, type CheckTask, type CheckerEvent, type ResultEvent, type TransitionEvent, type TargetSnapshot } from "./core/checker.ts";
 export { classifyErrorCode } from "./core/errors.ts";
 export { formatTable, formatAge, percentile } from "./core/format.ts";
 

@@ -30,6 +30,18 @@ describe("CheckerCore", () => {
     expect(core.counts()).toEqual({ unknown: 0, healthy: 0, unhealthy: 0 });
   });
 
+  it("can start a target from a known status (a new owner taking over)", () => {
+    const core = new CheckerCore({ prng: createPrng(1), maxConcurrentChecks: 10, historySize: 5 });
+    core.add(spec("a", { fall: 2 }), 5000, { status: "healthy", sinceMs: 1000 });
+    expect(core.get("a")).toMatchObject({ status: "healthy", sinceMs: 1000 });
+    expect(core.counts()).toEqual({ unknown: 0, healthy: 1, unhealthy: 0 });
+    for (let k = 0; k < 2; k++) {
+      const [t] = core.tick(core.nextDeadlineMs());
+      core.recordResult(t!, { ok: false, latencyMs: 1, error: { kind: "refused", message: "x" } }, t!.startedMs + 1);
+    }
+    expect(core.get("a")!.history).toEqual([expect.objectContaining({ from: "healthy", to: "unhealthy" })]);
+  });
+
   it("keeps health across an update with the same URL, restarts from unknown with a new URL", () => {
     const core = new CheckerCore({ prng: createPrng(1), maxConcurrentChecks: 10, historySize: 5 });
     core.add(spec("a", { rise: 1 }), 0);

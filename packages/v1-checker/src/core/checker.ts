@@ -70,6 +70,13 @@ interface TargetState {
   failures: number;
 }
 
+/** A known starting point for a target's health (see {@link CheckerCore.add}). */
+export interface InitialHealth {
+  status: HealthStatus;
+  /** When that status began; defaults to now. */
+  sinceMs?: number;
+}
+
 /** Options of {@link CheckerCore}. */
 export interface CheckerCoreOptions {
   /** Draws the first-check phase offset; fork one from a seed (`createPrng(seed)`). */
@@ -128,20 +135,24 @@ export class CheckerCore {
     return this.targets.has(id);
   }
 
-  /** Adds a target in state `unknown`; false when the id is taken. */
-  add(spec: TargetSpec, nowMs: number): boolean {
+  /**
+   * Adds a target, in state `unknown` unless `initial` says otherwise (a new
+   * owner taking over a target whose status is known); false when the id is taken.
+   */
+  add(spec: TargetSpec, nowMs: number, initial?: InitialHealth): boolean {
     if (this.targets.has(spec.id)) return false;
     this.scheduler.add(spec.id, spec.intervalMs, nowMs);
+    const health = new HealthTracker(spec.id, spec.rise, spec.fall, nowMs, this.historySize, initial?.status, initial?.sinceMs);
     this.targets.set(spec.id, {
       spec,
-      health: new HealthTracker(spec.id, spec.rise, spec.fall, nowMs, this.historySize),
+      health,
       lastCheckMs: null,
       lastResult: null,
       certExpiryDays: null,
       checks: 0,
       failures: 0,
     });
-    this.statusCounts.unknown++;
+    this.statusCounts[health.status]++;
     return true;
   }
 

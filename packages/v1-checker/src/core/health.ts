@@ -25,15 +25,22 @@ export class HealthTracker {
   private readonly ring: Transition[] = [];
   private ringStart = 0;
 
-  /** `rise`/`fall` must be at least 1; `historySize` at least 1. */
+  /**
+   * `rise`/`fall` must be at least 1; `historySize` at least 1. `initial`
+   * (default `unknown`) lets a new owner of a target carry on from the status
+   * the previous owner saw, since `initialSinceMs`, instead of starting blind.
+   */
   constructor(
     readonly id: string,
     public rise: number,
     public fall: number,
     nowMs: number,
     private readonly historySize = 20,
+    initial: HealthStatus = "unknown",
+    initialSinceMs = nowMs,
   ) {
-    this.sinceMs = nowMs;
+    this.status = initial;
+    this.sinceMs = initial === "unknown" ? nowMs : initialSinceMs;
   }
 
   /**

@@ -1,7 +1,7 @@
 import { EventEmitter, setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { createPrng, type Prng } from "@heck/sim";
-import { CheckerCore, type CheckTask, type ResultEvent, type TargetSnapshot, type TransitionEvent } from "../core/checker.ts";
+import { CheckerCore, type CheckTask, type InitialHealth, type ResultEvent, type TargetSnapshot, type TransitionEvent } from "../core/checker.ts";
 import { ENGINE_DEFAULTS } from "../core/config.ts";
 import { BUILTIN_DEFAULTS, parseTarget, type TargetDefaults } from "../core/target.ts";
 import type { CheckResult, HealthStatus, TargetSpec } from "../core/types.ts";
@@ -148,13 +148,17 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
    * validated against `defaults` (errors as {@link TargetInputError}).
    * Throws {@link TargetExistsError} for a taken id. Returns the spec.
    */
-  add(target: unknown): TargetSpec {
-    return this.addSpec(this.validate(target));
+  add(target: unknown, initial?: InitialHealth): TargetSpec {
+    return this.addSpec(this.validate(target), initial);
   }
 
-  /** Adds an already validated spec (from `parseTarget` or `parseConfig`). */
-  addSpec(spec: TargetSpec): TargetSpec {
-    if (!this.core.add(spec, this.now())) throw new TargetExistsError(spec.id);
+  /**
+   * Adds an already validated spec (from `parseTarget` or `parseConfig`).
+   * `initial` starts it from a known status instead of `unknown`, e.g. when
+   * ownership of an origin moves to this engine from another node.
+   */
+  addSpec(spec: TargetSpec, initial?: InitialHealth): TargetSpec {
+    if (!this.core.add(spec, this.now(), initial)) throw new TargetExistsError(spec.id);
     this.arm();
     return spec;
   }
