@@ -128,6 +128,8 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private nextGossipMs = Infinity;
   /** Gossip rounds stay on one phase: every round is at gossipPhaseMs + k * gossipIntervalMs. */
   private gossipPhaseMs: number;
+  /** Set when a gossip round found nobody to talk to; cleared by any input, so a lone node sleeps. */
+  private gossipStarved = false;
   private nextPushPullMs: number;
   private nextReconnectMs: number;
   private pushPullRampMs = 0;
@@ -349,7 +351,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
 
   /** Schedules the next gossip round on the gossip phase if updates are waiting and none is scheduled. */
   private wakeGossip(nowMs: number): void {
-    if (this.nextGossipMs !== Infinity || this.queue.length === 0 || this.config.gossipIntervalMs <= 0 || this.config.gossipNodes <= 0) return;
+    if (this.nextGossipMs !== Infinity || this.gossipStarved || this.queue.length === 0 || this.config.gossipIntervalMs <= 0 || this.config.gossipNodes <= 0) return;
     const interval = this.config.gossipIntervalMs;
     this.nextGossipMs = this.gossipPhaseMs + (Math.floor((nowMs - this.gossipPhaseMs) / interval) + 1) * interval;
   }
@@ -357,6 +359,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
     this.counters.messagesReceived++;
     this.handle(from, message, channel, nowMs);
+    this.gossipStarved = false;
     this.wakeGossip(nowMs);
   }
 
@@ -595,6 +598,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
       // Gossip to the dead for a while, so a falsely declared member hears it and refutes.
       return m.state === "dead" && nowMs - m.stateChangeMs <= this.config.gossipToTheDeadMs;
     });
+    if (targets.length === 0) {
+      this.gossipStarved = true;
+      return;
+    }
     const limit = this.retransmitLimit();
     for (const target of targets) {
       const parts = this.queue.take(this.packetBudget - COMPOUND_HEADER_BYTES, COMPOUND_PART_OVERHEAD_BYTES, limit, COMPOUND_MAX_PARTS);

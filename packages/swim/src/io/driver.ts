@@ -310,19 +310,29 @@ export class SwimDriver {
 
   // ---- time --------------------------------------------------------------------
 
+  /**
+   * Keeps one timer armed for the node's next deadline. A deadline that moves
+   * *later* (an ack cancels the indirect-probe check) keeps the armed timer:
+   * it fires early, finds nothing due and re-arms. Clearing and re-creating
+   * timers on every packet would cost more, since Node still wakes up for a
+   * cleared timer's slot; this keeps an idle member at about three wake-ups
+   * per protocol period.
+   */
   private reschedule(): void {
     if (this.stopped) return;
     const due = this.node.nextDeadlineMs();
-    if (due === this.timerDueMs && this.timer !== undefined) return;
-    if (this.timer !== undefined) this.clock.clearTimer(this.timer);
-    this.timer = undefined;
+    if (this.timer !== undefined) {
+      if (due >= this.timerDueMs) return;
+      this.clock.clearTimer(this.timer);
+      this.timer = undefined;
+    }
     this.timerDueMs = due;
     if (due === Infinity) return;
     this.timer = this.clock.setTimer(Math.max(0, due - this.clock.nowMs()), () => {
       this.timer = undefined;
       this.timerDueMs = Infinity;
       if (this.stopped) return;
-      // Timers may fire a hair early against the monotonic clock: only tick once the deadline is due.
+      // Only tick once the deadline is due: it may have moved later, or the timer fired a hair early.
       if (this.clock.nowMs() >= this.node.nextDeadlineMs()) this.safely(() => this.step((node, now) => node.tick(now)));
       else this.reschedule();
     });

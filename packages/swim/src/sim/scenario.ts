@@ -5,7 +5,7 @@
  * in messages, and whether anyone live was declared dead.
  */
 import { createPrng } from "@heck/sim";
-import { detectionBoundMs, lanConfig, type SwimConfig } from "../core/config.ts";
+import { detectionBoundMs, lanConfig, withoutLifeguard as withoutLifeguardConfig, type SwimConfig } from "../core/config.ts";
 import { median, SwimCluster } from "./cluster.ts";
 
 /** Inputs of {@link runScenario}. */
@@ -130,4 +130,96 @@ export function formatScenario(r: ScenarioResult): string {
     `  load while detecting: ${r.detectionPacketsPerMemberPerPeriod.toFixed(2)} packets per member per period`,
     `false positives: ${r.falsePositives} live members declared dead; ${r.falseSuspicions} suspicions of live members (refuted)`,
   ].join("\n");
+}
+
+/** How fast one update reaches everyone: the rounds it took against ln(n) (SWIM §4.1). */
+export interface DisseminationResult {
+  nodes: number;
+  /** Time from the update until the last member saw it. */
+  allSeenMs: number | undefined;
+  /** allSeenMs in gossip rounds (gossipIntervalMs each). */
+  rounds: number | undefined;
+  /** Natural log of n, for comparison: infection-style spread takes O(log n) rounds. */
+  lnN: number;
+}
+
+/** Publishes new metadata on one member of a converged cluster and times its spread. */
+export function measureDissemination(options: { nodes: number; seed: number; config?: SwimConfig; lossRate?: number; codec?: boolean }): DisseminationResult {
+  const config = options.config ?? lanConfig();
+  const cluster = new SwimCluster({
+    nodes: options.nodes,
+    seed: options.seed,
+    config,
+    lossRate: options.lossRate ?? 0,
+    ...(options.codec !== undefined ? { codec: options.codec } : {}),
+  });
+  cluster.runFor(3000);
+  const origin = cluster.ids[0]!;
+  let sentAt = 0;
+  cluster.sim.schedule(cluster.nowMs, (sim) => {
+    sentAt = sim.nowMs;
+    sim.node(origin).node.updateMeta(new TextEncoder().encode("v2"), sim.nowMs);
+  });
+  cluster.runFor(0);
+  const target = cluster.node(origin).incarnation;
+  const done = cluster.runUntil(() => cluster.live.every((id) => (cluster.node(id).member(origin)?.incarnation ?? -1) >= target), 60_000, 10);
+  const allSeenMs = done === undefined ? undefined : done - sentAt;
+  return {
+    nodes: options.nodes,
+    allSeenMs,
+    rounds: allSeenMs === undefined ? undefined : allSeenMs / config.gossipIntervalMs,
+    lnN: Math.log(options.nodes),
+  };
+}
+
+/** False positives over a window: how many healthy members were declared dead by anyone. */
+export interface FalsePositiveResult {
+  nodes: number;
+  lossRate: number;
+  lifeguard: boolean;
+  slowMembers: number;
+  windowMs: number;
+  /** Healthy members falsely declared dead at least once, over the healthy count. */
+  rate: number;
+  /** Distinct false verdicts (member, incarnation) against healthy members. */
+  verdicts: number;
+  /** Suspicions of live members (refuted or not). */
+  suspicions: number;
+}
+
+/** Runs a converged cluster for `windowMs` under loss (and optionally slow members) and counts false verdicts on healthy members. */
+export function measureFalsePositives(options: {
+  nodes: number;
+  seed: number;
+  lossRate: number;
+  lifeguard: boolean;
+  windowMs: number;
+  slowMembers?: number;
+  lagMs?: number;
+}): FalsePositiveResult {
+  const base = lanConfig();
+  const config = options.lifeguard ? base : withoutLifeguardConfig(base);
+  const slow = Array.from({ length: options.slowMembers ?? 0 }, (_, i) => `n${options.nodes - i}`);
+  const cluster = new SwimCluster({
+    nodes: options.nodes,
+    seed: options.seed,
+    config,
+    lossRate: options.lossRate,
+    codec: false,
+    traceLimit: 0,
+    ...(slow.length > 0 ? { slow: { ids: slow, lagMs: options.lagMs ?? 5000 } } : {}),
+  });
+  cluster.runFor(options.windowMs);
+  const healthyVerdicts = cluster.falseDeaths.filter((f) => !slow.includes(f.subject));
+  const healthyCount = options.nodes - slow.length;
+  return {
+    nodes: options.nodes,
+    lossRate: options.lossRate,
+    lifeguard: options.lifeguard,
+    slowMembers: slow.length,
+    windowMs: options.windowMs,
+    rate: new Set(healthyVerdicts.map((f) => f.subject)).size / healthyCount,
+    verdicts: new Set(healthyVerdicts.map((f) => `${f.subject}@${f.incarnation}`)).size,
+    suspicions: cluster.liveSuspicions.length,
+  };
 }

@@ -1,0 +1,54 @@
+/**
+ * One heck member in this process, speaking the same line protocol as
+ * bench/memberlist-node/main.go, so bench/run.ts drives both the same way.
+ *
+ * stdout: JSON lines with "t" (unix ms): ready, join/leave/dead/update/suspect/alive
+ * events, stats, joined, error. stdin: "join <addr>", "stats", "leave", "quit".
+ * It is the embeddable API (startMember) that the agent and apps/v2 use.
+ */
+import * as readline from "node:readline";
+import type { PresetName } from "../src/core/config.ts";
+import { startMember } from "../src/io/member.ts";
+
+function emit(fields: Record<string, unknown>): void {
+  process.stdout.write(`${JSON.stringify({ ...fields, t: Date.now() })}\n`);
+}
+
+const args = new Map<string, string>();
+for (let i = 2; i < process.argv.length; i += 2) args.set(process.argv[i]!.replace(/^-+/, ""), process.argv[i + 1] ?? "");
+const name = args.get("name");
+if (!name) {
+  process.stderr.write("heck-node: --name is required\n");
+  process.exit(2);
+}
+
+// --config '{"pushPullRampStartMs":0}' overrides preset fields (for experiments).
+const overrides = args.has("config") ? (JSON.parse(args.get("config")!) as Record<string, unknown>) : {};
+const member = await startMember({ name, bind: "127.0.0.1:0", preset: (args.get("preset") ?? "lan") as PresetName, config: overrides });
+member.subscribe((e) => emit({ event: e.type, member: e.member.name, state: e.member.state, incarnation: e.member.incarnation }));
+emit({ event: "ready", addr: member.address });
+
+const rl = readline.createInterface({ input: process.stdin });
+rl.on("line", (line) => {
+  const [cmd, ...rest] = line.trim().split(/\s+/);
+  switch (cmd) {
+    case "join":
+      member.join(rest).then(
+        (p) => emit({ event: "joined", contacted: p.succeeded.length }),
+        (e: Error) => emit({ event: "error", message: e.message }),
+      );
+      break;
+    case "stats": {
+      const s = member.stats();
+      emit({ event: "stats", packetsOut: s.driver.packetsOut, bytesOut: s.driver.packetBytesOut, members: member.members().filter((m) => m.state === "alive").length });
+      break;
+    }
+    case "leave":
+      void member.leave(5000).then(() => emit({ event: "bye" }));
+      break;
+    case "quit":
+      void member.shutdown().then(() => process.exit(0));
+      break;
+  }
+});
+rl.on("close", () => void member.shutdown().then(() => process.exit(0)));
