@@ -1,0 +1,182 @@
+import { describe, expect, it } from "vitest";
+import fc from "fast-check";
+import { AgentCore, type AgentCoreConfig } from "../../src/core/agent-core.ts";
+import type { OriginSpec } from "../../src/core/types.ts";
+import { naiveHrw } from "../helpers/naive-hrw.ts";
+
+const cfg = (self: string, over: Partial<AgentCoreConfig> = {}): AgentCoreConfig => ({
+  self,
+  replicas: 1,
+  refreshMs: 5_000,
+  handoffGraceMs: 2_000,
+  promoteAfterMs: 0,
+  ...over,
+});
+const spec = (id: string): OriginSpec => ({ id, url: `http://127.0.0.1:1/${id}` });
+const origins = Array.from({ length: 60 }, (_, i) => spec(`o${i}`));
+
+function agent(self: string, members: string[], over: Partial<AgentCoreConfig> = {}): AgentCore {
+  const a = new AgentCore(cfg(self, over), naiveHrw);
+  for (const o of origins) a.putOrigin(o, 0);
+  a.setMembers(members, 0);
+  return a;
+}
+
+describe("ownership decisions", () => {
+  it("starts nothing before the first membership view (a lone node would own everything)", () => {
+    const a = new AgentCore(cfg("a"), naiveHrw);
+    for (const o of origins) a.putOrigin(o, 0);
+    expect(a.takeReady().start).toEqual([]);
+    a.setMembers(["a", "b", "c"], 0);
+    expect(a.takeReady().start.length).toBeGreaterThan(0);
+  });
+
+  it("agents with the same view start disjoint sets that cover every origin", () => {
+    const members = ["a", "b", "c", "d"];
+    const started = members.map((m) => agent(m, members).takeReady().start.map((s) => s.spec.id));
+    const all = started.flat().sort();
+    expect(all).toEqual(origins.map((o) => o.id).sort());
+  });
+
+  it("a dead member's origins start at once on their next-ranked member, and nobody else moves", () => {
+    const members = ["a", "b", "c", "d"];
+    const agents = members.map((m) => agent(m, members));
+    for (const a of agents) a.takeReady();
+    const ownedBefore = new Map(agents.map((a) => [a.config.self, new Set(a.activeOrigins().keys())]));
+    const survivors = agents.filter((a) => a.config.self !== "d");
+    for (const a of survivors) a.setMembers(["a", "b", "c"], 1_000);
+    for (const a of survivors) {
+      const ready = a.takeReady();
+      expect(ready.stop).toEqual([]);
+      for (const s of ready.start) expect(ownedBefore.get("d")!.has(s.spec.id)).toBe(true);
+    }
+    const union = survivors.flatMap((a) => [...a.activeOrigins().keys()]).sort();
+    expect(union).toEqual(origins.map((o) => o.id).sort());
+  });
+
+  it("a join hands off: the old owner keeps checking until the new owner's record arrives", () => {
+    const a = agent("a", ["a"]);
+    a.takeReady();
+    for (const o of origins) a.observe(o.id, { status: "healthy", checkedAtMs: 10 }, 10);
+    a.takeReady();
+    a.setMembers(["a", "b"], 100);
+    const r1 = a.takeReady();
+    expect(r1.stop).toEqual([]);
+    const moving = r1.events.filter((e) => e.type === "handoff").map((e) => (e as { originId: string }).originId);
+    expect(moving.length).toBeGreaterThan(0);
+    const b = new AgentCore(cfg("b"), naiveHrw);
+    for (const o of origins) b.putOrigin(o, 0);
+    for (const o of origins) b.mergeRecord(a.record(o.id)!, 100);
+    b.setMembers(["a", "b"], 100);
+    const bStart = b.takeReady().start;
+    expect(bStart.map((s) => s.spec.id).sort()).toEqual([...moving].sort());
+    // The new owner inherits the old record, so its first write continues the history.
+    const first = bStart[0]!;
+    expect(first.previous?.observer).toBe("a");
+    const written = b.observe(first.spec.id, { status: "unknown", checkedAtMs: 150 }, 150)!;
+    expect(written.status).toBe("healthy");
+    expect(written.observer).toBe("b");
+    a.mergeRecord(written, 150);
+    expect(a.takeReady().stop).toEqual([first.spec.id]);
+    // The others stop when the grace period ends.
+    a.tick(100 + 2_000);
+    expect(a.takeReady().stop.sort()).toEqual(moving.filter((m) => m !== first.spec.id).sort());
+  });
+
+  it("a graceful leave hands every origin over, then stops", () => {
+    const a = agent("a", ["a", "b"]);
+    const mine = a.takeReady().start.map((s) => s.spec.id);
+    a.leave(0, 3_000);
+    const r = a.takeReady();
+    expect(r.stop).toEqual([]);
+    expect(r.events.filter((e) => e.type === "handoff")).toHaveLength(mine.length);
+    // A membership change while leaving starts nothing new.
+    a.setMembers(["a"], 10);
+    expect(a.takeReady().start).toEqual([]);
+    a.tick(3_000);
+    expect(a.takeReady().stop.sort()).toEqual([...mine].sort());
+    expect(a.activeOrigins().size).toBe(0);
+  });
+
+  it("removing an origin stops it; changing its spec restarts it", () => {
+    const a = agent("a", ["a"]);
+    a.takeReady();
+    a.removeOrigin("o1");
+    expect(a.takeReady().stop).toEqual(["o1"]);
+    a.putOrigin({ ...spec("o2"), intervalMs: 5 }, 0);
+    const r = a.takeReady();
+    expect(r.stop).toEqual(["o2"]);
+    expect(r.start.map((s) => s.spec)).toEqual([{ ...spec("o2"), intervalMs: 5 }]);
+    a.putOrigin({ ...spec("o2"), intervalMs: 5 }, 0);
+    expect(a.takeReady().start).toEqual([]);
+  });
+});
+
+describe("record writes", () => {
+  it("writes on the first check, on status change, on refresh, and not in between", () => {
+    const a = agent("a", ["a"]);
+    a.takeReady();
+    expect(a.observe("o1", { status: "healthy", checkedAtMs: 1_000 }, 1_000)?.hlcMs).toBe(1_000);
+    expect(a.observe("o1", { status: "healthy", checkedAtMs: 2_000 }, 2_000)).toBeUndefined();
+    expect(a.observe("o1", { status: "unhealthy", checkedAtMs: 3_000, lastError: "status 503" }, 3_000)?.hlcMs).toBe(3_000);
+    expect(a.observe("o1", { status: "unhealthy", checkedAtMs: 7_999 }, 7_999)).toBeUndefined();
+    expect(a.observe("o1", { status: "unhealthy", checkedAtMs: 8_000 }, 8_000)?.hlcMs).toBe(8_000);
+    expect(a.takeReady().writes.map((w) => w.status)).toEqual(["healthy", "unhealthy", "unhealthy"]);
+  });
+
+  it("ignores results of origins it no longer checks", () => {
+    const a = agent("a", ["a"]);
+    a.takeReady();
+    a.removeOrigin("o1");
+    expect(a.observe("o1", { status: "healthy", checkedAtMs: 1 }, 1)).toBeUndefined();
+  });
+
+  it("keeps the newest record whatever order records arrive in", () => {
+    const a = agent("a", ["a"]);
+    const newer = { id: "o1", status: "unhealthy" as const, observer: "b", checkedAtMs: 5, sinceMs: 5, hlcMs: 12 };
+    const older = { id: "o1", status: "healthy" as const, observer: "c", checkedAtMs: 9, sinceMs: 1, hlcMs: 11 };
+    expect(a.mergeRecord(newer, 10)).toBe(true);
+    expect(a.mergeRecord(older, 10)).toBe(false);
+    expect(a.record("o1")).toBe(newer);
+    expect(a.takeReady().events).toContainEqual({ type: "stale-record", originId: "o1", observer: "c" });
+  });
+});
+
+describe("replicas (k > 1)", () => {
+  it("backups stay idle while the primary's record is fresh, take over when it goes stale, and step down when it writes again", () => {
+    const members = ["a", "b", "c"];
+    const over = { replicas: 2, refreshMs: 1_000, promoteAfterMs: 3_000 };
+    const agents = new Map(members.map((m) => [m, agent(m, members, over)]));
+    const oid = "o7";
+    const [primary, backup] = agents.get("a")!.ownersOf(oid) as [string, string];
+    const p = agents.get(primary)!;
+    const b = agents.get(backup)!;
+    for (const x of agents.values()) x.takeReady();
+    const rec = p.observe(oid, { status: "healthy", checkedAtMs: 1_000 }, 1_000)!;
+    b.mergeRecord(rec, 1_000);
+    b.tick(3_999);
+    expect(b.activeOrigins().has(oid)).toBe(false);
+    b.tick(4_001);
+    expect(b.activeOrigins().get(oid)).toBe("promoted");
+    expect(b.nextDeadlineMs()).toBeGreaterThan(4_001);
+    const rec2 = p.observe(oid, { status: "healthy", checkedAtMs: 4_500 }, 4_500)!;
+    b.takeReady();
+    b.mergeRecord(rec2, 4_500);
+    expect(b.takeReady().stop).toEqual([oid]);
+  });
+});
+
+describe("properties", () => {
+  it("for any view, agents sharing it check every origin exactly once", () => {
+    fc.assert(
+      fc.property(fc.uniqueArray(fc.constantFrom("a", "b", "c", "d", "e", "f", "g"), { minLength: 1 }), fc.integer({ min: 1, max: 3 }), (members, k) => {
+        const counts = new Map<string, number>();
+        for (const m of members) {
+          for (const s of agent(m, members, { replicas: k, promoteAfterMs: k > 1 ? 10_000 : 0 }).takeReady().start) counts.set(s.spec.id, (counts.get(s.spec.id) ?? 0) + 1);
+        }
+        return origins.every((o) => counts.get(o.id) === 1);
+      }),
+      { numRuns: 50 },
+    );
+  });
+});
