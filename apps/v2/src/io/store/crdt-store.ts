@@ -1,0 +1,150 @@
+/**
+ * `--store crdt` (the default): an embedded crdt-kv replica per agent. Every
+ * write is local and succeeds at once, deltas spread by gossip to the peers
+ * SWIM says are alive, and replicas converge whatever the network does
+ * (strong eventual consistency; Almeida, Shoker, Baquero 2018). No quorum,
+ * no leader: a node cut off from the rest keeps writing and reading.
+ *
+ * Health records are LWW registers whose timestamp is the record's hybrid
+ * logical clock stamp, written by the observer's own replica, so crdt-kv's
+ * LWW order `(ts, replica id)` is exactly v2's "newest observation wins"
+ * order `(hlcMs, observer)`: a stale observer's write loses every merge.
+ * The origin list is a set of LWW keys stamped with the wall clock (and
+ * past any earlier stamp), so add and remove through any node converge.
+ */
+import { startCrdtNode, type CrdtNode, type Json } from "@heck/crdt-kv";
+import type { FaultControl } from "@heck/sim";
+import type { HealthRecord, OriginSpec } from "../../core/types.ts";
+import { decodeStored, storeKeys, type HeckStore, type StoreEvent, type StoreStatus } from "./store.ts";
+
+/** Options of {@link CrdtStore}. */
+export interface CrdtStoreOptions {
+  /** Replica id: the agent's member id (it is the LWW tie-break, so it must equal the record observer). */
+  id: string;
+  dataDir: string;
+  /** Gossip bind host and port (0 = any). */
+  host: string;
+  port: number;
+  /** Gossip addresses of the other alive agents, asked every round (from SWIM metadata). */
+  peers: () => readonly string[];
+  /** Gossip period: bounds how fast a record reaches every node (about log3(n) rounds). Default 200 ms. */
+  syncIntervalMs?: number;
+  /** Peers per round. Default 3. */
+  fanout?: number;
+  prefix: string;
+  log?: (line: string) => void;
+}
+
+/** {@link HeckStore} over an embedded crdt-kv replica. */
+export class CrdtStore implements HeckStore {
+  readonly kind = "crdt" as const;
+  private node: CrdtNode | undefined;
+  private readonly keys: ReturnType<typeof storeKeys>;
+  private unsubscribe: (() => void) | undefined;
+  private counters = { recordsWritten: 0, staleRefused: 0, writeErrors: 0 };
+  private lastError = "";
+
+  constructor(private readonly options: CrdtStoreOptions) {
+    this.keys = storeKeys(options.prefix);
+  }
+
+  /** The gossip address (host:port) to advertise in SWIM metadata; valid after start. */
+  get address(): string {
+    return this.requireNode().address;
+  }
+
+  /** The gossip transport's fault switches (for partition tests and `heck` admin). */
+  get faults(): FaultControl {
+    return this.requireNode().faults;
+  }
+
+  /** Opens the replica (restoring its data dir) without delivering events yet. */
+  async open(): Promise<void> {
+    if (this.node !== undefined) return;
+    this.node = await startCrdtNode({
+      id: this.options.id,
+      dataDir: this.options.dataDir,
+      host: this.options.host,
+      port: this.options.port,
+      peers: this.options.peers,
+      syncIntervalMs: this.options.syncIntervalMs ?? 200,
+      fanout: this.options.fanout ?? 3,
+      defaultMode: "lww",
+    });
+  }
+
+  async start(onEvent: (event: StoreEvent) => void): Promise<void> {
+    await this.open();
+    const node = this.requireNode();
+    const emit = (key: string, value: Json | undefined) => {
+      const event = decodeStored(this.options.prefix, key, value === undefined ? undefined : JSON.stringify(value), (why) => this.options.log?.(`store: ignoring ${why}`));
+      if (event !== undefined) onEvent(event);
+    };
+    this.unsubscribe = node.subscribe((e) => {
+      if (!e.key.startsWith(this.options.prefix)) return;
+      emit(e.key, e.result.exists ? e.result.value : undefined);
+    });
+    for (const key of node.list(this.keys.origins)) emit(key, node.get(key).value);
+    for (const key of node.list(this.keys.health)) emit(key, node.get(key).value);
+  }
+
+  /** A stamp past the key's current one: the wall clock, unless a skewed peer wrote "in the future". */
+  private nextTs(key: string, atLeast = 0): number {
+    const current = this.requireNode().get(key).ts;
+    return Math.max(Date.now(), atLeast, current === undefined ? 0 : current + 1);
+  }
+
+  async putOrigin(spec: OriginSpec): Promise<void> {
+    const key = this.keys.origin(spec.id);
+    this.requireNode().put(key, spec as unknown as Json, { ts: this.nextTs(key) });
+  }
+
+  async removeOrigin(id: string): Promise<boolean> {
+    const node = this.requireNode();
+    const key = this.keys.origin(id);
+    if (!node.get(key).exists) return false;
+    node.delete(key, { ts: this.nextTs(key) });
+    const healthKey = this.keys.record(id);
+    if (node.get(healthKey).exists) node.delete(healthKey, { ts: this.nextTs(healthKey) });
+    return true;
+  }
+
+  writeRecords(records: readonly HealthRecord[]): void {
+    const node = this.requireNode();
+    for (const r of records) {
+      try {
+        const res = node.put(this.keys.record(r.id), r as unknown as Json, { ts: r.hlcMs });
+        if (!res.ok) throw new Error(res.error);
+        if (res.applied) this.counters.recordsWritten += 1;
+        else this.counters.staleRefused += 1;
+      } catch (e) {
+        this.counters.writeErrors += 1;
+        this.lastError = (e as Error).message;
+        this.options.log?.(`store: write ${r.id}: ${this.lastError}`);
+      }
+    }
+  }
+
+  status(): StoreStatus {
+    const node = this.requireNode();
+    const s = node.stats();
+    return {
+      kind: "crdt",
+      writable: true,
+      detail: `crdt-kv ${node.address}, ${s.peers.length} peers${this.lastError ? `; last error: ${this.lastError}` : ""}`,
+      ...this.counters,
+      pendingWrites: 0,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.unsubscribe?.();
+    await this.node?.close();
+    this.node = undefined;
+  }
+
+  private requireNode(): CrdtNode {
+    if (this.node === undefined) throw new Error("crdt store: not started");
+    return this.node;
+  }
+}

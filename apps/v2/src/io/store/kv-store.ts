@@ -1,0 +1,249 @@
+/**
+ * The store adapter for revisioned key-value stores with compare-and-set and
+ * watch: a real etcd (through the `etcd3` client) and raft-kv (embedded, or
+ * external through its etcd-compatible gRPC API). Both are linearizable, so
+ * "newest record wins" is enforced by a compare-and-set on the key's
+ * modification revision: read what is stored (from the watch-fed cache),
+ * write only if ours is newer, and if someone wrote in between, look again.
+ *
+ * Writes go through a write-behind queue, coalesced per origin (only the
+ * newest record of each origin is kept), so a slow or unreachable store never
+ * blocks checking and a burst of results costs one write per origin.
+ */
+import { isNewer } from "../../core/health-record.ts";
+import type { HealthRecord, OriginSpec } from "../../core/types.ts";
+import { decodeStored, storeKeys, type HeckStore, type StoreEvent, type StoreKind, type StoreStatus } from "./store.ts";
+
+/** One stored pair with its etcd-style modification revision. */
+export interface RevEntry {
+  key: string;
+  value: string;
+  modRevision: number;
+}
+
+/** A change seen by a watch. */
+export interface RevEvent {
+  type: "put" | "delete";
+  key: string;
+  value?: string;
+  modRevision: number;
+}
+
+/** The minimum a revisioned KV must offer (etcd v3 semantics). */
+export interface RevKv {
+  /** Every pair under `prefix` and the store revision of that read. */
+  list(prefix: string): Promise<{ entries: RevEntry[]; revision: number }>;
+  put(key: string, value: string): Promise<void>;
+  /**
+   * Puts `value` only if the key's modRevision is `expectedModRevision`
+   * (0: the key must not exist). On failure returns what is stored now.
+   */
+  cas(key: string, value: string, expectedModRevision: number): Promise<{ ok: true; modRevision: number } | { ok: false; current: RevEntry | undefined }>;
+  delete(key: string): Promise<boolean>;
+  /**
+   * Follows every change under `prefix` after `afterRevision`. `onError` is
+   * called if the watch cannot continue (e.g. the revision was compacted);
+   * the store then reloads. Returns a cancel function.
+   */
+  watch(prefix: string, afterRevision: number, onEvents: (events: RevEvent[]) => void, onError: (error: Error) => void): Promise<() => void>;
+  /** One line for the status page. */
+  describe(): string;
+  close(): Promise<void>;
+}
+
+/** Tuning of the write-behind queue. */
+export interface KvStoreOptions {
+  kind: StoreKind;
+  prefix: string;
+  /** Writes in flight at once. 32 keeps a store busy without queueing thousands of requests in it. */
+  maxInFlight?: number;
+  /** Log sink for malformed values and write errors. */
+  log?: (line: string) => void;
+}
+
+/** {@link HeckStore} over a {@link RevKv}. */
+export class KvBackedStore implements HeckStore {
+  readonly kind: StoreKind;
+  private readonly keys: ReturnType<typeof storeKeys>;
+  private readonly cache = new Map<string, { record: HealthRecord | undefined; modRevision: number }>();
+  private readonly pending = new Map<string, HealthRecord>();
+  private inFlight = 0;
+  private readonly maxInFlight: number;
+  private cancelWatch: (() => void) | undefined;
+  private onEvent: ((e: StoreEvent) => void) | undefined;
+  private closed = false;
+  private lastError = "";
+  private lastErrorAtMs = 0;
+  private reloading = false;
+  private counters = { recordsWritten: 0, staleRefused: 0, writeErrors: 0 };
+  private retryTimer: NodeJS.Timeout | undefined;
+  private idleWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly kv: RevKv,
+    private readonly options: KvStoreOptions,
+  ) {
+    this.kind = options.kind;
+    this.keys = storeKeys(options.prefix);
+    this.maxInFlight = options.maxInFlight ?? 32;
+  }
+
+  async start(onEvent: (event: StoreEvent) => void): Promise<void> {
+    this.onEvent = onEvent;
+    await this.load();
+  }
+
+  /** Reads everything under the prefix, reports it, and watches from that revision on. */
+  private async load(): Promise<void> {
+    const { entries, revision } = await this.kv.list(this.options.prefix);
+    for (const e of entries) this.apply({ type: "put", key: e.key, value: e.value, modRevision: e.modRevision });
+    this.cancelWatch?.();
+    this.cancelWatch = await this.kv.watch(
+      this.options.prefix,
+      revision,
+      (events) => {
+        for (const e of events) this.apply(e);
+      },
+      (error) => this.onWatchError(error),
+    );
+  }
+
+  private onWatchError(error: Error): void {
+    if (this.closed || this.reloading) return;
+    this.noteError(`watch: ${error.message}`);
+    this.reloading = true;
+    // Reload from scratch: whatever the watch missed is in the current state.
+    const retry = () => {
+      if (this.closed) return;
+      this.load().then(
+        () => (this.reloading = false),
+        (e: Error) => {
+          this.noteError(`reload: ${e.message}`);
+          setTimeout(retry, 1000).unref();
+        },
+      );
+    };
+    retry();
+  }
+
+  private apply(e: RevEvent): void {
+    const event = decodeStored(this.options.prefix, e.key, e.type === "put" ? e.value : undefined, (why) => this.options.log?.(`store: ignoring ${why}`));
+    if (e.key.startsWith(this.keys.health)) {
+      const id = e.key.slice(this.keys.health.length);
+      if (e.type === "delete") this.cache.delete(id);
+      else {
+        const current = this.cache.get(id);
+        // Watch events and CAS answers may arrive out of order: keep the highest revision.
+        if (current === undefined || current.modRevision <= e.modRevision) {
+          this.cache.set(id, { record: event?.type === "record" ? event.record : undefined, modRevision: e.modRevision });
+        }
+      }
+    }
+    if (event !== undefined) this.onEvent?.(event);
+  }
+
+  async putOrigin(spec: OriginSpec): Promise<void> {
+    await this.kv.put(this.keys.origin(spec.id), JSON.stringify(spec));
+  }
+
+  async removeOrigin(id: string): Promise<boolean> {
+    const existed = await this.kv.delete(this.keys.origin(id));
+    await this.kv.delete(this.keys.record(id));
+    this.pending.delete(id);
+    return existed;
+  }
+
+  writeRecords(records: readonly HealthRecord[]): void {
+    for (const r of records) {
+      if (isNewer(r, this.pending.get(r.id))) this.pending.set(r.id, r);
+    }
+    this.pump();
+  }
+
+  /** Starts queued writes up to the in-flight limit. */
+  private pump(): void {
+    while (!this.closed && this.inFlight < this.maxInFlight && this.pending.size > 0) {
+      const [id, record] = this.pending.entries().next().value as [string, HealthRecord];
+      this.pending.delete(id);
+      this.inFlight += 1;
+      this.writeOne(record)
+        .catch((e: Error) => {
+          this.counters.writeErrors += 1;
+          this.noteError(`write ${id}: ${e.message}`);
+          // Put it back unless something newer arrived meanwhile; retry after a pause
+          // so an unreachable store is not hammered.
+          if (isNewer(record, this.pending.get(id))) this.pending.set(id, record);
+          this.scheduleRetry();
+        })
+        .finally(() => {
+          this.inFlight -= 1;
+          if (this.retryTimer === undefined) this.pump();
+          if (this.inFlight === 0 && this.pending.size === 0) for (const w of this.idleWaiters.splice(0)) w();
+        });
+    }
+  }
+
+  private scheduleRetry(): void {
+    if (this.retryTimer !== undefined || this.closed) return;
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, 500);
+    this.retryTimer.unref();
+  }
+
+  /** Compare-and-set until ours is stored or something newer is (at most 4 rounds). */
+  private async writeOne(record: HealthRecord): Promise<void> {
+    const key = this.keys.record(record.id);
+    for (let attempt = 0; attempt < 4; attempt++) {
+      const current = this.cache.get(record.id);
+      if (current?.record !== undefined && !isNewer(record, current.record)) {
+        this.counters.staleRefused += 1;
+        return;
+      }
+      const res = await this.kv.cas(key, JSON.stringify(record), current?.modRevision ?? 0);
+      if (res.ok) {
+        this.counters.recordsWritten += 1;
+        this.apply({ type: "put", key, value: JSON.stringify(record), modRevision: res.modRevision });
+        return;
+      }
+      // Someone wrote in between: learn what is there and decide again.
+      if (res.current === undefined) this.cache.delete(record.id);
+      else this.apply({ type: "put", key, value: res.current.value, modRevision: res.current.modRevision });
+    }
+    throw new Error("compare-and-set kept failing (4 rounds)");
+  }
+
+  /** Resolves when nothing is queued or in flight (tests, graceful leave). */
+  flush(): Promise<void> {
+    if (this.inFlight === 0 && this.pending.size === 0) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private noteError(msg: string): void {
+    this.lastError = msg;
+    this.lastErrorAtMs = Date.now();
+    this.options.log?.(`store: ${msg}`);
+  }
+
+  status(): StoreStatus {
+    const recentError = this.lastError !== "" && Date.now() - this.lastErrorAtMs < 5_000;
+    return {
+      kind: this.kind,
+      writable: !recentError,
+      detail: `${this.kv.describe()}${recentError ? `; last error: ${this.lastError}` : ""}`,
+      ...this.counters,
+      pendingWrites: this.pending.size + this.inFlight,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    // Give queued records a moment to reach the store (a graceful stop should not lose the last observations).
+    await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2_000).unref())]);
+    this.closed = true;
+    if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    this.cancelWatch?.();
+    await this.kv.close();
+  }
+}

@@ -1,0 +1,112 @@
+/**
+ * The one interface the agent sees for shared state, whatever keeps it:
+ * crdt-kv (coordination-free, the default), raft-kv (consensus), or a real
+ * etcd. Each adapter keeps two kinds of keys under a prefix:
+ *
+ *   <prefix>origins/<id>  the origin list, replicated (add/remove through any node)
+ *   <prefix>health/<id>   the newest health record of each origin
+ *
+ * and reports every change, its own writes included, as {@link StoreEvent}s,
+ * starting with the whole current state. Every node then answers reads from
+ * what it has received, so reads never wait on the store (any node answers,
+ * also from the minority side of a partition, with the data it has).
+ */
+import { decodeRecord } from "../../core/health-record.ts";
+import type { HealthRecord, OriginSpec } from "../../core/types.ts";
+
+/** Which store backs the cluster. */
+export type StoreKind = "crdt" | "raft" | "etcd";
+
+/** A change in the shared state, as an adapter reports it. */
+export type StoreEvent = { type: "origin"; spec: OriginSpec } | { type: "origin-removed"; id: string } | { type: "record"; record: HealthRecord };
+
+/** What `/healthz`, `/metrics` and the dashboard show about the store. */
+export interface StoreStatus {
+  kind: StoreKind;
+  /** False when the adapter cannot currently write (no quorum, etcd unreachable). Reads still work from what was received. */
+  writable: boolean;
+  /** One line for humans: leader, peers, endpoint, last error. */
+  detail: string;
+  /** Records written, refused as stale (a newer one was already stored), and write errors. */
+  recordsWritten: number;
+  staleRefused: number;
+  writeErrors: number;
+  /** Records waiting to be written (write-behind queue). */
+  pendingWrites: number;
+}
+
+/** The interface every store adapter implements. */
+export interface HeckStore {
+  readonly kind: StoreKind;
+  /**
+   * Loads the current state and starts following changes; `onEvent` is called
+   * for every origin and record present now, then for every change. Resolves
+   * once the initial state was delivered.
+   */
+  start(onEvent: (event: StoreEvent) => void): Promise<void>;
+  /** Adds or replaces an origin in the replicated list. */
+  putOrigin(spec: OriginSpec): Promise<void>;
+  /** Removes an origin and its record. Resolves false when it was not there. */
+  removeOrigin(id: string): Promise<boolean>;
+  /**
+   * Queues records for writing. Newest-wins: a record is stored only if it
+   * is newer than the stored one (a compare-and-set in etcd and raft-kv,
+   * the LWW order in crdt-kv), so a stale observer never overwrites a newer
+   * record. Never throws; failures are counted and retried while the record
+   * is still the newest this node has.
+   */
+  writeRecords(records: readonly HealthRecord[]): void;
+  status(): StoreStatus;
+  /** Stops following, flushes what it can, closes connections. */
+  close(): Promise<void>;
+}
+
+/** The key prefix used when none is configured. */
+export const DEFAULT_KEY_PREFIX = "heck/";
+
+/** Key helpers for a prefix. */
+export function storeKeys(prefix: string) {
+  return {
+    origins: `${prefix}origins/`,
+    health: `${prefix}health/`,
+    origin: (id: string) => `${prefix}origins/${id}`,
+    record: (id: string) => `${prefix}health/${id}`,
+  };
+}
+
+/**
+ * Turns one stored key/value into an event, or undefined (with the reason
+ * passed to `onBad`) for a malformed value: a store shared with other
+ * software, or another version's format, must not crash the agent.
+ */
+export function decodeStored(prefix: string, key: string, value: string | undefined, onBad: (why: string) => void): StoreEvent | undefined {
+  const keys = storeKeys(prefix);
+  if (key.startsWith(keys.origins)) {
+    const id = key.slice(keys.origins.length);
+    if (value === undefined) return { type: "origin-removed", id };
+    const parsed = parseJson(value);
+    if (parsed === undefined || typeof parsed !== "object" || parsed === null || (parsed as { id?: unknown }).id !== id || typeof (parsed as { url?: unknown }).url !== "string") {
+      onBad(`${key}: not an origin`);
+      return undefined;
+    }
+    return { type: "origin", spec: parsed as OriginSpec };
+  }
+  if (key.startsWith(keys.health)) {
+    if (value === undefined) return undefined; // records go away with their origin
+    const decoded = decodeRecord(parseJson(value));
+    if (!decoded.ok) {
+      onBad(`${key}: ${decoded.message}`);
+      return undefined;
+    }
+    return { type: "record", record: decoded.value };
+  }
+  return undefined;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { CrdtStore } from "../../src/io/store/crdt-store.ts";
+import { EmbeddedRaftKv } from "../../src/io/store/raft-kv.ts";
+import { EtcdKv } from "../../src/io/store/etcd-kv.ts";
+import { KvBackedStore } from "../../src/io/store/kv-store.ts";
+import type { StoreEvent } from "../../src/io/store/store.ts";
+import type { HealthRecord } from "../../src/core/types.ts";
+import { until } from "../support/wait.ts";
+
+// Ports 18920-18929 belong to this file (raft peers); crdt uses port 0.
+const dir = mkdtempSync(join(tmpdir(), "heck-v2-store-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const rec = (id: string, observer: string, hlcMs: number, status: HealthRecord["status"] = "healthy"): HealthRecord => ({
+  id, status, observer, checkedAtMs: hlcMs, sinceMs: hlcMs, hlcMs,
+});
+const recordOf = (events: StoreEvent[], id: string) =>
+  events.filter((e): e is Extract<StoreEvent, { type: "record" }> => e.type === "record" && e.record.id === id).at(-1)?.record;
+
+describe("--store crdt (embedded crdt-kv)", () => {
+  it("replicates by gossip, refuses stale records, keeps writing on both sides of a partition and converges after heal", async () => {
+    const addrs = new Map<string, string>();
+    const make = (id: string) =>
+      new CrdtStore({ id, dataDir: join(dir, `crdt-${id}`), host: "127.0.0.1", port: 0, prefix: "heck/", syncIntervalMs: 50, peers: () => [...addrs].filter(([k]) => k !== id).map(([, v]) => v) });
+    const stores = ["a", "b", "c"].map(make);
+    const events = stores.map(() => [] as StoreEvent[]);
+    for (const s of stores) await s.open();
+    stores.forEach((s, i) => addrs.set(["a", "b", "c"][i]!, s.address));
+    await Promise.all(stores.map((s, i) => s.start((e) => events[i]!.push(e))));
+    const [a, b, c] = stores as [CrdtStore, CrdtStore, CrdtStore];
+
+    await a.putOrigin({ id: "web-1", url: "http://127.0.0.1:1/" });
+    await until(() => events[2]!.some((e) => e.type === "origin" && e.spec.id === "web-1"), 5_000, "origin gossiped");
+    a.writeRecords([rec("web-1", "a", 2_000, "unhealthy")]);
+    await until(() => recordOf(events[2]!, "web-1")?.observer === "a", 5_000, "record gossiped");
+    c.writeRecords([rec("web-1", "c", 1_000)]);
+    expect(c.status().staleRefused).toBe(1);
+
+    // Partition c away from a and b, in both directions.
+    c.faults.block([a.address, b.address]);
+    a.faults.block([c.address]);
+    b.faults.block([c.address]);
+    a.writeRecords([rec("web-1", "a", 3_000, "healthy")]);
+    c.writeRecords([rec("web-1", "c", 4_000, "unhealthy")]);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(recordOf(events[1]!, "web-1")?.hlcMs).toBe(3_000);
+    expect(recordOf(events[2]!, "web-1")?.hlcMs).toBe(4_000);
+    for (const s of stores) s.faults.unblock();
+    await until(() => stores.every((_, i) => recordOf(events[i]!, "web-1")?.hlcMs === 4_000), 5_000, "converged after heal");
+
+    expect(await b.removeOrigin("web-1")).toBe(true);
+    await until(() => events[0]!.some((e) => e.type === "origin-removed"), 5_000, "removal gossiped");
+    await Promise.all(stores.map((s) => s.close()));
+  }, 30_000);
+});
+
+describe("--store raft (embedded raft-kv members, and an external client over gRPC)", () => {
+  it("replicates through Raft, and a non-member agent reads and writes over the etcd API", async () => {
+    const peers = { r1: "127.0.0.1:18920", r2: "127.0.0.1:18921", r3: "127.0.0.1:18922" };
+    const grpc = { r1: "127.0.0.1:18923", r2: "127.0.0.1:18924", r3: "127.0.0.1:18925" };
+    const members = await Promise.all(
+      (["r1", "r2", "r3"] as const).map((id) => EmbeddedRaftKv.start({ id, peers, dataDir: join(dir, `raft-${id}`), grpc: grpc[id] })),
+    );
+    const stores = members.map((m) => new KvBackedStore(m, { kind: "raft", prefix: "heck/" }));
+    const events = stores.map(() => [] as StoreEvent[]);
+    await Promise.all(stores.map((s, i) => s.start((e) => events[i]!.push(e))));
+    const outside = new KvBackedStore(new EtcdKv({ endpoints: Object.values(grpc).map((g) => `http://${g}`), label: "raft-kv" }), { kind: "raft", prefix: "heck/" });
+    const outsideEvents: StoreEvent[] = [];
+    await outside.start((e) => outsideEvents.push(e));
+
+    await stores[0]!.putOrigin({ id: "o1", url: "http://127.0.0.1:1/" });
+    await until(() => outsideEvents.some((e) => e.type === "origin"), 10_000, "origin reached the gRPC client");
+    outside.writeRecords([rec("o1", "x", 5_000, "unhealthy")]);
+    await outside.flush();
+    await until(() => events.every((ev) => recordOf(ev, "o1")?.observer === "x"), 10_000, "record reached every member");
+    stores[1]!.writeRecords([rec("o1", "y", 4_000)]);
+    await stores[1]!.flush();
+    expect(stores[1]!.status().staleRefused).toBe(1);
+    await outside.close();
+    await Promise.all(stores.map((s) => s.close()));
+  }, 40_000);
+});
