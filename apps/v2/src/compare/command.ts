@@ -1,0 +1,89 @@
+/**
+ * `heck compare`: the CLI face of the comparison (issue 9). It parses and
+ * validates flags and calls {@link runCompare}; nothing else happens here.
+ *
+ * ```sh
+ * heck compare                 # simulation + real processes, full size; writes docs/compare/
+ * heck compare --quick         # the small version the test suite runs (< 2 minutes)
+ * heck compare --mode sim --seed 7 --only steady,partition
+ * ```
+ */
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { InvalidArgumentError, Option, type Command } from "commander";
+import { runCompare, type CompareMode } from "./run-compare.ts";
+import type { SimStoreKind } from "./sim/run.ts";
+
+/** The repository root (the directory holding pnpm-workspace.yaml) above `from`, or undefined. */
+export function findRepoRoot(from: string): string | undefined {
+  let dir = resolve(from);
+  for (;;) {
+    if (existsSync(join(dir, "pnpm-workspace.yaml"))) return dir;
+    const up = dirname(dir);
+    if (up === dir) return undefined;
+    dir = up;
+  }
+}
+
+function parseSeed(v: string): number {
+  if (!/^\d{1,10}$/.test(v) || Number(v) > 0xffffffff) throw new InvalidArgumentError("--seed must be an integer in [0, 4294967295]");
+  return Number(v);
+}
+
+function parseList<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T[] {
+  return (v) => {
+    const items = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+    if (items.length === 0) throw new InvalidArgumentError(`${flag} needs at least one of ${allowed.join(", ")}`);
+    for (const s of items) if (!allowed.includes(s as T)) throw new InvalidArgumentError(`${flag}: unknown "${s}"; expected ${allowed.join(", ")}`);
+    return items as T[];
+  };
+}
+
+/** Adds `compare` to a commander program (the founder wires this into apps/v2's `heck`). */
+export function registerCompareCommand(program: Command): Command {
+  return program
+    .command("compare")
+    .description("Compare the raft and CRDT stores on the same health-check workload; writes docs/compare/ (report.md, charts, results.json)")
+    .option("--quick", "the small version (the test suite's; under two minutes)", false)
+    .addOption(new Option("--mode <mode>", "simulation, real processes, or both").choices(["sim", "real", "all"]).default("all"))
+    .option("--seed <n>", "the simulation's seed", parseSeed, 1)
+    .option("--out <dir>", "output directory (default: <repo>/docs/compare)")
+    .option("--chapter <file>", "chapter whose key-figures block to refresh (default: <repo>/docs/compare.md)")
+    .option("--stores <list>", "simulation stores: raft,crdt", parseList("--stores", ["raft", "crdt"] as const), ["raft", "crdt"])
+    .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd", parseList("--real-stores", ["crdt", "raft", "etcd"] as const), ["crdt", "raft", "etcd"])
+    .option("--only <ids>", "only these simulation scenarios (ids or prefixes: steady, crash, partition, bridge, loss, churn, scale)")
+    .option("--json", "print one JSON line with the key figures at the end", false)
+    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
+      const root = findRepoRoot(process.cwd()) ?? process.cwd();
+      const outDir = resolve(opts.out ?? join(root, "docs", "compare"));
+      const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : join(root, "docs", "compare.md");
+      const argv = process.argv.slice(process.argv.indexOf("compare"));
+      const { results } = await runCompare({
+        quick: opts.quick,
+        mode: opts.mode,
+        seed: opts.seed,
+        outDir,
+        chapter,
+        simStores: opts.stores,
+        realStores: opts.realStores,
+        ...(opts.only !== undefined ? { only: opts.only.split(",").map((s) => s.trim()) } : {}),
+        command: `heck ${argv.join(" ")}`.trim(),
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      if (opts.json) {
+        const sim = results.sim;
+        const key = (store: string) => sim?.runs.find((r) => r.store === store && r.scenario === "steady");
+        process.stdout.write(
+          JSON.stringify({
+            outDir,
+            raftLinearizable: sim?.runs.filter((r) => r.store === "raft" && r.linearizability).every((r) => r.linearizability!.linearizable === true) ?? null,
+            crdtConverged: sim?.runs.filter((r) => r.store === "crdt").every((r) => r.final.converged) ?? null,
+            steadyWriteP50Ms: Object.fromEntries((sim?.stores ?? []).map((s) => [s, key(s)?.writes.latencyMs.p50 ?? null])),
+            steadyVisibleP99Ms: Object.fromEntries((sim?.stores ?? []).map((s) => [s, key(s)?.visibilityMs.p99 ?? null])),
+            usl: Object.fromEntries(Object.entries(sim?.scale ?? {}).map(([s, v]) => [s, v.usl])),
+            real: results.real === null ? null : { available: results.real.available, reason: results.real.reason },
+          }) + "\n",
+        );
+      }
+    });
+}

@@ -1,0 +1,503 @@
+/**
+ * The report: `docs/compare/report.md` and its charts, generated from the
+ * results object alone (nothing here measures anything), plus the summary
+ * block that `heck compare` writes into the learner's chapter.
+ */
+import type { ReadFigures, RunFigures } from "../analysis/metrics.ts";
+import { uslThroughput } from "../analysis/usl.ts";
+import type { SimResults } from "../experiment.ts";
+import type { CompareResults, RealResults } from "../types.ts";
+import { fmtBool, fmtCoef, fmtCount, fmtMs, fmtShare, NONE } from "./format.ts";
+import { barChart, lineChart, type BarDatum, type LineSeries } from "./svg.ts";
+
+/** A generated chart file. */
+export interface Chart {
+  file: string;
+  svg: string;
+}
+
+/** What the generator produces. */
+export interface RenderedReport {
+  markdown: string;
+  charts: Chart[];
+  /** The key-figures block for docs/compare.md. */
+  summary: string;
+}
+
+/** Short category names for charts. */
+export function shortName(id: string): string {
+  const names: Record<string, string> = {
+    steady: "steady",
+    "crash-leader": "leader crash",
+    "crash-follower": "follower crash",
+    "partition-leader-minority": "partition, leader in minority",
+    "partition-leader-majority": "partition, leader in majority",
+    bridge: "bridge",
+    churn: "churn",
+  };
+  if (names[id] !== undefined) return names[id];
+  const loss = /^loss-(\d+)$/.exec(id);
+  if (loss) return `loss ${loss[1]}%`;
+  const scale = /^scale-(\d+)$/.exec(id);
+  if (scale) return `N=${scale[1]}`;
+  return id;
+}
+
+function table(header: string[], rows: string[][]): string {
+  return [`| ${header.join(" | ")} |`, `| ${header.map(() => "---").join(" | ")} |`, ...rows.map((r) => `| ${r.join(" | ")} |`)].join("\n");
+}
+
+class Lookup {
+  constructor(readonly sim: SimResults) {}
+  run(store: string, scenario: string): RunFigures | undefined {
+    return this.sim.runs.find((r) => r.store === store && r.scenario === scenario);
+  }
+  scenarios(filter: (family: string, id: string) => boolean): SimResults["scenarios"] {
+    return this.sim.scenarios.filter((s) => filter(s.family, s.id));
+  }
+}
+
+/** The scenarios every per-scenario table shows (not the scale runs). */
+function mainScenarios(l: Lookup): SimResults["scenarios"] {
+  return l.scenarios((family) => family !== "scale");
+}
+
+function setupSection(sim: SimResults): string {
+  const s = sim.settings;
+  const w = s.workload;
+  const c = sim.cost;
+  const rows = [
+    ["cluster (all but scale)", `${sim.scenarios.find((x) => x.id === "steady")?.nodes ?? NONE} nodes, ids n1..nN; raft leadership moved to n1 before the workload starts`],
+    ["origins", `${sim.scenarios.find((x) => x.id === "steady")?.origins ?? NONE} (scale runs: ${fmtCount((sim.scenarios.find((x) => x.family === "scale")?.origins ?? 0) / (sim.scenarios.find((x) => x.family === "scale")?.nodes ?? 1))} per node)`],
+    ["checks", `every origin every ${w.checkIntervalMs} ms at its own phase; status flips with probability ${w.flipProbability} per check`],
+    ["writes", `by the origin's owner (rendezvous hash over the members it sees) when the status changed or the record is ${w.refreshEveryChecks} checks old`],
+    ["reads", `every node reads one random origin every ${w.readIntervalMs} ms: locally (both), and through ReadIndex (raft, not in scale runs)`],
+    ["client timeout", `${w.timeoutMs} ms (a write or read answered later counts as failed)`],
+    ["failure detection", `membership views follow a crash, partition or heal after ${w.detectionDelayMs} ms (graceful leave and join: at once)`],
+    ["raft (raft-kv defaults)", `tick ${s.raft.tickMs} ms, election after ${s.raft.electionTick}-${2 * s.raft.electionTick - 1} ticks, heartbeat every ${s.raft.heartbeatTick} tick; PreVote, CheckQuorum; log compacted every ${s.raft.compactEvery} entries; all nodes voters; TCP-like streams`],
+    ["crdt (crdt-kv defaults)", `anti-entropy every ${s.crdt.syncIntervalMs} ms to ${s.crdt.fanout} random peers, BP+RR delta sync; packets up to 60 kB, larger messages on streams`],
+    ["network", `one-way latency ${s.latency.minMs} ms + exponential tail of mean ${s.latency.meanTailMs} ms; loss p: a packet is lost with probability p, a stream message is delayed by a retransmission timeout (~${s.retransmitMs} ms) with probability p`],
+    ["CPU cost model (simulation)", `${c.perMessageUs} µs per message sent or received, ${c.perByteUs * 1000} ns per byte, ${c.perApplyUs} µs per record applied, ${c.perOpUs} µs per client call`],
+    ["seed", `${sim.seed} (every run of a scenario uses it: both stores see the same checks, flips, reads and faults)`],
+  ];
+  return table(["setting", "value"], rows);
+}
+
+function writeSection(l: Lookup, charts: Chart[]): string {
+  const scen = mainScenarios(l);
+  const rows: string[][] = [];
+  const data: BarDatum[] = [];
+  const success: BarDatum[] = [];
+  for (const s of scen) {
+    const d: BarDatum = { category: shortName(s.id), values: {} };
+    const sd: BarDatum = { category: shortName(s.id), values: {} };
+    for (const store of l.sim.stores) {
+      const r = l.run(store, s.id);
+      if (r === undefined) continue;
+      rows.push([s.id, store, fmtCount(r.writes.attempts), fmtShare(r.writes.okShare), fmtMs(r.writes.latencyMs.p50), fmtMs(r.writes.latencyMs.p99), fmtMs(r.writes.latencyMs.max)]);
+      d.values[store] = { value: r.writes.latencyMs.p50, hi: r.writes.latencyMs.p99 };
+      sd.values[store] = { value: r.writes.okShare === null ? null : r.writes.okShare * 100 };
+    }
+    data.push(d);
+    success.push(sd);
+  }
+  charts.push({ file: "write-latency.svg", svg: barChart({ title: "Write latency", subtitle: "until the writer's client learns the write took effect", yLabel: "ms", series: l.sim.stores, data, width: 1100 }) });
+  charts.push({ file: "write-success.svg", svg: barChart({ title: "Writes that succeed", subtitle: "whole run, both sides of any partition", yLabel: "% of writes", series: l.sim.stores, data: success, width: 1100 }) });
+  return [
+    "![write latency](write-latency.svg)",
+    "",
+    "![write success](write-success.svg)",
+    "",
+    table(["scenario", "store", "writes", "succeeded", "p50 ms", "p99 ms", "max ms"], rows),
+  ].join("\n");
+}
+
+function visibilitySection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const data: BarDatum[] = [];
+  for (const s of mainScenarios(l)) {
+    const d: BarDatum = { category: shortName(s.id), values: {} };
+    for (const store of l.sim.stores) {
+      const r = l.run(store, s.id);
+      if (r === undefined) continue;
+      const v = r.visibilityMs;
+      rows.push([s.id, store, fmtCount(v.count), fmtMs(v.p50), fmtMs(v.p90), fmtMs(v.p99), fmtMs(v.max), fmtCount(v.invisible)]);
+      d.values[store] = { value: v.p50, hi: v.p99 };
+    }
+    data.push(d);
+  }
+  charts.push({ file: "visibility.svg", svg: barChart({ title: "Time until a write is visible on every node", subtitle: "confirmed writes; a node that holds a newer version has seen it", yLabel: "ms", series: l.sim.stores, data, width: 1100 }) });
+  const cdf: LineSeries[] = l.sim.stores.flatMap((store) => {
+    const r = l.run(store, "steady");
+    return r === undefined ? [] : [{ name: store, points: r.visibilityMs.cdf.filter(([x]) => x > 0).map(([x, y]) => [x, y] as [number, number]), markers: false }];
+  });
+  charts.push({ file: "visibility-cdf.svg", svg: lineChart({ title: "Visibility on every node, steady state (CDF)", xLabel: "ms after the write (log scale)", yLabel: "share of writes", series: cdf, xLog: true, yRange: [0, 1] }) });
+  return [
+    "![visibility](visibility.svg)",
+    "",
+    "![visibility distribution](visibility-cdf.svg)",
+    "",
+    table(["scenario", "store", "writes", "p50 ms", "p90 ms", "p99 ms", "max ms", "never visible"], rows),
+  ].join("\n");
+}
+
+function readCells(r: ReadFigures | null): string[] {
+  if (r === null) return [NONE, NONE, NONE, NONE, NONE];
+  return [fmtShare(r.okShare), fmtShare(r.staleShare), fmtShare(r.wrongStatusShare), fmtMs(r.ageMs.p50), fmtMs(r.ageMs.max)];
+}
+
+function partitionSection(l: Lookup, charts: Chart[]): string {
+  const scen = l.scenarios((family) => family === "partition");
+  const rows: string[][] = [];
+  const writes: BarDatum[] = [];
+  const reads: BarDatum[] = [];
+  const age: BarDatum[] = [];
+  const readSeries = ["raft (linearizable)", "raft (local)", "crdt (local)"].filter((n) => l.sim.stores.includes(n.split(" ")[0] as "raft"));
+  for (const s of scen) {
+    const sides = l.run(l.sim.stores[0]!, s.id)?.sides ?? {};
+    for (const side of Object.keys(sides)) {
+      const cat = `${shortName(s.id)}: ${side}`;
+      const wd: BarDatum = { category: cat, values: {} };
+      const rd: BarDatum = { category: cat, values: {} };
+      const ad: BarDatum = { category: cat, values: {} };
+      for (const store of l.sim.stores) {
+        const f = l.run(store, s.id)?.sides?.[side];
+        if (f === undefined) continue;
+        rows.push([s.id, side, store, fmtShare(f.writes.okShare), ...readCells(f.localReads), ...(f.linearizableReads ? [fmtShare(f.linearizableReads.okShare), fmtShare(f.linearizableReads.staleShare)] : [NONE, NONE])]);
+        wd.values[store] = { value: f.writes.okShare === null ? null : f.writes.okShare * 100 };
+        if (store === "raft") {
+          rd.values["raft (linearizable)"] = { value: f.linearizableReads?.okShare == null ? null : f.linearizableReads.okShare * 100 };
+          rd.values["raft (local)"] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100 };
+          ad.values["raft (local)"] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99 };
+          ad.values["raft (linearizable)"] = { value: f.linearizableReads?.ageMs.p50 ?? null, hi: f.linearizableReads?.ageMs.p99 ?? null };
+        } else {
+          rd.values[`${store} (local)`] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100 };
+          ad.values[`${store} (local)`] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99 };
+        }
+      }
+      writes.push(wd);
+      reads.push(rd);
+      age.push(ad);
+    }
+  }
+  charts.push({ file: "partition-writes.svg", svg: barChart({ title: "Writes that succeed on each side of a partition", subtitle: "operations invoked while the partition held", yLabel: "% of writes", series: l.sim.stores, data: writes, width: 1100 }) });
+  charts.push({ file: "partition-reads.svg", svg: barChart({ title: "Reads that succeed on each side of a partition", yLabel: "% of reads", series: readSeries, data: reads, width: 1100 }) });
+  charts.push({ file: "partition-age.svg", svg: barChart({ title: "Age of what reads return during a partition", subtitle: "read time minus the returned record's check time", yLabel: "ms", series: readSeries, data: age, width: 1100 }) });
+  return [
+    "![partition writes](partition-writes.svg)",
+    "",
+    "![partition reads](partition-reads.svg)",
+    "",
+    "![partition age](partition-age.svg)",
+    "",
+    table(["scenario", "side", "store", "writes ok", "local reads ok", "stale", "wrong status", "age p50 ms", "age max ms", "linearizable reads ok", "linearizable stale"], rows),
+  ].join("\n");
+}
+
+function crashSection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const data: BarDatum[] = [];
+  for (const s of l.scenarios((f) => f === "crash")) {
+    const d: BarDatum = { category: shortName(s.id), values: {} };
+    for (const store of l.sim.stores) {
+      const c = l.run(store, s.id)?.crash;
+      if (c == null) continue;
+      rows.push([s.id, store, c.node, fmtMs(c.downtimeMs), `${c.failedProbes} / ${c.probes}`, store === "raft" ? fmtMs(c.leaderlessMs) : NONE]);
+      d.values[store] = { value: c.downtimeMs };
+    }
+    data.push(d);
+  }
+  charts.push({ file: "downtime.svg", svg: barChart({ title: "Write downtime after a crash", subtitle: "failed probe writes x probe period, worst surviving node", yLabel: "ms", series: l.sim.stores, data }) });
+  return ["![downtime](downtime.svg)", "", table(["scenario", "store", "crashed", "downtime ms", "failed probes", "leaderless ms"], rows)].join("\n");
+}
+
+function trafficSection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const bytes: BarDatum[] = [];
+  const msgs: BarDatum[] = [];
+  for (const s of l.scenarios((f) => f !== "scale" && f !== "crash")) {
+    const bd: BarDatum = { category: shortName(s.id), values: {} };
+    const md: BarDatum = { category: shortName(s.id), values: {} };
+    for (const store of l.sim.stores) {
+      const t = l.run(store, s.id)?.traffic;
+      if (t === undefined) continue;
+      const p = t.perUpdate;
+      rows.push([s.id, store, fmtCount(t.updates), fmtCount(p.messages), fmtCount(p.bytes), fmtCount(p.payloadBytes), fmtCount(p.metadataBytes)]);
+      bd.values[store] = { value: p.bytes, parts: [{ label: "payload", value: p.payloadBytes ?? 0 }, { label: "metadata", value: p.metadataBytes ?? 0 }] };
+      md.values[store] = { value: p.messages };
+    }
+    bytes.push(bd);
+    msgs.push(md);
+  }
+  charts.push({ file: "bytes-per-update.svg", svg: barChart({ title: "Bytes sent per update, all nodes", subtitle: "payload = record values; metadata = everything else (headers, terms, dots, contexts, acks, heartbeats)", yLabel: "bytes", series: l.sim.stores, data: bytes, partNames: ["payload", "metadata"], width: 1100 }) });
+  charts.push({ file: "messages-per-update.svg", svg: barChart({ title: "Messages sent per update, all nodes", subtitle: "including heartbeats and gossip rounds, divided by the writes that succeeded", yLabel: "messages", series: l.sim.stores, data: msgs, width: 1100 }) });
+  return [
+    "![bytes per update](bytes-per-update.svg)",
+    "",
+    "![messages per update](messages-per-update.svg)",
+    "",
+    table(["scenario", "store", "updates", "messages/update", "bytes/update", "payload bytes", "metadata bytes"], rows),
+    "",
+    "Crash scenarios are left out: their probe writes (every 25 ms per node) would dominate the per-update figures.",
+  ].join("\n");
+}
+
+function healSection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const time: BarDatum[] = [];
+  const bytes: BarDatum[] = [];
+  for (const s of l.scenarios((f) => f === "partition")) {
+    const td: BarDatum = { category: shortName(s.id), values: {} };
+    const bd: BarDatum = { category: shortName(s.id), values: {} };
+    for (const store of l.sim.stores) {
+      const h = l.run(store, s.id)?.heal;
+      if (h == null) continue;
+      rows.push([s.id, store, fmtMs(h.reconvergeMs), fmtCount(h.bytes), fmtCount(h.messages)]);
+      td.values[store] = { value: h.reconvergeMs };
+      bd.values[store] = { value: h.bytes };
+    }
+    time.push(td);
+    bytes.push(bd);
+  }
+  charts.push({ file: "reconverge-time.svg", svg: barChart({ title: "Time to re-converge after the heal", subtitle: "until every write made before the heal is visible on every node", yLabel: "ms", series: l.sim.stores, data: time }) });
+  charts.push({ file: "reconverge-bytes.svg", svg: barChart({ title: "Bytes sent while re-converging", subtitle: "all nodes, from the heal until re-converged", yLabel: "bytes", series: l.sim.stores, data: bytes }) });
+  return ["![reconverge time](reconverge-time.svg)", "", "![reconverge bytes](reconverge-bytes.svg)", "", table(["scenario", "store", "re-converged after ms", "bytes", "messages"], rows)].join("\n");
+}
+
+function lossSection(l: Lookup, charts: Chart[]): string {
+  const scen = l.scenarios((f) => f === "loss").sort((a, b) => (a.x ?? 0) - (b.x ?? 0));
+  const rows: string[][] = [];
+  const series = (pick: (r: RunFigures) => number | null): LineSeries[] =>
+    l.sim.stores.map((store) => ({ name: store, points: scen.flatMap((s) => { const r = l.run(store, s.id); const v = r === undefined ? null : pick(r); return v === null ? [] : [[(s.x ?? 0) * 100, v] as [number, number]]; }) }));
+  for (const s of scen) {
+    for (const store of l.sim.stores) {
+      const r = l.run(store, s.id);
+      if (r === undefined) continue;
+      rows.push([fmtShare(s.x), store, fmtShare(r.writes.okShare), fmtMs(r.writes.latencyMs.p50), fmtMs(r.writes.latencyMs.p99), fmtMs(r.visibilityMs.p50), fmtMs(r.visibilityMs.p99)]);
+    }
+  }
+  charts.push({ file: "loss-write-latency.svg", svg: lineChart({ title: "Write latency p99 under message loss", xLabel: "loss %", yLabel: "ms", series: series((r) => r.writes.latencyMs.p99) }) });
+  charts.push({ file: "loss-visibility.svg", svg: lineChart({ title: "Visibility on every node, p99, under message loss", xLabel: "loss %", yLabel: "ms", series: series((r) => r.visibilityMs.p99) }) });
+  charts.push({ file: "loss-write-success.svg", svg: lineChart({ title: "Writes that succeed under message loss", xLabel: "loss %", yLabel: "% of writes", series: series((r) => (r.writes.okShare === null ? null : r.writes.okShare * 100)), yRange: [0, 100] }) });
+  return [
+    "![loss latency](loss-write-latency.svg)",
+    "",
+    "![loss visibility](loss-visibility.svg)",
+    "",
+    "![loss success](loss-write-success.svg)",
+    "",
+    table(["loss", "store", "writes ok", "write p50 ms", "write p99 ms", "visible p50 ms", "visible p99 ms"], rows),
+  ].join("\n");
+}
+
+function churnSection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const data: BarDatum[] = [{ category: "catch-up of a joining node", values: {} }];
+  for (const store of l.sim.stores) {
+    const r = l.run(store, "churn");
+    if (r?.churn == null) continue;
+    const c = r.churn;
+    rows.push([store, fmtCount(c.joins), fmtMs(c.catchUpMs.p50), fmtMs(c.catchUpMs.max), fmtCount(c.neverCaughtUp), fmtShare(r.writes.okShare), fmtMs(r.visibilityMs.p99)]);
+    data[0]!.values[store] = { value: c.catchUpMs.p50, hi: c.catchUpMs.max };
+  }
+  charts.push({ file: "churn-catchup.svg", svg: barChart({ title: "Churn: time for a joining node to hold every record", subtitle: "bar: median; whisker: slowest join", yLabel: "ms", series: l.sim.stores, data, width: 520 }) });
+  return ["![churn](churn-catchup.svg)", "", table(["store", "joins", "catch-up p50 ms", "catch-up max ms", "never caught up", "writes ok", "visible p99 ms"], rows)].join("\n");
+}
+
+function scaleSection(l: Lookup, charts: Chart[]): string {
+  const rows: string[][] = [];
+  const uslRows: string[][] = [];
+  const cap: LineSeries[] = [];
+  const bytes: LineSeries[] = [];
+  const vis: LineSeries[] = [];
+  for (const store of l.sim.stores) {
+    const sc = l.sim.scale[store];
+    if (sc === undefined) continue;
+    for (const p of sc.points) {
+      rows.push([String(p.n), store, fmtCount(p.offeredUpdatesPerSec), fmtCount(p.capacityUpdatesPerSec), fmtCount(p.busiestCpuUsPerUpdate), fmtCount(p.busiestIdleCpuUsPerSec), fmtCount(p.messagesPerUpdate), fmtCount(p.bytesPerUpdate), fmtMs(p.visibilityP99Ms)]);
+    }
+    cap.push({ name: store, points: sc.points.map((p) => [p.n, p.capacityUpdatesPerSec]) });
+    bytes.push({ name: store, points: sc.points.filter((p) => p.bytesPerUpdate !== null).map((p) => [p.n, p.bytesPerUpdate!]) });
+    vis.push({ name: store, points: sc.points.filter((p) => p.visibilityP99Ms !== null).map((p) => [p.n, p.visibilityP99Ms!]) });
+    const u = sc.usl;
+    if (u !== null) {
+      uslRows.push([store, fmtCoef(u.lambda), fmtCoef(u.sigma), fmtCoef(u.kappa), fmtCoef(u.r2), u.peakN === null ? NONE : fmtCount(u.peakN)]);
+      const ns = sc.points.map((p) => p.n);
+      const lo = Math.min(...ns);
+      const hi = Math.max(...ns);
+      const pts: Array<[number, number]> = [];
+      for (let i = 0; i <= 40; i++) {
+        const n = lo * (hi / lo) ** (i / 40);
+        pts.push([n, uslThroughput(n, u)]);
+      }
+      cap.push({ name: `${store} (fit)`, points: pts, dashed: true });
+    }
+  }
+  charts.push({ file: "scale-capacity.svg", svg: lineChart({ title: "Capacity vs cluster size, with the USL fit", subtitle: "updates/s at which the busiest node saturates one core (cost model)", xLabel: "nodes (log scale)", yLabel: "updates/s (log scale)", series: cap, xLog: true, yLog: true }) });
+  charts.push({ file: "scale-bytes.svg", svg: lineChart({ title: "Bytes per update vs cluster size", xLabel: "nodes (log scale)", yLabel: "bytes (log scale)", series: bytes, xLog: true, yLog: true }) });
+  charts.push({ file: "scale-visibility.svg", svg: lineChart({ title: "Visibility on every node, p99, vs cluster size", xLabel: "nodes (log scale)", yLabel: "ms (log scale)", series: vis, xLog: true, yLog: true }) });
+  return [
+    "![scale capacity](scale-capacity.svg)",
+    "",
+    "![scale bytes](scale-bytes.svg)",
+    "",
+    "![scale visibility](scale-visibility.svg)",
+    "",
+    table(["N", "store", "offered updates/s", "capacity updates/s", "µs per update (saturating node)", "idle µs/s (busiest node)", "messages/update", "bytes/update", "visible p99 ms"], rows),
+    "",
+    "Universal Scalability Law fit, X(N) = λN / (1 + σ(N−1) + κN(N−1)), least squares on log capacity:",
+    "",
+    table(["store", "λ (updates/s)", "σ contention", "κ coherency", "R²", "peak N"], uslRows),
+  ].join("\n");
+}
+
+function correctnessSection(l: Lookup): string {
+  const rows: string[][] = [];
+  for (const s of mainScenarios(l)) {
+    for (const store of l.sim.stores) {
+      const r = l.run(store, s.id);
+      if (r === undefined) continue;
+      const lin = r.linearizability;
+      rows.push([s.id, store, lin === null ? NONE : fmtCount(lin.operations), fmtBool(lin?.linearizable), lin?.witness == null ? NONE : String(lin.witness), fmtBool(r.final.converged), fmtCount(r.final.divergentKeys)]);
+    }
+  }
+  const example = l.run("crdt", "steady")?.linearizability;
+  const parts = [
+    table(["scenario", "store", "operations checked", "linearizable", "witness size", "converged at end", "divergent keys"], rows),
+    "",
+    "Raft's history holds its writes and its ReadIndex reads; crdt's holds its writes and its local reads. `checkKvHistory` (from `@heck/sim`) searches for a legal sequential order per key (Wing-Gong-Lowe); when there is none it shrinks the history to a witness that is impossible by itself.",
+  ];
+  if (example?.linearizable === false && example.report.length > 0) {
+    parts.push("", "The witness from crdt's steady-state run (a local read that missed a write already acknowledged elsewhere):", "", "```", example.report, "```");
+  }
+  return parts.join("\n");
+}
+
+function realSection(real: RealResults | null): string {
+  if (real === null) return "Real-process mode was not run (`--mode sim`).";
+  if (!real.available) return `Real-process mode could not run: ${real.reason ?? "unknown reason"}.`;
+  const rows = real.stores.map((s) => [
+    s.store,
+    String(s.nodes),
+    String(s.origins),
+    String(s.flips),
+    fmtMs(s.flipVisibleMs.p50),
+    fmtMs(s.flipVisibleMs.p99),
+    fmtCount(s.flipsNotSeen),
+    fmtMs(s.readLatencyMs.p50),
+    fmtMs(s.readLatencyMs.p99),
+    fmtShare(s.readOkShare),
+    s.cpuPctPerNode.length === 0 ? NONE : fmtCount(s.cpuPctPerNode.reduce((a, b) => a + b, 0) / s.cpuPctPerNode.length),
+    s.crash === null ? NONE : fmtMs(s.crash.flipVisibleAfterCrashMs),
+    s.error ?? "",
+  ]);
+  const machine = real.machine === null ? "" : `Machine: ${real.machine.cpus} cores, load average ${real.machine.loadAvg1m.toFixed(2)} at the start (shared; expect noise).\n\n`;
+  return machine + table(["store", "nodes", "origins", "flips", "flip visible p50 ms", "p99 ms", "flips not seen", "read p50 ms", "read p99 ms", "reads ok", "CPU % per agent", "flip visible after kill -9 ms", "error"], rows);
+}
+
+/** The key figures, for the chapter (docs/compare.md). */
+export function summaryBlock(results: CompareResults): string {
+  const sim = results.sim;
+  if (sim === null) return "_No simulation results._";
+  const l = new Lookup(sim);
+  const row = (label: string, f: (store: string) => string): string[] => [label, ...sim.stores.map(f)];
+  const side = (store: string, scenario: string, name: string) => l.run(store, scenario)?.sides?.[name];
+  const rows = [
+    row("write latency p50 / p99, steady (ms)", (s) => `${fmtMs(l.run(s, "steady")?.writes.latencyMs.p50)} / ${fmtMs(l.run(s, "steady")?.writes.latencyMs.p99)}`),
+    row("visible on every node p50 / p99, steady (ms)", (s) => `${fmtMs(l.run(s, "steady")?.visibilityMs.p50)} / ${fmtMs(l.run(s, "steady")?.visibilityMs.p99)}`),
+    row("writes ok on the minority side, leader in the minority", (s) => fmtShare(side(s, "partition-leader-minority", "minority")?.writes.okShare)),
+    row("age of reads on the minority side, p50 / max (ms)", (s) => `${fmtMs(side(s, "partition-leader-minority", "minority")?.localReads.ageMs.p50)} / ${fmtMs(side(s, "partition-leader-minority", "minority")?.localReads.ageMs.max)}`),
+    row("linearizable reads ok on the minority side", (s) => (s === "raft" ? fmtShare(side(s, "partition-leader-minority", "minority")?.linearizableReads?.okShare) : "not offered")),
+    row("write downtime after the leader's crash (ms)", (s) => fmtMs(l.run(s, "crash-leader")?.crash?.downtimeMs)),
+    row("bytes per update, steady (payload / total)", (s) => `${fmtCount(l.run(s, "steady")?.traffic.perUpdate.payloadBytes)} / ${fmtCount(l.run(s, "steady")?.traffic.perUpdate.bytes)}`),
+    row("re-converged after a partition heals (ms)", (s) => fmtMs(l.run(s, "partition-leader-minority")?.heal?.reconvergeMs)),
+    row("write p99 at 10% loss (ms)", (s) => fmtMs(l.run(s, "loss-10")?.writes.latencyMs.p99)),
+    row("USL σ / κ", (s) => `${fmtCoef(sim.scale[s]?.usl?.sigma)} / ${fmtCoef(sim.scale[s]?.usl?.kappa)}`),
+    row("linearizable in every run", (s) => fmtBool(sim.runs.filter((r) => r.store === s && r.linearizability !== null).every((r) => r.linearizability!.linearizable === true))),
+    row("converged after every run", (s) => fmtBool(sim.runs.filter((r) => r.store === s).every((r) => r.final.converged))),
+  ];
+  return table(["figure (simulation, seed " + sim.seed + (results.quick ? ", quick" : "") + ")", ...sim.stores], rows);
+}
+
+/** Renders the whole report. */
+export function renderReport(results: CompareResults): RenderedReport {
+  const charts: Chart[] = [];
+  const out: string[] = [
+    "# Raft or CRDTs for a health checker: the measurements",
+    "",
+    `Generated by \`${results.command}\`${results.quick ? " (quick version: shorter runs, smaller sizes)" : ""}. Do not edit: every number, table and chart here is regenerated from \`results.json\` by that command. The chapter that explains them is [../compare.md](../compare.md).`,
+    "",
+  ];
+  const sim = results.sim;
+  if (sim !== null) {
+    const l = new Lookup(sim);
+    out.push(
+      "## How the experiment runs",
+      "",
+      "Both stores run inside the same deterministic simulation (`@heck/sim`): the raft store is raft-kv's own Raft core (`RaftNode`) and state machine (`KvStore`) driven the way its server drives them; the crdt store is crdt-kv's own replica (`KvNode`). The same seeded workload (v2's agents in miniature: owners check their origins and write health records, every node reads) and the same faults hit both at the same simulated times. The figures are deterministic for a seed.",
+      "",
+      setupSection(sim),
+      "",
+      "## Key figures",
+      "",
+      summaryBlock(results),
+      "",
+      "## 1. Write latency",
+      "",
+      "From the owner's call until its client knows the write took effect. A crdt write returns as soon as the local replica has it (no network); a raft write needs the leader and a quorum, forwarded by a follower.",
+      "",
+      writeSection(l, charts),
+      "",
+      "## 2. Time until a write is visible on every node",
+      "",
+      "From the write until every node that was up and a member when it was made holds it (or something newer).",
+      "",
+      visibilitySection(l, charts),
+      "",
+      "## 3. Partitions: what each side can do",
+      "",
+      "Operations invoked while the partition held, by side. *Stale*: an older version than one already acknowledged somewhere before the read began. *Wrong status*: a different status from that newest acknowledged record. *Age*: how old the returned observation was.",
+      "",
+      partitionSection(l, charts),
+      "",
+      "## 4. Downtime after a crash",
+      "",
+      `Each surviving node writes a probe every ${sim.settings.probeEveryMs} ms around the crash; downtime is the failed probes of the worst node times that period. *Leaderless* is raft's gap from the crash until a new leader has committed an entry of its term.`,
+      "",
+      crashSection(l, charts),
+      "",
+      "## 5. Messages and bytes per update",
+      "",
+      "Everything the cluster sent during the workload, divided by the writes that succeeded.",
+      "",
+      trafficSection(l, charts),
+      "",
+      "## 6. Re-converging after a partition heals",
+      "",
+      healSection(l, charts),
+      "",
+      "## 7. Message loss",
+      "",
+      lossSection(l, charts),
+      "",
+      "## 8. Churn",
+      "",
+      "Members leave gracefully and fresh nodes join (raft: added as a learner, promoted once caught up; crdt: starts gossiping).",
+      "",
+      churnSection(l, charts),
+      "",
+      "## 9. Scale",
+      "",
+      "Each node owns the same number of origins, so the offered load grows with N. Every N runs twice, with 1x and 4x the origins. Capacity is where the first node would saturate one core under the CPU cost model: per node, the slope of its CPU between the two loads is what one more update costs it, the intercept what it costs regardless (heartbeats, rounds), and capacity = min over nodes of (1 core − intercept) / slope. It credits no more batching than the 4x load shows (conservative for raft's leader).",
+      "",
+      scaleSection(l, charts),
+      "",
+      "## 10. Correctness checks",
+      "",
+      correctnessSection(l),
+      "",
+    );
+  }
+  out.push("## Real processes", "", realSection(results.real), "");
+  return { markdown: out.join("\n"), charts, summary: summaryBlock(results) };
+}
