@@ -15,29 +15,19 @@ export type HealthStatus = "unknown" | "healthy" | "unhealthy";
 export const HEALTH_STATUSES: readonly HealthStatus[] = ["unknown", "healthy", "unhealthy"];
 
 /**
- * One origin to watch, as stored in the replicated origin list. The fields
- * beyond `id` and `url` are handed to the v1-checker engine unchanged, so an
- * origin added through any node is checked the same way whoever owns it.
+ * One origin to watch, as stored in the replicated origin list: a raw
+ * v1-checker target object (`id`, `url`, and any of v1's optional fields:
+ * `intervalMs`, `timeoutMs`, `rise`, `fall`, `method`, `expectedStatus`,
+ * `bodyContains`, ...). It is validated with v1's `parseTarget` at the door
+ * (API, CLI, config) and again before checking, and stored raw so the
+ * cluster's defaults apply to fields it leaves out.
  */
 export interface OriginSpec {
-  /** Unique, URL-safe name ([A-Za-z0-9._:-], 1-128 chars). */
+  /** Unique id (v1's rule: 1-128 of letters, digits and . _ ~ : @ -). */
   id: string;
   /** `http://`, `https://` or `tcp://host:port`. */
   url: string;
-  /** Per-origin interval; the cluster default when absent. */
-  intervalMs?: number;
-  /** Per-check timeout; the cluster default when absent. */
-  timeoutMs?: number;
-  /** HTTP method for http(s) checks. */
-  method?: "GET" | "HEAD";
-  /** Expected statuses, e.g. ["200-399"] or [200, 204]. */
-  expectStatus?: (number | string)[];
-  /** Substring the first bytes of the body must contain. */
-  expectBody?: string;
-  /** Consecutive successes to become healthy. */
-  rise?: number;
-  /** Consecutive failures to become unhealthy. */
-  fall?: number;
+  [field: string]: unknown;
 }
 
 /**

@@ -1,0 +1,340 @@
+/**
+ * The HTTP API every agent serves (any node answers, for every origin):
+ *
+ *   GET    /v1/origins/:id              one origin: status, observer, last check time, age
+ *   GET    /v1/origins[?status=s]       all origins (or those with status s)
+ *   POST   /v1/origins                  add one origin (object) or several (array)
+ *   DELETE /v1/origins/:id              remove an origin everywhere
+ *   GET    /v1/members                  SWIM members with state and API address
+ *   GET    /v1/ownership[?origin=id]    the rendezvous table this node computes
+ *   GET    /v1/view                     this node's whole view (for the dashboard)
+ *   GET    /v1/cluster                  every member's /v1/view, side by side
+ *   POST   /v1/admin/faults             block/unblock members, drop rate (tests, demos)
+ *   POST   /v1/admin/leave              graceful leave, then the process exits
+ *   GET    /healthz, /metrics, /        liveness, Prometheus, the dashboard
+ *
+ * Bearer-token auth guards everything under /v1 and /metrics when a token is
+ * configured (the config refuses an empty token off loopback). Bad input
+ * gets a 4xx with an error naming the field; nothing in a request can crash
+ * the agent.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import type { AddressInfo } from "node:net";
+import { timingSafeEqual } from "node:crypto";
+import { parseTarget } from "@heck/v1-checker";
+import { HEALTH_STATUSES, type HealthStatus } from "../core/types.ts";
+import type { Agent } from "./agent.ts";
+import { DASHBOARD_HTML } from "./dashboard.ts";
+
+const MAX_BODY_BYTES = 1024 * 1024;
+
+/** An error that becomes an HTTP status and a JSON body. */
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}
+
+/** One origin as the API reports it. */
+export interface OriginView {
+  id: string;
+  url: string;
+  status: HealthStatus;
+  /** The member whose check produced this status (null before any check). */
+  observer: string | null;
+  /** Last check time known cluster-wide, ISO 8601 (null before any check). */
+  checkedAt: string | null;
+  checkedAtMs: number | null;
+  /** How old this node's information is: now - checkedAtMs. */
+  ageMs: number | null;
+  /** When the status last changed (continuous across owners). */
+  since: string | null;
+  latencyMs: number | null;
+  lastError: string | null;
+  /** The top-k owners this node computes, primary first. */
+  owners: string[];
+  /** True when this node's engine checks it now. */
+  checkedHere: boolean;
+}
+
+/** Builds the view of one origin from what this node knows. */
+export function originView(agent: Agent, id: string, nowMs = Date.now()): OriginView | undefined {
+  const spec = agent.core.origin(id);
+  if (spec === undefined) return undefined;
+  const rec = agent.core.record(id);
+  return {
+    id,
+    url: spec.url,
+    status: rec?.status ?? "unknown",
+    observer: rec?.observer ?? null,
+    checkedAt: rec ? new Date(rec.checkedAtMs).toISOString() : null,
+    checkedAtMs: rec?.checkedAtMs ?? null,
+    ageMs: rec ? Math.max(0, nowMs - rec.checkedAtMs) : null,
+    since: rec ? new Date(rec.sinceMs).toISOString() : null,
+    latencyMs: rec?.latencyMs ?? null,
+    lastError: rec?.lastError ?? null,
+    owners: [...agent.core.ownersOf(id)],
+    checkedHere: agent.core.activeOrigins().has(id),
+  };
+}
+
+/** The compact whole-node view the dashboard shows per node. */
+export function nodeView(agent: Agent) {
+  const now = Date.now();
+  const active = agent.core.activeOrigins();
+  const origins = agent.core
+    .originList()
+    .map((o) => o.id)
+    .sort()
+    .map((id) => {
+      const r = agent.core.record(id);
+      // [id, status initial, observer, age ms, owner, checked here?]
+      return [id, (r?.status ?? "unknown")[0], r?.observer ?? "", r ? now - r.checkedAtMs : -1, agent.core.ownersOf(id)[0] ?? "", active.has(id) ? 1 : 0];
+    });
+  return {
+    id: agent.config.id,
+    atMs: now,
+    api: agent.apiAddress,
+    store: agent.storeStatus(),
+    members: agent.members(),
+    ownerView: [...agent.core.members()],
+    load: Object.fromEntries(agent.core.load()),
+    checking: active.size,
+    origins,
+  };
+}
+
+function send(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(text);
+}
+
+async function readJson(req: IncomingMessage): Promise<unknown> {
+  const type = req.headers["content-type"] ?? "";
+  if (!/^application\/json\b/.test(type)) throw new HttpError(415, "body: send JSON with content-type: application/json", "body");
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`, "body");
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
+  } catch (e) {
+    throw new HttpError(400, `body: not valid JSON (${(e as Error).message})`, "body");
+  }
+}
+
+/** The API server of one agent. */
+export class ApiServer {
+  private constructor(
+    private readonly server: Server,
+    readonly address: string,
+  ) {}
+
+  /** Binds `listen` ("host:port", port 0 = any) and serves `agent`. */
+  static async start(agent: Agent, listen: string): Promise<ApiServer> {
+    const i = listen.lastIndexOf(":");
+    const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
+    const port = Number(listen.slice(i + 1));
+    const token = agent.config.token;
+    const server = createServer((req, res) => {
+      handle(agent, token, req, res).catch((e: unknown) => {
+        if (e instanceof HttpError) send(res, e.status, { error: e.message, ...(e.field ? { field: e.field } : {}) });
+        else {
+          agent.log(`api: ${(e as Error).stack ?? String(e)}`);
+          if (!res.headersSent) send(res, 500, { error: `internal error: ${(e as Error).message}` });
+          else res.end();
+        }
+      });
+    });
+    server.keepAliveTimeout = 5_000;
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(port, host, () => resolve());
+    });
+    const a = server.address() as AddressInfo;
+    return new ApiServer(server, `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+function authorized(token: string, req: IncomingMessage): boolean {
+  if (token === "") return true;
+  const h = req.headers.authorization ?? "";
+  const m = /^Bearer (.+)$/.exec(h);
+  if (m === null) return false;
+  const a = Buffer.from(m[1]!);
+  const b = Buffer.from(token);
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+async function handle(agent: Agent, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? "/", "http://agent");
+  const path = url.pathname;
+  const method = req.method ?? "GET";
+
+  if (path === "/" || path === "/dashboard") {
+    if (method !== "GET") throw new HttpError(405, "method: use GET");
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8", "cache-control": "no-store" });
+    res.end(DASHBOARD_HTML);
+    return;
+  }
+  if (path === "/healthz") {
+    const store = agent.storeStatus();
+    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.config.id, members: agent.ownerIds().length, origins: agent.core.originList().length, checking: agent.core.activeOrigins().size, store });
+    return;
+  }
+  if (path === "/metrics" || path.startsWith("/v1/")) {
+    if (!authorized(token, req)) {
+      res.setHeader("www-authenticate", 'Bearer realm="heck"');
+      throw new HttpError(401, "authorization: missing or wrong bearer token");
+    }
+  }
+  if (path === "/metrics") {
+    const text = await agent.metrics.registry.metrics();
+    res.writeHead(200, { "content-type": agent.metrics.registry.contentType });
+    res.end(text);
+    return;
+  }
+
+  const originMatch = /^\/v1\/origins\/([^/]+)$/.exec(path);
+  if (path === "/v1/origins") {
+    if (method === "GET") {
+      const status = url.searchParams.get("status");
+      if (status !== null && !HEALTH_STATUSES.includes(status as HealthStatus)) throw new HttpError(400, `status: must be one of ${HEALTH_STATUSES.join(", ")}`, "status");
+      const now = Date.now();
+      const all = agent.core
+        .originList()
+        .map((o) => originView(agent, o.id, now)!)
+        .filter((v) => status === null || v.status === status)
+        .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+      send(res, 200, all);
+      return;
+    }
+    if (method === "POST") {
+      const body = await readJson(req);
+      const items = Array.isArray(body) ? body : [body];
+      if (items.length === 0) throw new HttpError(400, "body: an empty array adds nothing", "body");
+      const seen = new Set<string>();
+      // Validate everything first: a batch is added whole or not at all.
+      for (const [i, item] of items.entries()) {
+        const path = Array.isArray(body) ? `[${i}]` : "";
+        const p = parseTarget(item, agent.defaults, path);
+        if (!p.ok) {
+          const msg = p.errors.join("; ");
+          throw new HttpError(400, msg, msg.slice(0, msg.indexOf(":")));
+        }
+        const id = (item as { id: string }).id;
+        if (seen.has(id)) throw new HttpError(400, `${path}${path ? "." : ""}id: "${id}" appears twice in the body`, "id");
+        seen.add(id);
+        if (agent.core.origin(id) !== undefined) throw new HttpError(409, `id: an origin "${id}" already exists (DELETE it first)`, "id");
+      }
+      const added = [];
+      for (const item of items) added.push(await agent.addOrigin(item));
+      send(res, 201, Array.isArray(body) ? added : added[0]);
+      return;
+    }
+    throw new HttpError(405, "method: use GET or POST");
+  }
+  if (originMatch !== null) {
+    const id = decodeURIComponent(originMatch[1]!);
+    if (method === "GET") {
+      const v = originView(agent, id);
+      if (v === undefined) throw new HttpError(404, `origin: no origin "${id}"`, "id");
+      send(res, 200, v);
+      return;
+    }
+    if (method === "DELETE") {
+      if (!(await agent.removeOrigin(id))) throw new HttpError(404, `origin: no origin "${id}"`, "id");
+      res.writeHead(204);
+      res.end();
+      return;
+    }
+    throw new HttpError(405, "method: use GET or DELETE");
+  }
+  if (method !== "GET" && !path.startsWith("/v1/admin/")) throw new HttpError(405, "method: use GET");
+  switch (path) {
+    case "/v1/members":
+      send(
+        res,
+        200,
+        agent.memberDetails().map((m) => ({ id: m.id, name: m.id, addr: m.addr, state: m.state, incarnation: agent.members().find((x) => x.id === m.id)?.incarnation ?? 0, api: m.meta?.api ?? null, self: m.id === agent.config.id })),
+      );
+      return;
+    case "/v1/ownership": {
+      const one = url.searchParams.get("origin");
+      const table = one !== null ? agent.core.table().filter((e) => e.originId === one) : agent.core.table();
+      if (one !== null && table.length === 0) throw new HttpError(404, `origin: no origin "${one}"`, "origin");
+      send(res, 200, {
+        self: agent.config.id,
+        replicas: agent.config.replicas,
+        members: [...agent.core.members()],
+        load: Object.fromEntries(agent.core.load()),
+        origins: table.map((e) => ({ id: e.originId, owners: e.owners })),
+      });
+      return;
+    }
+    case "/v1/view":
+      send(res, 200, nodeView(agent));
+      return;
+    case "/v1/cluster": {
+      const members = agent.memberDetails();
+      const nodes = await Promise.all(
+        members.map(async (m) => {
+          if (m.id === agent.config.id) return { id: m.id, state: m.state, ok: true, view: nodeView(agent) };
+          if (m.meta === undefined || m.state === "dead" || m.state === "left") return { id: m.id, state: m.state, ok: false, error: m.state };
+          try {
+            const r = await fetch(`http://${m.meta.api}/v1/view`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(800) });
+            if (!r.ok) return { id: m.id, state: m.state, ok: false, error: `HTTP ${r.status}` };
+            return { id: m.id, state: m.state, ok: true, view: (await r.json()) as unknown };
+          } catch (e) {
+            return { id: m.id, state: m.state, ok: false, error: (e as Error).message };
+          }
+        }),
+      );
+      send(res, 200, { self: agent.config.id, atMs: Date.now(), nodes });
+      return;
+    }
+    case "/v1/admin/faults": {
+      if (method !== "POST") throw new HttpError(405, "method: use POST");
+      const body = (await readJson(req)) as Record<string, unknown>;
+      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "body: must be an object", "body");
+      for (const k of Object.keys(body)) if (!["block", "unblock", "dropRate"].includes(k)) throw new HttpError(400, `${k}: unknown field (block, unblock, dropRate)`, k);
+      const ids = (v: unknown, f: string) => {
+        if (v === undefined || v === "all") return v as undefined | "all";
+        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new HttpError(400, `${f}: must be a list of member ids`, f);
+        return v as string[];
+      };
+      const block = ids(body.block, "block");
+      if (block === "all") throw new HttpError(400, "block: must be a list of member ids", "block");
+      try {
+        send(res, 200, agent.setFaults({ ...(block ? { block } : {}), ...(body.unblock !== undefined ? { unblock: ids(body.unblock, "unblock")! } : {}), ...(body.dropRate !== undefined ? { dropRate: body.dropRate as number } : {}) }));
+      } catch (e) {
+        const msg = (e as Error).message;
+        throw new HttpError(400, msg, msg.slice(0, msg.indexOf(":")));
+      }
+      return;
+    }
+    case "/v1/admin/leave": {
+      if (method !== "POST") throw new HttpError(405, "method: use POST");
+      send(res, 202, { leaving: agent.config.id, graceMs: agent.config.handoffGraceMs });
+      void agent.leave();
+      return;
+    }
+    default:
+      throw new HttpError(404, `path: no route ${path}`);
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * `heck cluster up`: a local cluster of separate agent processes plus a
+ * heck-fleet of origins (and, for `--store etcd` without endpoints, a local
+ * etcd), for the demo, the tests and the benchmark. Prints where everything
+ * is once every agent is up and sees every other, stays in the foreground,
+ * and stops everything cleanly on SIGINT/SIGTERM.
+ *
+ * Port layout from --base-port p, for n agents (agent i = 0..n-1):
+ *   p+10i    SWIM (UDP+TCP)        p+10i+1  HTTP API + dashboard
+ *   p+10i+2  crdt gossip           p+10i+3  raft peer   p+10i+4  raft gRPC
+ * with s = n + 10 slots (room for agents added at runtime):
+ *   p+10s    fleet control API     p+10s+1/2 etcd client/peer (when started here)
+ *   p+10s+10 ... p+10s+9+m         the m origins
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { AgentClient } from "./client.ts";
+
+/** Options of {@link clusterUp}. */
+export interface ClusterOptions {
+  nodes: number;
+  origins: number;
+  store: "crdt" | "raft" | "etcd";
+  basePort: number;
+  intervalMs: number;
+  host: string;
+  /** Where agents keep data and logs; a temp dir (removed at stop) when absent. */
+  dataDir?: string;
+  etcdEndpoints?: string[];
+  replicas: number;
+  swimPreset: "lan" | "wan" | "local";
+  /** Extra flags passed to every agent. */
+  agentArgs?: string[];
+  /** Raft members (first k agents); default min(3, nodes). */
+  raftMembers?: number;
+  log?: (line: string) => void;
+}
+
+/** One agent process of the cluster. */
+export interface ClusterNode {
+  id: string;
+  pid: number;
+  api: string;
+  gossip: string;
+  child: ChildProcess;
+}
+
+/** A running local cluster. */
+export interface RunningCluster {
+  nodes: ClusterNode[];
+  fleet: { pid: number; control: string; child: ChildProcess; firstPort: number };
+  etcd?: { pid: number; endpoint: string; child: ChildProcess };
+  dataDir: string;
+  /** The exact contract line of `--json`. */
+  contract(): { nodes: { id: string; pid: number; api: string }[]; fleet: { pid: number; control: string } };
+  /** Starts one more agent (joining the cluster) with the next free slot; resolves when it is up. */
+  addNode(): Promise<ClusterNode>;
+  /** Stops everything (agents gracefully, then the fleet and etcd), removes the temp dir. */
+  stop(): Promise<void>;
+}
+
+const HECK_BIN = fileURLToPath(new URL("../../bin/heck.js", import.meta.url));
+
+function fleetBin(): string {
+  // The package's entry is src/index.ts; its bin shim sits in ../bin.
+  const entry = fileURLToPath(import.meta.resolve("@heck/fleet"));
+  return join(entry, "..", "..", "bin", "heck-fleet.js");
+}
+
+/** Reads the first line of a child's stdout as JSON (rejects if the child exits first or after `timeoutMs`). */
+function firstJsonLine(child: ChildProcess, what: string, timeoutMs: number, stderrTail: () => string): Promise<Record<string, unknown>> {
+  return new Promise((resolve, reject) => {
+    let buf = "";
+    const timer = setTimeout(() => done(new Error(`${what}: not up within ${timeoutMs} ms; ${stderrTail()}`)), timeoutMs);
+    const onData = (chunk: Buffer) => {
+      buf += chunk.toString();
+      const nl = buf.indexOf("\n");
+      if (nl < 0) return;
+      try {
+        done(undefined, JSON.parse(buf.slice(0, nl)) as Record<string, unknown>);
+      } catch {
+        done(new Error(`${what}: unexpected output ${JSON.stringify(buf.slice(0, nl))}`));
+      }
+    };
+    const onExit = (code: number | null, signal: string | null) => done(new Error(`${what} exited (${code ?? signal}) before it was up; ${stderrTail()}`));
+    function done(err?: Error, v?: Record<string, unknown>) {
+      clearTimeout(timer);
+      child.stdout?.off("data", onData);
+      child.off("exit", onExit);
+      if (err) reject(err);
+      else resolve(v!);
+    }
+    child.stdout?.on("data", onData);
+    child.once("exit", onExit);
+  });
+}
+
+function tail(): { push: (c: Buffer) => void; get: () => string } {
+  let s = "";
+  return { push: (c) => (s = (s + c.toString()).slice(-2000)), get: () => (s.trim() === "" ? "no stderr" : `stderr: ${s.trim()}`) };
+}
+
+/** Sends `signal` and waits up to `ms` for the exit, then SIGKILLs. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals, ms: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const exited = new Promise<void>((r) => child.once("exit", () => r()));
+  try {
+    process.kill(child.pid, signal);
+  } catch {
+    return;
+  }
+  const timer = setTimeout(() => {
+    try {
+      if (child.exitCode === null && child.signalCode === null) process.kill(child.pid!, "SIGKILL");
+    } catch {
+      // gone
+    }
+  }, ms);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Starts the cluster; see the file comment for the port layout. */
+export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
+  const log = o.log ?? (() => undefined);
+  const ownDir = o.dataDir === undefined;
+  const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "heck-cluster-"));
+  mkdirSync(dataDir, { recursive: true });
+  const h = o.host;
+  const p = o.basePort;
+  const slots = Math.max(o.nodes, 1) + 10; // room for nodes added at runtime
+  const shared = p + 10 * slots;
+  const originBase = shared + 10;
+  if (originBase + o.origins > 65535) throw new RangeError(`--base-port ${p}: ${o.nodes} agents and ${o.origins} origins run past port 65535`);
+  const children: ChildProcess[] = [];
+  const nodes: ClusterNode[] = [];
+  let etcd: RunningCluster["etcd"];
+  let stopping: Promise<void> | undefined;
+
+  const stop = () =>
+    (stopping ??= (async () => {
+      // Agents first (SIGTERM = graceful leave, bounded), then what they depend on.
+      await Promise.all(nodes.map((n) => stopChild(n.child, "SIGTERM", 3 * o.intervalMs + 5_000)));
+      await stopChild(fleetChild, "SIGTERM", 5_000);
+      if (etcd !== undefined) await stopChild(etcd.child, "SIGTERM", 5_000);
+      for (const c of children) await stopChild(c, "SIGKILL", 1_000);
+      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+    })());
+
+  // 1. The fleet of origins.
+  const fleetTail = tail();
+  const fleetChild = spawn(process.execPath, [fleetBin(), "--count", String(Math.max(1, o.origins)), "--base-port", String(originBase), "--host", h, "--control", `${h}:${shared}`, "--json"], {
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  children.push(fleetChild);
+  fleetChild.stderr!.on("data", fleetTail.push);
+  let fleetLine: Record<string, unknown>;
+  try {
+    fleetLine = await firstJsonLine(fleetChild, "heck-fleet", 60_000, fleetTail.get);
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+  const fleet = { pid: fleetChild.pid!, control: `${h}:${shared}`, child: fleetChild, firstPort: Number(fleetLine.firstPort ?? originBase) };
+  log(`fleet: ${o.origins} origins on ${h}:${fleet.firstPort}.., control http://${fleet.control}`);
+
+  // 2. A local etcd for --store etcd without endpoints.
+  let etcdEndpoints = o.etcdEndpoints ?? [];
+  if (o.store === "etcd" && etcdEndpoints.length === 0) {
+    if (!existsSync("/usr/bin/etcd")) {
+      await stop();
+      throw new Error("--store etcd: give --etcd-endpoints, or install etcd-server so a local etcd can be started");
+    }
+    const client = `http://${h}:${shared + 1}`;
+    const peer = `http://${h}:${shared + 2}`;
+    const child = spawn(
+      "/usr/bin/etcd",
+      ["--name", "etcd0", "--data-dir", join(dataDir, "etcd"), "--listen-client-urls", client, "--advertise-client-urls", client, "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", `etcd0=${peer}`, "--logger", "zap", "--log-level", "error"],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
+    children.push(child);
+    const t = tail();
+    child.stderr!.on("data", t.push);
+    etcd = { pid: child.pid!, endpoint: `${h}:${shared + 1}`, child };
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      try {
+        if ((await fetch(`${client}/health`, { signal: AbortSignal.timeout(1_000) })).ok) break;
+      } catch {
+        // not yet
+      }
+      if (child.exitCode !== null || Date.now() > deadline) {
+        await stop();
+        throw new Error(`local etcd did not start: ${t.get()}`);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    etcdEndpoints = [etcd.endpoint];
+    log(`etcd: ${etcd.endpoint} (pid ${etcd.pid})`);
+  }
+
+  // 3. Agents. Raft members (the first k) start together: none can serve before a quorum exists.
+  const raftMembers = o.store === "raft" ? Math.min(o.raftMembers ?? 3, o.nodes) : 0;
+  const raftPeers = Array.from({ length: raftMembers }, (_, i) => `n${i + 1}=${h}:${p + 10 * i + 3}`).join(",");
+  const raftEndpoints = Array.from({ length: raftMembers }, (_, i) => `${h}:${p + 10 * i + 4}`).join(",");
+  let nextIndex = 0;
+  const startAgent = async (i: number, seeds: string[]): Promise<ClusterNode> => {
+    const id = `n${i + 1}`;
+    const b = p + 10 * i;
+    const args = [
+      HECK_BIN, "agent", "--json",
+      "--id", id, "--bind", `${h}:${b}`, "--api", `${h}:${b + 1}`, "--crdt-port", String(b + 2),
+      "--store", o.store, "--data-dir", join(dataDir, id),
+      "--interval-ms", String(o.intervalMs), "--replicas", String(o.replicas), "--swim-preset", o.swimPreset,
+      ...(seeds.length > 0 ? ["--join", seeds.join(",")] : []),
+      ...(o.store === "raft" ? (i < raftMembers ? ["--raft-peers", raftPeers, "--raft-grpc", `${h}:${b + 4}`] : ["--raft-endpoints", raftEndpoints]) : []),
+      ...(o.store === "etcd" ? ["--etcd-endpoints", etcdEndpoints.join(",")] : []),
+      ...(o.agentArgs ?? []),
+    ];
+    const logFile = createWriteStream(join(dataDir, `${id}.log`), { flags: "a" });
+    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    children.push(child);
+    const t = tail();
+    child.stderr!.on("data", (c: Buffer) => {
+      t.push(c);
+      logFile.write(c);
+    });
+    child.once("exit", () => logFile.end());
+    const line = await firstJsonLine(child, `agent ${id}`, 60_000, t.get);
+    return { id, pid: child.pid!, api: String(line.api), gossip: String(line.gossip), child };
+  };
+  try {
+    const seed = [`${h}:${p}`];
+    if (o.store === "raft") {
+      const first = await Promise.all(Array.from({ length: raftMembers }, (_, i) => startAgent(i, i === 0 ? [] : seed)));
+      nodes.push(...first);
+      nextIndex = raftMembers;
+    } else {
+      nodes.push(await startAgent(0, []));
+      nextIndex = 1;
+    }
+    const rest = await Promise.all(Array.from({ length: o.nodes - nextIndex }, (_, k) => startAgent(nextIndex + k, seed)));
+    nodes.push(...rest);
+    nextIndex = o.nodes;
+    nodes.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
+    // "Up" means every agent sees every other alive.
+    await waitForMembers(nodes, 30_000);
+    // The origin list, added once through the first agent; it replicates to all.
+    if (o.origins > 0) {
+      const client = new AgentClient(nodes[0]!.api, "", 30_000);
+      const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${fleet.firstPort + i}/health` }));
+      for (let i = 0; i < list.length; i += 2000) await client.call("POST", "/v1/origins", list.slice(i, i + 2000));
+      await waitForOrigins(nodes, o.origins, 60_000);
+    }
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+
+  const running: RunningCluster = {
+    nodes,
+    fleet,
+    ...(etcd ? { etcd } : {}),
+    dataDir,
+    contract: () => ({ nodes: nodes.map((n) => ({ id: n.id, pid: n.pid, api: n.api })), fleet: { pid: fleet.pid, control: fleet.control } }),
+    addNode: async () => {
+      const i = nextIndex++;
+      if (i >= slots) throw new RangeError("addNode: no free port slot left");
+      const alive = nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
+      const node = await startAgent(i, alive.slice(0, 3).map((n) => n.gossip));
+      nodes.push(node);
+      return node;
+    },
+    stop,
+  };
+  return running;
+}
+
+async function waitForMembers(nodes: ClusterNode[], timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          const ms = await new AgentClient(n.api, "", 2_000).get<{ state: string }[]>("/v1/members");
+          return ms.filter((m) => m.state === "alive").length;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+    if (counts.every((c) => c === nodes.length)) return;
+    if (Date.now() > end) throw new Error(`agents did not all see each other within ${timeoutMs} ms (alive counts ${counts.join(",")})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+async function waitForOrigins(nodes: ClusterNode[], count: number, timeoutMs: number): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(
+      nodes.map(async (n) => {
+        try {
+          return (await new AgentClient(n.api, "", 5_000).get<{ origins: number }>("/healthz")).origins;
+        } catch {
+          return 0;
+        }
+      }),
+    );
+    if (counts.every((c) => c === count)) return;
+    if (Date.now() > end) throw new Error(`the origin list did not reach every agent within ${timeoutMs} ms (${counts.join(",")} of ${count})`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
