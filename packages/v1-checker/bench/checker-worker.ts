@@ -3,7 +3,7 @@
 // It runs exactly what `heck-v1 run` runs: a CheckEngine plus the API server
 // with its Prometheus metrics. Arguments come as one JSON object in argv[2];
 // progress lines go to stdout, the result is the last line (JSON).
-import { monitorEventLoopDelay, performance } from "node:perf_hooks";
+import { constants as perfConstants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 import { ApiServer, BUILTIN_DEFAULTS, CheckEngine, percentile, type ResultEvent } from "../src/index.ts";
 
 interface WorkerArgs {
@@ -83,6 +83,22 @@ process.stdout.write(
   `warm-up done after ${((performance.now() - started) / 1000).toFixed(1)} s: ${seenCount} of ${args.origins} targets checked at least once, ${settled ? "lag settled" : "lag never settled (overloaded)"}\n`,
 );
 
+// Garbage collection during the window: pauses by kind (minor = scavenge, major = mark-compact).
+const gc = { minor: 0, minorMs: 0, major: 0, majorMs: 0, maxPauseMs: 0 };
+const gcObserver = new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
+    if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
+      gc.major++;
+      gc.majorMs += e.duration;
+    } else {
+      gc.minor++;
+      gc.minorMs += e.duration;
+    }
+    gc.maxPauseMs = Math.max(gc.maxPauseMs, e.duration);
+  }
+});
+gcObserver.observe({ entryTypes: ["gc"] });
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
 loopDelay.enable();
 let rssMaxBytes = 0;
@@ -97,6 +113,7 @@ const elapsedS = (performance.now() - t0) / 1000;
 const cpu = process.cpuUsage(cpu0);
 process.stdout.write(`window-end ${Date.now()}\n`);
 clearInterval(rssTimer);
+gcObserver.disconnect();
 loopDelay.disable();
 rssMaxBytes = Math.max(rssMaxBytes, process.memoryUsage.rss());
 
@@ -127,6 +144,8 @@ const result = {
   heapUsedMb: mem.heapUsed / 2 ** 20,
   externalMb: mem.external / 2 ** 20,
   eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
+  eventLoopDelayMaxMs: loopDelay.max / 1e6,
+  gc,
   byStatus: stats.byStatus,
   overruns: stats.overruns,
   warmupS: (t0 - started) / 1000,

@@ -2,13 +2,13 @@
 //
 //   pnpm --filter @heck/v1-checker bench
 //
-// 1. Starts `heck-fleet` (10,000 origins on 127.0.0.1:20000-29999) in its own process.
+// 1. Starts `heck-fleet` (10,000 origins on 127.0.1.1:20000-29999) in its own processes.
 // 2. Runs the checker (engine + API + metrics, as `heck-v1 run`) in another
 //    process, compiled with esbuild so its RSS is the checker's and not the
 //    TypeScript loader's, for 30 s at 1 s: checks/s, schedule lag p50/p99,
 //    check latency p50/p99, CPU cores, RSS, CPU microseconds per check.
 // 3. Finds the knee: the most origins held at 1 s with lag p99 under 100 ms
-//    (a second fleet on 127.0.0.2 serves targets beyond 10,000).
+//    (fleets on 127.0.1.2 serve targets beyond 10,000).
 // 4. Measures the machine's ceiling with wrk against the same fleet: requests/s
 //    and wrk's CPU microseconds per request.
 // 5. Prints the reference points (blackbox_exporter, Uptime Kuma) as ratios,
@@ -34,7 +34,13 @@ const TIMEOUT_MS = 1000;
 const LAG_GOAL_MS = 100;
 const RSS_GOAL_MB = 256;
 const BASE_PORT = 20_000;
-const PER_HOST = 10_000; // origins per loopback address (ports 20000-29999); 127.0.0.2 serves the next 10,000
+const PER_HOST = 10_000; // origins per loopback address (ports 20000-29999); 127.0.1.2 serves the next 10,000
+/**
+ * Origins listen on 127.0.1.x rather than 127.0.0.1: the benchmark port range
+ * is shared with other packages' benchmarks and experiments, which bind
+ * 127.0.0.1, and a different loopback address keeps the two from colliding.
+ */
+const HOST_PREFIX = process.env["HECK_BENCH_HOST_PREFIX"] ?? "127.0.1.";
 /**
  * Origins per heck-fleet process. One process can serve 10,000 (the fleet
  * benchmark shows it), but then it may hold only 9,744 connections under the
@@ -63,6 +69,9 @@ interface WorkerResult {
   cpuUsPerCheck: number;
   rssMb: number;
   eventLoopDelayP99Ms: number;
+  eventLoopDelayMaxMs: number;
+  gc: { minor: number; minorMs: number; major: number; majorMs: number; maxPauseMs: number };
+  heapUsedMb: number;
   elapsedS: number;
   warmupS: number;
   firstPassS: number;
@@ -123,11 +132,11 @@ async function startFleet(host: string, basePort: number, count: number, control
   return { child, pid: ready.pid, control: ready.control };
 }
 
-/** Starts fleet shards until origins 0..n-1 are served. Origin i is 127.0.0.(1 + i / 10,000) port 20000 + i % 10,000. */
+/** Starts fleet shards until origins 0..n-1 are served. Origin i is 127.0.1.(1 + i / 10,000) port 20000 + i % 10,000. */
 async function ensureFleet(shards: FleetShard[], n: number): Promise<FleetShard[]> {
   while (shards.length * SHARD < n) {
     const first = shards.length * SHARD;
-    const host = `127.0.0.${1 + Math.floor(first / PER_HOST)}`;
+    const host = `${HOST_PREFIX}${1 + Math.floor(first / PER_HOST)}`;
     const basePort = BASE_PORT + (first % PER_HOST);
     const shard = await startFleet(host, basePort, Math.min(SHARD, PER_HOST - (first % PER_HOST)), 31_000 + shards.length);
     shards.push({ ...shard, first });
@@ -142,7 +151,7 @@ async function fleetRequests(control: string): Promise<number> {
 
 async function runChecker(workerJs: string, origins: number, durationS: number, fleets: Array<{ pid: number; control: string }>): Promise<RunResult> {
   const loadBefore = loadavg()[0]!;
-  const hosts = ["127.0.0.1", "127.0.0.2"].slice(0, Math.ceil(origins / PER_HOST));
+  const hosts = [`${HOST_PREFIX}1`, `${HOST_PREFIX}2`].slice(0, Math.ceil(origins / PER_HOST));
   const args = { origins, hosts, perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1 };
   const child = spawn(process.execPath, [workerJs, JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let fleetCpu0 = 0;
@@ -185,6 +194,7 @@ function describeRun(label: string, r: RunResult): void {
   log(
     `  ${label}: ${r.origins} origins -> ${fmt(r.checksPerSec, 0)} checks/s (of ${fmt(r.expectedChecksPerSec, 0)}), lag p50 ${fmt(r.lagP50Ms, 2)} ms p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
       `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores ${fmt(r.rssMb, 0)} MB, fleet ${fmt(r.fleetCpuCores, 2)} cores; ` +
+      `event loop delay p99 ${fmt(r.eventLoopDelayP99Ms, 1)} ms max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms; ` +
       `every origin checked once after ${fmt(r.firstPassS, 1)} s; failures ${r.failures}${r.failures ? ` ${JSON.stringify(r.failureKinds)}` : ""}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)} [${verdict}]`,
   );
 }
@@ -250,7 +260,7 @@ async function main(): Promise<void> {
     const t0 = performance.now();
     const fleets = await ensureFleet(shards, ORIGINS);
     for (const f of shards) children.push(f.child);
-    log(`\nheck-fleet: ${fleets.length} process${fleets.length === 1 ? "" : "es"} of up to ${SHARD} origins (127.0.0.1:${BASE_PORT}-${BASE_PORT + Math.min(ORIGINS, PER_HOST) - 1}${ORIGINS > PER_HOST ? ", 127.0.0.2:..." : ""}), ready in ${fmt((performance.now() - t0) / 1000, 1)} s`);
+    log(`\nheck-fleet: ${fleets.length} process${fleets.length === 1 ? "" : "es"} of up to ${SHARD} origins (${HOST_PREFIX}1:${BASE_PORT}-${BASE_PORT + Math.min(ORIGINS, PER_HOST) - 1}${ORIGINS > PER_HOST ? `, ${HOST_PREFIX}2:...` : ""}), ready in ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
     log(`\nmain run (warm-up: at least ${WARMUP_S} s and until every origin was checked once; then ${DURATION_S} s measured):`);
     const main = await runChecker(workerJs, ORIGINS, DURATION_S, fleets);
@@ -287,7 +297,7 @@ async function main(): Promise<void> {
     let wrk: ReturnType<typeof runWrk>;
     if (haveWrk) {
       log(`\nceiling: wrk -t2 -c64 -d${PROBE_DURATION_S}s against origin 0 of the same fleet`);
-      wrk = runWrk(`http://127.0.0.1:${BASE_PORT}/health`, PROBE_DURATION_S, shards[0]!.pid);
+      wrk = runWrk(`http://${HOST_PREFIX}1:${BASE_PORT}/health`, PROBE_DURATION_S, shards[0]!.pid);
       if (wrk) log(`  ${fmt(wrk.requestsPerSec, 0)} requests/s, latency p50 ${wrk.latencyP50} p99 ${wrk.latencyP99}; wrk ${fmt(wrk.cpuUsPerRequest, 1)} CPU µs/request, fleet ${fmt(wrk.fleetCpuUsPerRequest, 1)} CPU µs/request`);
       else log("  wrk failed");
     }
