@@ -105,7 +105,7 @@ describe("cluster simulation (seeded)", () => {
   it.each(seeds)("random crashes, joins, leaves and partitions keep every invariant (seed %i)", (seed) => {
     const r = runClusterSim(base(seed, { actions: randomActions(seed, 6), durationMs: 90_000 }));
     expectClean(r, seed);
-  });
+  }, 30_000);
 
   it("two crashes within one detection bound leave no origin unchecked beyond (second crash - first) + bound", () => {
     const r = runClusterSim(
@@ -126,5 +126,5 @@ describe("cluster simulation (seeded)", () => {
       const r = runClusterSim(base(seed, { actions: randomActions(seed, 6), durationMs: 90_000, core: { replicas: 2, promoteAfterMs: 6_000 } }));
       expectClean(r, seed);
     }
-  });
+  }, 60_000);
 });
