@@ -149,12 +149,26 @@ export class Agent {
     this.member = await startMember({
       name: c.id,
       bind: c.bind,
-      seeds: c.join,
       meta: JSON.stringify(meta),
       preset: c.swimPreset,
       config: c.swim,
       keys: c.gossipKey ? [c.gossipKey] : [],
     });
+    // Join like Consul's retry_join: agents started together may come up in
+    // any order. Until the join succeeds this node owns nothing (its view
+    // would be itself alone, and it would check every origin).
+    if (c.join.length > 0) {
+      const deadline = Date.now() + 30_000;
+      for (;;) {
+        try {
+          await this.member.join(c.join);
+          break;
+        } catch (e) {
+          if (Date.now() > deadline || this.stopped) throw new Error(`join: none of ${c.join.join(", ")} answered within 30 s (${(e as Error).message})`, { cause: e });
+          await new Promise((r) => setTimeout(r, 300));
+        }
+      }
+    }
 
     this.engine.on("result", (e) => this.onResult(e));
     this.engine.start();
