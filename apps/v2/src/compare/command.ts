@@ -30,6 +30,11 @@ function parseSeed(v: string): number {
   return Number(v);
 }
 
+function parseSeedCount(v: string): number {
+  if (!/^\d{1,3}$/.test(v) || Number(v) < 1 || Number(v) > 100) throw new InvalidArgumentError("--seeds must be an integer in [1, 100]");
+  return Number(v);
+}
+
 function parseList<T extends string>(flag: string, allowed: readonly T[]): (v: string) => T[] {
   return (v) => {
     const items = v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
@@ -46,14 +51,15 @@ export function registerCompareCommand(program: Command): Command {
     .description("Compare the raft and CRDT stores on the same health-check workload; writes docs/compare/ (report.md, charts, results.json)")
     .option("--quick", "the small version (the test suite's; under two minutes)", false)
     .addOption(new Option("--mode <mode>", "simulation, real processes, or both").choices(["sim", "real", "all"]).default("all"))
-    .option("--seed <n>", "the simulation's seed", parseSeed, 1)
+    .option("--seed <n>", "the simulation's first seed", parseSeed, 1)
+    .option("--seeds <k>", "seeds per scenario, from --seed on; figures are medians (default: 5, quick: 2)", parseSeedCount)
     .option("--out <dir>", "output directory (default: <repo>/docs/compare)")
     .option("--chapter <file>", "chapter whose key-figures block to refresh (default: <repo>/docs/compare.md)")
     .option("--stores <list>", "simulation stores: raft,crdt", parseList("--stores", ["raft", "crdt"] as const), ["raft", "crdt"])
     .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd", parseList("--real-stores", ["crdt", "raft", "etcd"] as const), ["crdt", "raft", "etcd"])
     .option("--only <ids>", "only these simulation scenarios (ids or prefixes: steady, crash, partition, bridge, loss, churn, scale)")
     .option("--json", "print one JSON line with the key figures at the end", false)
-    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
+    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
       const root = findRepoRoot(process.cwd()) ?? process.cwd();
       const outDir = resolve(opts.out ?? join(root, "docs", "compare"));
       const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : join(root, "docs", "compare.md");
@@ -62,6 +68,7 @@ export function registerCompareCommand(program: Command): Command {
         quick: opts.quick,
         mode: opts.mode,
         seed: opts.seed,
+        seedCount: opts.seeds ?? (opts.quick ? 2 : 5),
         outDir,
         chapter,
         simStores: opts.stores,
@@ -76,8 +83,8 @@ export function registerCompareCommand(program: Command): Command {
         process.stdout.write(
           JSON.stringify({
             outDir,
-            raftLinearizable: sim?.runs.filter((r) => r.store === "raft" && r.linearizability).every((r) => r.linearizability!.linearizable === true) ?? null,
-            crdtConverged: sim?.runs.filter((r) => r.store === "crdt").every((r) => r.final.converged) ?? null,
+            raftLinearizable: sim?.runs.filter((r) => r.store === "raft").every((r) => r.checks.every((c) => c.linearizable !== false && c.staleLinearizableReads === 0)) ?? null,
+            crdtConverged: sim?.runs.filter((r) => r.store === "crdt").every((r) => r.checks.every((c) => c.converged && c.reconverged !== false)) ?? null,
             steadyWriteP50Ms: Object.fromEntries((sim?.stores ?? []).map((s) => [s, key(s)?.writes.latencyMs.p50 ?? null])),
             steadyVisibleP99Ms: Object.fromEntries((sim?.stores ?? []).map((s) => [s, key(s)?.visibilityMs.p99 ?? null])),
             usl: Object.fromEntries(Object.entries(sim?.scale ?? {}).map(([s, v]) => [s, v.usl])),

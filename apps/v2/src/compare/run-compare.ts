@@ -18,6 +18,8 @@ export interface CompareOptions {
   quick: boolean;
   mode: CompareMode;
   seed: number;
+  /** Seeds per scenario (seed, seed+1, ...); figures are medians over them. */
+  seedCount: number;
   /** Where report.md, results.json and the charts go. */
   outDir: string;
   /** docs/compare.md, whose key-figures block is rewritten (optional). */
@@ -40,10 +42,11 @@ export interface CompareOptions {
 export async function runCompare(o: CompareOptions): Promise<{ results: CompareResults; written: WrittenReport }> {
   const results: CompareResults = { schema: 1, generator: "heck compare", command: o.command, quick: o.quick, sim: null, real: null };
   if (o.mode === "sim" || o.mode === "all") {
-    o.log(`simulation: seed ${o.seed}${o.quick ? ", quick" : ""}`);
+    o.log(`simulation: seeds ${o.seed}..${o.seed + o.seedCount - 1}${o.quick ? ", quick" : ""}`);
     const t0 = performance.now();
     results.sim = runSimExperiment({
       seed: o.seed,
+      seedCount: o.seedCount,
       quick: o.quick,
       stores: o.simStores,
       ...(o.only ? { only: o.only } : {}),

@@ -53,6 +53,8 @@ export interface ReadFigures {
   ok: number;
   okShare: number | null;
   latencyMs: Summary;
+  /** Successful reads that were stale (see the file comment). */
+  stale: number;
   staleShare: number | null;
   /** Over stale reads: how far behind. */
   stalenessMs: Summary;
@@ -91,6 +93,8 @@ export interface TrafficFigures {
   busiest: { node: string; cpuUsPerSec: number; messagesPerUpdate: number | null; bytesPerUpdate: number | null };
   /** Modelled CPU per node, µs per simulated second (same order as the run's nodeIds). */
   cpuUsPerSecByNode: number[];
+  /** What grows with the update rate once messages batch: per node, per simulated second, bytes handled (in + out), records applied, client calls. */
+  ratesByNode: Array<{ bytes: number; applies: number; ops: number }>;
 }
 
 /** The figures of one run. */
@@ -189,6 +193,7 @@ export function readFigures(reads: readonly ReadRecord[], completed: CompletedWr
     ok: ok.length,
     okShare: share(ok.length, reads.length),
     latencyMs: summarize(ok.map((r) => r.returnMs! - r.invokeMs)),
+    stale: stale.length,
     staleShare: share(stale.length, ok.length),
     stalenessMs: summarize(stale),
     wrongStatusShare: share(wrong, ok.length),
@@ -276,6 +281,7 @@ export function figuresOf(run: RawRun, opts: { timeoutMs: number; probeEveryMs: 
     perUpdate: { messages: perUpdate(messages, updates), bytes: perUpdate(bytes, updates), payloadBytes: perUpdate(payload, updates), metadataBytes: perUpdate(bytes - payload, updates) },
     busiest: { node: run.nodeIds[bi]!, cpuUsPerSec: cpu[bi]!, messagesPerUpdate: perUpdate(busy.msgsIn + busy.msgsOut, updates), bytesPerUpdate: perUpdate(busy.bytesIn + busy.bytesOut, updates) },
     cpuUsPerSecByNode: cpu,
+    ratesByNode: window.map((c) => ({ bytes: round(((c.bytesIn + c.bytesOut) / windowMs) * 1000, 1), applies: round((c.applies / windowMs) * 1000, 2), ops: round((c.ops / windowMs) * 1000, 2) })),
   };
 
   // Per side during the fault window.

@@ -76,7 +76,7 @@ export const FULL_SCALE: ScenarioScale = {
   lossRunMs: 15_000,
   churnRounds: 4,
   churnEveryMs: 5_000,
-  scaleRunMs: 6_000,
+  scaleRunMs: 4_000,
   scaleNodes: [3, 5, 9, 17, 33, 65],
   scaleOriginsPerNode: 10,
   lossRates: [0, 0.05, 0.1, 0.2, 0.3],
@@ -205,8 +205,8 @@ export function buildScenarios(s: ScenarioScale): Scenario[] {
   for (const size of s.scaleNodes) {
     const scaleBase = { ...base, nodes: size, family: "scale" as const, runMs: s.scaleRunMs, faults: [], linearizableReads: false, x: size, originsPerNode: s.scaleOriginsPerNode };
     out.push({ ...scaleBase, id: `scale-${size}`, title: `Scale N=${size}` });
-    // The same cluster at four times the load: the slope between the two gives the marginal cost of an update.
-    out.push({ ...scaleBase, id: `scale-${size}-x4`, title: `Scale N=${size}, 4x load`, originsPerNode: 4 * s.scaleOriginsPerNode });
+    // The same cluster at three times the load: the slope between the two gives the marginal cost of an update.
+    out.push({ ...scaleBase, id: `scale-${size}-x3`, title: `Scale N=${size}, 3x load`, originsPerNode: 3 * s.scaleOriginsPerNode });
     out.push({ ...scaleBase, id: `scale-${size}-idle`, title: `Scale N=${size}, idle`, idle: true });
   }
   return out;
