@@ -1,13 +1,25 @@
 /**
  * @packageDocumentation
- * `@heck/swim`: Stage 3: membership and failure detection with SWIM (Das,
- * Gupta, Motivala 2002) and the Lifeguard extensions (Dadgar, Phillips,
- * Currey 2018), in the spirit of hashicorp/memberlist.
+ * `@heck/swim`: Stage 3 of Heck: membership and failure detection with SWIM
+ * (Das, Gupta, Motivala 2002) and the Lifeguard extensions (Dadgar,
+ * Phillips, Currey 2018), in the spirit of hashicorp/memberlist.
  *
- * The protocol is a pure state machine ({@link SwimNode}); the io layer runs
- * it over real UDP/TCP with encryption ({@link startMember}); the simulation
- * harness runs hundreds of them under a seeded, faulty network.
+ * Three layers, each usable alone:
+ * - the protocol, a pure state machine: {@link SwimNode} (src/core);
+ * - a member on real UDP/TCP with encryption and an HTTP endpoint:
+ *   {@link startMember}, {@link startHttpApi} (src/io): the embeddable API
+ *   apps/v2's agent uses;
+ * - seeded simulations of whole clusters: {@link SwimCluster},
+ *   {@link runScenario} (src/sim).
+ *
+ * ```ts
+ * import { startMember } from "@heck/swim";
+ * const member = await startMember({ name: "agent-1", bind: "127.0.0.1:7946", seeds: ["127.0.0.1:7947"], meta: "api=127.0.0.1:8080" });
+ * member.subscribe((e) => console.log(e.type, e.member.name, e.member.state));
+ * ```
  */
+
+// The protocol core.
 export * from "./core/config.ts";
 export * from "./core/types.ts";
 export type * from "./core/messages.ts";
@@ -16,3 +28,23 @@ export { BroadcastQueue } from "./core/broadcast-queue.ts";
 export { Suspicion, remainingTimeoutMs } from "./core/suspicion.ts";
 export { Awareness } from "./core/awareness.ts";
 export { SwimNode, type SwimNodeOptions, type SwimPersisted, type SwimStats, type JoinProgress } from "./core/node.ts";
+
+// The embeddable member on real sockets.
+export { startMember, parseBind, SwimMember, type StartMemberOptions, type MemberStats } from "./io/member.ts";
+export { SwimDriver, type DriverOptions, type DriverCounters, type LogFn } from "./io/driver.ts";
+export { Keyring, KeyringError, parseKey, generateKey, keyFingerprint, ENCRYPTION_OVERHEAD_BYTES, KEY_BYTES, type OpenFailure } from "./io/keyring.ts";
+export { startHttpApi, memberToJson, type HttpApi, type HttpApiOptions, type MemberJson } from "./io/http-api.ts";
+
+// Simulation.
+export { SwimCluster, swimCodec, median, VIEW_RULES, viewViolation, type ClusterOptions, type FalseDeath } from "./sim/cluster.ts";
+export { SimMember, type EventObserver } from "./sim/sim-member.ts";
+export {
+  runScenario,
+  formatScenario,
+  measureDissemination,
+  measureFalsePositives,
+  type ScenarioOptions,
+  type ScenarioResult,
+  type DisseminationResult,
+  type FalsePositiveResult,
+} from "./sim/scenario.ts";

@@ -12,7 +12,7 @@ import { decodeMessage, encodeMessage } from "../core/codec.ts";
 import { lanConfig, type SwimConfig } from "../core/config.ts";
 import type { SwimMessage } from "../core/messages.ts";
 import { SwimNode, type SwimPersisted } from "../core/node.ts";
-import type { MemberEvent, MemberState } from "../core/types.ts";
+import type { MemberEvent } from "../core/types.ts";
 import { SimMember } from "./sim-member.ts";
 
 /** The simulated cluster's shape and faults. */
@@ -51,6 +51,15 @@ export interface FalseDeath {
   atMs: number;
 }
 
+/** The name of the per-step safety invariant every simulation checks. */
+export const VIEW_RULES = "view rules (incarnations never go back; dead is final per incarnation; a member never suspects itself)";
+
+/** The first view-rule violation among `members`, if any. */
+export function viewViolation(members: readonly SimMember[]): string | undefined {
+  for (const m of members) if (m.violation !== undefined) return m.violation;
+  return undefined;
+}
+
 /** Throws on a decode error: in simulation a message that does not survive the codec is a bug. */
 export const swimCodec: MessageCodec<SwimMessage> = {
   encode: encodeMessage,
@@ -77,9 +86,6 @@ export class SwimCluster {
   readonly falseDeaths: FalseDeath[] = [];
   /** Every "dead" verdict (not "left"), true or false. */
   readonly deadEvents: Array<{ observer: string; subject: string; atMs: number }> = [];
-  /** Safety violations found while recording events (reported by the "view rules" invariant). */
-  readonly violations: string[] = [];
-  private readonly lastSeen = new Map<string, Map<string, { state: MemberState; incarnation: number; atMs: number }>>();
   private readonly left = new Set<string>();
   private readonly slowIds: Set<string>;
   private statsOfCrashed = { packetsSent: 0, packetBytesSent: 0 };
@@ -94,7 +100,7 @@ export class SwimCluster {
     const traceLimit = options.traceLimit ?? (options.nodes <= 200 ? 300 : 0);
     const observer = (obs: string, events: MemberEvent[]): void => this.observe(obs, events);
     const invariants: Array<Invariant<Simulation<SwimMessage, SwimPersisted, SimMember>>> = [
-      { name: "view rules (incarnations never go back; dead is final per incarnation; a member never suspects itself)", check: () => this.violations[0] },
+      { name: VIEW_RULES, check: (sim) => viewViolation(sim.up) },
       ...(options.forbidFalseDeaths
         ? [{ name: "no live, reachable member is declared dead", check: () => (this.falseDeaths[0] ? describeFalseDeath(this.falseDeaths[0]) : undefined) }]
         : []),
@@ -134,9 +140,6 @@ export class SwimCluster {
         return new SimMember(node, observer, lag, lag > 0 ? prng.fork("lag") : undefined, traceLimit > 0);
       },
     });
-    // The converged start's own join events are history, not news.
-    this.lastSeen.clear();
-    this.violations.length = 0;
   }
 
   /** Simulated time. */
@@ -184,8 +187,6 @@ export class SwimCluster {
   /** Restarts crashed members; each rejoins through a random other member. */
   restart(...ids: string[]): void {
     for (const id of ids) {
-      // A restarted member is a new observer: its view starts from nothing.
-      this.lastSeen.delete(id);
       this.sim.restart(id);
       this.killedAtMs.delete(id);
     }
@@ -252,28 +253,8 @@ export class SwimCluster {
   }
 
   private observe(observer: string, events: MemberEvent[]): void {
-    let view = this.lastSeen.get(observer);
-    if (view === undefined) {
-      view = new Map();
-      this.lastSeen.set(observer, view);
-    }
     for (const e of events) {
-      const { name, state, incarnation } = e.member;
-      const before = view.get(name);
-      // Safety: an observer's view of a member only moves forward (SWIM §4.2's ordering), as
-      // long as the member cannot have been reaped in between (reaping forgets, by design).
-      const reapable = before !== undefined && (before.state === "dead" || before.state === "left") && e.atMs - before.atMs >= this.config.reapDeadAfterMs;
-      if (before !== undefined && !reapable) {
-        if (incarnation < before.incarnation) {
-          this.violations.push(`${observer} saw ${name} go from incarnation ${before.incarnation} back to ${incarnation} (${e.type}) at ${e.atMs}`);
-        }
-        if ((before.state === "dead" || before.state === "left") && state === "alive" && incarnation <= before.incarnation) {
-          this.violations.push(`${observer} saw ${name} come back from ${before.state} without a higher incarnation (${incarnation}) at ${e.atMs}`);
-        }
-      }
-      if (name === observer && (state === "suspect" || state === "dead")) this.violations.push(`${observer} marked itself ${state} at ${e.atMs}`);
-      view.set(name, { state, incarnation, atMs: e.atMs });
-
+      const { name, incarnation } = e.member;
       const subjectUp = this.ids.includes(name) && this.sim.isUp(name) && !this.left.has(name);
       if (e.type === "suspect") {
         if (!this.firstSuspectMs.has(name)) this.firstSuspectMs.set(name, e.atMs);

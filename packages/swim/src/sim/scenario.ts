@@ -126,7 +126,7 @@ export function formatScenario(r: ScenarioResult): string {
     `cluster: ${r.nodes} members, ${(r.lossRate * 100).toFixed(0)}% packet loss, seed ${r.seed} (replay: --seed ${r.seed})`,
     `steady state: ${r.steadyPacketsPerMemberPerPeriod.toFixed(2)} packets per member per protocol period, ${r.steadyBytesPerPacket.toFixed(1)} bytes per packet`,
     `crashed: ${r.killed.join(", ") || "(none)"}`,
-    `  first suspicion after ${ms(r.firstSuspectMs)}; dead at every member: median ${ms(r.deadMedianMs)}, last ${ms(r.deadLastMs)} (bound ${ms(r.boundMs)}: ${r.allDetected ? "met" : "NOT MET"})`,
+    `  first suspicion after ${ms(r.firstSuspectMs)}; dead at every member: median ${ms(r.deadMedianMs)}, last ${ms(r.deadLastMs)} (worst-case bound ${ms(r.boundMs)}: ${r.allDetected ? "met" : "NOT MET"})`,
     `  load while detecting: ${r.detectionPacketsPerMemberPerPeriod.toFixed(2)} packets per member per period`,
     `false positives: ${r.falsePositives} live members declared dead; ${r.falseSuspicions} suspicions of live members (refuted)`,
   ].join("\n");

@@ -31,6 +31,9 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   private laggedTickMs = Infinity;
   private traced: Array<{ event: string; msg?: unknown }> = [];
   private lastNowMs = -Infinity;
+  private readonly view = new Map<string, { state: string; incarnation: number; atMs: number }>();
+  /** The first safety rule this member's event stream broke, if any (see {@link checkView}). */
+  violation: string | undefined;
 
   constructor(
     readonly node: SwimNode,
@@ -107,9 +110,33 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
     return out;
   }
 
+  /**
+   * The safety rules every member's view must keep (SWIM §4.2's ordering):
+   * a member's incarnation never goes back, a dead or left member comes back
+   * only with a higher incarnation, and a member never marks itself suspect
+   * or dead. Reaping forgets by design, so a member that may have been
+   * reaped is exempt.
+   */
+  private checkView(events: readonly MemberEvent[]): void {
+    for (const e of events) {
+      const { name, state, incarnation } = e.member;
+      const before = this.view.get(name);
+      const reapable = before !== undefined && (before.state === "dead" || before.state === "left") && e.atMs - before.atMs >= this.node.config.reapDeadAfterMs;
+      if (this.violation === undefined && before !== undefined && !reapable) {
+        if (incarnation < before.incarnation) this.violation = `${this.id} saw ${name} go from incarnation ${before.incarnation} back to ${incarnation} (${e.type}) at t=${e.atMs}`;
+        else if ((before.state === "dead" || before.state === "left") && state === "alive" && incarnation <= before.incarnation) {
+          this.violation = `${this.id} saw ${name} come back from ${before.state} without a higher incarnation (${incarnation}) at t=${e.atMs}`;
+        }
+      }
+      if (this.violation === undefined && name === this.id && (state === "suspect" || state === "dead")) this.violation = `${this.id} marked itself ${state} at t=${e.atMs}`;
+      this.view.set(name, { state, incarnation, atMs: e.atMs });
+    }
+  }
+
   private report(): void {
     const events = this.node.takeMemberEvents();
     if (events.length === 0) return;
+    this.checkView(events);
     this.observer?.(this.id, events);
     if (this.traceEvents) {
       for (const e of events) this.traced.push({ event: e.type, msg: { member: e.member.name, incarnation: e.member.incarnation } });

@@ -1,0 +1,14 @@
+/**
+ * The sweep entry under CI: a fixed set of seeds plus two random ones
+ * (printed). `HECK_SEED=<n>` replays one; `heck-sim sweep --package swim
+ * --seeds 1000 --jobs 2` runs many in parallel.
+ */
+import { seedsFromEnv } from "@heck/sim/testing";
+import { describe, it } from "vitest";
+import { runSeed } from "./sweep-entry.ts";
+
+describe("seeded runs with random faults (VOPR style)", () => {
+  it.each(seedsFromEnv({ fixed: [1, 2, 3, 4, 5, 6], random: 2 }))("seed %i keeps the view rules and re-converges after heal", (seed) => {
+    runSeed(seed);
+  });
+});

@@ -1,0 +1,58 @@
+/**
+ * The swim sweep entry for `heck-sim sweep --package swim` (and for
+ * test/seeded.test.ts): a VOPR-style run through @heck/sim's runSeeded.
+ * The seed draws the cluster size (4 to 9 members) and a random fault
+ * schedule (partitions of every shape, crashes and restarts, packet loss,
+ * duplication, reordering, delay spikes) for a 30 s safety phase, during which
+ * every member's view must keep SWIM's ordering rules after every step. Then
+ * the network heals, crashed members restart and rejoin, and within 60 s every
+ * live member must see every other alive (reconnect and push-pull do the
+ * re-merging).
+ */
+import { runSeeded, type SeededRunResult, type Simulation } from "@heck/sim";
+import { lanConfig } from "../src/core/config.ts";
+import type { SwimMessage } from "../src/core/messages.ts";
+import { SwimNode, type SwimPersisted } from "../src/core/node.ts";
+import { swimCodec, VIEW_RULES, viewViolation } from "../src/sim/cluster.ts";
+import { SimMember } from "../src/sim/sim-member.ts";
+
+type Sim = Simulation<SwimMessage, SwimPersisted, SimMember>;
+
+/** Faster reconnects than Serf's 30 s so the liveness budget stays short. */
+const config = { ...lanConfig(), reconnectIntervalMs: 5000 };
+
+function converged(sim: Sim): boolean {
+  const up = sim.up;
+  for (const obs of up) for (const subj of up) if (obs.node.member(subj.id)?.state !== "alive") return false;
+  return true;
+}
+
+/** Runs one seed; throws a SimulationFailure whose message starts with HECK_SEED=<n>. */
+export function runSeed(seed: number): SeededRunResult {
+  return runSeeded<SwimMessage, SwimPersisted, SimMember>({
+    seed,
+    nodeIds: (prng) => Array.from({ length: prng.nextInt(4, 9) }, (_, i) => `n${i + 1}`),
+    network: { latency: { minMs: 0.2, meanTailMs: 0.5 }, maxPacketBytes: config.maxPacketBytes },
+    codec: swimCodec,
+    factory: ({ id, prng, peers, persisted, nowMs }) => {
+      const others = peers.filter((p) => p !== id);
+      const node = new SwimNode({
+        name: id,
+        addr: id,
+        config,
+        prng,
+        nowMs,
+        ...(persisted === undefined ? { initialMembers: others.map((p) => ({ name: p, addr: p })) } : { incarnation: persisted.incarnation }),
+      });
+      // A restarted member rejoins through a few others (some may be down too).
+      if (persisted !== undefined) node.join(prng.shuffle([...others]).slice(0, 3), nowMs);
+      return new SimMember(node, undefined);
+    },
+    invariants: [{ name: VIEW_RULES, check: (sim: Sim) => viewViolation(sim.up) }],
+    safetyPhaseMs: 30_000,
+    converged,
+    livenessBudgetMs: 60_000,
+    describeState: (sim: Sim) =>
+      sim.up.map((m) => `${m.id} inc=${m.node.incarnation} sees ${m.node.members().map((x) => `${x.name}:${x.state}@${x.incarnation}`).join(" ")}`).join("\n"),
+  });
+}
