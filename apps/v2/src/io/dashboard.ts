@@ -128,17 +128,23 @@ function render(c) {
   const interesting = document.getElementById("onlyInteresting").checked;
   let diverged = 0, healthyShown = 0;
   const counts = { h: 0, u: 0, "?": 0 };
-  const rows = [];
-  for (const id of [...all].sort()) {
+  const entries = [];
+  for (const id of all) {
     const cells = views.map((v) => byNode.get(v.id).get(id));
     const states = cells.map((o) => (o ? o[1] : "x"));
     const div = new Set(states).size > 1;
     if (div) diverged++;
     const mine = self && self.ok ? byNode.get(self.id).get(id) : undefined;
     if (mine) counts[mine[1]] = (counts[mine[1]] || 0) + 1;
+    // Diverging rows first, then unhealthy, unknown, healthy.
+    const rank = div ? 0 : states.includes("u") ? 1 : states.includes("?") ? 2 : 3;
+    entries.push({ id, cells, div, mine, rank });
+  }
+  entries.sort((a, b) => a.rank - b.rank || (a.id < b.id ? -1 : 1));
+  const rows = [];
+  for (const { id, cells, div, mine, rank } of entries) {
     if (filter && !id.startsWith(filter)) continue;
-    const boring = !div && states.every((s) => s === "h");
-    if (interesting && boring && healthyShown++ >= 20) continue;
+    if (interesting && rank === 3 && healthyShown++ >= 20) continue;
     if (rows.length >= 400) continue;
     const tds = views.map((v, i) => {
       const o = cells[i];

@@ -1,0 +1,101 @@
+/**
+ * The `heck` CLI as a user runs it: bad configs refused with the field
+ * named, the security rule (no auth/encryption off loopback), and the
+ * client commands against a real agent with a bearer token.
+ */
+import { spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+// Ports 19500-19599 belong to this file.
+const HECK = fileURLToPath(new URL("../bin/heck.js", import.meta.url));
+const dir = mkdtempSync(join(tmpdir(), "heck-v2-cli-"));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const heck = (...args: string[]) => spawnSync(process.execPath, [HECK, ...args], { encoding: "utf8", timeout: 30_000 });
+
+describe("heck agent refuses bad configuration, naming the field", () => {
+  it.each([
+    [["agent", "--id", "bad id"], /id: required, 1-64 characters/],
+    [["agent", "--id", "a", "--api", "0.0.0.0:19500"], /token: the API binds 0\.0\.0\.0, which is not loopback/],
+    [["agent", "--id", "a", "--bind", "0.0.0.0:19501", "--api", "127.0.0.1:0"], /gossipKey: gossip binds 0\.0\.0\.0/],
+    [["agent", "--id", "a", "--store", "etcd"], /etcdEndpoints: --store etcd needs/],
+    [["agent", "--id", "a", "--store", "raft"], /raftPeers: --store raft needs/],
+    [["agent", "--id", "a", "--store", "zookeeper"], /store: must be crdt, raft or etcd/],
+    [["agent", "--id", "a", "--interval-ms", "soon"], /--interval-ms: must be an integer/],
+    [["agent", "--id", "a", "--bind", "nowhere"], /bind: must be "host:port"/],
+    [["agent", "--id", "a", "--token", "short"], /token: must be at least 16 characters/],
+    [["agent", "--id", "a", "--swim-config", "{nope"], /--swim-config: not JSON/],
+  ])("%j", (args, message) => {
+    const r = heck(...args);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(message);
+  });
+
+  it("names unknown fields in a config file", () => {
+    const file = join(dir, "bad.yaml");
+    writeFileSync(file, "id: a\nintervalMS: 500\n");
+    const r = heck("agent", "--config", file);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/intervalMS: unknown field/);
+  });
+
+  it("refuses a config origin that v1 would not check", () => {
+    const file = join(dir, "bad-origin.json");
+    writeFileSync(file, JSON.stringify({ id: "a", api: "127.0.0.1:0", bind: "127.0.0.1:0", dataDir: join(dir, "a"), origins: [{ id: "x", url: "ftp://nope" }] }));
+    const r = heck("agent", "--config", file);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/origins: .*url/);
+  });
+});
+
+describe("a running agent with a token, through the CLI", () => {
+  it("guards the API with the bearer token and serves origins, members and ownership", async () => {
+    const token = "s3cret-token-for-tests";
+    const file = join(dir, "agent.yaml");
+    writeFileSync(file, `id: solo\nbind: 127.0.0.1:19510\napi: 127.0.0.1:19511\ndataDir: ${join(dir, "solo")}\ntoken: ${token}\nintervalMs: 500\norigins:\n  - { id: web, url: "http://127.0.0.1:1/health" }\n`);
+    const child = spawn(process.execPath, [HECK, "agent", "--config", file, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = "";
+        child.stdout.on("data", (c: Buffer) => {
+          out += c.toString();
+          if (out.includes("\n")) resolve(out.split("\n")[0]!);
+        });
+        child.once("exit", (code) => reject(new Error(`agent exited ${code}`)));
+      });
+      expect(JSON.parse(line)).toMatchObject({ id: "solo", api: "127.0.0.1:19511", store: "crdt" });
+      expect((await fetch("http://127.0.0.1:19511/v1/origins")).status).toBe(401);
+      expect((await fetch("http://127.0.0.1:19511/v1/origins", { headers: { authorization: "Bearer wrong-token-xxxxxxx" } })).status).toBe(401);
+      expect((await fetch("http://127.0.0.1:19511/healthz")).status).toBe(200);
+      const api = ["--api", "127.0.0.1:19511", "--token", token];
+      expect(heck("origins", "ls", ...api).status).toBe(0);
+      const add = heck("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api);
+      expect(add.stdout).toMatch(/added api-2/);
+      const dup = heck("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api);
+      expect(dup.status).toBe(1);
+      expect(dup.stderr).toMatch(/already exists/);
+      const bad = heck("origins", "add", "x", "gopher://nope", ...api);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr).toMatch(/url/);
+      const ls = JSON.parse(heck("origins", "ls", "--json", ...api).stdout) as { id: string }[];
+      expect(ls.map((o) => o.id).sort()).toEqual(["api-2", "web"]);
+      const get = JSON.parse(heck("origins", "get", "web", "--json", ...api).stdout) as { owners: string[] };
+      expect(get.owners).toEqual(["solo"]);
+      expect(heck("origins", "get", "nope", ...api).stderr).toMatch(/no origin "nope"/);
+      expect(heck("origins", "rm", "api-2", ...api).stdout).toMatch(/removed api-2/);
+      const members = JSON.parse(heck("members", "--json", ...api).stdout) as { id: string; state: string; api: string }[];
+      expect(members).toEqual([expect.objectContaining({ id: "solo", state: "alive", api: "127.0.0.1:19511" })]);
+      expect(heck("ownership", ...api).stdout).toMatch(/solo\s+1/);
+      expect(heck("members", "--api", "127.0.0.1:19511").stderr).toMatch(/bearer token/);
+      expect(heck("members", "--api", "127.0.0.1:19599").stderr).toMatch(/cannot reach the agent/);
+    } finally {
+      child.kill("SIGTERM");
+      await new Promise((r) => child.once("exit", r));
+    }
+    expect(child.exitCode).toBe(0);
+  }, 60_000);
+});
