@@ -54,7 +54,7 @@ describe("dashboard (real Chromium)", () => {
     await new FleetClient(`http://${cluster.fleet.control}`).setMode(3, { mode: "failing", status: 503 });
     // The failure appears in all three nodes' columns (each node's own view, fetched from that node).
     await page.waitForFunction(`document.querySelectorAll('#grid td[data-origin="o3"].st-u').length === 3`, undefined, { timeout: 20_000 });
-    const nodesShown = (await page.locator('#grid td[data-origin="o3"]').evaluateAll("(tds) => tds.map((td) => td.dataset.node).sort()")) as string[];
+    const nodesShown = (await page.evaluate(`[...document.querySelectorAll('#grid td[data-origin="o3"]')].map((td) => td.dataset.node).sort()`)) as string[];
     expect(nodesShown).toEqual(["n1", "n2", "n3"]);
     await page.waitForSelector('#summary[data-converged="yes"]', { timeout: 15_000 });
     const file = join(shots, "dashboard-o3-failing.png");
