@@ -210,6 +210,12 @@ export class SwimDriver {
 
   /** Decrypts and decodes; counts, logs and returns undefined for anything unusable. */
   private unwrap(payload: Uint8Array, maxBytes: number, what: string): SwimMessage | undefined {
+    if (payload.length > maxBytes) {
+      // Checked before decrypting: an oversized packet costs us nothing but this comparison.
+      this.counters.decodeErrors["too-large"] = (this.counters.decodeErrors["too-large"] ?? 0) + 1;
+      this.warn("decode-too-large", `dropped a ${what} of ${payload.length} bytes: the limit is ${maxBytes}`);
+      return undefined;
+    }
     let plain = payload;
     if (this.keyring !== undefined) {
       const opened = this.keyring.open(payload);
