@@ -47,6 +47,8 @@ export interface ScenarioResult {
   boundMs: number;
   /** Distinct (member, incarnation) verdicts of death against live members. */
   falsePositives: number;
+  /** Of those, verdicts against healthy members (not the slow ones). */
+  falsePositivesHealthy: number;
   /** Suspicions of live members (most are refuted within milliseconds). */
   falseSuspicions: number;
   /** Simulated time covered. */
@@ -114,6 +116,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     allDetected: doneAt !== undefined,
     boundMs,
     falsePositives: cluster.falseDeathVerdicts(),
+    falsePositivesHealthy: new Set(cluster.falseDeaths.filter((f) => !slowIds.includes(f.subject)).map((f) => `${f.subject}@${f.incarnation}`)).size,
     falseSuspicions: cluster.liveSuspicions.length,
     simulatedMs: cluster.nowMs,
   };
@@ -128,7 +131,7 @@ export function formatScenario(r: ScenarioResult): string {
     `crashed: ${r.killed.join(", ") || "(none)"}`,
     `  first suspicion after ${ms(r.firstSuspectMs)}; dead at every member: median ${ms(r.deadMedianMs)}, last ${ms(r.deadLastMs)} (worst-case bound ${ms(r.boundMs)}: ${r.allDetected ? "met" : "NOT MET"})`,
     `  load while detecting: ${r.detectionPacketsPerMemberPerPeriod.toFixed(2)} packets per member per period`,
-    `false positives: ${r.falsePositives} live members declared dead; ${r.falseSuspicions} suspicions of live members (refuted)`,
+    `false positives: ${r.falsePositives} verdicts of death against live members (${r.falsePositivesHealthy} against healthy ones); ${r.falseSuspicions} suspicions of live members`,
   ].join("\n");
 }
 
