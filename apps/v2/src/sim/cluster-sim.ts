@@ -56,6 +56,15 @@ export interface ClusterSimOptions {
    * detected extends it by the time between them.
    */
   extraCoverageBoundMs?: number;
+  /**
+   * How the engine schedules the first check of an origin taken over from
+   * another node: 0 checks at once; >0 spreads first checks over that window
+   * (v1's engine spreads over one interval today, so the bench passes
+   * intervalMs and the coverage bound grows by it).
+   */
+  takeoverSpreadMs?: number;
+  /** Records written within this window go out as one batch per peer (a gossip round). 0: one batch per check. */
+  replicationBatchMs?: number;
 }
 
 /** What a run measured; `violations` is empty when every invariant held. */
@@ -72,6 +81,8 @@ export interface ClusterSimReport {
   /** Origins started by a node after the initial start (take-overs), per action, in order. */
   takeovers: { action: string; atMs: number; started: number; ownedBefore: number }[];
   converged: boolean;
+  /** For each flip: time until every alive node's record shows the new status (Infinity if never). */
+  flipVisibleAllMs: number[];
 }
 
 interface Node {
@@ -86,7 +97,8 @@ interface Node {
 
 type Ev =
   | { t: number; seq: number; kind: "check"; node: string; origin: string; epoch: number }
-  | { t: number; seq: number; kind: "record"; node: string; record: HealthRecord }
+  | { t: number; seq: number; kind: "record"; node: string; records: HealthRecord[] }
+  | { t: number; seq: number; kind: "flush"; node: string }
   | { t: number; seq: number; kind: "view"; node: string; add?: string; remove?: string }
   | { t: number; seq: number; kind: "tick"; node: string }
   | { t: number; seq: number; kind: "action"; action: SimAction };
@@ -160,6 +172,8 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
 
   const nodes = new Map<string, Node>();
   const lastTickAt = new Map<string, number>();
+  const outbox = new Map<string, HealthRecord[]>();
+  const flips: { origin: string; status: HealthStatus; atMs: number; seen: Set<string>; doneMs?: number }[] = [];
   const scheduledTick = new Map<string, number>();
   const trueAlive = new Set<string>();
   let partition: [Set<string>, Set<string>] | undefined;
@@ -172,7 +186,7 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
   const crashWatch: { atMs: number; node: string; pending: Set<string>; doneMs?: number }[] = [];
   const takeovers: ClusterSimReport["takeovers"] = [];
   const steadyCounts = { checks: 0, originIntervals: 0 };
-  const bound = opts.detectionBoundMs + opts.intervalMs + opts.checkLatencyMs + (opts.extraCoverageBoundMs ?? 0);
+  const bound = opts.detectionBoundMs + opts.intervalMs + opts.checkLatencyMs + (opts.takeoverSpreadMs ?? 0) + (opts.replicationBatchMs ?? 0) + (opts.extraCoverageBoundMs ?? 0);
   const warmupMs = opts.intervalMs + opts.checkLatencyMs;
 
   function makeNode(id: string, nowMs: number, view: Set<string>): Node {
@@ -207,15 +221,19 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
       node.epoch.set(s.spec.id, ep);
       // The engine spreads a bulk start over one interval (jitter); a
       // take-over checks at once, which is what bounds the coverage gap.
-      const delay = initial ? engine.nextInt(0, opts.intervalMs - 1) : 0;
+      const spread = initial ? opts.intervalMs : (opts.takeoverSpreadMs ?? 0);
+      const delay = spread > 0 ? engine.nextInt(0, spread - 1) : 0;
       push({ t: nowMs + delay + opts.checkLatencyMs, kind: "check", node: node.id, origin: s.spec.id, epoch: ep });
     }
-    for (const w of ready.writes) {
-      for (const other of nodes.values()) {
-        if (other.id === node.id || !other.alive) continue;
-        if (!reachable(node.id, other.id)) continue;
-        push({ t: nowMs + net.nextInt(opts.replicationMinMs, opts.replicationMaxMs), kind: "record", node: other.id, record: w });
-      }
+    if (ready.writes.length > 0) {
+      const box = outbox.get(node.id);
+      if (box === undefined) {
+        outbox.set(node.id, [...ready.writes]);
+        const batchMs = opts.replicationBatchMs ?? 0;
+        if (batchMs > 0) push({ t: nowMs + batchMs, kind: "flush", node: node.id });
+        else flush(node.id, nowMs);
+      } else box.push(...ready.writes);
+      checkFlips(node, nowMs);
     }
     const dl = node.core.nextDeadlineMs();
     if (Number.isFinite(dl)) {
@@ -230,6 +248,26 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
       if (pending === undefined || at < pending || pending < nowMs) {
         scheduledTick.set(node.id, at);
         push({ t: at, kind: "tick", node: node.id });
+      }
+    }
+  }
+
+  function flush(id: string, nowMs: number): void {
+    const records = outbox.get(id);
+    outbox.delete(id);
+    if (records === undefined || !nodes.get(id)?.alive) return;
+    for (const other of nodes.values()) {
+      if (other.id === id || !other.alive || !reachable(id, other.id)) continue;
+      push({ t: nowMs + net.nextInt(opts.replicationMinMs, opts.replicationMaxMs), kind: "record", node: other.id, records });
+    }
+  }
+
+  function checkFlips(node: Node, nowMs: number): void {
+    for (const f of flips) {
+      if (f.doneMs !== undefined || f.seen.has(node.id)) continue;
+      if (node.core.record(f.origin)?.status === f.status) {
+        f.seen.add(node.id);
+        if ([...nodes.values()].every((n) => !n.alive || f.seen.has(n.id))) f.doneMs = nowMs - f.atMs;
       }
     }
   }
@@ -305,14 +343,14 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
           for (const m of trueAlive) {
             if (cut[0].has(n.id) !== cut[0].has(m)) push({ t: nowMs + net.nextInt(Math.floor(opts.gossipBoundMs / 4), opts.gossipBoundMs), kind: "view", node: n.id, add: m });
           }
-          // Anti-entropy after heal: every record crosses once.
-          for (const o of originSpecs) {
+          // Anti-entropy after heal: every record crosses once, as one batch per peer.
+          const all = originSpecs.flatMap((o) => {
             const r = n.core.record(o.id);
-            if (r === undefined) continue;
-            for (const other of nodes.values()) {
-              if (other.alive && other.id !== n.id && cut[0].has(n.id) !== cut[0].has(other.id)) {
-                push({ t: nowMs + net.nextInt(opts.replicationMinMs, opts.replicationMaxMs), kind: "record", node: other.id, record: r });
-              }
+            return r === undefined ? [] : [r];
+          });
+          for (const other of nodes.values()) {
+            if (other.alive && other.id !== n.id && cut[0].has(n.id) !== cut[0].has(other.id)) {
+              push({ t: nowMs + net.nextInt(opts.replicationMinMs, opts.replicationMaxMs), kind: "record", node: other.id, records: all });
             }
           }
         }
@@ -320,6 +358,7 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
       }
       case "flip":
         truth.set(a.origin, a.status);
+        flips.push({ origin: a.origin, status: a.status, atMs: nowMs, seen: new Set() });
         return;
     }
   }
@@ -369,10 +408,14 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
       case "record": {
         const n = nodes.get(ev.node)!;
         if (!n.alive) break;
-        n.core.mergeRecord(ev.record, now);
+        for (const r of ev.records) n.core.mergeRecord(r, now);
         drain(n, now);
+        checkFlips(n, now);
         break;
       }
+      case "flush":
+        flush(ev.node, now);
+        break;
       case "check": {
         const n = nodes.get(ev.node)!;
         if (!n.alive || n.epoch.get(ev.origin) !== ev.epoch) break;
@@ -462,6 +505,7 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
     steadyChecksPerOriginPerInterval: steadyCounts.originIntervals > 0 ? steadyCounts.checks / steadyCounts.originIntervals : NaN,
     failoverCoverageMs: crashWatch.map((w) => w.doneMs ?? Infinity),
     takeovers,
+    flipVisibleAllMs: flips.map((f) => f.doneMs ?? Infinity),
     converged,
   };
 }

@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { createPrng } from "@heck/sim";
 import { runClusterSim, type ClusterSimOptions, type SimAction } from "../../src/sim/cluster-sim.ts";
+import { ownersOf } from "@heck/ownership";
+import { memoizeScheme } from "../../src/sim/memo-scheme.ts";
 import { naiveHrw } from "../helpers/naive-hrw.ts";
 
 /**
@@ -120,6 +122,26 @@ describe("cluster simulation (seeded)", () => {
     );
     expectClean(r, 31);
   });
+
+  it("with the real rendezvous hashing, batched gossip and v1's take-over spread: flips become visible everywhere and coverage holds", () => {
+    const r = runClusterSim(
+      base(41, {
+        scheme: memoizeScheme({ ownersOf: (o, m, k) => ownersOf(o, m, k) }),
+        replicationBatchMs: 100,
+        takeoverSpreadMs: 1_000,
+        actions: [
+          { atMs: 6_000, type: "flip", origin: "o17", status: "unhealthy" },
+          { atMs: 9_000, type: "crash", node: "n4" },
+          { atMs: 16_000, type: "flip", origin: "o42", status: "unhealthy" },
+        ],
+        durationMs: 25_000,
+      }),
+    );
+    expectClean(r, 41);
+    // A flip is seen by its owner at its next check, then by everyone after one batch and one replication delay.
+    for (const ms of r.flipVisibleAllMs) expect(ms).toBeLessThanOrEqual(1_000 + 5 + 100 + 200);
+    expect(r.failoverCoverageMs[0]).toBeLessThanOrEqual(3_000 + 1_000 + 5);
+  }, 30_000);
 
   it("k = 2 with stale promotion keeps every invariant under churn", () => {
     for (const seed of [21, 22, 23]) {
