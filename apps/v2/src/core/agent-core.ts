@@ -117,6 +117,8 @@ export class AgentCore {
   /** Check time of this node's own last write per origin (drives refreshMs). */
   private readonly lastWriteMs = new Map<string, number>();
   private viewReady = false;
+  /** Active origins in hand-off: lets tick and nextDeadlineMs skip the scan when there are none (the common case). */
+  private handoffs = 0;
   private leavingUntilMs: number | undefined;
   private ready: Ready = { stop: [], start: [], writes: [], events: [] };
 
@@ -198,7 +200,8 @@ export class AgentCore {
         this.stopLocal(record.id, "stepped-down");
       }
     }
-    this.reconcile(record.id, nowMs);
+    // Records only matter to the decision when stale promotion is on.
+    if (this.config.promoteAfterMs > 0) this.reconcile(record.id, nowMs);
     return true;
   }
 
@@ -236,6 +239,7 @@ export class AgentCore {
   leave(nowMs: number, untilMs: number): void {
     this.leavingUntilMs = untilMs;
     for (const [originId, act] of this.active) {
+      if (act.reason !== "handoff") this.handoffs += 1;
       act.reason = "handoff";
       act.untilMs = untilMs;
       this.ready.events.push({ type: "handoff", originId, to: this.successorOf(originId) });
@@ -245,8 +249,10 @@ export class AgentCore {
 
   /** Advances time: ends expired hand-offs and re-evaluates stale promotions. */
   tick(nowMs: number): void {
-    for (const [originId, act] of [...this.active]) {
-      if (act.reason === "handoff" && nowMs >= act.untilMs) this.stopLocal(originId, this.leavingUntilMs !== undefined ? "left" : "handoff-timeout");
+    if (this.handoffs > 0) {
+      for (const [originId, act] of [...this.active]) {
+        if (act.reason === "handoff" && nowMs >= act.untilMs) this.stopLocal(originId, this.leavingUntilMs !== undefined ? "left" : "handoff-timeout");
+      }
     }
     if (this.config.promoteAfterMs > 0 && this.config.replicas > 1) {
       for (const originId of this.origins.keys()) this.reconcile(originId, nowMs);
@@ -256,7 +262,7 @@ export class AgentCore {
   /** The earliest time `tick` has work to do (hand-off expiry, a record going stale); Infinity when none. */
   nextDeadlineMs(): number {
     let next = Infinity;
-    for (const act of this.active.values()) if (act.reason === "handoff") next = Math.min(next, act.untilMs);
+    if (this.handoffs > 0) for (const act of this.active.values()) if (act.reason === "handoff") next = Math.min(next, act.untilMs);
     if (this.config.promoteAfterMs > 0 && this.config.replicas > 1 && this.leavingUntilMs === undefined && this.viewReady) {
       for (const originId of this.origins.keys()) {
         const rank = this.view.rankOf(originId, this.config.self);
@@ -370,6 +376,7 @@ export class AgentCore {
       } else if (act.reason !== want) {
         // Regained ownership during a hand-off, or promoted to primary: keep
         // checking (no restart), only the reason changes.
+        if (act.reason === "handoff") this.handoffs -= 1;
         act.reason = want;
         act.untilMs = Infinity;
       }
@@ -395,12 +402,16 @@ export class AgentCore {
       return;
     }
     act.reason = "handoff";
+    this.handoffs += 1;
     act.untilMs = nowMs + this.config.handoffGraceMs;
     if (this.config.handoffGraceMs === 0) this.stopLocal(originId, "handoff-timeout");
   }
 
   private stopLocal(originId: string, why: Extract<CoreEvent, { type: "stop" }>["why"]): void {
-    if (!this.active.delete(originId)) return;
+    const act = this.active.get(originId);
+    if (act === undefined) return;
+    if (act.reason === "handoff") this.handoffs -= 1;
+    this.active.delete(originId);
     this.ready.stop.push(originId);
     this.ready.events.push({ type: "stop", originId, why });
   }
