@@ -72,7 +72,10 @@ withTimingOptions(
     .requiredOption("--bind <host:port>", "UDP+TCP address to listen on (port 0 picks one)")
     .option("--name <name>", "unique member name (default: the bind address)")
     .option("--advertise <host>", "host to advertise when binding 0.0.0.0")
-    .option("--join <addrs>", "members to join through (comma-separated or repeated)", list, [])
+    .option("--join <addrs>", "members to join through (comma-separated or repeated); retried until one answers", list, [])
+    .option("--retry-join <addrs>", "same as --join (Consul's name)", list, [])
+    .option("--retry-max <n>", "give up (exit 1) after this many join attempts; 0 = never", int("--retry-max"), 0)
+    .option("--retry-interval <ms>", "longest wait between join attempts (backoff from 1 s)", int("--retry-interval", 1), 30_000)
     .option("--http <host:port>", "HTTP endpoint for /v1/members and admin commands", "127.0.0.1:0")
     .option("--key <base64>", "AES-256 key (repeat for a keyring; the first encrypts)", list, [])
     .option("--meta <text>", "metadata to publish (at most 512 bytes)", "")
@@ -101,7 +104,6 @@ withTimingOptions(
       bind: opts.bind as string,
       ...(opts.name !== undefined ? { name: opts.name as string } : {}),
       ...(opts.advertise !== undefined ? { advertiseHost: opts.advertise as string } : {}),
-      seeds: opts.join as string[],
       meta: opts.meta as string,
       config,
       keys: (opts.key as string[]).map((k) => parseKey(k)),
@@ -131,6 +133,22 @@ withTimingOptions(
   print("ready", { self, addr: member.address, http: api.address, members: member.members().length, encrypted: member.keyring !== undefined });
   process.on("SIGINT", () => void exit(true));
   process.on("SIGTERM", () => void exit(true));
+  // Join like Consul's retry_join: a seed that is not up yet is retried with backoff, never fatal
+  // unless --retry-max bounds the attempts.
+  const seeds = [...(opts.join as string[]), ...(opts.retryJoin as string[])];
+  if (seeds.length > 0) {
+    member.retryJoin(seeds, { maxAttempts: opts.retryMax as number, maxIntervalMs: opts.retryInterval as number }).then(
+      (p) => print("joined", { self, via: p.succeeded.join(","), attempts: p.attempts, members: member.members().length }),
+      async (e: Error) => {
+        if (exiting) return;
+        exiting = true;
+        process.stderr.write(`heck-swim: ${e.message}\n`);
+        await api.close();
+        await member.shutdown();
+        process.exit(1);
+      },
+    );
+  }
 });
 
 // ---- members / leave / keys ----------------------------------------------------

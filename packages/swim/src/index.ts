@@ -27,6 +27,7 @@ export { encodeMessage, decodeMessage, encodedSize, type DecodeError, type Decod
 export { BroadcastQueue } from "./core/broadcast-queue.ts";
 export { Suspicion, remainingTimeoutMs } from "./core/suspicion.ts";
 export { Awareness } from "./core/awareness.ts";
+export { JoinRetry, defaultJoinRetryPolicy, resolveJoinRetryPolicy, type JoinRetryPolicy, type JoinRetryState } from "./core/join-retry.ts";
 export { SwimNode, type SwimNodeOptions, type SwimPersisted, type SwimStats, type JoinProgress } from "./core/node.ts";
 
 // The embeddable member on real sockets.

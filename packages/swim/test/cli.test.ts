@@ -5,7 +5,7 @@
  * wait has a deadline, and no assertion is about speed.
  */
 import { afterAll, describe, expect, it } from "vitest";
-import { killAll, members, runCli, startAgent, stateOf, waitFor, type Agent } from "./support/agents.ts";
+import { killAll, members, runCli, startAgent, stateOf, waitFor, type Agent, type AgentEvent } from "./support/agents.ts";
 
 const agents: Agent[] = [];
 afterAll(() => killAll(agents));
@@ -59,6 +59,27 @@ describe("heck-swim agent processes", () => {
     expect(a1.events.filter((e) => e.member === "a2" && e.event === "dead")).toEqual([]);
   });
 
+  it("an agent started before its seed keeps retrying the join and gets in once the seed is up", { timeout: 60_000 }, async () => {
+    // Fixed addresses in this file's port range (14960-14969): the seed's address must be known before it runs.
+    const seedAddr = "127.0.0.1:14960";
+    const early = await start("r2", ["--join", seedAddr, "--retry-interval", "1000"]);
+    await new Promise((r) => setTimeout(r, 2500));
+    expect(early.proc.exitCode).toBe(null);
+    expect(early.stderr.join("")).toMatch(/join: none of 127\.0\.0\.1:14960 answered \(attempt 1\); retrying in/);
+    expect(early.events.some((e) => e.event === "joined")).toBe(false);
+    const seed = await start("r1", [], seedAddr);
+    await waitFor(() => allAlive([early, seed], ["r1", "r2"]), 15_000);
+    const joined = early.events.find((e) => e.event === "joined") as (AgentEvent & { attempts?: number; via?: string }) | undefined;
+    expect(joined?.via).toBe(seedAddr);
+    expect(joined?.attempts).toBeGreaterThan(1);
+    early.proc.kill("SIGKILL");
+    seed.proc.kill("SIGKILL");
+    // --retry-max bounds it: with nobody ever at the address the agent gives up and exits 1.
+    const bounded = await runCli(["agent", "--bind", "127.0.0.1:0", "--join", "127.0.0.1:14961", "--preset", "local", "--retry-max", "2", "--retry-interval", "200"]);
+    expect(bounded.code).toBe(1);
+    expect(bounded.stderr).toMatch(/join: none of 127\.0\.0\.1:14961 answered after 2 attempt/);
+  });
+
   it("rotates the encryption key across the cluster without dropping a member", { timeout: 60_000 }, async () => {
     const k1 = (await runCli(["keygen"])).stdout.trim();
     const k2 = (await runCli(["keygen"])).stdout.trim();
@@ -82,7 +103,7 @@ describe("heck-swim agent processes", () => {
       expect(dropped, `${a.name} saw a member dropped during rotation`).toEqual([]);
     }
     // An agent that only has the retired key cannot get in; the members count it as a wrong key.
-    const stale = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local"]);
+    const stale = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local", "--retry-max", "1"]);
     expect(stale.code).toBe(1);
     expect(stale.stderr).toMatch(/join/);
     const stats = (await (await fetch(`http://${b1.http}/v1/stats`)).json()) as { driver: { wrongKey: number } };

@@ -73,6 +73,32 @@ describe("members on loopback (embeddable API)", () => {
     await expect(startMember({ config: fast, preset: "local", seeds: ["127.0.0.1:1"] })).rejects.toThrow(/join: none of 127.0.0.1:1 answered/);
   });
 
+  it("retryJoin: a member started before its seed keeps trying, and joins once the seed is up", async () => {
+    // A fixed address in this file's port range (14950-14959), so the seed can come up on it later.
+    const seedAddr = "127.0.0.1:14950";
+    const warnings: string[] = [];
+    const early = await member({ name: "early", log: (level, message) => warnings.push(`${level} ${message}`) });
+    let settled = false;
+    const joined = early.retryJoin([seedAddr], { initialIntervalMs: 200, maxIntervalMs: 400 }).finally(() => (settled = true));
+    await new Promise((r) => setTimeout(r, 1200));
+    expect(settled).toBe(false);
+    expect(early.stats().driver.dialFailures).toBeGreaterThanOrEqual(2);
+    const seed = await member({ name: "seed", bind: seedAddr });
+    const progress = await joined;
+    expect(progress.retry).toBe("joined");
+    expect(progress.attempts).toBeGreaterThanOrEqual(3);
+    expect(progress.succeeded).toEqual([seedAddr]);
+    expect(await until(() => seed.member("early")?.state === "alive" && early.member("seed")?.state === "alive", 5000)).toBe(true);
+    // Each failed attempt is logged with the wait before the next.
+    expect(warnings.filter((w) => /^warn join: none of 127\.0\.0\.1:14950 answered \(attempt \d+\); retrying in \d\.\d s$/.test(w)).length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("retryJoin with maxAttempts rejects once they run out", async () => {
+    const lonely = await member({ name: "lonely" });
+    await expect(lonely.retryJoin(["127.0.0.1:14951"], { maxAttempts: 3, initialIntervalMs: 50, maxIntervalMs: 100 })).rejects.toThrow(/none of 127.0.0.1:14951 answered after 3 attempt/);
+    expect(lonely.stats().driver.dialFailures).toBe(3);
+  });
+
   it("drops random, truncated and oversized packets without crashing, and counts them", async () => {
     const a = await member({ name: "a" });
     const b = await member({ name: "b", seeds: [a.address] });

@@ -159,10 +159,10 @@ describe("push-pull and join", () => {
     const out = sent(a);
     expect(out).toHaveLength(1);
     expect(out[0]).toMatchObject({ to: "seed", channel: "stream", msg: { type: "push-pull", join: true, reply: false } });
-    expect(a.joinProgress()).toEqual({ pending: 1, succeeded: [], failed: [] });
+    expect(a.joinProgress()).toMatchObject({ pending: 1, succeeded: [], failed: [] });
     const none = new Uint8Array(0);
     a.receive("seed", { type: "push-pull", join: true, reply: true, members: [{ name: "s", addr: "seed", incarnation: 2, state: "alive", meta: none }] }, "stream", 5);
-    expect(a.joinProgress()).toEqual({ pending: 0, succeeded: ["seed"], failed: [] });
+    expect(a.joinProgress()).toMatchObject({ pending: 0, succeeded: ["seed"], failed: [] });
     expect(a.member("s")).toMatchObject({ state: "alive", incarnation: 2 });
   });
 
@@ -172,7 +172,7 @@ describe("push-pull and join", () => {
     const [toX] = sent(a);
     a.streamFailed("x", toX!.msg as SwimMessage, 5);
     runTo(a, 1000);
-    expect(a.joinProgress()).toEqual({ pending: 0, succeeded: [], failed: ["x", "y"] });
+    expect(a.joinProgress()).toMatchObject({ pending: 0, succeeded: [], failed: ["x", "y"] });
   });
 
   it("merges a push-pull before answering, so the reply carries its refutation", () => {

@@ -9,6 +9,7 @@
 import { seedsFromEnv } from "@heck/sim/testing";
 import { describe, expect, it } from "vitest";
 import { detectionBoundMs, lanConfig, withoutLifeguard } from "../src/core/config.ts";
+import { resolveJoinRetryPolicy } from "../src/core/join-retry.ts";
 import { SwimCluster } from "../src/sim/cluster.ts";
 
 const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 2 });
@@ -31,6 +32,25 @@ describe("simulated SWIM clusters", () => {
       // All join n1 at t = 0 with no loss: the README's bound is pushPullRampStartMs plus a round trip.
       const at = c.runUntil(() => c.converged(), config.pushPullRampStartMs + 500, 10);
       expect(at, "converged").toBeDefined();
+    });
+  });
+
+  it.each(seeds)("retry join: members started before their seed keep trying and join once it is up (seed %i)", (seed) => {
+    withSeed(seed, () => {
+      const config = lanConfig();
+      const joinRetry = resolveJoinRetryPolicy({ initialIntervalMs: 1000, maxIntervalMs: 8000 });
+      const c = new SwimCluster({ nodes: 8, seed, bootstrap: "join", config, joinRetry, forbidFalseDeaths: true });
+      // n1, the seed everybody joins through, is down when they start: every first attempt fails.
+      c.kill("n1");
+      c.runFor(4000);
+      for (const id of c.live) expect(c.node(id).members().filter((m) => m.state === "alive")).toHaveLength(1);
+      expect(c.node("n2").joinProgress().attempts).toBeGreaterThan(1);
+      c.restart("n1");
+      // The next attempt after the restart lands within one capped wait (8 s); then the ramp's
+      // push-pull with n1 (2 s after each join) teaches everyone whoever joined before.
+      const at = c.runUntil(() => c.converged(), 8000 + config.pushPullRampStartMs + 2000, 50);
+      expect(at, "converged after the seed came up").toBeDefined();
+      for (const id of c.live.filter((x) => x !== "n1")) expect(c.node(id).joinProgress().retry).toBe("joined");
     });
   });
 

@@ -21,6 +21,7 @@ import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast-queue.ts";
 import { COMPOUND_HEADER_BYTES, COMPOUND_MAX_PARTS, COMPOUND_PART_OVERHEAD_BYTES, encodedSize, utf8Length } from "./codec.ts";
 import { META_MAX_BYTES, NAME_MAX_BYTES, pushPullIntervalFor, retransmitLimit, type SwimConfig } from "./config.ts";
+import { JoinRetry, type JoinRetryPolicy, type JoinRetryState } from "./join-retry.ts";
 import { Membership } from "./membership.ts";
 import type { PacketMessage, PingMessage, PingReqMessage, PushPullMessage, SwimMessage, UpdateMessage } from "./messages.ts";
 import type { Member, MemberEvent, MemberInfo } from "./types.ts";
@@ -83,9 +84,18 @@ export interface SwimStats {
 
 /** The state of a join started by {@link SwimNode.join}. */
 export interface JoinProgress {
+  /** Seeds contacted whose answer is still awaited. */
   pending: number;
+  /** Seeds that answered, in order (a seed appears once per successful attempt). */
   succeeded: Address[];
+  /** Seeds that did not answer, once per failed contact. */
   failed: Address[];
+  /** Attempts started by the latest retried join (1 without retries). */
+  attempts: number;
+  /** The latest retried join's state; "none" for a join without retries. */
+  retry: JoinRetryState | "none";
+  /** When the next retry attempt is due, or Infinity. */
+  nextAttemptMs: number;
 }
 
 interface PendingProbe {
@@ -141,6 +151,8 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   /** The seed whose reply completed our first join: the ramp's push-pull partner. */
   private joinedVia: Address | undefined;
   private readonly joinFailed: Address[] = [];
+  /** The retry schedule of the latest join started with a policy (Consul's retry_join). */
+  private joinRetry: JoinRetry | undefined;
   private readonly syncCooldown = new Map<string, number>();
   private readonly counters = {
     packetsSent: 0,
@@ -243,18 +255,45 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   /**
    * Starts joining through `seeds` (addresses): a push-pull with each over a
    * stream. Progress is in {@link joinProgress}; our own address is skipped.
+   * With `retry`, an attempt in which no seed answered is repeated on the
+   * policy's backoff until one does (or `maxAttempts` run out), so a member
+   * started before its seeds joins as soon as one is up.
    */
-  join(seeds: readonly Address[], nowMs: number): void {
+  join(seeds: readonly Address[], nowMs: number, retry?: JoinRetryPolicy): void {
+    this.joinRetry?.stop();
+    this.joinRetry = undefined;
+    const others = seeds.filter((s) => s !== this.membership.self.addr);
+    if (retry !== undefined && others.length > 0 && !this.membership.hasLeft) this.joinRetry = new JoinRetry(others, retry);
+    this.contactSeeds(others, nowMs);
+  }
+
+  private contactSeeds(seeds: readonly Address[], nowMs: number): void {
     for (const seed of seeds) {
-      if (seed === this.membership.self.addr || this.joinAttempts.has(seed)) continue;
+      if (this.joinAttempts.has(seed)) continue;
       this.joinAttempts.set(seed, nowMs + this.config.streamTimeoutMs);
       this.sendPushPull(seed, true, nowMs);
     }
   }
 
+  /** A join attempt ended without an answer: if no seed of a retried join is still pending, schedule the next attempt. */
+  private joinContactFailed(nowMs: number): void {
+    const r = this.joinRetry;
+    if (r === undefined || r.status !== "trying") return;
+    if (r.seeds.some((s) => this.joinAttempts.has(s))) return;
+    r.attemptFailed(nowMs, this.prng);
+  }
+
   /** How the joins started so far went. */
   joinProgress(): JoinProgress {
-    return { pending: this.joinAttempts.size, succeeded: [...this.joinSucceeded], failed: [...this.joinFailed] };
+    const r = this.joinRetry;
+    return {
+      pending: this.joinAttempts.size,
+      succeeded: [...this.joinSucceeded],
+      failed: [...this.joinFailed],
+      attempts: r?.attempts ?? 1,
+      retry: r?.status ?? "none",
+      nextAttemptMs: r?.nextAttemptMs ?? Infinity,
+    };
   }
 
   /** Publishes new metadata (raises our incarnation). */
@@ -276,6 +315,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.nextProbeMs = Infinity;
     this.nextPushPullMs = Infinity;
     this.nextReconnectMs = Infinity;
+    this.joinRetry?.stop();
     this.wakeGossip(nowMs);
   }
 
@@ -308,6 +348,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     if (this.probe !== undefined) next = Math.min(next, this.probe.indirectSent ? this.probe.deadlineMs : this.probe.indirectAtMs);
     for (const r of this.relays.values()) next = Math.min(next, r.expiresAtMs);
     for (const t of this.joinAttempts.values()) next = Math.min(next, t);
+    if (this.joinRetry !== undefined) next = Math.min(next, this.joinRetry.nextAttemptMs);
     for (const t of this.pushPullsInFlight.values()) next = Math.min(next, t);
     return next;
   }
@@ -342,6 +383,12 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
       if (deadline > nowMs) continue;
       this.joinAttempts.delete(addr);
       this.joinFailed.push(addr);
+      this.joinContactFailed(nowMs);
+    }
+    const retry = this.joinRetry;
+    if (retry !== undefined && nowMs >= retry.nextAttemptMs) {
+      retry.attemptStarted();
+      this.contactSeeds(retry.seeds, nowMs);
     }
     for (const [addr, deadline] of this.pushPullsInFlight) if (deadline <= nowMs) this.pushPullsInFlight.delete(addr);
     // Last, because a failed probe above may have confirmed a suspicion and pulled its deadline into the past.
@@ -391,7 +438,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   streamFailed(to: Address, message: SwimMessage, nowMs: number): void {
     if (message.type !== "push-pull" || message.reply) return;
     this.pushPullsInFlight.delete(to);
-    if (this.joinAttempts.delete(to)) this.joinFailed.push(to);
+    if (this.joinAttempts.delete(to)) {
+      this.joinFailed.push(to);
+      this.joinContactFailed(nowMs);
+    }
     this.wakeGossip(nowMs);
   }
 
@@ -658,6 +708,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.pushPullsInFlight.delete(from);
     this.membership.mergeRemote(msg.members, nowMs);
     if (this.joinAttempts.delete(from)) {
+      this.joinRetry?.succeeded();
       const firstJoin = this.joinSucceeded.length === 0;
       this.joinSucceeded.push(from);
       if (firstJoin) this.joinedVia = from;

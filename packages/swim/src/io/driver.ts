@@ -18,6 +18,7 @@
 import type { Address, Clock, Stream, TimerHandle, Transport } from "@heck/sim";
 import { decodeMessage, encodeMessage, type DecodeErrorKind } from "../core/codec.ts";
 import type { SwimMessage } from "../core/messages.ts";
+import type { JoinRetryPolicy } from "../core/join-retry.ts";
 import type { JoinProgress, SwimNode } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
 import { ENCRYPTED_VERSION, type Keyring } from "./keyring.ts";
@@ -128,13 +129,27 @@ export class SwimDriver {
     return result;
   }
 
-  /** Joins through `seeds`; resolves when every seed answered or failed. */
-  join(seeds: readonly Address[]): Promise<JoinProgress> {
+  /**
+   * Joins through `seeds`; resolves when every seed answered or failed. With
+   * `retry`, failed attempts are repeated on its backoff (each logged) and the
+   * promise resolves once a seed answered, or the attempts ran out.
+   */
+  join(seeds: readonly Address[], retry?: JoinRetryPolicy): Promise<JoinProgress> {
     const before = this.node.joinProgress();
-    this.step((node, now) => node.join(seeds, now));
-    return this.waitFor(() => this.node.joinProgress().pending === 0).then(() => {
+    this.step((node, now) => node.join(seeds, now, retry));
+    let reportedAttempts = 0;
+    return this.waitFor(() => {
+      const p = this.node.joinProgress();
+      if (p.retry === "waiting" && p.attempts > reportedAttempts) {
+        reportedAttempts = p.attempts;
+        const of = retry !== undefined && retry.maxAttempts > 0 ? ` of ${retry.maxAttempts}` : "";
+        const inMs = Math.max(0, p.nextAttemptMs - this.clock.nowMs());
+        this.log("warn", `join: none of ${seeds.join(", ")} answered (attempt ${p.attempts}${of}); retrying in ${(inMs / 1000).toFixed(1)} s`);
+      }
+      return p.pending === 0 && p.retry !== "trying" && p.retry !== "waiting";
+    }).then(() => {
       const after = this.node.joinProgress();
-      return { pending: 0, succeeded: after.succeeded.slice(before.succeeded.length), failed: after.failed.slice(before.failed.length) };
+      return { ...after, pending: 0, succeeded: after.succeeded.slice(before.succeeded.length), failed: after.failed.slice(before.failed.length) };
     });
   }
 

@@ -14,6 +14,7 @@
 import { createPrng, type Address, type FaultControl } from "@heck/sim";
 import { openTransport, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
 import { presetConfig, resolveConfig, type PresetName, type SwimConfig } from "../core/config.ts";
+import { resolveJoinRetryPolicy, type JoinRetryPolicy } from "../core/join-retry.ts";
 import { SwimNode, type JoinProgress, type SwimStats } from "../core/node.ts";
 import type { MemberEvent, MemberInfo } from "../core/types.ts";
 import { SwimDriver, type DriverCounters, type LogFn } from "./driver.ts";
@@ -85,10 +86,26 @@ export class SwimMember {
     return this.driver.subscribe(listener);
   }
 
-  /** Joins (more) members through `seeds`; rejects if none answered. */
+  /** Joins (more) members through `seeds`, one attempt; rejects if none answered. */
   async join(seeds: readonly string[]): Promise<JoinProgress> {
     const progress = await this.driver.join(seeds);
     if (seeds.length > 0 && progress.succeeded.length === 0) throw new Error(`join: none of ${seeds.join(", ")} answered`);
+    return progress;
+  }
+
+  /**
+   * Joins through `seeds` like Consul's `retry_join`: an attempt in which no
+   * seed answers is repeated, backing off from `initialIntervalMs` (1 s) to
+   * `maxIntervalMs` (30 s), until one answers. Rejects only when
+   * `maxAttempts` (default 0: unlimited) run out, or the member stops.
+   */
+  async retryJoin(seeds: readonly string[], policy: Partial<JoinRetryPolicy> = {}): Promise<JoinProgress> {
+    const resolved = resolveJoinRetryPolicy(policy);
+    const progress = await this.driver.join(seeds, resolved);
+    if (progress.retry !== "joined" && !(progress.retry === "none" && progress.pending === 0 && seeds.every((s) => s === this.address))) {
+      const why = progress.retry === "gave-up" ? `after ${progress.attempts} attempt(s)` : "before the member stopped";
+      throw new Error(`join: none of ${seeds.join(", ")} answered ${why}`);
+    }
     return progress;
   }
 

@@ -10,6 +10,7 @@
 import { Simulation, type Invariant, type LatencyOptions, type MessageCodec, type NetworkFaultOptions } from "@heck/sim";
 import { decodeMessage, encodeMessage } from "../core/codec.ts";
 import { lanConfig, type SwimConfig } from "../core/config.ts";
+import type { JoinRetryPolicy } from "../core/join-retry.ts";
 import type { SwimMessage } from "../core/messages.ts";
 import { SwimNode, type SwimPersisted } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
@@ -41,6 +42,8 @@ export interface ClusterOptions {
   invariants?: ReadonlyArray<Invariant<Simulation<SwimMessage, SwimPersisted, SimMember>>>;
   /** Fail the run as soon as a live member is declared dead (only meaningful without loss and lag). Default false. */
   forbidFalseDeaths?: boolean;
+  /** Joins (bootstrap "join", and restarts) retry on this policy until a seed answers; default one attempt. */
+  joinRetry?: JoinRetryPolicy;
 }
 
 /** One false failure verdict: `subject` declared dead while it was up. */
@@ -132,9 +135,8 @@ export class SwimCluster {
           // A fresh joiner goes through n1; a restarted member through any other member.
           if (persisted !== undefined) {
             const up = peers.filter((p) => p !== id && this.sim.isUp(p));
-            if (up.length > 0) node.join([prng.pick(up)], nowMs);
-          }
-          else if (id !== peers[0]) node.join([peers[0]!], nowMs);
+            if (up.length > 0) node.join([prng.pick(up)], nowMs, options.joinRetry);
+          } else if (id !== peers[0]) node.join([peers[0]!], nowMs, options.joinRetry);
         }
         const lag = this.slowIds.has(id) ? (options.slow?.lagMs ?? 0) : 0;
         return new SimMember(node, observer, lag, lag > 0 ? prng.fork("lag") : undefined, traceLimit > 0);
