@@ -50,6 +50,19 @@ const HOST_PREFIX = process.env["HECK_BENCH_HOST_PREFIX"] ?? "127.0.1.";
  * measures the single-process fleet instead.
  */
 const SHARD = Number(process.env["HECK_BENCH_FLEET_SHARD"] ?? 5000);
+/**
+ * The checker's V8 old-space cap for n targets, in MB: about twice the live
+ * heap measured after a full GC (about 30 MB plus 5 KB per target). Without a
+ * cap, V8 lets the old space grow to several times the live heap before it
+ * collects (a throughput choice), which at 10,000 targets means about 450 MB
+ * of RSS for 80 MB of live objects. The README shows how to set it:
+ * NODE_OPTIONS=--max-old-space-size=<mb>. HECK_BENCH_HEAP_CAP=0 disables it.
+ */
+function heapCapMb(n: number): number {
+  const env = process.env["HECK_BENCH_HEAP_CAP"];
+  if (env === "0") return 0;
+  return env !== undefined ? Number(env) : Math.round(32 + 0.013 * n);
+}
 const KNEE_MAX = 18_000; // below the checker's 20,000 file descriptors (one connection per origin)
 const FLEET_BIN = fileURLToPath(new URL("../../fleet/bin/heck-fleet.js", import.meta.url));
 const WORKER_SRC = fileURLToPath(new URL("./checker-worker.ts", import.meta.url));
@@ -78,6 +91,8 @@ interface WorkerResult {
 }
 
 interface RunResult extends WorkerResult {
+  /** The --max-old-space-size the checker ran with (0: Node's default). */
+  heapCapMb: number;
   fleetCpuCores: number;
   fleetCpuUsPerRequest: number;
   loadBefore: number;
@@ -149,11 +164,12 @@ async function fleetRequests(control: string): Promise<number> {
   return s.totalRequests;
 }
 
-async function runChecker(workerJs: string, origins: number, durationS: number, fleets: Array<{ pid: number; control: string }>): Promise<RunResult> {
+async function runChecker(workerJs: string, origins: number, durationS: number, fleets: Array<{ pid: number; control: string }>, capMb = heapCapMb(origins)): Promise<RunResult> {
   const loadBefore = loadavg()[0]!;
   const hosts = [`${HOST_PREFIX}1`, `${HOST_PREFIX}2`].slice(0, Math.ceil(origins / PER_HOST));
   const args = { origins, hosts, perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1 };
-  const child = spawn(process.execPath, [workerJs, JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+  const nodeArgs = capMb > 0 ? [`--max-old-space-size=${capMb}`] : [];
+  const child = spawn(process.execPath, [...nodeArgs, workerJs, JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let fleetCpu0 = 0;
   let fleetReq0 = 0;
   let fleetCpu = 0;
@@ -186,14 +202,14 @@ async function runChecker(workerJs: string, origins: number, durationS: number, 
   });
   await pending;
   const r = JSON.parse(last) as WorkerResult;
-  return { ...r, fleetCpuCores: fleetCpu / windowS, fleetCpuUsPerRequest: (fleetCpu * 1e6) / Math.max(1, fleetReq), loadBefore, loadAfter: loadavg()[0]! };
+  return { ...r, heapCapMb: capMb, fleetCpuCores: fleetCpu / windowS, fleetCpuUsPerRequest: (fleetCpu * 1e6) / Math.max(1, fleetReq), loadBefore, loadAfter: loadavg()[0]! };
 }
 
 function describeRun(label: string, r: RunResult): void {
   const verdict = held(r) ? "held" : "NOT held";
   log(
     `  ${label}: ${r.origins} origins -> ${fmt(r.checksPerSec, 0)} checks/s (of ${fmt(r.expectedChecksPerSec, 0)}), lag p50 ${fmt(r.lagP50Ms, 2)} ms p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
-      `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores ${fmt(r.rssMb, 0)} MB, fleet ${fmt(r.fleetCpuCores, 2)} cores; ` +
+      `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores ${fmt(r.rssMb, 0)} MB (${r.heapCapMb > 0 ? `heap cap ${r.heapCapMb} MB` : "no heap cap"}), fleet ${fmt(r.fleetCpuCores, 2)} cores; ` +
       `event loop delay p99 ${fmt(r.eventLoopDelayP99Ms, 1)} ms max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms; ` +
       `every origin checked once after ${fmt(r.firstPassS, 1)} s; failures ${r.failures}${r.failures ? ` ${JSON.stringify(r.failureKinds)}` : ""}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)} [${verdict}]`,
   );
@@ -265,6 +281,13 @@ async function main(): Promise<void> {
     log(`\nmain run (warm-up: at least ${WARMUP_S} s and until every origin was checked once; then ${DURATION_S} s measured):`);
     const main = await runChecker(workerJs, ORIGINS, DURATION_S, fleets);
     describeRun("main", main);
+    // The same load with Node's default heap sizing, for the RSS it costs.
+    let uncapped: RunResult | undefined;
+    if (main.heapCapMb > 0) {
+      log(`\nsame origins, Node's default heap sizing (no --max-old-space-size), ${PROBE_DURATION_S} s:`);
+      uncapped = await runChecker(workerJs, ORIGINS, PROBE_DURATION_S, fleets, 0);
+      describeRun("default heap", uncapped);
+    }
 
     // Knee: the most origins held at 1 s with lag p99 < 100 ms.
     log(`\nknee search (${PROBE_DURATION_S} s per step; held = lag p99 < ${LAG_GOAL_MS} ms and >= 95% of the expected checks/s):`);
@@ -310,7 +333,11 @@ async function main(): Promise<void> {
       ["schedule lag p50 / p99", `${fmt(main.lagP50Ms, 2)} / ${fmt(main.lagP99Ms, 1)} ms`, `goal p99 < ${LAG_GOAL_MS} ms: ${main.lagP99Ms < LAG_GOAL_MS ? "met" : "not met"}`],
       ["check latency p50 / p99", `${fmt(main.latencyP50Ms, 2)} / ${fmt(main.latencyP99Ms, 1)} ms`, "loopback, keep-alive"],
       ["checker CPU", `${fmt(main.cpuCores, 2)} cores`, `${fmt(probesPerCore, 0)} checks/s per core; blackbox_exporter ~1,000 probes/s per core: x${fmt(probesPerCore / 1000, 1)}`],
-      ["checker RSS (compiled)", `${fmt(main.rssMb, 0)} MB`, `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"}; under tsx add ~${fmt(tsxOverheadMb, 0)} MB`],
+      [
+        "checker RSS (compiled)",
+        `${fmt(main.rssMb, 0)} MB`,
+        `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"} (${main.heapCapMb > 0 ? `--max-old-space-size=${main.heapCapMb}` : "Node's default heap"}${uncapped ? `; ${fmt(uncapped.rssMb, 0)} MB with Node's default heap sizing` : ""}); under tsx add ~${fmt(tsxOverheadMb, 0)} MB`,
+      ],
       ["CPU per check", `${fmt(main.cpuUsPerCheck, 1)} µs`, wrk ? `wrk: ${fmt(wrk.cpuUsPerRequest, 1)} µs per request (x${fmt(main.cpuUsPerCheck / wrk.cpuUsPerRequest, 1)})` : "wrk unavailable"],
       ["fleet CPU per request", `${fmt(main.fleetCpuUsPerRequest, 1)} µs (checker traffic)`, wrk ? `${fmt(wrk.fleetCpuUsPerRequest, 1)} µs under wrk (keep-alive, 64 connections)` : "-"],
       ["ceiling (wrk, one origin)", wrk ? `${fmt(wrk.requestsPerSec, 0)} req/s` : "-", wrk ? `checker achieved ${fmt((100 * main.checksPerSec) / wrk.requestsPerSec, 1)}% of it` : "-"],
@@ -330,6 +357,8 @@ async function main(): Promise<void> {
       latencyP99Ms: Number(fmt(main.latencyP99Ms, 2)),
       cpuCores: Number(fmt(main.cpuCores, 3)),
       rssMb: Math.round(main.rssMb),
+      heapCapMb: main.heapCapMb,
+      rssMbDefaultHeap: uncapped ? Math.round(uncapped.rssMb) : null,
       kneeOrigins,
       cpuUsPerCheck: Number(fmt(main.cpuUsPerCheck, 1)),
       wrkRequestsPerSec: wrk ? Math.round(wrk.requestsPerSec) : null,

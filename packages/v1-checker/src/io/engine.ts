@@ -86,7 +86,9 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
   private readonly core: CheckerCore;
   private readonly now: () => number;
   private readonly probe: Probe;
+  private readonly customProbe: Probe | undefined;
   private readonly prober: HttpProber | undefined;
+
   private readonly abort = new AbortController();
   private readonly inFlight = new Set<Promise<void>>();
   private timer: NodeJS.Timeout | undefined;
@@ -111,6 +113,7 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
     });
     const origin = performance.timeOrigin;
     this.now = opts.now ?? (() => origin + performance.now());
+    this.customProbe = opts.probe;
     if (opts.probe) this.probe = opts.probe;
     else {
       const prober = new HttpProber(opts.http);
@@ -244,21 +247,31 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
   }
 
   private launch(task: CheckTask): void {
+    // The built-in HTTP prober takes a callback (no promise per check); any
+    // other probe is awaited. stop() ends callback checks through prober.close().
+    if (this.prober && task.spec.kind === "http" && this.customProbe === undefined) {
+      this.prober.run(task.spec, (result) => this.finish(task, result));
+      return;
+    }
     const p: Promise<void> = this.probe(task.spec, this.abort.signal)
       .catch((err: unknown): CheckResult => ({ ok: false, latencyMs: 0, error: { kind: "network", message: `probe failed: ${(err as Error).message}` } }))
       .then((result) => {
         this.inFlight.delete(p);
-        if (this.stopped) return;
-        const events = this.core.recordResult(task, result, this.now());
-        for (const e of events) {
-          if (e.type === "result") {
-            this.checks++;
-            if (!e.result.ok) this.failures++;
-            this.emit("result", e);
-          } else this.emit("transition", e);
-        }
-        this.arm();
+        this.finish(task, result);
       });
     this.inFlight.add(p);
+  }
+
+  private finish(task: CheckTask, result: CheckResult): void {
+    if (this.stopped) return;
+    const events = this.core.recordResult(task, result, this.now());
+    for (const e of events) {
+      if (e.type === "result") {
+        this.checks++;
+        if (!e.result.ok) this.failures++;
+        this.emit("result", e);
+      } else this.emit("transition", e);
+    }
+    this.arm();
   }
 }

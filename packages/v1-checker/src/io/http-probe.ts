@@ -82,18 +82,24 @@ export class HttpProber {
    * named error, and the result arrives by `spec.timeoutMs` at the latest.
    */
   check(spec: TargetSpec): Promise<CheckResult> {
-    return new Promise((resolve) => {
-      if (this.closed) {
-        resolve({ ok: false, latencyMs: 0, error: { kind: "network", message: "prober closed" } });
-        return;
-      }
-      const run = new HttpCheck(this, spec, this.prepare(spec), (r) => {
-        this.active.delete(run);
-        resolve(r);
-      });
-      this.active.add(run);
-      run.start();
+    return new Promise((resolve) => this.run(spec, resolve));
+  }
+
+  /**
+   * The same as {@link check} with a callback instead of a promise: the
+   * engine's path, which saves a few allocations per check at 10,000 a second.
+   */
+  run(spec: TargetSpec, done: (result: CheckResult) => void): void {
+    if (this.closed) {
+      done({ ok: false, latencyMs: 0, error: { kind: "network", message: "prober closed" } });
+      return;
+    }
+    const check = new HttpCheck(this, spec, this.prepare(spec), (r) => {
+      this.active.delete(check);
+      done(r);
     });
+    this.active.add(check);
+    check.start();
   }
 
   /** Ends every check in flight (as "aborted") and closes every connection. */
