@@ -12,7 +12,8 @@ function spec(id: string, over: Record<string, unknown> = {}): TargetSpec {
 function seeds(): number[] {
   const env = process.env["HECK_SEED"];
   if (env !== undefined) return [Number(env)];
-  return [1, 2, 3, 42, 1234, Math.floor(Math.random() * 2 ** 31)];
+  // 999 found the bound for timeouts above the interval; kept as a regression seed.
+  return [1, 2, 3, 42, 999, 1234, Math.floor(Math.random() * 2 ** 31)];
 }
 
 describe("CheckerCore", () => {
