@@ -56,10 +56,10 @@ export function registerCompareCommand(program: Command): Command {
     .option("--out <dir>", "output directory (default: <repo>/docs/compare)")
     .option("--chapter <file>", "chapter whose key-figures block to refresh (default: <repo>/docs/compare.md)")
     .option("--stores <list>", "simulation stores: raft,crdt", parseList("--stores", ["raft", "crdt"] as const), ["raft", "crdt"])
-    .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd", parseList("--real-stores", ["crdt", "raft", "etcd"] as const), ["crdt", "raft", "etcd"])
+    .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd (default: all three; quick: crdt,raft)", parseList("--real-stores", ["crdt", "raft", "etcd"] as const))
     .option("--only <ids>", "only these simulation scenarios (ids or prefixes: steady, crash, partition, bridge, loss, churn, scale)")
     .option("--json", "print one JSON line with the key figures at the end", false)
-    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
+    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
       const root = findRepoRoot(process.cwd()) ?? process.cwd();
       const outDir = resolve(opts.out ?? join(root, "docs", "compare"));
       const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : join(root, "docs", "compare.md");
@@ -72,7 +72,7 @@ export function registerCompareCommand(program: Command): Command {
         outDir,
         chapter,
         simStores: opts.stores,
-        realStores: opts.realStores,
+        realStores: opts.realStores ?? (opts.quick ? ["crdt", "raft"] : ["crdt", "raft", "etcd"]),
         ...(opts.only !== undefined ? { only: opts.only.split(",").map((s) => s.trim()) } : {}),
         command: `heck ${argv.join(" ")}`.trim(),
         log: (line) => process.stderr.write(`${line}\n`),

@@ -6,26 +6,46 @@
 import type { Summary } from "./analysis/stats.ts";
 import type { SimResults } from "./experiment.ts";
 
+/** Flips measured in one phase: fleet origin set failing (or healthy again) until every node reports it. */
+export interface FlipFigures {
+  flips: number;
+  /** Fleet flip until the last node's API reports the new status (checks, rise/fall thresholds and replication). */
+  visibleMs: Summary;
+  /** First node reporting it (usually the owner, which checked) until the last: the store's share of the delay. */
+  spreadMs: Summary;
+  /** Flips some node did not report within the bound. */
+  notSeen: number;
+}
+
+/** One side of a real partition. */
+export interface RealSide {
+  nodes: string[];
+  /** Share of (flip, node) pairs on this side that reported the flip within the bound. */
+  sawShare: number | null;
+  /** Per (flip, node): time until the node reported it. */
+  visibleMs: Summary;
+}
+
 /** One store measured on real processes. */
 export interface RealStoreResult {
   store: "crdt" | "raft" | "etcd";
   nodes: number;
   origins: number;
   intervalMs: number;
-  /** Origin flips measured (fleet set failing, then healthy again). */
-  flips: number;
-  /** Fleet flip until every node's API reports the new status. */
-  flipVisibleMs: Summary;
-  /** Flips some node never reported within the bound. */
-  flipsNotSeen: number;
-  /** Latency of `GET /v1/origins?status=unhealthy`, any node. */
+  /** Steady state. */
+  steady: FlipFigures;
+  /** Latency of `GET /v1/origins?status=unhealthy`, any node, whole run. */
   readLatencyMs: Summary;
   /** Share of API reads that answered (any node, whole run). */
   readOkShare: number | null;
-  /** CPU per agent process over the steady window, % of one core. */
+  /** CPU per agent process over the steady phase, % of one core. */
   cpuPctPerNode: number[];
-  /** kill -9 of one agent: until the killed node's origins are reported by the others again (flip visible), if measured. */
-  crash: { node: string; flipVisibleAfterCrashMs: number | null } | null;
+  /** With every agent dropping this share of packets (the transports' fault layer). */
+  loss: (FlipFigures & { dropRate: number }) | null;
+  /** A partition through the agents' fault layer (SWIM, crdt gossip, raft peer links), flips during it, then heal. */
+  partition: { sides: Record<string, RealSide>; healAgreeMs: number | null; cut: string } | null;
+  /** kill -9 of one agent, then a flip of an origin it owned: until every survivor reports it. */
+  crash: { node: string; visibleMs: number | null } | null;
   /** Why the run failed, if it did. */
   error: string | null;
 }

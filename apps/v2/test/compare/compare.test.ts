@@ -109,10 +109,12 @@ describe("heck compare --quick (simulation)", () => {
     for (const r of healed) {
       for (const c of r.checks) expect(c.reconverged, `${r.scenario} seed ${c.seed}`).toBe(true);
       expect(r.heal!.reconvergeMs, r.scenario).not.toBeNull();
-      // A bridge partition never splits the gossip graph (the bridge node relays), so there is nothing left to repair at the heal.
-      if (r.scenario === "bridge") expect(r.heal!.reconvergeMs).toBe(0);
-      else expect(r.heal!.bytes).toBeGreaterThan(0);
+      if (r.scenario !== "bridge") expect(r.heal!.bytes).toBeGreaterThan(0);
     }
+    // A bridge partition never splits the gossip graph (the bridge node relays), so at the heal there is
+    // far less left to repair than after a real split, which first waits for failure detection to rejoin the views.
+    const reconverge = (id: string) => healed.find((r) => r.scenario === id)!.heal!.reconvergeMs!;
+    expect(reconverge("bridge")).toBeLessThan(reconverge("partition-leader-minority"));
     for (const r of runs()) {
       for (const c of r.checks) {
         expect(c.converged, `${r.store} ${r.scenario} seed ${c.seed}`).toBe(true);

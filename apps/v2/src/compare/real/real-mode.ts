@@ -21,7 +21,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { summarize, share } from "../analysis/stats.ts";
-import type { RealResults, RealStoreResult } from "../types.ts";
+import type { FlipFigures, RealResults, RealSide, RealStoreResult } from "../types.ts";
 
 /** Settings of real mode. */
 export interface RealModeOptions {
@@ -35,7 +35,7 @@ export interface RealModeOptions {
   intervalMs: number;
   /** First port of the cluster (v2's range is 18000-19999; each store gets its own slice). */
   basePort: number;
-  /** Flips measured per store. */
+  /** Flips measured in the steady phase (each to failing and back); the loss and partition phases do half. */
   flips: number;
   /** Bound on `cluster up` printing its line. */
   startTimeoutMs: number;
@@ -53,10 +53,11 @@ function defaults(quick: boolean): Omit<RealModeOptions, "quick" | "stores" | "l
     nodes: quick ? 3 : 5,
     origins: quick ? 30 : 200,
     intervalMs: 1_000,
-    basePort: 18_600,
-    flips: quick ? 3 : 20,
-    startTimeoutMs: 60_000,
-    flipTimeoutMs: 15_000,
+    // A benchmark's range (20000-31999): real mode is a benchmark and must not collide with v2's tests.
+    basePort: 20_000,
+    flips: quick ? 2 : 8,
+    startTimeoutMs: 90_000,
+    flipTimeoutMs: 20_000,
   };
 }
 
@@ -106,9 +107,13 @@ async function getJson(u: string, timeoutMs = 2_000): Promise<{ ok: boolean; sta
   }
 }
 
-async function putJson(u: string, body: unknown): Promise<boolean> {
+async function postJson(u: string, body: unknown): Promise<boolean> {
+  return putJson(u, body, "POST");
+}
+
+async function putJson(u: string, body: unknown, method = "PUT"): Promise<boolean> {
   try {
-    const res = await fetch(u, { method: "PUT", body: JSON.stringify(body), headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(2_000) });
+    const res = await fetch(u, { method, body: JSON.stringify(body), headers: { "content-type": "application/json" }, signal: AbortSignal.timeout(2_000) });
     await res.text();
     return res.ok;
   } catch {
@@ -117,6 +122,16 @@ async function putJson(u: string, body: unknown): Promise<boolean> {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** Polls `check` every 100 ms until it holds or `timeoutMs` passes. */
+async function until(check: () => Promise<boolean>, timeoutMs: number): Promise<boolean> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    if (await check()) return true;
+    await sleep(100);
+  }
+  return false;
+}
 
 /** CPU seconds a process has used (utime + stime from /proc), or null when unreadable. */
 export function cpuSeconds(pid: number): number | null {
@@ -152,23 +167,38 @@ export async function runRealMode(partial: Partial<RealModeOptions> & Pick<RealM
   for (let i = 0; i < o.stores.length; i++) {
     const store = o.stores[i]!;
     o.log(`  ${store}: ${o.nodes} agents, ${o.origins} origins`);
-    stores.push(await runOneStore(store, { ...o, basePort: o.basePort + i * 200 }));
+    stores.push(await runOneStore(store, { ...o, basePort: o.basePort + i * 1_000 }));
   }
   return { available: true, reason: null, stores, machine: null };
 }
 
+/** Reads made while measuring: latency and success, for the whole run. */
+class ReadLog {
+  latencies: number[] = [];
+  ok = 0;
+  total = 0;
+  add(ok: boolean, ms: number): void {
+    this.total++;
+    if (ok) {
+      this.ok++;
+      this.latencies.push(ms);
+    }
+  }
+}
+
 async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions): Promise<RealStoreResult> {
+  const empty = (): FlipFigures => ({ flips: 0, visibleMs: summarize([]), spreadMs: summarize([]), notSeen: 0 });
   const result: RealStoreResult = {
     store,
     nodes: o.nodes,
     origins: o.origins,
     intervalMs: o.intervalMs,
-    flips: 0,
-    flipVisibleMs: summarize([]),
-    flipsNotSeen: 0,
+    steady: empty(),
     readLatencyMs: summarize([]),
     readOkShare: null,
     cpuPctPerNode: [],
+    loss: null,
+    partition: null,
     crash: null,
     error: null,
   };
@@ -178,63 +208,139 @@ async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions):
   child.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4_000);
   });
+  const reads = new ReadLog();
+  const tStart = performance.now();
+  const since = (): string => `${((performance.now() - tStart) / 1000).toFixed(1)} s`;
   try {
-    const line = await firstJsonLine(child, o.startTimeoutMs);
-    const cluster = parseClusterLine(line);
+    const cluster = parseClusterLine(await firstJsonLine(child, o.startTimeoutMs));
     await waitReady(cluster, o);
-    const reads: number[] = [];
-    let readsOk = 0;
-    let readsTotal = 0;
-    const onRead = (ok: boolean, ms: number): void => {
-      readsTotal++;
-      if (ok) {
-        readsOk++;
-        reads.push(ms);
-      }
-    };
-    const fleetOrigins = await fleetIndexByOriginId(cluster);
+    o.log(`    up and ready after ${since()}`);
+    const fleet = await fleetIndexByOriginId(cluster);
+    const ids = [...fleet.keys()].sort((a, b) => Number(a.replace(/\D/g, "")) - Number(b.replace(/\D/g, "")));
+    const pick = (k: number): string => ids[(k * 7_919 + 11) % ids.length]!;
+    let k = 0;
+
+    // 1. Steady state, with CPU measured over it.
     const cpu0 = cluster.nodes.map((n) => cpuSeconds(n.pid));
     const wall0 = performance.now();
-    const visible: number[] = [];
-    const ids = [...fleetOrigins.keys()];
-    for (let k = 0; k < o.flips && ids.length > 0; k++) {
-      const id = ids[(k * 7_919) % ids.length]!;
-      const ms = await flip(cluster, cluster.nodes, fleetOrigins.get(id)!, id, "failing", o, onRead);
-      result.flips++;
-      if (ms === null) result.flipsNotSeen++;
-      else visible.push(ms);
-      await flip(cluster, cluster.nodes, fleetOrigins.get(id)!, id, "healthy", o, onRead);
-    }
+    result.steady = await flipPhase(cluster, fleet, () => pick(k++), o.flips, o, reads);
     const wallS = (performance.now() - wall0) / 1000;
     result.cpuPctPerNode = cluster.nodes.map((n, i) => {
       const a = cpu0[i];
       const b = cpuSeconds(n.pid);
       return a === null || a === undefined || b === null ? NaN : Number((((b - a) / wallS) * 100).toFixed(1));
     });
-    result.flipVisibleMs = summarize(visible);
-    result.readLatencyMs = summarize(reads);
-    result.readOkShare = share(readsOk, readsTotal);
-    // kill -9 one agent (the last), then flip an origin and time it until every survivor reports it.
-    const victim = cluster.nodes[cluster.nodes.length - 1]!;
-    try {
-      process.kill(victim.pid, "SIGKILL");
-      const survivors = cluster.nodes.slice(0, -1);
-      const id = ids[ids.length - 1];
-      if (id !== undefined) {
-        const ms = await flip(cluster, survivors, fleetOrigins.get(id)!, id, "failing", { ...o, flipTimeoutMs: o.flipTimeoutMs * 2 }, onRead);
-        result.crash = { node: victim.id, flipVisibleAfterCrashMs: ms === null ? null : Number(ms.toFixed(1)) };
-      }
-    } catch (e) {
-      result.crash = { node: victim.id, flipVisibleAfterCrashMs: null };
-      o.log(`    crash step failed: ${(e as Error).message}`);
+    o.log(`    steady: flip visible p50 ${result.steady.visibleMs.p50} ms, p99 ${result.steady.visibleMs.p99} ms (${since()})`);
+
+    // 2. Message loss through every agent's fault layer (not in the quick version).
+    if (!o.quick) {
+      const dropRate = 0.1;
+      await Promise.all(cluster.nodes.map((n) => postJson(url(n.api, "/v1/admin/faults"), { dropRate })));
+      result.loss = { dropRate, ...(await flipPhase(cluster, fleet, () => pick(k++), Math.max(1, Math.ceil(o.flips / 2)), o, reads)) };
+      await Promise.all(cluster.nodes.map((n) => postJson(url(n.api, "/v1/admin/faults"), { dropRate: 0 })));
+      o.log(`    loss ${dropRate}: flip visible p50 ${result.loss.visibleMs.p50} ms (${since()})`);
     }
+
+    // 3. Partition: the first agent and the last floor((n-1)/2) - 1 others against the rest.
+    // n1 is a raft member in --store raft (the first agents are), so the raft group loses one member.
+    const ids2 = cluster.nodes.map((n) => n.id);
+    const minority = [ids2[0]!, ...ids2.slice(ids2.length - Math.max(0, Math.floor((ids2.length - 1) / 2) - 1))];
+    const majority = ids2.filter((id) => !minority.includes(id));
+    const side = (id: string) => (minority.includes(id) ? majority : minority);
+    await Promise.all(cluster.nodes.map((n) => postJson(url(n.api, "/v1/admin/faults"), { block: side(n.id) })));
+    // Let failure detection split the views before flipping (each side then owns every origin).
+    const split = await until(async () => {
+      const views = await Promise.all(cluster.nodes.map((n) => getJson(url(n.api, "/v1/ownership"))));
+      return views.every((v, i) => {
+        const members = (v.body as { members?: string[] })?.members ?? [];
+        return members.every((m) => !side(cluster.nodes[i]!.id).includes(m));
+      });
+    }, 30_000);
+    o.log(`    partition ${minority.join(",")} | ${majority.join(",")}: ${split ? "views split" : "views did not split within 30 s"}`);
+    const perNode = new Map<string, number[]>();
+    const missed = new Map<string, number>();
+    for (let f = 0; f < Math.max(1, Math.ceil(o.flips / 2)); f++) {
+      const id = pick(k++);
+      for (const mode of ["failing", "healthy"] as const) {
+        const seen = await flip(cluster, cluster.nodes, fleet.get(id)!, id, mode, { ...o, flipTimeoutMs: Math.min(o.flipTimeoutMs, 8_000) }, reads);
+        for (const n of cluster.nodes) {
+          const t = seen.get(n.id);
+          if (t === undefined) missed.set(n.id, (missed.get(n.id) ?? 0) + 1);
+          else (perNode.get(n.id) ?? perNode.set(n.id, []).get(n.id)!).push(t);
+        }
+      }
+    }
+    const sideFigures = (nodes: string[]): RealSide => {
+      const times = nodes.flatMap((id) => perNode.get(id) ?? []);
+      const miss = nodes.reduce((a, id) => a + (missed.get(id) ?? 0), 0);
+      return { nodes, sawShare: share(times.length, times.length + miss), visibleMs: summarize(times) };
+    };
+    const t0 = performance.now();
+    await Promise.all(cluster.nodes.map((n) => postJson(url(n.api, "/v1/admin/faults"), { unblock: "all" })));
+    const agree = await untilAgree(cluster, o.flipTimeoutMs * 2, reads);
+    result.partition = { cut: `${minority.join(",")} | ${majority.join(",")}`, sides: { minority: sideFigures(minority), majority: sideFigures(majority) }, healAgreeMs: agree ? Number((performance.now() - t0).toFixed(1)) : null };
+    o.log(`    partition ${result.partition.cut}: minority saw ${result.partition.sides.minority!.sawShare}, majority saw ${result.partition.sides.majority!.sawShare}; agree after heal ${result.partition.healAgreeMs} ms (${since()})`);
+
+    // 4. kill -9 the first agent (a raft member with --store raft), then flip one of the origins it owned.
+    const victim = cluster.nodes[0]!;
+    const owned = await ownedBy(cluster.nodes[1]!, victim.id);
+    process.kill(victim.pid, "SIGKILL");
+    const survivors = cluster.nodes.slice(1);
+    const target = owned.find((id) => fleet.has(id)) ?? pick(k++);
+    const seen = await flip(cluster, survivors, fleet.get(target)!, target, "failing", { ...o, flipTimeoutMs: o.flipTimeoutMs * 2 }, reads);
+    const all = survivors.every((n) => seen.has(n.id));
+    result.crash = { node: victim.id, visibleMs: all ? Number(Math.max(...survivors.map((n) => seen.get(n.id)!)).toFixed(1)) : null };
+    o.log(`    kill -9 ${victim.id}: its origin ${target} visible on every survivor after ${result.crash.visibleMs} ms (${since()})`);
   } catch (e) {
     result.error = `${(e as Error).message}${stderr ? ` (stderr: ${stderr.trim().split("\n").slice(-2).join(" / ")})` : ""}`;
     o.log(`    ${store}: ${result.error}`);
   } finally {
+    result.readLatencyMs = summarize(reads.latencies);
+    result.readOkShare = share(reads.ok, reads.total);
     await stopGroup(child);
+    o.log(`    stopped after ${since()}`);
   }
   return result;
+}
+
+/** `count` flips, each to failing and back: per flip and direction, until the last node reports it. */
+async function flipPhase(cluster: ClusterLine, fleet: Map<string, number>, next: () => string, count: number, o: RealModeOptions, reads: ReadLog): Promise<FlipFigures> {
+  const visible: number[] = [];
+  const spread: number[] = [];
+  let notSeen = 0;
+  let flips = 0;
+  for (let i = 0; i < count; i++) {
+    const id = next();
+    for (const mode of ["failing", "healthy"] as const) {
+      const seen = await flip(cluster, cluster.nodes, fleet.get(id)!, id, mode, o, reads);
+      flips++;
+      if (seen.size === cluster.nodes.length) {
+        visible.push(Math.max(...seen.values()));
+        spread.push(Math.max(...seen.values()) - Math.min(...seen.values()));
+      } else notSeen++;
+    }
+  }
+  return { flips, visibleMs: summarize(visible), spreadMs: summarize(spread), notSeen };
+}
+
+/** Origins the given node's ownership table assigns to `owner`. */
+async function ownedBy(node: ClusterLine["nodes"][number], owner: string): Promise<string[]> {
+  const r = await getJson(url(node.api, "/v1/ownership"));
+  const origins = (r.body as { origins?: Array<{ id: string; owners: string[] }> })?.origins ?? [];
+  return origins.filter((x) => x.owners[0] === owner).map((x) => x.id);
+}
+
+/** Waits until every node lists the same status for every origin. */
+async function untilAgree(cluster: ClusterLine, timeoutMs: number, reads: ReadLog): Promise<boolean> {
+  const t0 = performance.now();
+  while (performance.now() - t0 < timeoutMs) {
+    const views = await Promise.all(cluster.nodes.map((n) => getJson(url(n.api, "/v1/origins"))));
+    for (const v of views) reads.add(v.ok, v.ms);
+    const key = (b: unknown) => (Array.isArray(b) ? (b as Array<{ id: string; status: string }>).map((x) => `${x.id}:${x.status}`).sort().join(",") : "");
+    if (views.every((v) => v.ok) && views.every((v) => key(v.body) === key(views[0]!.body))) return true;
+    await sleep(50);
+  }
+  return false;
 }
 
 function firstJsonLine(child: ChildProcess, timeoutMs: number): Promise<string> {
@@ -284,26 +390,29 @@ async function fleetIndexByOriginId(cluster: ClusterLine): Promise<Map<string, n
   return out;
 }
 
-/** Sets fleet origin `index` to `mode` and measures until every node in `nodes` reports `id` accordingly. */
-async function flip(cluster: ClusterLine, nodes: ClusterLine["nodes"], index: number, id: string, mode: "failing" | "healthy", o: RealModeOptions, onRead: (ok: boolean, ms: number) => void): Promise<number | null> {
+/**
+ * Sets fleet origin `index` to `mode` and polls `GET /v1/origins?status=unhealthy`
+ * on every node in `nodes` until each reports `id` accordingly (or the bound
+ * passes). Returns, per node that did, the ms it took.
+ */
+async function flip(cluster: ClusterLine, nodes: ClusterLine["nodes"], index: number, id: string, mode: "failing" | "healthy", o: RealModeOptions, reads: ReadLog): Promise<Map<string, number>> {
   if (!(await putJson(url(cluster.fleet.control, `/origins/${index}`), { mode }))) throw new Error(`fleet control refused PUT /origins/${index}`);
   const t0 = performance.now();
-  const seen = new Set<string>();
-  while (performance.now() - t0 < o.flipTimeoutMs) {
+  const seen = new Map<string, number>();
+  while (performance.now() - t0 < o.flipTimeoutMs && seen.size < nodes.length) {
     await Promise.all(
       nodes.map(async (n) => {
         if (seen.has(n.id)) return;
         const r = await getJson(url(n.api, "/v1/origins?status=unhealthy"));
-        onRead(r.ok, r.ms);
+        reads.add(r.ok, r.ms);
         if (!r.ok || !Array.isArray(r.body)) return;
         const listed = (r.body as Array<{ id: string }>).some((x) => x.id === id);
-        if (listed === (mode === "failing")) seen.add(n.id);
+        if (listed === (mode === "failing")) seen.set(n.id, Number((performance.now() - t0).toFixed(1)));
       }),
     );
-    if (seen.size === nodes.length) return performance.now() - t0;
-    await sleep(20);
+    if (seen.size < nodes.length) await sleep(20);
   }
-  return null;
+  return seen;
 }
 
 /** SIGTERM to the cluster-up process group we started; SIGKILL if it lingers. */

@@ -383,26 +383,70 @@ function correctnessSection(l: Lookup): string {
   return parts.join("\n");
 }
 
-function realSection(real: RealResults | null): string {
+function realSection(real: RealResults | null, charts: Chart[]): string {
   if (real === null) return "Real-process mode was not run (`--mode sim`).";
   if (!real.available) return `Real-process mode could not run: ${real.reason ?? "unknown reason"}.`;
-  const rows = real.stores.map((s) => [
+  const stores = real.stores.map((s) => s.store);
+  const mean = (xs: number[]) => (xs.length === 0 ? null : xs.reduce((a, b) => a + b, 0) / xs.length);
+  const steady = real.stores.map((s) => [
     s.store,
     String(s.nodes),
     String(s.origins),
-    String(s.flips),
-    fmtMs(s.flipVisibleMs.p50),
-    fmtMs(s.flipVisibleMs.p99),
-    fmtCount(s.flipsNotSeen),
+    String(s.steady.flips),
+    fmtMs(s.steady.visibleMs.p50),
+    fmtMs(s.steady.visibleMs.p99),
+    fmtMs(s.steady.spreadMs.p50),
+    fmtMs(s.steady.spreadMs.p99),
+    String(s.steady.notSeen),
     fmtMs(s.readLatencyMs.p50),
     fmtMs(s.readLatencyMs.p99),
     fmtShare(s.readOkShare),
-    s.cpuPctPerNode.length === 0 ? NONE : fmtCount(s.cpuPctPerNode.reduce((a, b) => a + b, 0) / s.cpuPctPerNode.length),
-    s.crash === null ? NONE : fmtMs(s.crash.flipVisibleAfterCrashMs),
+    fmtCount(mean(s.cpuPctPerNode.filter(Number.isFinite))),
+    fmtCount(s.cpuPctPerNode.length === 0 ? null : Math.max(...s.cpuPctPerNode.filter(Number.isFinite))),
     s.error ?? "",
   ]);
-  const machine = real.machine === null ? "" : `Machine: ${real.machine.cpus} cores, load average ${real.machine.loadAvg1m.toFixed(2)} at the start (shared; expect noise).\n\n`;
-  return machine + table(["store", "nodes", "origins", "flips", "flip visible p50 ms", "p99 ms", "flips not seen", "read p50 ms", "read p99 ms", "reads ok", "CPU % per agent", "flip visible after kill -9 ms", "error"], rows);
+  const loss = real.stores.filter((s) => s.loss !== null).map((s) => [s.store, fmtShare(s.loss!.dropRate), String(s.loss!.flips), fmtMs(s.loss!.visibleMs.p50), fmtMs(s.loss!.visibleMs.p99), fmtMs(s.loss!.spreadMs.p50), String(s.loss!.notSeen)]);
+  const part: string[][] = [];
+  for (const s of real.stores) {
+    if (s.partition === null) continue;
+    for (const [name, side] of Object.entries(s.partition.sides)) part.push([s.store, s.partition.cut, name, side.nodes.join(","), fmtShare(side.sawShare), fmtMs(side.visibleMs.p50), fmtMs(side.visibleMs.p99), fmtMs(s.partition.healAgreeMs)]);
+  }
+  const crash = real.stores.filter((s) => s.crash !== null).map((s) => [s.store, s.crash!.node, fmtMs(s.crash!.visibleMs)]);
+  const cats: BarDatum[] = [
+    { category: "steady", values: {} },
+    { category: "10% loss", values: {} },
+    { category: "partition: minority", values: {} },
+    { category: "partition: majority", values: {} },
+    { category: "after kill -9", values: {} },
+  ];
+  for (const s of real.stores) {
+    cats[0]!.values[s.store] = { value: s.steady.visibleMs.p50, hi: s.steady.visibleMs.p99 };
+    cats[1]!.values[s.store] = { value: s.loss?.visibleMs.p50 ?? null, hi: s.loss?.visibleMs.p99 ?? null };
+    cats[2]!.values[s.store] = { value: s.partition?.sides.minority?.visibleMs.p50 ?? null, hi: s.partition?.sides.minority?.visibleMs.p99 ?? null };
+    cats[3]!.values[s.store] = { value: s.partition?.sides.majority?.visibleMs.p50 ?? null, hi: s.partition?.sides.majority?.visibleMs.p99 ?? null };
+    cats[4]!.values[s.store] = { value: s.crash?.visibleMs ?? null };
+  }
+  charts.push({ file: "real-flip-visible.svg", svg: barChart({ title: "Real processes: an origin flips; until every node's API says so", subtitle: "fleet flip to the last node reporting it (partition: per node, on its side)", yLabel: "ms", series: stores, data: cats, width: 900 }) });
+  charts.push({
+    file: "real-cpu.svg",
+    svg: barChart({ title: "Real processes: CPU per agent, steady phase", subtitle: "% of one core; bar: mean over agents, whisker: busiest agent", yLabel: "% CPU", series: stores, data: [{ category: "CPU per agent", values: Object.fromEntries(real.stores.map((s) => [s.store, { value: mean(s.cpuPctPerNode.filter(Number.isFinite)), hi: s.cpuPctPerNode.length === 0 ? null : Math.max(...s.cpuPctPerNode.filter(Number.isFinite)) }])) }], width: 520 }),
+  });
+  const machine = real.machine === null ? "" : `Machine: ${real.machine.cpus} cores, load average ${real.machine.loadAvg1m.toFixed(2)} at the start (shared with other jobs: expect noise).\n\n`;
+  return [
+    machine + "Each store runs as `heck cluster up --nodes <n> --origins <m> --store <s> --json` (separate agent processes, a heck-fleet, and for etcd a local etcd). An origin is flipped through the fleet's control API and every agent's `GET /v1/origins?status=unhealthy` is polled every 20 ms. Loss and partitions go through every agent's fault layer (`POST /v1/admin/faults`: SWIM, crdt gossip and raft peer links; an agent's connection to an external store, etcd or raft-kv members it is a client of, is not cut).",
+    "",
+    "![real flips](real-flip-visible.svg)",
+    "",
+    "![real cpu](real-cpu.svg)",
+    "",
+    table(["store", "nodes", "origins", "flips", "visible p50 ms", "visible p99 ms", "first-to-last node p50 ms", "first-to-last p99 ms", "not seen", "read p50 ms", "read p99 ms", "reads ok", "CPU % per agent (mean)", "CPU % (busiest)", "error"], steady),
+    "",
+    table(["store", "drop rate", "flips", "visible p50 ms", "visible p99 ms", "first-to-last p50 ms", "not seen"], loss),
+    "",
+    table(["store", "cut", "side", "nodes", "flips seen", "visible p50 ms", "visible p99 ms", "all agree after heal ms"], part),
+    "",
+    table(["store", "killed", "its origin's flip visible on every survivor ms"], crash),
+  ].join("\n");
 }
 
 /** The key figures, for the chapter (docs/compare.md). */
@@ -427,7 +471,23 @@ export function summaryBlock(results: CompareResults): string {
     row("converged after every run", (s) => fmtBool(sim.runs.filter((r) => r.store === s).every((r) => r.checks.every((c) => c.converged)))),
   ];
   const seeds = sim.seeds.length === 1 ? `seed ${sim.seeds[0]}` : `medians over seeds ${sim.seeds[0]}-${sim.seeds[sim.seeds.length - 1]}`;
-  return table([`figure (simulation, ${seeds}${results.quick ? ", quick" : ""})`, ...sim.stores], rows);
+  const out = [table([`figure (simulation, ${seeds}${results.quick ? ", quick" : ""})`, ...sim.stores], rows)];
+  const real = results.real;
+  if (real !== null && real.available && real.stores.length > 0) {
+    const r = real.stores;
+    const mean = (xs: number[]) => {
+      const f = xs.filter(Number.isFinite);
+      return f.length === 0 ? null : f.reduce((a, b) => a + b, 0) / f.length;
+    };
+    const realRows = [
+      ["origin flip visible on every node, p50 / p99 (ms)", ...r.map((s) => `${fmtMs(s.steady.visibleMs.p50)} / ${fmtMs(s.steady.visibleMs.p99)}`)],
+      ["of which first node to last node, p50 (ms)", ...r.map((s) => fmtMs(s.steady.spreadMs.p50))],
+      ["flip visible after kill -9 of its owner (ms)", ...r.map((s) => fmtMs(s.crash?.visibleMs))],
+      ["CPU per agent, steady (% of a core)", ...r.map((s) => fmtCount(mean(s.cpuPctPerNode)))],
+    ];
+    out.push("", table([`real processes (${r[0]!.nodes} agents, ${r[0]!.origins} origins)`, ...r.map((s) => s.store)], realRows));
+  }
+  return out.join("\n");
 }
 
 /** Renders the whole report. */
@@ -509,6 +569,6 @@ export function renderReport(results: CompareResults): RenderedReport {
       "",
     );
   }
-  out.push("## Real processes", "", realSection(results.real), "");
+  out.push("## Real processes", "", realSection(results.real, charts), "");
   return { markdown: out.join("\n"), charts, summary: summaryBlock(results) };
 }

@@ -249,15 +249,24 @@ export class Workload<M, P, N extends SimProcess<M, P> & StoreNodeApi> {
       done.add(view);
       const owner = view.owners[o]!;
       if (this.views.get(owner) !== view || !this.cluster.isUp(owner)) continue;
-      const node = this.sim.tryNode(owner);
-      if (node === undefined) continue;
-      const key = recordKey(o);
-      const prev = node.readLocal(key);
-      const stale = prev === undefined || at - prev.checkedAtMs >= this.opts.refreshEveryChecks * this.opts.checkIntervalMs - 1;
-      if (prev !== undefined && prev.status === status && !stale) continue;
-      const latencyMs = 2 + (hashString(`lat:${o}:${k}`) % 40);
-      this.write(node, key, observe(prev, o, owner, status, at, latencyMs), false);
+      // Each owner's engine runs its own schedule: owners on two sides of a partition do not check in lockstep.
+      const offset = hashString(`offset:${this.seed}:${owner}:${o}`) % Math.max(1, Math.floor(this.opts.checkIntervalMs / 4));
+      if (offset === 0) this.checkAs(owner, o, k, status, at);
+      else this.sim.schedule(at + offset, () => this.checkAs(owner, o, k, status, at + offset));
     }
+  }
+
+  /** `owner` checks origin `o` (check number `k`, result `status`) at `at` and writes if the record needs it. */
+  private checkAs(owner: string, o: number, k: number, status: HealthRecord["status"], at: number): void {
+    if (!this.cluster.isUp(owner)) return;
+    const node = this.sim.tryNode(owner);
+    if (node === undefined) return;
+    const key = recordKey(o);
+    const prev = node.readLocal(key);
+    const stale = prev === undefined || at - prev.checkedAtMs >= this.opts.refreshEveryChecks * this.opts.checkIntervalMs - this.opts.checkIntervalMs / 2;
+    if (prev !== undefined && prev.status === status && !stale) return;
+    const latencyMs = 2 + (hashString(`lat:${o}:${k}`) % 40);
+    this.write(node, key, observe(prev, o, owner, status, at, latencyMs), false);
   }
 
   /** Issues one write and records what its client learns. */
