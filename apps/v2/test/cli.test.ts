@@ -16,6 +16,16 @@ const dir = mkdtempSync(join(tmpdir(), "heck-v2-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const heck = (...args: string[]) => spawnSync(process.execPath, [HECK, ...args], { encoding: "utf8", timeout: 30_000 });
+/** The same, without blocking the event loop, so independent cases run concurrently. */
+const heckAsync = (...args: string[]) =>
+  new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
+    const child = spawn(process.execPath, [HECK, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    child.once("exit", (status) => resolve({ status, stdout, stderr }));
+  });
 
 describe("heck agent refuses bad configuration, naming the field", () => {
   it.each([
@@ -29,24 +39,24 @@ describe("heck agent refuses bad configuration, naming the field", () => {
     [["agent", "--id", "a", "--bind", "nowhere"], /bind: must be "host:port"/],
     [["agent", "--id", "a", "--token", "short"], /token: must be at least 16 characters/],
     [["agent", "--id", "a", "--swim-config", "{nope"], /--swim-config: not JSON/],
-  ])("%j", (args, message) => {
-    const r = heck(...args);
+  ])("%j", { concurrent: true, timeout: 30_000 }, async (args, message) => {
+    const r = await heckAsync(...args);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(message);
   });
 
-  it("names unknown fields in a config file", () => {
+  it("names unknown fields in a config file", { concurrent: true, timeout: 30_000 }, async () => {
     const file = join(dir, "bad.yaml");
     writeFileSync(file, "id: a\nintervalMS: 500\n");
-    const r = heck("agent", "--config", file);
+    const r = await heckAsync("agent", "--config", file);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/intervalMS: unknown field/);
   });
 
-  it("refuses a config origin that v1 would not check", () => {
+  it("refuses a config origin that v1 would not check", { concurrent: true, timeout: 30_000 }, async () => {
     const file = join(dir, "bad-origin.json");
     writeFileSync(file, JSON.stringify({ id: "a", api: "127.0.0.1:0", bind: "127.0.0.1:0", dataDir: join(dir, "a"), origins: [{ id: "x", url: "ftp://nope" }] }));
-    const r = heck("agent", "--config", file);
+    const r = await heckAsync("agent", "--config", file);
     expect(r.status).toBe(1);
     expect(r.stderr).toMatch(/origins: .*url/);
   });
