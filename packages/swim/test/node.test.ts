@@ -105,12 +105,75 @@ describe("indirect probes (relay side)", () => {
     expect(sent(b)).toContainEqual({ to: "a", channel: "packet", msg: { type: "ack", seq: 77 } });
   });
 
-  it("sends a nack when the target stays silent past probeTimeoutMs (Lifeguard)", () => {
+  it("sends a nack at 80% of probeTimeoutMs when the target stays silent (Lifeguard §IV-A), and still forwards a later ack", () => {
     const b = makeNode("b", { peers: ["a", "c"] });
     b.receive("a", { type: "ping-req", seq: 77, target: "c", targetAddr: "c", fromName: "a", fromAddr: "a", nack: true }, "packet", 100);
-    sent(b);
-    b.tick(600);
+    const ping = sent(b).find((o) => o.msg.type === "ping")!;
+    runTo(b, 499);
+    expect(sent(b).filter((o) => o.msg.type === "nack")).toEqual([]);
+    runTo(b, 500);
     expect(sent(b)).toContainEqual({ to: "a", channel: "packet", msg: { type: "nack", seq: 77 } });
+    b.receive("c", { type: "ack", seq: (ping.msg as PingMessage).seq }, "packet", 550);
+    expect(sent(b)).toContainEqual({ to: "a", channel: "packet", msg: { type: "ack", seq: 77 } });
+  });
+
+  it("the prober gets its nacks before its period ends, so probing a crashed member costs it no health", () => {
+    // Three members, one crashed (c). a probes c; b relays and nacks; nobody answers for c.
+    const a = makeNode("a", { peers: ["b", "c"] });
+    const b = makeNode("b", { peers: ["a", "c"] });
+    for (let i = 0; i < 40; i++) {
+      const now = Math.min(a.nextDeadlineMs(), b.nextDeadlineMs());
+      if (a.nextDeadlineMs() <= now) a.tick(now);
+      // Read the health right at the verdict, before a later ack can lower it again.
+      if (a.stats().probesFailed > 0) break;
+      if (b.nextDeadlineMs() <= now) b.tick(now);
+      // Deliver a <-> b with 1 ms of latency; anything for c is lost.
+      for (const [from, to] of [[a, b], [b, a]] as const) {
+        for (const o of from.takeOutbox()) if (o.to === to.name && (o.channel ?? "packet") === "packet") to.receive(from.name, o.message, "packet", now + 1);
+      }
+    }
+    expect(a.stats().probesFailed).toBe(1);
+    expect(a.member("c")!.state).toBe("suspect");
+    expect(a.healthScore).toBe(0);
+  });
+
+  it("answers a ping-req about a member it holds dead with its verdict, and still relays the ping", () => {
+    const b = makeNode("b", { peers: ["a", "c"] });
+    b.receive("x", { type: "dead", name: "c", incarnation: 0, from: "x" }, "packet", 10);
+    sent(b);
+    b.receive("a", { type: "ping-req", seq: 5, target: "c", targetAddr: "c", fromName: "a", fromAddr: "a", nack: false }, "packet", 20);
+    const out = sent(b);
+    expect(out).toContainEqual({ to: "a", channel: "packet", msg: { type: "dead", name: "c", incarnation: 0, from: "b" } });
+    expect(out.filter((o) => o.msg.type === "ping" && o.to === "c")).toHaveLength(1);
+  });
+});
+
+describe("stalled suspicions (heck addition)", () => {
+  it("past its minimum timeout without confirmations, a suspicion asks one member a period whether the suspect is dead", () => {
+    // 6 members, so Lifeguard expects k = 2 confirmations; a lone accusation waits up to 6x.
+    const a = makeNode("a", { peers: ["b", "c", "d", "e", "f"] });
+    // Everyone but f answers a's probes; collect the stalled queries a sends about f.
+    const queries: Array<{ to: string; at: number }> = [];
+    const runAnswering = (until: number): void => {
+      for (let t = a.nextDeadlineMs(); t <= until; t = a.nextDeadlineMs()) {
+        a.tick(t);
+        for (const o of sent(a)) {
+          if (o.msg.type === "ping" && o.to !== "f" && o.channel === "packet") a.receive(o.to, { type: "ack", seq: (o.msg as PingMessage).seq }, "packet", t + 1);
+          if (o.msg.type === "ping-req" && (o.msg as PingReqMessage).target === "f" && !(o.msg as PingReqMessage).nack) queries.push({ to: o.to, at: t });
+        }
+      }
+    };
+    runAnswering(10);
+    a.receive("b", { type: "suspect", name: "f", incarnation: 0, from: "b" }, "packet", 10);
+    const min = 4000;
+    runAnswering(10 + min - 1);
+    expect(queries).toEqual([]);
+    runAnswering(10 + min + 1000);
+    expect(queries).toHaveLength(1);
+    expect(a.stats().stalledQueries).toBe(1);
+    // The member asked holds the verdict: it answers, and we record it.
+    a.receive(queries[0]!.to, { type: "dead", name: "f", incarnation: 0, from: queries[0]!.to }, "packet", queries[0]!.at + 1);
+    expect(a.member("f")!.state).toBe("dead");
   });
 });
 
@@ -122,6 +185,20 @@ describe("dissemination (SWIM §4.1)", () => {
     const out = a.takeOutbox();
     expect(out).toHaveLength(1);
     expect(out[0]!.message).toMatchObject({ type: "compound", parts: [{ type: "ack", seq: 1 }, { type: "alive", name: "d" }] });
+  });
+
+  it("gossips to live members, and to the recently dead only when there are fewer live ones than gossipNodes", () => {
+    const a = makeNode("a", { peers: ["b", "c", "d", "e"] });
+    a.receive("b", { type: "dead", name: "e", incarnation: 0, from: "b" }, "packet", 1);
+    sent(a);
+    runTo(a, 1000);
+    const gossipTargets = new Set(sent(a).filter((o) => o.msg.type === "dead").map((o) => o.to));
+    expect(gossipTargets).toEqual(new Set(["b", "c", "d"]));
+    const lonely = makeNode("a", { peers: ["b", "c"] });
+    lonely.receive("b", { type: "dead", name: "c", incarnation: 0, from: "b" }, "packet", 1);
+    sent(lonely);
+    runTo(lonely, 1000);
+    expect(new Set(sent(lonely).filter((o) => o.msg.type === "dead").map((o) => o.to))).toEqual(new Set(["b", "c"]));
   });
 
   it("gossips only while updates are queued, to at most gossipNodes members", () => {

@@ -160,6 +160,13 @@ export class Membership {
     return min;
   }
 
+  /** Names whose suspicion has run past its minimum timeout and still waits for confirmations. */
+  stalledSuspicions(nowMs: number): string[] {
+    const out: string[] = [];
+    for (const [name, s] of this.suspicions) if (nowMs >= s.startMs + s.minMs && nowMs < s.deadlineMs) out.push(name);
+    return out;
+  }
+
   /** The suspicion timer on `name`, if one runs (for tests and stats). */
   suspicionOf(name: string): Suspicion | undefined {
     return this.suspicions.get(name);
@@ -404,6 +411,12 @@ export class Membership {
     this.self.stateChangeMs = nowMs;
     this.hooks.broadcast(this.self.name, { type: "dead", name: this.self.name, incarnation: this.self.incarnation, from: this.self.name });
     this.emit("leave", this.self, nowMs);
+  }
+
+  /** If we hold `name` dead or left, sends that verdict to the member called `to`. */
+  answerWithVerdict(name: string, to: string): void {
+    const member = this.table.get(name);
+    if (member !== undefined && member !== this.self && (member.state === "dead" || member.state === "left")) this.tellVerdict(member, to);
   }
 
   /** Sends our dead/left verdict on `member` to the member called `to`, if we know where it is. */

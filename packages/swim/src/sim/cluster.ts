@@ -180,6 +180,7 @@ export class SwimCluster {
       this.statsOfCrashed.packetsSent += s.packetsSent;
       this.statsOfCrashed.packetBytesSent += s.packetBytesSent;
       this.sim.crash(id);
+      for (const m of this.sim.up) m.accusedAtMs.delete(id);
       this.killedAtMs.set(id, this.nowMs);
       this.firstSuspectMs.delete(id);
       this.deadSeenMs.delete(id);
@@ -235,6 +236,33 @@ export class SwimCluster {
       observersDead: times.length,
       observers: observers.length,
     };
+  }
+
+  /**
+   * When live members first sent their own accusation of `subject` since it
+   * was killed, sorted: the independent accusations Lifeguard counts.
+   */
+  accusationTimes(subject: string): number[] {
+    const since = this.killedAtMs.get(subject) ?? -Infinity;
+    const times: number[] = [];
+    for (const m of this.sim.up) {
+      const t = m.accusedAtMs.get(subject);
+      if (t !== undefined && t >= since && m.id !== subject) times.push(t);
+    }
+    return times.sort((a, b) => a - b);
+  }
+
+  /** The time every live member had declared `subject` dead (or left), if all have. */
+  deadByAllAtMs(subject: string): number | undefined {
+    const seen = this.deadSeenMs.get(subject);
+    let last = -Infinity;
+    for (const obs of this.live) {
+      if (obs === subject) continue;
+      const t = seen?.get(obs);
+      if (t === undefined) return undefined;
+      last = Math.max(last, t);
+    }
+    return last;
   }
 
   /** Packets and packet bytes sent so far by all members (crashed ones included). */

@@ -34,6 +34,13 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   private readonly view = new Map<string, { state: string; incarnation: number; atMs: number }>();
   /** The first safety rule this member's event stream broke, if any (see {@link checkView}). */
   violation: string | undefined;
+  /**
+   * subject -> when this member first sent its *own* accusation of it (a
+   * `suspect` with itself as accuser, to anyone but the subject): the
+   * independent accusations Lifeguard counts, as the network sees them.
+   */
+  readonly accusedAtMs = new Map<string, number>();
+  private stepMs = 0;
 
   constructor(
     readonly node: SwimNode,
@@ -52,6 +59,7 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
 
   tick(nowMs: number): void {
     this.lastNowMs = nowMs;
+    this.stepMs = nowMs;
     if (!this.slow) {
       this.node.tick(nowMs);
       this.report();
@@ -67,6 +75,7 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
+    this.stepMs = nowMs;
     if (!this.slow) {
       this.node.receive(from, message, channel, nowMs);
       this.report();
@@ -79,7 +88,18 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   takeOutbox(): Outbound<SwimMessage>[] {
-    return this.node.takeOutbox();
+    const out = this.node.takeOutbox();
+    for (const o of out) {
+      if (o.message.type === "suspect") this.noteAccusation(o.to, o.message.name, o.message.from);
+      else if (o.message.type === "compound") for (const p of o.message.parts) if (p.type === "suspect") this.noteAccusation(o.to, p.name, p.from);
+    }
+    return out;
+  }
+
+  private noteAccusation(to: Address, subject: string, accuser: string): void {
+    // Sent to the subject itself it is the buddy system or hearsay, not news for the others.
+    if (accuser !== this.id || to === subject || this.accusedAtMs.has(subject)) return;
+    this.accusedAtMs.set(subject, this.stepMs);
   }
 
   nextDeadlineMs(): number {
@@ -99,6 +119,7 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   streamFailed(to: Address, message: SwimMessage, nowMs: number): void {
+    this.stepMs = nowMs;
     this.node.streamFailed(to, message, nowMs);
     this.report();
   }
