@@ -8,11 +8,12 @@
  * heck compare --mode sim --seed 7 --only steady,partition
  * ```
  */
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
 import { runCompare, type CompareMode } from "./run-compare.ts";
 import type { SimStoreKind } from "./sim/run.ts";
+import type { CompareResults } from "./types.ts";
 
 /** The repository root (the directory holding pnpm-workspace.yaml) above `from`, or undefined. */
 export function findRepoRoot(from: string): string | undefined {
@@ -59,12 +60,35 @@ export function registerCompareCommand(program: Command): Command {
     .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd (default: all three; quick: crdt,raft)", parseList("--real-stores", ["crdt", "raft", "etcd"] as const))
     .option("--only <ids>", "only these simulation scenarios (ids or prefixes: steady, crash, partition, bridge, loss, churn, scale)")
     .option("--json", "print one JSON line with the key figures at the end", false)
-    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean }) => {
+    .option("--render <results.json>", "measure nothing: re-render report.md, the charts and the chapter's table from a results.json")
+    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean; render?: string }) => {
       const root = findRepoRoot(process.cwd()) ?? process.cwd();
       const outDir = resolve(opts.out ?? join(root, "docs", "compare"));
       const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : join(root, "docs", "compare.md");
-      const argv = process.argv.slice(process.argv.indexOf("compare"));
+      // The command that regenerates the results, as the report prints it (output flags left out).
+      const command = [
+        "heck compare",
+        opts.quick ? "--quick" : "",
+        opts.mode !== "all" ? `--mode ${opts.mode}` : "",
+        opts.seed !== 1 ? `--seed ${opts.seed}` : "",
+        opts.seeds !== undefined ? `--seeds ${opts.seeds}` : "",
+        opts.only !== undefined ? `--only ${opts.only}` : "",
+        opts.stores.join(",") !== "raft,crdt" ? `--stores ${opts.stores.join(",")}` : "",
+        opts.realStores !== undefined ? `--real-stores ${opts.realStores.join(",")}` : "",
+      ]
+        .filter((x) => x.length > 0)
+        .join(" ");
+      let from: CompareResults | undefined;
+      if (opts.render !== undefined) {
+        try {
+          from = JSON.parse(readFileSync(opts.render, "utf8")) as CompareResults;
+        } catch (e) {
+          throw new InvalidArgumentError(`--render: cannot read ${opts.render}: ${(e as Error).message}`);
+        }
+        if (from?.schema !== 1 || from.generator !== "heck compare") throw new InvalidArgumentError(`--render: ${opts.render} is not a heck compare results.json (schema 1)`);
+      }
       const { results } = await runCompare({
+        ...(from !== undefined ? { from } : {}),
         quick: opts.quick,
         mode: opts.mode,
         seed: opts.seed,
@@ -74,7 +98,7 @@ export function registerCompareCommand(program: Command): Command {
         simStores: opts.stores,
         realStores: opts.realStores ?? (opts.quick ? ["crdt", "raft"] : ["crdt", "raft", "etcd"]),
         ...(opts.only !== undefined ? { only: opts.only.split(",").map((s) => s.trim()) } : {}),
-        command: `heck ${argv.join(" ")}`.trim(),
+        command,
         log: (line) => process.stderr.write(`${line}\n`),
       });
       if (opts.json) {

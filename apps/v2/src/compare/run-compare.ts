@@ -36,10 +36,17 @@ export interface CompareOptions {
   log: (line: string) => void;
   /** Real mode: how to start `heck` (defaults: this package's bin/heck.js). */
   real?: Partial<RealModeOptions>;
+  /** Re-render the report from this results.json instead of measuring anything. */
+  from?: CompareResults;
 }
 
 /** Runs everything the options ask for and writes the report. */
 export async function runCompare(o: CompareOptions): Promise<{ results: CompareResults; written: WrittenReport }> {
+  if (o.from !== undefined) {
+    const written = writeReport(o.from, o.outDir, o.chapter);
+    o.log(`re-rendered ${written.files.length} files in ${written.dir} from existing results`);
+    return { results: o.from, written };
+  }
   const results: CompareResults = { schema: 1, generator: "heck compare", command: o.command, quick: o.quick, sim: null, real: null };
   if (o.mode === "sim" || o.mode === "all") {
     o.log(`simulation: seeds ${o.seed}..${o.seed + o.seedCount - 1}${o.quick ? ", quick" : ""}`);

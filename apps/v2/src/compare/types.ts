@@ -44,8 +44,8 @@ export interface RealStoreResult {
   loss: (FlipFigures & { dropRate: number }) | null;
   /** A partition through the agents' fault layer (SWIM, crdt gossip, raft peer links), flips during it, then heal. */
   partition: { sides: Record<string, RealSide>; healAgreeMs: number | null; cut: string } | null;
-  /** kill -9 of one agent, then a flip of an origin it owned: until every survivor reports it. */
-  crash: { node: string; visibleMs: number | null } | null;
+  /** kill -9 of one agent, then flips of up to three origins it owned, at once: median time until every survivor reports one. */
+  crash: { node: string; flips: number; visibleMs: number | null; notSeen: number } | null;
   /** Why the run failed, if it did. */
   error: string | null;
 }

@@ -20,7 +20,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
-import { summarize, share } from "../analysis/stats.ts";
+import { median, summarize, share } from "../analysis/stats.ts";
 import type { FlipFigures, RealResults, RealSide, RealStoreResult } from "../types.ts";
 
 /** Settings of real mode. */
@@ -281,16 +281,16 @@ async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions):
     result.partition = { cut: `${minority.join(",")} | ${majority.join(",")}`, sides: { minority: sideFigures(minority), majority: sideFigures(majority) }, healAgreeMs: agree ? Number((performance.now() - t0).toFixed(1)) : null };
     o.log(`    partition ${result.partition.cut}: minority saw ${result.partition.sides.minority!.sawShare}, majority saw ${result.partition.sides.majority!.sawShare}; agree after heal ${result.partition.healAgreeMs} ms (${since()})`);
 
-    // 4. kill -9 the first agent (a raft member with --store raft), then flip one of the origins it owned.
+    // 4. kill -9 the first agent (a raft member with --store raft), then flip up to three origins it owned, at once.
     const victim = cluster.nodes[0]!;
-    const owned = await ownedBy(cluster.nodes[1]!, victim.id);
+    const owned = (await ownedBy(cluster.nodes[1]!, victim.id)).filter((id) => fleet.has(id)).slice(0, 3);
     process.kill(victim.pid, "SIGKILL");
     const survivors = cluster.nodes.slice(1);
-    const target = owned.find((id) => fleet.has(id)) ?? pick(k++);
-    const seen = await flip(cluster, survivors, fleet.get(target)!, target, "failing", { ...o, flipTimeoutMs: o.flipTimeoutMs * 2 }, reads);
-    const all = survivors.every((n) => seen.has(n.id));
-    result.crash = { node: victim.id, visibleMs: all ? Number(Math.max(...survivors.map((n) => seen.get(n.id)!)).toFixed(1)) : null };
-    o.log(`    kill -9 ${victim.id}: its origin ${target} visible on every survivor after ${result.crash.visibleMs} ms (${since()})`);
+    const targets = owned.length > 0 ? owned : [pick(k++)];
+    const seen = await Promise.all(targets.map((id) => flip(cluster, survivors, fleet.get(id)!, id, "failing", { ...o, flipTimeoutMs: o.flipTimeoutMs * 2 }, reads)));
+    const times = seen.filter((m) => survivors.every((n) => m.has(n.id))).map((m) => Math.max(...m.values()));
+    result.crash = { node: victim.id, flips: targets.length, visibleMs: times.length === 0 ? null : Number(median(times).toFixed(1)), notSeen: targets.length - times.length };
+    o.log(`    kill -9 ${victim.id}: ${targets.length} of its origins flipped; visible on every survivor after ${result.crash.visibleMs} ms (median; ${since()})`);
   } catch (e) {
     result.error = `${(e as Error).message}${stderr ? ` (stderr: ${stderr.trim().split("\n").slice(-2).join(" / ")})` : ""}`;
     o.log(`    ${store}: ${result.error}`);

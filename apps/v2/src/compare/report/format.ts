@@ -45,13 +45,14 @@ export function fmtBool(v: boolean | null | undefined): string {
 export function parseMarkdownTables(md: string): Array<{ header: string[]; rows: string[][] }> {
   const lines = md.split("\n");
   const tables: Array<{ header: string[]; rows: string[][] }> = [];
+  // Cells are separated by "|"; an escaped "\|" belongs to the cell.
   const cells = (line: string): string[] =>
     line
       .trim()
       .replace(/^\|/, "")
       .replace(/\|$/, "")
-      .split("|")
-      .map((c) => c.trim());
+      .split(/(?<!\\)\|/)
+      .map((c) => c.trim().replace(/\\\|/g, "|"));
   for (let i = 0; i + 1 < lines.length; i++) {
     if (!lines[i]!.trim().startsWith("|") || !/^\s*\|?\s*:?-{3,}/.test(lines[i + 1]!)) continue;
     const header = cells(lines[i]!);

@@ -57,11 +57,16 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return out;
 }
 
-/** Powers of ten covering [lo, hi] (lo > 0). */
+/** Powers of ten covering [lo, hi] (lo > 0), with 2x and 5x between them when the range spans at most two decades. */
 export function logTicks(lo: number, hi: number): number[] {
   const out: number[] = [];
-  for (let e = Math.floor(Math.log10(lo)); e <= Math.ceil(Math.log10(hi)); e++) out.push(10 ** e);
-  return out;
+  const e0 = Math.floor(Math.log10(lo));
+  const e1 = Math.ceil(Math.log10(hi));
+  for (let e = e0; e <= e1; e++) {
+    out.push(10 ** e);
+    if (e < e1 && e1 - e0 <= 2) out.push(2 * 10 ** e, 5 * 10 ** e);
+  }
+  return out.map((v) => Number(v.toPrecision(6)));
 }
 
 interface Frame {
