@@ -288,3 +288,67 @@ describe("the Ready / advance contract", () => {
     expect(r.term).toBe(0);
   });
 });
+
+describe('telling followers about commits (commitBroadcast: "lazy")', () => {
+  const appendsToFollowers = (msgs: Message[]) => msgs.filter((m): m is AppendMessage => m.type === "append");
+
+  it("immediate (the default, as etcd): an entry that commits is announced at once with empty appends", () => {
+    const pump = bootstrapCluster(THREE, "n1");
+    pump.node("n1").propose(bytes("a"));
+    pump.settle();
+    const commit = pump.node("n1").status().commit;
+    expect(pump.node("n2").status().commit).toBe(commit);
+    expect(pump.node("n3").status().commit).toBe(commit);
+  });
+
+  it("lazy: no empty appends when an entry commits; the next append, a heartbeat or broadcastCommit() carries the commit", () => {
+    const pump = bootstrapCluster(THREE, "n1", { commitBroadcast: "lazy" });
+    const leader = pump.node("n1");
+    const before = pump.delivered.length;
+    leader.propose(bytes("a"));
+    pump.settle();
+    const commit = leader.status().commit;
+    expect(pump.appliedText("n1")).toEqual(["a"]);
+    // One append and one acknowledgement per follower, nothing else: the followers do not know yet.
+    expect(pump.delivered.slice(before).map((m) => m.type).sort()).toEqual(["append", "append", "appendResponse", "appendResponse"]);
+    expect(pump.node("n2").status().commit).toBeLessThan(commit);
+    // The next write's append carries it.
+    leader.propose(bytes("b"));
+    const appends = appendsToFollowers(readMessages(leader));
+    expect(appends).toHaveLength(2);
+    for (const m of appends) expect(m.commit).toBe(commit);
+    pump.settle(appends);
+    expect(pump.node("n2").status().commit).toBe(commit);
+    // With nothing more to send, broadcastCommit() announces the second commit; a second call sends nothing.
+    leader.broadcastCommit();
+    const announce = appendsToFollowers(readMessages(leader));
+    expect(announce.map((m) => [m.to, m.entries.length, m.commit])).toEqual([
+      ["n2", 0, commit + 1],
+      ["n3", 0, commit + 1],
+    ]);
+    pump.settle(announce);
+    expect(pump.appliedText("n3")).toEqual(["a", "b"]);
+    leader.broadcastCommit();
+    expect(readMessages(leader)).toEqual([]);
+  });
+
+  it("lazy: heartbeats carry the commit index, so a follower learns it within a heartbeat anyway", () => {
+    const pump = bootstrapCluster(THREE, "n1", { commitBroadcast: "lazy" });
+    pump.node("n1").propose(bytes("a"));
+    pump.settle();
+    expect(pump.appliedText("n2")).toEqual([]);
+    pump.tickAll(1);
+    expect(pump.appliedText("n2")).toEqual(["a"]);
+    expect(pump.appliedText("n3")).toEqual(["a"]);
+  });
+
+  it("broadcastCommit() is a no-op on a follower", () => {
+    const pump = bootstrapCluster(THREE, "n1", { commitBroadcast: "lazy" });
+    pump.node("n2").broadcastCommit();
+    expect(readMessages(pump.node("n2"))).toEqual([]);
+  });
+
+  it("refuses an unknown commitBroadcast value", () => {
+    expect(() => newRaft("n1", THREE, { commitBroadcast: "sometimes" as "lazy" })).toThrow(/commitBroadcast/);
+  });
+});

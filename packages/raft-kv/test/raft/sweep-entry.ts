@@ -8,9 +8,12 @@
  * (partitions of every shape, crashes and restarts, loss, duplication,
  * reordering, delay spikes; a fault every ~250 ms on average) and a client
  * workload; every third seed also compacts the log every 15 entries, so
- * InstallSnapshot runs under faults, every other seed uses lease reads, and
- * every fourth seed changes membership one server at a time under faults. Election Safety, Log Matching, Leader
- * Completeness and State Machine Safety are checked after every step; after
+ * InstallSnapshot runs under faults, every other seed uses lease reads,
+ * every fourth seed changes membership one server at a time under faults,
+ * and seeds 2-3, 6-7, ... tell followers of new commits lazily (with the
+ * next append or heartbeat, or at the next tick), as the server does.
+ * Election Safety, Log Matching, Leader Completeness and State Machine
+ * Safety are checked after every step; after
  * the faults heal the cluster must converge (one leader, every member applied
  * the same log) with identical key-value state on every replica, and the
  * clients' history must be linearizable (checkKvHistory from @heck/sim).
@@ -49,13 +52,15 @@ function clusterIds(prng: Prng, membership: boolean): NodeId[] {
  * learner, remove a member), refused changes are simply dropped, while the
  * random faults go on.
  */
-function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number }): void {
+function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number; changed: boolean }): void {
   let t = prng.nextInt(300, 700);
   while (t < SAFETY_MS) {
     sim.schedule(t, (s) => {
       const l = leaderOf(s);
       if (!l) return;
       const { voters, learners } = l.raft.status().confState;
+      // The founders are n1-n3 (see runSeed); any other configuration in force means a change took effect.
+      if (learners.length > 0 || voters.join(",") !== "n1,n2,n3") accepted.changed = true;
       const outsiders = s.nodeIds.filter((id) => !voters.includes(id) && !learners.includes(id));
       const choices: (() => RaftResult<ProposalPosition>)[] = [];
       if (outsiders.length > 0) choices.push(() => l.raft.proposeConfChange({ type: "addLearner", nodeId: prng.pick(outsiders) }));
@@ -105,6 +110,8 @@ export interface SweepRun {
   compactEvery: number;
   /** Membership changes the leader accepted (membership seeds only). */
   confChanges: number;
+  /** Whether a configuration other than the founders' was ever in force (membership seeds only). */
+  membershipChanged: boolean;
   /** The leader's configuration at convergence. */
   finalConf: { voters: readonly string[]; learners: readonly string[] } | null;
 }
@@ -117,9 +124,11 @@ export function runSeed(seed: number): SweepRun {
   const membership = seed % 4 === 3;
   // Every other seed serves reads from the leader lease instead of a heartbeat round (§6.4.1).
   const readOnlyOption = seed % 2 === 0 ? "leaseBased" : "safe";
+  // Every other pair of seeds uses the server's lazy commit broadcast (independent of the choices above).
+  const commitBroadcast = Math.floor(seed / 2) % 2 === 1 ? "lazy" : "immediate";
   let history: HistoryOp[] = [];
   let nodes = 0;
-  const accepted = { count: 0 };
+  const accepted = { count: 0, changed: false };
   let finalConf: SweepRun["finalConf"] = null;
   runSeeded<Message, Disk, RaftSimNode>({
     seed,
@@ -128,7 +137,7 @@ export function runSeed(seed: number): SweepRun {
       nodes = ids.length;
       return ids;
     },
-    factory: (args) => holder.factory("n1", { founders: membership ? args.peers.slice(0, 3) : args.peers, compactEvery, raft: { readOnlyOption } })(args),
+    factory: (args) => holder.factory("n1", { founders: membership ? args.peers.slice(0, 3) : args.peers, compactEvery, raft: { readOnlyOption, commitBroadcast } })(args),
     codec: raftCodec,
     network: { maxPacketBytes: 1 << 24 },
     tickIntervalMs: 10,
@@ -137,6 +146,7 @@ export function runSeed(seed: number): SweepRun {
       history = startClients(sim, prng.fork("clients"), { clients: 8, keys: ["a", "b"], untilMs: SAFETY_MS, timeoutMs: 300, thinkMs: 2 });
       isolateLeaders(sim, prng.fork("nemesis"));
       accepted.count = 0;
+      accepted.changed = false;
       if (membership) churnMembership(sim, prng.fork("membership"), accepted);
     },
     safetyPhaseMs: SAFETY_MS,
@@ -150,13 +160,14 @@ export function runSeed(seed: number): SweepRun {
       const verdict = checkKvHistory(toKvOperations(history));
       if (verdict.linearizable === false) throw new Error(`client history not linearizable:\n${verdict.report}`);
       finalConf = leaderOf(sim)!.raft.status().confState;
+      if (finalConf.learners.length > 0 || finalConf.voters.join(",") !== "n1,n2,n3") accepted.changed = true;
       return true;
     },
     livenessBudgetMs: 6000,
     describeState: describeCluster,
     maxShrinkRuns: LONG ? 64 : 16,
   });
-  return { history, nodes, compactEvery, confChanges: accepted.count, finalConf };
+  return { history, nodes, compactEvery, confChanges: accepted.count, membershipChanged: accepted.changed, finalConf };
 }
 
 export default runSeed;

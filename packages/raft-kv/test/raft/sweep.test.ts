@@ -17,9 +17,9 @@ describe("seeded sweep with invariants after every step", () => {
     // The workload really ran: operations succeeded despite the faults.
     expect(run.history.filter((o) => o.outcome === "ok").length).toBeGreaterThan(50);
     if (seed % 4 === 3) {
-      // Membership seeds really changed the membership.
+      // Membership seeds really changed the membership (it may end where it started: remove n3, add it back).
       expect(run.confChanges).toBeGreaterThan(0);
-      expect(run.finalConf).not.toEqual({ voters: ["n1", "n2", "n3"], learners: [] });
+      expect(run.membershipChanged).toBe(true);
     }
   });
 });

@@ -64,6 +64,8 @@ export const DEFAULT_RAFT_CONFIG = {
   maxUncommittedEntriesSize: 64 * 1024 * 1024,
   /** 100 entries: a learner this close catches up within a round trip of pipelined appends. */
   promoteMaxLagEntries: 100,
+  /** Immediate, as etcd: followers learn a commit at once; a driver that batches its own flushes picks "lazy". */
+  commitBroadcast: "immediate" as "immediate" | "lazy",
 };
 
 /** One client read waiting for its read index (§6.4): local (from === self) or forwarded by a follower. */
@@ -117,6 +119,7 @@ export class RaftNode {
   private readonly maxInflightMsgs: number;
   private readonly maxUncommittedSize: number;
   private readonly promoteMaxLag: number;
+  private readonly lazyCommit: boolean;
 
   // --- persistent state on all servers (Figure 2) --------------------------
   private currentTerm = 0;
@@ -195,6 +198,11 @@ export class RaftNode {
     checkInt("maxUncommittedEntriesSize", this.maxUncommittedSize, 0);
     this.promoteMaxLag = config.promoteMaxLagEntries ?? DEFAULT_RAFT_CONFIG.promoteMaxLagEntries;
     checkInt("promoteMaxLagEntries", this.promoteMaxLag, 0);
+    const commitBroadcast = config.commitBroadcast ?? DEFAULT_RAFT_CONFIG.commitBroadcast;
+    if (commitBroadcast !== "immediate" && commitBroadcast !== "lazy") {
+      throw new RangeError(`RaftConfig.commitBroadcast must be "immediate" or "lazy", got ${String(commitBroadcast)}`);
+    }
+    this.lazyCommit = commitBroadcast === "lazy";
 
     // Restore what was persisted, checking it is a log at all.
     const hs = persisted.hardState;
@@ -723,7 +731,8 @@ export class RaftNode {
     if (!this.log.maybeCommit(committedIndex(matches), this.currentTerm)) return false;
     for (const e of this.log.slice(before + 1, this.log.committed + 1)) this.uncommittedSize -= entrySize(e);
     if (this.uncommittedSize < 0) this.uncommittedSize = 0;
-    this.needBroadcast = true;
+    // Lazy: the news rides on the next append or heartbeat, or on broadcastCommit().
+    if (!this.lazyCommit) this.needBroadcast = true;
     if (this.readsAwaitingCommit.length > 0 && this.committedInCurrentTerm()) {
       const waiting = this.readsAwaitingCommit;
       this.readsAwaitingCommit = [];
@@ -779,6 +788,18 @@ export class RaftNode {
     return true;
   }
 
+  /**
+   * With `commitBroadcast: "lazy"`: sends the current commit index now to
+   * every follower that has not been sent it (an empty append, or the
+   * entries it still lacks). A no-op on followers and when everyone knows.
+   */
+  broadcastCommit(): void {
+    if (this.state !== "leader") return;
+    for (const [id, pr] of this.progress) {
+      if (id !== this.myId && pr.sentCommit < this.log.committed) this.sendAppend(id, true);
+    }
+  }
+
   private sendSnapshot(to: NodeId, pr: Progress): boolean {
     const snap = this.log.snapshot;
     if (snap === null) return false;
@@ -810,7 +831,9 @@ export class RaftNode {
       } else if (pr.state === "replicate") {
         pr.inflights.freeLE(m.index);
       }
-      if (!this.maybeCommit() && wasPaused) this.sendAppend(m.from, true);
+      // A follower that was paused (probing) gets an append now either way, so it can be unpaused;
+      // the others hear of a new commit from the broadcast (immediate) or later (lazy).
+      if ((!this.maybeCommit() || this.lazyCommit) && wasPaused) this.sendAppend(m.from, true);
       // Keep the pipe full while the window allows.
       while (this.sendAppend(m.from, false)) {
         /* each call sends one more batch */
@@ -860,6 +883,7 @@ export class RaftNode {
       if (id === this.myId) continue;
       // min(match, commit): a heartbeat carries no log check, so never tell a follower to commit past what it is known to hold.
       const commit = Math.min(pr.match, this.log.committed);
+      pr.sentCommit = Math.max(pr.sentCommit, commit);
       this.send({ type: "heartbeat", from: this.myId, to: id, term: this.currentTerm, commit, context: ctx });
     }
   }

@@ -409,6 +409,20 @@ export interface RaftConfig {
    */
   readonly promoteMaxLagEntries?: number;
   /**
+   * How followers learn that the commit index advanced. "immediate" (etcd's
+   * behaviour): the leader sends an empty append to each follower as soon as
+   * an entry commits. "lazy": the new commit index rides on the next append
+   * or heartbeat, or goes out when the driver calls `broadcastCommit()`.
+   * Trade-off: when writes come one at a time, the next write's append
+   * carries the commit, which saves the leader two messages out and two
+   * acknowledgements in per write, and each follower a Ready; followers
+   * apply (and serve serializable reads and watches) a little later, by at
+   * most the driver's flush delay. Safety does not depend on it: commitIndex
+   * is volatile state (Figure 2), and a follower only applies what a leader
+   * told it is committed. Default "immediate".
+   */
+  readonly commitBroadcast?: "immediate" | "lazy";
+  /**
    * The index the state machine has already applied when restarting (at
    * least the snapshot index). Committed entries after it are handed out
    * again. Default: the snapshot's index.

@@ -190,6 +190,8 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
   tick(nowMs: number): void {
     this.now = nowMs;
     this.raft.tick();
+    // A lazy leader announces commits it has not announced yet once per tick, as the real driver's timer does.
+    if (this.opts.raft?.commitBroadcast === "lazy") this.raft.broadcastCommit();
     this.process();
   }
 
@@ -233,6 +235,12 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
     this.pendingWrites.set(res.value.index, { term: res.value.term, cb });
     this.process();
     return true;
+  }
+
+  /** Starts an election now (a PreVote round first when PreVote is on), as if this node's timeout fired. */
+  campaign(): void {
+    this.raft.campaign();
+    this.process();
   }
 
   /** A linearizable read through ReadIndex; the callback fires once the read point is applied. */
