@@ -192,6 +192,78 @@ describe("elections", () => {
   });
 });
 
+describe("the election restriction (§5.4.1)", () => {
+  // "The RequestVote RPC implements this restriction: the RPC includes
+  // information about the candidate's log, and the voter denies its vote if
+  // its own log is more up-to-date than that of the candidate." Without it, a
+  // node that missed committed writes could be elected and overwrite them on
+  // everyone (Leader Completeness, §5.4.3). The random sweep reaches that
+  // situation only on some seeds; this scenario builds it every time: the
+  // stale node campaigns first, and the only other live voter is the one
+  // that holds the writes and no longer hears a leader.
+  it.each([
+    ["with PreVote and CheckQuorum (the defaults)", {}],
+    ["with plain elections (§5 alone)", { preVote: false, checkQuorum: false }],
+  ])("a node that missed committed writes cannot be elected %s, so the writes survive", (_, raft: SimOptions["raft"]) => {
+    const sim = makeSim(40, ids(3), { raft });
+    const l = awaitLeader(sim);
+    const [stale, keeper] = ids(3).filter((i) => i !== l.id) as [NodeId, NodeId];
+    sim.isolate(stale);
+    for (let i = 0; i < 5; i++) expect(commitPut(sim, `k${i}`, "v")).toBe(true);
+    // The leader dies (its last messages land), then the one voter holding the writes restarts, so it
+    // follows no leader and holds no lease (§4.2.3) that would make it ignore the candidate.
+    sim.crash(l.id);
+    sim.runFor(50);
+    sim.crash(keeper);
+    sim.restart(keeper);
+    sim.heal();
+    const missing = sim.node(keeper).raft.status().lastIndex - sim.node(stale).raft.status().lastIndex;
+    expect(missing).toBeGreaterThanOrEqual(5);
+    sim.node(stale).campaign();
+    // The keeper refuses (its log is more up-to-date), times out itself and wins with the stale node's vote.
+    const winner = awaitLeader(sim, 3000, [stale, keeper]);
+    expect(winner.id).toBe(keeper);
+    expect(sim.runUntil((s) => allHave(s, [stale, keeper], "k4", "v"), 2000)).toBe(true);
+    expect(commitPut(sim, "after", "v")).toBe(true);
+  });
+
+  // "If the logs have last entries with different terms, then the log with
+  // the later term is more up-to-date": a longer log is not enough. Here the
+  // candidate is a deposed leader holding many entries of its old term that
+  // never committed; the voter holds fewer entries, of the later term, that did.
+  it.each([
+    ["with PreVote and CheckQuorum (the defaults)", {}],
+    ["with plain elections (§5 alone)", { preVote: false, checkQuorum: false }],
+  ])("a deposed leader with a longer log of an older term cannot be elected %s", (_, raft: SimOptions["raft"]) => {
+    const sim = makeSim(41, ids(3), { raft });
+    const old = awaitLeader(sim);
+    sim.isolate(old.id);
+    // Appended by the cut-off leader, never replicated, never committed.
+    for (let i = 0; i < 10; i++) old.write({ op: "put", key: "lost", value: `${i}` }, () => undefined);
+    const majority = ids(3).filter((i) => i !== old.id);
+    const fresh = awaitLeader(sim, 3000, majority);
+    expect(commitPut(sim, "kept", "v")).toBe(true);
+    const keeper = majority.find((i) => i !== fresh.id)!;
+    sim.crash(fresh.id);
+    sim.runFor(50);
+    // Both survivors restart: the old leader comes back a follower with its uncommitted entries on disk.
+    sim.crash(keeper);
+    sim.crash(old.id);
+    sim.restart(keeper);
+    sim.restart(old.id);
+    sim.heal();
+    const candidate = sim.node(old.id).raft.status();
+    const voter = sim.node(keeper).raft.status();
+    expect(candidate.lastIndex).toBeGreaterThan(voter.lastIndex);
+    expect(sim.node(old.id).raft.termAt(candidate.lastIndex)).toBeLessThan(sim.node(keeper).raft.termAt(voter.lastIndex)!);
+    sim.node(old.id).campaign();
+    const winner = awaitLeader(sim, 3000, [old.id, keeper]);
+    expect(winner.id).toBe(keeper);
+    expect(sim.runUntil((s) => allHave(s, [old.id, keeper], "kept", "v"), 2000)).toBe(true);
+    expect(sim.node(old.id).kv.data.has("lost")).toBe(false);
+  });
+});
+
 describe("agreement", () => {
   it("agreement with a failed follower: the majority commits, the follower catches up when it returns", () => {
     const sim = makeSim(10, ids(3));
