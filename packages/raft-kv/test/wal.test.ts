@@ -56,6 +56,30 @@ describe("WAL round trip", () => {
     s.mockRestore();
     wal.close();
   });
+
+  it("holds back a commit-only hard state until the next write, and writes it on close", () => {
+    const dir = tmpDir();
+    const { wal } = Wal.open(dir);
+    wal.save({ term: 1, vote: "n1", commit: 0 }, [entry(1, 1), entry(2, 1)], true);
+    const w = vi.spyOn(fs, "writeSync");
+    wal.save({ term: 1, vote: "n1", commit: 1 }, [], false);
+    expect(w).not.toHaveBeenCalled();
+    // A crash now forgets commit 1: it is volatile (Figure 2), the leader tells us again.
+    expect(Wal.open(dir).state.hardState.commit).toBe(0);
+    // The next write carries it (the Ready with entries has no hard state of its own).
+    wal.save(null, [entry(3, 1)], true);
+    expect(w).toHaveBeenCalledTimes(1);
+    w.mockRestore();
+    expect(Wal.open(dir).state.hardState).toEqual({ term: 1, vote: "n1", commit: 1 });
+    // A term or vote change is never held back, and close() writes what is held.
+    wal.save({ term: 1, vote: "n1", commit: 3 }, [], false);
+    wal.save({ term: 2, vote: null, commit: 3 }, [], true);
+    expect(Wal.open(dir).state.hardState).toEqual({ term: 2, vote: null, commit: 3 });
+    wal.save({ term: 2, vote: null, commit: 4 }, [entry(4, 2)], true);
+    wal.save({ term: 2, vote: null, commit: 5 }, [], false);
+    wal.close();
+    expect(Wal.open(dir).state.hardState.commit).toBe(5);
+  });
 });
 
 describe("WAL recovery from a crash mid-write (torn tail)", () => {

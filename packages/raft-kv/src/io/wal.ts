@@ -216,6 +216,8 @@ export class Wal {
   private size: number;
   private lastIndex: number;
   private hardState: HardState;
+  /** A hard state that only moved the commit index and has not been written yet (see save). */
+  private heldBack: HardState | null = null;
   private closed = false;
   private syncing = false;
   private readonly closeWaiters: Array<() => void> = [];
@@ -355,14 +357,23 @@ export class Wal {
   save(hardState: HardState | null, entries: readonly Entry[], sync: boolean): void {
     this.assertOpen();
     if (!hardState && entries.length === 0) return;
+    if (hardState && entries.length === 0 && !sync && hardState.term === this.hardState.term && hardState.vote === this.hardState.vote) {
+      // Only the commit index moved: hold it back until the next write instead of a write() of its own per
+      // committed batch. commitIndex is volatile state (Figure 2); after a restart the leader tells us again.
+      this.heldBack = hardState;
+      this.hardState = hardState;
+      return;
+    }
     if (this.size >= this.segmentBytes) this.cut();
     const parts: Buffer[] = [];
     for (const e of entries) parts.push(encodeRecord(RecordType.Entry, encodeEntry(e)));
     // The hard state goes after the entries, so a torn write can lose the commit index but never claim entries it lacks.
-    if (hardState) parts.push(encodeRecord(RecordType.HardState, encodeHardState(hardState)));
+    const hs = hardState ?? this.heldBack;
+    this.heldBack = null;
+    if (hs) parts.push(encodeRecord(RecordType.HardState, encodeHardState(hs)));
     this.writeAll(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     if (sync) fs.fdatasyncSync(this.fd);
-    if (hardState) this.hardState = hardState;
+    if (hs) this.hardState = hs;
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
   }
 
@@ -418,9 +429,10 @@ export class Wal {
     return removed;
   }
 
-  /** Closes the file (idempotent). */
+  /** Closes the file (idempotent), writing a held-back commit index first so a clean restart resumes from it. */
   close(): void {
     if (this.closed) return;
+    if (this.heldBack) this.writeAll(encodeRecord(RecordType.HardState, encodeHardState(this.heldBack)));
     this.closed = true;
     fs.closeSync(this.fd);
   }
