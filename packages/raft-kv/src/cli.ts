@@ -91,11 +91,12 @@ program
   .addOption(new Option("--tick-ms <ms>", "Raft tick length").default(50).argParser(int("--tick-ms", 1, 10_000)))
   .addOption(new Option("--election-tick <n>", "election timeout in ticks (randomized up to 2x)").default(10).argParser(int("--election-tick", 2, 1000)))
   .addOption(new Option("--heartbeat-tick <n>", "heartbeat interval in ticks").default(1).argParser(int("--heartbeat-tick", 1, 1000)))
+  .addOption(new Option("--commit-broadcast-delay-ms <ms>", "a leader may wait this long for the next append to carry a new commit index to followers; -1 = at once").default(10).argParser((v: string) => (v === "-1" ? -1 : int("--commit-broadcast-delay-ms", 0, 1000)(v))))
   .addOption(new Option("--snapshot-entries <n>", "snapshot and compact the log every n applied entries").default(10_000).argParser(int("--snapshot-entries", 1, 100_000_000)))
   .addOption(new Option("--request-timeout-ms <ms>", "client requests time out after this long").default(5_000).argParser(int("--request-timeout-ms", 10, 600_000)))
   .option("--cluster-token <token>", "groups members into one cluster (etcd's cluster id is derived from it)", "heck-raft")
   .addOption(new Option("--read-mode <mode>", "linearizable reads: ReadIndex with a heartbeat round (safe) or the leader lease (lease, assumes bounded clock drift)").choices(["safe", "lease"]).default("safe"))
-  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease" }) => {
+  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease" }) => {
     if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json);
     if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json);
     let server: Awaited<ReturnType<typeof startServer>>;
@@ -111,6 +112,7 @@ program
         tickMs: o.tickMs,
         electionTick: o.electionTick,
         heartbeatTick: o.heartbeatTick,
+        commitBroadcastDelayMs: o.commitBroadcastDelayMs,
         snapshotEntries: o.snapshotEntries,
         requestTimeoutMs: o.requestTimeoutMs,
         clusterToken: o.clusterToken,

@@ -13,6 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
+import { GrpcServer, GrpcStatus, type BidiCall, type GrpcFailure, type GrpcMethod } from "./grpc-server.ts";
 import {
   DEFAULT_LIMITS,
   checkOp,
@@ -203,40 +204,40 @@ function eventOut(e: KvEvent): Obj {
 }
 
 /** Maps a failure to etcd's gRPC status and message (clients match on both). */
-export function toGrpcError(error: unknown): grpc.ServiceError {
-  const make = (code: grpc.status, details: string): grpc.ServiceError => Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() });
-  if (!(error instanceof ServerError)) return make(grpc.status.UNKNOWN, error instanceof Error ? error.message : String(error));
+export function toGrpcError(error: unknown): GrpcFailure {
+  const make = (code: number, details: string): GrpcFailure => ({ code, details });
+  if (!(error instanceof ServerError)) return make(GrpcStatus.UNKNOWN, error instanceof Error ? error.message : String(error));
   const m = error.message;
   switch (error.code) {
     case "invalid_argument":
-      if (/duplicate key/.test(m)) return make(grpc.status.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request");
-      return make(grpc.status.INVALID_ARGUMENT, `etcdserver: ${m}`);
+      if (/duplicate key/.test(m)) return make(GrpcStatus.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request");
+      return make(GrpcStatus.INVALID_ARGUMENT, `etcdserver: ${m}`);
     case "too_large":
-      return make(grpc.status.INVALID_ARGUMENT, `etcdserver: request is too large (${m})`);
+      return make(GrpcStatus.INVALID_ARGUMENT, `etcdserver: request is too large (${m})`);
     case "not_found":
-      return make(grpc.status.INVALID_ARGUMENT, m.startsWith("etcdserver:") ? m : "etcdserver: key not found");
+      return make(GrpcStatus.INVALID_ARGUMENT, m.startsWith("etcdserver:") ? m : "etcdserver: key not found");
     case "no_leader":
-      return make(grpc.status.UNAVAILABLE, "etcdserver: no leader");
+      return make(GrpcStatus.UNAVAILABLE, "etcdserver: no leader");
     case "not_leader":
-      return make(grpc.status.UNAVAILABLE, "etcdserver: not leader");
+      return make(GrpcStatus.UNAVAILABLE, "etcdserver: not leader");
     case "timeout":
-      return make(grpc.status.UNAVAILABLE, "etcdserver: request timed out");
+      return make(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out");
     case "proposal_dropped":
-      return make(grpc.status.UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure");
+      return make(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure");
     case "busy":
-      return make(grpc.status.RESOURCE_EXHAUSTED, "etcdserver: too many requests");
+      return make(GrpcStatus.RESOURCE_EXHAUSTED, "etcdserver: too many requests");
     case "compacted":
-      return make(grpc.status.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted");
+      return make(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted");
     case "future_revision":
-      return make(grpc.status.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision");
+      return make(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision");
     case "stopped":
-      return make(grpc.status.UNAVAILABLE, "etcdserver: server stopped");
+      return make(GrpcStatus.UNAVAILABLE, "etcdserver: server stopped");
     case "removed":
-      return make(grpc.status.FAILED_PRECONDITION, "etcdserver: the member has been permanently removed from the cluster");
+      return make(GrpcStatus.FAILED_PRECONDITION, "etcdserver: the member has been permanently removed from the cluster");
     case "unknown_member":
-      return make(grpc.status.NOT_FOUND, "etcdserver: member not found");
+      return make(GrpcStatus.NOT_FOUND, "etcdserver: member not found");
     default:
-      return make(grpc.status.UNKNOWN, `etcdserver: ${m}`);
+      return make(GrpcStatus.UNKNOWN, `etcdserver: ${m}`);
   }
 }
 
@@ -248,12 +249,14 @@ export interface GrpcApiOptions {
   limits?: RequestLimits;
 }
 
+type Service = Record<string, GrpcMethod<Obj, Obj>>;
+
 /** etcd's v3 gRPC API (subset) for one node. */
 export class GrpcApi {
-  private readonly server: grpc.Server;
+  private readonly server: GrpcServer;
   private readonly limits: RequestLimits;
   private boundPort = 0;
-  private readonly calls = new Set<grpc.ServerDuplexStream<Obj, Obj>>();
+  private readonly calls = new Set<BidiCall<Obj, Obj>>();
 
   private constructor(
     private readonly node: RaftKvNode,
@@ -262,39 +265,28 @@ export class GrpcApi {
   ) {
     this.limits = limits;
     // etcd allows max-request-bytes plus 512 KiB of gRPC overhead.
-    // Channelz (per-call statistics for debugging tools) costs CPU on every call; raft-kv exposes /v1/status instead.
-    this.server = new grpc.Server({ "grpc.max_receive_message_length": limits.maxRequestBytes + 512 * 1024, "grpc.max_send_message_length": -1, "grpc.enable_channelz": 0 });
-    const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, { service: grpc.ServiceDefinition }> };
-    const etcd = pkg.etcdserverpb;
-    const unary = (fn: (req: Obj) => Promise<Obj>): grpc.handleUnaryCall<Obj, Obj> => (call, callback) => {
-      fn(call.request ?? {}).then(
-        (resp) => callback(null, resp),
-        (error: unknown) => callback(toGrpcError(error)),
-      );
-    };
-    this.server.addService(etcd.KV!.service, {
-      Range: unary((r) => this.range(r)),
-      Put: unary((r) => this.put(r)),
-      DeleteRange: unary((r) => this.deleteRange(r)),
-      Txn: unary((r) => this.txn(r)),
-    });
-    this.server.addService(etcd.Watch!.service, { Watch: (call: grpc.ServerDuplexStream<Obj, Obj>) => this.watch(call) });
-    this.server.addService(etcd.Cluster!.service, { MemberList: unary(async () => this.memberList()) });
-    this.server.addService(etcd.Maintenance!.service, {
-      Status: unary(async () => this.statusResponse()),
-      Alarm: unary(async (r) => {
-        if (r.action !== undefined && r.action !== "GET") throw new ServerError("invalid_argument", "action: raft-kv raises no alarms, so only GET is supported", { field: "action" });
-        return { header: headerOut(this.node.header()), alarms: [] };
-      }),
+    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: toGrpcError });
+    const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, { service: Service }> };
+    const service = (name: string): Service => pkg.etcdserverpb[name]!.service;
+    const kv = service("KV");
+    this.server.addUnary(kv.Range!, (r) => this.range(r));
+    this.server.addUnary(kv.Put!, (r) => this.put(r));
+    this.server.addUnary(kv.DeleteRange!, (r) => this.deleteRange(r));
+    this.server.addUnary(kv.Txn!, (r) => this.txn(r));
+    this.server.addBidi(service("Watch").Watch!, (call) => this.watch(call));
+    this.server.addUnary(service("Cluster").MemberList!, async () => this.memberList());
+    const maintenance = service("Maintenance");
+    this.server.addUnary(maintenance.Status!, async () => this.statusResponse());
+    this.server.addUnary(maintenance.Alarm!, async (r) => {
+      if (r.action !== undefined && r.action !== "GET") throw new ServerError("invalid_argument", "action: raft-kv raises no alarms, so only GET is supported", { field: "action" });
+      return { header: headerOut(this.node.header()), alarms: [] };
     });
   }
 
   /** Binds and starts serving. */
   static async start(node: RaftKvNode, options: GrpcApiOptions): Promise<GrpcApi> {
     const api = new GrpcApi(node, options.host, options.limits ?? DEFAULT_LIMITS);
-    api.boundPort = await new Promise<number>((resolve, reject) => {
-      api.server.bindAsync(`${options.host}:${options.port}`, grpc.ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port)));
-    });
+    api.boundPort = await api.server.listen(options.host, options.port);
     return api;
   }
 
@@ -306,7 +298,7 @@ export class GrpcApi {
   /** Stops at once, ending open watch streams. */
   async close(): Promise<void> {
     for (const c of this.calls) c.end();
-    this.server.forceShutdown();
+    this.server.close();
   }
 
   private checked<T extends RequestOp>(op: T): T {
@@ -370,19 +362,17 @@ export class GrpcApi {
   }
 
   /** etcd's Watch: a stream of create/cancel/progress requests; responses carry the watch id. */
-  private watch(call: grpc.ServerDuplexStream<Obj, Obj>): void {
+  private watch(call: BidiCall<Obj, Obj>): void {
     this.calls.add(call);
     const handles = new Map<number, WatchHandle>();
     let nextId = 0;
-    const write = (msg: Obj) => {
-      if (!call.writableEnded && !call.destroyed) call.write(msg);
-    };
+    const write = (msg: Obj) => call.write(msg);
     const cleanup = () => {
       for (const h of handles.values()) h.cancel();
       handles.clear();
       this.calls.delete(call);
     };
-    call.on("data", (req: Obj) => {
+    call.onMessage((req) => {
       try {
         if (req.request_union === "create_request") {
           const c = sub(req, "create_request");
@@ -423,17 +413,16 @@ export class GrpcApi {
           throw new InvalidRequest("request_union", "a WatchRequest must set create_request, cancel_request or progress_request");
         }
       } catch (error) {
-        // grpc-js turns an 'error' event into the stream's final status (and ends it).
+        // A bad request ends the whole stream with its status, as etcd does.
         cleanup();
-        call.emit("error", toGrpcError(error));
+        call.end(toGrpcError(error));
       }
     });
-    call.on("end", () => {
+    // The client half-closed: it will create no more watches, so end ours (etcd does the same).
+    call.onHalfClose(() => {
       cleanup();
       call.end();
     });
-    call.on("error", cleanup);
-    call.on("cancelled", cleanup);
-    call.on("close", cleanup);
+    call.onCancel(cleanup);
   }
 }

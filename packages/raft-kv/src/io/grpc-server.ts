@@ -1,0 +1,401 @@
+/**
+ * A small gRPC server on `node:http2`: unary and bidirectional-streaming
+ * calls, which is all etcd's API subset needs.
+ *
+ * Why not `@grpc/grpc-js`'s Server: measured on the development machine
+ * (bench/profile.ts and an empty Put handler), its per-call machinery
+ * (interceptor chain, metadata objects, deadline timers, status objects) cost
+ * about 227 µs of CPU per unary call against about 117 µs for HTTP/2 alone,
+ * and that difference was the largest single item of a raft-kv leader's CPU
+ * per write. The protocol itself is small (grpc/grpc, PROTOCOL-HTTP2.md):
+ *
+ *     request:  HEADERS (:method POST, :path /pkg.Service/Method,
+ *               content-type application/grpc...), then DATA carrying
+ *               length-prefixed messages: u8 compressed | u32 length | bytes
+ *     response: HEADERS (:status 200, content-type), DATA (messages),
+ *               trailers (grpc-status, grpc-message); or, for an error before
+ *               any message, one "trailers-only" HEADERS frame with both.
+ *
+ * Messages are (de)serialized by the functions of each method's definition
+ * (from `@grpc/proto-loader`, or hand-written ones for hot paths). Handlers
+ * never crash the server: a throw or rejection becomes a gRPC status.
+ */
+import http2 from "node:http2";
+import { hops } from "./hop-trace.ts";
+
+/** Numbers unary calls for hop tracing (bench/profile.ts --hops matches them to puts by order). */
+let callSeq = 0;
+
+/** gRPC status codes (grpc/grpc, doc/statuscodes.md). */
+export const GrpcStatus = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+} as const;
+
+/** A call's outcome when it is not OK. */
+export interface GrpcFailure {
+  code: number;
+  details: string;
+}
+
+/** What the server needs of one method: its path, kind and codecs (a proto-loader MethodDefinition fits). */
+export interface GrpcMethod<Req = unknown, Res = unknown> {
+  path: string;
+  requestStream: boolean;
+  responseStream: boolean;
+  requestDeserialize(bytes: Buffer): Req;
+  responseSerialize(value: Res): Buffer;
+}
+
+/** A unary handler: one request in, one response (or a rejection, mapped to a status) out. */
+export type UnaryHandler<Req, Res> = (request: Req) => Promise<Res>;
+
+/** The server's side of a bidirectional stream. */
+export interface BidiCall<Req, Res> {
+  /** Sends one message (ignored once the call ended or the client went away). */
+  write(message: Res): void;
+  /** Ends the call: OK, or with `failure`. Later calls do nothing. */
+  end(failure?: GrpcFailure): void;
+  /** True once `end` was called or the stream closed. */
+  readonly ended: boolean;
+  /** Each request message, in order. */
+  onMessage(handler: (message: Req) => void): void;
+  /** The client half-closed (sent END_STREAM): it will send nothing more. */
+  onHalfClose(handler: () => void): void;
+  /** The stream closed without `end` (client cancelled, connection lost, server closing). */
+  onCancel(handler: () => void): void;
+}
+
+/** Options of {@link GrpcServer}. */
+export interface GrpcServerOptions {
+  /** Larger incoming messages fail the call with RESOURCE_EXHAUSTED, as in grpc-js's `grpc.max_receive_message_length`. */
+  maxReceiveMessageBytes: number;
+  /** Turns whatever a handler threw into a status. Default: UNKNOWN with the error's message. */
+  toFailure?: (error: unknown) => GrpcFailure;
+}
+
+const HEADER_BYTES = 5;
+const EMPTY = Buffer.alloc(0);
+// Built once: http2's respond() only reads them.
+const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" };
+const OK_TRAILERS: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
+
+/**
+ * grpc-message is percent-encoded: bytes outside printable ASCII, and '%'
+ * itself (PROTOCOL-HTTP2.md). Clients decode it back to the original text.
+ */
+export function encodeGrpcMessage(text: string): string {
+  let plain = true;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x20 || c > 0x7e || c === 0x25) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) return text;
+  let out = "";
+  for (const byte of Buffer.from(text, "utf8")) {
+    out += byte >= 0x20 && byte <= 0x7e && byte !== 0x25 ? String.fromCharCode(byte) : `%${byte.toString(16).toUpperCase().padStart(2, "0")}`;
+  }
+  return out;
+}
+
+function failureTrailers(f: GrpcFailure): http2.OutgoingHttpHeaders {
+  return { "grpc-status": String(f.code), "grpc-message": encodeGrpcMessage(f.details) };
+}
+
+/** Prefixes a serialized message with gRPC's 5-byte header (uncompressed). */
+function frameMessage(payload: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(HEADER_BYTES + payload.length);
+  out[0] = 0;
+  out.writeUInt32BE(payload.length, 1);
+  payload.copy(out, HEADER_BYTES);
+  return out;
+}
+
+/**
+ * Splits a request's DATA into messages. A message inside one chunk is a
+ * view of it (no copy); one spread over chunks is copied once.
+ */
+class MessageReader {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  constructor(private readonly maxBytes: number) {}
+
+  push(chunk: Buffer): Buffer[] | GrpcFailure {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const out: Buffer[] = [];
+    while (this.buffered >= HEADER_BYTES) {
+      const head = this.peekHeader();
+      const length = head.readUInt32BE(1);
+      if (head[0] !== 0) return { code: GrpcStatus.UNIMPLEMENTED, details: "compressed messages are not supported (this server accepts grpc-encoding identity only)" };
+      if (length > this.maxBytes) return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs. ${this.maxBytes})` };
+      if (this.buffered < HEADER_BYTES + length) break;
+      this.take(HEADER_BYTES);
+      out.push(this.take(length));
+    }
+    return out;
+  }
+
+  /** True when a message was started but not finished. */
+  get partial(): boolean {
+    return this.buffered > 0;
+  }
+
+  private peekHeader(): Buffer {
+    const first = this.chunks[0]!;
+    return first.length >= HEADER_BYTES ? first : Buffer.concat(this.chunks).subarray(0, HEADER_BYTES);
+  }
+
+  private take(n: number): Buffer {
+    if (n === 0) return EMPTY;
+    const first = this.chunks[0]!;
+    if (first.length >= n) {
+      const out = first.subarray(0, n);
+      if (first.length === n) this.chunks.shift();
+      else this.chunks[0] = first.subarray(n);
+      this.buffered -= n;
+      return out;
+    }
+    const out = Buffer.allocUnsafe(n);
+    let filled = 0;
+    while (filled < n) {
+      const c = this.chunks[0]!;
+      const k = Math.min(c.length, n - filled);
+      c.copy(out, filled, 0, k);
+      filled += k;
+      if (k === c.length) this.chunks.shift();
+      else this.chunks[0] = c.subarray(k);
+    }
+    this.buffered -= n;
+    return out;
+  }
+}
+
+type Route =
+  | { kind: "unary"; method: GrpcMethod; handler: UnaryHandler<unknown, unknown> }
+  | { kind: "bidi"; method: GrpcMethod; handler: (call: BidiCall<unknown, unknown>) => void };
+
+/** A gRPC server (cleartext HTTP/2, as etcd serves without TLS). */
+export class GrpcServer {
+  private readonly server: http2.Http2Server;
+  private readonly routes = new Map<string, Route>();
+  private readonly sessions = new Set<http2.ServerHttp2Session>();
+  private readonly toFailure: (error: unknown) => GrpcFailure;
+
+  constructor(private readonly options: GrpcServerOptions) {
+    this.toFailure = options.toFailure ?? ((e) => ({ code: GrpcStatus.UNKNOWN, details: e instanceof Error ? e.message : String(e) }));
+    // Like grpc-js: no per-session memory cap (large requests are bounded by maxReceiveMessageBytes instead).
+    this.server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER });
+    this.server.on("session", (session) => {
+      this.sessions.add(session);
+      session.on("close", () => this.sessions.delete(session));
+      // A broken connection is the client's problem; never let it crash the node.
+      session.on("error", () => {});
+    });
+    this.server.on("sessionError", () => {});
+    this.server.on("stream", (stream, headers) => this.dispatch(stream, headers));
+  }
+
+  /** Serves a unary method. */
+  addUnary<Req, Res>(method: GrpcMethod<Req, Res>, handler: UnaryHandler<Req, Res>): void {
+    if (method.requestStream || method.responseStream) throw new TypeError(`${method.path} is a streaming method`);
+    this.routes.set(method.path, { kind: "unary", method: method as GrpcMethod, handler: handler as UnaryHandler<unknown, unknown> });
+  }
+
+  /** Serves a bidirectional-streaming method. */
+  addBidi<Req, Res>(method: GrpcMethod<Req, Res>, handler: (call: BidiCall<Req, Res>) => void): void {
+    if (!method.requestStream || !method.responseStream) throw new TypeError(`${method.path} is not a bidirectional-streaming method`);
+    this.routes.set(method.path, { kind: "bidi", method: method as GrpcMethod, handler: handler as (call: BidiCall<unknown, unknown>) => void });
+  }
+
+  /** Listens on host:port (0 = any free port); resolves with the bound port. */
+  listen(host: string, port: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => {
+        this.server.off("error", reject);
+        resolve((this.server.address() as { port: number }).port);
+      });
+    });
+  }
+
+  /** Stops at once: refuses new connections and drops open ones (grpc-js's forceShutdown). */
+  close(): void {
+    this.server.close();
+    for (const s of this.sessions) s.destroy();
+    this.sessions.clear();
+  }
+
+  private dispatch(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
+    // A reset or broken stream must never reach the process as an unhandled 'error'.
+    stream.on("error", () => {});
+    const contentType = headers["content-type"];
+    if (headers[":method"] !== "POST" || typeof contentType !== "string" || !contentType.startsWith("application/grpc")) {
+      // Not gRPC: HTTP's own answer, as the protocol asks.
+      if (!stream.headersSent && !stream.destroyed) stream.respond({ ":status": 415 }, { endStream: true });
+      return;
+    }
+    const route = this.routes.get(headers[":path"] ?? "");
+    if (!route) {
+      trailersOnly(stream, { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${headers[":path"] ?? ""}` });
+      return;
+    }
+    if (route.kind === "unary") this.unary(stream, route.method, route.handler);
+    else this.bidi(stream, route.method, route.handler);
+  }
+
+  private unary(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: UnaryHandler<unknown, unknown>): void {
+    const reader = new MessageReader(this.options.maxReceiveMessageBytes);
+    let request: Buffer | null = null;
+    let failed: GrpcFailure | null = null;
+    stream.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      const got = reader.push(chunk);
+      if (!Array.isArray(got)) failed = got;
+      else if (got.length > 0) {
+        if (request !== null || got.length > 1) failed = { code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` };
+        else request = got[0]!;
+      }
+      if (failed) trailersOnly(stream, failed);
+    });
+    const call = ++callSeq;
+    hops?.mark("gin", call);
+    stream.on("end", () => {
+      if (failed) return;
+      if (request === null || reader.partial) {
+        trailersOnly(stream, { code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" });
+        return;
+      }
+      let decoded: unknown;
+      try {
+        decoded = method.requestDeserialize(request);
+      } catch (error) {
+        trailersOnly(stream, { code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` });
+        return;
+      }
+      let pending: Promise<unknown>;
+      try {
+        pending = handler(decoded);
+      } catch (error) {
+        trailersOnly(stream, this.toFailure(error));
+        return;
+      }
+      pending.then(
+        (response) => {
+          hops?.mark("gout", call);
+          if (stream.destroyed || stream.closed || stream.headersSent) return;
+          let payload: Buffer;
+          try {
+            payload = method.responseSerialize(response);
+          } catch (error) {
+            trailersOnly(stream, { code: GrpcStatus.INTERNAL, details: `error serializing the response: ${error instanceof Error ? error.message : String(error)}` });
+            return;
+          }
+          stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+          stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
+          stream.end(frameMessage(payload));
+          hops?.mark("gdone", call);
+        },
+        (error: unknown) => trailersOnly(stream, this.toFailure(error)),
+      );
+    });
+  }
+
+  private bidi(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: (call: BidiCall<unknown, unknown>) => void): void {
+    const reader = new MessageReader(this.options.maxReceiveMessageBytes);
+    let ended = false;
+    let trailers = OK_TRAILERS;
+    let onMessage: (m: unknown) => void = () => {};
+    let onHalfClose: () => void = () => {};
+    let onCancel: () => void = () => {};
+    const startResponse = () => {
+      if (stream.headersSent) return;
+      stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+      stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+    };
+    const call: BidiCall<unknown, unknown> = {
+      write(message) {
+        if (ended || stream.destroyed || stream.closed) return;
+        startResponse();
+        stream.write(frameMessage(method.responseSerialize(message)));
+      },
+      end(failure) {
+        if (ended) return;
+        ended = true;
+        if (stream.destroyed || stream.closed) return;
+        if (!stream.headersSent) {
+          trailersOnly(stream, failure ?? { code: GrpcStatus.OK, details: "" });
+          return;
+        }
+        if (failure) trailers = failureTrailers(failure);
+        stream.end();
+      },
+      get ended() {
+        return ended || stream.destroyed || stream.closed;
+      },
+      onMessage: (h) => (onMessage = h),
+      onHalfClose: (h) => (onHalfClose = h),
+      onCancel: (h) => (onCancel = h),
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (ended) return;
+      const got = reader.push(chunk);
+      if (!Array.isArray(got)) {
+        call.end(got);
+        onCancel();
+        return;
+      }
+      for (const bytes of got) {
+        let message: unknown;
+        try {
+          message = method.requestDeserialize(bytes);
+        } catch (error) {
+          call.end({ code: GrpcStatus.INTERNAL, details: `error parsing a request message: ${error instanceof Error ? error.message : String(error)}` });
+          onCancel();
+          return;
+        }
+        onMessage(message);
+        if (ended) return;
+      }
+    });
+    stream.on("end", () => {
+      if (!ended) onHalfClose();
+    });
+    stream.on("close", () => {
+      if (ended) return;
+      ended = true;
+      onCancel();
+    });
+    try {
+      handler(call);
+    } catch (error) {
+      call.end(this.toFailure(error));
+    }
+  }
+}
+
+/** Answers with one HEADERS frame that carries the status (no messages). */
+function trailersOnly(stream: http2.ServerHttp2Stream, f: GrpcFailure): void {
+  if (stream.destroyed || stream.closed || stream.headersSent) {
+    if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    return;
+  }
+  stream.respond({ ...RESPONSE_HEADERS, ...failureTrailers(f) }, { endStream: true });
+}
