@@ -217,6 +217,38 @@ describe("WAL segments and snapshots", () => {
     expect(persisted!.entries.map((e) => e.index)).toEqual([21]);
   });
 
+  it("saves a local snapshot off the event loop: the WAL keeps every entry until the file is durable and marked", async () => {
+    const dir = tmpDir();
+    const { storage } = DiskStorage.open(dir, { segmentBytes: 300 });
+    for (let i = 1; i <= 40; i++) storage.persistReady({ hardState: { term: 1, vote: "n1", commit: i }, entries: [entry(i, 1)], snapshot: null, mustSync: true });
+    const segments = storage.walSegments;
+    const saving = storage.saveLocalSnapshotAsync({ metadata: { index: 30, term: 1, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array([4, 5]) });
+    // Not durable yet: a crash now restarts from the whole log.
+    expect(storage.walSegments).toBe(segments);
+    expect(Wal.open(path.join(dir, "wal")).state.snapshot).toBeNull();
+    await saving;
+    expect(storage.walSegments).toBeLessThan(segments);
+    await storage.idle();
+    storage.close();
+    const { persisted } = DiskStorage.open(dir);
+    expect(persisted!.snapshot!.metadata.index).toBe(30);
+    expect(persisted!.entries.map((e) => e.index)).toEqual([31, 32, 33, 34, 35, 36, 37, 38, 39, 40]);
+  });
+
+  it("a snapshot installed from the leader while a local one is being saved wins", async () => {
+    const dir = tmpDir();
+    const { storage } = DiskStorage.open(dir);
+    storage.persistReady({ hardState: { term: 1, vote: null, commit: 5 }, entries: entries(1, 5, 1), snapshot: null, mustSync: true });
+    const saving = storage.saveLocalSnapshotAsync({ metadata: { index: 5, term: 1, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([1]) });
+    storage.persistReady({ hardState: { term: 4, vote: null, commit: 20 }, entries: [entry(21, 4)], snapshot: { metadata: { index: 20, term: 4, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([9]) }, mustSync: true });
+    await saving;
+    storage.close();
+    const { persisted } = DiskStorage.open(dir);
+    expect(persisted!.snapshot!.metadata.index).toBe(20);
+    expect([...persisted!.snapshot!.data]).toEqual([9]);
+    expect(persisted!.entries.map((e) => e.index)).toEqual([21]);
+  });
+
   it("refuses to start when the snapshot the WAL names is corrupted", () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir);

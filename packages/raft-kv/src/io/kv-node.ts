@@ -251,6 +251,7 @@ export class RaftKvNode {
   private stopped = false;
   private removed = false;
   private processing = false;
+  private snapshotting = false;
   private readonly bootId = crypto.randomBytes(4).toString("hex");
   private seq = 0;
   private readonly waiters = new Map<string, Waiter>();
@@ -783,21 +784,33 @@ export class RaftKvNode {
   }
 
   private takeSnapshot(): void {
+    // One at a time: the next is due thousands of entries later anyway.
+    if (this.snapshotting) return;
     const started = performance.now();
     const index = this.kv.appliedIndex;
     const data = this.kv.snapshot();
-    const serialized = performance.now();
+    const serializedMs = performance.now() - started;
     const r = this.raft.compact(index, data);
     if (!r.ok) {
       this.log(`compaction at ${index} refused: ${r.error.message}`);
       this.lastSnapshotIndex = index;
       return;
     }
-    // The core's compaction is only in memory, so persisting after it is safe: a crash in between replays the WAL.
-    this.storage.saveLocalSnapshot({ metadata: r.value, data });
     this.lastSnapshotIndex = index;
-    // The event loop stood still meanwhile: worth knowing when latency spikes.
-    this.log(`snapshot at index ${index}: ${data.length} bytes in ${(performance.now() - started).toFixed(1)} ms (${(serialized - started).toFixed(1)} ms to serialize)`);
+    // The core's compaction is only in memory, so persisting after it is safe: until the snapshot file is
+    // durable and marked in the WAL, the WAL still holds every entry and a crash replays them. The file is
+    // written on the thread pool (megabytes take tens of ms), so only the serialization stops the event loop.
+    this.snapshotting = true;
+    this.storage.saveLocalSnapshotAsync({ metadata: r.value, data }).then(
+      () => {
+        this.snapshotting = false;
+        this.log(`snapshot at index ${index}: ${data.length} bytes, event loop held ${serializedMs.toFixed(1)} ms, durable after ${(performance.now() - started).toFixed(1)} ms`);
+      },
+      (error: unknown) => {
+        this.snapshotting = false;
+        if (!this.stopped) this.fatal(error);
+      },
+    );
   }
 
   private sendRaft(m: Message): void {

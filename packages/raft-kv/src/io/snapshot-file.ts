@@ -40,16 +40,20 @@ export class SnapshotStore {
     for (const name of fs.readdirSync(dir)) if (name.endsWith(".snap.tmp")) fs.rmSync(path.join(dir, name), { force: true });
   }
 
-  /** Writes a snapshot durably (tmp file, fsync, rename, fsync dir) and returns its path. */
-  save(snapshot: Snapshot): string {
-    const w = new Writer().string(MAGIC).uint(VERSION).uint(snapshot.metadata.index).uint(snapshot.metadata.term);
+  private encode(snapshot: Snapshot): { file: string; buf: Buffer } {
+    const w = new Writer(snapshot.data.length + 512).string(MAGIC).uint(VERSION).uint(snapshot.metadata.index).uint(snapshot.metadata.term);
     writeConfState(w, snapshot.metadata.confState);
     w.bytes(snapshot.data);
     const body = w.finish();
     const buf = Buffer.allocUnsafe(body.length + 4);
     buf.set(body, 0);
     buf.writeUInt32LE(zlib.crc32(body), body.length);
-    const file = path.join(this.dir, fileName(snapshot.metadata.term, snapshot.metadata.index));
+    return { file: path.join(this.dir, fileName(snapshot.metadata.term, snapshot.metadata.index)), buf };
+  }
+
+  /** Writes a snapshot durably (tmp file, fsync, rename, fsync dir) and returns its path. */
+  save(snapshot: Snapshot): string {
+    const { file, buf } = this.encode(snapshot);
     const tmp = `${file}.tmp`;
     const fd = fs.openSync(tmp, "w");
     try {
@@ -63,6 +67,31 @@ export class SnapshotStore {
     const dfd = fs.openSync(this.dir, "r");
     fs.fsyncSync(dfd);
     fs.closeSync(dfd);
+    return file;
+  }
+
+  /**
+   * {@link save} with the writing, fsyncs and rename on the thread pool, so
+   * the event loop keeps serving while megabytes go to disk. Resolves with
+   * the path once the file is durable under its real name.
+   */
+  async saveAsync(snapshot: Snapshot): Promise<string> {
+    const { file, buf } = this.encode(snapshot);
+    const tmp = `${file}.tmp`;
+    const fh = await fs.promises.open(tmp, "w");
+    try {
+      await fh.writeFile(buf);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    await fs.promises.rename(tmp, file);
+    const dh = await fs.promises.open(this.dir, "r");
+    try {
+      await dh.sync();
+    } finally {
+      await dh.close();
+    }
     return file;
   }
 

@@ -20,6 +20,11 @@ export interface OpenedStorage {
 
 /** WAL + snapshots of one node. */
 export class DiskStorage {
+  private closed = false;
+  private snapshotSaving: Promise<void> = Promise.resolve();
+  /** Index of the newest snapshot the WAL has a marker for (or is about to). */
+  private newestMarkerIndex = 0;
+
   private constructor(
     readonly dataDir: string,
     private readonly wal: Wal,
@@ -32,6 +37,7 @@ export class DiskStorage {
     const snaps = new SnapshotStore(path.join(dataDir, "snap"));
     const { wal, state } = Wal.open(path.join(dataDir, "wal"), options);
     const storage = new DiskStorage(dataDir, wal, snaps);
+    storage.newestMarkerIndex = state.snapshot?.index ?? 0;
     const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null;
     if (fresh) return { storage, persisted: null, tornBytes: state.tornBytes };
     let snapshot: Snapshot | null = null;
@@ -49,6 +55,7 @@ export class DiskStorage {
     if (rd.snapshot) {
       this.snaps.save(rd.snapshot);
       const m = rd.snapshot.metadata;
+      this.newestMarkerIndex = Math.max(this.newestMarkerIndex, m.index);
       this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
     }
     this.wal.save(rd.hardState, rd.entries, rd.mustSync);
@@ -64,6 +71,7 @@ export class DiskStorage {
     if (rd.snapshot) {
       this.snaps.save(rd.snapshot);
       const m = rd.snapshot.metadata;
+      this.newestMarkerIndex = Math.max(this.newestMarkerIndex, m.index);
       this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
     }
     this.wal.save(rd.hardState, rd.entries, false);
@@ -71,15 +79,40 @@ export class DiskStorage {
     else done(null);
   }
 
-  /** Resolves when no asynchronous fsync is in flight. */
-  idle(): Promise<void> {
-    return this.wal.idle();
+  /** Resolves when no asynchronous fsync or snapshot save is in flight. */
+  async idle(): Promise<void> {
+    await this.snapshotSaving;
+    await this.wal.idle();
+  }
+
+  /**
+   * {@link saveLocalSnapshot} without blocking the event loop: the snapshot
+   * file is written and fsynced on the thread pool; then the WAL marker is
+   * written and the segments it covers are freed. Until then the WAL still
+   * holds every entry, so a crash meanwhile just replays them. Resolves when
+   * done; rejects if the disk failed (the caller should stop).
+   */
+  async saveLocalSnapshotAsync(snapshot: Snapshot): Promise<void> {
+    const saving = (async () => {
+      await this.snaps.saveAsync(snapshot);
+      if (this.closed) return;
+      const m = snapshot.metadata;
+      // A snapshot installed from the leader while this one was written is newer and already replaced the log.
+      if (m.index <= this.newestMarkerIndex) return;
+      this.newestMarkerIndex = m.index;
+      this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "compact" });
+      this.wal.releaseTo(m.index);
+      this.snaps.prune(2);
+    })();
+    this.snapshotSaving = saving.catch(() => undefined);
+    await saving;
   }
 
   /** Saves a snapshot we took of our own state (compaction), then frees WAL segments it covers. */
   saveLocalSnapshot(snapshot: Snapshot): void {
     this.snaps.save(snapshot);
     const m = snapshot.metadata;
+    this.newestMarkerIndex = Math.max(this.newestMarkerIndex, m.index);
     this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "compact" });
     this.wal.releaseTo(m.index);
     this.snaps.prune(2);
@@ -90,8 +123,9 @@ export class DiskStorage {
     return this.wal.segmentCount;
   }
 
-  /** Closes the WAL. */
+  /** Closes the WAL (call {@link idle} first: a snapshot save still in flight then stops short of its marker). */
   close(): void {
+    this.closed = true;
     this.wal.close();
   }
 }

@@ -115,6 +115,8 @@ export class KvStore {
   private currentRevision = 1;
   private compacted = 0;
   private applied = 0;
+  /** Size of the last snapshot, to size the next one's buffer in one allocation. */
+  private lastSnapshotBytes = 0;
 
   constructor(readonly config: KvStoreConfig = DEFAULT_KV_STORE_CONFIG) {}
 
@@ -513,7 +515,7 @@ export class KvStore {
 
   /** The whole state as bytes (Raft ch. 5): data, history, sessions, members and the applied index. */
   snapshot(): Uint8Array {
-    const w = new Writer().uint(SNAPSHOT_VERSION).uint(this.applied).uint(this.currentRevision).uint(this.compacted);
+    const w = new Writer(this.lastSnapshotBytes + (this.lastSnapshotBytes >> 3) + 1024).uint(SNAPSHOT_VERSION).uint(this.applied).uint(this.currentRevision).uint(this.compacted);
     w.uint(this.sortedKeys.length);
     for (const k of this.sortedKeys) {
       const rec = this.data.get(k)!;
@@ -537,7 +539,9 @@ export class KvStore {
       w.string(id);
       writeMemberAttrs(w, a);
     }
-    return w.finish().slice();
+    const bytes = w.finish().slice();
+    this.lastSnapshotBytes = bytes.length;
+    return bytes;
   }
 
   /** Rebuilds a store from {@link KvStore.snapshot} bytes; a malformed snapshot is an Error naming what is wrong. */
@@ -584,6 +588,7 @@ export class KvStore {
         s.memberAttrs.set(id, readMemberAttrs(r));
       }
       if (!r.done()) throw new WireError("trailing bytes");
+      s.lastSnapshotBytes = bytes.length;
     } catch (error) {
       throw new Error(`KV snapshot is malformed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
     }

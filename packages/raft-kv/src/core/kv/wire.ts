@@ -15,8 +15,13 @@ export class WireError extends Error {
 
 /** Appends values to a growing buffer. */
 export class Writer {
-  private buf = new Uint8Array(64);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the size to start with; a good guess saves the copies and garbage of growing (snapshots are megabytes). */
+  constructor(capacity = 64) {
+    this.buf = new Uint8Array(Math.max(16, capacity));
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
