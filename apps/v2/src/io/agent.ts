@@ -175,11 +175,13 @@ export class Agent {
 
     await this.store.start((e) => this.onStoreEvent(e));
     // Origins from the config file seed an empty store; existing ones are kept.
+    const seed: OriginSpec[] = [];
     for (const raw of c.origins) {
       const parsed = parseTarget(raw, this.defaults);
       if (!parsed.ok) throw new TypeError(`origins: ${parsed.errors.join("; ")}`);
-      if (this.core.origin(String(raw.id)) === undefined) await this.store.putOrigin(raw as unknown as OriginSpec);
+      if (this.core.origin(String(raw.id)) === undefined) seed.push(raw as unknown as OriginSpec);
     }
+    if (seed.length > 0) await this.store.putOrigins(seed);
 
     this.member.subscribe((e) => {
       this.metrics.memberEvent(e.type);
@@ -342,6 +344,17 @@ export class Agent {
     return spec;
   }
 
+  /** Adds several validated origins at once (pipelined in the store). */
+  async addOrigins(raws: readonly unknown[]): Promise<OriginSpec[]> {
+    const specs = raws.map((raw, i) => {
+      const parsed = parseTarget(raw, this.defaults, `[${i}]`);
+      if (!parsed.ok) throw new TypeError(parsed.errors.join("; "));
+      return raw as OriginSpec;
+    });
+    await this.store.putOrigins(specs);
+    return specs;
+  }
+
   /** Removes an origin everywhere; false when unknown. */
   async removeOrigin(id: string): Promise<boolean> {
     if (this.core.origin(id) === undefined) return false;
@@ -358,31 +371,35 @@ export class Agent {
    * agent has: SWIM, crdt gossip, raft peers. `dropRate` drops that share of
    * packets. Returns the resulting settings.
    */
-  setFaults(f: { block?: string[]; unblock?: string[] | "all"; dropRate?: number }): { blocked: string[]; dropRate: number } {
+  setFaults(f: { block?: string[]; unblock?: string[]; unblockAll?: boolean; dropRate?: number }): { blocked: string[]; dropRate: number } {
     const byId = new Map(this.memberDetails().map((m) => [m.id, m]));
-    const addrsOf = (ids: string[]) =>
+    const addrsOf = (ids: string[], field: string) =>
       ids.flatMap((id) => {
         const m = byId.get(id);
-        if (m === undefined) throw new TypeError(`block: unknown member ${JSON.stringify(id)}`);
-        return [m.addr, ...(m.meta?.crdt ? [m.meta.crdt] : [])];
+        if (m !== undefined) return [m.addr, ...(m.meta?.crdt ? [m.meta.crdt] : [])];
+        if (/^[^\s:]+:\d{1,5}$/.test(id)) return [id]; // a raw transport address
+        throw new TypeError(`${field}: unknown member ${JSON.stringify(id)}`);
       });
+    const raftIds = (ids: string[]) => ids.filter((id) => this.config.raftPeers[id] !== undefined);
     const swim = this.member.faults;
     const crdt = this.crdt?.faults;
-    if (f.block !== undefined) {
-      const addrs = addrsOf(f.block);
-      swim.block(addrs);
-      crdt?.block(addrs);
-      this.raft?.server.node.block(f.block.filter((id) => this.config.raftPeers[id] !== undefined));
-    }
-    if (f.unblock === "all") {
+    // Unblock before block, as @heck/sim's applyFaultCommand does, so one body can move a cut.
+    if (f.unblockAll === true) {
       swim.unblock();
       crdt?.unblock();
       this.raft?.server.node.unblock();
-    } else if (f.unblock !== undefined) {
-      const addrs = addrsOf(f.unblock);
+    }
+    if (f.unblock !== undefined) {
+      const addrs = addrsOf(f.unblock, "unblock");
       swim.unblock(addrs);
       crdt?.unblock(addrs);
-      this.raft?.server.node.unblock(f.unblock);
+      this.raft?.server.node.unblock(raftIds(f.unblock));
+    }
+    if (f.block !== undefined) {
+      const addrs = addrsOf(f.block, "block");
+      swim.block(addrs);
+      crdt?.block(addrs);
+      this.raft?.server.node.block(raftIds(f.block));
     }
     if (f.dropRate !== undefined) {
       if (!(f.dropRate >= 0 && f.dropRate <= 1)) throw new TypeError("dropRate: must be a number in [0, 1]");

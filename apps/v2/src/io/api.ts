@@ -9,7 +9,7 @@
  *   GET    /v1/ownership[?origin=id]    the rendezvous table this node computes
  *   GET    /v1/view                     this node's whole view (for the dashboard)
  *   GET    /v1/cluster                  every member's /v1/view, side by side
- *   POST   /v1/admin/faults             block/unblock members, drop rate (tests, demos)
+ *   POST   /v1/admin/faults             {block, unblock, unblockAll, dropRate}: member ids (tests, demos)
  *   POST   /v1/admin/leave              graceful leave, then the process exits
  *   GET    /healthz, /metrics, /        liveness, Prometheus, the dashboard
  *
@@ -21,6 +21,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
+import { parseFaultCommand } from "@heck/sim";
 import { parseTarget } from "@heck/v1-checker";
 import { HEALTH_STATUSES, type HealthStatus } from "../core/types.ts";
 import type { Agent } from "./agent.ts";
@@ -249,8 +250,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
         seen.add(id);
         if (agent.core.origin(id) !== undefined) throw new HttpError(409, `id: an origin "${id}" already exists (DELETE it first)`, "id");
       }
-      const added = [];
-      for (const item of items) added.push(await agent.addOrigin(item));
+      const added = await agent.addOrigins(items);
       send(res, 201, Array.isArray(body) ? added : added[0]);
       return;
     }
@@ -318,17 +318,13 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
     case "/v1/admin/faults": {
       if (method !== "POST") throw new HttpError(405, "method: use POST");
       const body = (await readJson(req)) as Record<string, unknown>;
-      if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "body: must be an object", "body");
-      for (const k of Object.keys(body)) if (!["block", "unblock", "dropRate"].includes(k)) throw new HttpError(400, `${k}: unknown field (block, unblock, dropRate)`, k);
-      const ids = (v: unknown, f: string) => {
-        if (v === undefined || v === "all") return v as undefined | "all";
-        if (!Array.isArray(v) || !v.every((x) => typeof x === "string")) throw new HttpError(400, `${f}: must be a list of member ids`, f);
-        return v as string[];
-      };
-      const block = ids(body.block, "block");
-      if (block === "all") throw new HttpError(400, "block: must be a list of member ids", "block");
+      // The shared fault-command shape of @heck/sim (block, unblock, unblockAll, dropRate),
+      // with member ids (or raw host:port addresses) in the lists; `"unblock": "all"` also works.
+      const all = typeof body === "object" && body !== null && !Array.isArray(body) && body.unblock === "all";
+      const parsed = parseFaultCommand(all ? { ...body, unblock: undefined, unblockAll: true } : body);
+      if (!parsed.ok) throw new HttpError(400, parsed.error, parsed.error.slice(0, parsed.error.indexOf(":")));
       try {
-        send(res, 200, agent.setFaults({ ...(block ? { block } : {}), ...(body.unblock !== undefined ? { unblock: ids(body.unblock, "unblock")! } : {}), ...(body.dropRate !== undefined ? { dropRate: body.dropRate as number } : {}) }));
+        send(res, 200, agent.setFaults(parsed.command));
       } catch (e) {
         const msg = (e as Error).message;
         throw new HttpError(400, msg, msg.slice(0, msg.indexOf(":")));

@@ -249,11 +249,14 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     // "Up" means every agent sees every other alive.
     await waitForMembers(nodes, 30_000);
     // The origin list, added once through the first agent; it replicates to all.
+    log(`agents up`);
     if (o.origins > 0) {
-      const client = new AgentClient(nodes[0]!.api, "", 30_000);
+      const client = new AgentClient(nodes[0]!.api, "", 120_000);
       const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${fleet.firstPort + i}/health` }));
       for (let i = 0; i < list.length; i += 2000) await client.call("POST", "/v1/origins", list.slice(i, i + 2000));
-      await waitForOrigins(nodes, o.origins, 60_000);
+      // Scaled with the list: every origin is one replicated write (and, for crdt, one fsync per node).
+      log(`origins posted`);
+      await waitForOrigins(nodes, o.origins, 60_000 + 20 * o.origins);
     }
   } catch (e) {
     await stop();

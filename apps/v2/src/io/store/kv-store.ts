@@ -146,6 +146,19 @@ export class KvBackedStore implements HeckStore {
     await this.kv.put(this.keys.origin(spec.id), JSON.stringify(spec));
   }
 
+  async putOrigins(specs: readonly OriginSpec[]): Promise<void> {
+    // 64 puts in flight: the leader batches them into few log appends (Raft) or
+    // few fsyncs (etcd), instead of one round trip each in a row.
+    let next = 0;
+    const worker = async () => {
+      while (next < specs.length) {
+        const spec = specs[next++]!;
+        await this.kv.put(this.keys.origin(spec.id), JSON.stringify(spec));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(64, specs.length) }, worker));
+  }
+
   async removeOrigin(id: string): Promise<boolean> {
     const existed = await this.kv.delete(this.keys.origin(id));
     await this.kv.delete(this.keys.record(id));

@@ -46,6 +46,8 @@ export interface HeckStore {
   start(onEvent: (event: StoreEvent) => void): Promise<void>;
   /** Adds or replaces an origin in the replicated list. */
   putOrigin(spec: OriginSpec): Promise<void>;
+  /** Adds or replaces many origins (pipelined; 10,000 through one call must not take 10,000 round trips in a row). */
+  putOrigins(specs: readonly OriginSpec[]): Promise<void>;
   /** Removes an origin and its record. Resolves false when it was not there. */
   removeOrigin(id: string): Promise<boolean>;
   /**
