@@ -181,6 +181,78 @@ describe("KvStore client sessions (dissertation §6.3)", () => {
   });
 });
 
+describe("KvStore session expiry by the log's clock (dissertation §6.3)", () => {
+  const HOUR = 3_600_000;
+  const T0 = 1_700_000_000_000;
+  /** Applies a command stamped `timeMs`, through the codec, at the next index. */
+  function at(s: KvStore, timeMs: number, cmd: KvCommand) {
+    const decoded = decodeCommand(encodeCommand({ ...cmd, timeMs }));
+    if (!decoded.ok) throw new Error(decoded.error);
+    return s.apply(s.appliedIndex + 1, decoded.value);
+  }
+  const register = (s: KvStore, timeMs: number) => {
+    const r = at(s, timeMs, { type: "register", requestId: "reg" });
+    return r.ok && "registered" in r ? r.registered : -1;
+  };
+  const writeAt = (s: KvStore, timeMs: number, clientId: number, seq: number) => at(s, timeMs, { type: "write", requestId: `w${seq}`, session: { clientId, seq, firstUnackedSeq: seq }, op: { type: "put", key: b("k"), value: b(String(seq)) } });
+
+  it("expires a session idle longer than sessionTtlMs, at the same log index on every replica", () => {
+    const replicas = [new KvStore(), new KvStore()];
+    const ids = replicas.map((s) => [register(s, T0), register(s, T0)] as const);
+    expect(ids[0]).toEqual(ids[1]);
+    const [idle, busy] = ids[0]!;
+    for (const s of replicas) {
+      // The busy client writes every 15 minutes; the idle one never.
+      for (let i = 1; i <= 3; i++) expect(writeAt(s, T0 + i * 15 * 60_000, busy, i).ok).toBe(true);
+      expect(s.sessionCount).toBe(2);
+      // A command an hour and a second after the idle client's registration expires it (and only it).
+      expect(writeAt(s, T0 + HOUR + 1000, busy, 4).ok).toBe(true);
+      expect(s.sessionCount).toBe(1);
+      const r = writeAt(s, T0 + HOUR + 2000, idle, 1);
+      expect(!r.ok && r.error.code).toBe("session_expired");
+    }
+    expect(replicas[0]!.digest()).toBe(replicas[1]!.digest());
+  });
+
+  it("keeps time from going backwards: a command stamped earlier (a server with a slow clock) does not undo expiry", () => {
+    const s = new KvStore();
+    const id = register(s, T0);
+    register(s, T0 + HOUR + 1); // expires `id`
+    expect(s.sessionCount).toBe(1);
+    const r = writeAt(s, T0 + 10, id, 1);
+    expect(!r.ok && r.error.code).toBe("session_expired");
+  });
+
+  it("carries the clock and each session's last use through a snapshot", () => {
+    const s = new KvStore();
+    const a = register(s, T0);
+    const c = register(s, T0 + 30 * 60_000);
+    const restored = KvStore.restore(s.snapshot());
+    for (const x of [s, restored]) {
+      register(x, T0 + HOUR + 1); // `a` is due, `c` is not
+      expect(writeAt(x, T0 + HOUR + 2, a, 1).ok).toBe(false);
+      expect(writeAt(x, T0 + HOUR + 3, c, 1).ok).toBe(true);
+    }
+    expect(restored.digest()).toBe(s.digest());
+  });
+
+  it("with sessionTtlMs 0 only the count limit applies; commands without a time never move the clock", () => {
+    const s = new KvStore({ historyRevisions: 10, maxSessions: 10, maxCachedPerSession: 10, sessionTtlMs: 0 });
+    const id = register(s, T0);
+    expect(writeAt(s, T0 + 100 * HOUR, id, 1).ok).toBe(true);
+    const t = new KvStore();
+    const r = t.apply(1, { type: "register", requestId: "r" });
+    const untimed = r.ok && "registered" in r ? r.registered : -1;
+    expect(write(t, { type: "put", key: b("x"), value: b("1") }, { clientId: untimed, seq: 1, firstUnackedSeq: 1 }).ok).toBe(true);
+  });
+
+  it("decodes a version-1 command (written before commands carried a time)", () => {
+    // version 1, tag 1 (register), requestId "r"
+    const d = decodeCommand(new Uint8Array([1, 1, 1, 0x72]));
+    expect(d).toEqual({ ok: true, value: { type: "register", requestId: "r" } });
+  });
+});
+
 describe("KvStore watch history", () => {
   it("replays events from a past revision, with prevKv, filtered by range", () => {
     const s = new KvStore();

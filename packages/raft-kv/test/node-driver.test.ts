@@ -7,10 +7,11 @@ import { RaftKvNode } from "../src/io/kv-node.ts";
 import { Wal, WalCorruptionError } from "../src/io/wal.ts";
 import { decodeEnvelope } from "../src/io/envelope.ts";
 import { TestCluster, tempDir } from "./support/cluster.ts";
-import { fromUtf8, utf8 } from "../src/core/kv/index.ts";
+import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8 } from "../src/core/kv/index.ts";
+import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { ServerError } from "../src/io/errors.ts";
 
-// Ports 15210-15249 (peer listeners), one sub-range per test below.
+// Ports 15210-15249 and 15260-15262 (peer listeners), one sub-range per test below.
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -225,4 +226,26 @@ describe("membership", () => {
     expect(after.map((m) => m.id)).toEqual(["n1", "n2", "n3"]);
     await expect(leader.node.removeMember("n42")).rejects.toMatchObject({ code: "unknown_member" });
   }, 40_000);
+});
+
+describe("client sessions expire by the log's clock (dissertation §6.3)", () => {
+  it("a client whose session expired while idle registers again by itself, and each write applies once", async () => {
+    // Ports 15260-15262. A 200 ms session TTL: the next write's own timestamp expires the idle session.
+    const c = await cluster(1, 15260, { kvConfig: { ...DEFAULT_KV_STORE_CONFIG, sessionTtlMs: 200 } });
+    const s = c.server("n1");
+    const http = new RaftKvHttpClient({ endpoints: [s.httpAddress!] });
+    await s.kv.put("embedded", "1");
+    await http.put("http", "1");
+    expect(s.node.status().sessions).toBe(2);
+    await new Promise((r) => setTimeout(r, 300));
+    // Both writes find their session gone (session_expired, certainly not applied), register again and succeed.
+    await s.kv.put("embedded", "2");
+    await http.put("http", "2");
+    expect(await s.kv.getText("embedded")).toBe("2");
+    expect(await s.kv.getText("http")).toBe("2");
+    // version 2: each write applied exactly once; only the two new sessions are left.
+    expect((await s.kv.get("embedded"))?.version).toBe(2);
+    expect((await s.kv.get("http"))?.version).toBe(2);
+    expect(s.node.status().sessions).toBe(2);
+  });
 });

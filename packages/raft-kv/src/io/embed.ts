@@ -168,29 +168,37 @@ export class EmbeddedKv {
   }
 
   private async write(op: WriteOp): Promise<WriteResult> {
-    const clientId = await this.session();
-    const seq = ++this.seq;
-    this.outstanding.add(seq);
-    try {
-      return await this.retry(() => {
-        const tag: SessionTag = { clientId, seq, firstUnackedSeq: Math.min(...this.outstanding) };
-        return this.node.write(op, tag);
-      });
-    } catch (error) {
-      if (error instanceof ServerError && error.code === "session_expired") this.clientId = null;
-      throw error;
-    } finally {
-      this.outstanding.delete(seq);
+    for (let renewed = false; ; renewed = true) {
+      const clientId = await this.session();
+      const seq = ++this.seq;
+      this.outstanding.add(seq);
+      const attempts = { ambiguous: false };
+      try {
+        return await this.retry(() => {
+          const tag: SessionTag = { clientId, seq, firstUnackedSeq: Math.min(...this.outstanding) };
+          return this.node.write(op, tag);
+        }, attempts);
+      } catch (error) {
+        if (!(error instanceof ServerError) || error.code !== "session_expired") throw error;
+        if (this.clientId === clientId) this.clientId = null;
+        // The session expired (idle too long, §6.3). If no attempt timed out, this write certainly never
+        // applied, so it is safe to send it again under a new session; otherwise its outcome is unknown.
+        if (renewed || attempts.ambiguous) throw error;
+      } finally {
+        this.outstanding.delete(seq);
+      }
     }
   }
 
-  private async retry<T>(fn: () => Promise<T>): Promise<T> {
+  /** Retries while the error says nothing happened yet; notes in `attempts` when one timed out (it may have applied). */
+  private async retry<T>(fn: () => Promise<T>, attempts: { ambiguous: boolean } = { ambiguous: false }): Promise<T> {
     const deadline = performance.now() + this.deadlineMs;
     let delay = 20;
     for (;;) {
       try {
         return await fn();
       } catch (error) {
+        if (error instanceof ServerError && error.code === "timeout") attempts.ambiguous = true;
         if (!(error instanceof ServerError) || !RETRYABLE.has(error.code) || performance.now() + delay > deadline) throw error;
         await new Promise((r) => setTimeout(r, delay));
         delay = Math.min(delay * 2, 500);

@@ -221,22 +221,31 @@ export class RaftKvHttpClient {
 
   private async write(method: string, path: string, body: unknown): Promise<unknown> {
     if (!this.useSessions) return this.request(method, path, body, false);
-    const clientId = await this.session();
-    const seq = ++this.seq;
-    this.outstanding.add(seq);
-    try {
-      // Every retry carries the same (clientId, seq): the cluster applies it once (§6.3).
-      return await this.request(method, path, body, true, () => ({ "x-heck-client-id": String(clientId), "x-heck-seq": String(seq), "x-heck-first-unacked": String(Math.min(...this.outstanding)) }));
-    } catch (error) {
-      if (error instanceof RaftKvHttpError && error.code === "session_expired") this.clientId = null;
-      throw error;
-    } finally {
-      this.outstanding.delete(seq);
+    for (let renewed = false; ; renewed = true) {
+      const clientId = await this.session();
+      const seq = ++this.seq;
+      this.outstanding.add(seq);
+      const attempts = { ambiguous: false };
+      try {
+        // Every retry carries the same (clientId, seq): the cluster applies it once (§6.3).
+        return await this.request(method, path, body, true, () => ({ "x-heck-client-id": String(clientId), "x-heck-seq": String(seq), "x-heck-first-unacked": String(Math.min(...this.outstanding)) }), attempts);
+      } catch (error) {
+        if (!(error instanceof RaftKvHttpError) || error.code !== "session_expired") throw error;
+        if (this.clientId === clientId) this.clientId = null;
+        // The session expired (idle too long, §6.3). If no attempt was ambiguous, this write certainly never
+        // applied, so it is safe to send it again under a new session; otherwise its outcome is unknown.
+        if (renewed || attempts.ambiguous) throw error;
+      } finally {
+        this.outstanding.delete(seq);
+      }
     }
   }
 
-  /** Tries endpoints in turn until one answers (or the deadline passes). `retryAmbiguous`: safe to retry after a timeout. */
-  private async request(method: string, path: string, body: unknown, retryAmbiguous: boolean, headers: () => Record<string, string> = () => ({})): Promise<unknown> {
+  /**
+   * Tries endpoints in turn until one answers (or the deadline passes). `retryAmbiguous`: safe to retry after
+   * a timeout; `attempts.ambiguous` is set when an attempt ended that way (it may have been applied).
+   */
+  private async request(method: string, path: string, body: unknown, retryAmbiguous: boolean, headers: () => Record<string, string> = () => ({}), attempts: { ambiguous: boolean } = { ambiguous: false }): Promise<unknown> {
     const deadline = performance.now() + this.timeoutMs;
     let delay = 25;
     let lastError: unknown;
@@ -250,6 +259,7 @@ export class RaftKvHttpClient {
         const safe = error instanceof RaftKvHttpError ? RETRY_STATUSES.has(error.status) && error.status !== 504 : refused(error);
         // Ambiguous: a timeout or a broken connection; the write may or may not have happened.
         const ambiguous = error instanceof RaftKvHttpError ? error.status === 504 : !refused(error);
+        if (ambiguous) attempts.ambiguous = true;
         if (!safe && !(ambiguous && retryAmbiguous)) throw error;
         this.current = (this.current + 1) % this.endpoints.length;
         if (performance.now() + delay > deadline) break;

@@ -917,7 +917,8 @@ export class RaftKvNode {
 
   private propose(command: KvCommand, idempotent: boolean): Promise<ApplyResult> {
     this.assertRunning();
-    const data = encodeCommand(command);
+    // Our clock travels in the entry: the state machine's only notion of time, the same on every replica (§6.3).
+    const data = encodeCommand({ ...command, timeMs: Date.now() });
     const requestId = command.requestId;
     return new Promise<ApplyResult>((resolve, reject) => {
       const waiter: Waiter = {

@@ -26,7 +26,8 @@ import type {
 /** Nested transactions deeper than this are refused (etcd allows nesting; a bound keeps decoding safe). */
 export const MAX_TXN_DEPTH = 8;
 
-const COMMAND_VERSION = 1;
+/** Version 2 added the proposer's clock (`timeMs`); version 1 commands still decode, without it. */
+const COMMAND_VERSION = 2;
 const compareResults: CompareResult[] = ["equal", "greater", "less", "not_equal"];
 const compareTargets: CompareTarget[] = ["version", "create", "mod", "value", "lease"];
 const sortOrders = ["none", "ascend", "descend"] as const;
@@ -240,9 +241,21 @@ export function readMemberAttrs(r: Reader): MemberAttrs {
   return { peerAddress, clientUrls, httpAddress: r.string() };
 }
 
+/** Bytes a write's keys and values take (so the encoder allocates once). */
+function opSizeHint(op: WriteOp): number {
+  switch (op.type) {
+    case "put":
+      return op.key.length + op.value.length;
+    case "delete":
+      return op.key.length + (op.rangeEnd?.length ?? 0);
+    case "txn":
+      return 256;
+  }
+}
+
 /** Encodes a command for the Raft log. Throws on values the wire cannot hold (negative numbers, nesting too deep). */
 export function encodeCommand(c: KvCommand): Uint8Array {
-  const w = new Writer().uint(COMMAND_VERSION);
+  const w = new Writer(c.type === "write" ? 128 + opSizeHint(c.op) : 128).uint(COMMAND_VERSION).uint(c.timeMs ?? 0);
   switch (c.type) {
     case "write":
       w.uint(0).string(c.requestId);
@@ -264,17 +277,19 @@ export function encodeCommand(c: KvCommand): Uint8Array {
 export function decodeCommand(bytes: Uint8Array): Decoded<KvCommand> {
   return decodeWith(bytes, "command", (r) => {
     const version = r.uint();
-    if (version !== COMMAND_VERSION) throw new WireError(`unsupported command version ${version}`);
+    if (version !== 1 && version !== COMMAND_VERSION) throw new WireError(`unsupported command version ${version}`);
+    const timeMs = version >= 2 ? r.uint() : 0;
+    const time = timeMs > 0 ? { timeMs } : {};
     const tag = r.uint();
     const requestId = r.string();
     if (tag === 0) {
       const session = readSession(r);
       const op = readOp(r);
       if (op.type === "range") throw new WireError("a range is a read, not a write command");
-      return session ? { type: "write", requestId, session, op } : { type: "write", requestId, op };
+      return session ? { type: "write", requestId, session, op, ...time } : { type: "write", requestId, op, ...time };
     }
-    if (tag === 1) return { type: "register", requestId };
-    if (tag === 2) return { type: "member-attrs", requestId, nodeId: r.string(), attrs: readMemberAttrs(r) };
+    if (tag === 1) return { type: "register", requestId, ...time };
+    if (tag === 2) return { type: "member-attrs", requestId, nodeId: r.string(), attrs: readMemberAttrs(r), ...time };
     throw new WireError(`unknown command tag ${tag}`);
   });
 }

@@ -57,6 +57,19 @@ export interface KvStoreConfig {
    */
   maxSessions: number;
   /**
+   * A session nobody wrote through for this long is expired too, so a
+   * client that went away stops costing memory and snapshot bytes even when
+   * few others come and go (the count limit alone would keep it forever).
+   * Time is the log's (dissertation §6.3): each command carries the clock of
+   * the server that proposed it, the state machine's clock is the largest
+   * seen so far, so every replica expires the same sessions at the same
+   * index; clock skew between servers only shifts when. A client that writes
+   * through an expired session gets "session_expired" and must register
+   * again (ours do that by themselves when the write certainly did not
+   * happen before). Default 1 hour; 0 = only the count limit.
+   */
+  sessionTtlMs?: number;
+  /**
    * Responses cached per session. A client with more requests outstanding
    * than this gets "stale_request" for the oldest on retry (never a second
    * apply). Default 1,024, above any in-flight window our clients use.
@@ -65,7 +78,7 @@ export interface KvStoreConfig {
 }
 
 /** Defaults for {@link KvStoreConfig}, with the reasons on each field. */
-export const DEFAULT_KV_STORE_CONFIG: KvStoreConfig = { historyRevisions: 10_000, maxSessions: 10_000, maxCachedPerSession: 1_024 };
+export const DEFAULT_KV_STORE_CONFIG: KvStoreConfig = { historyRevisions: 10_000, maxSessions: 10_000, maxCachedPerSession: 1_024, sessionTtlMs: 60 * 60 * 1000 };
 
 interface Record {
   value: Uint8Array;
@@ -78,6 +91,8 @@ interface Session {
   /** Responses for seq >= firstUnackedSeq, by seq. */
   responses: Map<number, CachedResult>;
   firstUnackedSeq: number;
+  /** The state machine's clock when the session was last registered or written through; 0 = not known yet. */
+  lastUsedMs: number;
 }
 
 /** Events at one revision. */
@@ -95,7 +110,8 @@ class TxnFailure extends Error {
   }
 }
 
-const SNAPSHOT_VERSION = 1;
+/** Version 2 added the clock and each session's last use; version 1 snapshots still restore. */
+const SNAPSHOT_VERSION = 2;
 
 /** True when `key` (byte string) lies in the range given by key/rangeEnd (byte strings). */
 export function inRange(key: string, start: string, end: string | undefined): boolean {
@@ -115,6 +131,8 @@ export class KvStore {
   private currentRevision = 1;
   private compacted = 0;
   private applied = 0;
+  /** The log's clock: the largest `timeMs` of any applied command (0 until one carries a time). */
+  private clockMs = 0;
   /** Size of the last snapshot, to size the next one's buffer in one allocation. */
   private lastSnapshotBytes = 0;
 
@@ -185,6 +203,10 @@ export class KvStore {
   /** Applies one committed command at log `index`. Never throws for bad commands; they fail with a KvError. */
   apply(index: number, command: KvCommand): ApplyResult {
     this.advance(index);
+    if (command.timeMs !== undefined && command.timeMs > this.clockMs) {
+      this.clockMs = command.timeMs;
+      this.expireIdleSessions();
+    }
     switch (command.type) {
       case "register":
         return this.register(index);
@@ -198,9 +220,11 @@ export class KvStore {
         if (!session) {
           return { ok: false, revision: this.currentRevision, error: { code: "session_expired", message: `client session ${s.clientId} is unknown or expired; register again` } };
         }
-        // Re-insert to mark the session most recently used (Map order is the LRU order).
+        // Re-insert to mark the session most recently used (Map order is the LRU order, and with a
+        // clock that never goes back, also the order of lastUsedMs).
         this.sessions.delete(s.clientId);
         this.sessions.set(s.clientId, session);
+        session.lastUsedMs = this.clockMs;
         if (s.firstUnackedSeq > session.firstUnackedSeq) {
           for (const seq of [...session.responses.keys()]) if (seq < s.firstUnackedSeq) session.responses.delete(seq);
           session.firstUnackedSeq = s.firstUnackedSeq;
@@ -233,12 +257,30 @@ export class KvStore {
 
   private register(index: number): ApplyResult {
     // The client id is the register entry's log index: unique, and the same on every replica.
-    this.sessions.set(index, { responses: new Map(), firstUnackedSeq: 1 });
+    this.sessions.set(index, { responses: new Map(), firstUnackedSeq: 1, lastUsedMs: this.clockMs });
     while (this.sessions.size > this.config.maxSessions) {
       const lru = this.sessions.keys().next().value as number;
       this.sessions.delete(lru);
     }
     return { ok: true, revision: this.currentRevision, registered: index };
+  }
+
+  /** Drops sessions idle for sessionTtlMs of log time, least recently used first (they are in that order). */
+  private expireIdleSessions(): void {
+    const ttl = this.config.sessionTtlMs ?? 0;
+    if (ttl <= 0) return;
+    for (const [id, s] of this.sessions) {
+      if (s.lastUsedMs === 0) {
+        // Last used before any command carried a time (an older log or snapshot): start counting now, and
+        // move it to the end so the map stays in lastUsedMs order (the loop then stops when it gets there).
+        s.lastUsedMs = this.clockMs;
+        this.sessions.delete(id);
+        this.sessions.set(id, s);
+        continue;
+      }
+      if (s.lastUsedMs + ttl > this.clockMs) break;
+      this.sessions.delete(id);
+    }
   }
 
   // --- reads -----------------------------------------------------------------
@@ -515,7 +557,7 @@ export class KvStore {
 
   /** The whole state as bytes (Raft ch. 5): data, history, sessions, members and the applied index. */
   snapshot(): Uint8Array {
-    const w = new Writer(this.lastSnapshotBytes + (this.lastSnapshotBytes >> 3) + 1024).uint(SNAPSHOT_VERSION).uint(this.applied).uint(this.currentRevision).uint(this.compacted);
+    const w = new Writer(this.lastSnapshotBytes + (this.lastSnapshotBytes >> 3) + 1024).uint(SNAPSHOT_VERSION).uint(this.applied).uint(this.currentRevision).uint(this.compacted).uint(this.clockMs);
     w.uint(this.sortedKeys.length);
     for (const k of this.sortedKeys) {
       const rec = this.data.get(k)!;
@@ -528,7 +570,7 @@ export class KvStore {
     }
     w.uint(this.sessions.size);
     for (const [id, s] of this.sessions) {
-      w.uint(id).uint(s.firstUnackedSeq).uint(s.responses.size);
+      w.uint(id).uint(s.firstUnackedSeq).uint(s.lastUsedMs).uint(s.responses.size);
       for (const [seq, r] of s.responses) {
         w.uint(seq);
         writeCachedResult(w, r);
@@ -550,10 +592,11 @@ export class KvStore {
     try {
       const r = new Reader(bytes);
       const version = r.uint();
-      if (version !== SNAPSHOT_VERSION) throw new WireError(`unsupported snapshot version ${version}`);
+      if (version !== 1 && version !== SNAPSHOT_VERSION) throw new WireError(`unsupported snapshot version ${version}`);
       s.applied = r.uint();
       s.currentRevision = r.uint();
       s.compacted = r.uint();
+      s.clockMs = version >= 2 ? r.uint() : 0;
       const nKeys = r.uint();
       for (let i = 0; i < nKeys; i++) {
         const key = toByteString(r.bytes());
@@ -574,13 +617,14 @@ export class KvStore {
       for (let i = 0; i < nSessions; i++) {
         const id = r.uint();
         const firstUnackedSeq = r.uint();
+        const lastUsedMs = version >= 2 ? r.uint() : 0;
         const n = r.uint();
         const responses = new Map<number, CachedResult>();
         for (let j = 0; j < n; j++) {
           const seq = r.uint();
           responses.set(seq, readCachedResult(r));
         }
-        s.sessions.set(id, { firstUnackedSeq, responses });
+        s.sessions.set(id, { firstUnackedSeq, responses, lastUsedMs });
       }
       const nMembers = r.uint();
       for (let i = 0; i < nMembers; i++) {

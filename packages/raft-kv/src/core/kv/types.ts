@@ -154,12 +154,15 @@ export interface MemberAttrs {
 /**
  * A command in the Raft log. `requestId` lets the proposing node match the
  * applied result to the waiting client; it is unique per proposal, not per
- * retry (retries are matched by the session tag).
+ * retry (retries are matched by the session tag). `timeMs` is the wall-clock
+ * time of the server that proposed it: the state machine's only clock, used
+ * to expire idle client sessions the same way on every replica (§6.3).
  */
-export type KvCommand =
+export type KvCommand = (
   | { type: "write"; requestId: string; session?: SessionTag; op: WriteOp }
   | { type: "register"; requestId: string }
-  | { type: "member-attrs"; requestId: string; nodeId: string; attrs: MemberAttrs };
+  | { type: "member-attrs"; requestId: string; nodeId: string; attrs: MemberAttrs }
+) & { timeMs?: number };
 
 /** The reasons a committed command can fail in the state machine (every replica fails it the same way). */
 export type KvErrorCode = "session_expired" | "stale_request" | "invalid_request" | "compacted" | "future_revision" | "key_not_found";
