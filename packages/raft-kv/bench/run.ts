@@ -10,6 +10,13 @@
  * - puts with 16 and 64 in flight: ops/s
  * - sequential linearizable and serializable gets: p50, ops/s
  * - kill -9 of the leader → the first acknowledged write: ms
+ * - CPU time (user + system, all three members) per put in the sequential
+ *   and 64-in-flight phases, from /proc/<pid>/stat: on a small shared
+ *   machine this is what throughput comes down to
+ *
+ * Each round starts with 300 unmeasured puts to the leader, for both
+ * systems: after a failover the leader is another process, and Node's JIT
+ * needs a few hundred requests before raft-kv's code runs optimized.
  *
  * Every figure is the median of ROUNDS rounds; rounds alternate between the
  * two systems (both clusters run throughout, idle when not measured). Prints a table with
@@ -92,10 +99,27 @@ interface System {
   kill(address: string): Promise<void>;
   /** Start it again (same data dir) and wait until it answers. */
   restart(address: string): Promise<void>;
+  /** The member processes' pids (for CPU accounting). */
+  pids(): number[];
   stop(): Promise<void>;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** CPU time (user + system) of these processes so far, in ms, from /proc/<pid>/stat (fields 14 and 15, in USER_HZ = 100 ticks/s). */
+function cpuMs(pids: number[]): number {
+  let total = 0;
+  for (const pid of pids) {
+    try {
+      const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
+      const f = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      total += ((Number(f[11]) + Number(f[12])) * 1000) / 100;
+    } catch {
+      // gone (killed): it spent nothing more
+    }
+  }
+  return total;
+}
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length === 0 ? NaN : s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -197,6 +221,7 @@ async function startHeck(dir: string): Promise<System> {
     name: "raft-kv",
     endpoints,
     kill: (address) => cluster.kill9(idOf(address)),
+    pids: () => cluster.nodes.filter((n) => n.process).map((n) => n.pid),
     restart: async (address) => {
       cluster.restart(idOf(address));
       await waitAnswering(endpoints.find((e) => e.address === address)!);
@@ -244,6 +269,7 @@ async function startEtcd(dir: string): Promise<System> {
   return {
     name: "etcd",
     endpoints,
+    pids: () => procs.filter((p): p is ChildProcess => p !== null).map((p) => p.pid ?? 0),
     kill: async (address) => {
       const p = procs[indexOf(address)];
       if (!p) return;
@@ -280,19 +306,27 @@ interface Figures {
   serGetP50Ms: number;
   serGetOps: number;
   failoverMs: number;
+  /** Server CPU (all members) per sequential put, µs. */
+  seqPutCpuUs: number;
+  /** Server CPU (all members) per put with 64 in flight, µs. */
+  put64CpuUs: number;
 }
 
 async function measureRound(sys: System, round: number): Promise<Figures> {
   const leader = await leaderOf(sys);
-  if (round === 0) await seqPuts(leader, 200, "warm");
+  await seqPuts(leader, 300, `warm${round}`);
+  let cpu0 = cpuMs(sys.pids());
   const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
+  const seqPutCpuUs = ((cpuMs(sys.pids()) - cpu0) / SEQ_PUTS) * 1000;
   const put16 = await concurrentPuts(leader, 16, CONC_PUTS, `c16-${round}`);
+  cpu0 = cpuMs(sys.pids());
   const put64 = await concurrentPuts(leader, 64, CONC_PUTS, `c64-${round}`);
+  const put64CpuUs = ((cpuMs(sys.pids()) - cpu0) / CONC_PUTS) * 1000;
   const lin = await seqGets(leader, GETS, false);
   const ser = await seqGets(leader, GETS, true);
   const failoverMs = await failover(sys, round);
-  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms, 64 in flight ${put64.toFixed(0)}/s, lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms (load ${os.loadavg()[0]!.toFixed(1)})\n`);
-  return { seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs };
+  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms (${seqPutCpuUs.toFixed(0)} µs server CPU/put), 64 in flight ${put64.toFixed(0)}/s (${put64CpuUs.toFixed(0)} µs/put), lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms (load ${os.loadavg()[0]!.toFixed(1)})\n`);
+  return { seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs, seqPutCpuUs, put64CpuUs };
 }
 
 function medians(runs: Figures[]): Figures {
@@ -359,6 +393,8 @@ async function main(): Promise<void> {
       ["serializable get p50 ms", "serGetP50Ms", false],
       ["serializable get ops/s", "serGetOps", true],
       ["kill -9 leader -> first ack ms", "failoverMs", false],
+      ["server CPU per seq put µs", "seqPutCpuUs", false],
+      ["server CPU per put, 64 infl. µs", "put64CpuUs", false],
     ];
     const ratios: Record<string, number> = {};
     console.log(`${"metric".padEnd(32)}${"raft-kv".padStart(12)}${"etcd 3.4".padStart(12)}${"raft-kv/etcd".padStart(14)}`);
