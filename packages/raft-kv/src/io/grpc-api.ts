@@ -179,8 +179,19 @@ function kvOut(kv: KeyValue): Obj {
   return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), create_revision: kv.createRevision, mod_revision: kv.modRevision, version: kv.version, lease: 0 };
 }
 
+/** uint64 ids as protobufjs's {low, high} form, computed once: as decimal strings they were parsed again on every response. */
+const uint64Cache = new Map<bigint, { low: number; high: number; unsigned: true }>();
+function uint64(v: bigint): { low: number; high: number; unsigned: true } {
+  let out = uint64Cache.get(v);
+  if (!out) {
+    out = { low: Number(v & 0xffffffffn) | 0, high: Number((v >> 32n) & 0xffffffffn) | 0, unsigned: true };
+    if (uint64Cache.size < 64) uint64Cache.set(v, out);
+  }
+  return out;
+}
+
 function headerOut(h: HeaderInfo, revision?: number): Obj {
-  return { cluster_id: h.clusterId.toString(), member_id: h.memberId.toString(), revision: revision ?? h.revision, raft_term: h.raftTerm };
+  return { cluster_id: uint64(h.clusterId), member_id: uint64(h.memberId), revision: revision ?? h.revision, raft_term: h.raftTerm };
 }
 
 function responseOpOut(r: ResponseOp, h: HeaderInfo, revision: number): Obj {
