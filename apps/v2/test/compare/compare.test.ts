@@ -199,6 +199,19 @@ describe("heck compare --quick (simulation)", () => {
     expect(checked).toBeGreaterThan(80);
   });
 
+  it("is deterministic: the same seed gives the same figures, a different seed different ones", async () => {
+    const { runScenario, DEFAULT_SIM_SETTINGS } = await import("../../src/compare/sim/run.ts");
+    const { buildScenarios, QUICK_SCALE } = await import("../../src/compare/sim/scenarios.ts");
+    const { figuresOf, DEFAULT_COST_MODEL } = await import("../../src/compare/analysis/metrics.ts");
+    const sc = buildScenarios(QUICK_SCALE).find((s) => s.id === "partition-leader-minority")!;
+    const fig = (store: "raft" | "crdt", seed: number) =>
+      figuresOf(runScenario(store, sc, seed), { timeoutMs: DEFAULT_SIM_SETTINGS.workload.timeoutMs, probeEveryMs: 25, cost: DEFAULT_COST_MODEL, checkLinearizability: false });
+    for (const store of ["raft", "crdt"] as const) {
+      expect(fig(store, 9)).toEqual(fig(store, 9));
+      expect(fig(store, 9).traffic.bytes).not.toBe(fig(store, 10).traffic.bytes);
+    }
+  });
+
   it("reports real mode as not run when only simulation was asked for", () => {
     expect(results.real).toBeNull();
     expect(md).toContain("Real-process mode was not run");

@@ -17,7 +17,9 @@
  * (available: false, reason) and the report prints the reason.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { median, summarize, share } from "../analysis/stats.ts";
@@ -33,7 +35,7 @@ export interface RealModeOptions {
   nodes: number;
   origins: number;
   intervalMs: number;
-  /** First port of the cluster (v2's range is 18000-19999; each store gets its own slice). */
+  /** Lowest port to use; each store gets the next free block above it (a benchmark's range, 20000-31999). */
   basePort: number;
   /** Flips measured in the steady phase (each to failing and back); the loss and partition phases do half. */
   flips: number;
@@ -54,7 +56,8 @@ function defaults(quick: boolean): Omit<RealModeOptions, "quick" | "stores" | "l
     origins: quick ? 30 : 200,
     intervalMs: 1_000,
     // A benchmark's range (20000-31999): real mode is a benchmark and must not collide with v2's tests.
-    basePort: 20_000,
+    // The first free block from here up is used (another benchmark may hold the lower ports).
+    basePort: 24_000,
     flips: quick ? 2 : 8,
     startTimeoutMs: 90_000,
     flipTimeoutMs: 20_000,
@@ -164,12 +167,49 @@ export async function runRealMode(partial: Partial<RealModeOptions> & Pick<RealM
   const missing = probeClusterUp(o.heck);
   if (missing !== null) return { available: false, reason: missing, stores: [], machine: null };
   const stores: RealStoreResult[] = [];
-  for (let i = 0; i < o.stores.length; i++) {
-    const store = o.stores[i]!;
-    o.log(`  ${store}: ${o.nodes} agents, ${o.origins} origins`);
-    stores.push(await runOneStore(store, { ...o, basePort: o.basePort + i * 1_000 }));
+  // cluster up's layout: 10 ports per agent slot (n + 10 slots), then the fleet control, etcd, and the origins.
+  const span = 10 * (o.nodes + 10) + 10 + o.origins + 10;
+  let from = o.basePort;
+  for (const store of o.stores) {
+    const base = await findFreeRange(from, span, 31_999);
+    if (base === null) {
+      stores.push({ ...emptyResult(store, o), error: `no free block of ${span} loopback ports between ${from} and 31999` });
+      continue;
+    }
+    o.log(`  ${store}: ${o.nodes} agents, ${o.origins} origins, ports ${base}-${base + span - 1}`);
+    stores.push(await runOneStore(store, { ...o, basePort: base }));
+    from = base + span;
+    if (from + span > 31_999) from = o.basePort;
   }
   return { available: true, reason: null, stores, machine: null };
+}
+
+/** Whether a TCP and a UDP socket can bind `port` on 127.0.0.1 right now. */
+async function portFree(port: number): Promise<boolean> {
+  const tcp = await new Promise<boolean>((resolvePort) => {
+    const srv = createServer();
+    srv.once("error", () => resolvePort(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => resolvePort(true)));
+  });
+  if (!tcp) return false;
+  return new Promise<boolean>((resolvePort) => {
+    const sock = createSocket("udp4");
+    sock.once("error", () => {
+      sock.close();
+      resolvePort(false);
+    });
+    sock.bind(port, "127.0.0.1", () => sock.close(() => resolvePort(true)));
+  });
+}
+
+/** The first base >= `from` (in steps of 500) whose `span` ports are all free, below `limit`. */
+export async function findFreeRange(from: number, span: number, limit: number): Promise<number | null> {
+  for (let base = from; base + span <= limit; base += 500) {
+    let ok = true;
+    for (let p = base; p < base + span && ok; p++) ok = await portFree(p);
+    if (ok) return base;
+  }
+  return null;
 }
 
 /** Reads made while measuring: latency and success, for the whole run. */
@@ -186,14 +226,13 @@ class ReadLog {
   }
 }
 
-async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions): Promise<RealStoreResult> {
-  const empty = (): FlipFigures => ({ flips: 0, visibleMs: summarize([]), spreadMs: summarize([]), notSeen: 0 });
-  const result: RealStoreResult = {
+function emptyResult(store: RealStoreResult["store"], o: RealModeOptions): RealStoreResult {
+  return {
     store,
     nodes: o.nodes,
     origins: o.origins,
     intervalMs: o.intervalMs,
-    steady: empty(),
+    steady: { flips: 0, visibleMs: summarize([]), spreadMs: summarize([]), notSeen: 0 },
     readLatencyMs: summarize([]),
     readOkShare: null,
     cpuPctPerNode: [],
@@ -202,6 +241,10 @@ async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions):
     crash: null,
     error: null,
   };
+}
+
+async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions): Promise<RealStoreResult> {
+  const result = emptyResult(store, o);
   const args = [...o.heck.slice(1), "cluster", "up", "--nodes", String(o.nodes), "--origins", String(o.origins), "--store", store, "--base-port", String(o.basePort), "--interval-ms", String(o.intervalMs), "--json"];
   const child = spawn(o.heck[0]!, args, { cwd: V2_DIR, stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
@@ -282,6 +325,12 @@ async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions):
     o.log(`    partition ${result.partition.cut}: minority saw ${result.partition.sides.minority!.sawShare}, majority saw ${result.partition.sides.majority!.sawShare}; agree after heal ${result.partition.healAgreeMs} ms (${since()})`);
 
     // 4. kill -9 the first agent (a raft member with --store raft), then flip up to three origins it owned, at once.
+    // First wait until every view holds every member again, so the ownership read below is the whole cluster's.
+    const rejoined = await until(async () => {
+      const views = await Promise.all(cluster.nodes.map((n) => getJson(url(n.api, "/v1/ownership"))));
+      return views.every((v) => ((v.body as { members?: string[] })?.members ?? []).length === cluster.nodes.length);
+    }, 60_000);
+    if (!rejoined) o.log("    views did not hold every member again within 60 s");
     const victim = cluster.nodes[0]!;
     const owned = (await ownedBy(cluster.nodes[1]!, victim.id)).filter((id) => fleet.has(id)).slice(0, 3);
     process.kill(victim.pid, "SIGKILL");

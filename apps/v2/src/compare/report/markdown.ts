@@ -68,9 +68,11 @@ function setupSection(sim: SimResults): string {
   const s = sim.settings;
   const w = s.workload;
   const c = sim.cost;
+  const steady = sim.scenarios.find((x) => x.id === "steady");
+  const scale = sim.scenarios.find((x) => x.family === "scale");
   const rows = [
-    ["cluster (all but scale)", `${sim.scenarios.find((x) => x.id === "steady")?.nodes ?? NONE} nodes, ids n1..nN; raft leadership moved to n1 before the workload starts`],
-    ["origins", `${sim.scenarios.find((x) => x.id === "steady")?.origins ?? NONE} (scale runs: ${fmtCount((sim.scenarios.find((x) => x.family === "scale")?.origins ?? 0) / (sim.scenarios.find((x) => x.family === "scale")?.nodes ?? 1))} per node)`],
+    ["cluster (all but scale)", steady === undefined ? NONE : `${steady.nodes} nodes, n1..n${steady.nodes}; raft leadership moved to n1 before the workload starts`],
+    ["origins", `${steady?.origins ?? NONE}${scale === undefined ? "" : ` (scale runs: ${Math.round(scale.origins / scale.nodes)} per node, and 3x that)`}`],
     ["checks", `every origin every ${w.checkIntervalMs} ms at its own phase; status flips with probability ${w.flipProbability} per check`],
     ["writes", `by the origin's owner (rendezvous hash over the members it sees) when the status changed or the record is ${w.refreshEveryChecks} checks old`],
     ["reads", `every node reads one random origin every ${w.readIntervalMs} ms: locally (both), and through ReadIndex (raft, not in scale runs)`],
