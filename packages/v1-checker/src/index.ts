@@ -46,18 +46,32 @@ export {
 } from "./core/target.ts";
 export { parseConfig, ENGINE_DEFAULTS, type CheckerConfig } from "./core/config.ts";
 export { HealthTracker } from "./core/health.ts";
-export { IndexedMinHeap } from "./core/heap.ts";
-export { CheckScheduler, type DueCheck } from "./core/scheduler.ts";
-export { CheckerCore, type CheckerCoreOptions, type InitialHealth, type CheckTask, type CheckerEvent, type ResultEvent, type TransitionEvent, type TargetSnapshot } from "./core/checker.ts";
+export { IndexedMinHeap, DeadlineHeap, type HeapNode } from "./core/heap.ts";
+export { CheckScheduler, ScheduleEntry, type DueCheck } from "./core/scheduler.ts";
+export {
+  CheckerCore,
+  type CheckerCoreOptions,
+  type InitialHealth,
+  type CheckTask,
+  type CheckRun,
+  type TargetRunState,
+  type CheckerEvent,
+  type ResultEvent,
+  type TransitionEvent,
+  type TargetSnapshot,
+  type TargetBrief,
+} from "./core/checker.ts";
+export { ExpiryQueue } from "./core/expiry-queue.ts";
+export { CheckStats, BucketHistogram, OUTCOMES, LATENCY_BUCKETS_S, LAG_BUCKETS_S } from "./core/check-stats.ts";
 export { classifyErrorCode } from "./core/errors.ts";
 export { formatTable, formatAge, percentile } from "./core/format.ts";
 
 // Engine and edges
 export { CheckEngine, TargetInputError, TargetExistsError, type CheckEngineOptions, type CheckEngineEvents, type EngineStats, type Probe } from "./io/engine.ts";
-export { HttpProber, type HttpProberOptions } from "./io/http-probe.ts";
+export { HttpProber, type HttpProberOptions, type ProbeSink } from "./io/http-probe.ts";
 export { tcpCheck } from "./io/tcp-probe.ts";
 export { ApiServer, targetView, transitionView, type TargetView, type TransitionView } from "./io/api-server.ts";
 export { CheckerClient, DEFAULT_LISTEN } from "./io/api-client.ts";
-export { createMetrics, STATUS_VALUE, type EngineMetrics } from "./io/metrics.ts";
+export { createMetrics, renderTargetMetrics, STATUS_VALUE, type EngineMetrics } from "./io/metrics.ts";
 export { loadConfigFile, parseConfigText } from "./io/config-file.ts";
 export { runDemo, type DemoOptions, type DemoSummary } from "./io/demo.ts";

@@ -125,4 +125,22 @@ describe("the HTTP API", () => {
       await running.fleet.setBehaviour(0, { mode: "healthy" });
     }
   });
+
+  it("lists thousands of targets as one valid JSON array, in insertion order (sent in chunks)", async () => {
+    const big = new CheckEngine({ seed: 3 });
+    for (let k = 0; k < 1234; k++) big.add({ id: `t${k}`, url: `http://127.0.0.1:1/${k}` });
+    const server = await ApiServer.start(big, "127.0.0.1", 0);
+    try {
+      const res = await fetch(`${server.url}/v1/targets`);
+      const list = (await res.json()) as TargetView[];
+      expect(list).toHaveLength(1234);
+      expect(list.map((t) => t.id)).toEqual(Array.from({ length: 1234 }, (_, k) => `t${k}`));
+      expect(list[1233]).toMatchObject({ status: "unknown", lastError: null });
+      const metrics = await (await fetch(`${server.url}/metrics`)).text();
+      expect(metrics.match(/^heck_v1_target_status\{id="t\d+"\} -1$/gm)).toHaveLength(1234);
+    } finally {
+      await server.close();
+      await big.stop();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
+import fc from "fast-check";
 import { createPrng } from "@heck/sim";
-import { CheckerCore, parseTarget, type CheckTask, type CheckerEvent, type TargetSpec } from "../src/index.ts";
+import { CheckerCore, parseTarget, type CheckRun, type CheckTask, type CheckerEvent, type TargetSpec } from "../src/index.ts";
 
 function spec(id: string, over: Record<string, unknown> = {}): TargetSpec {
   const p = parseTarget({ id, url: `http://127.0.0.1:1/${id}`, intervalMs: 1000, timeoutMs: 300, rise: 2, fall: 3, ...over });
@@ -140,3 +141,73 @@ function simulate(seed: number): void {
     }
   }
 }
+
+describe("CheckerCore, allocation-free path", () => {
+  it("property: nextDue/recordRun drive a target exactly as tick/recordResult do", () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 2 ** 31 }),
+        fc.array(
+          fc.oneof(
+            fc.record({ type: fc.constant("add" as const), id: fc.integer({ min: 0, max: 5 }), interval: fc.integer({ min: 50, max: 500 }) }),
+            fc.record({ type: fc.constant("remove" as const), id: fc.integer({ min: 0, max: 5 }) }),
+            fc.record({ type: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 400 }), latency: fc.integer({ min: 0, max: 600 }), ok: fc.boolean() }),
+          ),
+          { maxLength: 80 },
+        ),
+        (seed, ops) => {
+          const a = new CheckerCore({ prng: createPrng(seed), maxConcurrentChecks: 3, historySize: 4 });
+          const b = new CheckerCore({ prng: createPrng(seed), maxConcurrentChecks: 3, historySize: 4 });
+          let now = 0;
+          const runningA: Array<{ end: number; task: CheckTask; ok: boolean }> = [];
+          const runningB: Array<{ end: number; run: CheckRun; ok: boolean }> = [];
+          for (const op of ops) {
+            if (op.type === "add") {
+              const s = spec(`t${op.id}`, { intervalMs: op.interval, rise: 1, fall: 2 });
+              expect(a.add(s, now)).toBe(b.add(s, now));
+            } else if (op.type === "remove") expect(a.remove(`t${op.id}`)).toBe(b.remove(`t${op.id}`));
+            else {
+              const until = now + op.ms;
+              for (;;) {
+                runningA.sort((x, y) => x.end - y.end);
+                runningB.sort((x, y) => x.end - y.end);
+                const t = Math.min(a.nextDeadlineMs(), runningA[0]?.end ?? Infinity);
+                expect(Math.min(b.nextDeadlineMs(), runningB[0]?.end ?? Infinity)).toBe(t);
+                if (t > until) break;
+                now = Math.max(now, t);
+                while ((runningA[0]?.end ?? Infinity) <= now) {
+                  const ra = runningA.shift()!;
+                  const rb = runningB.shift()!;
+                  expect(rb.run.id).toBe(ra.task.id);
+                  const result = ra.ok ? { ok: true, latencyMs: 1 } : { ok: false, latencyMs: 1, error: { kind: "refused" as const, message: "x" } };
+                  const events = a.recordResult(ra.task, result, now);
+                  const due = rb.run.runDueMs;
+                  const outcome = b.recordRun(rb.run, result, now);
+                  expect(outcome === false).toBe(events.length === 0);
+                  const tr = events.find((e) => e.type === "transition");
+                  expect(outcome === false ? undefined : outcome).toEqual(tr?.type === "transition" ? tr.transition : undefined);
+                  const res = events.find((e) => e.type === "result");
+                  if (res?.type === "result") expect(res.dueMs).toBe(due);
+                }
+                const tasks = a.tick(now);
+                for (const task of tasks) {
+                  const run = b.nextDue(now)!;
+                  expect(run.id).toBe(task.id);
+                  expect(run.runDueMs).toBe(task.dueMs);
+                  expect(run.payload.spec).toBe(task.spec);
+                  runningA.push({ end: now + op.latency, task, ok: op.ok });
+                  runningB.push({ end: now + op.latency, run, ok: op.ok });
+                }
+                expect(b.nextDue(now)).toBeUndefined();
+              }
+              now = until;
+            }
+            expect(b.counts()).toEqual(a.counts());
+            expect(b.list()).toEqual(a.list());
+            expect(b.inFlight).toBe(a.inFlight);
+          }
+        },
+      ),
+    );
+  });
+});

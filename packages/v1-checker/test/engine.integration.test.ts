@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFleet, testCertificate, type Fleet, type RunningFleet } from "@heck/fleet";
-import { BUILTIN_DEFAULTS, CheckEngine, TargetExistsError, TargetInputError, type ResultEvent, type TransitionEvent } from "../src/index.ts";
+import { BUILTIN_DEFAULTS, CheckEngine, HttpProber, parseTarget, TargetExistsError, TargetInputError, type ResultEvent, type TargetSpec, type TransitionEvent } from "../src/index.ts";
 import { waitFor, waitForStatus } from "./support.ts";
 
 describe("CheckEngine against a real fleet", () => {
@@ -186,5 +186,43 @@ describe("CheckEngine against a real fleet", () => {
     expect(after).toBe(0);
     await waitFor(() => fleet.stats().openConnections === 0, "the fleet to see every connection closed", 3000);
     expect(() => engine.start()).toThrow(/cannot restart/);
+  });
+
+  it("shares one keep-alive connection per origin between targets, and closes it when the last target is released", async () => {
+    const prober = new HttpProber();
+    const make = (id: string, path: string, over: Record<string, unknown> = {}): TargetSpec => {
+      const p = parseTarget({ id, url: fleet.url(0, path), timeoutMs: 2000, ...over });
+      if (!p.ok) throw new Error(p.errors.join("; "));
+      return p.value;
+    };
+    const a = make("a", "/a");
+    const b = make("b", "/b");
+    const c = make("c", "/c", { timeoutMs: 50 });
+    try {
+      fleet.resetCounts();
+      const before = fleet.origin(0).connections;
+      for (let k = 0; k < 3; k++) {
+        expect((await prober.check(a)).ok).toBe(true);
+        expect((await prober.check(b)).ok).toBe(true);
+      }
+      expect(prober.origins).toBe(1);
+      expect(fleet.origin(0).connections - before).toBe(1); // six checks, one connection
+      // A timeout (its own deadline queue) ends the check and its connection, not the prober.
+      await fleet.setBehaviour(0, { mode: "hanging" });
+      const r = await prober.check(c);
+      expect(r.error?.kind).toBe("timeout");
+      expect(prober.inFlight).toBe(0);
+      await fleet.setBehaviour(0, { mode: "healthy" });
+      expect((await prober.check(a)).ok).toBe(true);
+      prober.release(a);
+      prober.release(c);
+      expect(prober.origins).toBe(1);
+      prober.release(b);
+      expect(prober.origins).toBe(0);
+      await waitFor(() => fleet.stats().openConnections === 0, "the released connection to close");
+    } finally {
+      await fleet.setBehaviour(0, { mode: "healthy" });
+      await prober.close();
+    }
   });
 });

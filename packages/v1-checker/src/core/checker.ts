@@ -1,6 +1,6 @@
 import type { Prng } from "@heck/sim";
 import { HealthTracker } from "./health.ts";
-import { CheckScheduler, type DueCheck } from "./scheduler.ts";
+import { CheckScheduler, type DueCheck, type ScheduleEntry } from "./scheduler.ts";
 import type { CheckError, CheckResult, HealthStatus, TargetSpec, Transition } from "./types.ts";
 
 /** A check the driver must run now: probe `spec`, then hand the result to {@link CheckerCore.recordResult}. */
@@ -60,14 +60,39 @@ export interface TargetSnapshot {
   history?: Transition[];
 }
 
+/**
+ * Everything the core keeps per target. The latest result is kept as plain
+ * fields rather than as the result object: a result retained for a whole
+ * interval outlives V8's young generation and is copied into the old one,
+ * 10,000 times a second at 10,000 targets, only to die there a second later.
+ */
 interface TargetState {
   spec: TargetSpec;
   health: HealthTracker;
-  lastCheckMs: number | null;
-  lastResult: CheckResult | null;
-  certExpiryDays: number | null;
+  /** NaN until the first check. */
+  lastCheckMs: number;
+  /** 1 ok, 0 error, -1 none yet. */
+  lastOutcome: number;
+  lastLatencyMs: number;
+  /** 0 when the latest check got no HTTP answer. */
+  lastHttpStatus: number;
+  lastError: CheckError | null;
+  /** NaN until an HTTPS check reported it. */
+  certExpiryDays: number;
   checks: number;
   failures: number;
+}
+
+/**
+ * A running check as {@link CheckerCore.nextDue} hands it out: the target's
+ * own scheduler entry (no allocation per check). Valid until its result is
+ * recorded; read `id`, `payload.spec`, `runDueMs` and `runStartedMs`.
+ */
+export type CheckRun = ScheduleEntry<TargetRunState>;
+
+/** The per-target state behind a {@link CheckRun}; opaque outside the core except for `spec`. */
+export interface TargetRunState {
+  readonly spec: TargetSpec;
 }
 
 /** A known starting point for a target's health (see {@link CheckerCore.add}). */
@@ -93,22 +118,26 @@ export interface CheckerCoreOptions {
  * (`recordResult`), and when to wake next (`nextDeadlineMs`). It never
  * touches a socket or a clock; the engine in src/io does, and apps/v2 reuses
  * it through that engine.
+ *
+ * Two equivalent ways to drive it: `tick` / `recordResult` hand out task
+ * objects and event lists (convenient for tests and simulations), and
+ * `nextDue` / `recordRun` hand out the target's own record and allocate
+ * nothing per check (what the engine uses at 10,000 checks a second).
  */
 export class CheckerCore {
-  private readonly targets = new Map<string, TargetState>();
-  private readonly scheduler: CheckScheduler;
+  private readonly scheduler: CheckScheduler<TargetState>;
   private readonly historySize: number;
   private readonly statusCounts: Record<HealthStatus, number> = { unknown: 0, healthy: 0, unhealthy: 0 };
 
   /** See {@link CheckerCoreOptions}. */
   constructor(opts: CheckerCoreOptions) {
-    this.scheduler = new CheckScheduler(opts.maxConcurrentChecks, opts.prng);
+    this.scheduler = new CheckScheduler<TargetState>(opts.maxConcurrentChecks, opts.prng);
     this.historySize = opts.historySize;
   }
 
   /** Targets held. */
   get size(): number {
-    return this.targets.size;
+    return this.scheduler.size;
   }
 
   /** Checks in flight. */
@@ -132,7 +161,7 @@ export class CheckerCore {
 
   /** True when a target with this id exists. */
   has(id: string): boolean {
-    return this.targets.has(id);
+    return this.scheduler.has(id);
   }
 
   /**
@@ -140,18 +169,21 @@ export class CheckerCore {
    * owner taking over a target whose status is known); false when the id is taken.
    */
   add(spec: TargetSpec, nowMs: number, initial?: InitialHealth): boolean {
-    if (this.targets.has(spec.id)) return false;
-    this.scheduler.add(spec.id, spec.intervalMs, nowMs);
+    if (this.scheduler.has(spec.id)) return false;
     const health = new HealthTracker(spec.id, spec.rise, spec.fall, nowMs, this.historySize, initial?.status, initial?.sinceMs);
-    this.targets.set(spec.id, {
+    const state: TargetState = {
       spec,
       health,
-      lastCheckMs: null,
-      lastResult: null,
-      certExpiryDays: null,
+      lastCheckMs: NaN,
+      lastOutcome: -1,
+      lastLatencyMs: 0,
+      lastHttpStatus: 0,
+      lastError: null,
+      certExpiryDays: NaN,
       checks: 0,
       failures: 0,
-    });
+    };
+    this.scheduler.addEntry(spec.id, spec.intervalMs, nowMs, state);
     this.statusCounts[health.status]++;
     return true;
   }
@@ -162,7 +194,7 @@ export class CheckerCore {
    * origin, so it starts again from `unknown`. False when the id is unknown.
    */
   update(spec: TargetSpec, nowMs: number): boolean {
-    const t = this.targets.get(spec.id);
+    const t = this.scheduler.entry(spec.id)?.payload;
     if (!t) return false;
     if (t.spec.url !== spec.url) {
       this.remove(spec.id);
@@ -177,10 +209,9 @@ export class CheckerCore {
 
   /** Removes a target; a check of it still running is ignored when it ends. */
   remove(id: string): boolean {
-    const t = this.targets.get(id);
+    const t = this.scheduler.entry(id)?.payload;
     if (!t) return false;
     this.statusCounts[t.health.status]--;
-    this.targets.delete(id);
     this.scheduler.remove(id);
     return true;
   }
@@ -190,13 +221,33 @@ export class CheckerCore {
     return this.scheduler.nextDeadlineMs();
   }
 
+  /**
+   * Releases the earliest check due at `nowMs` (within the concurrency
+   * bound) and returns it, or undefined. The returned run is the target's own
+   * record: valid until {@link recordRun}, never retained by the caller.
+   */
+  nextDue(nowMs: number): CheckRun | undefined {
+    return this.scheduler.popDue(nowMs);
+  }
+
+  /**
+   * Applies the result of `run` (from {@link nextDue}), finished at `nowMs`.
+   * Returns false when the run is stale (its target was removed or
+   * replaced meanwhile: nothing changes), the transition it caused, or
+   * undefined when the status stayed.
+   */
+  recordRun(run: CheckRun, result: CheckResult, nowMs: number): Transition | undefined | false {
+    const entry = run as ScheduleEntry<TargetState>;
+    if (!this.scheduler.completeEntry(entry, nowMs)) return false;
+    return this.apply(entry.payload, result, nowMs);
+  }
+
   /** Releases every check due at `nowMs` (within the concurrency bound). */
   tick(nowMs: number): CheckTask[] {
-    const due = this.scheduler.takeDue(nowMs);
-    const tasks: CheckTask[] = new Array(due.length);
-    for (let k = 0; k < due.length; k++) {
-      const d = due[k]!;
-      tasks[k] = { ...d, spec: this.targets.get(d.id)!.spec, startedMs: nowMs };
+    const tasks: CheckTask[] = [];
+    let run: ScheduleEntry<TargetState> | undefined;
+    while ((run = this.scheduler.popDue(nowMs)) !== undefined) {
+      tasks.push({ id: run.id, dueMs: run.runDueMs, generation: run.generation, spec: run.payload.spec, startedMs: nowMs });
     }
     return tasks;
   }
@@ -207,22 +258,11 @@ export class CheckerCore {
    * status changed. Results of removed (or replaced) targets return [].
    */
   recordResult(task: CheckTask, result: CheckResult, nowMs: number): CheckerEvent[] {
-    const live = this.scheduler.complete(task, nowMs);
-    const t = this.targets.get(task.id);
-    if (!live || !t) return [];
-    t.checks++;
-    if (!result.ok) t.failures++;
-    t.lastCheckMs = nowMs;
-    t.lastResult = result;
-    if (result.certExpiryDays !== undefined) t.certExpiryDays = result.certExpiryDays;
-    const before = t.health.status;
-    const transition = t.health.record(result.ok, nowMs, result.error);
+    if (!this.scheduler.complete(task, nowMs)) return [];
+    const t = this.scheduler.entry(task.id)!.payload;
+    const transition = this.apply(t, result, nowMs);
     const events: CheckerEvent[] = [];
-    if (transition) {
-      this.statusCounts[before]--;
-      this.statusCounts[transition.to]++;
-      events.push({ type: "transition", url: t.spec.url, transition });
-    }
+    if (transition) events.push({ type: "transition", url: t.spec.url, transition });
     events.push({
       type: "result",
       id: task.id,
@@ -237,6 +277,35 @@ export class CheckerCore {
     return events;
   }
 
+  /** The status of a target (after its latest result), or undefined. */
+  statusOf(id: string): HealthStatus | undefined {
+    return this.scheduler.entry(id)?.payload.health.status;
+  }
+
+  /** The status of the target behind `run`. */
+  runStatus(run: CheckRun): HealthStatus {
+    return (run as ScheduleEntry<TargetState>).payload.health.status;
+  }
+
+  private apply(t: TargetState, result: CheckResult, nowMs: number): Transition | undefined {
+    t.checks++;
+    const ok = result.ok;
+    if (!ok) t.failures++;
+    t.lastCheckMs = nowMs;
+    t.lastOutcome = ok ? 1 : 0;
+    t.lastLatencyMs = result.latencyMs;
+    t.lastHttpStatus = result.httpStatus ?? 0;
+    t.lastError = ok ? null : (result.error ?? null);
+    if (result.certExpiryDays !== undefined) t.certExpiryDays = result.certExpiryDays;
+    const before = t.health.status;
+    const transition = t.health.record(ok, nowMs, result.error);
+    if (transition) {
+      this.statusCounts[before]--;
+      this.statusCounts[transition.to]++;
+    }
+    return transition;
+  }
+
   /** Targets per status, kept incrementally (cheap for metrics at 10,000 targets). */
   counts(): Record<HealthStatus, number> {
     return { ...this.statusCounts };
@@ -244,36 +313,60 @@ export class CheckerCore {
 
   /** One target's state, with its transition history; undefined if unknown. */
   get(id: string): TargetSnapshot | undefined {
-    const t = this.targets.get(id);
+    const t = this.scheduler.entry(id)?.payload;
     return t ? this.snapshot(t, true) : undefined;
   }
 
   /** Every target's state (without history), optionally only those in `status`, in insertion order. */
   list(status?: HealthStatus): TargetSnapshot[] {
     const out: TargetSnapshot[] = [];
-    for (const t of this.targets.values()) if (status === undefined || t.health.status === status) out.push(this.snapshot(t, false));
+    this.forEach((t) => {
+      if (status === undefined || t.health.status === status) out.push(this.snapshot(t, false));
+    });
     return out;
+  }
+
+  /**
+   * Visits every target in insertion order without building snapshots:
+   * what scrapes and exports use at 10,000 targets. `view` is reused between
+   * calls; copy what you keep.
+   */
+  forEachTarget(visit: (view: TargetBrief) => void): void {
+    const view: TargetBrief = { id: "", url: "", status: "unknown", latencyMs: NaN, certExpiryDays: NaN, lastOutcome: -1 };
+    this.forEach((t) => {
+      view.id = t.spec.id;
+      view.url = t.spec.url;
+      view.status = t.health.status;
+      view.latencyMs = t.lastOutcome === -1 ? NaN : t.lastLatencyMs;
+      view.certExpiryDays = t.certExpiryDays;
+      view.lastOutcome = t.lastOutcome;
+      visit(view);
+    });
   }
 
   /** The validated spec of a target. */
   spec(id: string): TargetSpec | undefined {
-    return this.targets.get(id)?.spec;
+    return this.scheduler.entry(id)?.payload.spec;
+  }
+
+  private forEach(visit: (t: TargetState) => void): void {
+    this.scheduler.forEachEntry((e) => visit(e.payload));
   }
 
   private snapshot(t: TargetState, withHistory: boolean): TargetSnapshot {
-    const r = t.lastResult;
+    const checked = t.lastOutcome !== -1;
     const snap: TargetSnapshot = {
       id: t.spec.id,
       url: t.spec.url,
       kind: t.spec.kind,
       status: t.health.status,
       sinceMs: t.health.sinceMs,
-      lastCheckMs: t.lastCheckMs,
-      lastResult: r === null ? null : r.ok ? "ok" : "error",
-      latencyMs: r === null ? null : r.latencyMs,
-      lastError: r?.error ?? null,
-      httpStatus: r?.httpStatus ?? null,
-      certExpiryDays: t.certExpiryDays,
+      lastCheckMs: checked ? t.lastCheckMs : null,
+      lastResult: checked ? (t.lastOutcome === 1 ? "ok" : "error") : null,
+      latencyMs: checked ? t.lastLatencyMs : null,
+      lastError: t.lastError,
+      httpStatus: t.lastHttpStatus === 0 ? null : t.lastHttpStatus,
+      certExpiryDays: Number.isNaN(t.certExpiryDays) ? null : t.certExpiryDays,
       consecutiveSuccesses: t.health.consecutiveSuccesses,
       consecutiveFailures: t.health.consecutiveFailures,
       checks: t.checks,
@@ -285,4 +378,17 @@ export class CheckerCore {
     if (withHistory) snap.history = t.health.history();
     return snap;
   }
+}
+
+/** A lightweight, reused view of one target for {@link CheckerCore.forEachTarget}. */
+export interface TargetBrief {
+  id: string;
+  url: string;
+  status: HealthStatus;
+  /** Latency of the latest check in ms; NaN before the first. */
+  latencyMs: number;
+  /** NaN unless an HTTPS check reported it. */
+  certExpiryDays: number;
+  /** 1 ok, 0 error, -1 no check yet. */
+  lastOutcome: number;
 }

@@ -1,5 +1,5 @@
 import type { Prng } from "@heck/sim";
-import { IndexedMinHeap } from "./heap.ts";
+import { DeadlineHeap, type HeapNode } from "./heap.ts";
 
 /** A check the scheduler wants started now. `generation` tells a re-added target's checks from its old ones. */
 export interface DueCheck {
@@ -8,11 +8,37 @@ export interface DueCheck {
   generation: number;
 }
 
-interface Entry {
-  intervalMs: number;
-  generation: number;
-  /** Set while an older generation's check is still running: the first due time, parked until it completes. */
-  parkedDueMs: number | undefined;
+/**
+ * One scheduled target: its node in the deadline heap and its run state.
+ * Handed out by {@link CheckScheduler.popDue} so a driver can start and
+ * complete checks without allocating or looking anything up; read its fields,
+ * never write them.
+ */
+export class ScheduleEntry<P = undefined> implements HeapNode {
+  /** The next deadline while waiting in the heap. */
+  dueMs = 0;
+  /** @internal heap tie-break */
+  seq = 0;
+  /** @internal position in the heap, -1 while not in it */
+  heapIndex = -1;
+  /** True while a check of this entry runs. */
+  running = false;
+  /** The due time of the running check (its lag is start minus this). */
+  runDueMs = 0;
+  /** When the running check was released. */
+  runStartedMs = 0;
+  /** False once the target was removed (or replaced under the same id). */
+  live = true;
+  /** Set while an older generation's check of the same id is still running: the first due time, parked until it completes. */
+  parkedDueMs: number | undefined = undefined;
+
+  constructor(
+    readonly id: string,
+    public intervalMs: number,
+    readonly generation: number,
+    /** Whatever the owner keeps per target (CheckerCore keeps its target state here). */
+    public payload: P,
+  ) {}
 }
 
 /** The golden ratio's fractional part: successive multiples mod 1 never bunch up (the three-distance theorem). */
@@ -35,14 +61,20 @@ const GOLDEN_FRACTION = 0.6180339887498949;
  *   small constant of 1/n for any n, so adding targets one at a time
  *   never makes a thundering herd.
  *
- * Pure: time comes in as `nowMs`; the driver calls `takeDue` when
- * `nextDeadlineMs()` arrives and `complete` when a check ends.
+ * Pure: time comes in as `nowMs`; the driver calls `takeDue` (or `popDue`)
+ * when `nextDeadlineMs()` arrives and `complete` (or `completeEntry`) when a
+ * check ends. `P` is an optional payload stored with each target.
  */
-export class CheckScheduler {
-  private readonly heap = new IndexedMinHeap<string>();
-  private readonly entries = new Map<string, Entry>();
-  /** id -> generation of its running check. */
-  private readonly running = new Map<string, number>();
+export class CheckScheduler<P = undefined> {
+  private readonly heap = new DeadlineHeap<ScheduleEntry<P>>();
+  private readonly entries = new Map<string, ScheduleEntry<P>>();
+  /**
+   * id -> generation of a check still running for a target that was removed
+   * (or replaced). At most one per id: a re-added target is parked until
+   * that check ends, so it cannot start a second one.
+   */
+  private readonly orphans = new Map<string, number>();
+  private running = 0;
   private nextGeneration = 1;
   private spreadIndex = 0;
   private readonly phase0: number;
@@ -65,7 +97,7 @@ export class CheckScheduler {
 
   /** Checks in flight. */
   get inFlight(): number {
-    return this.running.size;
+    return this.running;
   }
 
   /** True when `id` is scheduled. */
@@ -73,37 +105,61 @@ export class CheckScheduler {
     return this.entries.has(id);
   }
 
-  /** True when a check of `id` is running. */
+  /** The entry of `id`, or undefined. */
+  entry(id: string): ScheduleEntry<P> | undefined {
+    return this.entries.get(id);
+  }
+
+  /** Visits every scheduled entry in insertion order. */
+  forEachEntry(visit: (entry: ScheduleEntry<P>) => void): void {
+    for (const e of this.entries.values()) visit(e);
+  }
+
+  /** True when a check of `id` is running (of the current target or of a removed one with the same id). */
   isRunning(id: string): boolean {
-    return this.running.has(id);
+    return this.entries.get(id)?.running === true || this.orphans.has(id);
   }
 
   /** The next deadline of `id`, or undefined while it runs or if unknown. */
   nextDueOf(id: string): number | undefined {
-    return this.heap.dueOf(id) ?? this.entries.get(id)?.parkedDueMs;
+    const e = this.entries.get(id);
+    if (e === undefined) return undefined;
+    return this.heap.has(e) ? e.dueMs : e.parkedDueMs;
   }
 
   /**
    * Schedules a new target; its first check is at an evenly spread phase of
    * its interval. Returns the first due time, or undefined if `id` exists.
    */
-  add(id: string, intervalMs: number, nowMs: number): number | undefined {
+  add(id: string, intervalMs: number, nowMs: number, payload?: P): number | undefined {
+    const e = this.addEntry(id, intervalMs, nowMs, payload as P);
+    return e === undefined ? undefined : (e.parkedDueMs ?? e.dueMs);
+  }
+
+  /** As {@link add}, returning the new entry (undefined if `id` exists). */
+  addEntry(id: string, intervalMs: number, nowMs: number, payload: P): ScheduleEntry<P> | undefined {
     if (this.entries.has(id)) return undefined;
     const phase = (this.phase0 + this.spreadIndex++ * GOLDEN_FRACTION) % 1;
     const firstDue = nowMs + phase * intervalMs;
-    const entry: Entry = { intervalMs, generation: this.nextGeneration++, parkedDueMs: undefined };
+    const entry = new ScheduleEntry<P>(id, intervalMs, this.nextGeneration++, payload);
     this.entries.set(id, entry);
     // A check of an earlier target with this id may still run: wait for it,
     // so there is never more than one check of an id in flight.
-    if (this.running.has(id)) entry.parkedDueMs = firstDue;
-    else this.heap.set(id, firstDue);
-    return firstDue;
+    if (this.orphans.has(id)) {
+      entry.parkedDueMs = firstDue;
+      entry.dueMs = firstDue;
+    } else this.heap.set(entry, firstDue);
+    return entry;
   }
 
   /** Unschedules `id`. A running check finishes, but `complete` then reports it stale. */
   remove(id: string): boolean {
-    if (!this.entries.delete(id)) return false;
-    this.heap.delete(id);
+    const e = this.entries.get(id);
+    if (e === undefined) return false;
+    this.entries.delete(id);
+    e.live = false;
+    this.heap.delete(e);
+    if (e.running) this.orphans.set(id, e.generation);
     return true;
   }
 
@@ -112,44 +168,65 @@ export class CheckScheduler {
     const e = this.entries.get(id);
     if (!e) return false;
     e.intervalMs = intervalMs;
-    const due = this.heap.dueOf(id);
-    if (due !== undefined && due > nowMs + intervalMs) this.heap.set(id, nowMs + intervalMs);
+    if (this.heap.has(e) && e.dueMs > nowMs + intervalMs) this.heap.set(e, nowMs + intervalMs);
     return true;
   }
 
   /** The earliest time `takeDue` has work, or Infinity (nothing scheduled, or the concurrency bound is reached). */
   nextDeadlineMs(): number {
-    return this.running.size >= this.maxConcurrent ? Infinity : this.heap.peekDue();
+    return this.running >= this.maxConcurrent ? Infinity : this.heap.peekDue();
+  }
+
+  /**
+   * Pops the earliest check due at `nowMs`, marks it running and returns its
+   * entry; undefined when nothing is due or the concurrency bound is reached.
+   * The allocation-free form of {@link takeDue}, for drivers.
+   */
+  popDue(nowMs: number): ScheduleEntry<P> | undefined {
+    if (this.running >= this.maxConcurrent) return undefined;
+    const top = this.heap.peek();
+    if (top === undefined || top.dueMs > nowMs) return undefined;
+    this.heap.pop();
+    top.running = true;
+    top.runDueMs = top.dueMs;
+    top.runStartedMs = nowMs;
+    this.running++;
+    return top;
   }
 
   /** Pops every check due at `nowMs`, up to the concurrency bound, and marks them running. */
   takeDue(nowMs: number): DueCheck[] {
     const out: DueCheck[] = [];
-    while (this.running.size < this.maxConcurrent && this.heap.peekDue() <= nowMs) {
-      const { key: id, dueMs } = this.heap.pop()!;
-      const generation = this.entries.get(id)!.generation;
-      this.running.set(id, generation);
-      out.push({ id, dueMs, generation });
-    }
+    let e: ScheduleEntry<P> | undefined;
+    while ((e = this.popDue(nowMs)) !== undefined) out.push({ id: e.id, dueMs: e.runDueMs, generation: e.generation });
     return out;
   }
 
   /**
    * Marks `check` finished at `nowMs` and schedules the target's next check
    * at due + interval (or now, if that has passed). Returns false when the
-   * check is stale (its target was removed or re-added meanwhile).
+   * check is stale (its target was removed or re-added meanwhile) or was
+   * already completed.
    */
   complete(check: DueCheck, nowMs: number): boolean {
-    if (this.running.get(check.id) !== check.generation) return false;
-    this.running.delete(check.id);
     const e = this.entries.get(check.id);
-    if (!e) return false;
-    if (e.generation !== check.generation) {
-      if (e.parkedDueMs !== undefined) this.heap.set(check.id, Math.max(e.parkedDueMs, nowMs));
-      e.parkedDueMs = undefined;
-      return false;
+    if (e !== undefined && e.generation === check.generation) return e.running ? this.completeEntry(e, nowMs) : false;
+    return this.completeOrphan(check.id, check.generation, nowMs);
+  }
+
+  /**
+   * Completes the running check of `entry` (from {@link popDue}); the same
+   * rules as {@link complete}, without a lookup.
+   */
+  completeEntry(entry: ScheduleEntry<P>, nowMs: number): boolean {
+    if (!entry.running) return false;
+    if (!entry.live) {
+      entry.running = false;
+      return this.completeOrphan(entry.id, entry.generation, nowMs);
     }
-    let next = check.dueMs + e.intervalMs;
+    entry.running = false;
+    this.running--;
+    let next = entry.runDueMs + entry.intervalMs;
     if (next < nowMs) {
       // The check outlived its slot (timeout above the interval, or it
       // started late). Start the next one now and keep one in flight,
@@ -157,7 +234,20 @@ export class CheckScheduler {
       this.overruns++;
       next = nowMs;
     }
-    this.heap.set(check.id, next);
+    this.heap.set(entry, next);
     return true;
+  }
+
+  /** A check of a removed target ended: release its slot and un-park a re-added target of the same id. */
+  private completeOrphan(id: string, generation: number, nowMs: number): boolean {
+    if (this.orphans.get(id) !== generation) return false;
+    this.orphans.delete(id);
+    this.running--;
+    const e = this.entries.get(id);
+    if (e !== undefined && e.parkedDueMs !== undefined) {
+      this.heap.set(e, Math.max(e.parkedDueMs, nowMs));
+      e.parkedDueMs = undefined;
+    }
+    return false;
   }
 }

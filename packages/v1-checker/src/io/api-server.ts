@@ -166,7 +166,7 @@ export class ApiServer {
     }
     if (path === "/metrics") {
       if (method !== "GET") return notAllowed("GET");
-      const text = await this.metrics.registry.metrics();
+      const text = await this.metrics.render();
       res.writeHead(200, { "content-type": this.metrics.registry.contentType });
       res.end(text);
       return;
@@ -185,7 +185,7 @@ export class ApiServer {
         if (status !== null && !(HEALTH_STATUSES as readonly string[]).includes(status)) {
           return json(res, 400, { error: `status: must be one of ${HEALTH_STATUSES.join(", ")}, got ${JSON.stringify(status)}` });
         }
-        return json(res, 200, this.engine.list((status ?? undefined) as HealthStatus | undefined).map(targetView));
+        return jsonArray(res, this.engine.list((status ?? undefined) as HealthStatus | undefined), targetView);
       }
       if (method !== "POST") return notAllowed("GET, POST");
       const body = await readJson(req);
@@ -250,6 +250,41 @@ function json(res: http.ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
+}
+
+/** Targets serialised per chunk before the event loop gets a turn. */
+const LIST_CHUNK = 500;
+
+/**
+ * Sends a JSON array in chunks, yielding to the event loop between them.
+ * At 10,000 targets the whole array is several megabytes and tens of
+ * milliseconds of `JSON.stringify`; in one piece that would delay every
+ * check due meanwhile. The list itself is taken at once, so it is one
+ * consistent moment.
+ */
+async function jsonArray<T>(res: http.ServerResponse, items: T[], view: (item: T) => unknown): Promise<void> {
+  res.writeHead(200, { "content-type": "application/json" });
+  if (items.length <= LIST_CHUNK) {
+    res.end(JSON.stringify(items.map(view)));
+    return;
+  }
+  for (let k = 0; k < items.length; k += LIST_CHUNK) {
+    const part = JSON.stringify(items.slice(k, k + LIST_CHUNK).map(view));
+    // Each chunk is an array; splice them into one: "[a,b" + ",c,d" + ...
+    const ok = res.write(k === 0 ? part.slice(0, -1) : `,${part.slice(1, -1)}`);
+    if (res.destroyed) return;
+    await new Promise<void>((resolve) => {
+      if (ok) return void setImmediate(resolve);
+      const go = (): void => {
+        res.off("drain", go);
+        res.off("close", go);
+        resolve();
+      };
+      res.once("drain", go);
+      res.once("close", go);
+    });
+  }
+  res.end("]");
 }
 
 async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; error: string }> {

@@ -1,11 +1,12 @@
 import { EventEmitter, setMaxListeners } from "node:events";
 import { performance } from "node:perf_hooks";
 import { createPrng, type Prng } from "@heck/sim";
-import { CheckerCore, type CheckTask, type InitialHealth, type ResultEvent, type TargetSnapshot, type TransitionEvent } from "../core/checker.ts";
+import { CheckStats } from "../core/check-stats.ts";
+import { CheckerCore, type CheckRun, type InitialHealth, type ResultEvent, type TargetBrief, type TargetSnapshot, type TransitionEvent } from "../core/checker.ts";
 import { ENGINE_DEFAULTS } from "../core/config.ts";
 import { BUILTIN_DEFAULTS, parseTarget, type TargetDefaults } from "../core/target.ts";
 import type { CheckResult, HealthStatus, TargetSpec } from "../core/types.ts";
-import { HttpProber, type HttpProberOptions } from "./http-probe.ts";
+import { HttpProber, type HttpProberOptions, type ProbeSink } from "./http-probe.ts";
 import { tcpCheck } from "./tcp-probe.ts";
 
 /** Runs one check; the default runs HTTP(S) through undici and tcp:// with a connect. Swap it to check in other ways. */
@@ -86,11 +87,16 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
   private readonly core: CheckerCore;
   private readonly now: () => number;
   private readonly probe: Probe;
-  private readonly customProbe: Probe | undefined;
   private readonly prober: HttpProber | undefined;
 
   private readonly abort = new AbortController();
+  /** Promises of checks run by a custom probe or the TCP probe (HTTP checks end through prober.close()). */
   private readonly inFlight = new Set<Promise<void>>();
+  /** Where the built-in HTTP prober reports: one object for all checks, no closure per check. */
+  private readonly sink: ProbeSink<CheckRun> = { probeDone: (run, result) => this.finish(run, result) };
+  private readonly onTimeout = (): void => this.onTimer();
+  /** Latency and lag histograms of every check, for metrics and benchmarks. */
+  readonly checkStats = new CheckStats();
   private timer: NodeJS.Timeout | undefined;
   private timerDueMs = Infinity;
   private running = false;
@@ -113,7 +119,6 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
     });
     const origin = performance.timeOrigin;
     this.now = opts.now ?? (() => origin + performance.now());
-    this.customProbe = opts.probe;
     if (opts.probe) this.probe = opts.probe;
     else {
       const prober = new HttpProber(opts.http);
@@ -173,14 +178,19 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
 
   /** Replaces a target's settings with a validated spec; undefined if the id is unknown. */
   updateSpec(spec: TargetSpec): TargetSpec | undefined {
-    if (!this.core.update(spec, this.now())) return undefined;
+    const old = this.core.spec(spec.id);
+    if (old === undefined || !this.core.update(spec, this.now())) return undefined;
+    if (old !== spec) this.prober?.release(old);
     this.arm();
     return spec;
   }
 
   /** Removes a target; its running check (if any) is discarded when it ends. */
   remove(id: string): boolean {
-    return this.core.remove(id);
+    const spec = this.core.spec(id);
+    if (spec === undefined || !this.core.remove(id)) return false;
+    this.prober?.release(spec);
+    return true;
   }
 
   /** True when the target exists. */
@@ -196,6 +206,14 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
   /** All targets (optionally only one status), in insertion order. */
   list(status?: HealthStatus): TargetSnapshot[] {
     return this.core.list(status);
+  }
+
+  /**
+   * Visits every target in insertion order with a reused, lightweight view
+   * (no snapshot objects): what a scrape of 10,000 targets uses.
+   */
+  forEachTarget(visit: (view: TargetBrief) => void): void {
+    this.core.forEachTarget(visit);
   }
 
   /** Counters and per-status counts. */
@@ -234,43 +252,64 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
     if (this.timer && this.timerDueMs <= due) return;
     if (this.timer) clearTimeout(this.timer);
     this.timerDueMs = due;
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, due - this.now()));
+    this.timer = setTimeout(this.onTimeout, Math.max(0, due - this.now()));
   }
 
   private onTimer(): void {
     this.timer = undefined;
     this.timerDueMs = Infinity;
     if (!this.running) return;
-    const tasks = this.core.tick(this.now());
-    for (const task of tasks) this.launch(task);
+    const now = this.now();
+    let run: CheckRun | undefined;
+    while ((run = this.core.nextDue(now)) !== undefined) this.launch(run);
     this.arm();
   }
 
-  private launch(task: CheckTask): void {
-    // The built-in HTTP prober takes a callback (no promise per check); any
-    // other probe is awaited. stop() ends callback checks through prober.close().
-    if (this.prober && task.spec.kind === "http" && this.customProbe === undefined) {
-      this.prober.run(task.spec, (result) => this.finish(task, result));
+  private launch(run: CheckRun): void {
+    const spec = run.payload.spec;
+    // The built-in HTTP prober reports to one long-lived sink (no promise or
+    // closure per check); any other probe is awaited. stop() ends HTTP checks
+    // through prober.close().
+    if (this.prober !== undefined && spec.kind === "http") {
+      this.prober.start(spec, run, this.sink);
       return;
     }
-    const p: Promise<void> = this.probe(task.spec, this.abort.signal)
+    const p: Promise<void> = this.probe(spec, this.abort.signal)
       .catch((err: unknown): CheckResult => ({ ok: false, latencyMs: 0, error: { kind: "network", message: `probe failed: ${(err as Error).message}` } }))
       .then((result) => {
         this.inFlight.delete(p);
-        this.finish(task, result);
+        this.finish(run, result);
       });
     this.inFlight.add(p);
   }
 
-  private finish(task: CheckTask, result: CheckResult): void {
+  private finish(run: CheckRun, result: CheckResult): void {
     if (this.stopped) return;
-    const events = this.core.recordResult(task, result, this.now());
-    for (const e of events) {
-      if (e.type === "result") {
-        this.checks++;
-        if (!e.result.ok) this.failures++;
-        this.emit("result", e);
-      } else this.emit("transition", e);
+    const now = this.now();
+    // Read before recording: recording schedules the next run in the same record.
+    const dueMs = run.runDueMs;
+    const startedMs = run.runStartedMs;
+    const transition = this.core.recordRun(run, result, now);
+    if (transition !== false) {
+      this.checks++;
+      if (!result.ok) this.failures++;
+      this.checkStats.record(result, startedMs - dueMs);
+      if (transition !== undefined) this.emit("transition", { type: "transition", url: run.payload.spec.url, transition });
+      // Only build the event when someone listens: the CLI and the API need
+      // none per check (metrics read checkStats), apps/v2 does.
+      if (this.listenerCount("result") > 0) {
+        this.emit("result", {
+          type: "result",
+          id: run.id,
+          url: run.payload.spec.url,
+          result,
+          status: this.core.runStatus(run),
+          dueMs,
+          startedMs,
+          finishedMs: now,
+          lagMs: startedMs - dueMs,
+        });
+      }
     }
     this.arm();
   }

@@ -1,8 +1,8 @@
-import type { IncomingHttpHeaders } from "node:http";
 import { performance } from "node:perf_hooks";
 import type { TLSSocket } from "node:tls";
-import { Agent, buildConnector, interceptors, type Dispatcher } from "undici";
+import { Agent, buildConnector, Client, interceptors, Pool, type Dispatcher } from "undici";
 import { classifyErrorCode } from "../core/errors.ts";
+import { ExpiryQueue } from "../core/expiry-queue.ts";
 import { formatStatusRanges, statusAccepted } from "../core/target.ts";
 import type { CheckError, CheckResult, TargetSpec } from "../core/types.ts";
 
@@ -10,18 +10,24 @@ import type { CheckError, CheckResult, TargetSpec } from "../core/types.ts";
 export interface HttpProberOptions {
   /**
    * How long an idle keep-alive connection is kept (undici also honours the
-   * server's `Keep-Alive: timeout=` hint, minus 1 s). Default 4000 ms: longer
+   * server's `Keep-Alive: timeout=` hint, minus 2 s). Default 4000 ms: longer
    * than common check intervals, so each target reuses one connection.
    */
   keepAliveTimeoutMs?: number;
   /**
    * Connections per origin. Default 1: the scheduler never runs two checks
    * of one target at once, so one connection per origin is all it needs and
-   * 10,000 origins cost 10,000 sockets, not more.
+   * 10,000 origins cost 10,000 sockets, not more. Above 1, each origin gets
+   * an undici `Pool` instead of a `Client`.
    */
   connectionsPerOrigin?: number;
   /** Sent as `User-Agent` unless a target sets its own. */
   userAgent?: string;
+}
+
+/** Where a check started with {@link HttpProber.start} reports its result; `ctx` is the value given to `start`. */
+export interface ProbeSink<C> {
+  probeDone(ctx: C, result: CheckResult): void;
 }
 
 const MS_PER_DAY = 86_400_000;
@@ -33,48 +39,85 @@ const TIMED_OUT = new Error("check timed out");
 /** Aborts requests when the prober closes. */
 const CLOSING = new Error("prober closing");
 
+/** A connection (or pool) to one origin, shared by every target on it. */
+interface OriginConnection {
+  key: string;
+  dispatcher: Dispatcher;
+  /** Prepared specs using it; closed when the last is released. */
+  refs: number;
+}
+
+/** Everything about a spec that does not change between its checks, computed once. */
 interface Prepared {
   origin: string;
-  path: string;
-  headers: Record<string, string>;
+  https: boolean;
+  /** The dispatch options, reused for every check (undici copies what it keeps). */
+  opts: Dispatcher.DispatchOptions;
+  dispatcher: Dispatcher;
+  /** Set when the dispatcher is this spec's own share of an origin connection. */
+  connection: OriginConnection | undefined;
   needBody: boolean;
   bodyRegex: RegExp | undefined;
 }
 
 /**
- * Runs HTTP(S) checks with undici keep-alive connections: one per origin,
- * reused across checks, so a check at steady state is one request on an
- * open socket rather than a TCP (and TLS) handshake.
+ * Runs HTTP(S) checks with undici keep-alive connections: one `Client` per
+ * origin, reused across checks, so a check at steady state is one request on
+ * an open socket rather than a TCP (and TLS) handshake.
  *
- * It talks to undici's `dispatch` API with a small handler instead of
- * `request()`: no response stream, no promise chain and no AbortSignal per
- * check, which matters at 10,000 checks a second. One undici Agent per TLS
- * setting (verify on/off, extra CA) and redirect limit, created on first use.
- * HTTPS connections record the certificate's expiry when they connect (a
- * custom connector), so checks of HTTPS targets report `certExpiryDays`.
+ * Built for 10,000 checks a second, and measured (see the README):
+ * - the prober owns one undici `Client` per origin instead of going through
+ *   an `Agent`, which looks the origin up per request and keeps a set of
+ *   closures and listeners per origin to close idle clients;
+ * - checks talk to the `dispatch` API with a small handler object in
+ *   undici's own callback protocol (`onConnect`, `onHeaders`, `onData`,
+ *   `onComplete`, `onError`): the newer controller-style API is a wrapper
+ *   over it that allocates a controller and parses every response header
+ *   into an object, where a check needs the status and, when following
+ *   redirects, one header;
+ * - timeouts are deadlines in one {@link ExpiryQueue} per timeout value with
+ *   one timer for the earliest, not a timer object per check;
+ * - no promise, closure or AbortSignal per check.
+ *
+ * Targets that follow redirects go through an `Agent` composed with undici's
+ * redirect interceptor (a redirect may lead to another origin). HTTPS
+ * connections record the certificate's expiry when they connect (a custom
+ * connector), so checks of HTTPS targets report `certExpiryDays`.
  */
 export class HttpProber {
-  private readonly dispatchers = new Map<string, Dispatcher>();
+  private readonly connections = new Map<string, OriginConnection>();
+  private readonly redirectAgents = new Map<string, Dispatcher>();
   private readonly agents: Agent[] = [];
+  private readonly connectors = new Map<string, buildConnector.connector>();
   /** origin ("https://host:port") -> certificate notAfter, epoch ms. */
   private readonly certExpiry = new Map<string, number>();
   private readonly prepared = new WeakMap<TargetSpec, Prepared>();
-  private readonly active = new Set<HttpCheck>();
+  /** One queue per timeout value: checks started in time order expire in that order. */
+  private readonly timeouts = new Map<number, ExpiryQueue<HttpCheck<unknown>>>();
+  private timer: NodeJS.Timeout | undefined;
+  private timerAtMs = Infinity;
+  private readonly onTimer = (): void => this.expire();
+  private running = 0;
   private readonly keepAliveTimeoutMs: number;
-  private readonly connections: number;
+  private readonly connectionsPerOrigin: number;
   private readonly userAgent: string;
   private closed = false;
 
   /** See {@link HttpProberOptions}. */
   constructor(opts: HttpProberOptions = {}) {
     this.keepAliveTimeoutMs = opts.keepAliveTimeoutMs ?? 4000;
-    this.connections = opts.connectionsPerOrigin ?? 1;
+    this.connectionsPerOrigin = opts.connectionsPerOrigin ?? 1;
     this.userAgent = opts.userAgent ?? "heck-v1/0.1 (health check)";
   }
 
   /** Checks in flight. */
   get inFlight(): number {
-    return this.active.size;
+    return this.running;
+  }
+
+  /** Origins with a connection (or pool) kept by this prober. */
+  get origins(): number {
+    return this.connections.size;
   }
 
   /**
@@ -85,50 +128,172 @@ export class HttpProber {
     return new Promise((resolve) => this.run(spec, resolve));
   }
 
-  /**
-   * The same as {@link check} with a callback instead of a promise: the
-   * engine's path, which saves a few allocations per check at 10,000 a second.
-   */
+  /** The same as {@link check} with a callback instead of a promise. */
   run(spec: TargetSpec, done: (result: CheckResult) => void): void {
+    this.start(spec, done, CALLBACK_SINK);
+  }
+
+  /**
+   * Starts a check of `spec`; `sink.probeDone(ctx, result)` gets its result
+   * (once, by `spec.timeoutMs` at the latest). The engine's path: with a
+   * long-lived sink and a `ctx` it already has, a check allocates its handler
+   * and its result, and nothing else of ours.
+   */
+  start<C>(spec: TargetSpec, ctx: C, sink: ProbeSink<C>): void {
     if (this.closed) {
-      done({ ok: false, latencyMs: 0, error: { kind: "network", message: "prober closed" } });
+      sink.probeDone(ctx, { ok: false, latencyMs: 0, error: { kind: "network", message: "prober closed" } });
       return;
     }
-    const check = new HttpCheck(this, spec, this.prepare(spec), (r) => {
-      this.active.delete(check);
-      done(r);
-    });
-    this.active.add(check);
-    check.start();
+    let prep: Prepared;
+    try {
+      prep = this.prepare(spec);
+    } catch (err) {
+      sink.probeDone(ctx, { ok: false, latencyMs: 0, error: { kind: "network", message: (err as Error).message } });
+      return;
+    }
+    const check = new HttpCheck(this, spec, prep, ctx, sink);
+    this.running++;
+    check.ticket = this.queueFor(spec.timeoutMs).push(check as HttpCheck<unknown>, check.startedMs + spec.timeoutMs);
+    if (check.startedMs + spec.timeoutMs < this.timerAtMs) this.arm();
+    check.dispatch();
+  }
+
+  /**
+   * Forgets `spec` (a removed or replaced target): its share of the origin's
+   * connection is released, and the connection closes (after any check in
+   * flight) when no other target uses it.
+   */
+  release(spec: TargetSpec): void {
+    const prep = this.prepared.get(spec);
+    if (prep === undefined) return;
+    this.prepared.delete(spec);
+    const c = prep.connection;
+    if (c !== undefined && --c.refs === 0) {
+      this.connections.delete(c.key);
+      c.dispatcher.close().catch(() => undefined);
+    }
   }
 
   /** Ends every check in flight (as "aborted") and closes every connection. */
   async close(): Promise<void> {
     this.closed = true;
-    for (const run of [...this.active]) run.abort(CLOSING);
-    await Promise.all(this.agents.map((a) => a.destroy().catch(() => undefined)));
-    this.dispatchers.clear();
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAtMs = Infinity;
+    for (const q of this.timeouts.values()) q.popExpired(Infinity, (c) => c.abort(CLOSING));
+    const all = [...this.connections.values()].map((c) => c.dispatcher.destroy().catch(() => undefined));
+    all.push(...this.agents.map((a) => a.destroy().catch(() => undefined)));
+    await Promise.all(all);
+    this.connections.clear();
+    this.redirectAgents.clear();
     this.agents.length = 0;
   }
 
+  /** @internal A check ended (any way): stop waiting for its timeout. */
+  ended(check: HttpCheck<unknown>): void {
+    this.running--;
+    this.timeouts.get(check.spec.timeoutMs)?.cancel(check.ticket, check);
+  }
+
   /** @internal Days until the certificate of `spec`'s origin expires, if known. */
-  certDays(spec: TargetSpec, origin: string): number | undefined {
-    if (!spec.url.startsWith("https:")) return undefined;
-    const notAfter = this.certExpiry.get(origin);
+  certDays(prep: Prepared): number | undefined {
+    if (!prep.https) return undefined;
+    const notAfter = this.certExpiry.get(prep.origin);
     // Date.now: certificate dates are wall-clock dates.
     return notAfter === undefined ? undefined : Math.floor((notAfter - Date.now()) / MS_PER_DAY);
   }
 
-  /** @internal The dispatcher for `spec`'s TLS and redirect settings. */
-  dispatcher(spec: TargetSpec): Dispatcher {
-    const https = spec.url.startsWith("https:");
-    const key = `${https ? (spec.tlsVerify ? "v" : "n") : "h"}|${spec.followRedirects}|${https ? (spec.tlsCa ?? "") : ""}`;
-    let d = this.dispatchers.get(key);
-    if (d) return d;
-    const tlsOptions = https ? { rejectUnauthorized: spec.tlsVerify, ...(spec.tlsCa ? { ca: spec.tlsCa } : {}) } : {};
-    const base = buildConnector({ ...tlsOptions });
+  private queueFor(timeoutMs: number): ExpiryQueue<HttpCheck<unknown>> {
+    let q = this.timeouts.get(timeoutMs);
+    if (q === undefined) {
+      q = new ExpiryQueue();
+      this.timeouts.set(timeoutMs, q);
+    }
+    return q;
+  }
+
+  /** Times out every check past its deadline, then re-arms for the earliest one left. */
+  private expire(): void {
+    this.timer = undefined;
+    this.timerAtMs = Infinity;
+    const now = performance.now();
+    for (const q of this.timeouts.values()) q.popExpired(now, (c) => c.abort(TIMED_OUT));
+    this.arm();
+  }
+
+  /** Keeps one timer, set to the earliest deadline of any check in flight. */
+  private arm(): void {
+    let at = Infinity;
+    for (const q of this.timeouts.values()) {
+      const d = q.peekDeadline();
+      if (d < at) at = d;
+    }
+    if (at === this.timerAtMs) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAtMs = at;
+    if (at === Infinity) return;
+    this.timer = setTimeout(this.onTimer, Math.max(0, Math.ceil(at - performance.now())));
+    // A check in flight keeps the process alive through its socket; the timer alone should not.
+    this.timer.unref();
+  }
+
+  private prepare(spec: TargetSpec): Prepared {
+    let p = this.prepared.get(spec);
+    if (p !== undefined) return p;
+    const u = new URL(spec.url);
+    const https = u.protocol === "https:";
+    const headers: string[] = [];
+    let ownAgent = false;
+    for (const [k, v] of Object.entries(spec.headers)) {
+      if (k.toLowerCase() === "user-agent") ownAgent = true;
+      headers.push(k, v);
+    }
+    if (!ownAgent) headers.unshift("user-agent", this.userAgent);
+    const tlsKey = https ? `${spec.tlsVerify ? "v" : "n"}|${spec.tlsCa ?? ""}` : "h";
+    let dispatcher: Dispatcher;
+    let connection: OriginConnection | undefined;
+    if (spec.followRedirects > 0) {
+      dispatcher = this.redirectAgent(tlsKey, https, spec);
+    } else {
+      const key = `${tlsKey}|${u.origin}`;
+      connection = this.connections.get(key);
+      if (connection === undefined) {
+        const options = {
+          pipelining: 1,
+          keepAliveTimeout: this.keepAliveTimeoutMs,
+          // Each check's own deadline bounds it; undici's 300 s defaults would only hold sockets longer.
+          headersTimeout: 0,
+          bodyTimeout: 0,
+          connect: this.connector(tlsKey, https, spec),
+        };
+        const d = this.connectionsPerOrigin > 1 ? new Pool(u.origin, { ...options, connections: this.connectionsPerOrigin }) : new Client(u.origin, options);
+        connection = { key, dispatcher: d, refs: 0 };
+        this.connections.set(key, connection);
+      }
+      connection.refs++;
+      dispatcher = connection.dispatcher;
+    }
+    p = {
+      origin: u.origin,
+      https,
+      opts: { origin: u.origin, path: `${u.pathname}${u.search}`, method: spec.method, headers },
+      dispatcher,
+      connection,
+      needBody: spec.method !== "HEAD" && (spec.bodyContains !== undefined || spec.bodyMatches !== undefined),
+      bodyRegex: spec.bodyMatches === undefined ? undefined : new RegExp(spec.bodyMatches),
+    };
+    this.prepared.set(spec, p);
+    return p;
+  }
+
+  /** One connector per TLS setting; HTTPS connections record the certificate's expiry. */
+  private connector(tlsKey: string, https: boolean, spec: TargetSpec): buildConnector.connector {
+    let c = this.connectors.get(tlsKey);
+    if (c !== undefined) return c;
+    const base = buildConnector(https ? { rejectUnauthorized: spec.tlsVerify, ...(spec.tlsCa ? { ca: spec.tlsCa } : {}) } : {});
     const record = this.certExpiry;
-    const connect: buildConnector.connector = (options, callback) => {
+    c = (options, callback) => {
       base(options, (err, socket) => {
         if (err === null && socket !== null && options.protocol === "https:") {
           const cert = (socket as TLSSocket).getPeerCertificate?.();
@@ -138,100 +303,111 @@ export class HttpProber {
         else callback(null, socket!);
       });
     };
-    const agent = new Agent({
-      connections: this.connections,
-      pipelining: 1,
-      keepAliveTimeout: this.keepAliveTimeoutMs,
-      // Each check's own timer bounds it; undici's 300 s defaults would only hold sockets longer.
-      headersTimeout: 0,
-      bodyTimeout: 0,
-      connect,
-    });
-    this.agents.push(agent);
-    d = spec.followRedirects > 0 ? agent.compose(interceptors.redirect({ maxRedirections: spec.followRedirects })) : agent;
-    this.dispatchers.set(key, d);
-    return d;
+    this.connectors.set(tlsKey, c);
+    return c;
   }
 
-  private prepare(spec: TargetSpec): Prepared {
-    let p = this.prepared.get(spec);
-    if (!p) {
-      const u = new URL(spec.url);
-      p = {
-        origin: u.origin,
-        path: `${u.pathname}${u.search}`,
-        headers: { "user-agent": this.userAgent, ...spec.headers },
-        needBody: spec.method !== "HEAD" && (spec.bodyContains !== undefined || spec.bodyMatches !== undefined),
-        bodyRegex: spec.bodyMatches === undefined ? undefined : new RegExp(spec.bodyMatches),
-      };
-      this.prepared.set(spec, p);
-    }
-    return p;
+  /** Redirect-following targets share an Agent per TLS setting and redirect limit. */
+  private redirectAgent(tlsKey: string, https: boolean, spec: TargetSpec): Dispatcher {
+    const key = `${tlsKey}|${spec.followRedirects}`;
+    let d = this.redirectAgents.get(key);
+    if (d !== undefined) return d;
+    const agent = new Agent({
+      connections: this.connectionsPerOrigin,
+      pipelining: 1,
+      keepAliveTimeout: this.keepAliveTimeoutMs,
+      headersTimeout: 0,
+      bodyTimeout: 0,
+      connect: this.connector(tlsKey, https, spec),
+    });
+    this.agents.push(agent);
+    d = agent.compose(interceptors.redirect({ maxRedirections: spec.followRedirects }));
+    this.redirectAgents.set(key, d);
+    return d;
   }
 }
 
-/** One check: an undici dispatch handler plus its timer. At most one retry, on a connection reset. */
-class HttpCheck implements Dispatcher.DispatchHandler {
-  private readonly started = performance.now();
-  private timer: NodeJS.Timeout | undefined;
-  private controller: Dispatcher.DispatchController | undefined;
-  private abortReason: Error | undefined;
+/** The sink of {@link HttpProber.run}: the context is the callback itself. */
+const CALLBACK_SINK: ProbeSink<(r: CheckResult) => void> = { probeDone: (done, r) => done(r) };
+
+/**
+ * One check: an undici dispatch handler in undici's callback protocol. At
+ * most one retry, on a connection reset before any answer.
+ */
+class HttpCheck<C> {
+  readonly startedMs = performance.now();
+  /** Ticket in the prober's expiry queue. */
+  ticket = 0;
+  private abortFn: ((err?: Error) => void) | null = null;
+  private abortReason: Error | null = null;
   private done = false;
   private retried = false;
   private status = 0;
-  private location: string | undefined;
-  private chunks: Buffer[] = [];
+  private location: string | undefined = undefined;
+  private chunks: Buffer[] | null = null;
   private size = 0;
 
   constructor(
     private readonly prober: HttpProber,
-    private readonly spec: TargetSpec,
+    readonly spec: TargetSpec,
     private readonly prep: Prepared,
-    private readonly resolve: (r: CheckResult) => void,
+    private readonly ctx: C,
+    private readonly sink: ProbeSink<C>,
   ) {}
 
-  start(): void {
-    this.timer = setTimeout(() => this.abort(TIMED_OUT), this.spec.timeoutMs);
-    this.dispatch();
+  dispatch(): void {
+    try {
+      this.prep.dispatcher.dispatch(this.prep.opts, this as unknown as Dispatcher.DispatchHandler);
+    } catch (err) {
+      this.finish(this.fail({ kind: "network", message: (err as Error).message }));
+    }
   }
 
   /** Ends the check now: a timeout, or the prober closing. */
   abort(reason: Error): void {
     if (this.done) return;
     this.abortReason = reason;
-    // Finish first: aborting makes undici call onResponseError at once, and
-    // this check's verdict is the timeout, not the abort it causes.
+    // Finish first: aborting makes undici call onError at once, and this
+    // check's verdict is the timeout, not the abort it causes.
     if (reason === TIMED_OUT) this.finish(this.fail({ kind: "timeout", message: `no complete answer within ${this.spec.timeoutMs} ms` }));
     else this.finish(this.fail({ kind: "network", message: "check aborted: the checker is stopping" }));
-    this.controller?.abort(reason);
+    // Aborting destroys the connection (HTTP/1.1 cannot cancel a request);
+    // the next check reconnects. Not yet started: cancel it in onConnect.
+    this.abortFn?.(reason);
   }
 
-  onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.controller = controller;
-    // Aborted while waiting for a connection: cancel now that undici lets us.
-    if (this.abortReason) controller.abort(this.abortReason);
+  onConnect(abort: (err?: Error) => void): void {
+    this.abortFn = abort;
+    if (this.abortReason !== null) abort(this.abortReason);
   }
 
-  onResponseStart(_c: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onHeaders(statusCode: number, rawHeaders: Buffer[] | string[] | null): boolean {
     this.status = statusCode;
-    const loc = headers["location"];
-    this.location = Array.isArray(loc) ? loc[0] : loc;
+    // Only a redirect followed to its limit needs a header: "still redirected".
+    if (this.spec.followRedirects > 0 && statusCode >= 300 && statusCode < 400 && rawHeaders !== null) {
+      for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+        const name = rawHeaders[i]!;
+        if (name.length === 8 && name.toString().toLowerCase() === "location") this.location = rawHeaders[i + 1]!.toString();
+      }
+    }
+    return true;
   }
 
-  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+  onData(chunk: Buffer): boolean {
     const max = this.spec.maxBodyBytes;
-    if (this.prep.needBody && this.size < max) this.chunks.push(this.size + chunk.length > max ? chunk.subarray(0, max - this.size) : chunk);
+    if (this.prep.needBody && this.size < max) (this.chunks ??= []).push(this.size + chunk.length > max ? chunk.subarray(0, max - this.size) : chunk);
     this.size += chunk.length;
     // Past the bound, stop reading: the connection closes (the next check
     // reconnects), the price of a body larger than the bound.
-    if (this.size > max) controller.abort(ENOUGH);
+    if (this.size > max) this.abortFn?.(ENOUGH);
+    return true;
   }
 
-  onResponseEnd(): void {
+  onComplete(): void {
     this.finish(this.judge());
   }
 
-  onResponseError(_c: Dispatcher.DispatchController, err: Error): void {
+  onError(err: Error): void {
     if (this.done) return;
     if (err === ENOUGH) return this.finish(this.judge());
     const e = err as NodeJS.ErrnoException & { cause?: NodeJS.ErrnoException };
@@ -244,7 +420,7 @@ class HttpCheck implements Dispatcher.DispatchHandler {
     // connection. A real reset fails the retry too.
     if (kind === "reset" && !this.retried && this.status === 0) {
       this.retried = true;
-      this.controller = undefined;
+      this.abortFn = null;
       // Not from inside undici's error path: it expects its queue to stay empty there.
       queueMicrotask(() => {
         if (!this.done) this.dispatch();
@@ -252,14 +428,6 @@ class HttpCheck implements Dispatcher.DispatchHandler {
       return;
     }
     this.finish(this.fail({ kind, message: code ? `${code}: ${message}` : message }));
-  }
-
-  private dispatch(): void {
-    try {
-      this.prober.dispatcher(this.spec).dispatch({ origin: this.prep.origin, path: this.prep.path, method: this.spec.method, headers: this.prep.headers }, this);
-    } catch (err) {
-      this.finish(this.fail({ kind: "network", message: (err as Error).message }));
-    }
   }
 
   private judge(): CheckResult {
@@ -272,7 +440,7 @@ class HttpCheck implements Dispatcher.DispatchHandler {
       return this.fail({ kind: "status", message: `HTTP ${status}, expected ${formatStatusRanges(spec.expectedStatus)}` });
     }
     if (this.prep.needBody) {
-      const body = Buffer.concat(this.chunks).toString("utf8");
+      const body = this.chunks === null ? "" : Buffer.concat(this.chunks).toString("utf8");
       if (spec.bodyContains !== undefined && !body.includes(spec.bodyContains)) {
         return this.fail({ kind: "body", message: `body (first ${spec.maxBodyBytes} bytes) does not contain ${JSON.stringify(spec.bodyContains)}` });
       }
@@ -280,16 +448,18 @@ class HttpCheck implements Dispatcher.DispatchHandler {
         return this.fail({ kind: "body", message: `body (first ${spec.maxBodyBytes} bytes) does not match /${spec.bodyMatches}/` });
       }
     }
-    const r: CheckResult = { ok: true, latencyMs: performance.now() - this.started, httpStatus: status };
-    const days = this.prober.certDays(spec, this.prep.origin);
-    if (days !== undefined) r.certExpiryDays = days;
+    const r: CheckResult = { ok: true, latencyMs: performance.now() - this.startedMs, httpStatus: status };
+    if (this.prep.https) {
+      const days = this.prober.certDays(this.prep);
+      if (days !== undefined) r.certExpiryDays = days;
+    }
     return r;
   }
 
   private fail(error: CheckError): CheckResult {
-    const r: CheckResult = { ok: false, latencyMs: performance.now() - this.started, error };
+    const r: CheckResult = { ok: false, latencyMs: performance.now() - this.startedMs, error };
     if (this.status !== 0) r.httpStatus = this.status;
-    const days = this.prober.certDays(this.spec, this.prep.origin);
+    const days = this.prober.certDays(this.prep);
     if (days !== undefined) r.certExpiryDays = days;
     return r;
   }
@@ -297,8 +467,8 @@ class HttpCheck implements Dispatcher.DispatchHandler {
   private finish(r: CheckResult): void {
     if (this.done) return;
     this.done = true;
-    clearTimeout(this.timer);
-    this.chunks = [];
-    this.resolve(r);
+    this.chunks = null;
+    this.prober.ended(this as HttpCheck<unknown>);
+    this.sink.probeDone(this.ctx, r);
   }
 }
