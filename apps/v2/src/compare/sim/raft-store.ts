@@ -203,6 +203,8 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, RaftDisk> {
       const data = encodeCommand({
         type: "write",
         requestId: `${this.id}.${++this.writeSeq}`,
+        // The proposer's clock travels with the command, as raft-kv's server sends it (session expiry, §6.3).
+        timeMs: Math.round(this.now),
         op: { type: "txn", compare: [{ key: keyBytes, target: "mod", result: "equal", value: cur?.modRevision ?? 0 }], success: [{ type: "put", key: keyBytes, value }], failure: [] },
       });
       payloadOfData.set(data, value.byteLength);
