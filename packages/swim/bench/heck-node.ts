@@ -3,9 +3,13 @@
  * bench/memberlist-node/main.go, so bench/run.ts drives both the same way.
  *
  * stdout: JSON lines with "t" (unix ms): ready, join/leave/dead/update/suspect/alive
- * events, stats, joined, error. stdin: "join <addr>", "stats", "leave", "quit".
+ * events, stats, joined, error. stdin: "join <addr>", "stats", "leave", "quit",
+ * and for bench/profile.ts "profile-start" / "profile-stop <file>" (V8's CPU
+ * profiler through node:inspector, so only the chosen window is sampled).
  * It is the embeddable API (startMember) that the agent and apps/v2 use.
  */
+import { Session } from "node:inspector/promises";
+import { writeFileSync } from "node:fs";
 import * as readline from "node:readline";
 import type { PresetName } from "../src/core/config.ts";
 import { startMember } from "../src/io/member.ts";
@@ -46,9 +50,31 @@ rl.on("line", (line) => {
     case "leave":
       void member.leave(5000).then(() => emit({ event: "bye" }));
       break;
+    case "profile-start":
+      void startProfile().then(() => emit({ event: "profiling" }));
+      break;
+    case "profile-stop":
+      void stopProfile(rest[0]!).then(() => emit({ event: "profiled", file: rest[0] }));
+      break;
     case "quit":
       void member.shutdown().then(() => process.exit(0));
       break;
   }
 });
+let session: Session | undefined;
+async function startProfile(): Promise<void> {
+  session = new Session();
+  session.connect();
+  await session.post("Profiler.enable");
+  await session.post("Profiler.setSamplingInterval", { interval: 500 });
+  await session.post("Profiler.start");
+}
+async function stopProfile(file: string): Promise<void> {
+  if (session === undefined) return;
+  const { profile } = await session.post("Profiler.stop");
+  writeFileSync(file, JSON.stringify(profile));
+  session.disconnect();
+  session = undefined;
+}
+
 rl.on("close", () => void member.shutdown().then(() => process.exit(0)));

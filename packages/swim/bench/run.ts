@@ -12,18 +12,21 @@
  *
  * The last line is one JSON object with every figure. Environment knobs:
  * BENCH_RUNS (real runs per size, default 3), BENCH_SIZES (default 10,50,100),
- * BENCH_SKIP_REAL=1 / BENCH_SKIP_SIM=1.
+ * BENCH_SKIP_REAL=1 / BENCH_SKIP_SIM=1, BENCH_SETTLE_MS / BENCH_WINDOW_MS.
+ *
+ * BENCH_CPU=1 runs only the steady-state load comparison (no simulation, no
+ * join or detection timing): per size and run, a heck cluster and a
+ * memberlist cluster run *at the same time*, so both see the same load on a
+ * shared machine, and the order they start in alternates between runs. It
+ * prints CPU, packets and bytes per member per second for each run with the
+ * load average, then medians and heck/memberlist ratios of the medians.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { buildSync } from "esbuild";
-import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
+import { existsSync } from "node:fs";
+import { loadavg } from "node:os";
 import { median } from "../src/sim/cluster.ts";
 import { measureDissemination, measureFalsePositives, runScenario } from "../src/sim/scenario.ts";
+import { buildMemberlistDriver, bundleHeckNode, cpuNs, sleep, startAll, stats, stopAll, waitUntil, type Bins, type Impl, type Proc } from "./real-cluster.ts";
 
-const here = path.dirname(fileURLToPath(import.meta.url));
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const SIZES = (process.env.BENCH_SIZES ?? "10,50,100").split(",").map(Number);
 /** Quiet time before the steady-state window: start-up work (V8's compiler, memory reducer, the join ramp) must die down first. */
@@ -106,151 +109,8 @@ function fmtMs(ms: number | null): string {
 // 2. Real processes
 // ---------------------------------------------------------------------------
 
-interface Proc {
-  name: string;
-  child: ChildProcess;
-  addr: string;
-  /** Members this process currently counts (itself included). */
-  present: Set<string>;
-  events: Array<Record<string, unknown> & { t: number; event: string }>;
-  pending: Array<(e: Record<string, unknown> & { t: number; event: string }) => boolean>;
-}
-
-type Impl = "heck" | "memberlist";
-
-interface RealFigures {
-  convergeMs: number | null;
-  deadAllMs: number | null;
-  pktPerNodeSec: number;
-  bytesPerNodeSec: number;
-  cpuPctPerNode: number;
-  falseSuspicions: number;
-}
-
-function buildMemberlistDriver(): string {
-  const gopath = path.join(tmpdir(), "heck-swim-bench-go");
-  const src = path.join(gopath, "src", "memberlist-node");
-  rmSync(gopath, { recursive: true, force: true });
-  mkdirSync(path.dirname(src), { recursive: true });
-  symlinkSync(path.join(here, "memberlist-node"), src);
-  const bin = path.join(gopath, "memberlist-node");
-  // GOPATH mode, offline: Debian installs memberlist 0.2.2 and its dependencies under /usr/share/gocode.
-  const res = spawnSync("go", ["build", "-o", bin, "."], {
-    cwd: src,
-    env: { ...process.env, GO111MODULE: "off", GOPATH: `${gopath}:/usr/share/gocode`, GOFLAGS: "", GOCACHE: path.join(gopath, "cache") },
-    encoding: "utf8",
-  });
-  if (res.status !== 0) throw new Error(`go build failed (is golang-github-hashicorp-memberlist-dev installed?):\n${res.stderr}`);
-  return bin;
-}
-
-/** Bundles bench/heck-node.ts into one JS file, as heck would be deployed (no TypeScript loader at run time). */
-function bundleHeckNode(): string {
-  const out = path.join(tmpdir(), "heck-swim-bench-node.mjs");
-  buildSync({ entryPoints: [path.join(here, "heck-node.ts")], bundle: true, platform: "node", format: "esm", target: "node20", outfile: out, logLevel: "warning" });
-  return out;
-}
-
-function spawnNode(impl: Impl, name: string, bins: { go: string; heck: string }): Promise<Proc> {
-  const child =
-    impl === "heck"
-      ? spawn(process.execPath, [bins.heck, "--name", name], { stdio: ["pipe", "pipe", "inherit"] })
-      : spawn(bins.go, ["-name", name], { stdio: ["pipe", "pipe", "inherit"] });
-  const proc: Proc = { name, child, addr: "", present: new Set([name]), events: [], pending: [] };
-  let buf = "";
-  child.stdout!.on("data", (chunk: Buffer) => {
-    buf += chunk.toString("utf8");
-    let nl: number;
-    while ((nl = buf.indexOf("\n")) >= 0) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      let e: Record<string, unknown> & { t: number; event: string };
-      try {
-        e = JSON.parse(line);
-      } catch {
-        continue;
-      }
-      proc.events.push(e);
-      const member = e.member as string | undefined;
-      if (member !== undefined) {
-        if (e.event === "dead" || e.event === "leave") proc.present.delete(member);
-        else proc.present.add(member); // join, alive, update, and suspect (memberlist cannot report suspect)
-      }
-      proc.pending = proc.pending.filter((w) => !w(e));
-    }
-  });
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${impl} ${name}: no ready line in 60 s`)), 60_000);
-    proc.pending.push((e) => {
-      if (e.event !== "ready") return false;
-      clearTimeout(timer);
-      proc.addr = e.addr as string;
-      resolve(proc);
-      return true;
-    });
-    child.on("exit", (code) => {
-      if (proc.addr === "") reject(new Error(`${impl} ${name} exited with ${code} before ready`));
-    });
-  });
-}
-
-/** Sends `stats` to every process and collects the replies. */
-async function stats(procs: Proc[]): Promise<Array<{ packetsOut: number; bytesOut: number }>> {
-  return Promise.all(
-    procs.map(
-      (p) =>
-        new Promise<{ packetsOut: number; bytesOut: number }>((resolve) => {
-          p.pending.push((e) => {
-            if (e.event !== "stats") return false;
-            resolve({ packetsOut: Number(e.packetsOut), bytesOut: Number(e.bytesOut) });
-            return true;
-          });
-          p.child.stdin!.write("stats\n");
-        }),
-    ),
-  );
-}
-
-const CLK_TCK = 100;
-function cpuTicks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    return Number(fields[11]) + Number(fields[12]); // utime + stime
-  } catch {
-    return 0;
-  }
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs: number): Promise<boolean> {
-  const end = Date.now() + timeoutMs;
-  while (Date.now() < end) {
-    if (predicate()) return true;
-    await sleep(20);
-  }
-  return predicate();
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-async function startAll(impl: Impl, n: number, bins: { go: string; heck: string }): Promise<Proc[]> {
-  const procs: Proc[] = [];
-  // Start a few at a time: 100 interpreters at once on two cores would only measure the scheduler.
-  for (let i = 0; i < n; i += 8) {
-    const batch = await Promise.all(Array.from({ length: Math.min(8, n - i) }, (_, k) => spawnNode(impl, `n${i + k}`, bins)));
-    procs.push(...batch);
-  }
-  return procs;
-}
-
-async function stopAll(procs: Proc[]): Promise<void> {
-  for (const p of procs) p.child.stdin?.end();
-  await sleep(1500);
-  for (const p of procs) if (p.child.exitCode === null && p.child.signalCode === null) p.child.kill("SIGKILL");
-}
-
 /** One cluster: join convergence, then (when `steady`) the quiet-window load, then kill -9 detection. */
-async function runReal(impl: Impl, n: number, bins: { go: string; heck: string }, steady: boolean): Promise<RealFigures> {
+async function runReal(impl: Impl, n: number, bins: Bins, steady: boolean): Promise<RealFigures> {
   const procs = await startAll(impl, n, bins);
   try {
     await sleep(1000);
@@ -287,19 +147,19 @@ async function runReal(impl: Impl, n: number, bins: { go: string; heck: string }
     const windowMs = WINDOW_MS;
     const eventsBefore = procs.map((p) => p.events.length);
     const s0 = await stats(procs);
-    const c0 = procs.map((p) => cpuTicks(p.child.pid!));
+    const c0 = procs.map((p) => cpuNs(p.child.pid!));
     const w0 = Date.now();
     await sleep(windowMs);
     const s1 = await stats(procs);
-    const c1 = procs.map((p) => cpuTicks(p.child.pid!));
+    const c1 = procs.map((p) => cpuNs(p.child.pid!));
     const seconds = (Date.now() - w0) / 1000;
     let packets = 0;
     let bytes = 0;
-    let ticks = 0;
+    let ns = 0;
     for (let i = 0; i < n; i++) {
       packets += s1[i]!.packetsOut - s0[i]!.packetsOut;
       bytes += s1[i]!.bytesOut - s0[i]!.bytesOut;
-      ticks += c1[i]! - c0[i]!;
+      ns += c1[i]! - c0[i]!;
     }
     const falseSuspicions = procs.reduce((sum, p, i) => sum + p.events.slice(eventsBefore[i]).filter((e) => e.event === "suspect" || e.event === "dead").length, 0);
 
@@ -309,7 +169,7 @@ async function runReal(impl: Impl, n: number, bins: { go: string; heck: string }
       deadAllMs,
       pktPerNodeSec: packets / n / seconds,
       bytesPerNodeSec: bytes / n / seconds,
-      cpuPctPerNode: ((ticks / CLK_TCK) / seconds / n) * 100,
+      cpuPctPerNode: (ns / 1e9 / seconds / n) * 100,
       falseSuspicions,
     };
   } finally {
@@ -331,6 +191,15 @@ async function killAndTime(procs: Proc[]): Promise<number | null> {
     if (e !== undefined) last = Math.max(last, e.t);
   }
   return last - tk;
+}
+
+interface RealFigures {
+  convergeMs: number | null;
+  deadAllMs: number | null;
+  pktPerNodeSec: number;
+  bytesPerNodeSec: number;
+  cpuPctPerNode: number;
+  falseSuspicions: number;
 }
 
 function summarize(runs: RealFigures[]): Record<string, number | null> {
@@ -393,8 +262,114 @@ async function real(): Promise<Record<string, Record<string, Record<string, numb
 }
 
 // ---------------------------------------------------------------------------
+// 3. Steady-state load only, both clusters at once (BENCH_CPU=1)
+// ---------------------------------------------------------------------------
+
+interface Load {
+  cpuPctPerNode: number;
+  pktPerNodeSec: number;
+  bytesPerNodeSec: number;
+}
+
+/** Starts `n` members of `impl` and joins them all through the first; resolves once all see all. */
+async function startJoined(impl: Impl, n: number, bins: Bins): Promise<Proc[]> {
+  const procs = await startAll(impl, n, bins);
+  await sleep(500);
+  for (const p of procs.slice(1)) p.child.stdin!.write(`join ${procs[0]!.addr}\n`);
+  if (!(await waitUntil(() => procs.every((p) => p.present.size === n), 120_000))) {
+    await stopAll(procs);
+    throw new Error(`${impl} N=${n}: did not converge in 120 s`);
+  }
+  return procs;
+}
+
+/** CPU time and packet counters of every process now. */
+async function snapshot(procs: Proc[]): Promise<{ cpuNs: number; packets: number; bytes: number }> {
+  const s = await stats(procs);
+  return {
+    cpuNs: procs.reduce((sum, p) => sum + cpuNs(p.child.pid!), 0),
+    packets: s.reduce((sum, x) => sum + x.packetsOut, 0),
+    bytes: s.reduce((sum, x) => sum + x.bytesOut, 0),
+  };
+}
+
+async function cpuOnly(): Promise<Record<string, unknown>> {
+  // BENCH_HECK_BASELINE=<bundle.mjs> adds a third cluster running an older heck bundle, for before/after.
+  const baseline = process.env.BENCH_HECK_BASELINE;
+  log(`== Steady-state load, heck${baseline ? ", heck-baseline" : ""} and memberlist clusters running at the same time; ${WINDOW_MS / 1000} s window after ${SETTLE_MS / 1000} s of quiet; ${RUNS} run(s) per size`);
+  const go = buildMemberlistDriver();
+  const heck = bundleHeckNode();
+  const contenders: Array<{ label: string; impl: Impl; bins: Bins }> = [
+    { label: "heck", impl: "heck", bins: { go, heck } },
+    ...(baseline ? [{ label: "heck-baseline", impl: "heck" as const, bins: { go, heck: baseline } }] : []),
+    { label: "memberlist", impl: "memberlist", bins: { go, heck } },
+  ];
+  const out: Record<string, unknown> = {};
+  for (const n of SIZES) {
+    const runs: Array<{ loads: Record<string, Load>; loadavg: number }> = [];
+    for (let r = 0; r < RUNS; r++) {
+      // Rotate the start order, so no contender always gets the quietest machine.
+      const order = contenders.map((_, i) => contenders[(i + r) % contenders.length]!);
+      const clusters = new Map<string, Proc[]>();
+      try {
+        for (const c of order) clusters.set(c.label, await startJoined(c.impl, n, c.bins));
+        await sleep(SETTLE_MS);
+        const load0 = loadavg()[0]!;
+        const before = new Map<string, Awaited<ReturnType<typeof snapshot>>>();
+        for (const c of order) before.set(c.label, await snapshot(clusters.get(c.label)!));
+        const t0 = Date.now();
+        await sleep(WINDOW_MS);
+        const seconds = (Date.now() - t0) / 1000;
+        const loads: Record<string, Load> = {};
+        for (const c of order) {
+          const a = before.get(c.label)!;
+          const b = await snapshot(clusters.get(c.label)!);
+          loads[c.label] = {
+            cpuPctPerNode: ((b.cpuNs - a.cpuNs) / 1e9 / seconds / n) * 100,
+            pktPerNodeSec: (b.packets - a.packets) / n / seconds,
+            bytesPerNodeSec: (b.bytes - a.bytes) / n / seconds,
+          };
+        }
+        const row = { loads, loadavg: (load0 + loadavg()[0]!) / 2 };
+        runs.push(row);
+        const cells = contenders.map((c) => `${c.label} ${loads[c.label]!.cpuPctPerNode.toFixed(3)}% CPU, ${loads[c.label]!.pktPerNodeSec.toFixed(2)} pkt/s, ${loads[c.label]!.bytesPerNodeSec.toFixed(0)} B/s`);
+        log(`   N=${n} run ${r + 1} (${order[0]!.label} started first, load average ${row.loadavg.toFixed(1)}): ${cells.join("; ")}; heck/memberlist CPU ${(loads.heck!.cpuPctPerNode / loads.memberlist!.cpuPctPerNode).toFixed(2)}`);
+      } finally {
+        for (const procs of clusters.values()) await stopAll(procs);
+      }
+    }
+    const med = (pick: (x: (typeof runs)[number]) => number): number => median(runs.map(pick).sort((a, b) => a - b));
+    const summary: Record<string, unknown> = { loadavgMedian: round(med((x) => x.loadavg), 1), runs: runs.length };
+    for (const c of contenders) {
+      summary[c.label] = {
+        cpuPctPerNode: round(med((x) => x.loads[c.label]!.cpuPctPerNode), 3),
+        pktPerNodeSec: round(med((x) => x.loads[c.label]!.pktPerNodeSec), 2),
+        bytesPerNodeSec: round(med((x) => x.loads[c.label]!.bytesPerNodeSec), 1),
+      };
+    }
+    const ratioOf = (label: string): Record<string, number | null> => ({
+      cpuPctPerNode: round(med((x) => x.loads[label]!.cpuPctPerNode) / med((x) => x.loads.memberlist!.cpuPctPerNode), 2),
+      cpuPerRunMedian: round(med((x) => x.loads[label]!.cpuPctPerNode / x.loads.memberlist!.cpuPctPerNode), 2),
+      pktPerNodeSec: round(med((x) => x.loads[label]!.pktPerNodeSec) / med((x) => x.loads.memberlist!.pktPerNodeSec), 2),
+      bytesPerNodeSec: round(med((x) => x.loads[label]!.bytesPerNodeSec) / med((x) => x.loads.memberlist!.bytesPerNodeSec), 2),
+    });
+    summary.ratio = ratioOf("heck");
+    if (baseline) summary.ratioBaseline = ratioOf("heck-baseline");
+    const r = summary.ratio as Record<string, number | null>;
+    log(`   N=${n} medians: ${contenders.map((c) => `${c.label} ${(summary[c.label] as Load).cpuPctPerNode}% CPU`).join(", ")}; heck/memberlist ${r.cpuPctPerNode} (median of per-run ratios ${r.cpuPerRunMedian})${baseline ? `, heck-baseline/memberlist ${(summary.ratioBaseline as Record<string, number | null>).cpuPctPerNode}` : ""}; load average ${summary.loadavgMedian}`);
+    out[String(n)] = summary;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------
 
 const result: Record<string, unknown> = { bench: "swim", runs: RUNS };
+if (process.env.BENCH_CPU === "1") {
+  result.cpu = await cpuOnly();
+  console.log(JSON.stringify(result));
+  process.exit(0);
+}
 if (process.env.BENCH_SKIP_SIM !== "1") {
   const s = simulate();
   result.sim = s.sizes;

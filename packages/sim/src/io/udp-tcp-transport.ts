@@ -10,6 +10,7 @@
  * fault layer can block and the protocol can reply to.
  */
 import * as dgram from "node:dgram";
+import * as dns from "node:dns";
 import * as net from "node:net";
 import type { Address, Stream, Transport } from "../core/types.ts";
 
@@ -34,6 +35,27 @@ export interface UdpTcpTransportOptions {
 }
 
 const HEADER_BYTES = 4;
+/** Entries kept in each per-transport address cache before it is cleared (a bound, not a tuning knob). */
+const ADDRESS_CACHE_MAX = 4096;
+
+/**
+ * The `lookup` dgram calls before every send. Node's default is dns.lookup,
+ * which for an IP literal still defers the send to process.nextTick; a
+ * member sends to IP literals only, so answering those synchronously saves a
+ * tick and two closures per packet. Names still go to dns.lookup.
+ */
+function lookupIpLiteral(hostname: string, options: unknown, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  let family = ipFamilies.get(hostname);
+  if (family === undefined) {
+    family = net.isIP(hostname);
+    if (ipFamilies.size >= ADDRESS_CACHE_MAX) ipFamilies.clear();
+    ipFamilies.set(hostname, family);
+  }
+  if (family !== 0) callback(null, hostname, family);
+  else dns.lookup(hostname, options as dns.LookupOneOptions, callback);
+}
+/** net.isIP's answers (a regular expression per call otherwise). */
+const ipFamilies = new Map<string, number>();
 
 /** Parses "host:port" (IPv6 as "[::1]:port"); throws a TypeError naming the bad part. */
 export function parseAddress(address: Address): { host: string; port: number } {
@@ -217,6 +239,11 @@ export class UdpTcpTransport implements Transport {
   private streamHandler: ((stream: Stream) => void) | undefined;
   private readonly streams = new Set<TcpStream>();
   private readonly sockets = new Set<net.Socket>();
+  /** Parsed destinations: a member sends to the same few addresses every period. */
+  private readonly destinations = new Map<Address, { host: string; port: number }>();
+  /** Formatted sources, by host then port: the same few peers send to us every period. */
+  private readonly sources = new Map<string, Map<number, Address>>();
+  private sourceCount = 0;
   private closed = false;
 
   private constructor(
@@ -229,8 +256,8 @@ export class UdpTcpTransport implements Transport {
     this.maxPacketBytes = options.maxPacketBytes;
     this.maxFrameBytes = options.maxFrameBytes;
     udp.on("message", (msg, rinfo) => {
-      if (this.closed) return;
-      this.packetHandler?.(formatAddress(rinfo.address, rinfo.port), new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
+      if (this.closed || this.packetHandler === undefined) return;
+      this.packetHandler(this.source(rinfo.address, rinfo.port), new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
     });
     // A send error (ICMP unreachable on some systems) must never kill the node.
     udp.on("error", () => {});
@@ -259,7 +286,7 @@ export class UdpTcpTransport implements Transport {
         });
       });
       const port = (tcp.address() as net.AddressInfo).port;
-      const udp = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4" });
+      const udp = dgram.createSocket({ type: host.includes(":") ? "udp6" : "udp4", lookup: lookupIpLiteral as never });
       try {
         await new Promise<void>((resolve, reject) => {
           udp.once("error", reject);
@@ -281,13 +308,48 @@ export class UdpTcpTransport implements Transport {
   sendPacket(to: Address, payload: Uint8Array): void {
     if (!(payload instanceof Uint8Array)) throw new TypeError("sendPacket: payload must be a Uint8Array");
     if (payload.length > this.maxPacketBytes) throw new RangeError(`sendPacket: ${payload.length} bytes exceeds maxPacketBytes ${this.maxPacketBytes}`);
-    const { host, port } = parseAddress(to);
+    const { host, port } = this.destination(to);
     if (this.closed) return;
     try {
-      this.udp.send(payload, port, host, () => {});
+      // No callback: a send that completes at once then needs no request object, no completion
+      // callback and no extra event-loop turn; errors (ICMP unreachable...) are a lost packet.
+      this.udp.send(payload, port, host);
     } catch {
       // Unreachable or closed: a lost packet, by contract.
     }
+  }
+
+  /** parseAddress, remembered. */
+  private destination(to: Address): { host: string; port: number } {
+    let parsed = this.destinations.get(to);
+    if (parsed === undefined) {
+      parsed = parseAddress(to);
+      if (this.destinations.size >= ADDRESS_CACHE_MAX) this.destinations.clear();
+      this.destinations.set(to, parsed);
+    }
+    return parsed;
+  }
+
+  /** formatAddress, remembered. */
+  private source(host: string, port: number): Address {
+    let byPort = this.sources.get(host);
+    if (byPort === undefined) {
+      byPort = new Map();
+      this.sources.set(host, byPort);
+    }
+    let addr = byPort.get(port);
+    if (addr === undefined) {
+      if (this.sourceCount >= ADDRESS_CACHE_MAX) {
+        this.sources.clear();
+        this.sourceCount = 0;
+        byPort = new Map();
+        this.sources.set(host, byPort);
+      }
+      addr = formatAddress(host, port);
+      byPort.set(port, addr);
+      this.sourceCount++;
+    }
+    return addr;
   }
 
   onPacket(handler: (from: Address, payload: Uint8Array) => void): void {
@@ -299,7 +361,7 @@ export class UdpTcpTransport implements Transport {
   }
 
   dial(to: Address, timeoutMs: number): Promise<Stream> {
-    const { host, port } = parseAddress(to);
+    const { host, port } = this.destination(to);
     return new Promise<Stream>((resolve, reject) => {
       if (this.closed) {
         reject(new Error(`dial ${to}: transport closed`));

@@ -136,6 +136,23 @@ class Writer {
     this.bytes[this.pos++] = v;
   }
   str(s: string, field: string): void {
+    const n = s.length;
+    if (n > 0 && n <= NAME_MAX_BYTES) {
+      // ASCII (names, addresses): one byte per char, written in place with no temporary array.
+      const bytes = this.bytes;
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        bytes[start + i] = c;
+      }
+      if (i === n) {
+        bytes[this.pos] = n;
+        this.pos = start + n;
+        return;
+      }
+    }
     const encoded = utf8Encoder.encode(s);
     if (encoded.length === 0 || encoded.length > NAME_MAX_BYTES) {
       throw new RangeError(`encode: ${field} must be 1-${NAME_MAX_BYTES} UTF-8 bytes, got ${encoded.length}`);
@@ -225,14 +242,30 @@ export function encodeMessage(msg: SwimMessage): Uint8Array {
   return w.bytes;
 }
 
-/** A cursor that records the first error instead of throwing, so decoding never unwinds. */
+/**
+ * A cursor that records the first error instead of throwing, so decoding
+ * never unwinds. Field names are constants; the full name of a field inside
+ * a compound part or a push-pull record ("compound.parts[2].ping.target") is
+ * only built when something is wrong, so a valid packet costs no strings.
+ */
 class Reader {
   private pos = 0;
   error: DecodeError | undefined;
+  /** Index of the compound part being read, or -1. */
+  part = -1;
+  /** Index of the push-pull record being read, or -1. */
+  record = -1;
   constructor(private readonly bytes: Uint8Array) {}
 
-  fail(kind: DecodeErrorKind, field: string, message: string): void {
-    if (this.error === undefined) this.error = { kind, field, message };
+  /** The full name of `field` where the cursor is. */
+  name(field: string): string {
+    const inRecord = this.record >= 0 ? `push-pull.members[${this.record}]${field}` : field;
+    return this.part >= 0 ? `compound.parts[${this.part}].${inRecord}` : inRecord;
+  }
+  fail(kind: DecodeErrorKind, field: string, detail: string): void {
+    if (this.error !== undefined) return;
+    const name = this.name(field);
+    this.error = { kind, field: name, message: `${name}: ${detail}` };
   }
   get remaining(): number {
     return this.bytes.length - this.pos;
@@ -240,7 +273,7 @@ class Reader {
   u8(field: string): number {
     if (this.error) return 0;
     if (this.pos >= this.bytes.length) {
-      this.fail("truncated", field, `${field}: buffer ends before this field`);
+      this.fail("truncated", field, "buffer ends before this field");
       return 0;
     }
     return this.bytes[this.pos++]!;
@@ -258,19 +291,19 @@ class Reader {
       if (this.error) return 0;
       result += (b & 0x7f) * scale;
       if ((b & 0x80) === 0) {
-        if (result > 0xffffffff) this.fail("invalid-field", field, `${field}: varint exceeds 32 bits`);
+        if (result > 0xffffffff) this.fail("invalid-field", field, "varint exceeds 32 bits");
         return result;
       }
       scale *= 128;
     }
-    this.fail("invalid-field", field, `${field}: varint longer than 5 bytes`);
+    this.fail("invalid-field", field, "varint longer than 5 bytes");
     return 0;
   }
   take(n: number, field: string): Uint8Array {
-    if (this.error) return new Uint8Array(0);
+    if (this.error) return EMPTY;
     if (n > this.remaining) {
-      this.fail("truncated", field, `${field}: needs ${n} bytes, ${this.remaining} left`);
-      return new Uint8Array(0);
+      this.fail("truncated", field, `needs ${n} bytes, ${this.remaining} left`);
+      return EMPTY;
     }
     const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
@@ -280,68 +313,84 @@ class Reader {
     const len = this.u8(field);
     if (this.error) return "";
     if (len === 0) {
-      this.fail("invalid-field", field, `${field}: must not be empty`);
+      this.fail("invalid-field", field, "must not be empty");
       return "";
     }
-    const raw = this.take(len, field);
-    if (this.error) return "";
+    if (len > this.remaining) {
+      this.fail("truncated", field, `needs ${len} bytes, ${this.remaining} left`);
+      return "";
+    }
+    const start = this.pos;
+    this.pos += len;
+    // Names and addresses are almost always ASCII: read those without a decoder call.
+    const bytes = this.bytes;
+    let ascii = true;
+    for (let i = start; i < start + len; i++) {
+      if (bytes[i]! >= 0x80) {
+        ascii = false;
+        break;
+      }
+    }
+    if (ascii) return len <= 64 ? String.fromCharCode.apply(null, bytes.subarray(start, start + len) as unknown as number[]) : latin1.decode(bytes.subarray(start, start + len));
     try {
-      return utf8Decoder.decode(raw);
+      return utf8Decoder.decode(bytes.subarray(start, start + len));
     } catch (_e) {
-      this.fail("invalid-field", field, `${field}: not valid UTF-8`);
+      this.fail("invalid-field", field, "not valid UTF-8");
       return "";
     }
   }
   meta(field: string): Uint8Array {
     const len = this.u16(field);
-    if (this.error) return new Uint8Array(0);
+    if (this.error) return EMPTY;
     if (len > META_MAX_BYTES) {
-      this.fail("invalid-field", field, `${field}: ${len} bytes exceeds the ${META_MAX_BYTES}-byte limit`);
-      return new Uint8Array(0);
+      this.fail("invalid-field", field, `${len} bytes exceeds the ${META_MAX_BYTES}-byte limit`);
+      return EMPTY;
     }
+    if (len === 0) return new Uint8Array(0);
     // Copy: the caller's buffer may be reused by the transport.
     return this.take(len, field).slice();
   }
 }
 
-function readPacketMessage(r: Reader, type: number, field: string): PacketMessage | undefined {
+const EMPTY = new Uint8Array(0);
+const latin1 = new TextDecoder("latin1");
+
+function readPacketMessage(r: Reader, type: number): PacketMessage | undefined {
   switch (type) {
     case TYPE_CODES.ping:
-      return {
-        type: "ping",
-        seq: r.varint(`${field}ping.seq`),
-        target: r.str(`${field}ping.target`),
-        fromName: r.str(`${field}ping.fromName`),
-        fromAddr: r.str(`${field}ping.fromAddr`),
-      };
+      return { type: "ping", seq: r.varint("ping.seq"), target: r.str("ping.target"), fromName: r.str("ping.fromName"), fromAddr: r.str("ping.fromAddr") };
     case TYPE_CODES["ping-req"]: {
-      const seq = r.varint(`${field}ping-req.seq`);
-      const target = r.str(`${field}ping-req.target`);
-      const targetAddr = r.str(`${field}ping-req.targetAddr`);
-      const fromName = r.str(`${field}ping-req.fromName`);
-      const fromAddr = r.str(`${field}ping-req.fromAddr`);
-      const flag = r.u8(`${field}ping-req.nack`);
-      if (flag > 1) r.fail("invalid-field", `${field}ping-req.nack`, `${field}ping-req.nack: must be 0 or 1, got ${flag}`);
+      const seq = r.varint("ping-req.seq");
+      const target = r.str("ping-req.target");
+      const targetAddr = r.str("ping-req.targetAddr");
+      const fromName = r.str("ping-req.fromName");
+      const fromAddr = r.str("ping-req.fromAddr");
+      const flag = r.u8("ping-req.nack");
+      if (flag > 1) r.fail("invalid-field", "ping-req.nack", `must be 0 or 1, got ${flag}`);
       return { type: "ping-req", seq, target, targetAddr, fromName, fromAddr, nack: flag === 1 };
     }
     case TYPE_CODES.ack:
-      return { type: "ack", seq: r.varint(`${field}ack.seq`) };
+      return { type: "ack", seq: r.varint("ack.seq") };
     case TYPE_CODES.nack:
-      return { type: "nack", seq: r.varint(`${field}nack.seq`) };
+      return { type: "nack", seq: r.varint("nack.seq") };
     case TYPE_CODES.alive: {
-      const incarnation = r.varint(`${field}alive.incarnation`);
-      const name = r.str(`${field}alive.name`);
-      const addr = r.str(`${field}alive.addr`);
-      const meta = r.meta(`${field}alive.meta`);
+      const incarnation = r.varint("alive.incarnation");
+      const name = r.str("alive.name");
+      const addr = r.str("alive.addr");
+      const meta = r.meta("alive.meta");
       return { type: "alive", incarnation, name, addr, meta };
     }
-    case TYPE_CODES.suspect:
+    case TYPE_CODES.suspect: {
+      const incarnation = r.varint("suspect.incarnation");
+      const name = r.str("suspect.name");
+      const from = r.str("suspect.from");
+      return { type: "suspect", incarnation, name, from };
+    }
     case TYPE_CODES.dead: {
-      const kind = type === TYPE_CODES.suspect ? "suspect" : "dead";
-      const incarnation = r.varint(`${field}${kind}.incarnation`);
-      const name = r.str(`${field}${kind}.name`);
-      const from = r.str(`${field}${kind}.from`);
-      return { type: kind, incarnation, name, from };
+      const incarnation = r.varint("dead.incarnation");
+      const name = r.str("dead.name");
+      const from = r.str("dead.from");
+      return { type: "dead", incarnation, name, from };
     }
     default:
       return undefined;
@@ -353,58 +402,65 @@ function readMessage(r: Reader): SwimMessage | undefined {
   if (r.error) return undefined;
   if (type === TYPE_CODES.compound) {
     const count = r.u8("compound.count");
-    if (!r.error && count === 0) r.fail("invalid-field", "compound.count", "compound.count: must be at least 1");
+    if (!r.error && count === 0) r.fail("invalid-field", "compound.count", "must be at least 1");
     const parts: PacketMessage[] = [];
     for (let i = 0; i < count && !r.error; i++) {
-      const field = `compound.parts[${i}].`;
-      const len = r.u16(`${field}length`);
+      r.part = i;
+      const len = r.u16("length");
       if (r.error) break;
       if (len === 0) {
-        r.fail("invalid-field", `${field}length`, `${field}length: must not be 0`);
+        r.fail("invalid-field", "length", "must not be 0");
         break;
       }
-      const sub = new Reader(r.take(len, `${field}body`));
+      const body = r.take(len, "body");
       if (r.error) break;
-      const partType = sub.u8(`${field}type`);
-      const part = readPacketMessage(sub, partType, field);
+      const sub = new Reader(body);
+      sub.part = i;
+      const partType = sub.u8("type");
+      const part = readPacketMessage(sub, partType);
       if (part === undefined && !sub.error) {
-        const what = partType === TYPE_CODES.compound || partType === TYPE_CODES["push-pull"] ? "not allowed inside a compound" : "unknown";
-        sub.fail(partType === TYPE_CODES.compound || partType === TYPE_CODES["push-pull"] ? "invalid-field" : "unknown-type", `${field}type`, `${field}type: type ${partType} is ${what}`);
+        const nested = partType === TYPE_CODES.compound || partType === TYPE_CODES["push-pull"];
+        sub.fail(nested ? "invalid-field" : "unknown-type", "type", `type ${partType} is ${nested ? "not allowed inside a compound" : "unknown"}`);
       }
-      if (!sub.error && sub.remaining > 0) sub.fail("trailing-bytes", field.slice(0, -1), `${field.slice(0, -1)}: ${sub.remaining} bytes after the message`);
+      if (!sub.error && sub.remaining > 0) {
+        const name = `compound.parts[${i}]`;
+        sub.error = { kind: "trailing-bytes", field: name, message: `${name}: ${sub.remaining} bytes after the message` };
+      }
       if (sub.error) {
-        r.fail(sub.error.kind, sub.error.field, sub.error.message);
+        r.error = sub.error;
         break;
       }
       parts.push(part!);
     }
+    r.part = -1;
     return { type: "compound", parts };
   }
   if (type === TYPE_CODES["push-pull"]) {
     const flags = r.u8("push-pull.flags");
-    if (flags > 3) r.fail("invalid-field", "push-pull.flags", `push-pull.flags: unknown bits in ${flags}`);
+    if (flags > 3) r.fail("invalid-field", "push-pull.flags", `unknown bits in ${flags}`);
     const count = r.varint("push-pull.members.length");
     // Each record takes at least 8 bytes, so a count larger than that is a lie; checking first
     // keeps a 5-byte packet from making us loop billions of times.
     if (!r.error && count * 8 > r.remaining) {
-      r.fail("truncated", "push-pull.members.length", `push-pull.members.length: ${count} records cannot fit in ${r.remaining} bytes`);
+      r.fail("truncated", "push-pull.members.length", `${count} records cannot fit in ${r.remaining} bytes`);
     }
     const members: MemberRecord[] = [];
     for (let i = 0; i < count && !r.error; i++) {
-      const field = `push-pull.members[${i}]`;
-      const stateIndex = r.u8(`${field}.state`);
+      r.record = i;
+      const stateIndex = r.u8(".state");
       const state: MemberState | undefined = MEMBER_STATES[stateIndex];
-      if (!r.error && state === undefined) r.fail("invalid-field", `${field}.state`, `${field}.state: unknown state ${stateIndex}`);
-      const incarnation = r.varint(`${field}.incarnation`);
-      const name = r.str(`${field}.name`);
-      const addr = r.str(`${field}.addr`);
-      const meta = r.meta(`${field}.meta`);
+      if (!r.error && state === undefined) r.fail("invalid-field", ".state", `unknown state ${stateIndex}`);
+      const incarnation = r.varint(".incarnation");
+      const name = r.str(".name");
+      const addr = r.str(".addr");
+      const meta = r.meta(".meta");
       if (!r.error) members.push({ name, addr, incarnation, state: state!, meta });
     }
+    r.record = -1;
     return { type: "push-pull", join: (flags & 1) === 1, reply: (flags & 2) === 2, members };
   }
-  const msg = readPacketMessage(r, type, "");
-  if (msg === undefined && !r.error) r.fail("unknown-type", "type", `type: unknown message type ${type}`);
+  const msg = readPacketMessage(r, type);
+  if (msg === undefined && !r.error) r.fail("unknown-type", "type", `unknown message type ${type}`);
   return msg;
 }
 
@@ -419,7 +475,7 @@ export function decodeMessage(bytes: Uint8Array, maxBytes = Number.MAX_SAFE_INTE
   }
   const r = new Reader(bytes);
   const message = readMessage(r);
-  if (!r.error && r.remaining > 0) r.fail("trailing-bytes", "length", `length: ${r.remaining} bytes after the message`);
+  if (!r.error && r.remaining > 0) r.fail("trailing-bytes", "length", `${r.remaining} bytes after the message`);
   if (r.error || message === undefined) {
     return { ok: false, error: r.error ?? { kind: "invalid-field", field: "type", message: "undecodable" } };
   }

@@ -155,13 +155,15 @@ export class Membership {
 
   /** The earliest suspicion deadline, or Infinity. */
   nextSuspicionDeadlineMs(): number {
+    if (this.suspicions.size === 0) return Infinity;
     let min = Infinity;
     for (const s of this.suspicions.values()) if (s.deadlineMs < min) min = s.deadlineMs;
     return min;
   }
 
   /** Names whose suspicion has run past its minimum timeout and still waits for confirmations. */
-  stalledSuspicions(nowMs: number): string[] {
+  stalledSuspicions(nowMs: number): readonly string[] {
+    if (this.suspicions.size === 0) return NONE;
     const out: string[] = [];
     for (const [name, s] of this.suspicions) if (nowMs >= s.startMs + s.minMs && nowMs < s.deadlineMs) out.push(name);
     return out;
@@ -363,6 +365,7 @@ export class Membership {
 
   /** Declares every suspect whose timer ran out dead, as this node's own verdict. */
   expireSuspicions(nowMs: number): void {
+    if (this.suspicions.size === 0) return;
     for (const [name, s] of this.suspicions) {
       if (s.deadlineMs > nowMs) continue;
       const member = this.table.get(name);
@@ -374,6 +377,7 @@ export class Membership {
 
   /** Forgets dead and left members older than reapDeadAfterMs; returns how many. */
   reap(nowMs: number): number {
+    if (this.departed.size === 0) return 0;
     const gone: string[] = [];
     for (const name of this.departed) {
       const m = this.table.get(name);
@@ -452,6 +456,8 @@ export class Membership {
     this.hooks.emit({ type, member: toInfo(member), atMs });
   }
 }
+
+const NONE: readonly string[] = [];
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

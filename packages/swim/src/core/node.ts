@@ -360,26 +360,18 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   nextDeadlineMs(): number {
     let next = Math.min(this.nextProbeMs, this.nextGossipMs, this.nextPushPullMs, this.nextReconnectMs, this.membership.nextSuspicionDeadlineMs());
     if (this.probe !== undefined) next = Math.min(next, this.probe.indirectSent ? this.probe.deadlineMs : this.probe.indirectAtMs);
-    for (const r of this.relays.values()) next = Math.min(next, r.nackAtMs, r.expiresAtMs);
-    for (const t of this.joinAttempts.values()) next = Math.min(next, t);
+    // Size checks first: this runs after every input, and the maps are almost always empty.
+    if (this.relays.size > 0) for (const r of this.relays.values()) next = Math.min(next, r.nackAtMs, r.expiresAtMs);
+    if (this.joinAttempts.size > 0) for (const t of this.joinAttempts.values()) next = Math.min(next, t);
     if (this.joinRetry !== undefined) next = Math.min(next, this.joinRetry.nextAttemptMs);
-    for (const t of this.pushPullsInFlight.values()) next = Math.min(next, t);
+    if (this.pushPullsInFlight.size > 0) for (const t of this.pushPullsInFlight.values()) next = Math.min(next, t);
     return next;
   }
 
   tick(nowMs: number): void {
     this.advanceProbe(nowMs);
     if (nowMs >= this.nextProbeMs) this.startProbe(nowMs);
-    for (const [localSeq, relay] of this.relays) {
-      if (relay.nackAtMs <= nowMs) {
-        // Lifeguard nack: "I tried and the target did not answer", so the requester learns its own path works.
-        relay.nackAtMs = Infinity;
-        this.counters.nacksSent++;
-        this.sendPacket(relay.requesterAddr, { type: "nack", seq: relay.requesterSeq });
-      }
-      // A late ack is still forwarded until the probe timeout.
-      if (relay.expiresAtMs <= nowMs) this.relays.delete(localSeq);
-    }
+    if (this.relays.size > 0) this.serveRelays(nowMs);
     if (nowMs >= this.nextGossipMs) {
       this.gossip(nowMs);
       this.gossipPhaseMs = this.nextGossipMs;
@@ -394,21 +386,37 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
         this.sendPushPull(lost.addr, false, nowMs);
       }
     }
-    for (const [addr, deadline] of this.joinAttempts) {
-      if (deadline > nowMs) continue;
-      this.joinAttempts.delete(addr);
-      this.joinFailed.push(addr);
-      this.joinContactFailed(nowMs);
+    if (this.joinAttempts.size > 0) {
+      for (const [addr, deadline] of this.joinAttempts) {
+        if (deadline > nowMs) continue;
+        this.joinAttempts.delete(addr);
+        this.joinFailed.push(addr);
+        this.joinContactFailed(nowMs);
+      }
     }
     const retry = this.joinRetry;
     if (retry !== undefined && nowMs >= retry.nextAttemptMs) {
       retry.attemptStarted();
       this.contactSeeds(retry.seeds, nowMs);
     }
-    for (const [addr, deadline] of this.pushPullsInFlight) if (deadline <= nowMs) this.pushPullsInFlight.delete(addr);
+    if (this.pushPullsInFlight.size > 0) for (const [addr, deadline] of this.pushPullsInFlight) if (deadline <= nowMs) this.pushPullsInFlight.delete(addr);
     // Last, because a failed probe above may have confirmed a suspicion and pulled its deadline into the past.
     this.membership.expireSuspicions(nowMs);
     this.wakeGossip(nowMs);
+  }
+
+  /** Nacks due and relays expired (helper side of an indirect probe). */
+  private serveRelays(nowMs: number): void {
+    for (const [localSeq, relay] of this.relays) {
+      if (relay.nackAtMs <= nowMs) {
+        // Lifeguard nack: "I tried and the target did not answer", so the requester learns its own path works.
+        relay.nackAtMs = Infinity;
+        this.counters.nacksSent++;
+        this.sendPacket(relay.requesterAddr, { type: "nack", seq: relay.requesterSeq });
+      }
+      // A late ack is still forwarded until the probe timeout.
+      if (relay.expiresAtMs <= nowMs) this.relays.delete(localSeq);
+    }
   }
 
   /** Schedules the next gossip round on the gossip phase if updates are waiting and none is scheduled. */
@@ -467,7 +475,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.nextProbeMs = nowMs + interval;
     // Housekeeping rides on the probe tick, so an idle node wakes once per period.
     this.membership.reap(nowMs);
-    for (const [name, until] of this.syncCooldown) if (until <= nowMs) this.syncCooldown.delete(name);
+    if (this.syncCooldown.size > 0) for (const [name, until] of this.syncCooldown) if (until <= nowMs) this.syncCooldown.delete(name);
     this.askAboutStalledSuspects(nowMs);
     const target = this.nextProbeTarget();
     if (target === undefined) return;
