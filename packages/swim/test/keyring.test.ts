@@ -17,6 +17,26 @@ describe("Keyring (AES-256-GCM)", () => {
     expect(b.open(sealed)).toEqual({ ok: true, plaintext: bytes("hello") });
   });
 
+  it("never reuses a nonce, across refills of its nonce pool", () => {
+    const ring = new Keyring([k1]);
+    const seen = new Set<string>();
+    for (let i = 0; i < 1000; i++) seen.add(Buffer.from(ring.seal(bytes("x")).subarray(1, 13)).toString("hex"));
+    expect(seen.size).toBe(1000);
+  });
+
+  it("opens packets under whichever key sealed them while the cluster rotates, in any order", () => {
+    const ring = new Keyring([k1, k2]);
+    const old = new Keyring([k1]).seal(bytes("old"));
+    const fresh = new Keyring([k2]).seal(bytes("new"));
+    for (const [sealed, text] of [[fresh, "new"], [old, "old"], [fresh, "new"], [fresh, "new"], [old, "old"]] as const) {
+      expect(ring.open(sealed)).toEqual({ ok: true, plaintext: bytes(text) });
+    }
+    ring.use(k2);
+    ring.remove(k1);
+    expect(ring.open(old)).toEqual({ ok: false, reason: "no-key-matches" });
+    expect(ring.open(ring.seal(bytes("after")))).toEqual({ ok: true, plaintext: bytes("after") });
+  });
+
   it("rejects any tampered byte (authenticated encryption)", () => {
     const ring = new Keyring([k1]);
     fc.assert(

@@ -14,7 +14,7 @@
  * from garbage. GCM authenticates: a packet sealed with an unknown key, or
  * altered on the way, fails to open and is dropped and counted.
  */
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, randomFillSync, type KeyObject } from "node:crypto";
 
 /** The envelope's first byte. */
 export const ENCRYPTED_VERSION = 0xe1;
@@ -56,9 +56,18 @@ export function keyFingerprint(key: Uint8Array): string {
   return createHash("sha256").update(key).digest("hex").slice(0, 8);
 }
 
+/** Nonces drawn per refill of the pool (one randomFillSync call instead of one per packet). */
+const NONCE_POOL = 256;
+
 /** An ordered set of AES-256 keys; index 0 is the primary. */
 export class Keyring {
   private keys: Uint8Array[] = [];
+  /** The same keys as KeyObjects, imported once rather than on every packet. */
+  private keyObjects: KeyObject[] = [];
+  /** Index of the key that opened the last packet: during a rotation most packets use one key, so try it first. */
+  private lastOpened = 0;
+  private readonly nonces = Buffer.alloc(NONCE_BYTES * NONCE_POOL);
+  private noncesLeft = 0;
 
   /** @param keys the initial keys, primary first (at least one). */
   constructor(keys: readonly Uint8Array[]) {
@@ -69,7 +78,9 @@ export class Keyring {
   /** Adds a key for decryption (no-op if present). */
   install(key: Uint8Array): void {
     checkKey(key);
-    if (this.indexOf(key) < 0) this.keys.push(new Uint8Array(key));
+    if (this.indexOf(key) >= 0) return;
+    this.keys.push(new Uint8Array(key));
+    this.keyObjects.push(createSecretKey(key));
   }
 
   /** Makes an installed key the primary (the one we encrypt with). */
@@ -78,6 +89,9 @@ export class Keyring {
     if (i < 0) throw new KeyringError(`keyring: key ${keyFingerprint(key)} is not installed; install it first`);
     const [k] = this.keys.splice(i, 1);
     this.keys.unshift(k!);
+    const [o] = this.keyObjects.splice(i, 1);
+    this.keyObjects.unshift(o!);
+    this.lastOpened = 0;
   }
 
   /** Removes a key; the primary cannot be removed (make another key primary first). */
@@ -86,6 +100,8 @@ export class Keyring {
     if (i < 0) throw new KeyringError(`keyring: key ${keyFingerprint(key)} is not installed`);
     if (i === 0) throw new KeyringError(`keyring: key ${keyFingerprint(key)} is the primary key; use another key first`);
     this.keys.splice(i, 1);
+    this.keyObjects.splice(i, 1);
+    this.lastOpened = 0;
   }
 
   /** Fingerprints of the installed keys, primary first. */
@@ -96,8 +112,14 @@ export class Keyring {
 
   /** Encrypts with the primary key. */
   seal(plaintext: Uint8Array): Uint8Array {
-    const nonce = randomBytes(NONCE_BYTES);
-    const cipher = createCipheriv("aes-256-gcm", this.keys[0]!, nonce);
+    // A fresh random 96-bit nonce per packet, as memberlist does, drawn from a pool filled in bulk.
+    if (this.noncesLeft === 0) {
+      randomFillSync(this.nonces);
+      this.noncesLeft = NONCE_POOL;
+    }
+    const at = --this.noncesLeft * NONCE_BYTES;
+    const nonce = this.nonces.subarray(at, at + NONCE_BYTES);
+    const cipher = createCipheriv("aes-256-gcm", this.keyObjects[0]!, nonce);
     cipher.setAAD(AAD);
     const body = cipher.update(plaintext);
     const final = cipher.final();
@@ -106,25 +128,30 @@ export class Keyring {
     out[0] = ENCRYPTED_VERSION;
     out.set(nonce, 1);
     out.set(body, 1 + NONCE_BYTES);
-    out.set(final, 1 + NONCE_BYTES + body.length);
+    if (final.length > 0) out.set(final, 1 + NONCE_BYTES + body.length);
     out.set(tag, out.length - TAG_BYTES);
     return out;
   }
 
-  /** Decrypts with whichever installed key works; never throws. */
+  /** Decrypts with whichever installed key works, the last one that worked first; never throws. */
   open(sealed: Uint8Array): { ok: true; plaintext: Uint8Array } | { ok: false; reason: OpenFailure } {
     if (sealed.length === 0 || sealed[0] !== ENCRYPTED_VERSION) return { ok: false, reason: "not-encrypted" };
     if (sealed.length < ENCRYPTION_OVERHEAD_BYTES) return { ok: false, reason: "too-short" };
     const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
     const body = sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES);
     const tag = sealed.subarray(sealed.length - TAG_BYTES);
-    for (const key of this.keys) {
+    const n = this.keyObjects.length;
+    const first = this.lastOpened < n ? this.lastOpened : 0;
+    for (let k = 0; k < n; k++) {
+      const i = (first + k) % n;
       try {
-        const decipher = createDecipheriv("aes-256-gcm", key, nonce);
+        const decipher = createDecipheriv("aes-256-gcm", this.keyObjects[i]!, nonce);
         decipher.setAAD(AAD);
         decipher.setAuthTag(tag);
         const a = decipher.update(body);
         const b = decipher.final(); // throws if the tag does not verify: wrong key or tampering
+        this.lastOpened = i;
+        if (b.length === 0) return { ok: true, plaintext: new Uint8Array(a.buffer, a.byteOffset, a.length) };
         const plaintext = new Uint8Array(a.length + b.length);
         plaintext.set(a);
         plaintext.set(b, a.length);
