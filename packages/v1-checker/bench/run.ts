@@ -2,22 +2,31 @@
 //
 //   pnpm --filter @heck/v1-checker bench
 //
-// 1. Starts `heck-fleet` (10,000 origins on 127.0.1.1:20000-29999) in its own processes.
-// 2. Runs the checker (engine + API + metrics, as `heck-v1 run`) in another
-//    process, compiled with esbuild so its RSS is the checker's and not the
-//    TypeScript loader's, for 30 s at 1 s: checks/s, schedule lag p50/p99,
-//    check latency p50/p99, CPU cores, RSS, CPU microseconds per check.
-// 3. Finds the knee: the most origins held at 1 s with lag p99 under 100 ms
+// 1. Starts `heck-fleet` (10,000 origins on 127.0.1.1:20000-29999, two
+//    processes of 5,000) in processes of its own.
+// 2. Rounds, alternating on the same fleet (the machine is shared, so the
+//    two see the same load):
+//    - the checker (engine + API + metrics, as `heck-v1 run`, compiled with
+//      esbuild, Node's default heap settings) for 30 s at 1 s: checks/s,
+//      schedule lag p50/p99, check latency p50/p99, CPU, RSS, live heap per
+//      target. Meanwhile this process scrapes its /metrics every 10 s and
+//      lists all targets once, as Prometheus and an operator would;
+//    - bare undici (one Client per origin, same rate, a handler that only
+//      counts) for as long: the floor any undici-based checker stands on.
+//    Figures are medians over the rounds; ratios to the floor do not depend
+//    on the machine's load the way absolute figures do.
+// 3. The same checker with a V8 heap cap, once, for the RSS it buys.
+// 4. Finds the knee: the most origins held at 1 s with lag p99 under 100 ms
 //    (fleets on 127.0.1.2 serve targets beyond 10,000).
-// 4. Measures the machine's ceiling with wrk against the same fleet: requests/s
-//    and wrk's CPU microseconds per request.
-// 5. Prints the reference points (blackbox_exporter, Uptime Kuma) as ratios,
+// 5. Measures the machine's ceiling with wrk against the same fleet.
+// 6. Prints the reference points (blackbox_exporter, Uptime Kuma) as ratios,
 //    and a last line of JSON.
 //
-// Environment: HECK_BENCH_QUICK=1 (short runs, for a smoke test),
-// HECK_BENCH_ORIGINS (default 10000), HECK_BENCH_DURATION_S (default 30).
-// Ports: 20000-29999 (origins), 31000-31001 (fleet control): the benchmark range.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from "node:child_process";
+// Environment: HECK_BENCH_QUICK=1 (one short round, for a smoke test),
+// HECK_BENCH_ORIGINS (default 10000), HECK_BENCH_DURATION_S (default 30),
+// HECK_BENCH_ROUNDS (default 3), HECK_BENCH_FLEET_SHARD (origins per fleet process, default 5000).
+// Ports: 20000-29999 (origins), 31000-31003 (fleet control): the benchmark range.
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
@@ -27,12 +36,15 @@ import { build } from "esbuild";
 const QUICK = process.env["HECK_BENCH_QUICK"] === "1";
 const ORIGINS = Number(process.env["HECK_BENCH_ORIGINS"] ?? 10_000);
 const DURATION_S = Number(process.env["HECK_BENCH_DURATION_S"] ?? (QUICK ? 8 : 30));
+const ROUNDS = Number(process.env["HECK_BENCH_ROUNDS"] ?? (QUICK ? 1 : 3));
+
 const PROBE_DURATION_S = QUICK ? 5 : 10;
 const WARMUP_S = QUICK ? 3 : 6;
 const INTERVAL_MS = 1000;
 const TIMEOUT_MS = 1000;
 const LAG_GOAL_MS = 100;
 const RSS_GOAL_MB = 256;
+const SCRAPE_EVERY_S = 10;
 const BASE_PORT = 20_000;
 const PER_HOST = 10_000; // origins per loopback address (ports 20000-29999); 127.0.1.2 serves the next 10,000
 /**
@@ -50,24 +62,22 @@ const HOST_PREFIX = process.env["HECK_BENCH_HOST_PREFIX"] ?? "127.0.1.";
  * measures the single-process fleet instead.
  */
 const SHARD = Number(process.env["HECK_BENCH_FLEET_SHARD"] ?? 5000);
-/**
- * The checker's V8 old-space cap for n targets, in MB: about twice the live
- * heap measured after a full GC (about 30 MB plus 5 KB per target). Without a
- * cap, V8 lets the old space grow to several times the live heap before it
- * collects (a throughput choice), which at 10,000 targets means about 450 MB
- * of RSS for 80 MB of live objects. The README shows how to set it:
- * NODE_OPTIONS=--max-old-space-size=<mb>. HECK_BENCH_HEAP_CAP=0 disables it.
- */
-function heapCapMb(n: number): number {
-  const env = process.env["HECK_BENCH_HEAP_CAP"];
-  if (env === "0") return 0;
-  return env !== undefined ? Number(env) : Math.round(32 + 0.013 * n);
-}
+/** The heap cap of the informational capped run: about twice the live heap (32 MB plus 13 KB per target). */
+const CAP_MB = Math.round(32 + 0.013 * ORIGINS);
 const KNEE_MAX = 18_000; // below the checker's 20,000 file descriptors (one connection per origin)
 const FLEET_BIN = fileURLToPath(new URL("../../fleet/bin/heck-fleet.js", import.meta.url));
-const WORKER_SRC = fileURLToPath(new URL("./checker-worker.ts", import.meta.url));
+const CHECKER_SRC = fileURLToPath(new URL("./checker-worker.ts", import.meta.url));
+const FLOOR_SRC = fileURLToPath(new URL("./undici-floor-worker.ts", import.meta.url));
 
-interface WorkerResult {
+interface GcFigures {
+  minor: number;
+  minorMs: number;
+  major: number;
+  majorMs: number;
+  maxPauseMs: number;
+}
+
+interface CheckerResult {
   origins: number;
   checks: number;
   checksPerSec: number;
@@ -81,27 +91,64 @@ interface WorkerResult {
   cpuCores: number;
   cpuUsPerCheck: number;
   rssMb: number;
+  heapTotalMaxMb: number;
+  liveHeapMb: number;
+  bytesPerTarget: number;
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
-  gc: { minor: number; minorMs: number; major: number; majorMs: number; maxPauseMs: number };
-  heapUsedMb: number;
+  gc: GcFigures;
   elapsedS: number;
   warmupS: number;
   firstPassS: number;
 }
 
-interface RunResult extends WorkerResult {
-  /** The --max-old-space-size the checker ran with (0: Node's default). */
+interface FloorResult {
+  origins: number;
+  requestsPerSec: number;
+  errors: number;
+  errorKinds: Record<string, number>;
+  skipped: number;
+  lagP99Ms: number;
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  cpuCores: number;
+  cpuUsPerRequest: number;
+  rssMb: number;
+  liveHeapMb: number;
+  bytesPerOrigin: number;
+  eventLoopDelayMaxMs: number;
+  gc: GcFigures;
+  elapsedS: number;
+}
+
+/** What the parent measures around a worker's window. */
+interface Around {
   heapCapMb: number;
   fleetCpuCores: number;
   fleetCpuUsPerRequest: number;
   loadBefore: number;
   loadAfter: number;
+  /** Wall time of each /metrics scrape and of the full target list (checker runs only). */
+  scrapeMs: number[];
+  scrapeBytes: number;
+  listMs: number;
+  listTargets: number;
 }
+
+type RunResult = CheckerResult & Around;
+type FloorRun = FloorResult & Around;
 
 const log = (s = ""): void => void process.stdout.write(s + "\n");
 const fmt = (n: number, d = 1): string => (Number.isFinite(n) ? n.toFixed(d) : "-");
 const clkTck = Number(spawnSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).stdout.trim()) || 100;
+const load1 = (): number => loadavg()[0]!;
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
 
 function cpuSecondsOf(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -109,7 +156,7 @@ function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / clkTck; // utime + stime
 }
 
-function held(r: WorkerResult): boolean {
+function held(r: CheckerResult): boolean {
   return r.lagP99Ms < LAG_GOAL_MS && r.checksPerSec >= 0.95 * r.expectedChecksPerSec;
 }
 
@@ -164,12 +211,22 @@ async function fleetRequests(control: string): Promise<number> {
   return s.totalRequests;
 }
 
-async function runChecker(workerJs: string, origins: number, durationS: number, fleets: Array<{ pid: number; control: string }>, capMb = heapCapMb(origins)): Promise<RunResult> {
-  const loadBefore = loadavg()[0]!;
-  const hosts = [`${HOST_PREFIX}1`, `${HOST_PREFIX}2`].slice(0, Math.ceil(origins / PER_HOST));
-  const args = { origins, hosts, perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1 };
-  const nodeArgs = capMb > 0 ? [`--max-old-space-size=${capMb}`] : [];
-  const child = spawn(process.execPath, [...nodeArgs, workerJs, JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
+/** A timed GET against the worker's API (from this process, so the client's cost is not the checker's). */
+async function timedGet(url: string): Promise<{ ms: number; bytes: number; body: string }> {
+  const t = performance.now();
+  const res = await fetch(url);
+  const body = await res.text();
+  return { ms: performance.now() - t, bytes: body.length, body };
+}
+
+/**
+ * Runs one worker process to the end. Around its window, measures the
+ * fleet's CPU and requests (from /proc and the control API) and, for the
+ * checker, scrapes its API on a schedule.
+ */
+async function runWorker<R>(js: string, args: object, fleets: Array<{ pid: number; control: string }>, nodeArgs: string[], scrape: boolean): Promise<R & Around> {
+  const loadBefore = load1();
+  const child = spawn(process.execPath, [...nodeArgs, js, JSON.stringify(args)], { stdio: ["ignore", "pipe", "inherit"] });
   let fleetCpu0 = 0;
   let fleetReq0 = 0;
   let fleetCpu = 0;
@@ -177,7 +234,16 @@ async function runChecker(workerJs: string, origins: number, durationS: number, 
   let windowS = 0;
   let windowStart = 0;
   let last = "";
-  let pending: Promise<void> = Promise.resolve();
+  let apiUrl = "";
+  const scrapeMs: number[] = [];
+  let scrapeBytes = 0;
+  let listMs = NaN;
+  let listTargets = 0;
+  const timers: NodeJS.Timeout[] = [];
+  let pending: Promise<unknown> = Promise.resolve();
+  const schedule = (afterS: number, fn: () => Promise<void>): void => {
+    timers.push(setTimeout(() => (pending = Promise.all([pending, fn().catch(() => undefined)])), afterS * 1000));
+  };
   await new Promise<void>((resolve, reject) => {
     let buf = "";
     child.stdout!.on("data", (c: Buffer) => {
@@ -186,32 +252,88 @@ async function runChecker(workerJs: string, origins: number, durationS: number, 
       while ((nl = buf.indexOf("\n")) >= 0) {
         const line = buf.slice(0, nl);
         buf = buf.slice(nl + 1);
-        if (line.startsWith("window-start")) {
+        if (line.startsWith("api ")) apiUrl = line.slice(4).trim();
+        else if (line.startsWith("window-start")) {
           windowStart = performance.now();
           fleetCpu0 = fleets.reduce((a, f) => a + cpuSecondsOf(f.pid), 0);
           pending = Promise.all(fleets.map((f) => fleetRequests(f.control))).then((v) => void (fleetReq0 = v.reduce((a, b) => a + b, 0)));
+          if (scrape && apiUrl !== "") {
+            for (let s = SCRAPE_EVERY_S / 2; s < durationOf(args); s += SCRAPE_EVERY_S) {
+              schedule(s, async () => {
+                const r = await timedGet(`${apiUrl}/metrics`);
+                scrapeMs.push(r.ms);
+                scrapeBytes = r.bytes;
+              });
+            }
+            schedule(durationOf(args) * 0.6, async () => {
+              const r = await timedGet(`${apiUrl}/v1/targets`);
+              listMs = r.ms;
+              listTargets = (JSON.parse(r.body) as unknown[]).length;
+            });
+          }
         } else if (line.startsWith("window-end")) {
           windowS = (performance.now() - windowStart) / 1000;
           fleetCpu = fleets.reduce((a, f) => a + cpuSecondsOf(f.pid), 0) - fleetCpu0;
+          for (const t of timers) clearTimeout(t);
           pending = pending.then(() => Promise.all(fleets.map((f) => fleetRequests(f.control))).then((v) => void (fleetReq = v.reduce((a, b) => a + b, 0) - fleetReq0)));
         } else if (line.startsWith("warm-up")) log(`    ${line}`);
         else if (line.trim() !== "") last = line;
       }
     });
-    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`checker worker exited with ${code}`))));
+    child.on("exit", (code) => (code === 0 ? resolve() : reject(new Error(`benchmark worker exited with ${code}`))));
   });
   await pending;
-  const r = JSON.parse(last) as WorkerResult;
-  return { ...r, heapCapMb: capMb, fleetCpuCores: fleetCpu / windowS, fleetCpuUsPerRequest: (fleetCpu * 1e6) / Math.max(1, fleetReq), loadBefore, loadAfter: loadavg()[0]! };
+  const r = JSON.parse(last) as R;
+  const capArg = nodeArgs.find((a) => a.startsWith("--max-old-space-size="));
+  return {
+    ...r,
+    heapCapMb: capArg ? Number(capArg.split("=")[1]) : 0,
+    fleetCpuCores: fleetCpu / windowS,
+    fleetCpuUsPerRequest: (fleetCpu * 1e6) / Math.max(1, fleetReq),
+    loadBefore,
+    loadAfter: load1(),
+    scrapeMs,
+    scrapeBytes,
+    listMs,
+    listTargets,
+  };
+}
+
+function durationOf(args: object): number {
+  return (args as { durationS: number }).durationS;
+}
+
+function hostsFor(n: number): string[] {
+  return [`${HOST_PREFIX}1`, `${HOST_PREFIX}2`].slice(0, Math.ceil(n / PER_HOST));
+}
+
+function runChecker(js: string, origins: number, durationS: number, fleets: FleetShard[], nodeArgs: string[] = [], scrape = true): Promise<RunResult> {
+  const args = { origins, hosts: hostsFor(origins), perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1 };
+  return runWorker<CheckerResult>(js, args, fleets, nodeArgs, scrape);
+}
+
+function runFloor(js: string, origins: number, durationS: number, fleets: FleetShard[]): Promise<FloorRun> {
+  const args = { origins, hosts: hostsFor(origins), perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, warmupS: WARMUP_S, durationS };
+  return runWorker<FloorResult>(js, args, fleets, [], false);
 }
 
 function describeRun(label: string, r: RunResult): void {
   const verdict = held(r) ? "held" : "NOT held";
+  const scrapes = r.scrapeMs.length > 0 ? `; /metrics ${r.scrapeMs.map((m) => fmt(m, 0)).join("/")} ms (${fmt(r.scrapeBytes / 1e6, 1)} MB), /v1/targets ${fmt(r.listMs, 0)} ms (${r.listTargets})` : "";
   log(
     `  ${label}: ${r.origins} origins -> ${fmt(r.checksPerSec, 0)} checks/s (of ${fmt(r.expectedChecksPerSec, 0)}), lag p50 ${fmt(r.lagP50Ms, 2)} ms p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
-      `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores ${fmt(r.rssMb, 0)} MB (${r.heapCapMb > 0 ? `heap cap ${r.heapCapMb} MB` : "no heap cap"}), fleet ${fmt(r.fleetCpuCores, 2)} cores; ` +
-      `event loop delay p99 ${fmt(r.eventLoopDelayP99Ms, 1)} ms max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms; ` +
+      `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores (${fmt(r.cpuUsPerCheck, 1)} µs/check), RSS ${fmt(r.rssMb, 0)} MB ` +
+      `(${r.heapCapMb > 0 ? `heap cap ${r.heapCapMb} MB` : "Node defaults"}; live heap ${fmt(r.liveHeapMb, 0)} MB = ${fmt(r.bytesPerTarget / 1024, 1)} KB/target), fleet ${fmt(r.fleetCpuCores, 2)} cores (${fmt(r.fleetCpuUsPerRequest, 1)} µs/request); ` +
+      `event loop delay max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms${scrapes}; ` +
       `every origin checked once after ${fmt(r.firstPassS, 1)} s; failures ${r.failures}${r.failures ? ` ${JSON.stringify(r.failureKinds)}` : ""}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)} [${verdict}]`,
+  );
+}
+
+function describeFloor(label: string, r: FloorRun): void {
+  log(
+    `  ${label}: ${fmt(r.requestsPerSec, 0)} requests/s, latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, pacing lag p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
+      `${fmt(r.cpuCores, 2)} cores (${fmt(r.cpuUsPerRequest, 1)} µs/request), RSS ${fmt(r.rssMb, 0)} MB (live heap ${fmt(r.liveHeapMb, 0)} MB = ${fmt(r.bytesPerOrigin / 1024, 1)} KB/origin), ` +
+      `fleet ${fmt(r.fleetCpuCores, 2)} cores; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}%, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms; errors ${r.errors}${r.errors ? ` ${JSON.stringify(r.errorKinds)}` : ""}, slots skipped (origin still busy) ${r.skipped}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)}`,
   );
 }
 
@@ -237,6 +359,19 @@ function runWrk(url: string, durationS: number, fleetPid: number): { requestsPer
   };
 }
 
+async function compile(src: string, out: string): Promise<void> {
+  await build({
+    entryPoints: [src],
+    bundle: true,
+    platform: "node",
+    format: "esm",
+    target: "node20",
+    outfile: out,
+    logLevel: "warning",
+    banner: { js: "import { createRequire as __heckRequire } from 'node:module'; const require = __heckRequire(import.meta.url);" },
+  });
+}
+
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), "heck-v1-bench-"));
   const children: ChildProcess[] = [];
@@ -248,29 +383,18 @@ async function main(): Promise<void> {
     cleanup();
     process.exit(130);
   });
+  const loadStart = loadavg();
   try {
-    log(`heck-v1 benchmark: ${ORIGINS} origins at ${INTERVAL_MS} ms for ${DURATION_S} s${QUICK ? " (quick)" : ""}`);
-    log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GB, node ${process.version}; load average now ${loadavg().map((l) => fmt(l, 2)).join(" ")} (shared machine: other jobs compete for the same cores)`);
+    log(`heck-v1 benchmark: ${ORIGINS} origins at ${INTERVAL_MS} ms, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} of ${DURATION_S} s${QUICK ? " (quick)" : ""}`);
+    log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GB, node ${process.version}`);
+    log(`load average at start: ${loadStart.map((l) => fmt(l, 2)).join(" ")} (1, 5, 15 min; this machine is shared, other jobs compete for the same cores)`);
     const haveWrk = ensureWrk();
 
-    // The checker runs compiled (as it would be deployed); the TypeScript loader alone costs tens of MB.
-    const workerJs = join(dir, "checker-worker.mjs");
-    await build({
-      entryPoints: [WORKER_SRC],
-      bundle: true,
-      platform: "node",
-      format: "esm",
-      target: "node20",
-      outfile: workerJs,
-      logLevel: "warning",
-      banner: { js: "import { createRequire as __heckRequire } from 'node:module'; const require = __heckRequire(import.meta.url);" },
-    });
-    const tsxOverheadMb = (() => {
-      const probe = "setTimeout(() => console.log(process.memoryUsage.rss()), 200)";
-      const plain = Number(execFileSync(process.execPath, ["-e", probe], { encoding: "utf8" }));
-      const withTsx = Number(execFileSync(process.execPath, ["--import", "tsx", "-e", probe], { encoding: "utf8", cwd: fileURLToPath(new URL("..", import.meta.url)) }));
-      return (withTsx - plain) / 2 ** 20;
-    })();
+    // The workers run compiled (as the checker would be deployed); the TypeScript loader alone costs tens of MB.
+    const checkerJs = join(dir, "checker-worker.mjs");
+    const floorJs = join(dir, "undici-floor-worker.mjs");
+    await compile(CHECKER_SRC, checkerJs);
+    await compile(FLOOR_SRC, floorJs);
 
     const shards: FleetShard[] = [];
     const t0 = performance.now();
@@ -278,16 +402,50 @@ async function main(): Promise<void> {
     for (const f of shards) children.push(f.child);
     log(`\nheck-fleet: ${fleets.length} process${fleets.length === 1 ? "" : "es"} of up to ${SHARD} origins (${HOST_PREFIX}1:${BASE_PORT}-${BASE_PORT + Math.min(ORIGINS, PER_HOST) - 1}${ORIGINS > PER_HOST ? `, ${HOST_PREFIX}2:...` : ""}), ready in ${fmt((performance.now() - t0) / 1000, 1)} s`);
 
-    log(`\nmain run (warm-up: at least ${WARMUP_S} s and until every origin was checked once; then ${DURATION_S} s measured):`);
-    const main = await runChecker(workerJs, ORIGINS, DURATION_S, fleets);
-    describeRun("main", main);
-    // The same load with Node's default heap sizing, for the RSS it costs.
-    let uncapped: RunResult | undefined;
-    if (main.heapCapMb > 0) {
-      log(`\nsame origins, Node's default heap sizing (no --max-old-space-size), ${PROBE_DURATION_S} s:`);
-      uncapped = await runChecker(workerJs, ORIGINS, PROBE_DURATION_S, fleets, 0);
-      describeRun("default heap", uncapped);
+    log(`\nrounds (checker: warm-up of at least ${WARMUP_S} s until every origin was checked once, then ${DURATION_S} s measured, /metrics scraped every ${SCRAPE_EVERY_S} s, all targets listed once; bare undici: the same)`);
+    const runs: RunResult[] = [];
+    const floors: FloorRun[] = [];
+    for (let k = 1; k <= ROUNDS; k++) {
+      const r = await runChecker(checkerJs, ORIGINS, DURATION_S, fleets);
+      runs.push(r);
+      describeRun(`round ${k} checker`, r);
+      const f = await runFloor(floorJs, ORIGINS, DURATION_S, fleets);
+      floors.push(f);
+      describeFloor(`round ${k} bare undici`, f);
     }
+    const med = (f: (r: RunResult) => number): number => median(runs.map(f));
+    const fmed = (f: (r: FloorRun) => number): number => median(floors.map(f));
+    const main: CheckerResult = {
+      ...runs[0]!,
+      checksPerSec: med((r) => r.checksPerSec),
+      lagP50Ms: med((r) => r.lagP50Ms),
+      lagP99Ms: med((r) => r.lagP99Ms),
+      latencyP50Ms: med((r) => r.latencyP50Ms),
+      latencyP99Ms: med((r) => r.latencyP99Ms),
+      cpuCores: med((r) => r.cpuCores),
+      cpuUsPerCheck: med((r) => r.cpuUsPerCheck),
+      rssMb: med((r) => r.rssMb),
+      liveHeapMb: med((r) => r.liveHeapMb),
+      bytesPerTarget: med((r) => r.bytesPerTarget),
+      eventLoopDelayMaxMs: med((r) => r.eventLoopDelayMaxMs),
+    };
+    const floor = {
+      cpuUsPerRequest: fmed((r) => r.cpuUsPerRequest),
+      rssMb: fmed((r) => r.rssMb),
+      bytesPerOrigin: fmed((r) => r.bytesPerOrigin),
+      liveHeapMb: fmed((r) => r.liveHeapMb),
+    };
+    const fleetCores = med((r) => r.fleetCpuCores);
+    const fleetUs = med((r) => r.fleetCpuUsPerRequest);
+    const scrapeMs = median(runs.flatMap((r) => r.scrapeMs));
+    const listMs = med((r) => r.listMs);
+    const roundsHeld = runs.filter(held).length;
+    log(`  medians of ${ROUNDS}: ${fmt(main.checksPerSec, 0)} checks/s, lag p99 ${fmt(main.lagP99Ms, 1)} ms, ${fmt(main.cpuUsPerCheck, 1)} µs/check (bare undici ${fmt(floor.cpuUsPerRequest, 1)}), RSS ${fmt(main.rssMb, 0)} MB (bare undici ${fmt(floor.rssMb, 0)}); held in ${roundsHeld} of ${ROUNDS} rounds`);
+
+    // What a heap cap buys: the same checker with --max-old-space-size.
+    log(`\nsame origins with a V8 heap cap (--max-old-space-size=${CAP_MB}), ${PROBE_DURATION_S} s, for the RSS it buys:`);
+    const capped = await runChecker(checkerJs, ORIGINS, PROBE_DURATION_S, fleets, [`--max-old-space-size=${CAP_MB}`], false);
+    describeRun("heap cap", capped);
 
     // Knee: the most origins held at 1 s with lag p99 < 100 ms.
     log(`\nknee search (${PROBE_DURATION_S} s per step; held = lag p99 < ${LAG_GOAL_MS} ms and >= 95% of the expected checks/s):`);
@@ -295,7 +453,6 @@ async function main(): Promise<void> {
     let hi = Infinity;
     if (held(main)) lo = main.origins;
     else hi = main.origins;
-    const steps: RunResult[] = [];
     for (let k = 0; k < (QUICK ? 2 : 4); k++) {
       let n: number;
       if (hi === Infinity) {
@@ -307,8 +464,7 @@ async function main(): Promise<void> {
       const before = shards.length;
       const used = await ensureFleet(shards, n);
       for (const f of shards.slice(before)) children.push(f.child);
-      const r = await runChecker(workerJs, n, PROBE_DURATION_S, used);
-      steps.push(r);
+      const r = await runChecker(checkerJs, n, PROBE_DURATION_S, used, [], false);
       describeRun(`step ${k + 1}`, r);
       if (held(r)) lo = n;
       else hi = n;
@@ -325,21 +481,28 @@ async function main(): Promise<void> {
       else log("  wrk failed");
     }
 
-    const probesPerCore = main.checksPerSec / Math.max(main.cpuCores, 1e-9);
-    log(`\nresults beside their references (same run, same machine; load average ${fmt(loadavg()[0]!, 2)}):`);
+    const loadEnd = loadavg();
+    const probesPerCore = 1e6 / main.cpuUsPerCheck;
+    log(`\nresults beside their references (medians of ${ROUNDS} rounds; load average ${loadStart.map((l) => fmt(l, 1)).join(" ")} at start, ${loadEnd.map((l) => fmt(l, 1)).join(" ")} at end):`);
     const rows: Array<[string, string, string]> = [
       ["origins held at 1 s (knee)", String(kneeOrigins), `goal 10,000: ${kneeOrigins >= 10_000 ? "met" : "not met"}; Uptime Kuma struggles beyond 500 monitors: x${fmt(kneeOrigins / 500, 1)}`],
-      ["checks/s achieved", fmt(main.checksPerSec, 0), `expected ${fmt(main.expectedChecksPerSec, 0)}`],
+      ["checks/s achieved", fmt(main.checksPerSec, 0), `expected ${fmt(main.expectedChecksPerSec, 0)}; held (lag p99 < ${LAG_GOAL_MS} ms) in ${roundsHeld} of ${ROUNDS} rounds`],
       ["schedule lag p50 / p99", `${fmt(main.lagP50Ms, 2)} / ${fmt(main.lagP99Ms, 1)} ms`, `goal p99 < ${LAG_GOAL_MS} ms: ${main.lagP99Ms < LAG_GOAL_MS ? "met" : "not met"}`],
       ["check latency p50 / p99", `${fmt(main.latencyP50Ms, 2)} / ${fmt(main.latencyP99Ms, 1)} ms`, "loopback, keep-alive"],
       ["checker CPU", `${fmt(main.cpuCores, 2)} cores`, `${fmt(probesPerCore, 0)} checks/s per core; blackbox_exporter ~1,000 probes/s per core: x${fmt(probesPerCore / 1000, 1)}`],
+      ["CPU per check", `${fmt(main.cpuUsPerCheck, 1)} µs`, `bare undici: ${fmt(floor.cpuUsPerRequest, 1)} µs per request (x${fmt(main.cpuUsPerCheck / floor.cpuUsPerRequest, 2)})${wrk ? `; wrk: ${fmt(wrk.cpuUsPerRequest, 1)} µs (x${fmt(main.cpuUsPerCheck / wrk.cpuUsPerRequest, 1)})` : ""}`],
       [
-        "checker RSS (compiled)",
+        "checker RSS (Node defaults)",
         `${fmt(main.rssMb, 0)} MB`,
-        `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"} (${main.heapCapMb > 0 ? `--max-old-space-size=${main.heapCapMb}` : "Node's default heap"}${uncapped ? `; ${fmt(uncapped.rssMb, 0)} MB with Node's default heap sizing` : ""}); under tsx add ~${fmt(tsxOverheadMb, 0)} MB`,
+        `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"}; bare undici: ${fmt(floor.rssMb, 0)} MB (x${fmt(main.rssMb / floor.rssMb, 2)}); with --max-old-space-size=${CAP_MB}: ${fmt(capped.rssMb, 0)} MB`,
       ],
-      ["CPU per check", `${fmt(main.cpuUsPerCheck, 1)} µs`, wrk ? `wrk: ${fmt(wrk.cpuUsPerRequest, 1)} µs per request (x${fmt(main.cpuUsPerCheck / wrk.cpuUsPerRequest, 1)})` : "wrk unavailable"],
-      ["fleet CPU per request", `${fmt(main.fleetCpuUsPerRequest, 1)} µs (checker traffic)`, wrk ? `${fmt(wrk.fleetCpuUsPerRequest, 1)} µs under wrk (keep-alive, 64 connections)` : "-"],
+      [
+        "live heap per target",
+        `${fmt(main.bytesPerTarget / 1024, 2)} KB`,
+        `bare undici: ${fmt(floor.bytesPerOrigin / 1024, 2)} KB per origin, so the checker's own state is ${fmt((main.bytesPerTarget - floor.bytesPerOrigin) / 1024, 2)} KB per target`,
+      ],
+      ["fleet CPU", `${fmt(fleetCores, 2)} cores, ${fmt(fleetUs, 1)} µs/request`, wrk ? `${fmt(wrk.fleetCpuUsPerRequest, 1)} µs/request under wrk (keep-alive, 64 connections)` : "-"],
+      ["API under load", `/metrics ${fmt(scrapeMs, 0)} ms, /v1/targets ${fmt(listMs, 0)} ms`, `wall time seen by the client, ${ORIGINS} targets, during the measured window`],
       ["ceiling (wrk, one origin)", wrk ? `${fmt(wrk.requestsPerSec, 0)} req/s` : "-", wrk ? `checker achieved ${fmt((100 * main.checksPerSec) / wrk.requestsPerSec, 1)}% of it` : "-"],
     ];
     const w0 = Math.max(...rows.map((r) => r[0].length));
@@ -350,24 +513,35 @@ async function main(): Promise<void> {
       origins: main.origins,
       intervalMs: INTERVAL_MS,
       durationS: DURATION_S,
+      rounds: ROUNDS,
+      roundsHeld,
       checksPerSec: Math.round(main.checksPerSec),
       lagP50Ms: Number(fmt(main.lagP50Ms, 2)),
       lagP99Ms: Number(fmt(main.lagP99Ms, 2)),
       latencyP50Ms: Number(fmt(main.latencyP50Ms, 2)),
       latencyP99Ms: Number(fmt(main.latencyP99Ms, 2)),
       cpuCores: Number(fmt(main.cpuCores, 3)),
-      rssMb: Math.round(main.rssMb),
-      heapCapMb: main.heapCapMb,
-      rssMbDefaultHeap: uncapped ? Math.round(uncapped.rssMb) : null,
-      kneeOrigins,
       cpuUsPerCheck: Number(fmt(main.cpuUsPerCheck, 1)),
+      rssMb: Math.round(main.rssMb),
+      liveHeapMb: Number(fmt(main.liveHeapMb, 1)),
+      bytesPerTarget: Math.round(main.bytesPerTarget),
+      kneeOrigins,
+      undiciCpuUsPerRequest: Number(fmt(floor.cpuUsPerRequest, 1)),
+      undiciRssMb: Math.round(floor.rssMb),
+      undiciBytesPerOrigin: Math.round(floor.bytesPerOrigin),
+      rssMbHeapCapped: Math.round(capped.rssMb),
+      heapCapMb: CAP_MB,
+      fleetCpuCores: Number(fmt(fleetCores, 3)),
+      fleetCpuUsPerRequest: Number(fmt(fleetUs, 1)),
+      metricsScrapeMs: Number(fmt(scrapeMs, 1)),
+      listTargetsMs: Number(fmt(listMs, 1)),
       wrkRequestsPerSec: wrk ? Math.round(wrk.requestsPerSec) : null,
       wrkCpuUsPerRequest: wrk ? Number(fmt(wrk.cpuUsPerRequest, 1)) : null,
-      fleetCpuUsPerRequest: Number(fmt(main.fleetCpuUsPerRequest, 1)),
-      firstPassS: Number(fmt(main.firstPassS, 1)),
-      failures: main.failures,
+      firstPassS: Number(fmt(med((r) => r.firstPassS), 1)),
+      failures: runs.reduce((a, r) => a + r.failures, 0),
       goalMet: main.lagP99Ms < LAG_GOAL_MS && main.rssMb < RSS_GOAL_MB && held(main),
-      loadAverage1m: Number(fmt(loadavg()[0]!, 2)),
+      loadStart: Number(fmt(loadStart[0]!, 2)),
+      loadEnd: Number(fmt(loadEnd[0]!, 2)),
       cores: cpus().length,
     };
     log(JSON.stringify(summary));

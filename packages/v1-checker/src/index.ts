@@ -62,7 +62,7 @@ export {
   type TargetBrief,
 } from "./core/checker.ts";
 export { ExpiryQueue } from "./core/expiry-queue.ts";
-export { CheckStats, BucketHistogram, OUTCOMES, LATENCY_BUCKETS_S, LAG_BUCKETS_S } from "./core/check-stats.ts";
+export { CheckStats, BucketHistogram, LogHistogram, OUTCOMES, LATENCY_BUCKETS_S, LAG_BUCKETS_S } from "./core/check-stats.ts";
 export { classifyErrorCode } from "./core/errors.ts";
 export { formatTable, formatAge, percentile } from "./core/format.ts";
 

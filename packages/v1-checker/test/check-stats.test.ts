@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { BucketHistogram, CheckStats, OUTCOMES } from "../src/index.ts";
+import fc from "fast-check";
+import { BucketHistogram, CheckStats, LogHistogram, OUTCOMES } from "../src/index.ts";
 
 describe("CheckStats", () => {
   it("counts observations into Prometheus-style buckets (upper bound inclusive, +Inf last)", () => {
@@ -20,5 +21,33 @@ describe("CheckStats", () => {
     expect(s.latency[OUTCOMES.indexOf("timeout")]!.count).toBe(1);
     expect(s.lag.count).toBe(2);
     expect(s.lag.sum).toBeCloseTo(0.003, 9);
+  });
+});
+
+describe("LogHistogram", () => {
+  it("property: quantiles are within the precision of the exact nearest-rank quantile", () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0.01, max: 50_000, noNaN: true }), { minLength: 1, maxLength: 300 }), fc.double({ min: 0.01, max: 1, noNaN: true }), (values, q) => {
+        const h = new LogHistogram(1e-3, 1e6, 0.01);
+        for (const v of values) h.observe(v);
+        const sorted = [...values].sort((a, b) => a - b);
+        const exact = sorted[Math.max(0, Math.ceil(q * sorted.length) - 1)]!;
+        const got = h.quantile(q);
+        // The bucket's upper edge: never below the value, at most 1% above it.
+        expect(got).toBeGreaterThanOrEqual(exact * (1 - 1e-9));
+        expect(got).toBeLessThanOrEqual(exact * 1.01 * (1 + 1e-9));
+      }),
+    );
+  });
+
+  it("gives the observations between two moments", () => {
+    const h = new LogHistogram();
+    h.observe(1);
+    const before = h.copy();
+    h.observe(100);
+    h.observe(100);
+    const d = h.since(before);
+    expect(d.count).toBe(2);
+    expect(d.quantile(0.5)).toBeCloseTo(100, -1);
   });
 });

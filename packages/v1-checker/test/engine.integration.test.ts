@@ -225,4 +225,24 @@ describe("CheckEngine against a real fleet", () => {
       await prober.close();
     }
   });
+
+  it("matches bodyContains on the body's bytes: non-ASCII text, and only within the first maxBodyBytes", async () => {
+    await fleet.setBehaviour(7, { mode: "wrong-body", body: `${"x".repeat(3000)}{"note":"café, ok"}` });
+    const prober = new HttpProber();
+    const make = (id: string, over: Record<string, unknown>): TargetSpec => {
+      const p = parseTarget({ id, url: fleet.url(7), ...over });
+      if (!p.ok) throw new Error(p.errors.join("; "));
+      return p.value;
+    };
+    try {
+      expect((await prober.check(make("cafe", { bodyContains: "café, ok" }))).ok).toBe(true);
+      expect((await prober.check(make("tea", { bodyContains: "thé" }))).error?.kind).toBe("body");
+      const cut = await prober.check(make("cut", { bodyContains: "café", maxBodyBytes: 3000 }));
+      expect(cut.error).toMatchObject({ kind: "body", message: expect.stringContaining("first 3000 bytes") });
+      expect((await prober.check(make("regex", { bodyMatches: "caf\\u00e9" }))).ok).toBe(true);
+    } finally {
+      await fleet.setBehaviour(7, { mode: "healthy" });
+      await prober.close();
+    }
+  });
 });

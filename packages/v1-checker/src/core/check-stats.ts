@@ -46,6 +46,65 @@ export class BucketHistogram {
   }
 }
 
+/**
+ * A histogram with logarithmic buckets, for quantiles with a bounded relative
+ * error (`precision`, default 1%) over many decades, in the spirit of
+ * HdrHistogram. Values at or below `min` share the first bucket; values above
+ * `max` the last. Observing is one logarithm and one increment.
+ */
+export class LogHistogram {
+  readonly counts: Float64Array;
+  count = 0;
+  private readonly logBase: number;
+
+  constructor(
+    readonly min = 1e-3,
+    readonly max = 1e6,
+    readonly precision = 0.01,
+  ) {
+    this.logBase = Math.log1p(precision);
+    this.counts = new Float64Array(Math.ceil(Math.log(max / min) / this.logBase) + 2);
+  }
+
+  /** Counts one observation of `v`. */
+  observe(v: number): void {
+    const i = v <= this.min ? 0 : Math.min(this.counts.length - 1, 1 + Math.floor(Math.log(v / this.min) / this.logBase));
+    this.counts[i]!++;
+    this.count++;
+  }
+
+  /**
+   * The `q` quantile (0-1, nearest rank) as its bucket's upper edge: never
+   * below the exact value, at most `precision` above it. NaN when empty.
+   */
+  quantile(q: number): number {
+    if (this.count === 0) return NaN;
+    const rank = Math.max(1, Math.ceil(q * this.count));
+    let seen = 0;
+    for (let i = 0; i < this.counts.length; i++) {
+      seen += this.counts[i]!;
+      if (seen >= rank) return i === 0 ? this.min : this.min * Math.exp(i * this.logBase);
+    }
+    return this.max;
+  }
+
+  /** A copy, e.g. to take the difference of two moments with {@link since}. */
+  copy(): LogHistogram {
+    const h = new LogHistogram(this.min, this.max, this.precision);
+    h.counts.set(this.counts);
+    h.count = this.count;
+    return h;
+  }
+
+  /** The observations made after `earlier` (a copy of this histogram taken before). */
+  since(earlier: LogHistogram): LogHistogram {
+    const h = this.copy();
+    for (let i = 0; i < h.counts.length; i++) h.counts[i]! -= earlier.counts[i]!;
+    h.count -= earlier.count;
+    return h;
+  }
+}
+
 /** Outcome labels of the latency histogram: `ok`, then every error kind. */
 export const OUTCOMES: readonly ("ok" | CheckErrorKind)[] = ["ok", ...CHECK_ERROR_KINDS];
 const OUTCOME_INDEX: Readonly<Record<string, number>> = Object.fromEntries(OUTCOMES.map((o, i) => [o, i]));
@@ -61,11 +120,18 @@ export class CheckStats {
   readonly latency: BucketHistogram[] = OUTCOMES.map(() => new BucketHistogram(LATENCY_BUCKETS_S));
   /** Start minus due time, in seconds (negative lags count as 0). */
   readonly lag = new BucketHistogram(LAG_BUCKETS_S);
+  /** Lag in ms with 1% resolution, for quantiles (the demo, benchmarks). */
+  readonly lagMs = new LogHistogram();
+  /** Latency of every check in ms with 1% resolution. */
+  readonly latencyMs = new LogHistogram();
 
   /** Records one finished check and the lag it started with. */
   record(result: CheckResult, lagMs: number): void {
     const i = result.ok ? 0 : (OUTCOME_INDEX[result.error?.kind ?? "network"] ?? OUTCOME_INDEX["network"]!);
     this.latency[i]!.observe(result.latencyMs / 1000);
-    this.lag.observe(lagMs > 0 ? lagMs / 1000 : 0);
+    this.latencyMs.observe(result.latencyMs);
+    const lag = lagMs > 0 ? lagMs : 0;
+    this.lag.observe(lag / 1000);
+    this.lagMs.observe(lag);
   }
 }

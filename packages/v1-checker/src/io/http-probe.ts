@@ -57,8 +57,12 @@ interface Prepared {
   /** Set when the dispatcher is this spec's own share of an origin connection. */
   connection: OriginConnection | undefined;
   needBody: boolean;
+  /** `bodyContains` as UTF-8 bytes: searched in the body's bytes, with no decoding. */
+  needle: Buffer | undefined;
   bodyRegex: RegExp | undefined;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 /**
  * Runs HTTP(S) checks with undici keep-alive connections: one `Client` per
@@ -281,6 +285,7 @@ export class HttpProber {
       dispatcher,
       connection,
       needBody: spec.method !== "HEAD" && (spec.bodyContains !== undefined || spec.bodyMatches !== undefined),
+      needle: spec.bodyContains === undefined ? undefined : Buffer.from(spec.bodyContains, "utf8"),
       bodyRegex: spec.bodyMatches === undefined ? undefined : new RegExp(spec.bodyMatches),
     };
     this.prepared.set(spec, p);
@@ -344,6 +349,8 @@ class HttpCheck<C> {
   private retried = false;
   private status = 0;
   private location: string | undefined = undefined;
+  /** The body prefix: usually one chunk, an array only when it came in several. */
+  private first: Buffer | null = null;
   private chunks: Buffer[] | null = null;
   private size = 0;
 
@@ -395,7 +402,11 @@ class HttpCheck<C> {
 
   onData(chunk: Buffer): boolean {
     const max = this.spec.maxBodyBytes;
-    if (this.prep.needBody && this.size < max) (this.chunks ??= []).push(this.size + chunk.length > max ? chunk.subarray(0, max - this.size) : chunk);
+    if (this.prep.needBody && this.size < max) {
+      const part = this.size + chunk.length > max ? chunk.subarray(0, max - this.size) : chunk;
+      if (this.first === null) this.first = part;
+      else (this.chunks ??= [this.first]).push(part);
+    }
     this.size += chunk.length;
     // Past the bound, stop reading: the connection closes (the next check
     // reconnects), the price of a body larger than the bound.
@@ -440,11 +451,12 @@ class HttpCheck<C> {
       return this.fail({ kind: "status", message: `HTTP ${status}, expected ${formatStatusRanges(spec.expectedStatus)}` });
     }
     if (this.prep.needBody) {
-      const body = this.chunks === null ? "" : Buffer.concat(this.chunks).toString("utf8");
-      if (spec.bodyContains !== undefined && !body.includes(spec.bodyContains)) {
+      const body = this.chunks !== null ? Buffer.concat(this.chunks) : (this.first ?? EMPTY);
+      // UTF-8 bytes contain the needle's bytes exactly when the text contains the needle.
+      if (this.prep.needle !== undefined && body.indexOf(this.prep.needle) === -1) {
         return this.fail({ kind: "body", message: `body (first ${spec.maxBodyBytes} bytes) does not contain ${JSON.stringify(spec.bodyContains)}` });
       }
-      if (this.prep.bodyRegex !== undefined && !this.prep.bodyRegex.test(body)) {
+      if (this.prep.bodyRegex !== undefined && !this.prep.bodyRegex.test(body.toString("utf8"))) {
         return this.fail({ kind: "body", message: `body (first ${spec.maxBodyBytes} bytes) does not match /${spec.bodyMatches}/` });
       }
     }
@@ -467,6 +479,7 @@ class HttpCheck<C> {
   private finish(r: CheckResult): void {
     if (this.done) return;
     this.done = true;
+    this.first = null;
     this.chunks = null;
     this.prober.ended(this as HttpCheck<unknown>);
     this.sink.probeDone(this.ctx, r);
