@@ -423,7 +423,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private wakeGossip(nowMs: number): void {
     if (this.nextGossipMs !== Infinity || this.gossipStarved || this.queue.length === 0 || this.config.gossipIntervalMs <= 0 || this.config.gossipNodes <= 0) return;
     const interval = this.config.gossipIntervalMs;
-    this.nextGossipMs = this.gossipPhaseMs + (Math.floor((nowMs - this.gossipPhaseMs) / interval) + 1) * interval;
+    let next = this.gossipPhaseMs + (Math.floor((nowMs - this.gossipPhaseMs) / interval) + 1) * interval;
+    // Floating point can land the sum on `nowMs` itself (seen with HECK_SEED=433): a deadline must lie ahead.
+    if (next <= nowMs) next += interval;
+    this.nextGossipMs = next;
   }
 
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
