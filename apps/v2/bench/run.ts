@@ -23,7 +23,7 @@
  * the benchmark range 20000-31999 (benchmarks run one at a time). The last
  * line is JSON.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -74,6 +74,26 @@ function rssMb(pid: number): number {
   }
 }
 
+/**
+ * Waits until nothing listens on 127.0.0.1 in [from, to): other helpers'
+ * benchmarks and tests share this machine's benchmark port range.
+ */
+async function waitPortsFree(from: number, to: number, maxWaitMs = 15 * 60_000): Promise<void> {
+  const t0 = Date.now();
+  for (;;) {
+    const busy = execFileSync("ss", ["-ltnH"], { encoding: "utf8" })
+      .split("\n")
+      .map((l) => /127\.0\.0\.1:(\d+)\s/.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined)
+      .map(Number)
+      .filter((p) => p >= from && p < to);
+    if (busy.length === 0) return;
+    if (Date.now() - t0 > maxWaitMs) throw new Error(`ports ${from}-${to} stayed busy (e.g. ${busy.slice(0, 3).join(", ")})`);
+    if (Date.now() - t0 < 1000) say(`  waiting for ports ${from}-${to} (in use: ${busy.length}, e.g. ${busy[0]})`);
+    await sleep(5_000);
+  }
+}
+
 interface StoreFigures {
   checksPerOriginPerInterval: number;
   maxChecksPerOriginPerInterval: number;
@@ -108,6 +128,7 @@ async function steady(fleet: FleetClient, pids: number[], windowMs: number) {
 }
 
 async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigures> {
+  await waitPortsFree(BASE_PORT, BASE_PORT + 10 * (NODES + 10) + 20 + ORIGINS);
   const t0 = Date.now();
   const cluster: RunningCluster = await clusterUp({
     nodes: NODES,
@@ -215,6 +236,7 @@ async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct
   const dir = mkdtempSync(join(tmpdir(), "heck-v2-bench-v1-"));
   const root = fileURLToPath(new URL("../../../", import.meta.url));
   const procs: ChildProcess[] = [];
+  await waitPortsFree(BASE_PORT, BASE_PORT + 110 + ORIGINS);
   try {
     const originBase = BASE_PORT + 100;
     const fleetProc = spawn(process.execPath, [join(root, "packages/fleet/bin/heck-fleet.js"), "--count", String(ORIGINS), "--base-port", String(originBase), "--control", `127.0.0.1:${BASE_PORT}`, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
