@@ -21,7 +21,8 @@
  * filled in: `strace -c -f -o /tmp/{id}.strace -p {pid}` counts system calls,
  * `perf record -F 1999 -o /tmp/{id}.perf -p {pid}` samples CPU time (add
  * --perf-basic-prof to HECK_RAFT_NODE_ARGS to name JavaScript frames).
- * HECK_RAFT_SERVER_ARGS adds `heck-raft server` flags, for A/B runs.
+ * HECK_RAFT_SERVER_ARGS adds `heck-raft server` flags, for A/B runs;
+ * HECK_PROFILE_WARMUP sets the unmeasured puts before the workload (300).
  *
  * Ports 15800-15808, in raft-kv's own range, so it can run beside another
  * package's benchmark (HECK_BENCH_BASE_PORT moves them).
@@ -148,7 +149,8 @@ async function main(): Promise<void> {
     const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> };
     const kv = new pkg.etcdserverpb.KV!(leader.grpc, grpc.credentials.createInsecure()) as unknown as Record<string, Unary> & grpc.Client;
     const put = (key: string) => new Promise<void>((resolve, reject) => kv.Put!.call(kv, { key: Buffer.from(key), value: VALUE }, { deadline: Date.now() + 10_000 }, (e) => (e ? reject(e) : resolve())));
-    for (let i = 0; i < 300; i++) await put(`warm/${i}`);
+    const warm = Number(process.env.HECK_PROFILE_WARMUP ?? 300);
+    for (let i = 0; i < warm; i++) await put(`warm/${i}`);
     const attach = process.env.HECK_PROFILE_ATTACH;
     const tracers: ChildProcess[] = [];
     if (attach) {
