@@ -14,9 +14,11 @@
  *   and 64-in-flight phases, from /proc/<pid>/stat: on a small shared
  *   machine this is what throughput comes down to
  *
- * Each round starts with 300 unmeasured puts to the leader, for both
- * systems: after a failover the leader is another process, and Node's JIT
- * needs a few hundred requests before raft-kv's code runs optimized.
+ * Each round starts with 1,000 unmeasured puts to the leader, for both
+ * systems (HECK_BENCH_WARMUP): after the failover phase the leader is another
+ * process, and V8 compiles raft-kv's request path with its optimizing tier
+ * only after some hundreds to thousands of requests (see tierUpSooner in
+ * src/cli.ts); etcd is compiled ahead of time and needs none.
  *
  * Every figure is the median of ROUNDS rounds; rounds alternate between the
  * two systems (both clusters run throughout, idle when not measured). Prints a table with
@@ -39,6 +41,7 @@ const ROUNDS = Number(process.env.HECK_BENCH_ROUNDS ?? 3);
 const SEQ_PUTS = Number(process.env.HECK_BENCH_SEQ ?? 1000);
 const CONC_PUTS = Number(process.env.HECK_BENCH_CONC ?? 4000);
 const GETS = Number(process.env.HECK_BENCH_GETS ?? 1000);
+const WARMUP = Number(process.env.HECK_BENCH_WARMUP ?? 1000);
 const VALUE = Buffer.alloc(256, "v");
 /** raft-kv uses BASE..BASE+8, etcd BASE+100..BASE+107 (benchmarks own 20000-31999, one at a time). */
 const BASE = Number(process.env.HECK_BENCH_BASE_PORT ?? 20000);
@@ -314,7 +317,7 @@ interface Figures {
 
 async function measureRound(sys: System, round: number): Promise<Figures> {
   const leader = await leaderOf(sys);
-  await seqPuts(leader, 300, `warm${round}`);
+  await seqPuts(leader, WARMUP, `warm${round}`);
   let cpu0 = cpuMs(sys.pids());
   const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
   const seqPutCpuUs = ((cpuMs(sys.pids()) - cpu0) / SEQ_PUTS) * 1000;
@@ -403,7 +406,7 @@ async function main(): Promise<void> {
       console.log(`${label.padEnd(32)}${h[k].toFixed(2).padStart(12)}${e[k].toFixed(2).padStart(12)}${ratios[k].toFixed(2).padStart(14)}${higherBetter ? "  (higher is better)" : "  (lower is better)"}`);
     }
     const roundAll = (f: Figures) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round2(v)]));
-    console.log(JSON.stringify({ heck: roundAll(h), etcd: roundAll(e), ratios, rounds: ROUNDS, valueBytes: VALUE.length, cpus: os.cpus().length, loadavg: round2(os.loadavg()[0]!) }));
+    console.log(JSON.stringify({ heck: roundAll(h), etcd: roundAll(e), ratios, rounds: ROUNDS, warmupPuts: WARMUP, valueBytes: VALUE.length, cpus: os.cpus().length, loadavg: round2(os.loadavg()[0]!) }));
   } finally {
     await heck?.stop().catch(() => undefined);
     await etcd?.stop().catch(() => undefined);
