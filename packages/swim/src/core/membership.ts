@@ -16,7 +16,7 @@
  * and reported as a {@link MemberEvent}.
  */
 import type { Address, Prng } from "@heck/sim";
-import { suspicionTimeoutMs, type SwimConfig } from "./config.ts";
+import { expectedConfirmations, suspicionTimeoutMs, type SwimConfig } from "./config.ts";
 import type { AliveMessage, DeadMessage, MemberRecord, SuspectMessage, UpdateMessage } from "./messages.ts";
 import { Suspicion } from "./suspicion.ts";
 import { toInfo, type Member, type MemberEvent, type MemberEventType, type MemberInfo } from "./types.ts";
@@ -301,8 +301,7 @@ export class Membership {
     // probers, the nominal timeout is hit about two probe periods early;
     // a cluster too small to supply them expects none (memberlist).
     const n = this.table.size;
-    let k = this.config.suspicionMult - 2;
-    if (n - 2 < k) k = 0;
+    const k = expectedConfirmations(this.config, n);
     const min = suspicionTimeoutMs(this.config, n);
     const max = this.config.suspicionMaxTimeoutMult * min;
     this.suspicions.set(msg.name, new Suspicion(msg.from, k, min, max, nowMs));
