@@ -51,7 +51,10 @@ describe("simulated SWIM clusters", () => {
       // push-pull with n1 (2 s after each join) teaches everyone whoever joined before.
       const at = c.runUntil(() => c.converged(), 8000 + config.pushPullRampStartMs + 2000, 50);
       expect(at, "converged after the seed came up").toBeDefined();
-      for (const id of c.live.filter((x) => x !== "n1")) expect(c.node(id).joinProgress().retry).toBe("joined");
+      // A member may have learned the cluster from the others before its own next attempt;
+      // that attempt still comes, within one capped wait, and succeeds.
+      const allJoined = c.runUntil(() => c.live.filter((x) => x !== "n1").every((id) => c.node(id).joinProgress().retry === "joined"), 8000 + 1000, 50);
+      expect(allJoined, "every retry ended in a join").toBeDefined();
     });
   });
 
