@@ -94,6 +94,27 @@ async function waitPortsFree(from: number, to: number, maxWaitMs = 15 * 60_000):
   }
 }
 
+/** Several heck-fleet processes seen as one fleet (origin i = global index i). */
+class MultiFleet {
+  private readonly parts: { client: FleetClient; firstIndex: number; count: number }[];
+  constructor(parts: { control: string; firstIndex: number; count: number }[]) {
+    this.parts = parts.map((p) => ({ client: new FleetClient(`http://${p.control}`), firstIndex: p.firstIndex, count: p.count }));
+  }
+  async requestCounts(): Promise<number[]> {
+    return (await Promise.all(this.parts.map((p) => p.client.requestCounts()))).flat();
+  }
+  async resetCounts(): Promise<void> {
+    await Promise.all(this.parts.map((p) => p.client.resetCounts()));
+  }
+  async reset(): Promise<void> {
+    await Promise.all(this.parts.map((p) => p.client.reset()));
+  }
+  async setMode(i: number, behaviour: Record<string, unknown>): Promise<void> {
+    const p = this.parts.find((x) => i >= x.firstIndex && i < x.firstIndex + x.count)!;
+    await p.client.setMode(i - p.firstIndex, behaviour);
+  }
+}
+
 interface StoreFigures {
   checksPerOriginPerInterval: number;
   maxChecksPerOriginPerInterval: number;
@@ -109,7 +130,7 @@ interface StoreFigures {
 }
 
 /** Steady-state load at the fleet and CPU per process over `windowMs`. */
-async function steady(fleet: FleetClient, pids: number[], windowMs: number) {
+async function steady(fleet: MultiFleet, pids: number[], windowMs: number) {
   await fleet.resetCounts();
   const cpu0 = pids.map(cpuSeconds);
   const t0 = Date.now();
@@ -144,7 +165,7 @@ async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigur
   });
   const startupMs = Date.now() - t0;
   try {
-    const fleet = new FleetClient(`http://${cluster.fleet.control}`);
+    const fleet = new MultiFleet(cluster.fleets);
     // Warm-up: the first checks spread over one interval, records written, hand-offs settled.
     await sleep(3 * INTERVAL_MS);
     const s = await steady(
@@ -239,10 +260,17 @@ async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct
   await waitPortsFree(BASE_PORT, BASE_PORT + 110 + ORIGINS);
   try {
     const originBase = BASE_PORT + 100;
-    const fleetProc = spawn(process.execPath, [join(root, "packages/fleet/bin/heck-fleet.js"), "--count", String(ORIGINS), "--base-port", String(originBase), "--control", `127.0.0.1:${BASE_PORT}`, "--json"], { stdio: ["ignore", "pipe", "inherit"] });
-    procs.push(fleetProc);
-    const fleet = new FleetClient(`http://127.0.0.1:${BASE_PORT}`);
-    await fleet.waitReady(60_000);
+    // The same fleet shape as `heck cluster up`: one process per 5,000 origins.
+    const parts: { control: string; firstIndex: number; count: number }[] = [];
+    for (let k = 0; k * 5_000 < ORIGINS; k++) {
+      const firstIndex = k * 5_000;
+      const count = Math.min(5_000, ORIGINS - firstIndex);
+      const control = `127.0.0.1:${BASE_PORT + 10 + k}`;
+      procs.push(spawn(process.execPath, [join(root, "packages/fleet/bin/heck-fleet.js"), "--count", String(count), "--base-port", String(originBase + firstIndex), "--control", control, "--json"], { stdio: ["ignore", "pipe", "inherit"] }));
+      parts.push({ control, firstIndex, count });
+    }
+    for (const p of parts) await new FleetClient(`http://${p.control}`).waitReady(60_000);
+    const fleet = new MultiFleet(parts);
     const config = join(dir, "v1.json");
     writeFileSync(config, JSON.stringify({ defaults: { intervalMs: INTERVAL_MS, timeoutMs: 1000 }, targets: Array.from({ length: ORIGINS }, (_, i) => ({ id: `o${i}`, url: `http://127.0.0.1:${originBase + i}/health` })) }));
     const v1 = spawn(process.execPath, [join(root, "packages/v1-checker/bin/heck-v1.js"), "run", "--config", config, "--listen", `127.0.0.1:${BASE_PORT + 1}`], { stdio: ["ignore", "ignore", "inherit"] });

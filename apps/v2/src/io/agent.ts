@@ -311,16 +311,6 @@ export class Agent {
     return this.engine.stats();
   }
 
-  /** The engine's own view of an origin it checks (freshest check time), if it checks it. */
-  localCheck(id: string) {
-    return this.engine.get(id);
-  }
-
-  /** SWIM counters. */
-  swimStats() {
-    return this.member.stats();
-  }
-
   /** This agent's API address (host:port). */
   get apiAddress(): string {
     return this.api.address;

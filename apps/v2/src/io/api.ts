@@ -201,7 +201,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
   }
   if (path === "/healthz") {
     const store = agent.storeStatus();
-    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.config.id, members: agent.ownerIds().length, origins: agent.core.originList().length, checking: agent.core.activeOrigins().size, store });
+    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.config.id, members: agent.ownerIds().length, origins: agent.core.originList().length, checking: agent.core.activeOrigins().size, engine: agent.engineStats(), store });
     return;
   }
   if (path === "/metrics" || path.startsWith("/v1/")) {

@@ -10,7 +10,13 @@
  *   p+10i+2  crdt gossip           p+10i+3  raft peer   p+10i+4  raft gRPC
  * with s = n + 10 slots (room for agents added at runtime):
  *   p+10s    fleet control API     p+10s+1/2 etcd client/peer (when started here)
- *   p+10s+10 ... p+10s+9+m         the m origins
+ *   p+10s+3+k                      control API of extra fleet k (k >= 1)
+ *   p+10s+10 ... p+10s+9+m         the m origins (origin i = fleet index i)
+ *
+ * Origins are split over one heck-fleet process per 5,000: a process has
+ * 20,000 file descriptors (a hard limit here), one per listening origin and
+ * one per client connection, and n checkers keep about one connection per
+ * origin open; a single fleet of 10,000 would run out and start refusing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
@@ -51,7 +57,10 @@ export interface ClusterNode {
 /** A running local cluster. */
 export interface RunningCluster {
   nodes: ClusterNode[];
+  /** The first (or only) fleet process: the contract's `fleet`. */
   fleet: { pid: number; control: string; child: ChildProcess; firstPort: number };
+  /** Every fleet process, in origin order: fleet k serves origins [firstIndex, firstIndex + count). */
+  fleets: { pid: number; control: string; child: ChildProcess; firstPort: number; firstIndex: number; count: number }[];
   etcd?: { pid: number; endpoint: string; child: ChildProcess };
   dataDir: string;
   /** The exact contract line of `--json`. */
@@ -144,28 +153,38 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     (stopping ??= (async () => {
       // Agents first (SIGTERM = graceful leave, bounded), then what they depend on.
       await Promise.all(nodes.map((n) => stopChild(n.child, "SIGTERM", 3 * o.intervalMs + 5_000)));
-      await stopChild(fleetChild, "SIGTERM", 5_000);
+      await Promise.all(fleets.map((f) => stopChild(f.child, "SIGTERM", 5_000)));
       if (etcd !== undefined) await stopChild(etcd.child, "SIGTERM", 5_000);
       for (const c of children) await stopChild(c, "SIGKILL", 1_000);
       if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     })());
 
-  // 1. The fleet of origins.
-  const fleetTail = tail();
-  const fleetChild = spawn(process.execPath, [fleetBin(), "--count", String(Math.max(1, o.origins)), "--base-port", String(originBase), "--host", h, "--control", `${h}:${shared}`, "--json"], {
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  children.push(fleetChild);
-  fleetChild.stderr!.on("data", fleetTail.push);
-  let fleetLine: Record<string, unknown>;
+  // 1. The fleet(s) of origins.
+  const FLEET_SIZE = 5_000;
+  const fleets: RunningCluster["fleets"] = [];
+  const fleetCount = Math.max(1, Math.ceil(o.origins / FLEET_SIZE));
   try {
-    fleetLine = await firstJsonLine(fleetChild, "heck-fleet", 60_000, fleetTail.get);
+    await Promise.all(
+      Array.from({ length: fleetCount }, async (_, k) => {
+        const firstIndex = k * FLEET_SIZE;
+        const count = Math.max(1, Math.min(FLEET_SIZE, o.origins - firstIndex));
+        const control = `${h}:${k === 0 ? shared : shared + 3 + k}`;
+        const t = tail();
+        const child = spawn(process.execPath, [fleetBin(), "--count", String(count), "--base-port", String(originBase + firstIndex), "--host", h, "--control", control, "--json"], {
+          stdio: ["ignore", "pipe", "pipe"],
+        });
+        children.push(child);
+        child.stderr!.on("data", t.push);
+        const line = await firstJsonLine(child, "heck-fleet", 60_000, t.get);
+        fleets[k] = { pid: child.pid!, control, child, firstPort: Number(line.firstPort ?? originBase + firstIndex), firstIndex, count };
+      }),
+    );
   } catch (e) {
     await stop();
     throw e;
   }
-  const fleet = { pid: fleetChild.pid!, control: `${h}:${shared}`, child: fleetChild, firstPort: Number(fleetLine.firstPort ?? originBase) };
-  log(`fleet: ${o.origins} origins on ${h}:${fleet.firstPort}.., control http://${fleet.control}`);
+  const fleet = fleets[0]!;
+  log(`fleet: ${o.origins} origins on ${h}:${fleet.firstPort}.. (${fleets.length} process${fleets.length > 1 ? "es" : ""}), control http://${fleet.control}`);
 
   // 2. A local etcd for --store etcd without endpoints.
   let etcdEndpoints = o.etcdEndpoints ?? [];
@@ -252,7 +271,7 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     log(`agents up`);
     if (o.origins > 0) {
       const client = new AgentClient(nodes[0]!.api, "", 120_000);
-      const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${fleet.firstPort + i}/health` }));
+      const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${originBase + i}/health` }));
       for (let i = 0; i < list.length; i += 2000) await client.call("POST", "/v1/origins", list.slice(i, i + 2000));
       // Scaled with the list: every origin is one replicated write (and, for crdt, one fsync per node).
       log(`origins posted`);
@@ -266,6 +285,7 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
   const running: RunningCluster = {
     nodes,
     fleet,
+    fleets,
     ...(etcd ? { etcd } : {}),
     dataDir,
     contract: () => ({ nodes: nodes.map((n) => ({ id: n.id, pid: n.pid, api: n.api })), fleet: { pid: fleet.pid, control: fleet.control } }),
