@@ -79,7 +79,11 @@ export class CrdtStore implements HeckStore {
       fanout: this.options.fanout ?? 3,
       defaultMode: "lww",
       // Snapshots rewrite the whole state; with 10,000 origins and records every 512 writes is too often.
-      core: { snapshotEveryRecords: 20_000 },
+      // A peer that lags beyond the delta log falls back to a digest exchange over every key: with two
+      // keys per origin (the origin, its record) and a write per check at start, 4,096 entries is
+      // crossed within one interval at 10,000 origins, and the exchanges then never end. 64 Ki entries
+      // keep a few intervals of writes.
+      core: { snapshotEveryRecords: 20_000, maxLogEntries: 65_536 },
     });
   }
 
