@@ -160,7 +160,7 @@ async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigur
     host: "127.0.0.1",
     replicas: 1,
     swimPreset: "local",
-    agentArgs: ["--crdt-sync-interval-ms", "200"],
+    agentArgs: ["--crdt-sync-interval-ms", process.env.HECK_BENCH_CRDT_SYNC_MS ?? "200"],
     log: (l) => say(`  ${l}`),
   });
   const startupMs = Date.now() - t0;
