@@ -5,6 +5,7 @@
  *   heck agent --id n1 --bind 127.0.0.1:7946 --api 127.0.0.1:8946 [--join host:port] [--store crdt|raft|etcd] [--config file]
  *   heck origins add|rm|ls|get ...   heck members   heck ownership      (talk to any agent: --api, --token)
  *   heck cluster up --nodes 5 --origins 1000 --store crdt [--json]
+ *   heck compare [--quick] [--mode sim|real|all]      (raft vs CRDTs on the same workload; writes docs/compare/)
  */
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -13,6 +14,7 @@ import { decodeAgentConfig } from "./core/config.ts";
 import { Agent } from "./io/agent.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
 import { clusterUp } from "./io/cluster.ts";
+import { registerCompareCommand } from "./compare/command.ts";
 import type { OriginView } from "./io/api.ts";
 
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -310,5 +312,8 @@ program
     process.on("SIGINT", stop);
     process.on("SIGTERM", stop);
   });
+
+// heck compare: raft vs CRDT (and etcd) on the same workload (issue 9; src/compare).
+registerCompareCommand(program);
 
 await program.parseAsync();
