@@ -354,8 +354,9 @@ function runWrk(url: string, durationS: number, fleetPid: number): { requestsPer
     requests: total,
     cpuUsPerRequest: (cpuS * 1e6) / total,
     fleetCpuUsPerRequest: (fleetCpu * 1e6) / total,
-    latencyP50: /50%\s+(\S+)/.exec(out)?.[1] ?? "-",
-    latencyP99: /99%\s+(\S+)/.exec(out)?.[1] ?? "-",
+    // The "Latency Distribution" lines ("     50%  749.00us"), not the "+/- Stdev" column ("91.50%").
+    latencyP50: /^\s+50%\s+(\S+)/m.exec(out)?.[1] ?? "-",
+    latencyP99: /^\s+99%\s+(\S+)/m.exec(out)?.[1] ?? "-",
   };
 }
 
