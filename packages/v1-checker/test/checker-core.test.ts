@@ -44,6 +44,22 @@ describe("CheckerCore", () => {
     expect(core.get("a")!.history).toEqual([expect.objectContaining({ from: "healthy", to: "unhealthy" })]);
   });
 
+  it("checks a taken-over target first within firstCheckWithinMs, with or without a known status", () => {
+    const core = new CheckerCore({ prng: createPrng(3), maxConcurrentChecks: 1000, historySize: 5 });
+    for (let k = 0; k < 100; k++) core.add(spec(`u${k}`), 7000, { firstCheckWithinMs: 200 });
+    for (let k = 0; k < 100; k++) core.add(spec(`h${k}`), 7000, { status: "healthy", sinceMs: 1000, firstCheckWithinMs: 200 });
+    expect(core.counts()).toEqual({ unknown: 100, healthy: 100, unhealthy: 0 });
+    expect(core.get("h0")).toMatchObject({ status: "healthy", sinceMs: 1000 });
+    const firsts = core.tick(7200);
+    expect(firsts).toHaveLength(200); // every first check due within 200 ms
+    const none = new CheckerCore({ prng: createPrng(3), maxConcurrentChecks: 1000, historySize: 5 });
+    for (let k = 0; k < 200; k++) none.add(spec(`u${k}`), 7000);
+    expect(none.tick(7200).length).toBeLessThan(60); // about a fifth of the interval without the option
+    expect(() => core.add(spec("x"), 7000, { firstCheckWithinMs: -5 })).toThrow(/firstCheckWithinMs/);
+    expect(core.has("x")).toBe(false);
+    expect(core.counts().unknown).toBe(100);
+  });
+
   it("keeps health across an update with the same URL, restarts from unknown with a new URL", () => {
     const core = new CheckerCore({ prng: createPrng(1), maxConcurrentChecks: 10, historySize: 5 });
     core.add(spec("a", { rise: 1 }), 0);

@@ -89,14 +89,103 @@ describe("CheckScheduler", () => {
     expect(s.complete(fresh!, 1001)).toBe(true);
   });
 
-  it("property: at most one check per target and at most maxConcurrent in flight, whatever the timings", () => {
+  it("firstCheckWithinMs: targets added together are checked first within the window, evenly spread, then settle at their even phases of the interval", () => {
+    const interval = 1000;
+    const window = 250;
+    const n = 400;
+    const t0 = 5000;
+    const early = new CheckScheduler(1000, createPrng(4));
+    const plain = new CheckScheduler(1000, createPrng(4));
+    const firsts: number[] = [];
+    const homes: number[] = [];
+    for (let k = 0; k < n; k++) {
+      firsts.push(early.add(`t${k}`, interval, t0, undefined, window)!);
+      homes.push(plain.add(`t${k}`, interval, t0)!);
+    }
+    for (const t of firsts) {
+      expect(t).toBeGreaterThanOrEqual(t0);
+      expect(t).toBeLessThan(t0 + window);
+    }
+    // evenly spread over the window: the same golden-ratio phases, scaled
+    expect(maxCircularGap(firsts.map((t) => t - t0), window)).toBeLessThanOrEqual((3 * window) / n);
+    // run every check for 3 intervals, each taking 5 ms
+    const dues = new Map<string, number[]>();
+    let now = t0;
+    const running: Array<{ c: DueCheck; end: number }> = [];
+    while (now < t0 + 3 * interval) {
+      const nextEnd = running.reduce((m, r) => Math.min(m, r.end), Infinity);
+      now = Math.min(nextEnd, early.nextDeadlineMs());
+      for (let i = running.length - 1; i >= 0; i--) {
+        if (running[i]!.end <= now) {
+          early.complete(running[i]!.c, now);
+          running.splice(i, 1);
+        }
+      }
+      for (const c of early.takeDue(now)) {
+        dues.set(c.id, [...(dues.get(c.id) ?? []), c.dueMs]);
+        running.push({ c, end: now + 5 });
+      }
+    }
+    for (let k = 0; k < n; k++) {
+      const d = dues.get(`t${k}`)!;
+      expect(d[0]).toBe(firsts[k]);
+      // the second check is at the target's home slot (one interval later if
+      // that was the first check's own slot), or as soon as the first check
+      // ended if that slot passed meanwhile (then the phase shifts by < 5 ms)
+      const home = homes[k]! > firsts[k]! ? homes[k]! : firsts[k]! + interval;
+      expect(d[1]).toBe(Math.max(home, firsts[k]! + 5));
+      for (let j = 1; j < d.length; j++) expect(d[j]! - d[j - 1]!).toBeLessThanOrEqual(interval);
+      expect(d[2]).toBe(d[1]! + interval); // then every interval, from the home slot
+    }
+    // in steady state the checks are spread over the whole interval as without the option
+    const steady = [...dues.values()].map((d) => d[2]!);
+    expect(maxCircularGap(steady, interval)).toBeLessThanOrEqual((3 * interval) / n);
+    expect(early.overruns).toBe(0);
+  });
+
+  it("firstCheckWithinMs: keeps the concurrency bound and one check per target; 0 means now; a window of an interval or more changes nothing", () => {
+    const s = new CheckScheduler(3, createPrng(2));
+    for (let k = 0; k < 10; k++) expect(s.add(`t${k}`, 1000, 100, undefined, 0)).toBe(100);
+    const batch = s.takeDue(100);
+    expect(batch).toHaveLength(3);
+    expect(s.nextDeadlineMs()).toBe(Infinity);
+    const a = new CheckScheduler(3, createPrng(7));
+    const b = new CheckScheduler(3, createPrng(7));
+    for (let k = 0; k < 20; k++) expect(a.add(`t${k}`, 500, 0, undefined, 500)).toBe(b.add(`t${k}`, 500, 0));
+    expect(a.add("t0", 500, 0, undefined, 10)).toBeUndefined(); // taken id: nothing changes
+  });
+
+  it("firstCheckWithinMs: the second check is never more than an interval after the first, even if the interval shrank meanwhile", () => {
+    const s = new CheckScheduler(100, createPrng(5));
+    for (let k = 0; k < 20; k++) s.add(`t${k}`, 1000, 0, undefined, 100);
+    for (let k = 0; k < 20; k++) s.setInterval(`t${k}`, 150, 0);
+    const firsts = s.takeDue(100);
+    expect(firsts).toHaveLength(20);
+    for (const c of firsts) s.complete(c, 100);
+    for (const c of firsts) expect(s.nextDueOf(c.id)).toBeLessThanOrEqual(Math.max(c.dueMs + 150, 100));
+  });
+
+  it("firstCheckWithinMs: rejects a negative or non-numeric window, naming it", () => {
+    const s = new CheckScheduler(3, createPrng(2));
+    expect(() => s.add("a", 1000, 0, undefined, -1)).toThrow(/firstCheckWithinMs/);
+    expect(() => s.add("a", 1000, 0, undefined, NaN)).toThrow(/firstCheckWithinMs/);
+    expect(() => s.add("a", 1000, 0, undefined, Infinity)).toThrow(/firstCheckWithinMs/);
+    expect(s.size).toBe(0);
+  });
+
+  it("property: at most one check per target and at most maxConcurrent in flight, whatever the timings (with and without firstCheckWithinMs)", () => {
     fc.assert(
       fc.property(
         fc.integer({ min: 0, max: 2 ** 31 }),
         fc.integer({ min: 1, max: 6 }),
         fc.array(
           fc.oneof(
-            fc.record({ type: fc.constant("add" as const), id: fc.integer({ min: 0, max: 7 }), interval: fc.integer({ min: 10, max: 200 }) }),
+            fc.record({
+              type: fc.constant("add" as const),
+              id: fc.integer({ min: 0, max: 7 }),
+              interval: fc.integer({ min: 10, max: 200 }),
+              within: fc.option(fc.integer({ min: 0, max: 250 }), { nil: undefined }),
+            }),
             fc.record({ type: fc.constant("remove" as const), id: fc.integer({ min: 0, max: 7 }) }),
             fc.record({ type: fc.constant("advance" as const), ms: fc.integer({ min: 0, max: 150 }), latency: fc.integer({ min: 0, max: 400 }) }),
           ),
@@ -107,9 +196,17 @@ describe("CheckScheduler", () => {
           let now = 0;
           const running: Array<{ check: DueCheck; endMs: number }> = [];
           const lastDue = new Map<string, number>();
+          // per id/generation: interval, end of its previous check, and the latest first due (Infinity while an old check of the id runs)
+          const info = new Map<string, { interval: number; lastEnd: number; firstBy: number }>();
           for (const op of ops) {
-            if (op.type === "add") s.add(`t${op.id}`, op.interval, now);
-            else if (op.type === "remove") s.remove(`t${op.id}`);
+            if (op.type === "add") {
+              const parked = s.isRunning(`t${op.id}`);
+              if (s.add(`t${op.id}`, op.interval, now, undefined, op.within) !== undefined) {
+                const gen = s.entry(`t${op.id}`)!.generation;
+                const window = Math.min(op.within ?? op.interval, op.interval);
+                info.set(`t${op.id}/${gen}`, { interval: op.interval, lastEnd: -Infinity, firstBy: parked ? Infinity : now + window });
+              }
+            } else if (op.type === "remove") s.remove(`t${op.id}`);
             else {
               const until = now + op.ms;
               for (;;) {
@@ -119,13 +216,27 @@ describe("CheckScheduler", () => {
                 const t = Math.min(nextEnd, nextDue);
                 if (t > until) break;
                 now = Math.max(now, t);
-                if (nextEnd <= nextDue) s.complete(running.shift()!.check, now);
+                if (nextEnd <= nextDue) {
+                  const done = running.shift()!.check;
+                  const i = info.get(`${done.id}/${done.generation}`);
+                  if (i) i.lastEnd = now;
+                  s.complete(done, now);
+                }
                 for (const c of s.takeDue(now)) {
                   expect(running.some((r) => r.check.id === c.id)).toBe(false);
                   expect(c.dueMs).toBeLessThanOrEqual(now);
-                  const prev = lastDue.get(`${c.id}/${c.generation}`);
-                  if (prev !== undefined) expect(c.dueMs).toBeGreaterThan(prev);
-                  lastDue.set(`${c.id}/${c.generation}`, c.dueMs);
+                  const key = `${c.id}/${c.generation}`;
+                  const prev = lastDue.get(key);
+                  const i = info.get(key)!;
+                  if (prev !== undefined) {
+                    expect(c.dueMs).toBeGreaterThan(prev);
+                    // never more than one interval after the previous due, unless that check ended later
+                    expect(c.dueMs).toBeLessThanOrEqual(Math.max(prev + i.interval, i.lastEnd) + 1e-9);
+                  } else if (i.firstBy !== Infinity) {
+                    // the first check is due within the window (or the interval)
+                    expect(c.dueMs).toBeLessThan(i.firstBy + 1e-9);
+                  }
+                  lastDue.set(key, c.dueMs);
                   running.push({ check: c, endMs: now + op.latency });
                 }
                 expect(running.length).toBeLessThanOrEqual(max);

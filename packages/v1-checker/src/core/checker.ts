@@ -95,11 +95,23 @@ export interface TargetRunState {
   readonly spec: TargetSpec;
 }
 
-/** A known starting point for a target's health (see {@link CheckerCore.add}). */
+/**
+ * Options of one add (see {@link CheckerCore.add}): a known starting point
+ * for the target's health, and how soon to check it first.
+ */
 export interface InitialHealth {
-  status: HealthStatus;
+  /** The status to start from; defaults to `unknown`. */
+  status?: HealthStatus;
   /** When that status began; defaults to now. */
   sinceMs?: number;
+  /**
+   * Check first within this many ms of the add instead of within a whole
+   * interval (targets added together are spread evenly over this window,
+   * then settle at their even phases of the interval). For ownership
+   * take-overs, whose origins have gone unchecked since the previous
+   * owner died. Ignored when not below the interval; must be >= 0.
+   */
+  firstCheckWithinMs?: number;
 }
 
 /** Options of {@link CheckerCore}. */
@@ -166,7 +178,8 @@ export class CheckerCore {
 
   /**
    * Adds a target, in state `unknown` unless `initial` says otherwise (a new
-   * owner taking over a target whose status is known); false when the id is taken.
+   * owner taking over a target whose status is known), checked first within
+   * `initial.firstCheckWithinMs` if given; false when the id is taken.
    */
   add(spec: TargetSpec, nowMs: number, initial?: InitialHealth): boolean {
     if (this.scheduler.has(spec.id)) return false;
@@ -183,7 +196,7 @@ export class CheckerCore {
       checks: 0,
       failures: 0,
     };
-    this.scheduler.addEntry(spec.id, spec.intervalMs, nowMs, state);
+    this.scheduler.addEntry(spec.id, spec.intervalMs, nowMs, state, initial?.firstCheckWithinMs);
     this.statusCounts[health.status]++;
     return true;
   }

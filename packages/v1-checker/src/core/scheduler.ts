@@ -31,6 +31,13 @@ export class ScheduleEntry<P = undefined> implements HeapNode {
   live = true;
   /** Set while an older generation's check of the same id is still running: the first due time, parked until it completes. */
   parkedDueMs: number | undefined = undefined;
+  /**
+   * After an early first check (`firstCheckWithinMs`), the target's own
+   * evenly spread slot in the interval, where its second check goes; NaN
+   * otherwise. Without it the targets added together would stay bunched
+   * in the short window every interval.
+   */
+  homeDueMs = NaN;
 
   constructor(
     readonly id: string,
@@ -130,18 +137,39 @@ export class CheckScheduler<P = undefined> {
   /**
    * Schedules a new target; its first check is at an evenly spread phase of
    * its interval. Returns the first due time, or undefined if `id` exists.
+   * `firstCheckWithinMs` (see {@link addEntry}) brings the first check forward.
    */
-  add(id: string, intervalMs: number, nowMs: number, payload?: P): number | undefined {
-    const e = this.addEntry(id, intervalMs, nowMs, payload as P);
+  add(id: string, intervalMs: number, nowMs: number, payload?: P, firstCheckWithinMs?: number): number | undefined {
+    const e = this.addEntry(id, intervalMs, nowMs, payload as P, firstCheckWithinMs);
     return e === undefined ? undefined : (e.parkedDueMs ?? e.dueMs);
   }
 
-  /** As {@link add}, returning the new entry (undefined if `id` exists). */
-  addEntry(id: string, intervalMs: number, nowMs: number, payload: P): ScheduleEntry<P> | undefined {
+  /**
+   * As {@link add}, returning the new entry (undefined if `id` exists).
+   *
+   * With `firstCheckWithinMs` = w below the interval i, the target's spread
+   * phase f (the same golden-ratio sequence) places its first check at
+   * now + f*w instead of now + f*i, so targets added together (an ownership
+   * take-over) are all checked within w, still evenly spread. Its second
+   * check then goes to its home slot now + f*i (or one interval after the
+   * first check when f = 0): the gap between the two is f*(i - w) < i, so no
+   * gap ever exceeds an interval, and from then on the targets are spread
+   * over the whole interval as if added without the option, instead of
+   * staying bunched in w. The cost is one extra check per target added so.
+   */
+  addEntry(id: string, intervalMs: number, nowMs: number, payload: P, firstCheckWithinMs?: number): ScheduleEntry<P> | undefined {
+    if (firstCheckWithinMs !== undefined && !(firstCheckWithinMs >= 0 && firstCheckWithinMs !== Infinity)) {
+      throw new RangeError(`firstCheckWithinMs must be a finite number >= 0, got ${firstCheckWithinMs}`);
+    }
     if (this.entries.has(id)) return undefined;
     const phase = (this.phase0 + this.spreadIndex++ * GOLDEN_FRACTION) % 1;
-    const firstDue = nowMs + phase * intervalMs;
+    const homeDue = nowMs + phase * intervalMs;
     const entry = new ScheduleEntry<P>(id, intervalMs, this.nextGeneration++, payload);
+    let firstDue = homeDue;
+    if (firstCheckWithinMs !== undefined && firstCheckWithinMs < intervalMs) {
+      firstDue = nowMs + phase * firstCheckWithinMs;
+      entry.homeDueMs = homeDue > firstDue ? homeDue : firstDue + intervalMs;
+    }
     this.entries.set(id, entry);
     // A check of an earlier target with this id may still run: wait for it,
     // so there is never more than one check of an id in flight.
@@ -226,12 +254,20 @@ export class CheckScheduler<P = undefined> {
     }
     entry.running = false;
     this.running--;
-    let next = entry.runDueMs + entry.intervalMs;
+    const slot = entry.runDueMs + entry.intervalMs;
+    let next = slot;
+    if (!Number.isNaN(entry.homeDueMs)) {
+      // The early first check is done: go home (never later than one
+      // interval, even if the interval shrank meanwhile).
+      if (entry.homeDueMs < next) next = entry.homeDueMs;
+      entry.homeDueMs = NaN;
+    }
     if (next < nowMs) {
       // The check outlived its slot (timeout above the interval, or it
       // started late). Start the next one now and keep one in flight,
-      // rather than queueing missed slots.
-      this.overruns++;
+      // rather than queueing missed slots. (Passing the home slot after an
+      // early first check is no overrun: it can be a few ms away.)
+      if (slot < nowMs) this.overruns++;
       next = nowMs;
     }
     this.heap.set(entry, next);

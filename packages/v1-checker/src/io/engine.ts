@@ -163,7 +163,9 @@ export class CheckEngine extends EventEmitter<CheckEngineEvents> {
   /**
    * Adds an already validated spec (from `parseTarget` or `parseConfig`).
    * `initial` starts it from a known status instead of `unknown`, e.g. when
-   * ownership of an origin moves to this engine from another node.
+   * ownership of an origin moves to this engine from another node, and
+   * `initial.firstCheckWithinMs` checks it first within that window instead
+   * of within a whole interval (a RangeError naming the field if negative).
    */
   addSpec(spec: TargetSpec, initial?: InitialHealth): TargetSpec {
     if (!this.core.add(spec, this.now(), initial)) throw new TargetExistsError(spec.id);
