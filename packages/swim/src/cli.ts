@@ -9,7 +9,7 @@ import { request } from "undici";
 import { ConfigError, presetConfig, resolveConfig, withoutLifeguard, type PresetName, type SwimConfig } from "./core/config.ts";
 import type { MemberEvent } from "./core/types.ts";
 import { startHttpApi, type MemberJson } from "./io/http-api.ts";
-import { generateKey, KeyringError, parseKey } from "./io/keyring.ts";
+import { generateKey, KeyringError, parseKey } from "@heck/sim/io";
 import { startMember } from "./io/member.ts";
 import { formatScenario, runScenario } from "./sim/scenario.ts";
 

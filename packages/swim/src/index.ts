@@ -33,7 +33,8 @@ export { SwimNode, type SwimNodeOptions, type SwimPersisted, type SwimStats, typ
 // The embeddable member on real sockets.
 export { startMember, parseBind, SwimMember, type StartMemberOptions, type MemberStats } from "./io/member.ts";
 export { SwimDriver, type DriverOptions, type DriverCounters, type LogFn } from "./io/driver.ts";
-export { Keyring, KeyringError, parseKey, generateKey, keyFingerprint, ENCRYPTION_OVERHEAD_BYTES, KEY_BYTES, type OpenFailure } from "./io/keyring.ts";
+// The cipher lives in @heck/sim/io (shared with the UDP/TCP transport); re-exported so swim's API is unchanged.
+export { Keyring, KeyringError, parseKey, generateKey, keyFingerprint, keyringFromBase64, ENCRYPTION_OVERHEAD_BYTES, KEY_BYTES, type OpenFailure } from "@heck/sim/io";
 export { startHttpApi, memberToJson, type HttpApi, type HttpApiOptions, type MemberJson } from "./io/http-api.ts";
 
 // Simulation.

@@ -7,7 +7,7 @@ import * as dgram from "node:dgram";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { encodeMessage } from "../src/core/codec.ts";
-import { generateKey, Keyring, parseKey } from "../src/io/keyring.ts";
+import { generateKey, Keyring, parseKey } from "@heck/sim/io";
 import { startMember, type SwimMember } from "../src/io/member.ts";
 
 const fast = { probeIntervalMs: 300, probeTimeoutMs: 150, gossipIntervalMs: 50, suspicionMult: 3, pushPullIntervalMs: 5000, streamTimeoutMs: 1000 };

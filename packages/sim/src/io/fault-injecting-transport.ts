@@ -10,6 +10,8 @@
  */
 import { createPrng } from "../core/prng.ts";
 import type { Address, FaultControl, Prng, Stream, Transport } from "../core/types.ts";
+import type { Keyring } from "./keyring.ts";
+import type { TransportStats } from "./udp-tcp-transport.ts";
 
 /** A stream that the fault layer can break. */
 class GuardedStream implements Stream {
@@ -124,6 +126,16 @@ export class FaultInjectingTransport implements Transport, FaultControl {
 
   get maxFrameBytes(): number {
     return this.inner.maxFrameBytes;
+  }
+
+  /** The inner transport's keyring (see `openTransport({ keyring })`), or undefined for plaintext. */
+  get keyring(): Keyring | undefined {
+    return (this.inner as { keyring?: Keyring }).keyring;
+  }
+
+  /** The inner transport's encryption counters (zeros for an inner transport that has none). */
+  get stats(): TransportStats {
+    return (this.inner as { stats?: TransportStats }).stats ?? { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0 };
   }
 
   sendPacket(to: Address, payload: Uint8Array): void {

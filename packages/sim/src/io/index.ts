@@ -5,7 +5,19 @@
  */
 export { seedsFromEnv, parseSeed, type SeedListOptions } from "./seeds.ts";
 export { SystemClock } from "./system-clock.ts";
-export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions } from "./udp-tcp-transport.ts";
+export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions, type TransportStats } from "./udp-tcp-transport.ts";
+export {
+  Keyring,
+  KeyringError,
+  parseKey,
+  generateKey,
+  keyFingerprint,
+  keyringFromBase64,
+  ENCRYPTED_VERSION,
+  ENCRYPTION_OVERHEAD_BYTES,
+  KEY_BYTES,
+  type OpenFailure,
+} from "./keyring.ts";
 export { FaultInjectingTransport, type FaultInjectionOptions } from "./fault-injecting-transport.ts";
 export { openTransport, type OpenTransportOptions } from "./open-transport.ts";
 export { TraceWriter, readTraceFile, streamTraceFile } from "./trace-file.ts";

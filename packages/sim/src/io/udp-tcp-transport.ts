@@ -8,11 +8,19 @@
  * address, so the accepting side knows *who* dialed (the socket's own remote
  * port is an ephemeral one) and `Stream.remoteAddress` is an address the
  * fault layer can block and the protocol can reply to.
+ *
+ * With a {@link Keyring} every UDP packet and every frame, the hello
+ * included, is sealed with AES-256-GCM (the envelope of `keyring.ts`); what
+ * does not open (wrong key, plaintext, tampering) is dropped and counted in
+ * `stats`, and a stream whose frame does not open is closed. Stream frames
+ * also authenticate their direction and sequence number, so a frame cannot
+ * be replayed, reordered or sent back to its sender within a connection.
  */
 import * as dgram from "node:dgram";
 import * as dns from "node:dns";
 import * as net from "node:net";
 import type { Address, Stream, Transport } from "../core/types.ts";
+import { ENCRYPTION_OVERHEAD_BYTES, type Keyring } from "./keyring.ts";
 
 /** Options for {@link UdpTcpTransport.listen}. */
 export interface UdpTcpTransportOptions {
@@ -32,7 +40,28 @@ export interface UdpTcpTransportOptions {
   maxFrameBytes?: number;
   /** How long an accepted connection may take to send its hello. Default 5000 ms. */
   helloTimeoutMs?: number;
+  /**
+   * Encrypt and authenticate every packet and frame with these keys (primary
+   * first); omit for plaintext. The keyring is used live: `install`/`use`/
+   * `remove` on it rotate keys without reopening the transport.
+   * `maxPacketBytes`/`maxFrameBytes` stay payload limits; the wire carries
+   * ENCRYPTION_OVERHEAD_BYTES more.
+   */
+  keyring?: Keyring;
 }
+
+/** Counters of a transport's encryption layer (all zero without a keyring). */
+export interface TransportStats {
+  /** Packets and frames (hellos included) that no installed key opened: wrong key, plaintext or tampered. */
+  decryptFailures: number;
+  /** The UDP share of decryptFailures. */
+  packetDecryptFailures: number;
+  /** The TCP share of decryptFailures (each one closed its connection). */
+  frameDecryptFailures: number;
+}
+
+/** The largest UDP/IPv4 payload. */
+const MAX_UDP_PAYLOAD = 65507;
 
 const HEADER_BYTES = 4;
 /** Entries kept in each per-transport address cache before it is cleared (a bound, not a tuning knob). */
@@ -139,6 +168,34 @@ export function encodeFrame(frame: Uint8Array): Buffer {
   return out;
 }
 
+/** Sealing for one direction pair of a stream: the keyring, our side, the frame counters, the failure count. */
+interface StreamCipher {
+  keyring: Keyring;
+  /** True on the dialing side: it sent the hello, its frames are "d", the acceptor's "a". */
+  dialer: boolean;
+  stats: TransportStats;
+}
+
+/**
+ * The authenticated context of frame `seq` sent by the dialer (`fromDialer`)
+ * or the acceptor: a direction byte and a 64-bit frame number. Frame 0 from
+ * the dialer is the hello.
+ */
+function frameContext(fromDialer: boolean, seq: number): Uint8Array {
+  const out = new Uint8Array(9);
+  out[0] = fromDialer ? 0x64 : 0x61; // "d" | "a"
+  new DataView(out.buffer).setBigUint64(1, BigInt(seq));
+  return out;
+}
+
+/** An error for a frame that failed to open; the stream is closed with it. */
+class FrameDecryptError extends Error {
+  constructor(remote: string) {
+    super(`stream from ${remote}: a frame failed to decrypt (wrong key, plaintext or tampered); connection closed`);
+    this.name = "FrameDecryptError";
+  }
+}
+
 /** One framed TCP connection. */
 class TcpStream implements Stream {
   private frameHandler: ((frame: Uint8Array) => void) | undefined;
@@ -147,15 +204,26 @@ class TcpStream implements Stream {
   private closed = false;
   private closeError: Error | undefined;
   private decoder: FrameDecoder;
+  /** Frames sealed and opened so far, each way (the hello is the dialer's frame 0). */
+  private sentSeq: number;
+  private receivedSeq: number;
 
+  /**
+   * @param initialFrames frames already opened (the accept path decrypts what arrived with the hello)
+   * @param cipher present when the transport has a keyring
+   */
   constructor(
     private readonly socket: net.Socket,
     readonly remoteAddress: Address,
     private readonly maxFrameBytes: number,
     initialFrames: Uint8Array[],
     decoder: FrameDecoder,
+    private readonly cipher?: StreamCipher,
   ) {
     this.decoder = decoder;
+    // The dialer has sent the hello (its frame 0); the acceptor has opened it and initialFrames.
+    this.sentSeq = cipher?.dialer === true ? 1 : 0;
+    this.receivedSeq = cipher?.dialer === false ? 1 + initialFrames.length : 0;
     this.pending.push(...initialFrames);
     socket.removeAllListeners("data");
     socket.on("data", (chunk: Buffer) => {
@@ -166,7 +234,21 @@ class TcpStream implements Stream {
         this.fail(e as Error);
         return;
       }
-      for (const f of frames) this.deliver(f);
+      for (const f of frames) {
+        if (this.closed) return;
+        if (this.cipher === undefined) {
+          this.deliver(f);
+          continue;
+        }
+        const opened = this.cipher.keyring.open(f, frameContext(!this.cipher.dialer, this.receivedSeq++));
+        if (!opened.ok) {
+          this.cipher.stats.decryptFailures++;
+          this.cipher.stats.frameDecryptFailures++;
+          this.fail(new FrameDecryptError(this.remoteAddress));
+          return;
+        }
+        this.deliver(opened.plaintext);
+      }
     });
     socket.on("error", (e) => this.fail(e));
     socket.on("close", () => this.finish(undefined));
@@ -194,7 +276,8 @@ class TcpStream implements Stream {
     if (!(frame instanceof Uint8Array)) throw new TypeError("Stream.send: frame must be a Uint8Array");
     if (frame.length > this.maxFrameBytes) throw new RangeError(`Stream.send: frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
     if (this.closed || this.socket.destroyed) return;
-    this.socket.write(encodeFrame(frame));
+    const wire = this.cipher === undefined ? frame : this.cipher.keyring.seal(frame, frameContext(this.cipher.dialer, this.sentSeq++));
+    this.socket.write(encodeFrame(wire));
   }
 
   onFrame(handler: (frame: Uint8Array) => void): void {
@@ -235,6 +318,12 @@ export class UdpTcpTransport implements Transport {
   readonly localAddress: Address;
   readonly maxPacketBytes: number;
   readonly maxFrameBytes: number;
+  /** The keys every packet and frame is sealed with, or undefined for plaintext. */
+  readonly keyring: Keyring | undefined;
+  /** Encryption counters; read them to see wrong-key peers (they never crash the node). */
+  readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0 };
+  /** Bytes sealing adds to each packet and frame on the wire (0 without a keyring). */
+  private readonly overhead: number;
   private packetHandler: ((from: Address, payload: Uint8Array) => void) | undefined;
   private streamHandler: ((stream: Stream) => void) | undefined;
   private readonly streams = new Set<TcpStream>();
@@ -250,14 +339,26 @@ export class UdpTcpTransport implements Transport {
     private readonly udp: dgram.Socket,
     private readonly tcp: net.Server,
     localAddress: Address,
-    options: Required<Pick<UdpTcpTransportOptions, "maxPacketBytes" | "maxFrameBytes" | "helloTimeoutMs">>,
+    options: Required<Pick<UdpTcpTransportOptions, "maxPacketBytes" | "maxFrameBytes" | "helloTimeoutMs">> & { keyring: Keyring | undefined },
   ) {
     this.localAddress = localAddress;
     this.maxPacketBytes = options.maxPacketBytes;
     this.maxFrameBytes = options.maxFrameBytes;
+    this.keyring = options.keyring;
+    this.overhead = options.keyring === undefined ? 0 : ENCRYPTION_OVERHEAD_BYTES;
     udp.on("message", (msg, rinfo) => {
       if (this.closed || this.packetHandler === undefined) return;
-      this.packetHandler(this.source(rinfo.address, rinfo.port), new Uint8Array(msg.buffer, msg.byteOffset, msg.length));
+      let payload: Uint8Array = new Uint8Array(msg.buffer, msg.byteOffset, msg.length);
+      if (this.keyring !== undefined) {
+        const opened = this.keyring.open(payload);
+        if (!opened.ok) {
+          this.stats.decryptFailures++;
+          this.stats.packetDecryptFailures++;
+          return;
+        }
+        payload = opened.plaintext;
+      }
+      this.packetHandler(this.source(rinfo.address, rinfo.port), payload);
     });
     // A send error (ICMP unreachable on some systems) must never kill the node.
     udp.on("error", () => {});
@@ -269,10 +370,17 @@ export class UdpTcpTransport implements Transport {
     const host = options.host ?? "127.0.0.1";
     const requested = options.port ?? 0;
     if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new RangeError(`port must be an integer 0-65535, got ${requested}`);
-    const maxPacketBytes = options.maxPacketBytes ?? 65507;
+    const keyring = options.keyring;
+    if (keyring !== undefined && (typeof keyring !== "object" || typeof keyring.seal !== "function")) throw new TypeError("keyring must be a Keyring (see keyringFromBase64)");
+    // Sealing adds bytes on the wire: the payload limits shrink so a sealed packet still fits a datagram.
+    const overhead = keyring === undefined ? 0 : ENCRYPTION_OVERHEAD_BYTES;
+    const packetLimit = MAX_UDP_PAYLOAD - overhead;
+    const maxPacketBytes = options.maxPacketBytes ?? packetLimit;
     const maxFrameBytes = options.maxFrameBytes ?? 4 * 1024 * 1024;
-    if (!(maxPacketBytes >= 1 && maxPacketBytes <= 65507)) throw new RangeError(`maxPacketBytes must be 1-65507, got ${maxPacketBytes}`);
-    if (!(maxFrameBytes >= 1 && maxFrameBytes <= 0xffffffff)) throw new RangeError(`maxFrameBytes must be >= 1, got ${maxFrameBytes}`);
+    if (!(maxPacketBytes >= 1 && maxPacketBytes <= packetLimit)) {
+      throw new RangeError(`maxPacketBytes must be 1-${packetLimit}${overhead > 0 ? ` (65507 less ${overhead} bytes of encryption)` : ""}, got ${maxPacketBytes}`);
+    }
+    if (!(maxFrameBytes >= 1 && maxFrameBytes <= 0xffffffff - overhead)) throw new RangeError(`maxFrameBytes must be 1-${0xffffffff - overhead}, got ${maxFrameBytes}`);
     const helloTimeoutMs = options.helloTimeoutMs ?? 5000;
     // With port 0, TCP picks a port and UDP must get the same one; another
     // process may hold that UDP port, so try a few times.
@@ -301,7 +409,7 @@ export class UdpTcpTransport implements Transport {
         if (requested === 0 && attempt < 10 && (e as NodeJS.ErrnoException).code === "EADDRINUSE") continue;
         throw e;
       }
-      return new UdpTcpTransport(udp, tcp, formatAddress(options.advertiseHost ?? host, port), { maxPacketBytes, maxFrameBytes, helloTimeoutMs });
+      return new UdpTcpTransport(udp, tcp, formatAddress(options.advertiseHost ?? host, port), { maxPacketBytes, maxFrameBytes, helloTimeoutMs, keyring });
     }
   }
 
@@ -310,10 +418,11 @@ export class UdpTcpTransport implements Transport {
     if (payload.length > this.maxPacketBytes) throw new RangeError(`sendPacket: ${payload.length} bytes exceeds maxPacketBytes ${this.maxPacketBytes}`);
     const { host, port } = this.destination(to);
     if (this.closed) return;
+    const wire = this.keyring === undefined ? payload : this.keyring.seal(payload);
     try {
       // No callback: a send that completes at once then needs no request object, no completion
       // callback and no extra event-loop turn; errors (ICMP unreachable...) are a lost packet.
-      this.udp.send(payload, port, host);
+      this.udp.send(wire, port, host);
     } catch {
       // Unreachable or closed: a lost packet, by contract.
     }
@@ -381,12 +490,24 @@ export class UdpTcpTransport implements Transport {
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.removeAllListeners("error");
-        socket.write(encodeFrame(new TextEncoder().encode(this.localAddress)));
-        const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes));
+        const hello = new TextEncoder().encode(this.localAddress);
+        socket.write(encodeFrame(this.keyring === undefined ? hello : this.keyring.seal(hello, frameContext(true, 0))));
+        const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes + this.overhead), this.streamCipher(true));
         this.adopt(stream);
         resolve(stream);
       });
     });
+  }
+
+  private streamCipher(dialer: boolean): StreamCipher | undefined {
+    return this.keyring === undefined ? undefined : { keyring: this.keyring, dialer, stats: this.stats };
+  }
+
+  /** Counts a hello or early frame that did not open, and drops the connection. */
+  private rejectUndecryptable(socket: net.Socket): void {
+    this.stats.decryptFailures++;
+    this.stats.frameDecryptFailures++;
+    socket.destroy();
   }
 
   private track(socket: net.Socket): void {
@@ -407,7 +528,7 @@ export class UdpTcpTransport implements Transport {
       return;
     }
     socket.setNoDelay(true);
-    const decoder = new FrameDecoder(Math.max(this.maxFrameBytes, 1024));
+    const decoder = new FrameDecoder(Math.max(this.maxFrameBytes, 1024) + this.overhead);
     const timer = setTimeout(() => socket.destroy(), helloTimeoutMs);
     socket.on("error", () => socket.destroy());
     socket.on("close", () => clearTimeout(timer));
@@ -421,6 +542,17 @@ export class UdpTcpTransport implements Transport {
       }
       if (frames.length === 0) return;
       clearTimeout(timer);
+      if (this.keyring !== undefined) {
+        // Open the hello and whatever arrived with it; one failure and the peer is not one of ours.
+        for (let i = 0; i < frames.length; i++) {
+          const opened = this.keyring.open(frames[i]!, frameContext(true, i));
+          if (!opened.ok) {
+            this.rejectUndecryptable(socket);
+            return;
+          }
+          frames[i] = opened.plaintext;
+        }
+      }
       const hello = new TextDecoder().decode(frames[0]!);
       try {
         parseAddress(hello);
@@ -430,7 +562,7 @@ export class UdpTcpTransport implements Transport {
       }
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
-      const stream = new TcpStream(socket, hello, this.maxFrameBytes, frames.slice(1), decoder);
+      const stream = new TcpStream(socket, hello, this.maxFrameBytes, frames.slice(1), decoder, this.streamCipher(false));
       this.adopt(stream);
       if (this.streamHandler === undefined) stream.destroy(new Error("no stream handler"));
       else this.streamHandler(stream);

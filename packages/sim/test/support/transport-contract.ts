@@ -11,6 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPrng } from "../../src/core/prng.ts";
 import { SimNetwork } from "../../src/core/sim-network.ts";
 import type { Address, FaultControl, Stream, Transport } from "../../src/core/types.ts";
+import type { Keyring } from "../../src/io/keyring.ts";
 import { openTransport } from "../../src/io/open-transport.ts";
 import * as net from "node:net";
 
@@ -76,12 +77,17 @@ export function simHarness(seed = 1): TransportHarness {
   };
 }
 
-/** A harness over real UDP/TCP sockets on loopback, OS-assigned ports. */
-export function realHarness(): TransportHarness {
+/**
+ * A harness over real UDP/TCP sockets on loopback, OS-assigned ports. With
+ * `keyring`, each transport gets its own keyring from the factory (same keys:
+ * the encrypted transport must pass the same contract).
+ */
+export function realHarness(options: { keyring?: () => Keyring } = {}): TransportHarness {
   const opened: ControlledTransport[] = [];
   return {
     async open() {
-      const t = await openTransport({ host: "127.0.0.1", port: 0, faults: { prng: createPrng(opened.length + 1) } });
+      const keyring = options.keyring?.();
+      const t = await openTransport({ host: "127.0.0.1", port: 0, ...(keyring !== undefined ? { keyring } : {}), faults: { prng: createPrng(opened.length + 1) } });
       opened.push(t);
       return t;
     },

@@ -10,7 +10,7 @@
  *
  * Decoding never throws: every field is checked (bounds, UTF-8, enum ranges,
  * no trailing bytes) and the first problem comes back as a typed
- * {@link DecodeError} naming the field. Encrypted envelopes (io/keyring.ts)
+ * {@link DecodeError} naming the field. Encrypted envelopes (@heck/sim/io keyring.ts)
  * start with 0xE1, which is never a message type here.
  */
 import { META_MAX_BYTES, NAME_MAX_BYTES } from "./config.ts";

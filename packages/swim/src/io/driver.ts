@@ -21,7 +21,7 @@ import type { SwimMessage } from "../core/messages.ts";
 import type { JoinRetryPolicy } from "../core/join-retry.ts";
 import type { JoinProgress, SwimNode } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
-import { ENCRYPTED_VERSION, type Keyring } from "./keyring.ts";
+import { ENCRYPTED_VERSION, type Keyring } from "@heck/sim/io";
 
 /** A log sink: one line per call. */
 export type LogFn = (level: "debug" | "info" | "warn" | "error", message: string) => void;

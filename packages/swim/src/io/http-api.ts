@@ -18,7 +18,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MemberInfo } from "../core/types.ts";
-import { KeyringError, parseKey } from "./keyring.ts";
+import { KeyringError, parseKey } from "@heck/sim/io";
 import type { SwimMember } from "./member.ts";
 
 /** The JSON shape of one member in `GET /v1/members`. */

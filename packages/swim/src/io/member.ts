@@ -12,13 +12,12 @@
  * ```
  */
 import { createPrng, type Address, type FaultControl } from "@heck/sim";
-import { openTransport, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
+import { ENCRYPTION_OVERHEAD_BYTES, Keyring, openTransport, parseKey, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
 import { presetConfig, resolveConfig, type PresetName, type SwimConfig } from "../core/config.ts";
 import { resolveJoinRetryPolicy, type JoinRetryPolicy } from "../core/join-retry.ts";
 import { SwimNode, type JoinProgress, type SwimStats } from "../core/node.ts";
 import type { MemberEvent, MemberInfo } from "../core/types.ts";
 import { SwimDriver, type DriverCounters, type LogFn } from "./driver.ts";
-import { ENCRYPTION_OVERHEAD_BYTES, Keyring, parseKey } from "./keyring.ts";
 
 /** How to start a member. Every field is optional. */
 export interface StartMemberOptions {

@@ -9,10 +9,15 @@
  * everywhere, make it primary everywhere, remove the old one everywhere.
  *
  * Envelope: `0xE1 | nonce (12 bytes) | ciphertext | tag (16 bytes)`, with
- * the version byte also bound as additional authenticated data. 0xE1 is
- * never a message type, so a plaintext node can tell an encrypted packet
- * from garbage. GCM authenticates: a packet sealed with an unknown key, or
- * altered on the way, fails to open and is dropped and counted.
+ * the version byte (and any caller context, see `seal`) bound as additional
+ * authenticated data. 0xE1 is never a swim message type, so a plaintext node
+ * can tell an encrypted packet from garbage. GCM authenticates: a packet
+ * sealed with an unknown key, or altered on the way, fails to open and is
+ * dropped and counted.
+ *
+ * This is the one implementation of the cipher in Heck: swim seals its
+ * messages with it, and `openTransport({ keyring })` seals every UDP packet
+ * and TCP frame of the transport crdt-kv, raft-kv and v2 share.
  */
 import { createCipheriv, createDecipheriv, createHash, createSecretKey, randomBytes, randomFillSync, type KeyObject } from "node:crypto";
 
@@ -37,7 +42,7 @@ export class KeyringError extends Error {
 /** Why a sealed buffer could not be opened. */
 export type OpenFailure = "not-encrypted" | "too-short" | "no-key-matches";
 
-/** Parses a key given as base64 (as `heck-swim keygen` prints it); throws a KeyringError naming the problem. */
+/** Parses a key given as base64 (as `heck-swim keygen` or `openssl rand -base64 32` prints it); throws a KeyringError naming the problem. */
 export function parseKey(text: string): Uint8Array {
   const trimmed = text.trim();
   if (!/^[A-Za-z0-9+/]+={0,2}$/.test(trimmed)) throw new KeyringError(`key: must be base64, got ${JSON.stringify(text.slice(0, 12))}...`);
@@ -110,8 +115,13 @@ export class Keyring {
     return { primary: keys[0]!, keys };
   }
 
-  /** Encrypts with the primary key. */
-  seal(plaintext: Uint8Array): Uint8Array {
+  /**
+   * Encrypts with the primary key. `context`, if given, is authenticated but
+   * not sent: `open` must be given the same bytes (the transport passes a
+   * stream direction and frame number, so frames cannot be replayed,
+   * reordered or reflected within a stream).
+   */
+  seal(plaintext: Uint8Array, context?: Uint8Array): Uint8Array {
     // A fresh random 96-bit nonce per packet, as memberlist does, drawn from a pool filled in bulk.
     if (this.noncesLeft === 0) {
       randomFillSync(this.nonces);
@@ -120,7 +130,7 @@ export class Keyring {
     const at = --this.noncesLeft * NONCE_BYTES;
     const nonce = this.nonces.subarray(at, at + NONCE_BYTES);
     const cipher = createCipheriv("aes-256-gcm", this.keyObjects[0]!, nonce);
-    cipher.setAAD(AAD);
+    cipher.setAAD(aad(context));
     const body = cipher.update(plaintext);
     const final = cipher.final();
     const tag = cipher.getAuthTag();
@@ -133,20 +143,21 @@ export class Keyring {
     return out;
   }
 
-  /** Decrypts with whichever installed key works, the last one that worked first; never throws. */
-  open(sealed: Uint8Array): { ok: true; plaintext: Uint8Array } | { ok: false; reason: OpenFailure } {
+  /** Decrypts with whichever installed key works, the last one that worked first; never throws. `context` as given to `seal`. */
+  open(sealed: Uint8Array, context?: Uint8Array): { ok: true; plaintext: Uint8Array } | { ok: false; reason: OpenFailure } {
     if (sealed.length === 0 || sealed[0] !== ENCRYPTED_VERSION) return { ok: false, reason: "not-encrypted" };
     if (sealed.length < ENCRYPTION_OVERHEAD_BYTES) return { ok: false, reason: "too-short" };
     const nonce = sealed.subarray(1, 1 + NONCE_BYTES);
     const body = sealed.subarray(1 + NONCE_BYTES, sealed.length - TAG_BYTES);
     const tag = sealed.subarray(sealed.length - TAG_BYTES);
+    const ad = aad(context);
     const n = this.keyObjects.length;
     const first = this.lastOpened < n ? this.lastOpened : 0;
     for (let k = 0; k < n; k++) {
       const i = (first + k) % n;
       try {
         const decipher = createDecipheriv("aes-256-gcm", this.keyObjects[i]!, nonce);
-        decipher.setAAD(AAD);
+        decipher.setAAD(ad);
         decipher.setAuthTag(tag);
         const a = decipher.update(body);
         const b = decipher.final(); // throws if the tag does not verify: wrong key or tampering
@@ -166,6 +177,29 @@ export class Keyring {
   private indexOf(key: Uint8Array): number {
     return this.keys.findIndex((k) => k.length === key.length && k.every((b, i) => b === key[i]));
   }
+}
+
+/** The authenticated data: the version byte, then the caller's context. */
+function aad(context: Uint8Array | undefined): Uint8Array {
+  if (context === undefined || context.length === 0) return AAD;
+  const out = new Uint8Array(1 + context.length);
+  out[0] = ENCRYPTED_VERSION;
+  out.set(context, 1);
+  return out;
+}
+
+/** A keyring from base64 keys, primary first (as `--key` flags give them); throws a KeyringError naming the bad key. */
+export function keyringFromBase64(keys: readonly string[]): Keyring {
+  if (keys.length === 0) throw new KeyringError("keys: needs at least one base64 key");
+  return new Keyring(
+    keys.map((k, i) => {
+      try {
+        return parseKey(k);
+      } catch (e) {
+        throw new KeyringError(`keys[${i}]: ${(e as Error).message}`);
+      }
+    }),
+  );
 }
 
 function checkKey(key: Uint8Array): void {
