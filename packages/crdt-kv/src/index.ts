@@ -36,6 +36,7 @@ export {
   digestBits,
   type KvNodeConfig,
   type WriteOptions,
+  type BatchWrite,
   type WriteResult,
   type ChangeEvent,
   type PeerStatus,

@@ -8,7 +8,7 @@ import type { FaultControl } from "@heck/sim";
 import type { CausalContext } from "../core/causality/causal-context.ts";
 import type { Json } from "../core/json.ts";
 import type { ReadResult } from "../core/store/kv-state.ts";
-import type { ChangeEvent, WriteResult } from "../core/store/node.ts";
+import type { BatchWrite, ChangeEvent, WriteResult } from "../core/store/node.ts";
 import type { Mode } from "../core/store/version.ts";
 import { KvDriver, type DriverOptions } from "./driver.ts";
 import { serveHttp, type HttpOptions } from "./http.ts";
@@ -45,6 +45,13 @@ export interface CrdtNode {
   readonly httpUrl: string | undefined;
   /** Writes `value` (any JSON) under `key`; returns once the write is fsynced. */
   put(key: string, value: Json, options?: PutOptions): WriteResult;
+  /**
+   * Several writes (and deletes, `delete: true`) as one step: one delta, one
+   * WAL record and one fsync for the batch (group commit); returns once durable.
+   */
+  putMany(writes: readonly BatchWrite[]): WriteResult[];
+  /** {@link putMany} without blocking the event loop on the fsync: results at once, `durable` resolves once fsynced (one fsync shared with concurrent steps). */
+  putManyAsync(writes: readonly BatchWrite[]): { results: WriteResult[]; durable: Promise<void> };
   /** Reads `key`: value (LWW) or siblings (MV), and the context to write back. */
   get(key: string): ReadResult;
   /** Deletes `key` (LWW: a timestamped delete marker; MV: the versions in `context`, all seen if omitted). */
@@ -89,6 +96,8 @@ export async function startCrdtNode(options: CrdtNodeOptions): Promise<CrdtNode>
     address: driver.address,
     httpUrl: http?.url,
     put: (key, value, o = {}) => driver.put(key, value, o),
+    putMany: (writes) => driver.putMany(writes),
+    putManyAsync: (writes) => driver.putManyAsync(writes),
     get: (key) => driver.get(key),
     delete: (key, o = {}) => driver.delete(key, o),
     list: (prefix = "", limit = Infinity) => driver.list(prefix, limit),

@@ -144,6 +144,14 @@ export interface WriteOptions {
   ts?: number;
 }
 
+/** One write of {@link KvNode.putMany}: a put of `value`, or a delete when `delete` is true. */
+export interface BatchWrite extends WriteOptions {
+  key: string;
+  /** The value (ignored for a delete). */
+  value?: Json;
+  delete?: boolean;
+}
+
 /** Result of a write or delete. */
 export type WriteResult =
   /** `dot` names the new version (null for an MV delete, which adds none); `context` is what to send back to overwrite it. */
@@ -286,6 +294,40 @@ export class KvNode implements SimProcess<string, KvPersisted> {
 
   /** Writes `value` under `key`. Durable once the records of the next `takeReady()` are persisted. */
   put(key: string, value: Json, options: WriteOptions = {}): WriteResult {
+    return this.applyLocal(this.putDelta(key, value, options));
+  }
+
+  /**
+   * Several writes and deletes as one step (group commit): each applies as if
+   * written alone in order (a later write of the same key sees the earlier
+   * one), but together they make one delta, one log entry, one WAL record and
+   * one piece of the next delta-interval. Invalid or superseded writes get
+   * their own result and do not stop the others. Durable, like `put`, once
+   * the records of the next `takeReady()` are persisted.
+   */
+  putMany(writes: readonly BatchWrite[]): WriteResult[] {
+    const results: WriteResult[] = [];
+    const deltas: KvDelta[] = [];
+    this.replica.origin = "local";
+    for (const w of writes) {
+      const r = w.delete === true ? this.deleteDelta(w.key, w) : this.putDelta(w.key, w.value as Json, w);
+      if ("delta" in r) {
+        this.sync.joinOnly(r.delta);
+        deltas.push(r.delta);
+        results.push(r.result);
+      } else results.push(r);
+    }
+    if (deltas.length > 0) {
+      const joined = deltas.length === 1 ? deltas[0]! : joinDeltas(deltas);
+      this.sync.localJoined(joined);
+      this.config.onLocalUpdate?.(joined);
+      this.maybeSnapshot();
+    }
+    return results;
+  }
+
+  /** A write's delta and result, not yet applied; or why there is none. */
+  private putDelta(key: string, value: Json, options: WriteOptions): { delta: KvDelta; result: WriteResult } | WriteResult {
     const keyError = checkKey(key);
     if (keyError !== undefined) return { ok: false, error: keyError };
     if (!isJson(value)) return { ok: false, error: "value must be JSON (finite numbers, strings, booleans, null, arrays, plain objects)" };
@@ -299,11 +341,12 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       delta = this.kv.writeLww(key, value, false, ts, this.id);
       if (delta === null) return { ok: true, applied: false, key, reason: "superseded: a version with a later timestamp is already stored" };
     } else delta = this.kv.writeMv(key, value, this.id, options.context);
-    return this.applyLocal(key, delta);
+    const dot = delta.entries.get(key)![0]!.dot;
+    return { delta, result: { ok: true, applied: true, key, dot, context: CausalContext.fromDots([dot]) } };
   }
 
-  /** Deletes `key`: LWW writes a timestamped delete marker; MV removes the versions in `context` (all seen, if omitted). */
-  delete(key: string, options: WriteOptions = {}): WriteResult {
+  /** A delete's delta and result, not yet applied; or why there is none. */
+  private deleteDelta(key: string, options: WriteOptions): { delta: KvDelta; result: WriteResult } | WriteResult {
     const keyError = checkKey(key);
     if (keyError !== undefined) return { ok: false, error: keyError };
     const mode = this.modeFor(key, options.mode);
@@ -312,15 +355,17 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       if (!Number.isFinite(ts)) return { ok: false, error: "ts must be a finite number" };
       const delta = this.kv.writeLww(key, null, true, ts, this.id);
       if (delta === null) return { ok: true, applied: false, key, reason: "superseded: a version with a later timestamp is already stored" };
-      return this.applyLocal(key, delta);
+      const dot = delta.entries.get(key)![0]!.dot;
+      return { delta, result: { ok: true, applied: true, key, dot, context: CausalContext.fromDots([dot]) } };
     }
     const delta = this.kv.removeObserved(key, options.context);
     if (delta.cc.isEmpty()) return { ok: true, applied: false, key, reason: "nothing to remove" };
-    this.replica.origin = "local";
-    this.sync.local(delta);
-    this.config.onLocalUpdate?.(delta);
-    this.maybeSnapshot();
-    return { ok: true, applied: true, key, dot: null, context: new CausalContext() };
+    return { delta, result: { ok: true, applied: true, key, dot: null, context: new CausalContext() } };
+  }
+
+  /** Deletes `key`: LWW writes a timestamped delete marker; MV removes the versions in `context` (all seen, if omitted). */
+  delete(key: string, options: WriteOptions = {}): WriteResult {
+    return this.applyLocal(this.deleteDelta(key, options));
   }
 
   /** What a reader of `key` sees here now. */
@@ -614,13 +659,13 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     return versions.every((v) => v.mode === "lww") ? "lww" : "mv";
   }
 
-  private applyLocal(key: string, delta: KvDelta): WriteResult {
+  private applyLocal(r: { delta: KvDelta; result: WriteResult } | WriteResult): WriteResult {
+    if (!("delta" in r)) return r;
     this.replica.origin = "local";
-    this.sync.local(delta);
-    this.config.onLocalUpdate?.(delta);
+    this.sync.local(r.delta);
+    this.config.onLocalUpdate?.(r.delta);
     this.maybeSnapshot();
-    const dot = delta.entries.get(key)![0]!.dot;
-    return { ok: true, applied: true, key, dot, context: CausalContext.fromDots([dot]) };
+    return r.result;
   }
 
   private changed(keys: Set<string>, origin: string): void {

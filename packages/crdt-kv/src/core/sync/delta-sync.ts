@@ -163,6 +163,21 @@ export class DeltaSync<D> {
   }
 
   /**
+   * Several local updates that were already joined one by one (each mutator
+   * saw the previous ones): log their join as one entry under one sequence
+   * number, so a batch costs one log entry, one persisted record and one
+   * piece of the next delta-interval. `joined` is that join.
+   */
+  localJoined(joined: D): void {
+    this.onJoin(joined, this.options.algorithm === "state" ? null : this.store(joined, null));
+  }
+
+  /** Joins a local delta into the replica without logging it (the first half of a batch; see {@link localJoined}). */
+  joinOnly(delta: D): void {
+    this.replica.join(delta);
+  }
+
+  /**
    * A delta (or state) from `from`. Returns the part that was new here
    * (bottom when nothing was), already joined and logged.
    */
