@@ -12,13 +12,11 @@
  * The origin list is a set of LWW keys stamped with the wall clock (and
  * past any earlier stamp), so add and remove through any node converge.
  *
- * Group commit: a batch of records costs one WAL append and one fsync, not
- * one per record. crdt-kv's public API fsyncs every `put` (10,000 origins
- * took 30 s of fsync); until it offers a batch write (requested in
- * notes/crdt-kv-requests.md), the batch goes straight to the replica core
- * (`driver.node.put`) and the last write of the batch goes through
- * `driver.put`, whose step persists the whole ready batch (WAL first, then
- * gossip, then events), exactly as for a single write.
+ * Group commit: a batch of records is one `putManyAsync` of crdt-kv: one
+ * delta, one WAL record, and an fsync on the thread pool shared with every
+ * other step of the replica meanwhile, so neither the fsync nor one step per
+ * record stalls the agent's event loop. Whether a record was applied or
+ * refused as stale is known at once; it is gossiped once durable.
  */
 import { KvDriver, type Json } from "@heck/crdt-kv";
 import type { FaultControl } from "@heck/sim";
@@ -51,6 +49,8 @@ export class CrdtStore implements HeckStore {
   private unsubscribe: (() => void) | undefined;
   private counters = { recordsWritten: 0, staleRefused: 0, writeErrors: 0 };
   private lastError = "";
+  /** Records applied whose WAL record is not yet durable (and so not yet gossiped). */
+  private pending = 0;
 
   constructor(private readonly options: CrdtStoreOptions) {
     this.keys = storeKeys(options.prefix);
@@ -114,25 +114,24 @@ export class CrdtStore implements HeckStore {
   }
 
   async putOrigins(specs: readonly OriginSpec[]): Promise<void> {
-    // Batches of 500: one fsync each, and the agent answers between them.
+    // Batches of 500: one step and one fsync each, and the agent answers between them.
     for (let i = 0; i < specs.length; i += 500) {
-      this.putBatch(specs.slice(i, i + 500).map((spec) => ({ key: this.keys.origin(spec.id), value: spec as unknown as Json, ts: this.nextTs(this.keys.origin(spec.id)) })));
-      await new Promise((r) => setImmediate(r));
+      const { durable } = this.putBatch(specs.slice(i, i + 500).map((spec) => ({ key: this.keys.origin(spec.id), value: spec as unknown as Json, ts: this.nextTs(this.keys.origin(spec.id)) })));
+      await durable;
     }
   }
 
-  /** Writes a batch with one persistence step (see the file comment). Returns how many were applied. */
-  private putBatch(writes: readonly { key: string; value: Json; ts: number }[]): { applied: number; refused: number } {
-    const driver = this.requireNode();
+  /** Writes a batch as one crdt-kv step (see the file comment). Throws on a refused write (a bad key or value). */
+  private putBatch(writes: readonly { key: string; value: Json; ts: number }[]): { applied: number; refused: number; durable: Promise<void> } {
+    const { results, durable } = this.requireNode().putManyAsync(writes);
     let applied = 0;
     let refused = 0;
-    writes.forEach((w, i) => {
-      const res = i < writes.length - 1 ? driver.node.put(w.key, w.value, { ts: w.ts }) : driver.put(w.key, w.value, { ts: w.ts });
+    for (const res of results) {
       if (!res.ok) throw new Error(res.error);
       if (res.applied) applied += 1;
       else refused += 1;
-    });
-    return { applied, refused };
+    }
+    return { applied, refused, durable };
   }
 
   async removeOrigin(id: string): Promise<boolean> {
@@ -151,6 +150,8 @@ export class CrdtStore implements HeckStore {
       const r = this.putBatch(records.map((rec) => ({ key: this.keys.record(rec.id), value: rec as unknown as Json, ts: rec.hlcMs })));
       this.counters.recordsWritten += r.applied;
       this.counters.staleRefused += r.refused;
+      this.pending += r.applied;
+      void r.durable.then(() => (this.pending -= r.applied));
     } catch (e) {
       this.counters.writeErrors += records.length;
       this.lastError = (e as Error).message;
@@ -166,7 +167,7 @@ export class CrdtStore implements HeckStore {
       writable: true,
       detail: `crdt-kv ${driver.address}, ${s.peers.length} peers${this.lastError ? `; last error: ${this.lastError}` : ""}`,
       ...this.counters,
-      pendingWrites: 0,
+      pendingWrites: this.pending,
     };
   }
 
