@@ -4,6 +4,7 @@
  */
 import v8 from "node:v8";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { parseKey } from "@heck/sim/io";
 import { startServer, parseListen } from "./io/embed.ts";
 import { LocalCluster } from "./io/local-cluster.ts";
 import { RaftKvHttpClient, RaftKvHttpError, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
@@ -43,6 +44,37 @@ function parsePeers(v: string): Record<string, string> {
   if (Object.keys(out).length === 0) throw new InvalidArgumentError("--peers: give at least one id=host:port");
   return out;
 }
+
+/** Collects repeated `--key` values, checking each is a base64 AES-256 key. */
+function collectKey(value: string, previous: string[] = []): string[] {
+  try {
+    parseKey(value);
+  } catch (error) {
+    throw new InvalidArgumentError(`--key: ${(error as Error).message.replace(/^key: /, "")}`);
+  }
+  return [...previous, value.trim()];
+}
+
+/**
+ * Keys from `--key`, else from HECK_RAFT_KEYS (comma-separated; `cluster up`
+ * hands its keys to the servers this way, out of their command lines and logs).
+ */
+function peerKeys(flags: string[] | undefined): string[] | undefined {
+  if (flags !== undefined && flags.length > 0) return flags;
+  const env = process.env[KEYS_ENV];
+  if (env === undefined || env.trim() === "") return undefined;
+  const keys = env.split(",").map((k) => k.trim()).filter(Boolean);
+  keys.forEach((k, i) => {
+    try {
+      parseKey(k);
+    } catch (error) {
+      throw new InvalidArgumentError(`${KEYS_ENV}[${i}]: ${(error as Error).message.replace(/^key: /, "")}`);
+    }
+  });
+  return keys;
+}
+const KEYS_ENV = "HECK_RAFT_KEYS";
+const KEY_HELP = "encrypt peer traffic (AES-256-GCM) with this base64 32-byte key (`openssl rand -base64 32`); repeat for rotation, the first is the primary. Client APIs stay plaintext";
 
 interface GlobalOpts {
   endpoints: string;
@@ -116,9 +148,16 @@ program
   .addOption(new Option("--request-timeout-ms <ms>", "client requests time out after this long").default(5_000).argParser(int("--request-timeout-ms", 10, 600_000)))
   .option("--cluster-token <token>", "groups members into one cluster (etcd's cluster id is derived from it)", "heck-raft")
   .addOption(new Option("--read-mode <mode>", "linearizable reads: ReadIndex with a heartbeat round (safe) or the leader lease (lease, assumes bounded clock drift)").choices(["safe", "lease"]).default("safe"))
-  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease" }) => {
+  .option("--key <base64>", `${KEY_HELP} (or ${KEYS_ENV}=k1,k2)`, collectKey)
+  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[] }) => {
     if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json);
     if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json);
+    let keys: string[] | undefined;
+    try {
+      keys = peerKeys(o.key);
+    } catch (error) {
+      fail(error, g().json);
+    }
     tierUpSooner();
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
@@ -138,6 +177,7 @@ program
         requestTimeoutMs: o.requestTimeoutMs,
         clusterToken: o.clusterToken,
         readOnlyOption: o.readMode === "lease" ? "leaseBased" : "safe",
+        ...(keys !== undefined ? { keys } : {}),
         log: (line) => process.stderr.write(`${new Date().toISOString()} [${o.id}] ${line}\n`),
         onRemoved: () => {
           process.stderr.write(`${new Date().toISOString()} [${o.id}] removed from the cluster; exiting\n`);
@@ -169,7 +209,10 @@ cluster
   .addOption(new Option("--base-port <p>", "member i uses p+3i (peer), p+3i+1 (http), p+3i+2 (grpc)").default(15000).argParser(int("--base-port", 1024, 65000)))
   .option("--data-dir <dir>", "parent of the members' data dirs and logs", "./heck-raft-data")
   .option("--server-args <args>", "extra flags for every `heck-raft server`, space-separated", "")
-  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string }) => {
+  .option("--key <base64>", KEY_HELP, collectKey)
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[] }) => {
+    // The servers inherit our environment: the keys reach them without showing in their command lines or logs.
+    if (o.key !== undefined) process.env[KEYS_ENV] = o.key.join(",");
     let c: LocalCluster;
     try {
       c = await LocalCluster.up({ nodes: o.nodes, basePort: o.basePort, dataDir: o.dataDir, serverArgs: o.serverArgs.split(/\s+/).filter(Boolean), log: (l) => process.stderr.write(`heck-raft cluster: ${l}\n`) });

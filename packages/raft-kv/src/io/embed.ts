@@ -2,8 +2,15 @@
  * Running a raft-kv server in-process: the peer transport, the node, and
  * (optionally) the HTTP and gRPC APIs, with a small KV client on top. This is
  * what `heck-raft server` runs and what an application embeds.
+ *
+ * Peer traffic (votes, appends, snapshots) can be encrypted: with `keys` or
+ * `keyring`, every frame between members is sealed with AES-256-GCM by
+ * @heck/sim's transport, and a member with another key cannot take part in
+ * elections or replication (its frames are dropped and counted). The HTTP and
+ * gRPC client APIs stay plaintext: bind them to loopback or put a TLS proxy
+ * in front.
  */
-import { openTransport } from "@heck/sim/io";
+import { keyringFromBase64, openTransport, type Keyring, type TransportStats } from "@heck/sim/io";
 import {
   DEFAULT_LIMITS,
   checkKey,
@@ -35,7 +42,27 @@ export interface ServerOptions extends Omit<RaftKvNodeOptions, "transport" | "cl
   limits?: RequestLimits;
   /** Largest peer frame (an append batch or a snapshot). Default 64 MiB. */
   maxPeerFrameBytes?: number;
+  /**
+   * Encrypt peer traffic with these base64 AES-256 keys (32 bytes each), primary
+   * first, as `--key` gives them. Every member needs a key the others hold.
+   */
+  keys?: readonly string[];
+  /** The same as a {@link Keyring} you keep, to rotate keys live (install, use, remove) or share it with other transports. Not with `keys`. */
+  keyring?: Keyring;
 }
+
+/** What a server reports about its peer encryption (in `/v1/status` as `encryption`). */
+export interface PeerEncryptionStatus {
+  /** Whether peer traffic is sealed. */
+  enabled: boolean;
+  /** Fingerprints (first 8 hex digits of SHA-256) of the installed keys, primary first; never the keys. */
+  keys: string[];
+  /** Peer frames that no installed key opened (a member with another key, plaintext, or tampering); each closed its connection. */
+  decryptFailures: number;
+}
+
+/** How often a server logs a rise in decryptFailures: often enough to notice a misconfigured member, rarely enough not to flood. */
+const DECRYPT_LOG_INTERVAL_MS = 10_000;
 
 /** Options of one KV call made through {@link EmbeddedKv}. */
 export interface ReadOptions {
@@ -212,6 +239,8 @@ export class RaftKvServer {
   /** The in-process KV client (linearizable by default). */
   readonly kv: EmbeddedKv;
 
+  private readonly warnTimer: ReturnType<typeof setInterval> | undefined;
+
   constructor(
     readonly node: RaftKvNode,
     /** Peer address host:port. */
@@ -219,8 +248,31 @@ export class RaftKvServer {
     private readonly http: HttpApi | null,
     private readonly grpc: GrpcApi | null,
     limits: RequestLimits,
+    private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0 } },
+    log: (line: string) => void = () => {},
   ) {
     this.kv = new EmbeddedKv(node, limits);
+    if (peerTransport.keyring !== undefined) {
+      // A member with the wrong key looks like a dead one; say why in the log.
+      let seen = 0;
+      this.warnTimer = setInterval(() => {
+        const now = peerTransport.stats.decryptFailures;
+        if (now > seen) log(`peer traffic: ${now - seen} frame(s) failed to decrypt in the last ${DECRYPT_LOG_INTERVAL_MS / 1000} s (${now} in all): a member with another --key, a plaintext member, or tampering`);
+        seen = now;
+      }, DECRYPT_LOG_INTERVAL_MS);
+      this.warnTimer.unref();
+    }
+  }
+
+  /** Peer encryption: on or off, key fingerprints, and the count of peer frames that failed to decrypt. */
+  get encryption(): PeerEncryptionStatus {
+    const ring = this.peerTransport.keyring;
+    return { enabled: ring !== undefined, keys: ring?.list().keys ?? [], decryptFailures: this.peerTransport.stats.decryptFailures };
+  }
+
+  /** The peer keyring (install/use/remove rotate keys live), or undefined when peer traffic is plaintext. */
+  get keyring(): Keyring | undefined {
+    return this.peerTransport.keyring;
   }
 
   /** Node id. */
@@ -240,6 +292,7 @@ export class RaftKvServer {
 
   /** Stops the APIs, then the node (closing its WAL). */
   async stop(): Promise<void> {
+    if (this.warnTimer !== undefined) clearInterval(this.warnTimer);
     await this.http?.close();
     await this.grpc?.close();
     await this.node.stop();
@@ -254,13 +307,17 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
   const listen = options.peerListen ?? options.peers[options.id];
   if (!listen) throw new ServerError("invalid_argument", `peerListen: no address for ${options.id} (give --peers with ${options.id}=host:port)`, { field: "peerListen" });
   const { host, port } = parseListen(listen, "peerListen");
-  const transport = await openTransport({ host, port, maxFrameBytes: options.maxPeerFrameBytes ?? 64 * 1024 * 1024 });
+  const keyring = peerKeyring(options);
+  const transport = await openTransport({ host, port, maxFrameBytes: options.maxPeerFrameBytes ?? 64 * 1024 * 1024, ...(keyring !== undefined ? { keyring } : {}) });
   const limits = options.limits ?? DEFAULT_LIMITS;
   let node: RaftKvNode | null = null;
   // The APIs need the node and the node wants their addresses: bind them on a placeholder-free path by starting the node lazily.
+  let server: RaftKvServer | null = null;
   const lazy = new Proxy({} as RaftKvNode, {
     get: (_t, prop) => {
       if (!node) throw new ServerError("stopped", "server is starting");
+      // `/v1/status` (HTTP) also reports peer encryption, which lives in the transport rather than the node.
+      if (prop === "status") return () => ({ ...node!.status(), ...(server !== null ? { encryption: server.encryption } : {}) });
       const v = Reflect.get(node, prop, node) as unknown;
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(node) : v;
     },
@@ -285,7 +342,21 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
     await transport.close();
     throw error;
   }
-  return new RaftKvServer(node, transport.localAddress, http, grpc, limits);
+  server = new RaftKvServer(node, transport.localAddress, http, grpc, limits, transport, options.log);
+  if (keyring !== undefined) options.log?.(`peer traffic encrypted (AES-256-GCM), keys ${keyring.list().keys.join(", ")} (primary first)`);
+  return server;
+}
+
+/** The keyring from `keys` or `keyring`, naming the option on a bad key. */
+function peerKeyring(options: ServerOptions): Keyring | undefined {
+  if (options.keys !== undefined && options.keyring !== undefined) throw new ServerError("invalid_argument", "keys: give keys or keyring, not both", { field: "keys" });
+  if (options.keyring !== undefined) return options.keyring;
+  if (options.keys === undefined) return undefined;
+  try {
+    return keyringFromBase64(options.keys);
+  } catch (error) {
+    throw new ServerError("invalid_argument", (error as Error).message, { field: "keys" });
+  }
 }
 
 /** Parses host:port for a listener, naming the option on error. */
