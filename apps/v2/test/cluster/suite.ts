@@ -16,7 +16,25 @@ import type { OriginView } from "../../src/io/api.ts";
 import { until } from "../support/wait.ts";
 
 export const INTERVAL_MS = 300;
-const SWIM = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50 };
+/**
+ * The suite's SWIM timings over the `local` preset. `reconnectIntervalMs`
+ * matters for the partition test: after a heal, the two sides only learn of
+ * each other when some member push-pulls with a member it holds dead (Serf's
+ * reconnect, one random dead member per interval); the preset's 15 s would
+ * make the merge take up to 15 s (or more, when the pick lands on the
+ * crashed agent). One second costs one failed dial per second to the
+ * kill -9 victim.
+ */
+const SWIM = { probeIntervalMs: 200, probeTimeoutMs: 100, gossipIntervalMs: 50, reconnectIntervalMs: 1_000 };
+/**
+ * Reconnect rounds allowed for a cross-cut pick. Each round every member
+ * picks one of its dead members at random; in the partition test (after a
+ * kill -9 and a leave) the isolated agent holds 4 dead members, 3 across the
+ * cut, and each of the 3 others holds 2 (the victim and the isolated one),
+ * so a round misses on every member with probability 1/4 * (1/2)^3 = 1/32;
+ * four rounds miss with probability about 1e-6.
+ */
+const RECONNECT_ROUNDS = 4;
 
 type Ownership = { members: string[]; origins: { id: string; owners: string[] }[] };
 
@@ -66,7 +84,18 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
     const alive = () => cluster.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
     const client = (n: ClusterNode) => new AgentClient(n.api, "", 3_000);
     const ownership = (n: ClusterNode) => client(n).get<Ownership>("/v1/ownership");
-    const detection = detectionBoundMs(resolveConfig(SWIM, presetConfig("local")), nodes + 1);
+    const swim = resolveConfig(SWIM, presetConfig("local"));
+    const detection = detectionBoundMs(swim, nodes + 1);
+    /**
+     * From a heal to merged views: the first reconnect timer fires within one
+     * interval and {@link RECONNECT_ROUNDS} rounds make a cross-cut pick all
+     * but certain; the push-pull takes at most a stream timeout; the merge
+     * turns the other side's "dead" into suspicions (as memberlist does),
+     * which the accused refute by gossip long before the detection bound,
+     * or, if a refutation is lost, are declared dead and reconnected again
+     * within that bound. Plus 2 s of slack for a loaded machine.
+     */
+    const healMergeMs = (RECONNECT_ROUNDS + 1) * swim.reconnectIntervalMs + swim.streamTimeoutMs + detection + 2_000;
 
     beforeAll(async () => {
       cluster = await clusterUp({
@@ -241,6 +270,7 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
         await until(async () => (await Promise.all(rest.map((n) => client(n).get<OriginView>("/v1/origins/o7")))).every((v) => v.status === "unhealthy"), 15_000, "majority side sees o7");
       }
       for (const n of alive()) await client(n).call("POST", "/v1/admin/faults", { unblock: "all" });
+      const healedAt = Date.now();
       await until(
         async () => {
           const views = await Promise.all(alive().map((n) => client(n).get<OriginView[]>("/v1/origins")));
@@ -250,9 +280,14 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
         20_000,
         "all nodes agree after heal",
       );
-      await until(async () => (await Promise.all(alive().map((n) => ownership(n)))).every((t) => t.members.length === alive().length), 15_000, "views merged");
+      // Counted from the heal, not from the agreement above: the store may agree long before SWIM merges.
+      await until(
+        async () => (await Promise.all(alive().map((n) => ownership(n)))).every((t) => t.members.length === alive().length),
+        Math.max(0, healedAt + healMergeMs - Date.now()),
+        `views merged (within ${healMergeMs} ms of the heal)`,
+      );
       await fleet.setMode(7, { mode: "healthy" });
-    }, 90_000);
+    }, 120_000);
 
     if (options.bad) {
       it("bad input: malformed bodies, unknown origins and bad filters get clear errors; the agent keeps running", async () => {
