@@ -11,9 +11,15 @@
  *    clients), and on the same history with one stale read injected
  *    (check + witness shrinking).
  *
+ * 4. The real UDP/TCP transport on loopback, plaintext against AES-256-GCM
+ *    (`openTransport({ keyring })`), alternated in the same run: CPU per
+ *    1,400-byte packet (sent and received, both ends in this process) and
+ *    CPU per MiB of 64 KiB stream frames.
+ *
  * Every figure is the median of several runs. The last line is JSON.
  */
 import { checkKvHistory, createPrng, Simulation, type KvOperation, type MessageCodec } from "../src/index.ts";
+import { generateKey, keyringFromBase64, openTransport } from "../src/io/index.ts";
 import { EchoNode, type EchoMessage } from "../test/support/echo.ts";
 import { linearizableHistory } from "../test/support/kv-histories.ts";
 import { runSeed } from "../test/sweep-entry.ts";
@@ -108,6 +114,61 @@ const failMs = median(failTimes);
 console.log(`Linearizability checker, 10,000 ops / 10 keys / 8 clients: ${checkerMs.toFixed(1)} ms (median of 7, ${fmt(steps)} search steps, ${fmt((steps / checkerMs) * 1000)} steps/s)`);
 console.log(`  same history + one stale read: ${failMs.toFixed(1)} ms to reject it and shrink to a ${witness}-operation witness (${(failMs / checkerMs).toFixed(1)}x the passing check)`);
 
+// The real transport, plaintext vs encrypted, alternated so both see the same machine load.
+async function transportRound(encrypted: boolean): Promise<{ usPerPacket: number; cpuMsPerMiB: number }> {
+  const key = generateKey();
+  const opts = encrypted ? { keyring: keyringFromBase64([key]) } : {};
+  const a = await openTransport({ ...opts });
+  const b = await openTransport(encrypted ? { keyring: keyringFromBase64([key]) } : {});
+  try {
+    let got = 0;
+    b.onPacket(() => got++);
+    const packet = new Uint8Array(1400).fill(7);
+    const settle = async (target: number): Promise<void> => {
+      for (let spins = 0; got < target && spins < 200; spins++) await new Promise((r) => setImmediate(r));
+    };
+    const c0 = cpuMs();
+    let sent = 0;
+    for (let batch = 0; batch < 100; batch++) {
+      // Batches of 100, each waited for, so loopback's socket buffer never overflows.
+      for (let i = 0; i < 100; i++) a.sendPacket(b.localAddress, packet);
+      sent += 100;
+      await settle(sent);
+    }
+    const packetCpu = cpuMs() - c0;
+    let bytes = 0;
+    b.onStream((s) => s.onFrame((f) => (bytes += f.length)));
+    a.onStream(() => {});
+    const s = await a.dial(b.localAddress, 2000);
+    const frame = new Uint8Array(64 * 1024).fill(9);
+    const frames = 320; // 20 MiB
+    const c1 = cpuMs();
+    for (let i = 0; i < frames; i++) s.send(frame);
+    for (let spins = 0; bytes < frames * frame.length && spins < 100_000; spins++) await new Promise((r) => setTimeout(r, 1));
+    const streamCpu = cpuMs() - c1;
+    s.close();
+    return { usPerPacket: (packetCpu * 1000) / Math.max(got, 1), cpuMsPerMiB: streamCpu / ((bytes || 1) / 1024 / 1024) };
+  } finally {
+    await a.close();
+    await b.close();
+  }
+}
+await transportRound(false);
+await transportRound(true);
+const plainRounds: Array<{ usPerPacket: number; cpuMsPerMiB: number }> = [];
+const sealedRounds: Array<{ usPerPacket: number; cpuMsPerMiB: number }> = [];
+for (let i = 0; i < 5; i++) {
+  plainRounds.push(await transportRound(false));
+  sealedRounds.push(await transportRound(true));
+}
+const plainPacketUs = median(plainRounds.map((r) => r.usPerPacket));
+const sealedPacketUs = median(sealedRounds.map((r) => r.usPerPacket));
+const plainMiB = median(plainRounds.map((r) => r.cpuMsPerMiB));
+const sealedMiB = median(sealedRounds.map((r) => r.cpuMsPerMiB));
+console.log("Real UDP/TCP transport on loopback, plaintext vs AES-256-GCM keyring (median of 5 alternated rounds):");
+console.log(`  1,400-byte packet, send + receive   ${plainPacketUs.toFixed(1).padStart(6)} µs CPU plaintext   ${sealedPacketUs.toFixed(1).padStart(6)} µs encrypted   ${(sealedPacketUs / plainPacketUs).toFixed(2)}x`);
+console.log(`  64 KiB stream frames, per MiB       ${plainMiB.toFixed(2).padStart(6)} ms CPU plaintext   ${sealedMiB.toFixed(2).padStart(6)} ms encrypted   ${(sealedMiB / plainMiB).toFixed(2)}x`);
+
 console.log(
   JSON.stringify({
     deliveriesPerCpuSec: Math.round(plain),
@@ -119,5 +180,9 @@ console.log(
     checkerMsFor10kOps: Number(checkerMs.toFixed(1)),
     checkerMsFor10kOpsWithViolationAndShrink: Number(failMs.toFixed(1)),
     witnessOps: witness,
+    transportPacketCpuUsPlain: Number(plainPacketUs.toFixed(1)),
+    transportPacketCpuUsEncrypted: Number(sealedPacketUs.toFixed(1)),
+    transportStreamCpuMsPerMiBPlain: Number(plainMiB.toFixed(2)),
+    transportStreamCpuMsPerMiBEncrypted: Number(sealedMiB.toFixed(2)),
   }),
 );

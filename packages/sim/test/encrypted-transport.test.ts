@@ -163,6 +163,8 @@ describe("encrypted transport: keys", () => {
     await waitFor(() => gClosed, 2000, "the dial to a wrong-key node to be closed");
     expect(wrongAccepted).toEqual([]);
     expect(good.stats.decryptFailures).toBe(good.stats.packetDecryptFailures + good.stats.frameDecryptFailures);
+    // The plaintext packet and the plaintext hello are told apart from wrong keys.
+    expect(good.stats.notEncrypted).toBe(2);
   });
 
   it("rotates keys (install, use, remove) without losing a peer, even on an open stream", async () => {

@@ -248,7 +248,7 @@ export class RaftKvServer {
     private readonly http: HttpApi | null,
     private readonly grpc: GrpcApi | null,
     limits: RequestLimits,
-    private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0 } },
+    private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 } },
     log: (line: string) => void = () => {},
   ) {
     this.kv = new EmbeddedKv(node, limits);

@@ -20,7 +20,7 @@ import * as dgram from "node:dgram";
 import * as dns from "node:dns";
 import * as net from "node:net";
 import type { Address, Stream, Transport } from "../core/types.ts";
-import { ENCRYPTION_OVERHEAD_BYTES, type Keyring } from "./keyring.ts";
+import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from "./keyring.ts";
 
 /** Options for {@link UdpTcpTransport.listen}. */
 export interface UdpTcpTransportOptions {
@@ -58,6 +58,8 @@ export interface TransportStats {
   packetDecryptFailures: number;
   /** The TCP share of decryptFailures (each one closed its connection). */
   frameDecryptFailures: number;
+  /** Of decryptFailures, those that were not an envelope at all: a plaintext peer (or noise), rather than a wrong key or tampering. */
+  notEncrypted: number;
 }
 
 /** The largest UDP/IPv4 payload. */
@@ -244,6 +246,7 @@ class TcpStream implements Stream {
         if (!opened.ok) {
           this.cipher.stats.decryptFailures++;
           this.cipher.stats.frameDecryptFailures++;
+          if (opened.reason === "not-encrypted") this.cipher.stats.notEncrypted++;
           this.fail(new FrameDecryptError(this.remoteAddress));
           return;
         }
@@ -321,7 +324,7 @@ export class UdpTcpTransport implements Transport {
   /** The keys every packet and frame is sealed with, or undefined for plaintext. */
   readonly keyring: Keyring | undefined;
   /** Encryption counters; read them to see wrong-key peers (they never crash the node). */
-  readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0 };
+  readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 };
   /** Bytes sealing adds to each packet and frame on the wire (0 without a keyring). */
   private readonly overhead: number;
   private packetHandler: ((from: Address, payload: Uint8Array) => void) | undefined;
@@ -354,6 +357,7 @@ export class UdpTcpTransport implements Transport {
         if (!opened.ok) {
           this.stats.decryptFailures++;
           this.stats.packetDecryptFailures++;
+          if (opened.reason === "not-encrypted") this.stats.notEncrypted++;
           return;
         }
         payload = opened.plaintext;
@@ -504,9 +508,10 @@ export class UdpTcpTransport implements Transport {
   }
 
   /** Counts a hello or early frame that did not open, and drops the connection. */
-  private rejectUndecryptable(socket: net.Socket): void {
+  private rejectUndecryptable(socket: net.Socket, reason: OpenFailure): void {
     this.stats.decryptFailures++;
     this.stats.frameDecryptFailures++;
+    if (reason === "not-encrypted") this.stats.notEncrypted++;
     socket.destroy();
   }
 
@@ -547,7 +552,7 @@ export class UdpTcpTransport implements Transport {
         for (let i = 0; i < frames.length; i++) {
           const opened = this.keyring.open(frames[i]!, frameContext(true, i));
           if (!opened.ok) {
-            this.rejectUndecryptable(socket);
+            this.rejectUndecryptable(socket, opened.reason);
             return;
           }
           frames[i] = opened.plaintext;
