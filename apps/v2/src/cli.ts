@@ -48,7 +48,8 @@ const program = new Command("heck")
 const AGENT_FLAGS: [string, string, string, "string" | "int"][] = [
   ["--id <name>", "id", "member name, unique in the cluster (A-Z a-z 0-9 _ . -)", "string"],
   ["--bind <host:port>", "bind", "SWIM gossip address, UDP+TCP (default 127.0.0.1:7946)", "string"],
-  ["--join <host:port,...>", "join", "SWIM addresses of running agents to join through", "string"],
+  ["--join <host:port,...>", "join", "SWIM addresses of running agents to join through (retried with backoff, like Consul's retry_join)", "string"],
+  ["--join-timeout-ms <ms>", "joinTimeoutMs", "give up joining after this long (default 30000; 0 = retry forever)", "int"],
   ["--api <host:port>", "api", "HTTP API and dashboard address (default 127.0.0.1:8946; port 0 = any)", "string"],
   ["--store <kind>", "store", "shared state: crdt (default, coordination-free), raft (consensus), etcd", "string"],
   ["--data-dir <dir>", "dataDir", "where the crdt replica or raft member keeps its data (default heck-data/<id>)", "string"],

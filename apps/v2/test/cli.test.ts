@@ -109,3 +109,54 @@ describe("a running agent with a token, through the CLI", () => {
     expect(child.exitCode).toBe(0);
   }, 60_000);
 });
+
+describe("joining like Consul's retry_join", () => {
+  /** Starts `heck agent ... --json` and resolves with the child once its contract line is out. */
+  const startAgent = (args: string[]) => {
+    const child = spawn(process.execPath, [HECK, "agent", ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let stderr = "";
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const up = new Promise<void>((resolve, reject) => {
+      child.stdout.on("data", (c: Buffer) => c.toString().includes("\n") && resolve());
+      child.once("exit", (code) => reject(new Error(`agent exited ${code}: ${stderr}`)));
+    });
+    return { child, up, stderr: () => stderr };
+  };
+  const stop = async (child: ReturnType<typeof spawn>) => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    child.kill("SIGTERM");
+    await new Promise((r) => child.once("exit", r));
+  };
+
+  it("keeps retrying a seed that is not up yet, and joins once it is", async () => {
+    // b starts first and joins a, which only comes up a second later.
+    const b = startAgent(["--id", "jb", "--bind", "127.0.0.1:19522", "--api", "127.0.0.1:19523", "--join", "127.0.0.1:19520", "--data-dir", join(dir, "jb"), "--swim-preset", "local"]);
+    try {
+      await new Promise((r) => setTimeout(r, 1_000));
+      expect(b.child.exitCode).toBe(null);
+      const a = startAgent(["--id", "ja", "--bind", "127.0.0.1:19520", "--api", "127.0.0.1:19521", "--data-dir", join(dir, "ja"), "--swim-preset", "local"]);
+      try {
+        await a.up;
+        await b.up;
+        const members = (await (await fetch("http://127.0.0.1:19523/v1/members")).json()) as { id: string; state: string }[];
+        expect(members.map((m) => `${m.id}:${m.state}`).sort()).toEqual(["ja:alive", "jb:alive"]);
+      } finally {
+        await stop(a.child);
+      }
+    } finally {
+      await stop(b.child);
+    }
+  }, 40_000);
+
+  it("gives up after --join-timeout-ms with an error naming the seeds", { timeout: 30_000 }, async () => {
+    const r = await heckAsync("agent", "--id", "jc", "--bind", "127.0.0.1:19524", "--api", "127.0.0.1:19525", "--join", "127.0.0.1:19526,127.0.0.1:19527", "--join-timeout-ms", "1500", "--data-dir", join(dir, "jc"), "--swim-preset", "local");
+    expect(r.status).toBe(1);
+    expect(r.stderr).toMatch(/agent jc could not start: join: none of 127\.0\.0\.1:19526, 127\.0\.0\.1:19527 answered within 1500 ms/);
+  });
+
+  it("refuses a bad --join-timeout-ms, naming the field", { timeout: 30_000 }, async () => {
+    const r = await heckAsync("agent", "--id", "jd", "--join-timeout-ms", "-5");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/joinTimeoutMs: must be an integer in 0\.\.86400000/);
+  });
+});

@@ -17,6 +17,12 @@ export interface AgentConfig {
   bind: string;
   /** Addresses of running agents' SWIM ports to join through; empty starts a new cluster. */
   join: string[];
+  /**
+   * How long to retry `join` before giving up with an error. Consul's
+   * retry_join retries forever by default (0 here); 30 s makes a mistyped
+   * seed a clear failure at start instead of an agent that silently owns nothing.
+   */
+  joinTimeoutMs: number;
   /** HTTP API and dashboard listen address. */
   api: string;
   store: StoreChoice;
@@ -71,6 +77,7 @@ export function defaultConfig(id = ""): AgentConfig {
     id,
     bind: "127.0.0.1:7946",
     join: [],
+    joinTimeoutMs: 30_000,
     api: "127.0.0.1:8946",
     store: "crdt",
     dataDir: `heck-data/${id || "agent"}`,
@@ -166,6 +173,7 @@ export function decodeAgentConfig(raw: unknown): Decoded<AgentConfig> {
   c.bind = hostPort(get("bind"), "bind", errors) ?? c.bind;
   c.api = hostPort(get("api"), "api", errors) ?? c.api;
   c.join = list(get("join"), "join", errors, (item, f) => hostPort(item, f, errors)) ?? [];
+  c.joinTimeoutMs = int(get("joinTimeoutMs"), "joinTimeoutMs", 0, 86_400_000, errors) ?? c.joinTimeoutMs;
   const store = get("store");
   if (store !== "crdt" && store !== "raft" && store !== "etcd") errors.push(`store: must be crdt, raft or etcd, got ${JSON.stringify(store)}`);
   else c.store = store;

@@ -157,18 +157,7 @@ export class Agent {
     // Join like Consul's retry_join: agents started together may come up in
     // any order. Until the join succeeds this node owns nothing (its view
     // would be itself alone, and it would check every origin).
-    if (c.join.length > 0) {
-      const deadline = Date.now() + 30_000;
-      for (;;) {
-        try {
-          await this.member.join(c.join);
-          break;
-        } catch (e) {
-          if (Date.now() > deadline || this.stopped) throw new Error(`join: none of ${c.join.join(", ")} answered within 30 s (${(e as Error).message})`, { cause: e });
-          await new Promise((r) => setTimeout(r, 300));
-        }
-      }
-    }
+    if (c.join.length > 0) await this.joinCluster(c.join, c.joinTimeoutMs);
 
     this.engine.on("result", (e) => this.onResult(e));
     this.engine.start();
@@ -197,6 +186,32 @@ export class Agent {
     }, tickMs);
     this.tickTimer.unref();
     this.log(`agent up: api http://${this.api.address}, gossip ${this.member.address}, store ${this.store.kind} (${this.store.status().detail})`);
+  }
+
+  /**
+   * Joins through `seeds` with SWIM's `retryJoin` (Consul's `retry_join`:
+   * attempts in which no seed answers are repeated with jittered backoff,
+   * here from 250 ms up to 5 s, so agents started together find each other
+   * within a second or two). Gives up after `timeoutMs` (0: never) with an
+   * error naming the seeds; the caller's stop() then ends the retries.
+   */
+  private async joinCluster(seeds: readonly string[], timeoutMs: number): Promise<void> {
+    const joining = this.member.retryJoin(seeds, { initialIntervalMs: 250, maxIntervalMs: 5_000 });
+    if (timeoutMs === 0) {
+      await joining;
+      return;
+    }
+    // After a timeout, stop() makes `joining` reject ("before the member stopped"): nobody waits for it then.
+    joining.catch(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`join: none of ${seeds.join(", ")} answered within ${timeoutMs} ms (retried with backoff; is a seed up and reachable, with the same gossip key?)`)), timeoutMs);
+    });
+    try {
+      await Promise.race([joining, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   // ---------------------------------------------------------------------------
