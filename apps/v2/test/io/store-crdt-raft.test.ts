@@ -5,9 +5,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { CrdtStore } from "../../src/io/store/crdt-store.ts";
 import { EmbeddedRaftKv } from "../../src/io/store/raft-kv.ts";
 import { EtcdKv } from "../../src/io/store/etcd-kv.ts";
-import { KvBackedStore } from "../../src/io/store/kv-store.ts";
+import { KvBackedStore, type RevKv } from "../../src/io/store/kv-store.ts";
 import type { StoreEvent } from "../../src/io/store/store.ts";
 import type { HealthRecord } from "../../src/core/types.ts";
+import { checkBatchConflict } from "../support/batch-conflict.ts";
 import { until } from "../support/wait.ts";
 
 // Ports 18920-18929 belong to this file (raft peers); crdt uses port 0.
@@ -79,6 +80,12 @@ describe("--store raft (embedded raft-kv members, and an external client over gR
     stores[1]!.writeRecords([rec("o1", "y", 4_000)]);
     await stores[1]!.flush();
     expect(stores[1]!.status().staleRefused).toBe(1);
+    // Group commit on the embedded member (one Txn proposal) and over gRPC, with a stale key in a batch.
+    let next = 0;
+    // The member itself, but closing the test's store must not stop it (the stores below close it).
+    const member: RevKv = Object.assign(Object.create(members[1]!) as RevKv, { close: async () => undefined });
+    const clients = [member, new EtcdKv({ endpoints: [`http://${grpc.r3}`], label: "raft-kv" }), new EtcdKv({ endpoints: [`http://${grpc.r1}`], label: "raft-kv" })];
+    await checkBatchConflict(() => clients[next++]!, "batch/");
     await outside.close();
     await Promise.all(stores.map((s) => s.close()));
   }, 40_000);

@@ -3,6 +3,7 @@ import { EtcdKv } from "../../src/io/store/etcd-kv.ts";
 import { KvBackedStore } from "../../src/io/store/kv-store.ts";
 import type { StoreEvent } from "../../src/io/store/store.ts";
 import type { HealthRecord } from "../../src/core/types.ts";
+import { checkBatchConflict } from "../support/batch-conflict.ts";
 import { etcdAvailable, startEtcd, type RunningEtcd } from "../support/etcd.ts";
 
 // Ports 18900-18909 belong to this file.
@@ -75,6 +76,10 @@ describe("--store etcd against a real etcd 3.4", () => {
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({ record: { observer: "b", status: "unhealthy" } });
     await Promise.all([a.store.close(), b.store.close(), c.close(), d.store.close()]);
+  });
+
+  it("group commit: a batch is one transaction; a batch with one stale key writes the others one by one and refuses that one", async () => {
+    await checkBatchConflict(() => new EtcdKv({ endpoints: [`http://${etcd.endpoint}`] }), "t4/");
   });
 
   it("ignores malformed values written by someone else", async () => {

@@ -5,7 +5,7 @@
  * DeleteRange, Txn, Watch), so one adapter covers both.
  */
 import { Etcd3, type IOptions, type Watcher } from "etcd3";
-import type { RevEntry, RevEvent, RevKv } from "./kv-store.ts";
+import type { CasItem, RevEntry, RevEvent, RevKv } from "./kv-store.ts";
 
 /** Options of {@link EtcdKv}. */
 export interface EtcdKvOptions {
@@ -74,6 +74,26 @@ export class EtcdKv implements RevKv {
     if (res.succeeded) return { ok: true, modRevision: Number(res.header.revision) };
     const kv = res.responses[0]?.response_range?.kvs?.[0];
     return { ok: false, current: kv ? { key, value: text(kv.value), modRevision: Number(kv.mod_revision) } : undefined };
+  }
+
+  async casMany(items: readonly CasItem[]): Promise<{ ok: true; modRevision: number } | { ok: false; current: (RevEntry | undefined)[] }> {
+    if (items.length === 0) throw new RangeError("casMany: needs at least one item");
+    let txn = this.client.if(items[0]!.key, "Mod", "==", items[0]!.expectedModRevision);
+    for (let i = 1; i < items.length; i++) txn = txn.and(items[i]!.key, "Mod", "==", items[i]!.expectedModRevision);
+    // Raw request ops: the client's put/get builders cost a promise and an object graph each.
+    const keys = items.map((it) => Buffer.from(it.key));
+    const res = await txn
+      .then(...items.map((it, i) => ({ request_put: { key: keys[i]!, value: Buffer.from(it.value) } })))
+      .else(...keys.map((key) => ({ request_range: { key } })))
+      .commit();
+    if (res.succeeded) return { ok: true, modRevision: Number(res.header.revision) };
+    return {
+      ok: false,
+      current: items.map((it, i) => {
+        const kv = res.responses[i]?.response_range?.kvs?.[0];
+        return kv ? { key: it.key, value: text(kv.value), modRevision: Number(kv.mod_revision) } : undefined;
+      }),
+    };
   }
 
   async delete(key: string): Promise<boolean> {

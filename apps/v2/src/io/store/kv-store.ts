@@ -9,6 +9,15 @@
  * Writes go through a write-behind queue, coalesced per origin (only the
  * newest record of each origin is kept), so a slow or unreachable store never
  * blocks checking and a burst of results costs one write per origin.
+ *
+ * Group commit: the queue goes out as transactions of up to
+ * {@link MAX_BATCH_RECORDS} compare-and-sets (one Txn: every key's revision
+ * compared, every record put, all or nothing), not one Txn per record. A
+ * record that changes what readers see (status or observer) goes out at
+ * once, with whatever else is queued; an unchanged refresh waits up to
+ * `lingerMs` for company. Measured with `bench/store-writes.ts` (10,000
+ * records, etcd 3.4 on loopback): one Txn per record cost the writer
+ * ~180 µs of CPU and etcd ~113 µs per record; see the README for batches.
  */
 import { isNewer } from "../../core/health-record.ts";
 import type { HealthRecord, OriginSpec } from "../../core/types.ts";
@@ -46,17 +55,51 @@ export interface RevKv {
    * the store then reloads. Returns a cancel function.
    */
   watch(prefix: string, afterRevision: number, onEvents: (events: RevEvent[]) => void, onError: (error: Error) => void): Promise<() => void>;
+  /**
+   * Many compare-and-sets as one transaction: every item's key must have its
+   * `expectedModRevision`, then every value is put (one new revision), or
+   * nothing is, and what is stored under each key is returned (in order).
+   */
+  casMany(items: readonly CasItem[]): Promise<{ ok: true; modRevision: number } | { ok: false; current: (RevEntry | undefined)[] }>;
   /** One line for the status page. */
   describe(): string;
   close(): Promise<void>;
 }
 
+/** One compare-and-set of {@link RevKv.casMany}. */
+export interface CasItem {
+  key: string;
+  value: string;
+  /** The modRevision the key must have (0: it must not exist). */
+  expectedModRevision: number;
+}
+
+/**
+ * Records per transaction: a batch of n costs n compares, n puts and n
+ * ranges (the failure branch), and etcd and raft-kv refuse more than 128
+ * operations in one Txn (etcd's --max-txn-ops).
+ */
+export const MAX_BATCH_RECORDS = 42;
+
 /** Tuning of the write-behind queue. */
 export interface KvStoreOptions {
   kind: StoreKind;
   prefix: string;
-  /** Writes in flight at once. 32 keeps a store busy without queueing thousands of requests in it. */
+  /**
+   * Transactions in flight at once. 4 batches (up to 168 records) keep a
+   * store busy; while they are out, the queue fills the next batches (group
+   * commit), so a burst costs few round trips, not one per record.
+   */
   maxInFlight?: number;
+  /**
+   * How long an unchanged refresh record may wait for others to share its
+   * transaction. A status or observer change never waits. Default 100 ms:
+   * refreshes are due every few intervals, so 100 ms is nothing to their age,
+   * and at 100 refreshes a second it makes batches of about 10.
+   */
+  lingerMs?: number;
+  /** Records per transaction, at most {@link MAX_BATCH_RECORDS} (1: one CAS per record, the old path; bench/store-writes.ts compares). */
+  maxBatchRecords?: number;
   /** Log sink for malformed values and write errors. */
   log?: (line: string) => void;
 }
@@ -77,6 +120,11 @@ export class KvBackedStore implements HeckStore {
   private reloading = false;
   private counters = { recordsWritten: 0, staleRefused: 0, writeErrors: 0 };
   private retryTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  /** A queued record changes what readers see: send without lingering. */
+  private urgent = false;
+  private readonly lingerMs: number;
+  private readonly maxBatch: number;
   private idleWaiters: (() => void)[] = [];
 
   constructor(
@@ -85,7 +133,9 @@ export class KvBackedStore implements HeckStore {
   ) {
     this.kind = options.kind;
     this.keys = storeKeys(options.prefix);
-    this.maxInFlight = options.maxInFlight ?? 32;
+    this.maxInFlight = options.maxInFlight ?? 4;
+    this.lingerMs = options.lingerMs ?? 100;
+    this.maxBatch = Math.max(1, Math.min(MAX_BATCH_RECORDS, options.maxBatchRecords ?? MAX_BATCH_RECORDS));
   }
 
   async start(onEvent: (event: StoreEvent) => void): Promise<void> {
@@ -168,32 +218,64 @@ export class KvBackedStore implements HeckStore {
 
   writeRecords(records: readonly HealthRecord[]): void {
     for (const r of records) {
-      if (isNewer(r, this.pending.get(r.id))) this.pending.set(r.id, r);
+      if (!isNewer(r, this.pending.get(r.id))) continue;
+      this.pending.set(r.id, r);
+      const stored = this.cache.get(r.id)?.record;
+      if (stored === undefined || stored.status !== r.status || stored.observer !== r.observer) this.urgent = true;
     }
-    this.pump();
+    this.schedule();
   }
 
-  /** Starts queued writes up to the in-flight limit. */
+  /** Sends now when something is urgent or a batch is full; otherwise lets refreshes linger. */
+  private schedule(): void {
+    if (this.closed || this.retryTimer !== undefined || this.pending.size === 0) return;
+    if (this.urgent || this.pending.size >= this.maxBatch || this.lingerMs === 0) {
+      this.pump();
+      return;
+    }
+    if (this.lingerTimer === undefined) {
+      this.lingerTimer = setTimeout(() => {
+        this.lingerTimer = undefined;
+        this.pump();
+      }, this.lingerMs);
+      this.lingerTimer.unref();
+    }
+  }
+
+  /** Starts queued batches up to the in-flight limit. */
   private pump(): void {
+    if (this.lingerTimer !== undefined) {
+      clearTimeout(this.lingerTimer);
+      this.lingerTimer = undefined;
+    }
     while (!this.closed && this.inFlight < this.maxInFlight && this.pending.size > 0) {
-      const [id, record] = this.pending.entries().next().value as [string, HealthRecord];
-      this.pending.delete(id);
+      const batch: HealthRecord[] = [];
+      for (const [id, record] of this.pending) {
+        this.pending.delete(id);
+        batch.push(record);
+        if (batch.length === this.maxBatch) break;
+      }
       this.inFlight += 1;
-      this.writeOne(record)
+      this.writeBatch(batch)
         .catch((e: Error) => {
           this.counters.writeErrors += 1;
-          this.noteError(`write ${id}: ${e.message}`);
-          // Put it back unless something newer arrived meanwhile; retry after a pause
-          // so an unreachable store is not hammered.
-          if (isNewer(record, this.pending.get(id))) this.pending.set(id, record);
+          this.noteError(`write ${batch.length === 1 ? batch[0]!.id : `${batch.length} records`}: ${e.message}`);
+          // Put them back unless something newer arrived meanwhile (or is stored);
+          // retry after a pause so an unreachable store is not hammered.
+          for (const record of batch) {
+            const stored = this.cache.get(record.id)?.record;
+            if (isNewer(record, this.pending.get(record.id)) && (stored === undefined || isNewer(record, stored))) this.pending.set(record.id, record);
+          }
           this.scheduleRetry();
         })
         .finally(() => {
           this.inFlight -= 1;
+          // What queued up while this batch was out has waited long enough: no linger.
           if (this.retryTimer === undefined) this.pump();
           if (this.inFlight === 0 && this.pending.size === 0) for (const w of this.idleWaiters.splice(0)) w();
         });
     }
+    if (this.pending.size === 0) this.urgent = false;
   }
 
   private scheduleRetry(): void {
@@ -203,6 +285,37 @@ export class KvBackedStore implements HeckStore {
       this.pump();
     }, 500);
     this.retryTimer.unref();
+  }
+
+  /**
+   * Writes a batch as one transaction of compare-and-sets. If any key moved
+   * since we read it (another observer wrote, a rare hand-off race), the
+   * transaction writes nothing and returns what is stored; the records that
+   * are still newer then go one by one ({@link writeOne}).
+   */
+  private async writeBatch(batch: readonly HealthRecord[]): Promise<void> {
+    const fresh: HealthRecord[] = [];
+    for (const record of batch) {
+      const current = this.cache.get(record.id)?.record;
+      if (current !== undefined && !isNewer(record, current)) this.counters.staleRefused += 1;
+      else fresh.push(record);
+    }
+    if (fresh.length === 0) return;
+    if (fresh.length === 1) return this.writeOne(fresh[0]!);
+    const items = fresh.map((r) => ({ key: this.keys.record(r.id), value: JSON.stringify(r), expectedModRevision: this.cache.get(r.id)?.modRevision ?? 0 }));
+    const res = await this.kv.casMany(items);
+    if (res.ok) {
+      this.counters.recordsWritten += fresh.length;
+      items.forEach((item) => this.apply({ type: "put", key: item.key, value: item.value, modRevision: res.modRevision }));
+      return;
+    }
+    // Learn what is there, then decide again per record (each with its own CAS).
+    items.forEach((item, i) => {
+      const cur = res.current[i];
+      if (cur === undefined) this.cache.delete(fresh[i]!.id);
+      else this.apply({ type: "put", key: item.key, value: cur.value, modRevision: cur.modRevision });
+    });
+    await Promise.all(fresh.map((r) => this.writeOne(r)));
   }
 
   /** Compare-and-set until ours is stored or something newer is (at most 4 rounds). */
@@ -230,6 +343,8 @@ export class KvBackedStore implements HeckStore {
   /** Resolves when nothing is queued or in flight (tests, graceful leave). */
   flush(): Promise<void> {
     if (this.inFlight === 0 && this.pending.size === 0) return Promise.resolve();
+    if (this.retryTimer === undefined) this.pump(); // no lingering when someone waits
+
     return new Promise((resolve) => this.idleWaiters.push(resolve));
   }
 
@@ -256,6 +371,7 @@ export class KvBackedStore implements HeckStore {
     await Promise.race([this.flush(), new Promise((r) => setTimeout(r, 2_000).unref())]);
     this.closed = true;
     if (this.retryTimer !== undefined) clearTimeout(this.retryTimer);
+    if (this.lingerTimer !== undefined) clearTimeout(this.lingerTimer);
     this.cancelWatch?.();
     await this.kv.close();
   }

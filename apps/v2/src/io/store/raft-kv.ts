@@ -7,9 +7,10 @@
  * partition cannot write; it keeps answering reads from what it has.
  */
 import { startServer, type RaftKvServer } from "@heck/raft-kv";
-import type { RevEntry, RevEvent, RevKv } from "./kv-store.ts";
+import type { CasItem, RevEntry, RevEvent, RevKv } from "./kv-store.ts";
 
 const decoder = new TextDecoder();
+const encoder = new TextEncoder();
 const str = (b: Uint8Array): string => decoder.decode(b);
 
 /** Parses `id=host:port,...` (raft peer addresses); throws a TypeError naming the flag. */
@@ -75,6 +76,31 @@ export class EmbeddedRaftKv implements RevKv {
     const r = await this.server.kv.cas(key, expectedModRevision === 0 ? { version: 0 } : { modRevision: expectedModRevision }, value);
     if (r.succeeded) return { ok: true, modRevision: r.revision };
     return { ok: false, current: r.current ? { key, value: str(r.current.value), modRevision: r.current.modRevision } : undefined };
+  }
+
+  async casMany(items: readonly CasItem[]): Promise<{ ok: true; modRevision: number } | { ok: false; current: (RevEntry | undefined)[] }> {
+    // One Txn proposal, as the gRPC API builds it (the embedded client only offers single-key CAS).
+    // Absent keys compare as version 0 (modRevision 0 is "absent" in etcd too).
+    const keys = items.map((it) => encoder.encode(it.key));
+    const r = await this.server.node.write({
+      type: "txn",
+      compare: items.map((it, i) =>
+        it.expectedModRevision === 0 ? { key: keys[i]!, target: "version" as const, result: "equal" as const, value: 0 } : { key: keys[i]!, target: "mod" as const, result: "equal" as const, value: it.expectedModRevision },
+      ),
+      success: items.map((it, i) => ({ type: "put" as const, key: keys[i]!, value: encoder.encode(it.value) })),
+      failure: keys.map((key) => ({ type: "range" as const, key })),
+    });
+    if (r.response.type !== "txn") throw new Error("raft-kv: unexpected response to a txn");
+    if (r.response.succeeded) return { ok: true, modRevision: r.revision };
+    const responses = r.response.responses;
+    return {
+      ok: false,
+      current: items.map((it, i) => {
+        const res = responses[i];
+        const kv = res?.type === "range" ? res.kvs[0] : undefined;
+        return kv ? { key: it.key, value: str(kv.value), modRevision: kv.modRevision } : undefined;
+      }),
+    };
   }
 
   async delete(key: string): Promise<boolean> {
