@@ -18,7 +18,7 @@ export { Wal, WalCorruptionError, MAX_RECORD_BYTES, type WalState, type WalOptio
 export { SnapshotStore, SnapshotCorruptionError } from "./io/snapshot-file.ts";
 export { DiskStorage, type OpenedStorage } from "./io/storage.ts";
 export { RaftKvNode, hash64, type RaftKvNodeOptions, type WriteResult, type WatchOptions, type WatchHandle, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/kv-node.ts";
-export { startServer, RaftKvServer, EmbeddedKv, parseListen, type ServerOptions, type ReadOptions, type CasResult, type CasExpectation } from "./io/embed.ts";
+export { startServer, RaftKvServer, EmbeddedKv, parseListen, type ServerOptions, type ReadOptions, type CasResult, type CasExpectation, type PeerEncryptionStatus } from "./io/embed.ts";
 export { HttpApi, kvToJson, type HttpApiOptions, type JsonKeyValue } from "./io/http-api.ts";
 export { GrpcApi, loadEtcdProto, toGrpcError, PROTO_DIR, PROTO_OPTIONS, REPORTED_VERSION, type GrpcApiOptions } from "./io/grpc-api.ts";
 export { RaftKvHttpClient, RaftKvHttpError, type HttpClientOptions, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
