@@ -12,7 +12,7 @@ import { dotKey, parseDotKey } from "../src/core/causality/dot.ts";
 import { dotFunKind, type Causal, type DotFun, type DotMap } from "../src/core/crdt/dot-store.ts";
 import { orMapLattice } from "../src/core/crdt/or-map.ts";
 import { canonicalJson, type Json } from "../src/core/json.ts";
-import { decodeDelta, encodeDelta, joinDeltas, KvState, type KvDelta } from "../src/core/store/kv-state.ts";
+import { decodeDelta, deltaBytes, encodeDelta, encodeDeltaText, joinDeltas, KvState, primeVersionText, type KvDelta } from "../src/core/store/kv-state.ts";
 import type { Version } from "../src/core/store/version.ts";
 
 type Payload = { mode: string; ts: number; deleted: boolean; value: Json | null };
@@ -60,8 +60,11 @@ describe("KvState", () => {
             d = op.rr ? nov : full;
           }
           if (d !== null) {
-            // Every delta survives its wire form.
-            const wire = decodeDelta(JSON.parse(JSON.stringify(encodeDelta(d))), "d");
+            // Every delta survives its wire form, and the text assembled from cached version texts is that JSON, byte for byte.
+            const json = JSON.stringify(encodeDelta(d));
+            expect(encodeDeltaText(d)).toBe(json);
+            expect(deltaBytes(d)).toBe(Buffer.byteLength(json));
+            const wire = decodeDelta(JSON.parse(json), "d");
             expect(wire.ok).toBe(true);
             s.join(wire.ok ? wire.value : d);
             models[op.r] = G.join(models[op.r]!, toModel(d));
@@ -77,6 +80,20 @@ describe("KvState", () => {
         expect(new Set(enc).size).toBe(1);
       }),
       { numRuns: 150 },
+    );
+  });
+
+  it("a version primed with its writer's value text encodes exactly as JSON.stringify would (unicode included)", () => {
+    fc.assert(
+      fc.property(fc.jsonValue(), fc.string(), fc.boolean(), (value, key, mv) => {
+        const s = new KvState();
+        const json = value as Json;
+        const d = mv ? s.writeMv(key || "k", json, "a") : s.writeLww(key || "k", json, false, 5, "a")!;
+        primeVersionText(d.entries.get(key || "k")![0]!, JSON.stringify(json));
+        expect(encodeDeltaText(d)).toBe(JSON.stringify(encodeDelta(d)));
+        expect(deltaBytes(d)).toBe(Buffer.byteLength(JSON.stringify(encodeDelta(d))));
+      }),
+      { numRuns: 200 },
     );
   });
 

@@ -101,3 +101,31 @@ describe("BP+RR against classic delta sync", () => {
     expect(bprr.bytes).toBeLessThanOrEqual(classic.bytes);
   });
 });
+
+describe("peer vectors (sender-side RR)", () => {
+  it.each(seedsFromEnv({ fixed: [21, 22, 23], random: 0 }))("seed %i: on a fully connected cluster the same updates converge with fewer bytes than BP+RR alone", (seed) => {
+    const runs = [false, true].map((peerVectors) => {
+      const ref = new Reference();
+      const sim: KvSim = new Simulation({
+        seed,
+        nodeIds: ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"],
+        factory: kvFactory(ref, { syncIntervalMs: SYNC_MS, fanout: 3, peerVectors }),
+        network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { duplicateRate: 0.05, reorderRate: 0.1, dropRate: 0.02 } },
+        sizeOf: (m) => m.length,
+        traceLimit: 0,
+      });
+      randomWorkload(sim, sim.prng.fork("workload"), 400, 3_000, 40, true);
+      sim.runFor(3_000);
+      const ok = sim.runUntil((s) => convergedTo(s, ref), ROUNDS_TO_CONVERGE * SYNC_MS);
+      expect(ok, `HECK_SEED=${seed} peerVectors=${peerVectors} did not converge`).toBe(true);
+      const n1 = sim.node("n1");
+      const reads = [...n1.state().entries.keys()].sort().map((k) => [k, n1.get(k).exists, [...n1.get(k).values].map(String).sort()]);
+      return { text: JSON.stringify({ reads, cc: n1.context().encode() }), payload: sim.up.reduce((n, x) => n + x.stats.payloadBytesSent, 0), trimmed: sim.up.reduce((n, x) => n + x.stats.versionsTrimmed, 0) };
+    });
+    const [plain, trimmed] = runs as [(typeof runs)[0], (typeof runs)[0]];
+    expect(trimmed.text).toBe(plain.text);
+    expect(plain.trimmed).toBe(0);
+    expect(trimmed.trimmed).toBeGreaterThan(0);
+    expect(trimmed.payload).toBeLessThan(plain.payload);
+  });
+});

@@ -47,6 +47,57 @@ export function isEmptyDelta(d: KvDelta): boolean {
   return d.entries.size === 0 && d.cc.isEmpty();
 }
 
+/**
+ * Each version's wire text and its UTF-8 size, computed once per version
+ * object. A version is stored once but sent many times (in every
+ * delta-interval to every peer that lacks it, in the WAL record, in
+ * snapshots); re-serialising its value each time was the largest CPU cost
+ * of a replica at 20,000 keys (bench/scale.ts). Versions are immutable, so
+ * the cache never goes stale; it is weak, so it dies with the version.
+ */
+const versionWire = new WeakMap<Version, { text: string; bytes: number }>();
+
+function wireOf(v: Version): { text: string; bytes: number } {
+  let w = versionWire.get(v);
+  if (w === undefined) {
+    const text = JSON.stringify(encodeVersion(v));
+    w = { text, bytes: utf8Length(text) };
+    versionWire.set(v, w);
+  }
+  return w;
+}
+
+/** Records that a version's value serialises to `valueText` (a writer already had it), so it is not serialised again. */
+export function primeVersionText(v: Version, valueText: string): void {
+  const head = JSON.stringify(encodeVersion({ ...v, value: null }));
+  // encodeVersion puts the value last: replace the trailing "null]" by the value's text.
+  const text = v.mode === "lww" && v.deleted ? head : `${head.slice(0, -5)}${valueText}]`;
+  versionWire.set(v, { text, bytes: utf8Length(text) });
+}
+
+function sortedKeys(d: KvDelta): string[] {
+  return [...d.entries.keys()].sort();
+}
+
+function sortedVersions(vs: readonly Version[]): readonly Version[] {
+  return vs.length === 1 ? vs : [...vs].sort((a, b) => compareDots(a.dot, b.dot));
+}
+
+/**
+ * The wire text of a delta: the same JSON as `JSON.stringify(encodeDelta(d))`
+ * (keys sorted, versions by dot), assembled from the cached version texts.
+ */
+export function encodeDeltaText(d: KvDelta): string {
+  const items: string[] = [];
+  for (const key of sortedKeys(d)) {
+    const vs = sortedVersions(d.entries.get(key)!);
+    let inner = "";
+    for (let i = 0; i < vs.length; i++) inner += (i === 0 ? "" : ",") + wireOf(vs[i]!).text;
+    items.push(`[${JSON.stringify(key)},[${inner}]]`);
+  }
+  return `{"cc":${JSON.stringify(d.cc.encode())},"kv":[${items.join(",")}]}`;
+}
+
 /** Encodes a delta (keys sorted, so equal deltas encode equally). */
 export function encodeDelta(d: KvDelta): EncodedDelta {
   const kv: Array<[string, EncodedVersion[]]> = [];
@@ -255,24 +306,32 @@ export class KvState {
   // ------------------------------------------------------------------------
 
   /**
-   * Calls `fn(node, counter, key)` for every dot that is in `cc`, live here,
-   * and not in `except`: the versions a delta with context `cc` removes.
-   * Walks whichever is smaller, the delta's dots or this replica's live dots
-   * of that node, so a small delta costs little on a large state.
+   * Calls `fn(node, counter, key)` for every dot that is in `d.cc`, live
+   * here, and not stored in `d`: the versions delta `d` removes. Walks
+   * whichever is smaller, the delta's dots or this replica's live dots of
+   * that node, so a small delta costs little on a large state. A dot names
+   * one write of one key, so "stored in d" is a look at that key's versions
+   * in d (no set of every dot of d is built).
    */
-  private forRemovedBy(cc: CausalContext, except: ReadonlySet<string>, fn: (node: string, counter: number, key: string) => void): void {
-    for (const node of cc.nodes()) {
+  private forRemovedBy(d: KvDelta, fn: (node: string, counter: number, key: string) => void): void {
+    const keeps = (node: string, counter: number, key: string): boolean => {
+      const vs = d.entries.get(key);
+      if (vs === undefined) return false;
+      for (const v of vs) if (v.dot.counter === counter && v.dot.node === node) return true;
+      return false;
+    };
+    for (const node of d.cc.nodes()) {
       const idx = this.index.get(node);
       if (idx === undefined || idx.size === 0) continue;
-      const seen = cc.dotsOf(node)!;
+      const seen = d.cc.dotsOf(node)!;
       const hits: Array<[number, string]> = [];
       if (idx.size <= seen.size()) {
-        for (const [counter, key] of idx) if (seen.has(counter) && !except.has(`${node}:${counter}`)) hits.push([counter, key]);
+        for (const [counter, key] of idx) if (seen.has(counter) && !keeps(node, counter, key)) hits.push([counter, key]);
       } else {
         for (const [lo, hi] of seen.runs()) {
           for (let c = lo; c <= hi; c++) {
             const key = idx.get(c);
-            if (key !== undefined && !except.has(`${node}:${c}`)) hits.push([c, key]);
+            if (key !== undefined && !keeps(node, c, key)) hits.push([c, key]);
           }
         }
       }
@@ -283,9 +342,8 @@ export class KvState {
   /** Joins a delta into this state in place; returns the keys whose versions changed. */
   join(d: KvDelta): Set<string> {
     const changed = new Set<string>();
-    const deltaLive = liveDots(d);
     // 1. Versions the delta's context has seen but its store lacks were removed there.
-    this.forRemovedBy(d.cc, deltaLive, (node, counter, key) => {
+    this.forRemovedBy(d, (node, counter, key) => {
       this.removeVersion(key, `${node}:${counter}`, node, counter);
       changed.add(key);
     });
@@ -316,7 +374,7 @@ export class KvState {
       const fresh = versions.filter((v) => unseen.contains(v.dot));
       if (fresh.length > 0) entries.set(key, fresh);
     }
-    this.forRemovedBy(d.cc, liveDots(d), (node, counter) => unseen.add({ node, counter }));
+    this.forRemovedBy(d, (node, counter) => unseen.add({ node, counter }));
     return { entries, cc: unseen };
   }
 
@@ -449,7 +507,14 @@ export function joinDeltas(deltas: Iterable<KvDelta>): KvDelta {
   return acc.toDelta();
 }
 
-/** Encoded size in bytes of a delta. */
+/** Encoded size in bytes of a delta (exact: the UTF-8 length of {@link encodeDeltaText}), from the cached version sizes. */
 export function deltaBytes(d: KvDelta): number {
-  return utf8Length(JSON.stringify(encodeDelta(d)));
+  let bytes = 6 + utf8Length(JSON.stringify(d.cc.encode())) + 7 + 2; // {"cc":…,"kv":[…]}
+  let n = 0;
+  for (const [key, vs] of d.entries) {
+    bytes += 1 + utf8Length(JSON.stringify(key)) + 2 + 2 + (vs.length - 1); // [key,[…]] and the commas between versions
+    for (const v of vs) bytes += wireOf(v).bytes;
+    n++;
+  }
+  return bytes + Math.max(0, n - 1);
 }

@@ -20,7 +20,7 @@ import { CausalContext } from "../causality/causal-context.ts";
 import { isValidNodeId } from "../causality/dot.ts";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
 import { utf8Length } from "../utf8.ts";
-import { decodeDelta, encodeDelta, MAX_DIGEST_BITS, type KvDelta } from "./kv-state.ts";
+import { decodeDelta, encodeDeltaText, MAX_DIGEST_BITS, type KvDelta } from "./kv-state.ts";
 
 /** A delta-interval or a full state. */
 export interface DeltaMessage {
@@ -32,6 +32,8 @@ export interface DeltaMessage {
   readonly seq: number;
   readonly full: boolean;
   readonly state: KvDelta;
+  /** The sender's compact version vector when it sent this (see {@link KnownVector}). */
+  readonly vv?: KnownVector;
 }
 /** Acknowledges sequence numbers below `seq`. */
 export interface AckMessage {
@@ -41,6 +43,29 @@ export interface AckMessage {
   /** The sender's incarnation: changes when its data directory starts from nothing. */
   readonly inc: string;
   readonly seq: number;
+  /** The sender's compact version vector once it joined what it acknowledges (see {@link KnownVector}). */
+  readonly vv?: KnownVector;
+}
+
+/**
+ * A replica's compact version vector (replica id -> n: it has seen dots 1..n
+ * of that replica), carried on deltas and acks so the other side knows what
+ * it need not send again (node.ts, trimming a delta-interval for a peer).
+ * Optional on the wire: a message without it just teaches nothing.
+ */
+export type KnownVector = Readonly<Record<string, number>>;
+
+/** Validates a vector from the wire; `undefined` passes (the field is optional). */
+function decodeVector(json: unknown, field: string): Decoded<KnownVector | undefined> {
+  if (json === undefined) return ok(undefined);
+  if (!isObject(json)) return fail(`${field}: expected an object of replica id -> counter`);
+  const entries = Object.entries(json);
+  if (entries.length > 4096) return fail(`${field}: more than 4096 replicas`);
+  for (const [node, n] of entries) {
+    if (!isValidNodeId(node)) return fail(`${field}: bad replica id ${JSON.stringify(node)}`);
+    if (!isInt(n)) return fail(`${field}.${node}: expected an integer >= 0`);
+  }
+  return ok(json as KnownVector);
 }
 /** Opens a digest exchange. */
 export interface DigestMessage {
@@ -84,13 +109,14 @@ export type KvMessage = DeltaMessage | AckMessage | DigestMessage | DiffMessage;
 export function encodeMessage(m: KvMessage): string {
   switch (m.type) {
     case "delta":
-      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, full: m.full, state: encodeDelta(m.state) });
+      // The state is assembled from cached version texts (kv-state.ts encodeDeltaText); the rest is small.
+      return `${JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, full: m.full, vv: m.vv }).slice(0, -1)},"state":${encodeDeltaText(m.state)}}`;
     case "ack":
-      return JSON.stringify(m);
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, vv: m.vv });
     case "digest":
       return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, bits: m.bits, hashes: m.hashes, cc: m.cc.encode() });
     case "diff":
-      return JSON.stringify({
+      return `${JSON.stringify({
         type: m.type,
         from: m.from,
         id: m.id,
@@ -101,9 +127,8 @@ export function encodeMessage(m: KvMessage): string {
         bits: m.bits,
         buckets: m.buckets,
         cc: m.cc === null ? null : m.cc.encode(),
-        state: encodeDelta(m.state),
         partial: m.partial,
-      });
+      }).slice(0, -1)},"state":${encodeDeltaText(m.state)}}`;
   }
 }
 
@@ -128,13 +153,18 @@ export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Deco
   if (!isInt(json.seq)) return fail("message.seq: expected an integer >= 0");
   const seq = json.seq;
   switch (type) {
-    case "ack":
-      return ok({ type, from, id, inc, seq });
+    case "ack": {
+      const vv = decodeVector(json.vv, "ack.vv");
+      if (!vv.ok) return vv;
+      return ok(vv.value === undefined ? { type, from, id, inc, seq } : { type, from, id, inc, seq, vv: vv.value });
+    }
     case "delta": {
       if (typeof json.full !== "boolean") return fail("delta.full: expected a boolean");
+      const vv = decodeVector(json.vv, "delta.vv");
+      if (!vv.ok) return vv;
       const state = decodeDelta(json.state, "delta.state");
       if (!state.ok) return state;
-      return ok({ type, from, id, inc, seq, full: json.full, state: state.value });
+      return ok(vv.value === undefined ? { type, from, id, inc, seq, full: json.full, state: state.value } : { type, from, id, inc, seq, full: json.full, state: state.value, vv: vv.value });
     }
     case "digest": {
       const bits = json.bits;

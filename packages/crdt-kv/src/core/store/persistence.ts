@@ -12,7 +12,7 @@
  */
 import { isValidNodeId } from "../causality/dot.ts";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
-import { decodeDelta, encodeDelta, type KvDelta } from "./kv-state.ts";
+import { decodeDelta, encodeDeltaText, type KvDelta } from "./kv-state.ts";
 
 /** One WAL record: a joined delta, with its log position when it was logged. */
 export interface WalRecord {
@@ -47,7 +47,7 @@ export interface KvPersisted {
 
 /** Encodes one record as a single line of JSON. */
 export function encodeRecord(r: WalRecord): string {
-  return JSON.stringify({ seq: r.seq, origin: r.origin, delta: encodeDelta(r.delta) });
+  return `${JSON.stringify({ seq: r.seq, origin: r.origin }).slice(0, -1)},"delta":${encodeDeltaText(r.delta)}}`;
 }
 
 /** Decodes a record line. */
@@ -68,14 +68,8 @@ export function decodeRecord(line: string): Decoded<WalRecord> {
 
 /** Encodes a snapshot. */
 export function encodeSnapshot(s: Snapshot): string {
-  return JSON.stringify({
-    v: 1,
-    id: s.id,
-    c: s.c,
-    state: encodeDelta(s.state),
-    log: s.log.map((e) => [e.seq, e.origin, encodeDelta(e.delta)]),
-    acks: s.acks,
-  });
+  const log = s.log.map((e) => `[${e.seq},${JSON.stringify(e.origin)},${encodeDeltaText(e.delta)}]`).join(",");
+  return `${JSON.stringify({ v: 1, id: s.id, c: s.c, acks: s.acks }).slice(0, -1)},"state":${encodeDeltaText(s.state)},"log":[${log}]}`;
 }
 
 /** Decodes a snapshot, validating every field. */

@@ -93,6 +93,12 @@ export interface DeltaSyncOptions {
    * price of one bigger exchange for a long-absent peer.
    */
   maxLogEntries: number;
+  /**
+   * Measure each joined interval exactly (`Plan.bytes`): the transmission
+   * experiment needs it; the store does not use it and skips the cost
+   * (then `bytes` is the sum of the entries' sizes, an upper bound).
+   */
+  exactIntervalBytes?: boolean;
 }
 
 /** Defaults: BP+RR, 1 MiB intervals, 4096 entries. */
@@ -210,8 +216,14 @@ export class DeltaSync<D> {
     this.acks.delete(peer);
   }
 
-  /** What to send `peer` now (Algorithm 1's periodic step, for one peer). */
-  plan(peer: string): Plan<D> {
+  /**
+   * What to send `peer` now (Algorithm 1's periodic step, for one peer).
+   * `trim`, when given, reduces each log entry to what the peer lacks
+   * (null: nothing) before the interval is joined, so entries the peer
+   * already has cost neither a join nor bytes; the interval's upper bound
+   * and acknowledgement are unchanged.
+   */
+  plan(peer: string, trim?: (d: D) => D | null): Plan<D> {
     const alg = this.options.algorithm;
     if (alg === "state") {
       const full = this.replica.full();
@@ -231,16 +243,18 @@ export class DeltaSync<D> {
       if (parts.length > 0 && bytes + e.bytes > this.options.maxIntervalBytes) break;
       upTo = e.seq + 1;
       if (bp && e.origin === peer) continue; // BP: never send a peer its own deltas back
-      parts.push(e.delta);
+      const part = trim === undefined ? e.delta : trim(e.delta);
       bytes += e.bytes;
+      if (part !== null) parts.push(part);
     }
     if (parts.length === 0) {
-      // Everything in the interval came from this peer: it has it all already.
+      // Everything in the interval came from this peer (or it has it already): nothing to send.
       this.acks.set(peer, upTo);
       return { kind: "nothing" };
     }
     const delta = parts.length === 1 ? parts[0]! : this.replica.joinAll(parts);
-    return { kind: "send", seq: upTo, delta, full: false, bytes: parts.length === 1 ? bytes : this.replica.sizeOf(delta) };
+    const exact = this.options.exactIntervalBytes ?? true;
+    return { kind: "send", seq: upTo, delta, full: false, bytes: exact && (parts.length > 1 || trim !== undefined) ? this.replica.sizeOf(delta) : bytes };
   }
 
   /** The full state, to answer a lagging peer; acknowledging it acknowledges everything below `seq`. */
