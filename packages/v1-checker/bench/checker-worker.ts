@@ -1,12 +1,14 @@
 // One benchmark run of the checker, in its own process so that the CPU and
 // RSS it reports are the checker's alone (the fleet runs in other processes,
 // and so does whoever scrapes its API). It runs exactly what `heck-v1 run`
-// runs: a CheckEngine plus the API server with its Prometheus metrics, on
-// Node's default heap settings unless the parent passes flags. Arguments come
+// runs: a CheckEngine plus the API server with its Prometheus metrics, and
+// the V8 heap growing factor `heck-v1 run` sets (its default, or
+// `heapGrowingPercent`, or HECK_V1_HEAP_GROWING_PERCENT, as the CLI reads
+// them; 0 = Node's own heuristic), through the same function. Arguments come
 // as one JSON object in argv[2]; progress lines go to stdout, the result is
 // the last line (JSON).
 import { performance } from "node:perf_hooks";
-import { ApiServer, BUILTIN_DEFAULTS, CheckEngine, OUTCOMES } from "../src/index.ts";
+import { ApiServer, BUILTIN_DEFAULTS, CheckEngine, DEFAULT_HEAP_GROWING_PERCENT, OUTCOMES, setHeapGrowingPercent } from "../src/index.ts";
 import { liveHeapMb, measureWindow } from "./measure.ts";
 
 interface WorkerArgs {
@@ -20,9 +22,14 @@ interface WorkerArgs {
   warmupS: number;
   durationS: number;
   seed: number;
+  /** As `heck-v1 run --heap-growing-percent`; defaults as there. */
+  heapGrowingPercent?: number;
 }
 
 const args = JSON.parse(process.argv[2] ?? "{}") as WorkerArgs;
+const envGrowing = process.env["HECK_V1_HEAP_GROWING_PERCENT"];
+const heapGrowingPercent = args.heapGrowingPercent ?? (envGrowing !== undefined ? Number(envGrowing) : DEFAULT_HEAP_GROWING_PERCENT);
+setHeapGrowingPercent(heapGrowingPercent);
 // The live heap before any target: what the process costs with none.
 const baselineHeapMb = liveHeapMb();
 const engine = new CheckEngine({
@@ -125,6 +132,7 @@ const result = {
   overruns: engineStats.overruns,
   warmupS,
   firstPassS,
+  heapGrowingPercent,
 };
 process.stdout.write(JSON.stringify(result) + "\n");
 process.exit(0);

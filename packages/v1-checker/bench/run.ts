@@ -6,16 +6,19 @@
 //    processes of 5,000) in processes of its own.
 // 2. Rounds, alternating on the same fleet (the machine is shared, so the
 //    two see the same load):
-//    - the checker (engine + API + metrics, as `heck-v1 run`, compiled with
-//      esbuild, Node's default heap settings) for 30 s at 1 s: checks/s,
-//      schedule lag p50/p99, check latency p50/p99, CPU, RSS, live heap per
-//      target. Meanwhile this process scrapes its /metrics every 10 s and
-//      lists all targets once, as Prometheus and an operator would;
+//    - the checker (engine + API + metrics, exactly as `heck-v1 run`: its
+//      default V8 heap growing factor, set by the same function; compiled
+//      with esbuild) for 30 s at 1 s: checks/s, schedule lag p50/p99, check
+//      latency p50/p99, CPU, RSS, live heap per target. Meanwhile this
+//      process scrapes its /metrics every 10 s and lists all targets once,
+//      as Prometheus and an operator would;
+//    - the same checker on Node's own heap heuristic
+//      (`heck-v1 run --heap-growing-percent 0`), for what the default buys;
 //    - bare undici (one Client per origin, same rate, a handler that only
 //      counts) for as long: the floor any undici-based checker stands on.
-//    Figures are medians over the rounds; ratios to the floor do not depend
-//    on the machine's load the way absolute figures do.
-// 3. The same checker with a V8 heap cap, once, for the RSS it buys.
+//    The order turns round every round (A B C, C B A, ...). Figures are
+//    medians over the rounds; ratios to the floor do not depend on the
+//    machine's load the way absolute figures do.
 // 4. Finds the knee: the most origins held at 1 s with lag p99 under 100 ms
 //    (fleets on 127.0.1.2 serve targets beyond 10,000).
 // 5. Measures the machine's ceiling with wrk against the same fleet.
@@ -62,8 +65,6 @@ const HOST_PREFIX = process.env["HECK_BENCH_HOST_PREFIX"] ?? "127.0.1.";
  * measures the single-process fleet instead.
  */
 const SHARD = Number(process.env["HECK_BENCH_FLEET_SHARD"] ?? 5000);
-/** The heap cap of the informational capped run: about twice the live heap (32 MB plus 13 KB per target). */
-const CAP_MB = Math.round(32 + 0.013 * ORIGINS);
 const KNEE_MAX = 18_000; // below the checker's 20,000 file descriptors (one connection per origin)
 const FLEET_BIN = fileURLToPath(new URL("../../fleet/bin/heck-fleet.js", import.meta.url));
 const CHECKER_SRC = fileURLToPath(new URL("./checker-worker.ts", import.meta.url));
@@ -100,6 +101,8 @@ interface CheckerResult {
   elapsedS: number;
   warmupS: number;
   firstPassS: number;
+  /** The heap growing percent the worker ran with (0 = Node's own heuristic). */
+  heapGrowingPercent: number;
 }
 
 interface FloorResult {
@@ -123,7 +126,6 @@ interface FloorResult {
 
 /** What the parent measures around a worker's window. */
 interface Around {
-  heapCapMb: number;
   fleetCpuCores: number;
   fleetCpuUsPerRequest: number;
   loadBefore: number;
@@ -284,10 +286,8 @@ async function runWorker<R>(js: string, args: object, fleets: Array<{ pid: numbe
   });
   await pending;
   const r = JSON.parse(last) as R;
-  const capArg = nodeArgs.find((a) => a.startsWith("--max-old-space-size="));
   return {
     ...r,
-    heapCapMb: capArg ? Number(capArg.split("=")[1]) : 0,
     fleetCpuCores: fleetCpu / windowS,
     fleetCpuUsPerRequest: (fleetCpu * 1e6) / Math.max(1, fleetReq),
     loadBefore,
@@ -307,9 +307,10 @@ function hostsFor(n: number): string[] {
   return [`${HOST_PREFIX}1`, `${HOST_PREFIX}2`].slice(0, Math.ceil(n / PER_HOST));
 }
 
-function runChecker(js: string, origins: number, durationS: number, fleets: FleetShard[], nodeArgs: string[] = [], scrape = true): Promise<RunResult> {
-  const args = { origins, hosts: hostsFor(origins), perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1 };
-  return runWorker<CheckerResult>(js, args, fleets, nodeArgs, scrape);
+/** The checker as `heck-v1 run` runs it; `heapGrowingPercent: 0` for `--heap-growing-percent 0` (Node's own heuristic). */
+function runChecker(js: string, origins: number, durationS: number, fleets: FleetShard[], scrape = true, heapGrowingPercent?: number): Promise<RunResult> {
+  const args = { origins, hosts: hostsFor(origins), perHost: PER_HOST, basePort: BASE_PORT, intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, warmupS: WARMUP_S, durationS, seed: 1, heapGrowingPercent };
+  return runWorker<CheckerResult>(js, args, fleets, [], scrape);
 }
 
 function runFloor(js: string, origins: number, durationS: number, fleets: FleetShard[]): Promise<FloorRun> {
@@ -323,7 +324,7 @@ function describeRun(label: string, r: RunResult): void {
   log(
     `  ${label}: ${r.origins} origins -> ${fmt(r.checksPerSec, 0)} checks/s (of ${fmt(r.expectedChecksPerSec, 0)}), lag p50 ${fmt(r.lagP50Ms, 2)} ms p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
       `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores (${fmt(r.cpuUsPerCheck, 1)} µs/check), RSS ${fmt(r.rssMb, 0)} MB ` +
-      `(${r.heapCapMb > 0 ? `heap cap ${r.heapCapMb} MB` : "Node defaults"}; live heap ${fmt(r.liveHeapMb, 0)} MB = ${fmt(r.bytesPerTarget / 1024, 1)} KB/target), fleet ${fmt(r.fleetCpuCores, 2)} cores (${fmt(r.fleetCpuUsPerRequest, 1)} µs/request); ` +
+      `(heap growing ${r.heapGrowingPercent > 0 ? `${r.heapGrowingPercent}%` : "by Node's heuristic"}; live heap ${fmt(r.liveHeapMb, 0)} MB = ${fmt(r.bytesPerTarget / 1024, 1)} KB/target), fleet ${fmt(r.fleetCpuCores, 2)} cores (${fmt(r.fleetCpuUsPerRequest, 1)} µs/request); ` +
       `event loop delay max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms${scrapes}; ` +
       `every origin checked once after ${fmt(r.firstPassS, 1)} s; failures ${r.failures}${r.failures ? ` ${JSON.stringify(r.failureKinds)}` : ""}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)} [${verdict}]`,
   );
@@ -406,13 +407,26 @@ async function main(): Promise<void> {
     log(`\nrounds (checker: warm-up of at least ${WARMUP_S} s until every origin was checked once, then ${DURATION_S} s measured, /metrics scraped every ${SCRAPE_EVERY_S} s, all targets listed once; bare undici: the same)`);
     const runs: RunResult[] = [];
     const floors: FloorRun[] = [];
+    const nodeDefaults: RunResult[] = [];
     for (let k = 1; k <= ROUNDS; k++) {
-      const r = await runChecker(checkerJs, ORIGINS, DURATION_S, fleets);
-      runs.push(r);
-      describeRun(`round ${k} checker`, r);
-      const f = await runFloor(floorJs, ORIGINS, DURATION_S, fleets);
-      floors.push(f);
-      describeFloor(`round ${k} bare undici`, f);
+      const steps: Array<() => Promise<void>> = [
+        async () => {
+          const r = await runChecker(checkerJs, ORIGINS, DURATION_S, fleets);
+          runs.push(r);
+          describeRun(`round ${k} checker (heck-v1 run)`, r);
+        },
+        async () => {
+          const r = await runChecker(checkerJs, ORIGINS, DURATION_S, fleets, true, 0);
+          nodeDefaults.push(r);
+          describeRun(`round ${k} checker, --heap-growing-percent 0`, r);
+        },
+        async () => {
+          const f = await runFloor(floorJs, ORIGINS, DURATION_S, fleets);
+          floors.push(f);
+          describeFloor(`round ${k} bare undici`, f);
+        },
+      ];
+      for (const step of k % 2 === 1 ? steps : steps.reverse()) await step();
     }
     const med = (f: (r: RunResult) => number): number => median(runs.map(f));
     const fmed = (f: (r: FloorRun) => number): number => median(floors.map(f));
@@ -443,10 +457,18 @@ async function main(): Promise<void> {
     const roundsHeld = runs.filter(held).length;
     log(`  medians of ${ROUNDS}: ${fmt(main.checksPerSec, 0)} checks/s, lag p99 ${fmt(main.lagP99Ms, 1)} ms, ${fmt(main.cpuUsPerCheck, 1)} µs/check (bare undici ${fmt(floor.cpuUsPerRequest, 1)}), RSS ${fmt(main.rssMb, 0)} MB (bare undici ${fmt(floor.rssMb, 0)}); held in ${roundsHeld} of ${ROUNDS} rounds`);
 
-    // What a heap cap buys: the same checker with --max-old-space-size.
-    log(`\nsame origins with a V8 heap cap (--max-old-space-size=${CAP_MB}), ${PROBE_DURATION_S} s, for the RSS it buys:`);
-    const capped = await runChecker(checkerJs, ORIGINS, PROBE_DURATION_S, fleets, [`--max-old-space-size=${CAP_MB}`], false);
-    describeRun("heap cap", capped);
+    const nmed = (f: (r: RunResult) => number): number => median(nodeDefaults.map(f));
+    const v8 = {
+      rssMb: nmed((r) => r.rssMb),
+      lagP99Ms: nmed((r) => r.lagP99Ms),
+      cpuUsPerCheck: nmed((r) => r.cpuUsPerCheck),
+      gcPercent: nmed((r) => (r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10),
+      roundsHeld: nodeDefaults.filter(held).length,
+    };
+    const gcPercent = med((r) => (r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10);
+    log(
+      `  Node's own heap heuristic (--heap-growing-percent 0), medians of ${ROUNDS}: lag p99 ${fmt(v8.lagP99Ms, 1)} ms, ${fmt(v8.cpuUsPerCheck, 1)} µs/check, RSS ${fmt(v8.rssMb, 0)} MB, GC ${fmt(v8.gcPercent, 1)}% of the time; held in ${v8.roundsHeld} of ${ROUNDS} rounds`,
+    );
 
     // Knee: the most origins held at 1 s with lag p99 < 100 ms.
     log(`\nknee search (${PROBE_DURATION_S} s per step; held = lag p99 < ${LAG_GOAL_MS} ms and >= 95% of the expected checks/s):`);
@@ -465,7 +487,7 @@ async function main(): Promise<void> {
       const before = shards.length;
       const used = await ensureFleet(shards, n);
       for (const f of shards.slice(before)) children.push(f.child);
-      const r = await runChecker(checkerJs, n, PROBE_DURATION_S, used, [], false);
+      const r = await runChecker(checkerJs, n, PROBE_DURATION_S, used, false);
       describeRun(`step ${k + 1}`, r);
       if (held(r)) lo = n;
       else hi = n;
@@ -493,9 +515,9 @@ async function main(): Promise<void> {
       ["checker CPU", `${fmt(main.cpuCores, 2)} cores`, `${fmt(probesPerCore, 0)} checks/s per core; blackbox_exporter ~1,000 probes/s per core: x${fmt(probesPerCore / 1000, 1)}`],
       ["CPU per check", `${fmt(main.cpuUsPerCheck, 1)} µs`, `bare undici: ${fmt(floor.cpuUsPerRequest, 1)} µs per request (x${fmt(main.cpuUsPerCheck / floor.cpuUsPerRequest, 2)})${wrk ? `; wrk: ${fmt(wrk.cpuUsPerRequest, 1)} µs (x${fmt(main.cpuUsPerCheck / wrk.cpuUsPerRequest, 1)})` : ""}`],
       [
-        "checker RSS (Node defaults)",
+        `checker RSS (heap growing ${main.heapGrowingPercent}%, heck-v1 run's default)`,
         `${fmt(main.rssMb, 0)} MB`,
-        `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"}; bare undici: ${fmt(floor.rssMb, 0)} MB (x${fmt(main.rssMb / floor.rssMb, 2)}); with --max-old-space-size=${CAP_MB}: ${fmt(capped.rssMb, 0)} MB`,
+        `goal < ${RSS_GOAL_MB} MB: ${main.rssMb < RSS_GOAL_MB ? "met" : "not met"}; bare undici: ${fmt(floor.rssMb, 0)} MB (x${fmt(main.rssMb / floor.rssMb, 2)}); on Node's own heuristic (--heap-growing-percent 0): ${fmt(v8.rssMb, 0)} MB`,
       ],
       [
         "live heap per target",
@@ -530,8 +552,13 @@ async function main(): Promise<void> {
       undiciCpuUsPerRequest: Number(fmt(floor.cpuUsPerRequest, 1)),
       undiciRssMb: Math.round(floor.rssMb),
       undiciBytesPerOrigin: Math.round(floor.bytesPerOrigin),
-      rssMbHeapCapped: Math.round(capped.rssMb),
-      heapCapMb: CAP_MB,
+      heapGrowingPercent: main.heapGrowingPercent,
+      gcPercent: Number(fmt(gcPercent, 1)),
+      nodeHeuristicRssMb: Math.round(v8.rssMb),
+      nodeHeuristicLagP99Ms: Number(fmt(v8.lagP99Ms, 2)),
+      nodeHeuristicCpuUsPerCheck: Number(fmt(v8.cpuUsPerCheck, 1)),
+      nodeHeuristicGcPercent: Number(fmt(v8.gcPercent, 1)),
+      nodeHeuristicRoundsHeld: v8.roundsHeld,
       fleetCpuCores: Number(fmt(fleetCores, 3)),
       fleetCpuUsPerRequest: Number(fmt(fleetUs, 1)),
       metricsScrapeMs: Number(fmt(scrapeMs, 1)),

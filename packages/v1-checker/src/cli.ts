@@ -8,6 +8,7 @@ import { ApiServer, type TargetView } from "./io/api-server.ts";
 import { loadConfigFile } from "./io/config-file.ts";
 import { runDemo } from "./io/demo.ts";
 import { CheckEngine } from "./io/engine.ts";
+import { DEFAULT_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from "./io/v8-heap.ts";
 
 // `heck-v1 status | head` closes the pipe early: that is not an error.
 process.stdout.on("error", (err: NodeJS.ErrnoException) => {
@@ -69,7 +70,18 @@ program
   .addOption(new Option("--listen <host:port>", "address of the HTTP API").default(hostPortArg("--listen")(DEFAULT_LISTEN), DEFAULT_LISTEN).argParser(hostPortArg("--listen")))
   .addOption(new Option("--seed <n>", "seed for the first-check spread (default: random)").argParser(intArg("--seed", 0, 2 ** 32 - 1)))
   .option("--quiet", "do not print transitions", false)
-  .action(async (opts: { config?: string; listen: { host: string; port: number }; seed?: number; quiet: boolean }) => {
+  .addOption(
+    new Option(
+      "--heap-growing-percent <n>",
+      "let V8's heap grow to (1 + n/100) x its live size between full collections (about 230 MB instead of 450 MB RSS at 10,000 targets); 0 = Node's own heuristic",
+    )
+      .default(DEFAULT_HEAP_GROWING_PERCENT)
+      .env("HECK_V1_HEAP_GROWING_PERCENT")
+      .argParser(intArg("--heap-growing-percent", 0, 1000)),
+  )
+  .action(async (opts: { config?: string; listen: { host: string; port: number }; seed?: number; quiet: boolean; heapGrowingPercent: number }) => {
+    // Before the targets exist, so the first mark-compact already uses it.
+    setHeapGrowingPercent(opts.heapGrowingPercent);
     let config;
     if (opts.config !== undefined) {
       const loaded = await loadConfigFile(opts.config);

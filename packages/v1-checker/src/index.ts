@@ -75,3 +75,4 @@ export { CheckerClient, DEFAULT_LISTEN } from "./io/api-client.ts";
 export { createMetrics, renderTargetMetrics, STATUS_VALUE, type EngineMetrics } from "./io/metrics.ts";
 export { loadConfigFile, parseConfigText } from "./io/config-file.ts";
 export { runDemo, type DemoOptions, type DemoSummary } from "./io/demo.ts";
+export { setHeapGrowingPercent, DEFAULT_HEAP_GROWING_PERCENT } from "./io/v8-heap.ts";

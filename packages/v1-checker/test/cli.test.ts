@@ -132,12 +132,13 @@ describe("heck-v1 CLI", () => {
     const bad = join(dir, "bad.json");
     writeFileSync(bad, JSON.stringify({ defaults: { rise: 0 }, targets: [{ id: "a", url: "http://127.0.0.1:1/", intervalMS: 5 }] }));
     // Independent refusals, run in parallel to keep the test short.
-    const [badConfig, missing, badListen, unreachable, badFlag] = await Promise.all([
+    const [badConfig, missing, badListen, unreachable, badFlag, badHeap] = await Promise.all([
       runCli("run", "--config", bad, "--listen", "127.0.0.1:0"),
       runCli("run", "--config", join(dir, "missing.yaml")),
       runCli("run", "--listen", "nowhere"),
       runCli("status", "--server", "http://127.0.0.1:1"),
       runCli("demo", "--origins", "0"),
+      runCli("run", "--heap-growing-percent", "1.5", "--listen", "127.0.0.1:0"),
     ]);
     expect(badConfig.status).toBe(2);
     expect(badConfig.stderr).toMatch(/defaults\.rise: must be an integer from 1 to 100, got 0/);
@@ -150,6 +151,8 @@ describe("heck-v1 CLI", () => {
     expect(unreachable.stderr).toMatch(/cannot reach the checker at http:\/\/127\.0\.0\.1:1/);
     expect(badFlag.status).not.toBe(0);
     expect(badFlag.stderr).toMatch(/--origins must be from 1 to 10000/);
+    expect(badHeap.status).not.toBe(0);
+    expect(badHeap.stderr).toMatch(/--heap-growing-percent must be an integer from 0 to 1000, got "1\.5"/);
   }, 90_000);
 
   it("runs the demo for a bounded time and summarises it", async () => {
