@@ -33,6 +33,7 @@ import { ownersOf } from "@heck/ownership";
 import { FleetClient } from "@heck/fleet";
 import { clusterUp, stopChild, type RunningCluster } from "../src/io/cluster.ts";
 import { AgentClient } from "../src/io/client.ts";
+import { TAKEOVER_FIRST_CHECK_MS } from "../src/core/agent-core.ts";
 import { runClusterSim } from "../src/sim/cluster-sim.ts";
 import { memoizeScheme } from "../src/sim/memo-scheme.ts";
 
@@ -329,7 +330,8 @@ function simulate() {
     replicationMaxMs: 150,
     replicationBatchMs: 200,
     checkLatencyMs: 5,
-    takeoverSpreadMs: intervalMs,
+    // The agent passes v1 firstCheckWithinMs = min(interval, 250 ms) for origins taken over from a gone member.
+    takeoverSpreadMs: Math.min(intervalMs, TAKEOVER_FIRST_CHECK_MS),
     durationMs: 24_000,
     actions: [
       { atMs: 8_000, type: "flip", origin: "o7", status: "unhealthy" },

@@ -62,6 +62,15 @@ export interface AgentCoreConfig {
   promoteAfterMs: number;
 }
 
+/**
+ * The window for the first checks of origins taken over from a dead or
+ * departed member (v1's `firstCheckWithinMs`, capped at the origin's
+ * interval). 250 ms spreads a take-over of 1,000 origins at 4 checks per ms,
+ * well inside v1's concurrency bound, and keeps failover coverage at
+ * detection + 250 ms instead of detection + one interval.
+ */
+export const TAKEOVER_FIRST_CHECK_MS = 250;
+
 /** Why the local engine is checking an origin. */
 export type ActiveReason = "primary" | "promoted" | "handoff";
 
@@ -72,12 +81,23 @@ export interface StartCheck {
   previous: HealthRecord | undefined;
   /** Why this node checks it now. */
   reason: ActiveReason;
+  /**
+   * Nobody alive is checking it: its primary in the previous view, or the
+   * observer of its last record, is out of this node's view (crashed, left,
+   * cut off), or this node was promoted over a stale record; and this is not
+   * the node's first view. The origin has
+   * gone unchecked for the failure detection time already, so the driver
+   * should check it soon rather than at a phase anywhere in the next
+   * interval. False at start, for new origins, and on join hand-offs (the
+   * old owner keeps checking until the new owner's first record).
+   */
+  takeOver: boolean;
 }
 
 /** Something worth logging or counting. */
 export type CoreEvent =
   | { type: "view"; members: MemberId[]; moved: number }
-  | { type: "start"; originId: string; reason: ActiveReason }
+  | { type: "start"; originId: string; reason: ActiveReason; takeOver: boolean }
   | { type: "stop"; originId: string; why: "not-owner" | "handoff-done" | "handoff-timeout" | "removed" | "stepped-down" | "left" | "updated" }
   | { type: "handoff"; originId: string; to: MemberId | undefined }
   | { type: "stale-record"; originId: string; observer: MemberId };
@@ -117,6 +137,10 @@ export class AgentCore {
   /** Check time of this node's own last write per origin (drives refreshMs). */
   private readonly lastWriteMs = new Map<string, number>();
   private viewReady = false;
+  /** True while the first view is being reconciled: the starts of an agent's boot are not take-overs. */
+  private firstView = false;
+  /** During a view change: origins whose previous primary is no longer in the view. */
+  private readonly orphans = new Set<string>();
   /** Active origins in hand-off: lets tick and nextDeadlineMs skip the scan when there are none (the common case). */
   private handoffs = 0;
   private leavingUntilMs: number | undefined;
@@ -146,7 +170,12 @@ export class AgentCore {
     if (moved.length > 0 || first) {
       this.ready.events.push({ type: "view", members: [...this.view.members()], moved: moved.length });
     }
+    this.firstView = first;
+    // Origins whose primary just left the view: nobody checks them any more.
+    for (const m of moved) if (m.from !== undefined && !this.view.hasMember(m.from)) this.orphans.add(m.originId);
     this.reconcileAll(nowMs);
+    this.firstView = false;
+    this.orphans.clear();
   }
 
   /** An origin was added or changed in the replicated origin list. */
@@ -371,8 +400,11 @@ export class AgentCore {
       if (act === undefined) {
         const previous = this.records.get(originId);
         this.active.set(originId, { reason: want, untilMs: Infinity, baseHlcMs: previous?.hlcMs ?? -Infinity });
-        this.ready.start.push({ spec: this.origins.get(originId)!, previous, reason: want });
-        this.ready.events.push({ type: "start", originId, reason: want });
+        const orphaned =
+          want === "promoted" || this.orphans.has(originId) || (previous !== undefined && previous.observer !== this.config.self && !this.view.hasMember(previous.observer));
+        const takeOver = !this.firstView && orphaned;
+        this.ready.start.push({ spec: this.origins.get(originId)!, previous, reason: want, takeOver });
+        this.ready.events.push({ type: "start", originId, reason: want, takeOver });
       } else if (act.reason !== want) {
         // Regained ownership during a hand-off, or promoted to primary: keep
         // checking (no restart), only the reason changes.

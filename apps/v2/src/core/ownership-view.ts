@@ -31,6 +31,7 @@ export interface OwnerMove {
  */
 export class OwnershipView {
   private membersSorted: MemberId[] = [];
+  private memberSet = new Set<MemberId>();
   private readonly owners = new Map<string, MemberId[]>();
 
   constructor(
@@ -44,6 +45,11 @@ export class OwnershipView {
   /** The members the table is computed over, sorted. */
   members(): readonly MemberId[] {
     return this.membersSorted;
+  }
+
+  /** True when `member` is in the view (alive or suspect). */
+  hasMember(member: MemberId): boolean {
+    return this.memberSet.has(member);
   }
 
   /** A stable key for the member list (equal views have equal keys). */
@@ -60,6 +66,7 @@ export class OwnershipView {
     const sorted = [...new Set(members)].sort();
     if (sorted.length === this.membersSorted.length && sorted.every((m, i) => m === this.membersSorted[i])) return [];
     this.membersSorted = sorted;
+    this.memberSet = new Set(sorted);
     const moves: OwnerMove[] = [];
     for (const [originId, before] of this.owners) {
       const after = this.compute(originId);

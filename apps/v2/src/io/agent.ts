@@ -14,8 +14,8 @@
 import { mkdirSync } from "node:fs";
 import { ownersOf } from "@heck/ownership";
 import { startMember, type SwimMember, type MemberInfo as SwimMemberInfo } from "@heck/swim";
-import { CheckEngine, parseDefaults, parseTarget, type ResultEvent, type TargetDefaults } from "@heck/v1-checker";
-import { AgentCore, type CoreEvent } from "../core/agent-core.ts";
+import { CheckEngine, parseDefaults, parseTarget, type InitialHealth, type ResultEvent, type TargetDefaults } from "@heck/v1-checker";
+import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type CoreEvent } from "../core/agent-core.ts";
 import { splitHostPort, type AgentConfig } from "../core/config.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthRecord, MemberInfo, OriginSpec } from "../core/types.ts";
@@ -260,7 +260,12 @@ export class Agent {
       const prev = s.previous;
       // Continue the origin's history: the engine starts from the last known
       // status (and its since) instead of `unknown`.
-      this.engine.addSpec(parsed.value, prev !== undefined && prev.status !== "unknown" ? { status: prev.status, sinceMs: prev.sinceMs } : undefined);
+      const initial: InitialHealth = prev !== undefined && prev.status !== "unknown" ? { status: prev.status, sinceMs: prev.sinceMs } : {};
+      // A take-over (its checker died or left): the origin has gone unchecked for the detection
+      // time already, so its first check comes within a fraction of an interval instead of at a
+      // phase anywhere in the next one; failover coverage is detection + that window.
+      if (s.takeOver) initial.firstCheckWithinMs = Math.min(parsed.value.intervalMs, TAKEOVER_FIRST_CHECK_MS);
+      this.engine.addSpec(parsed.value, initial);
     }
     if (ready.writes.length > 0) {
       this.writeBuffer.push(...ready.writes);

@@ -14,6 +14,7 @@ export class AgentMetrics {
   private readonly checks: Counter;
   private readonly starts: Counter;
   private readonly stops: Counter;
+  private readonly takeOvers: Counter;
   private readonly memberEvents: Counter;
 
   constructor(agent: Agent) {
@@ -22,6 +23,11 @@ export class AgentMetrics {
     collectDefaultMetrics({ register: r, prefix: "heck_agent_" });
     this.checks = new Counter({ name: "heck_checks_total", help: "Checks run by this agent's engine, by result.", labelNames: ["result"], registers: [r] });
     this.starts = new Counter({ name: "heck_ownership_starts_total", help: "Origins this agent started checking, by reason (primary, promoted).", labelNames: ["reason"], registers: [r] });
+    this.takeOvers = new Counter({
+      name: "heck_takeovers_total",
+      help: "Origins this agent took over from a member that is gone (crashed, left, cut off) or as a promoted backup; their first check comes within min(interval, 250 ms).",
+      registers: [r],
+    });
     this.stops = new Counter({ name: "heck_ownership_stops_total", help: "Origins this agent stopped checking, by why (not-owner, handoff-done, handoff-timeout, removed, left...).", labelNames: ["why"], registers: [r] });
     this.memberEvents = new Counter({ name: "heck_member_events_total", help: "SWIM membership events seen, by type.", labelNames: ["type"], registers: [r] });
     new Gauge({
@@ -97,7 +103,10 @@ export class AgentMetrics {
 
   /** Counts ownership changes. */
   coreEvent(e: CoreEvent): void {
-    if (e.type === "start") this.starts.inc({ reason: e.reason });
+    if (e.type === "start") {
+      this.starts.inc({ reason: e.reason });
+      if (e.takeOver) this.takeOvers.inc();
+    }
     else if (e.type === "stop") this.stops.inc({ why: e.why });
   }
 

@@ -57,10 +57,12 @@ export interface ClusterSimOptions {
    */
   extraCoverageBoundMs?: number;
   /**
-   * How the engine schedules the first check of an origin taken over from
-   * another node: 0 checks at once; >0 spreads first checks over that window
-   * (v1's engine spreads over one interval today, so the bench passes
-   * intervalMs and the coverage bound grows by it).
+   * How the engine schedules the first check of an origin taken over from a
+   * node that is gone (StartCheck.takeOver): 0 checks at once; >0 spreads
+   * first checks over that window (the agent passes v1's
+   * `firstCheckWithinMs = min(interval, 250)`, so the bench passes that, and
+   * the coverage bound grows by it). Other starts (boot, new origins, join
+   * hand-offs) are spread over one interval, as v1 does.
    */
   takeoverSpreadMs?: number;
   /** Records written within this window go out as one batch per peer (a gossip round). 0: one batch per check. */
@@ -219,9 +221,11 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
     for (const s of ready.start) {
       const ep = (node.epoch.get(s.spec.id) ?? 0) + 1;
       node.epoch.set(s.spec.id, ep);
-      // The engine spreads a bulk start over one interval (jitter); a
-      // take-over checks at once, which is what bounds the coverage gap.
-      const spread = initial ? opts.intervalMs : (opts.takeoverSpreadMs ?? 0);
+      // v1's engine spreads the first checks of added origins over one
+      // interval; a take-over (the core's `takeOver`: nobody alive checks
+      // it) is spread over `takeoverSpreadMs` (v1's firstCheckWithinMs),
+      // which is what bounds the coverage gap.
+      const spread = !initial && s.takeOver ? (opts.takeoverSpreadMs ?? 0) : opts.intervalMs;
       const delay = spread > 0 ? engine.nextInt(0, spread - 1) : 0;
       push({ t: nowMs + delay + opts.checkLatencyMs, kind: "check", node: node.id, origin: s.spec.id, epoch: ep });
     }

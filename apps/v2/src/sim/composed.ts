@@ -17,7 +17,7 @@
 import type { Channel, NodeId, Outbound, Prng, SimProcess } from "@heck/sim";
 import { SwimNode, presetConfig, resolveConfig, type SwimConfig, type SwimMessage, type SwimPersisted } from "@heck/swim";
 import { KvNode, type Json, type KvPersisted } from "@heck/crdt-kv";
-import { AgentCore, type AgentCoreConfig } from "../core/agent-core.ts";
+import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type AgentCoreConfig } from "../core/agent-core.ts";
 import { decodeRecord } from "../core/health-record.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthStatus, OriginSpec } from "../core/types.ts";
@@ -185,8 +185,11 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
       const ready = this.core.takeReady();
       for (const id of ready.stop) this.engine.delete(id);
       for (const s of ready.start) {
-        // v1's engine spreads first checks over one interval.
-        this.engine.set(s.spec.id, nowMs + this.prng.nextInt(0, this.o.intervalMs - 1));
+        // v1's engine spreads first checks over one interval; a take-over
+        // over the agent's firstCheckWithinMs (src/io/agent.ts).
+        const window = s.takeOver ? Math.min(this.o.intervalMs, TAKEOVER_FIRST_CHECK_MS) : this.o.intervalMs;
+        // At least 1 ms out: a check due at the instant it was scheduled would be a deadline not in the future.
+        this.engine.set(s.spec.id, nowMs + 1 + this.prng.nextInt(0, window - 1));
       }
       for (const w of ready.writes) {
         this.kv.put(`${HEALTH_PREFIX}${w.id}`, w as unknown as Json, { ts: w.hlcMs });

@@ -84,6 +84,11 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
     const alive = () => cluster.nodes.filter((n) => n.child.exitCode === null && n.child.signalCode === null);
     const client = (n: ClusterNode) => new AgentClient(n.api, "", 3_000);
     const ownership = (n: ClusterNode) => client(n).get<Ownership>("/v1/ownership");
+    /** Origins taken over (from a gone member) by the alive agents, summed, from their /metrics. */
+    const takeOvers = async () => {
+      const texts = await Promise.all(alive().map(async (n) => (await fetch(`http://${n.api}/metrics`)).text()));
+      return texts.reduce((sum, t) => sum + Number(/^heck_takeovers_total(?:{[^}]*})? (\d+)/m.exec(t)?.[1] ?? NaN), 0);
+    };
     const swim = resolveConfig(SWIM, presetConfig("local"));
     const detection = detectionBoundMs(swim, nodes + 1);
     /**
@@ -168,6 +173,7 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       const mine = table.origins.filter((o) => o.owners[0] === victim.id).map((o) => Number(o.id.slice(1)));
       expect(mine.length).toBeGreaterThan(0);
       const before = await fleet.requestCounts();
+      const takeOversBefore = await takeOvers();
       const killedAt = Date.now();
       process.kill(victim.pid, "SIGKILL");
       await until(() => victim.child.exitCode !== null || victim.child.signalCode !== null, 5_000, "victim exited");
@@ -186,6 +192,8 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       );
       const after = await fleet.requestCounts();
       for (const i of mine) expect(after[i]!).toBeGreaterThan(before[i]!);
+      // Each was started as a take-over (first check within min(interval, 250 ms), not anywhere in the next interval).
+      expect((await takeOvers()) - takeOversBefore).toBeGreaterThanOrEqual(mine.length);
       // The bound the issue states, with the store's propagation and polling as slack.
       expect(coveredAt - killedAt).toBeLessThan(detection + INTERVAL_MS + 2_500);
       // Nothing is left unchecked: every origin's record is fresh on every survivor.
@@ -203,6 +211,7 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       const before = await ownership(cluster.nodes[0]!);
       const gaps = new GapMonitor(fleet);
       await gaps.start();
+      const takeOversBefore = await takeOvers();
       const added = await cluster.addNode();
       await until(
         async () => (await Promise.all(alive().map((n) => ownership(n)))).every((t) => t.members.includes(added.id) && t.members.length === alive().length),
@@ -217,6 +226,8 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       expect(moved.length).toBeGreaterThan(0);
       for (const o of moved) expect(o.owners[0]).toBe(added.id);
       expect(after.origins.filter((o) => o.owners[0] === added.id)).toHaveLength(moved.length);
+      // A join is a hand-off (the old owner checks until the new one writes), not a take-over.
+      expect(await takeOvers()).toBe(takeOversBefore);
       // Every origin kept being checked: the worst gap stays near one interval
       // (the old owner checks until the new owner's first record arrives).
       expect(Math.max(...maxGap)).toBeLessThan(4 * INTERVAL_MS + 1_000);

@@ -54,6 +54,36 @@ describe("ownership decisions", () => {
     expect(union).toEqual(origins.map((o) => o.id).sort());
   });
 
+  it("flags take-overs (origins nobody alive checks) so their first check comes soon, and nothing else", () => {
+    const members = ["a", "b", "c", "d"];
+    const agents = members.map((m) => agent(m, members));
+    // Booting: the first view's starts are not take-overs (v1 spreads them over an interval).
+    for (const a of agents) expect(a.takeReady().start.filter((s) => s.takeOver)).toEqual([]);
+    const d = agents[3]!;
+    const ofD = new Set(d.activeOrigins().keys());
+    const survivors = agents.slice(0, 3);
+    // d dies before writing anything: its origins are taken over all the same.
+    for (const a of survivors) a.setMembers(["a", "b", "c"], 1_000);
+    const started = survivors.flatMap((a) => a.takeReady().start);
+    expect(started.map((s) => s.spec.id).sort()).toEqual([...ofD].sort());
+    expect(started.every((s) => s.takeOver)).toBe(true);
+    // A joiner's starts and a new origin are not take-overs; nor is the join on the old owners' side.
+    for (const a of survivors) a.setMembers(["a", "b", "c", "e"], 2_000);
+    const e = agent("e", ["a", "b", "c", "e"]);
+    const eStarts = e.takeReady().start;
+    expect(eStarts.length).toBeGreaterThan(0);
+    expect(eStarts.filter((s) => s.takeOver)).toEqual([]);
+    for (const a of survivors) expect(a.takeReady().start).toEqual([]);
+    for (const x of [...survivors, e]) x.putOrigin(spec("fresh"), 2_500);
+    expect([...survivors, e].flatMap((x) => x.takeReady().start).map((s) => [s.spec.id, s.takeOver])).toEqual([["fresh", false]]);
+    // e checked and wrote records, then left: its origins come back as take-overs (also through the record's observer).
+    for (const id of e.activeOrigins().keys()) for (const a of survivors) a.mergeRecord(e.observe(id, { status: "healthy", checkedAtMs: 3_000 }, 3_000) ?? e.record(id)!, 3_000);
+    for (const a of survivors) a.setMembers(["a", "b", "c"], 4_000);
+    const back = survivors.flatMap((a) => a.takeReady().start);
+    expect(back.map((s) => s.spec.id).sort()).toEqual([...e.activeOrigins().keys()].sort());
+    expect(back.every((s) => s.takeOver && s.previous?.observer === "e")).toBe(true);
+  });
+
   it("a join hands off: the old owner keeps checking until the new owner's record arrives", () => {
     const a = agent("a", ["a"]);
     a.takeReady();
@@ -158,6 +188,7 @@ describe("replicas (k > 1)", () => {
     expect(b.activeOrigins().has(oid)).toBe(false);
     b.tick(4_001);
     expect(b.activeOrigins().get(oid)).toBe("promoted");
+    expect(b.takeReady().start.find((s) => s.spec.id === oid)?.takeOver).toBe(true);
     expect(b.nextDeadlineMs()).toBeGreaterThan(4_001);
     const rec2 = p.observe(oid, { status: "healthy", checkedAtMs: 4_500 }, 4_500)!;
     b.takeReady();
