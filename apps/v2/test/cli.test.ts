@@ -4,11 +4,13 @@
  * client commands against a real agent with a bearer token.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { until } from "./support/wait.ts";
 
 // Ports 19500-19599 belong to this file.
 const HECK = fileURLToPath(new URL("../bin/heck.js", import.meta.url));
@@ -147,6 +149,36 @@ describe("joining like Consul's retry_join", () => {
       await stop(b.child);
     }
   }, 40_000);
+
+  it("with a gossip key: an agent holding it joins and shares the origin list; one with another key cannot join", async () => {
+    const key = randomBytes(32).toString("base64");
+    const common = ["--swim-preset", "local", "--gossip-key", key];
+    const a = startAgent(["--id", "ka", "--bind", "127.0.0.1:19530", "--api", "127.0.0.1:19531", "--data-dir", join(dir, "ka"), ...common]);
+    try {
+      await a.up;
+      const b = startAgent(["--id", "kb", "--bind", "127.0.0.1:19532", "--api", "127.0.0.1:19533", "--join", "127.0.0.1:19530", "--data-dir", join(dir, "kb"), ...common]);
+      try {
+        await b.up;
+        const members = (await (await fetch("http://127.0.0.1:19533/v1/members")).json()) as { id: string; state: string }[];
+        expect(members.map((m) => `${m.id}:${m.state}`).sort()).toEqual(["ka:alive", "kb:alive"]);
+        // The origin list crosses the store's gossip between the two.
+        const add = await fetch("http://127.0.0.1:19531/v1/origins", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "k-origin", url: "http://127.0.0.1:1/health" }) });
+        expect(add.status).toBe(201);
+        await until(async () => (await fetch("http://127.0.0.1:19533/v1/origins/k-origin")).status === 200, 10_000, "origin replicated to kb");
+        // Another key: every packet of it is dropped, so no seed ever answers.
+        const wrong = randomBytes(32).toString("base64");
+        const r = await heckAsync("agent", "--id", "kc", "--bind", "127.0.0.1:19534", "--api", "127.0.0.1:19535", "--join", "127.0.0.1:19530", "--join-timeout-ms", "2000", "--data-dir", join(dir, "kc"), "--swim-preset", "local", "--gossip-key", wrong);
+        expect(r.status).toBe(1);
+        expect(r.stderr).toMatch(/join: none of 127\.0\.0\.1:19530 answered within 2000 ms/);
+        const after = (await (await fetch("http://127.0.0.1:19531/v1/members")).json()) as { id: string }[];
+        expect(after.map((m) => m.id).sort()).toEqual(["ka", "kb"]);
+      } finally {
+        await stop(b.child);
+      }
+    } finally {
+      await stop(a.child);
+    }
+  }, 60_000);
 
   it("gives up after --join-timeout-ms with an error naming the seeds", { timeout: 30_000 }, async () => {
     const r = await heckAsync("agent", "--id", "jc", "--bind", "127.0.0.1:19524", "--api", "127.0.0.1:19525", "--join", "127.0.0.1:19526,127.0.0.1:19527", "--join-timeout-ms", "1500", "--data-dir", join(dir, "jc"), "--swim-preset", "local");

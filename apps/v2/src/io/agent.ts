@@ -132,7 +132,15 @@ export class Agent {
       this.store = this.crdt;
     } else if (c.store === "raft") {
       if (c.raftPeers[c.id] !== undefined) {
-        this.raft = await EmbeddedRaftKv.start({ id: c.id, peers: c.raftPeers, dataDir: `${c.dataDir}/raft`, grpc: c.raftGrpc, log: (l) => this.log(`raft: ${l}`) });
+        this.raft = await EmbeddedRaftKv.start({
+          id: c.id,
+          peers: c.raftPeers,
+          dataDir: `${c.dataDir}/raft`,
+          grpc: c.raftGrpc,
+          // One key for every peer protocol: SWIM, crdt gossip, raft peers.
+          ...(c.gossipKey !== "" ? { keys: [c.gossipKey] } : {}),
+          log: (l) => this.log(`raft: ${l}`),
+        });
         meta.grpc = this.raft.grpcAddress ?? undefined;
         this.store = new KvBackedStore(this.raft, { kind: "raft", prefix: c.prefix, log: storeLog });
       } else {

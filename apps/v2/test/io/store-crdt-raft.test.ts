@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -88,5 +89,36 @@ describe("--store raft (embedded raft-kv members, and an external client over gR
     await checkBatchConflict(() => clients[next++]!, "batch/");
     await outside.close();
     await Promise.all(stores.map((s) => s.close()));
+  }, 40_000);
+});
+
+describe("--store raft with the agent's gossip key: encrypted peer traffic", () => {
+  it("members holding the key replicate; a member with another key is kept out", async () => {
+    const key = randomBytes(32).toString("base64");
+    const wrong = randomBytes(32).toString("base64");
+    const peers = { k1: "127.0.0.1:18926", k2: "127.0.0.1:18927", k3: "127.0.0.1:18928" };
+    const keys = { k1: key, k2: key, k3: wrong };
+    const members = await Promise.all(
+      (["k1", "k2", "k3"] as const).map((id) => EmbeddedRaftKv.start({ id, peers, dataDir: join(dir, `keyed-${id}`), grpc: "127.0.0.1:0", keys: [keys[id]] })),
+    );
+    try {
+      for (const m of members) expect(m.server.encryption.enabled).toBe(true);
+      expect(members[0]!.describe()).toMatch(/peers encrypted, key [0-9a-f]{8}/);
+      const [a, b, c] = members.map((m) => new KvBackedStore(m, { kind: "raft", prefix: "heck/" })) as [KvBackedStore, KvBackedStore, KvBackedStore];
+      const seen: StoreEvent[] = [];
+      const cSeen: StoreEvent[] = [];
+      // k1 and k2 are a quorum of three; k3 cannot open their frames (nor they its).
+      await Promise.all([a.start(() => undefined), b.start((e) => seen.push(e))]);
+      void c.start((e) => cSeen.push(e)).catch(() => undefined);
+      a.writeRecords([rec("o1", "k1", 1_000, "unhealthy")]);
+      await a.flush();
+      await until(() => recordOf(seen, "o1")?.status === "unhealthy", 10_000, "record reached the member with the same key");
+      await until(() => members[2]!.server.encryption.decryptFailures > 0 || members.slice(0, 2).some((m) => m.server.encryption.decryptFailures > 0), 10_000, "wrong-key frames refused");
+      expect(recordOf(cSeen, "o1")).toBeUndefined();
+      await Promise.all([a.close(), b.close()]);
+      void c.close().catch(() => undefined);
+    } finally {
+      await Promise.all(members.map((m) => m.close().catch(() => undefined)));
+    }
   }, 40_000);
 });

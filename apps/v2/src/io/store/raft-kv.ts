@@ -33,6 +33,12 @@ export interface EmbeddedRaftOptions {
   dataDir: string;
   /** etcd gRPC API of this member, for agents that are not members ("host:port", port 0 = any). */
   grpc: string;
+  /**
+   * Base64 AES-256 keys for the peer traffic between members (votes, appends,
+   * snapshots), primary first: the agent's gossip key. The etcd gRPC API for
+   * non-member agents stays plaintext (raft-kv has no TLS yet).
+   */
+  keys?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -48,6 +54,7 @@ export class EmbeddedRaftKv implements RevKv {
       dataDir: options.dataDir,
       grpc: options.grpc,
       http: null,
+      ...(options.keys !== undefined && options.keys.length > 0 ? { keys: options.keys } : {}),
       log: options.log ?? (() => undefined),
     });
     return new EmbeddedRaftKv(server);
@@ -59,7 +66,9 @@ export class EmbeddedRaftKv implements RevKv {
   }
 
   describe(): string {
-    return `raft-kv member ${this.server.id} (embedded, gRPC ${this.server.grpcAddress ?? "off"})`;
+    const e = this.server.encryption;
+    const peers = e.enabled ? `peers encrypted, key ${e.keys[0]}${e.decryptFailures > 0 ? `, ${e.decryptFailures} undecryptable frames` : ""}` : "peers plaintext";
+    return `raft-kv member ${this.server.id} (embedded, gRPC ${this.server.grpcAddress ?? "off"}, ${peers})`;
   }
 
   async list(prefix: string): Promise<{ entries: RevEntry[]; revision: number }> {
