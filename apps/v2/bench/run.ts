@@ -18,7 +18,8 @@
  *
  * Environment: HECK_BENCH_QUICK=1 for a small run (4 agents x 1,000 origins,
  * 20 x 10,000 in simulation); HECK_BENCH_STORES=crdt,raft,etcd;
- * HECK_BENCH_INTERVAL_MS (default 2000, v1's default interval).
+ * HECK_BENCH_INTERVAL_MS (default 2000, v1's default interval);
+ * HECK_BENCH_SIM=0 skips the simulation.
  * Ports from HECK_BENCH_BASE_PORT (default 20000) up to about +10,300, inside
  * the benchmark range 20000-31999 (benchmarks run one at a time). The last
  * line is JSON.
@@ -128,7 +129,11 @@ interface StoreFigures {
   cpuPctPerAgent: number;
   rssMbPerAgent: number;
   startupMs: number;
+  /** 1-minute load average at the start and the end of the steady window: how shared the machine was. */
+  loadAverage: [number, number];
 }
+
+const load1 = (): number => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[0]);
 
 /** Steady-state load at the fleet and CPU per process over `windowMs`. */
 async function steady(fleet: MultiFleet, pids: number[], windowMs: number) {
@@ -169,12 +174,14 @@ async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigur
     const fleet = new MultiFleet(cluster.fleets);
     // Warm-up: the first checks spread over one interval, records written, hand-offs settled.
     await sleep(3 * INTERVAL_MS);
+    const loadBefore = load1();
     const s = await steady(
       fleet,
       cluster.nodes.map((n) => n.pid),
       10 * INTERVAL_MS,
     );
-    say(`  steady: ${s.mean.toFixed(3)} checks/origin/interval (max ${s.max.toFixed(2)}), ${s.cpuPct.toFixed(1)}% CPU and ${s.rss.toFixed(0)} MB RSS per agent`);
+    const loadAverage: [number, number] = [loadBefore, load1()];
+    say(`  steady: ${s.mean.toFixed(3)} checks/origin/interval (max ${s.max.toFixed(2)}), ${s.cpuPct.toFixed(1)}% CPU and ${s.rss.toFixed(0)} MB RSS per agent; load average ${loadAverage.join(" -> ")}`);
 
     // Flip visibility: origins start failing one by one; poll every agent.
     const clients = cluster.nodes.map((n) => new AgentClient(n.api, "", 10_000));
@@ -247,6 +254,7 @@ async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigur
       cpuPctPerAgent: round(s.cpuPct, 1),
       rssMbPerAgent: round(s.rss),
       startupMs,
+      loadAverage,
     };
   } finally {
     await cluster.stop();
@@ -254,7 +262,7 @@ async function measureStore(store: "crdt" | "raft" | "etcd"): Promise<StoreFigur
 }
 
 /** v1: one process checking every origin of a fleet of the same size. */
-async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct: number; rssMb: number; flipVisibleP50Ms: number; flipVisibleP99Ms: number }> {
+async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct: number; rssMb: number; flipVisibleP50Ms: number; flipVisibleP99Ms: number; loadAverage: [number, number] }> {
   const dir = mkdtempSync(join(tmpdir(), "heck-v2-bench-v1-"));
   const root = fileURLToPath(new URL("../../../", import.meta.url));
   const procs: ChildProcess[] = [];
@@ -283,6 +291,7 @@ async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct
       await sleep(200);
     }
     await sleep(3 * INTERVAL_MS);
+    const loadBefore = load1();
     const s = await steady(fleet, [v1.pid!], 10 * INTERVAL_MS);
     const flipped = Array.from({ length: FLIPS }, (_, i) => 1 + i * Math.floor(ORIGINS / FLIPS));
     const at = new Map<number, number>();
@@ -305,8 +314,9 @@ async function measureV1(): Promise<{ checksPerOriginPerInterval: number; cpuPct
     }
     await flipping;
     const vis = flipped.map((i) => seen.get(i) ?? Infinity);
-    say(`  v1: ${s.mean.toFixed(3)} checks/origin/interval, ${s.cpuPct.toFixed(1)}% CPU, ${s.rss.toFixed(0)} MB RSS, flip visible p50 ${median(vis)} ms p99 ${percentile(vis, 99)} ms, failover: none (one process)`);
-    return { checksPerOriginPerInterval: round(s.mean, 3), cpuPct: round(s.cpuPct, 1), rssMb: round(s.rss), flipVisibleP50Ms: median(vis), flipVisibleP99Ms: percentile(vis, 99) };
+    const loadAverage: [number, number] = [loadBefore, load1()];
+    say(`  v1: ${s.mean.toFixed(3)} checks/origin/interval, ${s.cpuPct.toFixed(1)}% CPU, ${s.rss.toFixed(0)} MB RSS, flip visible p50 ${median(vis)} ms p99 ${percentile(vis, 99)} ms, failover: none (one process); load average ${loadAverage.join(" -> ")}`);
+    return { checksPerOriginPerInterval: round(s.mean, 3), cpuPct: round(s.cpuPct, 1), rssMb: round(s.rss), flipVisibleP50Ms: median(vis), flipVisibleP99Ms: percentile(vis, 99), loadAverage };
   } finally {
     for (const p of procs.reverse()) await stopChild(p, "SIGTERM", 10_000);
     rmSync(dir, { recursive: true, force: true });
@@ -347,8 +357,10 @@ function simulate() {
 
 say(`heck v2 bench: ${NODES} agents x ${ORIGINS} origins at ${INTERVAL_MS} ms on loopback (${QUICK ? "quick" : "full"}), stores ${STORES.join(", ")}; load average ${readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")}`);
 say(`\n1. simulation`);
-const sim = simulate();
-say(`  ${sim.nodes} agents x ${sim.origins} origins, 24 s simulated in ${(sim.wallMs / 1000).toFixed(1)} s: ${sim.checksPerOriginPerInterval} checks/origin/interval, coverage after a crash ${sim.failoverCoverageMs} ms (bound 3000 + 2 x 1000), flip visible everywhere within ${sim.flipVisibleAllMaxMs} ms, ${sim.violations} invariant violations`);
+// HECK_BENCH_SIM=0 skips it (about 4 GB and 2-3 minutes), for runs that only compare stores.
+const sim = process.env.HECK_BENCH_SIM === "0" ? undefined : simulate();
+if (sim === undefined) say("  skipped (HECK_BENCH_SIM=0)");
+else say(`  ${sim.nodes} agents x ${sim.origins} origins, 24 s simulated in ${(sim.wallMs / 1000).toFixed(1)} s: ${sim.checksPerOriginPerInterval} checks/origin/interval, coverage after a crash ${sim.failoverCoverageMs} ms (bound 3000 + 2 x 1000), flip visible everywhere within ${sim.flipVisibleAllMaxMs} ms, ${sim.violations} invariant violations`);
 
 const stores: Record<string, StoreFigures> = {};
 for (const store of STORES) {
@@ -388,6 +400,7 @@ say(
     naiveChecksPerOriginPerInterval: NODES,
     stores,
     v1: v1 ?? null,
-    sim,
+    sim: sim ?? null,
+    loadAverageEnd: readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).map(Number),
   }),
 );

@@ -8,8 +8,9 @@
  * server's CPU per record (etcd), the store requests made, and the load
  * average. Run: `node --import tsx bench/store-writes.ts [etcd|raft]`.
  *
- * HECK_STORE_PATH=single reproduces the old path (one CAS Txn per record, 32
- * in flight, no linger) for a before/after in the same run conditions;
+ * Both write paths run in the same process, alternating rounds (ABBA): the
+ * old one ("single": one CAS Txn per record, 32 in flight, no linger) and
+ * the group commit ("batched"); HECK_STORE_PATH=batched runs one only.
  * HECK_STORE_RATE=<records/s> queues the records at that rate (refreshes
  * trickling in, as in steady state) instead of all at once.
  */
@@ -27,9 +28,8 @@ const kind = process.argv[2] === "raft" ? "raft" : "etcd";
 const N = Number(process.env.HECK_STORE_RECORDS ?? 10_000);
 const WATCHERS = Number(process.env.HECK_STORE_WATCHERS ?? 3);
 const ROUNDS = Number(process.env.HECK_STORE_ROUNDS ?? 3);
-const SINGLE = process.env.HECK_STORE_PATH === "single";
+const PATHS = (process.env.HECK_STORE_PATH ?? "single,batched").split(",").map((p) => p.trim()) as ("single" | "batched")[];
 const RATE = Number(process.env.HECK_STORE_RATE ?? 0);
-const tuning = SINGLE ? { maxBatchRecords: 1, maxInFlight: 32, lingerMs: 0 } : {};
 
 const serverCpuMs = (pid: number): number => {
   const f = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -53,7 +53,7 @@ function counted(kv: RevKv, calls: Map<string, number>): RevKv {
 async function main(): Promise<void> {
   let serverPid = process.pid;
   let stopServer: () => Promise<void>;
-  let makeKv: () => RevKv;
+  let makeKv: (role: "writer" | "watcher") => RevKv;
   let dir = "";
   if (kind === "etcd") {
     const etcd = await startEtcd(19980, 19981);
@@ -67,33 +67,44 @@ async function main(): Promise<void> {
       await raft.close();
       rmSync(dir, { recursive: true, force: true });
     };
-    // The writer embeds the member; the watchers are agents reaching it over gRPC.
-    let first = true;
-    makeKv = () => {
-      if (first) {
-        first = false;
-        return raft;
-      }
+    // Writers embed the member (closing their store must not stop it); watchers reach it over gRPC, as other agents do.
+    makeKv = (role) => {
+      if (role === "writer") return Object.assign(Object.create(raft) as RevKv, { close: async () => undefined });
       return new EtcdKv({ endpoints: [`http://${raft.grpcAddress}`], label: "raft-kv" });
     };
   }
-  const calls = new Map<string, number>();
-  const writer = new KvBackedStore(counted(makeKv(), calls), { kind, prefix: "bench/", ...tuning });
-  await writer.start(() => undefined);
-  const seen: number[] = [];
-  const watchers: KvBackedStore[] = [];
+  // Both paths in one run, each on its own prefix with its own writer and watchers, rounds in
+  // ABBA order (single, batched, batched, single, ...), so load on this shared machine hits both alike.
+  type Path = "single" | "batched";
+  const paths: Path[] = PATHS;
+  const setups = new Map<Path, { writer: KvBackedStore; watchers: KvBackedStore[]; seen: number[]; calls: Map<string, number> }>();
   let round = 0;
-  for (let w = 0; w < WATCHERS; w++) {
-    seen.push(0);
-    const s = new KvBackedStore(makeKv(), { kind, prefix: "bench/" });
-    await s.start((e) => {
-      if (e.type === "record" && e.record.hlcMs >= round * 1e6) seen[w]! += 1;
-    });
-    watchers.push(s);
+  for (const path of paths) {
+    const prefix = `bench-${path}/`;
+    const calls = new Map<string, number>();
+    const tuning = path === "single" ? { maxBatchRecords: 1, maxInFlight: 32, lingerMs: 0 } : {};
+    const writer = new KvBackedStore(counted(makeKv("writer"), calls), { kind, prefix, ...tuning });
+    await writer.start(() => undefined);
+    const seen: number[] = [];
+    const watchers: KvBackedStore[] = [];
+    for (let w = 0; w < WATCHERS; w++) {
+      seen.push(0);
+      const s = new KvBackedStore(makeKv("watcher"), { kind, prefix });
+      await s.start((e) => {
+        if (e.type === "record" && e.record.hlcMs >= round * 1e6) seen[w]! += 1;
+      });
+      watchers.push(s);
+    }
+    setups.set(path, { writer, watchers, seen, calls });
   }
-  console.log(`store ${kind}, ${SINGLE ? "one CAS per record" : "batched"}: ${N} records per round${RATE > 0 ? ` at ${RATE}/s` : " at once"}, ${WATCHERS} watchers, load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
-  const rows: { wallMs: number; clientCpuUsPerRecord: number; serverCpuUsPerRecord: number; requests: number }[] = [];
-  for (round = 1; round <= ROUNDS; round++) {
+  console.log(`store ${kind}: ${N} records per round${RATE > 0 ? ` at ${RATE}/s` : " at once"}, ${WATCHERS} watchers, paths ${paths.join(" vs ")}, ${ROUNDS} rounds each; load average ${loadavg().map((l) => l.toFixed(1)).join(" ")}`);
+  type Row = { wallMs: number; clientCpuUsPerRecord: number; serverCpuUsPerRecord: number; requests: number };
+  const rows = new Map<Path, Row[]>(paths.map((p) => [p, []]));
+  const order: Path[] = [];
+  for (let r = 0; r < ROUNDS; r++) order.push(...(r % 2 === 0 ? paths : [...paths].reverse()));
+  for (const path of order) {
+    round += 1;
+    const { writer, seen, calls } = setups.get(path)!;
     seen.fill(0);
     calls.clear();
     const records: HealthRecord[] = Array.from({ length: N }, (_, i) => ({ id: `o${i}`, status: "healthy", observer: "w", checkedAtMs: round * 1e6 + i, sinceMs: 0, hlcMs: round * 1e6 + i, latencyMs: 1.2, lastError: null }));
@@ -109,7 +120,7 @@ async function main(): Promise<void> {
       }
     } else writer.writeRecords(records);
     await writer.flush();
-    while (seen.some((s) => s < N)) await new Promise((r) => setTimeout(r, 5));
+    while (seen.some((x) => x < N)) await new Promise((r) => setTimeout(r, 5));
     const wallMs = performance.now() - t0;
     const cpu = process.cpuUsage(cpu0);
     const srv = serverPid === process.pid ? 0 : serverCpuMs(serverPid) - srv0;
@@ -119,13 +130,19 @@ async function main(): Promise<void> {
       serverCpuUsPerRecord: Math.round((srv * 1000) / N),
       requests: [...calls.values()].reduce((a, b) => a + b, 0),
     };
-    rows.push(row);
-    console.log(`round ${round}: ${row.wallMs} ms to all watchers, client CPU ${row.clientCpuUsPerRecord} µs/record, server CPU ${row.serverCpuUsPerRecord} µs/record, ${row.requests} store calls (${[...calls].map(([k, v]) => `${k} ${v}`).join(", ")}), status ${JSON.stringify(writer.status())}`);
+    rows.get(path)!.push(row);
+    console.log(`${path.padEnd(7)}: ${row.wallMs} ms to all watchers, client CPU ${row.clientCpuUsPerRecord} µs/record, server CPU ${row.serverCpuUsPerRecord} µs/record, ${row.requests} store calls (${[...calls].map(([k, v]) => `${k} ${v}`).join(", ")}); load ${loadavg()[0]!.toFixed(1)}`);
   }
-  await Promise.all([writer.close(), ...watchers.map((w) => w.close())]);
+  for (const { writer, watchers } of setups.values()) await Promise.all([writer.close(), ...watchers.map((w) => w.close())]);
   await stopServer();
   const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
-  console.log(JSON.stringify({ store: kind, path: SINGLE ? "single" : "batched", ratePerS: RATE || null, records: N, watchers: WATCHERS, wallMs: median(rows.map((r) => r.wallMs)), clientCpuUsPerRecord: median(rows.map((r) => r.clientCpuUsPerRecord)), serverCpuUsPerRecord: median(rows.map((r) => r.serverCpuUsPerRecord)), requestsPerRound: median(rows.map((r) => r.requests)), loadAverage: loadavg()[0] }));
+  const figures = Object.fromEntries(
+    paths.map((p) => {
+      const rs = rows.get(p)!;
+      return [p, { wallMs: median(rs.map((r) => r.wallMs)), clientCpuUsPerRecord: median(rs.map((r) => r.clientCpuUsPerRecord)), serverCpuUsPerRecord: median(rs.map((r) => r.serverCpuUsPerRecord)), requestsPerRound: median(rs.map((r) => r.requests)) }];
+    }),
+  );
+  console.log(JSON.stringify({ store: kind, ratePerS: RATE || null, records: N, watchers: WATCHERS, rounds: ROUNDS, ...figures, loadAverage: loadavg()[0] }));
 }
 
 main().catch((e) => {
