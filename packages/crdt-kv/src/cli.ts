@@ -3,6 +3,7 @@
  * validation only; the work is in src/io.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { keyringFromBase64 } from "@heck/sim/io";
 import { isValidNodeId } from "./core/causality/dot.ts";
 import { isSyncAlgorithm } from "./core/sync/delta-sync.ts";
 import { call, keyUrl } from "./io/client.ts";
@@ -18,6 +19,8 @@ const int = (name: string, min: number, max: number) => (v: string) => {
   if (!/^\d+$/.test(v.trim()) || n < min || n > max) throw new InvalidArgumentError(`${name} must be an integer ${min}..${max}`);
   return n;
 };
+/** `--key` accumulates: repeated flags and comma lists both add keys, in order (the first is the primary). */
+const collectKeys = (v: string, previous: string[]): string[] => [...previous, ...v.split(",").map((k) => k.trim()).filter((k) => k !== "")];
 const defaultNode = process.env.HECK_CRDT_NODE ?? "http://127.0.0.1:17100";
 const nodeOption = () => new Option("--node <url>", "a node's HTTP address (env HECK_CRDT_NODE)").default(defaultNode);
 
@@ -50,12 +53,20 @@ program
   .addOption(new Option("--mode <mode>", "write mode for new keys").choices(["lww", "mv"]).default("lww"))
   .addOption(new Option("--algorithm <a>", "synchronisation algorithm").choices(["state", "classic", "bp", "rr", "bprr"]).default("bprr"))
   .option("--snapshot-every <n>", "write a snapshot after this many WAL records", int("--snapshot-every", 1, 1_000_000), 512)
+  .option("--key <base64>", "encrypt gossip with AES-256-GCM: a 32-byte key in base64; repeat or comma-separate for a keyring, primary first", collectKeys, [])
   .option("--json", "print the ready line as JSON")
-  .action(async (o: { id: string; dataDir: string; peers: string; host: string; port: number; httpPort: number; syncIntervalMs: number; fanout: number; mode: "lww" | "mv"; algorithm: string; snapshotEvery: number; json?: boolean }) => {
+  .action(async (o: { id: string; dataDir: string; peers: string; host: string; port: number; httpPort: number; syncIntervalMs: number; fanout: number; mode: "lww" | "mv"; algorithm: string; snapshotEvery: number; key: string[]; json?: boolean }) => {
     if (!isValidNodeId(o.id)) fail("--id must match [A-Za-z0-9_.-]{1,64}");
     if (!isSyncAlgorithm(o.algorithm)) fail("--algorithm is invalid");
     const peers = o.peers.split(",").map((p) => p.trim()).filter((p) => p !== "");
     for (const p of peers) if (!/^[^\s:]+:\d{1,5}$/.test(p) && !/^\[[^\]]+\]:\d{1,5}$/.test(p)) fail(`--peers: ${JSON.stringify(p)} is not host:port`);
+    if (o.key.length > 0) {
+      try {
+        keyringFromBase64(o.key);
+      } catch (e) {
+        fail(`--key: ${(e as Error).message}`);
+      }
+    }
     await run(async () => {
       const node = await startCrdtNode({
         id: o.id,
@@ -69,6 +80,7 @@ program
         algorithm: o.algorithm as "bprr",
         core: { snapshotEveryRecords: o.snapshotEvery },
         http: { host: o.host, port: o.httpPort },
+        ...(o.key.length > 0 ? { keys: o.key } : {}),
       });
       const info = { id: node.id, pid: process.pid, http: node.httpUrl, gossip: node.address };
       print(Boolean(o.json), info, () => `node ${info.id} up: http ${info.http}, gossip ${info.gossip}, pid ${info.pid}`);
@@ -92,13 +104,22 @@ cluster
   .option("--data-dir <dir>", "parent of every node's data directory", "./heck-crdt-data")
   .option("--sync-interval-ms <ms>", "anti-entropy period", int("--sync-interval-ms", 10, 600_000))
   .option("--fanout <n>", "peers contacted per round", int("--fanout", 1, 1000))
+  .option("--key <base64>", "encrypt gossip between the nodes (see node --key); repeat or comma-separate, primary first", collectKeys, [])
   .option("--json", "print the node list as JSON")
-  .action(async (o: { nodes: number; basePort: number; dataDir: string; syncIntervalMs?: number; fanout?: number; json?: boolean }) => {
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; syncIntervalMs?: number; fanout?: number; key: string[]; json?: boolean }) => {
+    if (o.key.length > 0) {
+      try {
+        keyringFromBase64(o.key);
+      } catch (e) {
+        fail(`--key: ${(e as Error).message}`);
+      }
+    }
     await run(async () => {
       const c = await clusterUp({
         nodes: o.nodes,
         basePort: o.basePort,
         dataDir: o.dataDir,
+        ...(o.key.length > 0 ? { nodeArgs: ["--key", o.key.join(",")] } : {}),
         ...(o.syncIntervalMs !== undefined ? { syncIntervalMs: o.syncIntervalMs } : {}),
         ...(o.fanout !== undefined ? { fanout: o.fanout } : {}),
       });
@@ -203,12 +224,14 @@ program
         stats: { bytesSent: number; messagesSent: number; bytesReceived: number };
         sizes: { keys: number; logEntries: number };
         faults: { blocked: string[] };
+        encryption?: { enabled: boolean; decryptFailures: number };
       };
       print(Boolean(o.json), s, () =>
         [
           `node ${s.id}: ${s.sizes.keys} keys, ${s.sizes.logEntries} log entries`,
           `vector ${JSON.stringify(s.vector)}`,
           `sent ${s.stats.bytesSent} bytes in ${s.stats.messagesSent} messages, received ${s.stats.bytesReceived} bytes`,
+          `gossip encryption ${s.encryption?.enabled ? `on (${s.encryption.decryptFailures} packets/frames refused)` : "off"}`,
           ...s.peers.map((p) => `peer ${p.id ?? "?"} ${p.address} acked ${p.acked}${s.faults.blocked.includes(p.address) ? " (blocked)" : ""}`),
         ].join("\n"),
       );

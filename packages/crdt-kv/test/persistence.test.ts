@@ -75,5 +75,5 @@ describe("kill -9", () => {
     } finally {
       expect(await stop(second.child, "SIGTERM")).toBe(0);
     }
-  });
+  }, 30_000);
 });

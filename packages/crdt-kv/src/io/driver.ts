@@ -13,7 +13,7 @@
  *   "Persist before you send or acknowledge" is what makes an acknowledged
  *   write survive kill -9 and an acknowledged delta never be lost.
  */
-import { SystemClock, openTransport, type FaultInjectingTransport } from "@heck/sim/io";
+import { SystemClock, keyringFromBase64, openTransport, type FaultInjectingTransport, type Keyring } from "@heck/sim/io";
 import { createPrng, type Stream } from "@heck/sim";
 import type { CausalContext } from "../core/causality/causal-context.ts";
 import type { Json } from "../core/json.ts";
@@ -48,6 +48,18 @@ export interface DriverOptions {
   core?: Partial<Omit<KvNodeConfig, "id" | "address" | "peers" | "prng">>;
   /** Seed for peer choice; default random. */
   seed?: number;
+  /**
+   * Gossip encryption: AES-256-GCM keys as base64 (32 bytes each), primary
+   * first (@heck/sim/io's keyring). Every packet and stream frame is sealed
+   * with the primary and opened with any key, so keys rotate without a
+   * flag day; what does not open (a wrong key, plaintext, tampering) is
+   * dropped before the node reads it and counted in `status().encryption`.
+   * Omit for plaintext (loopback demos); a node with a key does not talk to
+   * one without.
+   */
+  keys?: readonly string[];
+  /** The same, as a live Keyring shared with another component (e.g. SWIM's); wins over `keys`. */
+  keyring?: Keyring;
 }
 
 /** A running node. */
@@ -63,7 +75,7 @@ export class KvDriver {
   private flushing = false;
   /** Messages and write completions waiting for their records to be durable, oldest first. */
   private held: Array<{ mark: number; messages: ReadonlyArray<{ to: string; message: string; channel?: "packet" | "stream" }>; done: (() => void) | undefined }> = [];
-  /** Background fsyncs started (each covers every record written before it). */
+  /** WAL fsyncs (background and synchronous); each covers every record written before it. */
   flushes = 0;
 
   private constructor(
@@ -81,7 +93,8 @@ export class KvDriver {
     const { dataDir, loaded } = DataDir.open(options.dataDir, options.id);
     let transport: FaultInjectingTransport | undefined;
     try {
-      transport = await openTransport({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+      const keyring = options.keyring ?? (options.keys !== undefined && options.keys.length > 0 ? keyringFromBase64(options.keys) : undefined);
+      transport = await openTransport({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, ...(keyring !== undefined ? { keyring } : {}) });
       const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
       const clock = new SystemClock();
       let wal: WalList | null = null;
@@ -173,6 +186,7 @@ export class KvDriver {
       this.writtenMark++;
     }
     if (durable === "now" && this.durableMark < this.writtenMark) {
+      this.flushes++;
       this.disk.sync();
       this.durableMark = this.writtenMark;
     }
@@ -324,9 +338,11 @@ export class KvDriver {
     vector: Record<string, number>;
     cloud: Record<string, Array<[number, number]>>;
     peers: PeerStatus[];
-    stats: NodeStats & { diskBytesWritten: number };
+    stats: NodeStats & { diskBytesWritten: number; walFsyncs: number };
     sizes: ReturnType<KvNode["sizes"]>;
     faults: { dropRate: number; blocked: string[] };
+    /** Gossip encryption: on or off, and what was dropped because it did not open (wrong key, plaintext, tampered). */
+    encryption: { enabled: boolean; decryptFailures: number; notEncrypted: number };
   } {
     return {
       id: this.node.id,
@@ -335,9 +351,10 @@ export class KvDriver {
       vector: Object.fromEntries([...this.node.vector()].sort()),
       cloud: Object.fromEntries([...this.node.context().cloud()].sort()),
       peers: this.node.peers(),
-      stats: { ...this.node.stats, diskBytesWritten: this.disk.bytesWritten },
+      stats: { ...this.node.stats, diskBytesWritten: this.disk.bytesWritten, walFsyncs: this.flushes },
       sizes: this.node.sizes(),
       faults: this.transport.faults(),
+      encryption: { enabled: this.transport.keyring !== undefined, decryptFailures: this.transport.stats.decryptFailures, notEncrypted: this.transport.stats.notEncrypted },
     };
   }
 

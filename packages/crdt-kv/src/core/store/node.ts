@@ -41,6 +41,7 @@ import {
   KvState,
   MAX_DIGEST_BITS,
   primeVersionText,
+  versionBytes,
   type KvDelta,
   type ReadResult,
 } from "./kv-state.ts";
@@ -680,10 +681,11 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const included: number[] = [];
     let bytes = deltaBytes({ entries: new Map(), cc: dead });
     let partial = false;
+    const byBucket = this.kv.keysByBucket(buckets, bits);
     for (const b of buckets) {
-      const keys = this.kv.keysInBuckets(new Set([b]), bits);
+      const keys = byBucket.get(b) ?? [];
       let add = 0;
-      for (const k of keys) add += utf8Length(k) + this.kv.versions(k).reduce((n, v) => n + 32 + (v.value === null ? 0 : utf8Length(JSON.stringify(v.value))), 0);
+      for (const k of keys) add += utf8Length(k) + 8 + this.kv.versions(k).reduce((n, v) => n + 1 + versionBytes(v), 0);
       if (included.length > 0 && bytes + add > budget) {
         partial = true;
         break;
