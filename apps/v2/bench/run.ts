@@ -19,7 +19,7 @@
  * Environment: HECK_BENCH_QUICK=1 for a small run (4 agents x 1,000 origins,
  * 20 x 10,000 in simulation); HECK_BENCH_STORES=crdt,raft,etcd;
  * HECK_BENCH_INTERVAL_MS (default 2000, v1's default interval);
- * HECK_BENCH_SIM=0 skips the simulation.
+ * HECK_BENCH_SIM=0 skips the simulation, HECK_BENCH_REAL=0 runs only it.
  * Ports from HECK_BENCH_BASE_PORT (default 20000) up to about +10,300, inside
  * the benchmark range 20000-31999 (benchmarks run one at a time). The last
  * line is JSON.
@@ -363,7 +363,9 @@ if (sim === undefined) say("  skipped (HECK_BENCH_SIM=0)");
 else say(`  ${sim.nodes} agents x ${sim.origins} origins, 24 s simulated in ${(sim.wallMs / 1000).toFixed(1)} s: ${sim.checksPerOriginPerInterval} checks/origin/interval, coverage after a crash ${sim.failoverCoverageMs} ms (bound 3000 + 2 x 1000), flip visible everywhere within ${sim.flipVisibleAllMaxMs} ms, ${sim.violations} invariant violations`);
 
 const stores: Record<string, StoreFigures> = {};
-for (const store of STORES) {
+// HECK_BENCH_REAL=0: the simulation only (no processes, no ports).
+const REAL = process.env.HECK_BENCH_REAL !== "0";
+for (const store of REAL ? STORES : []) {
   say(`\n2. real processes, --store ${store}`);
   try {
     stores[store] = await measureStore(store);
@@ -374,7 +376,8 @@ for (const store of STORES) {
 say(`\n3. v1 on the same fleet`);
 let v1: Awaited<ReturnType<typeof measureV1>> | undefined;
 try {
-  v1 = await measureV1();
+  if (REAL) v1 = await measureV1();
+  else say("  skipped (HECK_BENCH_REAL=0)");
 } catch (e) {
   say(`  failed: ${(e as Error).message}`);
 }
