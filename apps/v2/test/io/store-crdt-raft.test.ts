@@ -75,6 +75,10 @@ describe("--store raft (embedded raft-kv members, and an external client over gR
 
     await stores[0]!.putOrigin({ id: "o1", url: "http://127.0.0.1:1/" });
     await until(() => outsideEvents.some((e) => e.type === "origin"), 10_000, "origin reached the gRPC client");
+    // Bulk adds go as transactions of 128 puts, from a member and from a gRPC client alike.
+    await stores[1]!.putOrigins(Array.from({ length: 200 }, (_, i) => ({ id: `m${i}`, url: `http://127.0.0.1:1/${i}` })));
+    await outside.putOrigins(Array.from({ length: 200 }, (_, i) => ({ id: `g${i}`, url: `http://127.0.0.1:1/${i}` })));
+    await until(() => events.every((ev) => ev.filter((e) => e.type === "origin").length === 401), 10_000, "bulk origins on every member");
     outside.writeRecords([rec("o1", "x", 5_000, "unhealthy")]);
     await outside.flush();
     await until(() => events.every((ev) => recordOf(ev, "o1")?.observer === "x"), 10_000, "record reached every member");

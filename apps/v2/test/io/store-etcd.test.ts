@@ -82,6 +82,18 @@ describe("--store etcd against a real etcd 3.4", () => {
     await checkBatchConflict(() => new EtcdKv({ endpoints: [`http://${etcd.endpoint}`] }), "t4/");
   });
 
+  it("adds 300 origins through one call as transactions of 128 puts; another agent receives them all", async () => {
+    const a = open("t5/");
+    const b = open("t5/");
+    await a.start();
+    await b.start();
+    const specs = Array.from({ length: 300 }, (_, i) => ({ id: `bulk-${i}`, url: `http://127.0.0.1:1/${i}` }));
+    await a.store.putOrigins(specs);
+    await until(() => b.events.filter((e) => e.type === "origin").length === 300);
+    expect(new Set(b.events.flatMap((e) => (e.type === "origin" ? [e.spec.id] : [])))).toEqual(new Set(specs.map((s) => s.id)));
+    await Promise.all([a.store.close(), b.store.close()]);
+  });
+
   it("ignores malformed values written by someone else", async () => {
     const kv = new EtcdKv({ endpoints: [`http://${etcd.endpoint}`] });
     await kv.put("t3/health/x", "{not json");

@@ -24,6 +24,7 @@ export function heldWatch(kv: RevKv) {
   const wrapped: RevKv = {
     list: (p) => kv.list(p),
     put: (k, v) => kv.put(k, v),
+    putMany: (entries) => kv.putMany(entries),
     cas: (k, v, r) => {
       calls.cas += 1;
       return kv.cas(k, v, r);

@@ -65,6 +65,12 @@ export class EtcdKv implements RevKv {
     await this.client.put(key).value(value).exec();
   }
 
+  async putMany(entries: readonly { key: string; value: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    // A Txn with no compare always takes its success branch.
+    await this.client.kv.txn({ success: entries.map((e) => ({ request_put: { key: Buffer.from(e.key), value: Buffer.from(e.value) } })) });
+  }
+
   async cas(key: string, value: string, expectedModRevision: number): Promise<{ ok: true; modRevision: number } | { ok: false; current: RevEntry | undefined }> {
     const res = await this.client
       .if(key, "Mod", "==", expectedModRevision)

@@ -80,6 +80,11 @@ export class EmbeddedRaftKv implements RevKv {
     await this.server.kv.put(key, value);
   }
 
+  async putMany(entries: readonly { key: string; value: string }[]): Promise<void> {
+    if (entries.length === 0) return;
+    await this.server.node.write({ type: "txn", compare: [], success: entries.map((e) => ({ type: "put" as const, key: encoder.encode(e.key), value: encoder.encode(e.value) })), failure: [] });
+  }
+
   async cas(key: string, value: string, expectedModRevision: number): Promise<{ ok: true; modRevision: number } | { ok: false; current: RevEntry | undefined }> {
     // modRevision 0 is "absent"; raft-kv expresses that as version 0, as etcd does.
     const r = await this.server.kv.cas(key, expectedModRevision === 0 ? { version: 0 } : { modRevision: expectedModRevision }, value);
