@@ -19,6 +19,9 @@
 //    The order turns round every round (A B C, C B A, ...). Figures are
 //    medians over the rounds; ratios to the floor do not depend on the
 //    machine's load the way absolute figures do.
+// 3. Runs the product itself, `heck-v1 run --config <file>` through its bin
+//    with its default settings, on the same targets, measured from outside
+//    (/proc for CPU and RSS, its own /metrics for checks and lag).
 // 4. Finds the knee: the most origins held at 1 s with lag p99 under 100 ms
 //    (fleets on 127.0.1.2 serve targets beyond 10,000).
 // 5. Measures the machine's ceiling with wrk against the same fleet.
@@ -30,7 +33,7 @@
 // HECK_BENCH_ROUNDS (default 3), HECK_BENCH_FLEET_SHARD (origins per fleet process, default 5000).
 // Ports: 20000-29999 (origins), 31000-31003 (fleet control): the benchmark range.
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -69,6 +72,99 @@ const KNEE_MAX = 18_000; // below the checker's 20,000 file descriptors (one con
 const FLEET_BIN = fileURLToPath(new URL("../../fleet/bin/heck-fleet.js", import.meta.url));
 const CHECKER_SRC = fileURLToPath(new URL("./checker-worker.ts", import.meta.url));
 const FLOOR_SRC = fileURLToPath(new URL("./undici-floor-worker.ts", import.meta.url));
+const HECK_V1_BIN = fileURLToPath(new URL("../bin/heck-v1.js", import.meta.url));
+
+/** What the real `heck-v1 run` process showed (from /proc and its own /metrics). */
+interface ProductRun {
+  origins: number;
+  checksPerSec: number;
+  /** Upper bound of the Prometheus lag bucket holding the 99th percentile. */
+  lagP99BucketMs: number;
+  /** Share of checks started within 100 ms of their due time. */
+  within100msPct: number;
+  cpuCores: number;
+  cpuUsPerCheck: number;
+  rssMb: number;
+  loadBefore: number;
+  loadAfter: number;
+}
+
+function lagBuckets(metrics: string): { buckets: Array<[number, number]>; count: number } {
+  const buckets: Array<[number, number]> = [];
+  for (const m of metrics.matchAll(/^heck_v1_schedule_lag_seconds_bucket\{le="([^"]+)"\} (\d+)/gm)) buckets.push([m[1] === "+Inf" ? Infinity : Number(m[1]), Number(m[2])]);
+  const count = Number(/^heck_v1_schedule_lag_seconds_count (\d+)/m.exec(metrics)?.[1] ?? NaN);
+  return { buckets, count };
+}
+
+function rssMbOf(pid: number): number {
+  const kb = Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+  return kb / 1024;
+}
+
+/**
+ * Runs the product itself, `heck-v1 run --config <file>` through its bin
+ * (as `pnpm heck-v1 run` does, with its default settings), on the same
+ * targets as the worker, and measures it from outside: CPU and RSS from
+ * /proc, checks and schedule lag from its own /metrics (Prometheus buckets,
+ * so the lag p99 is a bucket bound).
+ */
+async function runProduct(dir: string, origins: number, durationS: number): Promise<ProductRun> {
+  const config = join(dir, "heck-v1-bench.json");
+  const targets = Array.from({ length: origins }, (_, i) => ({ id: `o${i}`, url: `http://${hostsFor(origins)[Math.floor(i / PER_HOST)]!}:${BASE_PORT + (i % PER_HOST)}/health` }));
+  writeFileSync(config, JSON.stringify({ defaults: { intervalMs: INTERVAL_MS, timeoutMs: TIMEOUT_MS, rise: 2, fall: 3, bodyContains: '"status":"ok"' }, targets }));
+  const loadBefore = load1();
+  const child = spawn(process.execPath, [HECK_V1_BIN, "run", "--config", config, "--listen", "127.0.0.1:0", "--quiet", "--seed", "1"], { stdio: ["ignore", "pipe", "inherit"] });
+  try {
+    const api = await new Promise<string>((resolve, reject) => {
+      let out = "";
+      child.stdout!.on("data", (c: Buffer) => {
+        out += c.toString();
+        const m = /API on (http:\/\/[\d.]+:\d+)/.exec(out);
+        if (m) resolve(m[1]!);
+      });
+      child.on("exit", (code) => reject(new Error(`heck-v1 run exited with ${code}: ${out}`)));
+    });
+    const metrics = async (): Promise<string> => (await timedGet(`${api}/metrics`)).body;
+    // Warm-up as the worker's: every target checked (none unknown any more), then a few seconds to settle.
+    await new Promise((r) => setTimeout(r, WARMUP_S * 1000));
+    for (let waited = 0; waited < 60_000; waited += 500) {
+      if (/^heck_v1_targets\{status="unknown"\} 0$/m.test(await metrics())) break;
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    await new Promise((r) => setTimeout(r, 3000));
+    const m0 = lagBuckets(await metrics());
+    const cpu0 = cpuSecondsOf(child.pid!);
+    const t0 = performance.now();
+    let rssMax = 0;
+    const sampler = setInterval(() => (rssMax = Math.max(rssMax, rssMbOf(child.pid!))), 250);
+    await new Promise((r) => setTimeout(r, durationS * 1000));
+    clearInterval(sampler);
+    const cpuS = cpuSecondsOf(child.pid!) - cpu0;
+    const m1 = lagBuckets(await metrics());
+    const elapsedS = (performance.now() - t0) / 1000;
+    const n = m1.count - m0.count;
+    const delta = m1.buckets.map(([le, c], i) => [le, c - (m0.buckets[i]?.[1] ?? 0)] as [number, number]);
+    const p99 = delta.find(([, c]) => c >= 0.99 * n)?.[0] ?? NaN;
+    const within = delta.find(([le]) => le === 0.1)?.[1] ?? NaN;
+    return {
+      origins,
+      checksPerSec: n / elapsedS,
+      lagP99BucketMs: p99 * 1000,
+      within100msPct: (100 * within) / n,
+      cpuCores: cpuS / elapsedS,
+      cpuUsPerCheck: (cpuS * 1e6) / Math.max(1, n),
+      rssMb: rssMax,
+      loadBefore,
+      loadAfter: load1(),
+    };
+  } finally {
+    if (child.exitCode === null) {
+      const exited = new Promise((r) => child.once("exit", r));
+      child.kill("SIGTERM");
+      await exited;
+    }
+  }
+}
 
 interface GcFigures {
   minor: number;
@@ -471,6 +567,13 @@ async function main(): Promise<void> {
     );
 
     // Knee: the most origins held at 1 s with lag p99 < 100 ms.
+    log(`\nthe product itself: \`heck-v1 run --config <${ORIGINS} targets>\` through its bin, default settings, ${DURATION_S} s measured from outside (/proc, its /metrics):`);
+    const product = await runProduct(dir, ORIGINS, DURATION_S);
+    log(
+      `  ${fmt(product.checksPerSec, 0)} checks/s, lag p99 <= ${fmt(product.lagP99BucketMs, 0)} ms (bucket bound; ${fmt(product.within100msPct, 2)}% of checks within 100 ms), ` +
+        `${fmt(product.cpuCores, 2)} cores (${fmt(product.cpuUsPerCheck, 1)} µs/check), RSS ${fmt(product.rssMb, 0)} MB; load ${fmt(product.loadBefore, 1)}->${fmt(product.loadAfter, 1)}`,
+    );
+
     log(`\nknee search (${PROBE_DURATION_S} s per step; held = lag p99 < ${LAG_GOAL_MS} ms and >= 95% of the expected checks/s):`);
     let lo = 0;
     let hi = Infinity;
@@ -525,6 +628,11 @@ async function main(): Promise<void> {
         `bare undici: ${fmt(floor.bytesPerOrigin / 1024, 2)} KB per origin, so the checker's own state is ${fmt((main.bytesPerTarget - floor.bytesPerOrigin) / 1024, 2)} KB per target`,
       ],
       ["fleet CPU", `${fmt(fleetCores, 2)} cores, ${fmt(fleetUs, 1)} µs/request`, wrk ? `${fmt(wrk.fleetCpuUsPerRequest, 1)} µs/request under wrk (keep-alive, 64 connections)` : "-"],
+      [
+        "heck-v1 run itself (one run)",
+        `${fmt(product.rssMb, 0)} MB RSS, ${fmt(product.cpuCores, 2)} cores`,
+        `${fmt(product.checksPerSec, 0)} checks/s, lag p99 <= ${fmt(product.lagP99BucketMs, 0)} ms (bucket bound), ${fmt(product.within100msPct, 2)}% of checks within 100 ms`,
+      ],
       ["API under load", `/metrics ${fmt(scrapeMs, 0)} ms, /v1/targets ${fmt(listMs, 0)} ms`, `wall time seen by the client, ${ORIGINS} targets, during the measured window`],
       ["ceiling (wrk, one origin)", wrk ? `${fmt(wrk.requestsPerSec, 0)} req/s` : "-", wrk ? `checker achieved ${fmt((100 * main.checksPerSec) / wrk.requestsPerSec, 1)}% of it` : "-"],
     ];
@@ -559,6 +667,11 @@ async function main(): Promise<void> {
       nodeHeuristicCpuUsPerCheck: Number(fmt(v8.cpuUsPerCheck, 1)),
       nodeHeuristicGcPercent: Number(fmt(v8.gcPercent, 1)),
       nodeHeuristicRoundsHeld: v8.roundsHeld,
+      heckV1RunRssMb: Math.round(product.rssMb),
+      heckV1RunCpuCores: Number(fmt(product.cpuCores, 3)),
+      heckV1RunChecksPerSec: Math.round(product.checksPerSec),
+      heckV1RunLagP99BucketMs: product.lagP99BucketMs,
+      heckV1RunWithin100msPct: Number(fmt(product.within100msPct, 2)),
       fleetCpuCores: Number(fmt(fleetCores, 3)),
       fleetCpuUsPerRequest: Number(fmt(fleetUs, 1)),
       metricsScrapeMs: Number(fmt(scrapeMs, 1)),
