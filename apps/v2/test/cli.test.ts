@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { KvDriver } from "@heck/crdt-kv";
 import { afterAll, describe, expect, it } from "vitest";
 import { until } from "./support/wait.ts";
 
@@ -112,7 +113,7 @@ describe("a running agent with a token, through the CLI", () => {
   }, 60_000);
 });
 
-describe("joining like Consul's retry_join", () => {
+describe.concurrent("joining like Consul's retry_join", () => {
   /** Starts `heck agent ... --json` and resolves with the child once its contract line is out. */
   const startAgent = (args: string[]) => {
     const child = spawn(process.execPath, [HECK, "agent", ...args, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
@@ -165,6 +166,19 @@ describe("joining like Consul's retry_join", () => {
         const add = await fetch("http://127.0.0.1:19531/v1/origins", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "k-origin", url: "http://127.0.0.1:1/health" }) });
         expect(add.status).toBe(201);
         await until(async () => (await fetch("http://127.0.0.1:19533/v1/origins/k-origin")).status === 200, 10_000, "origin replicated to kb");
+        // ... sealed with the key: a crdt-kv replica with another key gossiping straight at ka's
+        // store port is refused (counted) and changes nothing.
+        const health = async () => ((await (await fetch("http://127.0.0.1:19531/healthz")).json()) as { store: { detail: string } }).store.detail;
+        expect(await health()).toMatch(/gossip encrypted/);
+        const crdtAddress = /crdt-kv (\S+),/.exec(await health())![1]!;
+        const intruder = await KvDriver.start({ id: "intruder", dataDir: join(dir, "intruder"), peers: [crdtAddress], syncIntervalMs: 50, keys: [randomBytes(32).toString("base64")] });
+        try {
+          intruder.put("heck/origins/evil", { id: "evil", url: "http://127.0.0.1:1/evil" });
+          await until(async () => /gossip encrypted \(\d+ refused\)/.test(await health()), 10_000, "wrong-key gossip refused and counted");
+          expect((await fetch("http://127.0.0.1:19531/v1/origins/evil")).status).toBe(404);
+        } finally {
+          await intruder.close();
+        }
         // Another key: every packet of it is dropped, so no seed ever answers.
         const wrong = randomBytes(32).toString("base64");
         const r = await heckAsync("agent", "--id", "kc", "--bind", "127.0.0.1:19534", "--api", "127.0.0.1:19535", "--join", "127.0.0.1:19530", "--join-timeout-ms", "2000", "--data-dir", join(dir, "kc"), "--swim-preset", "local", "--gossip-key", wrong);

@@ -125,6 +125,8 @@ export class Agent {
         prefix: c.prefix,
         syncIntervalMs: c.crdtSyncIntervalMs,
         peers: () => this.peerMetas().flatMap((m) => (m.crdt ? [m.crdt] : [])),
+        // One key for every peer protocol: SWIM, crdt gossip, raft peers.
+        ...(c.gossipKey !== "" ? { keys: [c.gossipKey] } : {}),
         log: storeLog,
       });
       await this.crdt.open();

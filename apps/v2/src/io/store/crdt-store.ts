@@ -38,6 +38,8 @@ export interface CrdtStoreOptions {
   /** Peers per round. Default 3. */
   fanout?: number;
   prefix: string;
+  /** Base64 AES-256 keys sealing the gossip (crdt-kv's `keys`), primary first: the agent's gossip key. */
+  keys?: readonly string[];
   log?: (line: string) => void;
 }
 
@@ -78,6 +80,7 @@ export class CrdtStore implements HeckStore {
       syncIntervalMs: this.options.syncIntervalMs ?? 200,
       fanout: this.options.fanout ?? 3,
       defaultMode: "lww",
+      ...(this.options.keys !== undefined && this.options.keys.length > 0 ? { keys: this.options.keys } : {}),
       // Snapshots rewrite the whole state; with 10,000 origins and records every 512 writes is too often.
       // A peer that lags beyond the delta log falls back to a digest exchange over every key: with two
       // keys per origin (the origin, its record) and a write per check at start, 4,096 entries is
@@ -165,7 +168,7 @@ export class CrdtStore implements HeckStore {
     return {
       kind: "crdt",
       writable: true,
-      detail: `crdt-kv ${driver.address}, ${s.peers.length} peers${this.lastError ? `; last error: ${this.lastError}` : ""}`,
+      detail: `crdt-kv ${driver.address}, ${s.peers.length} peers, gossip ${s.encryption.enabled ? `encrypted${s.encryption.decryptFailures + s.encryption.notEncrypted > 0 ? ` (${s.encryption.decryptFailures + s.encryption.notEncrypted} refused)` : ""}` : "plaintext"}${this.lastError ? `; last error: ${this.lastError}` : ""}`,
       ...this.counters,
       pendingWrites: this.pending,
     };
