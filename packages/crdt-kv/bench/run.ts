@@ -300,9 +300,51 @@ const viaDigest = rejoin(0);
 const viaState = rejoin(Infinity);
 log(`   digest exchange: ${viaDigest.bytes.toLocaleString("en")} bytes in ${viaDigest.rounds} rounds; full state: ${viaState.bytes.toLocaleString("en")} bytes in ${viaState.rounds} rounds (${r2(viaState.bytes / viaDigest.bytes)}x)`);
 
+// ---------------------------------------------------------------------------
+// 6. Peer vectors on a full mesh (the apps/v2 shape)
+// ---------------------------------------------------------------------------
+
+log();
+log("6. Full mesh, v2's shape: 10 replicas, every one a peer of every other, fanout 3, sync every 200 ms; each writes 100 records/s");
+log("   (200-byte JSON values over 2,000 keys) for 10 s; bytes sent per update written, and copies of each version received");
+function mesh(peerVectors: boolean): { bytesPerUpdate: number; copiesPerVersion: number; updates: number } {
+  const ids = Array.from({ length: 10 }, (_, i) => `a${i}`);
+  let updates = 0;
+  const sim = new Simulation<string, KvPersisted, KvNode>({
+    seed: SEED,
+    nodeIds: ids,
+    factory: ({ id, prng, nowMs }) => new KvNode({ id, address: id, peers: ids.filter((x) => x !== id), prng, syncIntervalMs: 200, fanout: 3, peerVectors, maxLogEntries: 65_536 }, nowMs),
+    network: { latency: { minMs: 1, meanTailMs: 2 } },
+    sizeOf: (m) => m.length,
+    traceLimit: 0,
+  });
+  const prng = createPrng(SEED).fork("mesh");
+  for (let t = 0; t < 10_000; t += 10) {
+    sim.schedule(t, (s) => {
+      for (const [k, id] of ids.entries()) {
+        const key = `heck/health/o${k + 10 * prng.nextInt(0, 199)}`;
+        s.node(id).put(key, { id: key, status: "healthy", observer: id, checkedAtMs: s.nowMs, sinceMs: 0, hlcMs: s.nowMs, latencyMs: 1.5, lastError: null, pad: "x".repeat(60) }, { ts: s.nowMs });
+        updates++;
+      }
+    });
+  }
+  sim.runFor(10_000);
+  const everyone = (s: typeof sim) => s.up.every((n) => [...n.vector().values()].reduce((a, b) => a + b, 0) === updates);
+  if (!sim.runUntil(everyone, 20_000)) throw new Error("mesh did not converge");
+  const sent = sim.up.reduce((n, x) => n + x.stats.bytesSent, 0);
+  const received = sim.up.reduce((n, x) => n + x.stats.versionsReceived, 0);
+  const fresh = sim.up.reduce((n, x) => n + x.stats.versionsNew, 0);
+  return { bytesPerUpdate: r2(sent / updates), copiesPerVersion: r2(received / fresh), updates };
+}
+const meshPlain = mesh(false);
+const meshVectors = mesh(true);
+log(`   BP+RR:                bytes sent per update ${meshPlain.bytesPerUpdate.toFixed(0)}, copies of each new version received ${meshPlain.copiesPerVersion}`);
+log(`   BP+RR + peer vectors: bytes sent per update ${meshVectors.bytesPerUpdate.toFixed(0)}, copies of each new version received ${meshVectors.copiesPerVersion} (${r2(meshPlain.bytesPerUpdate / meshVectors.bytesPerUpdate)}x fewer bytes)`);
+
 log(
   JSON.stringify({
     seed: SEED,
+    fullMesh: { bprrBytesPerUpdate: meshPlain.bytesPerUpdate, peerVectorsBytesPerUpdate: meshVectors.bytesPerUpdate, copiesBprr: meshPlain.copiesPerVersion, copiesPeerVectors: meshVectors.copiesPerVersion },
     transmission: transmissionRatios,
     transmissionBytes,
     published: PUBLISHED,

@@ -40,6 +40,7 @@ histogram.enable();
 let lastCpu = process.cpuUsage();
 let lastWindow = performance.now();
 let recordsWritten = 0;
+let lastBytesSent = 0;
 const timers: ReturnType<typeof setInterval>[] = [];
 
 function putBatch(writes: Array<{ key: string; value: Json; ts: number }>, batched: boolean): void {
@@ -136,6 +137,8 @@ function windowFigures(): unknown {
   lastCpu = process.cpuUsage();
   lastWindow = now;
   const st = driver.status();
+  const sentKBps = (st.stats.bytesSent - lastBytesSent) / elapsed; // bytes/ms = kB/s
+  lastBytesSent = st.stats.bytesSent;
   const fig = {
     type: "window",
     id: driver.node.id,
@@ -146,6 +149,9 @@ function windowFigures(): unknown {
     logEntries: st.sizes.logEntries,
     recordsWritten,
     bytesSent: st.stats.bytesSent,
+    sentKBps,
+    versionsTrimmed: st.stats.versionsTrimmed,
+    walFsyncs: st.stats.walFsyncs,
     digestsSent: st.stats.digestsSent,
     fullStatesSent: st.stats.fullStatesSent,
     rssMb: process.memoryUsage().rss / 2 ** 20,

@@ -47,6 +47,7 @@ interface Window {
   logEntries: number;
   recordsWritten: number;
   bytesSent: number;
+  sentKBps: number;
   digestsSent: number;
   fullStatesSent: number;
   rssMb: number;
@@ -108,7 +109,7 @@ async function main(): Promise<void> {
         const batch = windows.slice(printed, printed + N).map((x) => x.w);
         printed += N;
         log(
-          `  t=${Math.round((Date.now() - t0) / 1000)}s cpu% ${batch.map((w) => Math.round(w.cpuPct)).join(",")} | loop max ms ${batch.map((w) => Math.round(w.loopMaxMs)).join(",")} | keys ${batch.map((w) => w.keys).join(",")} | log ${Math.max(...batch.map((w) => w.logEntries))} | digests ${batch.reduce((n, w) => n + w.digestsSent, 0)}`,
+          `  t=${Math.round((Date.now() - t0) / 1000)}s cpu% ${batch.map((w) => Math.round(w.cpuPct)).join(",")} | loop max ms ${batch.map((w) => Math.round(w.loopMaxMs)).join(",")} | keys ${batch.map((w) => w.keys).join(",")} | sent kB/s ${batch.map((w) => Math.round(w.sentKBps)).join(",")} | log ${Math.max(...batch.map((w) => w.logEntries))} | digests ${batch.reduce((n, w) => n + w.digestsSent, 0)}`,
         );
       }
     }
@@ -134,6 +135,8 @@ async function main(): Promise<void> {
     cpuPctPerReplicaP50: r1(percentile(steady.map((w) => w.cpuPct), 50)),
     loopDelayP99MsP50: r1(percentile(steady.map((w) => w.loopP99Ms), 50)),
     loopDelayMaxMs: r1(Math.max(0, ...windows.map((x) => x.w.loopMaxMs))),
+    loopDelayMaxSteadyMs: r1(Math.max(0, ...steady.map((w) => w.loopMaxMs))),
+    sentKBpsPerReplicaP50: r1(percentile(steady.map((w) => w.sentKBps), 50)),
     probeToAllP50Ms: percentile(delays, 50),
     probeToAllP99Ms: percentile(delays, 99),
     probesIncomplete: incomplete,
@@ -144,7 +147,7 @@ async function main(): Promise<void> {
     loadAvg1: r1(loadavg()[0]!),
   };
   log(`probe write on a0 -> all ${N}: p50 ${fig.probeToAllP50Ms} ms, p99 ${fig.probeToAllP99Ms} ms (${incomplete}/${probes.size} not everywhere)`);
-  log(`steady: cpu per replica p50 ${fig.cpuPctPerReplicaP50}%, event-loop delay p99 (median window) ${fig.loopDelayP99MsP50} ms, worst ${fig.loopDelayMaxMs} ms`);
+  log(`steady (after 20 s): cpu per replica p50 ${fig.cpuPctPerReplicaP50}%, sent ${fig.sentKBpsPerReplicaP50} kB/s per replica, event-loop delay p99 (median window) ${fig.loopDelayP99MsP50} ms, worst ${fig.loopDelayMaxSteadyMs} ms (${fig.loopDelayMaxMs} ms including start-up)`);
   log(JSON.stringify(fig));
 }
 

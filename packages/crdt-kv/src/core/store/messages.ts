@@ -32,8 +32,8 @@ export interface DeltaMessage {
   readonly seq: number;
   readonly full: boolean;
   readonly state: KvDelta;
-  /** The sender's compact version vector when it sent this (see {@link KnownVector}). */
-  readonly vv?: KnownVector;
+  /** Every dot the sender had seen when it sent this (see {@link AckMessage.seen}). */
+  readonly seen?: CausalContext;
 }
 /** Acknowledges sequence numbers below `seq`. */
 export interface AckMessage {
@@ -43,29 +43,17 @@ export interface AckMessage {
   /** The sender's incarnation: changes when its data directory starts from nothing. */
   readonly inc: string;
   readonly seq: number;
-  /** The sender's compact version vector once it joined what it acknowledges (see {@link KnownVector}). */
-  readonly vv?: KnownVector;
-}
-
-/**
- * A replica's compact version vector (replica id -> n: it has seen dots 1..n
- * of that replica), carried on deltas and acks so the other side knows what
- * it need not send again (node.ts, trimming a delta-interval for a peer).
- * Optional on the wire: a message without it just teaches nothing.
- */
-export type KnownVector = Readonly<Record<string, number>>;
-
-/** Validates a vector from the wire; `undefined` passes (the field is optional). */
-function decodeVector(json: unknown, field: string): Decoded<KnownVector | undefined> {
-  if (json === undefined) return ok(undefined);
-  if (!isObject(json)) return fail(`${field}: expected an object of replica id -> counter`);
-  const entries = Object.entries(json);
-  if (entries.length > 4096) return fail(`${field}: more than 4096 replicas`);
-  for (const [node, n] of entries) {
-    if (!isValidNodeId(node)) return fail(`${field}: bad replica id ${JSON.stringify(node)}`);
-    if (!isInt(n)) return fail(`${field}.${node}: expected an integer >= 0`);
-  }
-  return ok(json as KnownVector);
+  /**
+   * Every dot the sender has seen (its causal context: version vector plus
+   * cloud) once it joined what it acknowledges: the other side need not
+   * send it any version named by one of these dots again (node.ts,
+   * `trimFor`). Optional on the wire: without it the other side learns nothing.
+   */
+  readonly seen?: CausalContext;
+  /** "Answer me with your `seen`": the first half of a round's push with fresh knowledge (node.ts `syncRound`). */
+  readonly probe?: true;
+  /** The answer to a probe: the prober now pushes its delta-interval, trimmed by this `seen`. */
+  readonly answer?: true;
 }
 /** Opens a digest exchange. */
 export interface DigestMessage {
@@ -110,9 +98,9 @@ export function encodeMessage(m: KvMessage): string {
   switch (m.type) {
     case "delta":
       // The state is assembled from cached version texts (kv-state.ts encodeDeltaText); the rest is small.
-      return `${JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, full: m.full, vv: m.vv }).slice(0, -1)},"state":${encodeDeltaText(m.state)}}`;
+      return `${JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, full: m.full, seen: m.seen?.encode() }).slice(0, -1)},"state":${encodeDeltaText(m.state)}}`;
     case "ack":
-      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, vv: m.vv });
+      return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, seen: m.seen?.encode(), probe: m.probe, answer: m.answer });
     case "digest":
       return JSON.stringify({ type: m.type, from: m.from, id: m.id, inc: m.inc, seq: m.seq, bits: m.bits, hashes: m.hashes, cc: m.cc.encode() });
     case "diff":
@@ -154,17 +142,21 @@ export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Deco
   const seq = json.seq;
   switch (type) {
     case "ack": {
-      const vv = decodeVector(json.vv, "ack.vv");
-      if (!vv.ok) return vv;
-      return ok(vv.value === undefined ? { type, from, id, inc, seq } : { type, from, id, inc, seq, vv: vv.value });
+      if (json.probe !== undefined && json.probe !== true) return fail("ack.probe: expected true or nothing");
+      if (json.answer !== undefined && json.answer !== true) return fail("ack.answer: expected true or nothing");
+      const flags = { ...(json.probe === true ? { probe: true as const } : {}), ...(json.answer === true ? { answer: true as const } : {}) };
+      if (json.seen === undefined) return ok({ type, from, id, inc, seq, ...flags });
+      const seen = CausalContext.decode(json.seen, "ack.seen");
+      if (!seen.ok) return seen;
+      return ok({ type, from, id, inc, seq, seen: seen.value, ...flags });
     }
     case "delta": {
       if (typeof json.full !== "boolean") return fail("delta.full: expected a boolean");
-      const vv = decodeVector(json.vv, "delta.vv");
-      if (!vv.ok) return vv;
+      const seen = json.seen === undefined ? undefined : CausalContext.decode(json.seen, "delta.seen");
+      if (seen !== undefined && !seen.ok) return seen;
       const state = decodeDelta(json.state, "delta.state");
       if (!state.ok) return state;
-      return ok(vv.value === undefined ? { type, from, id, inc, seq, full: json.full, state: state.value } : { type, from, id, inc, seq, full: json.full, state: state.value, vv: vv.value });
+      return ok(seen === undefined ? { type, from, id, inc, seq, full: json.full, state: state.value } : { type, from, id, inc, seq, full: json.full, state: state.value, seen: seen.value });
     }
     case "digest": {
       const bits = json.bits;

@@ -45,7 +45,7 @@ import {
   type KvDelta,
   type ReadResult,
 } from "./kv-state.ts";
-import { decodeMessage, encodeMessage, type DiffMessage, type DigestMessage, type KnownVector, type KvMessage } from "./messages.ts";
+import { decodeMessage, encodeMessage, type DiffMessage, type DigestMessage, type KvMessage } from "./messages.ts";
 import {
   decodeRecord,
   decodeSnapshot,
@@ -107,12 +107,14 @@ export interface KvNodeConfig {
   /** Largest value a client may write, in bytes of JSON. */
   maxValueBytes: number;
   /**
-   * BP+RR only: carry this replica's compact version vector on deltas and
-   * acks, and leave out of a peer's delta-interval the versions its last
-   * reported vector covers (see `trimFor`). On a fully connected cluster
-   * this cuts the copies of each update a replica receives from about n-1
-   * to a few, for ~15 bytes per replica per message. On by default; off
-   * gives Enes et al.'s BP+RR exactly.
+   * BP+RR only: carry this replica's causal context (`seen`) on acks and
+   * deltas, and run each round as probe -> answer -> push: a replica with
+   * something for a peer first asks it what it has seen, then sends the
+   * delta-interval without the versions the answer covers (`trimFor`). On a
+   * fully connected cluster (apps/v2) each update otherwise reached every
+   * replica from nearly every other one (7.5 copies at 10 replicas); with
+   * this, 1.05 (bench part 6). Costs one small round trip per target per
+   * round with data to send. On by default; off gives Enes et al.'s BP+RR.
    */
   peerVectors: boolean;
   /** Queue change events for subscribers (the driver turns this on; simulations leave it off). */
@@ -200,6 +202,9 @@ export interface NodeStats {
   versionsTrimmed: number;
   /** Delta-intervals not sent at all because the peer had seen everything in them. */
   intervalsSkipped: number;
+  /** Versions received from peers, and how many of them were new here: their ratio is the copies of each update a replica receives. */
+  versionsReceived: number;
+  versionsNew: number;
 }
 
 /** Everything the driver must do after a step: persist first, then send, then notify. */
@@ -264,6 +269,8 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     merges: 0,
     versionsTrimmed: 0,
     intervalsSkipped: 0,
+    versionsReceived: 0,
+    versionsNew: 0,
   };
   private readonly kv = new KvState();
   private readonly replica: StoreReplica;
@@ -285,8 +292,8 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   private rounds = 0;
   /** peer -> the highest seq of theirs we joined and acknowledged (re-sent as a heartbeat). */
   private readonly ackedFrom = new Map<string, number>();
-  /** peer -> the compact version vector it last reported (it has seen at least that much). */
-  private readonly peerVectors = new Map<string, KnownVector>();
+  /** peer -> the causal context it last reported (it has seen at least those dots). */
+  private readonly peerVectors = new Map<string, CausalContext>();
   /** Digest exchanges this node started: peer -> when, and its seq at the time. */
   private readonly digests = new Map<string, { startedMs: number; seq: number }>();
 
@@ -453,7 +460,13 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.rounds++;
     const heartbeat = this.rounds % this.config.heartbeatEveryRounds === 0;
     for (const peer of targets) {
-      if (!this.syncWith(peer) && heartbeat) this.send(peer, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: this.ackedFrom.get(peer) ?? 0, vv: this.knownVector() });
+      if (this.probing() && this.sync.ackOf(peer) < this.sync.seq) {
+        // Something to send: probe first, push on the answer, so the interval is trimmed by what the peer
+        // has seen now, not one or two rounds ago (see `trimFor`). Costs one small round trip per target.
+        this.send(peer, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: this.ackedFrom.get(peer) ?? 0, seen: this.knownContext(), probe: true });
+        continue;
+      }
+      if (!this.syncWith(peer) && heartbeat) this.send(peer, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: this.ackedFrom.get(peer) ?? 0, seen: this.knownContext() });
     }
     this.sync.collect(peers);
     this.maybeSnapshot();
@@ -479,7 +492,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       this.digests.delete(m.from);
       this.peerVectors.delete(m.from);
     }
-    if ((m.type === "ack" || m.type === "delta") && m.vv !== undefined) this.peerVectors.set(m.from, m.vv);
+    if ((m.type === "ack" || m.type === "delta") && m.seen !== undefined) this.peerVectors.set(m.from, m.seen);
     info.id = m.id;
     info.inc = m.inc;
     info.lastHeardMs = nowMs;
@@ -489,11 +502,13 @@ export class KvNode implements SimProcess<string, KvPersisted> {
         this.merge(m.from, m.state);
         if (this.config.algorithm !== "state") {
           this.ackedFrom.set(m.from, Math.max(this.ackedFrom.get(m.from) ?? 0, m.seq));
-          this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq, vv: this.knownVector() });
+          this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq, seen: this.knownContext() });
         }
         break;
       case "ack":
         this.sync.ack(m.from, m.seq);
+        if (m.probe === true) this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: this.ackedFrom.get(m.from) ?? 0, seen: this.knownContext(), answer: true });
+        if (m.answer === true && this.probing()) this.syncWith(m.from);
         break;
       case "digest":
         this.answerDigest(m);
@@ -562,27 +577,27 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   }
 
   /**
-   * The versions of a delta-interval that `peer` has not seen, by the
-   * version vector it last reported (on its acks and deltas): BP and RR
-   * (Enes et al.) stop a delta from going back where it came from and from
-   * being stored twice, but on a fully connected cluster every replica
+   * The part of a log entry a peer lacks, by the causal context it last
+   * reported (`seen`, fresh from the answer to this round's probe): BP and
+   * RR (Enes et al.) stop a delta from going back where it came from and
+   * from being stored twice, but on a fully connected cluster every replica
    * still forwards every update to every peer that has not acknowledged it
-   * *from this replica*, so each update arrived n-1 times. A version whose
-   * dot is within the peer's vector is a no-op there (join skips seen dots),
-   * so it is left out together with its dot in the context (a dot left in
-   * the context without its version would read as a removal). Dots of
-   * versions the delta removes stay: the peer may hold them live. Returns
-   * null when nothing is left; the peer's vector only grows while its
-   * incarnation stays the same (a new one forgets it).
+   * *from this replica*. A version whose dot the peer has seen is a no-op
+   * there (join skips seen dots), so it is left out together with its dot
+   * in the context (a dot left in the context without its version would
+   * read as a removal). Dots of versions the delta removes stay: the peer
+   * may hold them live. Returns null when nothing is left. A peer's context
+   * only grows while its incarnation stays the same (a new one forgets it),
+   * so an older report is merely less precise, never wrong.
    */
-  private trimFor(vv: KnownVector, delta: KvDelta): KvDelta | null {
+  private trimFor(seen: CausalContext, delta: KvDelta): KvDelta | null {
     let dropped: CausalContext | null = null;
     let entries: Map<string, readonly Version[]> | null = null;
     for (const [key, versions] of delta.entries) {
       let keep: Version[] | null = null;
       for (let i = 0; i < versions.length; i++) {
         const v = versions[i]!;
-        if (Object.hasOwn(vv, v.dot.node) && v.dot.counter <= vv[v.dot.node]!) {
+        if (seen.has(v.dot.node, v.dot.counter)) {
           if (keep === null) keep = versions.slice(0, i);
           (dropped ??= new CausalContext()).add(v.dot);
         } else keep?.push(v);
@@ -607,16 +622,19 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     return { entries, cc };
   }
 
-  /** This replica's compact vector, as sent on deltas and acks (bprr only; the other algorithms stay as in the papers). */
-  private knownVector(): KnownVector | undefined {
+  /** True when rounds probe before pushing (BP+RR with peerVectors). */
+  private probing(): boolean {
+    return this.config.algorithm === "bprr" && this.config.peerVectors;
+  }
+
+  /** What this replica has seen, as sent on deltas and acks (bprr with peerVectors only; the other algorithms stay as in the papers). Encoded at once by `send`. */
+  private knownContext(): CausalContext | undefined {
     if (this.config.algorithm !== "bprr" || !this.config.peerVectors) return undefined;
-    const out = Object.create(null) as Record<string, number>; // replica ids may be "__proto__"
-    for (const [node, n] of this.kv.cc.vector()) out[node] = n;
-    return out;
+    return this.kv.cc;
   }
 
   private sendDelta(peer: string, seq: number, state: KvDelta, full: boolean): void {
-    const bytes = this.send(peer, { type: "delta", from: this.config.address, id: this.id, inc: this.incarnation, seq, full, state, vv: this.knownVector() });
+    const bytes = this.send(peer, { type: "delta", from: this.config.address, id: this.id, inc: this.incarnation, seq, full, state, seen: this.knownContext() });
     this.stats.payloadBytesSent += bytes;
   }
 
@@ -661,7 +679,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const removals = this.kv.deadAmong(entryContext(m.state));
     this.merge(m.from, m.state);
     if (m.partial) return;
-    this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq, vv: this.knownVector() });
+    this.send(m.from, { type: "ack", from: this.config.address, id: this.id, inc: this.incarnation, seq: m.seq, seen: this.knownContext() });
     this.sendDelta(m.from, m.echo, { entries: new Map(), cc: removals }, false);
   }
 
@@ -703,8 +721,10 @@ export class KvNode implements SimProcess<string, KvPersisted> {
 
   private merge(from: string, delta: KvDelta): void {
     this.replica.origin = from;
-    this.sync.receive(from, delta);
+    const novel = this.sync.receive(from, delta);
     this.replica.origin = "local";
+    for (const vs of delta.entries.values()) this.stats.versionsReceived += vs.length;
+    for (const vs of novel.entries.values()) this.stats.versionsNew += vs.length;
   }
 
   private send(to: string, m: KvMessage): number {
