@@ -360,7 +360,7 @@ say(`\n1. simulation`);
 // HECK_BENCH_SIM=0 skips it (about 4 GB and 2-3 minutes), for runs that only compare stores.
 const sim = process.env.HECK_BENCH_SIM === "0" ? undefined : simulate();
 if (sim === undefined) say("  skipped (HECK_BENCH_SIM=0)");
-else say(`  ${sim.nodes} agents x ${sim.origins} origins, 24 s simulated in ${(sim.wallMs / 1000).toFixed(1)} s: ${sim.checksPerOriginPerInterval} checks/origin/interval, coverage after a crash ${sim.failoverCoverageMs} ms (bound 3000 + 2 x 1000), flip visible everywhere within ${sim.flipVisibleAllMaxMs} ms, ${sim.violations} invariant violations`);
+else say(`  ${sim.nodes} agents x ${sim.origins} origins, 24 s simulated in ${(sim.wallMs / 1000).toFixed(1)} s: ${sim.checksPerOriginPerInterval} checks/origin/interval, coverage after a crash ${sim.failoverCoverageMs} ms (detection 3000 + take-over window ${Math.min(1000, TAKEOVER_FIRST_CHECK_MS)} + gossip batch 200 + latency), flip visible everywhere within ${sim.flipVisibleAllMaxMs} ms, ${sim.violations} invariant violations`);
 
 const stores: Record<string, StoreFigures> = {};
 // HECK_BENCH_REAL=0: the simulation only (no processes, no ports).
