@@ -630,7 +630,11 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   /** What this replica has seen, as sent on deltas and acks (bprr with peerVectors only; the other algorithms stay as in the papers). Encoded at once by `send`. */
   private knownContext(): CausalContext | undefined {
     if (this.config.algorithm !== "bprr" || !this.config.peerVectors) return undefined;
-    return this.kv.cc;
+    // A context with a large cloud (a replica that learned scattered dots, e.g. from a partial digest
+    // exchange) would weigh on every ack: send its compact vector then, a subset and so still true.
+    let runs = 0;
+    for (const node of this.kv.cc.nodes()) runs += this.kv.cc.dotsOf(node)!.runCount;
+    return runs <= 1024 ? this.kv.cc : CausalContext.fromVector(this.kv.cc.vector());
   }
 
   private sendDelta(peer: string, seq: number, state: KvDelta, full: boolean): void {
