@@ -48,6 +48,7 @@ interface Row {
   heapTotalMaxMb: number;
   liveHeapMb: number;
   gc: { minor: number; minorMs: number; major: number; majorMs: number; maxPauseMs: number };
+  stalls: { over50: number; over100: number; longestMs: number; longestCpuMs: number; longestGcMs: number; over100WallMs: number; over100CpuMs: number };
   elapsedS: number;
   expectedChecksPerSec: number;
 }
@@ -114,7 +115,8 @@ async function main(): Promise<void> {
         log(
           `  pass ${p + 1} ${v.name.padEnd(10)} load ${fmt(load, 1).padStart(4)}: ${fmt(r.checksPerSec, 0)} checks/s, lag p50 ${fmt(r.lagP50Ms, 2)} p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
             `${fmt(r.cpuUsPerCheck, 1)} µs/check, RSS ${fmt(r.rssMb, 0)} MB (heap total max ${fmt(r.heapTotalMaxMb, 0)}, live ${fmt(r.liveHeapMb, 0)}), ` +
-            `GC ${fmt(gcPct, 1)}% (${r.gc.minor} minor, ${r.gc.major} major, longest ${fmt(r.gc.maxPauseMs, 0)} ms)`,
+            `GC ${fmt(gcPct, 1)}% (${r.gc.minor} minor, ${r.gc.major} major, longest ${fmt(r.gc.maxPauseMs, 0)} ms); ` +
+            `stalls > 100 ms: ${r.stalls.over100} (${fmt(r.stalls.over100WallMs, 0)} ms, process CPU meanwhile ${fmt(r.stalls.over100CpuMs, 0)} ms), longest ${fmt(r.stalls.longestMs, 0)} ms (CPU ${fmt(r.stalls.longestCpuMs, 0)}, GC ${fmt(r.stalls.longestGcMs, 0)})`,
         );
       }
     }
@@ -128,7 +130,7 @@ async function main(): Promise<void> {
           `(max ${fmt(Math.max(...rs.map((r) => r.rssMb)), 0)}), GC ${m((r) => (r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10)}%, majors ${m((r) => r.gc.major)}, longest pause ${m((r) => r.gc.maxPauseMs)} ms`,
       );
     }
-    log(JSON.stringify(Object.fromEntries([...rows].map(([k, rs]) => [k, rs.map((r) => ({ lagP99Ms: r.lagP99Ms, cpuUsPerCheck: r.cpuUsPerCheck, rssMb: r.rssMb, load: r.load }))]))));
+    log(JSON.stringify(Object.fromEntries([...rows].map(([k, rs]) => [k, rs.map((r) => ({ lagP99Ms: r.lagP99Ms, cpuUsPerCheck: r.cpuUsPerCheck, rssMb: r.rssMb, load: r.load, stalls: r.stalls }))]))));
   } finally {
     for (const f of fleets) f.kill("SIGTERM");
     rmSync(dir, { recursive: true, force: true });

@@ -128,6 +128,7 @@ const result = {
   eventLoopDelayP99Ms: window.eventLoopDelayP99Ms,
   eventLoopDelayMaxMs: window.eventLoopDelayMaxMs,
   gc: window.gc,
+  stalls: window.stalls,
   byStatus: engineStats.byStatus,
   overruns: engineStats.overruns,
   warmupS,

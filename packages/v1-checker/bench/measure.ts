@@ -15,6 +15,24 @@ export interface GcFigures {
   maxPauseMs: number;
 }
 
+/**
+ * Event-loop stalls: gaps of over 50 ms between ticks of a 10 ms timer. For
+ * the longest, the CPU the process used meanwhile (all its threads) and the
+ * GC pause time within it tell its cause apart: CPU near the stall's length
+ * is the process's own work (GC or code), CPU near zero is the process not
+ * being scheduled (other load on the machine).
+ */
+export interface StallFigures {
+  over50: number;
+  over100: number;
+  longestMs: number;
+  longestCpuMs: number;
+  longestGcMs: number;
+  /** Summed over stalls of over 100 ms: wall time, and CPU the process used meanwhile. */
+  over100WallMs: number;
+  over100CpuMs: number;
+}
+
 /** What {@link measureWindow} reports. */
 export interface WindowFigures {
   elapsedS: number;
@@ -24,13 +42,17 @@ export interface WindowFigures {
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
   gc: GcFigures;
+  stalls: StallFigures;
 }
 
 /** Runs for `durationS` and measures this process meanwhile. `tick` runs every second (e.g. to scrape). */
 export async function measureWindow(durationS: number, tick?: (second: number) => void): Promise<WindowFigures> {
   const gc: GcFigures = { minor: 0, minorMs: 0, major: 0, majorMs: 0, maxPauseMs: 0 };
+  const stalls: StallFigures = { over50: 0, over100: 0, longestMs: 0, longestCpuMs: 0, longestGcMs: 0, over100WallMs: 0, over100CpuMs: 0 };
+  const gcPauses: Array<[number, number]> = [];
   const gcObserver = new PerformanceObserver((list) => {
     for (const e of list.getEntries()) {
+      gcPauses.push([e.startTime, e.duration]);
       const kind = (e as unknown as { detail?: { kind?: number } }).detail?.kind;
       if (kind === perfConstants.NODE_PERFORMANCE_GC_MAJOR) {
         gc.major++;
@@ -53,6 +75,32 @@ export async function measureWindow(durationS: number, tick?: (second: number) =
     heapTotalMax = Math.max(heapTotalMax, m.heapTotal);
   };
   const sampler = setInterval(sample, 250);
+  let lastTick = performance.now();
+  let lastCpu = process.cpuUsage();
+  const stallTimer = setInterval(() => {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const gapMs = now - lastTick - 10;
+    if (gapMs > 50) {
+      const cpuMs = (cpu.user - lastCpu.user + cpu.system - lastCpu.system) / 1000;
+      stalls.over50++;
+      if (gapMs > 100) {
+        stalls.over100++;
+        stalls.over100WallMs += gapMs;
+        stalls.over100CpuMs += cpuMs;
+      }
+      if (gapMs > stalls.longestMs) {
+        const from = lastTick;
+        stalls.longestMs = gapMs;
+        stalls.longestCpuMs = cpuMs;
+        // GC entries are observed asynchronously: attribute them at the end of the window.
+        stallWindow = [from, now];
+      }
+    }
+    lastTick = now;
+    lastCpu = cpu;
+  }, 10);
+  let stallWindow: [number, number] = [0, 0];
   let second = 0;
   const ticker = setInterval(() => tick?.(++second), 1000);
   const cpu0 = process.cpuUsage();
@@ -61,10 +109,15 @@ export async function measureWindow(durationS: number, tick?: (second: number) =
   const elapsedS = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
   clearInterval(sampler);
+  clearInterval(stallTimer);
   clearInterval(ticker);
   gcObserver.disconnect();
   loopDelay.disable();
   sample();
+  for (const [start, duration] of gcPauses) {
+    const overlap = Math.min(start + duration, stallWindow[1]) - Math.max(start, stallWindow[0]);
+    if (overlap > 0) stalls.longestGcMs += overlap;
+  }
   return {
     elapsedS,
     cpuS: (cpu.user + cpu.system) / 1e6,
@@ -73,6 +126,7 @@ export async function measureWindow(durationS: number, tick?: (second: number) =
     eventLoopDelayP99Ms: loopDelay.percentile(99) / 1e6,
     eventLoopDelayMaxMs: loopDelay.max / 1e6,
     gc,
+    stalls,
   };
 }
 

@@ -166,6 +166,15 @@ async function runProduct(dir: string, origins: number, durationS: number): Prom
   }
 }
 
+interface StallFigures {
+  over100: number;
+  longestMs: number;
+  longestCpuMs: number;
+  longestGcMs: number;
+  over100WallMs: number;
+  over100CpuMs: number;
+}
+
 interface GcFigures {
   minor: number;
   minorMs: number;
@@ -194,6 +203,7 @@ interface CheckerResult {
   eventLoopDelayP99Ms: number;
   eventLoopDelayMaxMs: number;
   gc: GcFigures;
+  stalls: StallFigures;
   elapsedS: number;
   warmupS: number;
   firstPassS: number;
@@ -421,7 +431,7 @@ function describeRun(label: string, r: RunResult): void {
     `  ${label}: ${r.origins} origins -> ${fmt(r.checksPerSec, 0)} checks/s (of ${fmt(r.expectedChecksPerSec, 0)}), lag p50 ${fmt(r.lagP50Ms, 2)} ms p99 ${fmt(r.lagP99Ms, 1)} ms, ` +
       `latency p50 ${fmt(r.latencyP50Ms, 2)} ms p99 ${fmt(r.latencyP99Ms, 1)} ms, checker ${fmt(r.cpuCores, 2)} cores (${fmt(r.cpuUsPerCheck, 1)} µs/check), RSS ${fmt(r.rssMb, 0)} MB ` +
       `(heap growing ${r.heapGrowingPercent > 0 ? `${r.heapGrowingPercent}%` : "by Node's heuristic"}; live heap ${fmt(r.liveHeapMb, 0)} MB = ${fmt(r.bytesPerTarget / 1024, 1)} KB/target), fleet ${fmt(r.fleetCpuCores, 2)} cores (${fmt(r.fleetCpuUsPerRequest, 1)} µs/request); ` +
-      `event loop delay max ${fmt(r.eventLoopDelayMaxMs, 0)} ms; GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms${scrapes}; ` +
+      `event loop delay max ${fmt(r.eventLoopDelayMaxMs, 0)} ms, stalls > 100 ms: ${r.stalls.over100} (${fmt(r.stalls.over100WallMs, 0)} ms, process CPU meanwhile ${fmt(r.stalls.over100CpuMs, 0)} ms; longest ${fmt(r.stalls.longestMs, 0)} ms with ${fmt(r.stalls.longestCpuMs, 0)} ms CPU, ${fmt(r.stalls.longestGcMs, 0)} ms GC); GC ${fmt((r.gc.minorMs + r.gc.majorMs) / r.elapsedS / 10, 1)}% of the time, longest pause ${fmt(r.gc.maxPauseMs, 0)} ms${scrapes}; ` +
       `every origin checked once after ${fmt(r.firstPassS, 1)} s; failures ${r.failures}${r.failures ? ` ${JSON.stringify(r.failureKinds)}` : ""}; load ${fmt(r.loadBefore, 1)}->${fmt(r.loadAfter, 1)} [${verdict}]`,
   );
 }

@@ -130,6 +130,7 @@ const result = {
   eventLoopDelayP99Ms: window.eventLoopDelayP99Ms,
   eventLoopDelayMaxMs: window.eventLoopDelayMaxMs,
   gc: window.gc,
+  stalls: window.stalls,
 };
 process.stdout.write(JSON.stringify(result) + "\n");
 process.exit(0);
