@@ -57,6 +57,37 @@ describe("--store crdt (embedded crdt-kv)", () => {
     await until(() => events[0]!.some((e) => e.type === "origin-removed"), 5_000, "removal gossiped");
     await Promise.all(stores.map((s) => s.close()));
   }, 30_000);
+
+  it("writes an origin list in batches and records without blocking on fsync; a reopened replica keeps what was acknowledged", async () => {
+    const addrs = new Map<string, string>();
+    const make = (id: string) =>
+      new CrdtStore({ id, dataDir: join(dir, `crdt-batch-${id}`), host: "127.0.0.1", port: 0, prefix: "heck/", syncIntervalMs: 50, peers: () => [...addrs].filter(([k]) => k !== id).map(([, v]) => v) });
+    const [a, b] = [make("a"), make("b")];
+    const seen = new Set<string>();
+    await a.open();
+    await b.open();
+    addrs.set("a", a.address);
+    addrs.set("b", b.address);
+    await a.start(() => {});
+    await b.start((e) => {
+      if (e.type === "origin") seen.add(e.spec.id);
+    });
+    // 1,200 origins: three crdt-kv batches (one step, one WAL record and one fsync each), durable when the call resolves.
+    await a.putOrigins(Array.from({ length: 1_200 }, (_, i) => ({ id: `o${i}`, url: `http://127.0.0.1:1/${i}` })));
+    a.writeRecords(Array.from({ length: 300 }, (_, i) => rec(`o${i}`, "a", 10_000 + i)));
+    expect(a.status().recordsWritten).toBe(300); // applied at once
+    await until(() => a.status().pendingWrites === 0, 5_000, "records durable");
+    await until(() => seen.size === 1_200, 10_000, "origin list gossiped");
+    await a.close();
+    // Reopen a's data directory: every origin and record is still there.
+    const again = make("a");
+    const events: StoreEvent[] = [];
+    await again.start((e) => events.push(e));
+    expect(events.filter((e) => e.type === "origin")).toHaveLength(1_200);
+    expect(events.filter((e) => e.type === "record")).toHaveLength(300);
+    await again.close();
+    await b.close();
+  }, 30_000);
 });
 
 describe("--store raft (embedded raft-kv members, and an external client over gRPC)", () => {
