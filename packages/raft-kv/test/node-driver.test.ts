@@ -11,7 +11,7 @@ import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8 } from "../src/core/kv/index.ts
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { ServerError } from "../src/io/errors.ts";
 
-// Ports 15210-15249 and 15260-15262 (peer listeners), one sub-range per test below.
+// Ports 15210-15249 and 15260-15263 (peer listeners), one sub-range per test below.
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -252,5 +252,42 @@ describe("client sessions expire by the log's clock (dissertation §6.3)", () =>
     expect((await s.kv.get("embedded"))?.version).toBe(2);
     expect((await s.kv.get("http"))?.version).toBe(2);
     expect(s.node.status().sessions).toBe(2);
+  });
+});
+
+describe("embedded transactions (EmbeddedKv.txn)", () => {
+  it("applies all or nothing in one entry under the client session, answers the failure branch, and refuses too many ops naming the field", async () => {
+    // Port 15263.
+    const c = await cluster(1, 15263);
+    const s = c.server("n1");
+    const put = (key: string, value: string) => ({ type: "put" as const, key: utf8(key), value: utf8(value) });
+    const range = (key: string) => ({ type: "range" as const, key: utf8(key) });
+    expect(s.node.status().sessions).toBe(0);
+    // Both compares hold (both keys absent = version 0): both puts land at one revision.
+    const ok = await s.kv.txn({
+      compare: [
+        { key: utf8("t/a"), target: "version", result: "equal", value: 0 },
+        { key: utf8("t/b"), target: "version", result: "equal", value: 0 },
+      ],
+      success: [put("t/a", "1"), put("t/b", "1")],
+      failure: [range("t/a"), range("t/b")],
+    });
+    expect(ok.response.type === "txn" && ok.response.succeeded).toBe(true);
+    expect((await s.kv.get("t/a"))?.modRevision).toBe(ok.revision);
+    expect((await s.kv.get("t/b"))?.modRevision).toBe(ok.revision);
+    // The transaction was the client's first write and went through a client session (§6.3), not around it.
+    expect(s.node.status().sessions).toBe(1);
+    const a = await s.kv.put("t/a", "2");
+    // A stale compare: nothing is written, and the failure branch reads the current pair.
+    const stale = await s.kv.txn({ compare: [{ key: utf8("t/a"), target: "mod", result: "equal", value: a - 1 }], success: [put("t/a", "3"), put("t/c", "1")], failure: [range("t/a")] });
+    expect(stale.response.type === "txn" && stale.response.succeeded).toBe(false);
+    const cur = stale.response.type === "txn" ? stale.response.responses[0] : undefined;
+    expect(cur?.type === "range" ? fromUtf8(cur.kvs[0]!.value) : undefined).toBe("2");
+    expect(await s.kv.get("t/c")).toBeUndefined();
+    expect(s.node.status().sessions).toBe(1);
+    const tooMany = Array.from({ length: 200 }, (_, i) => put(`t/x${i}`, "v"));
+    const err = await s.kv.txn({ compare: [], success: tooMany, failure: [] }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ServerError);
+    expect((err as Error).message).toMatch(/^txn/);
   });
 });

@@ -14,6 +14,7 @@ import { keyringFromBase64, openTransport, type Keyring, type TransportStats } f
 import {
   DEFAULT_LIMITS,
   checkKey,
+  checkOp,
   checkValue,
   fromUtf8,
   prefixRangeEnd,
@@ -23,6 +24,7 @@ import {
   type KvEvent,
   type RequestLimits,
   type SessionTag,
+  type TxnRequest,
   type WriteOp,
 } from "../core/kv/index.ts";
 import { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./kv-node.ts";
@@ -147,6 +149,20 @@ export class EmbeddedKv {
     if (r.response.type !== "txn") throw new Error("unexpected response");
     const cur = r.response.responses[0];
     return r.response.succeeded ? { succeeded: true, revision: r.revision } : { succeeded: false, revision: r.revision, ...(cur?.type === "range" && cur.kvs[0] ? { current: cur.kvs[0] } : {}) };
+  }
+
+  /**
+   * One transaction, as etcd's `Txn`: if every `compare` holds, `success`
+   * runs, else `failure`, atomically in one log entry. Like every write it
+   * carries the client session (§6.3), so a retry after a leader change or a
+   * timeout applies it once. Keys, values and the op count are checked
+   * against the limits first (a `ServerError` naming the field).
+   */
+  async txn(request: TxnRequest): Promise<WriteResult> {
+    const op: WriteOp = { type: "txn", compare: request.compare, success: request.success, failure: request.failure };
+    const e = checkOp(op, this.limits, "txn");
+    if (e) throw new ServerError(e.tooLarge ? "too_large" : "invalid_argument", e.message, { field: e.field });
+    return this.write(op);
   }
 
   /** Every pair under `prefix` ("" = all keys), in key order. */

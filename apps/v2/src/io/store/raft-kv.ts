@@ -82,7 +82,7 @@ export class EmbeddedRaftKv implements RevKv {
 
   async putMany(entries: readonly { key: string; value: string }[]): Promise<void> {
     if (entries.length === 0) return;
-    await this.server.node.write({ type: "txn", compare: [], success: entries.map((e) => ({ type: "put" as const, key: encoder.encode(e.key), value: encoder.encode(e.value) })), failure: [] });
+    await this.server.kv.txn({ compare: [], success: entries.map((e) => ({ type: "put" as const, key: encoder.encode(e.key), value: encoder.encode(e.value) })), failure: [] });
   }
 
   async cas(key: string, value: string, expectedModRevision: number): Promise<{ ok: true; modRevision: number } | { ok: false; current: RevEntry | undefined }> {
@@ -93,11 +93,10 @@ export class EmbeddedRaftKv implements RevKv {
   }
 
   async casMany(items: readonly CasItem[]): Promise<{ ok: true; modRevision: number } | { ok: false; current: (RevEntry | undefined)[] }> {
-    // One Txn proposal, as the gRPC API builds it (the embedded client only offers single-key CAS).
+    // One Txn through the embedded client, so it carries the client session and a retry applies it once (§6.3).
     // Absent keys compare as version 0 (modRevision 0 is "absent" in etcd too).
     const keys = items.map((it) => encoder.encode(it.key));
-    const r = await this.server.node.write({
-      type: "txn",
+    const r = await this.server.kv.txn({
       compare: items.map((it, i) =>
         it.expectedModRevision === 0 ? { key: keys[i]!, target: "version" as const, result: "equal" as const, value: 0 } : { key: keys[i]!, target: "mod" as const, result: "equal" as const, value: it.expectedModRevision },
       ),
