@@ -9,6 +9,7 @@ import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { CLI_BIN } from "../src/io/local-cluster.ts";
 import { tempDir } from "./support/cluster.ts";
+import { firstStdoutLine } from "./support/first-line.ts";
 
 const exec = promisify(execFile);
 
@@ -26,18 +27,7 @@ describe("heck-raft cluster up --json", () => {
     const t = tempDir();
     const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15420", "--data-dir", t.dir, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
-      let out = "";
-      const line = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no JSON line within 40 s; stdout so far: ${out}`)), 40_000);
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          if (out.includes("\n")) {
-            clearTimeout(timer);
-            resolve(out.slice(0, out.indexOf("\n")));
-          }
-        });
-        child.on("exit", (code) => reject(new Error(`cluster up exited with ${code}`)));
-      });
+      const line = await firstStdoutLine(child);
       const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string }> };
       expect(Object.keys(parsed)).toEqual(["nodes"]);
       expect(parsed.nodes.map((n) => Object.keys(n))).toEqual([

@@ -14,6 +14,7 @@ import { DEFAULT_LIMITS } from "../src/core/kv/index.ts";
 import { EmbeddedKv, startServer, type RaftKvServer, type ServerOptions } from "../src/io/embed.ts";
 import { CLI_BIN } from "../src/io/local-cluster.ts";
 import { http, tempDir, TestCluster } from "./support/cluster.ts";
+import { firstStdoutLine } from "./support/first-line.ts";
 
 const exec = promisify(execFile);
 const cleanups: Array<() => Promise<void> | void> = [];
@@ -133,18 +134,7 @@ describe("heck-raft cluster up --key (real processes)", () => {
     const key = generateKey();
     const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15610", "--data-dir", t.dir, "--key", key, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
-      let out = "";
-      const line = await new Promise<string>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`no JSON line within 40 s; stdout so far: ${out}`)), 40_000);
-        child.stdout.on("data", (d: Buffer) => {
-          out += d.toString();
-          if (out.includes("\n")) {
-            clearTimeout(timer);
-            resolve(out.slice(0, out.indexOf("\n")));
-          }
-        });
-        child.on("exit", (code) => reject(new Error(`cluster up exited with ${code}`)));
-      });
+      const line = await firstStdoutLine(child);
       const nodes = (JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string }> }).nodes;
       const endpoints = nodes.map((n) => n.http).join(",");
       const { stdout } = await exec(process.execPath, [CLI_BIN, "--endpoints", endpoints, "--json", "put", "enc-key", "v"]);

@@ -38,6 +38,8 @@ import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
+// The workers report these as measure.ts defines them.
+import type { GcFigures, StallFigures } from "./measure.ts";
 
 const QUICK = process.env["HECK_BENCH_QUICK"] === "1";
 const ORIGINS = Number(process.env["HECK_BENCH_ORIGINS"] ?? 10_000);
@@ -164,23 +166,6 @@ async function runProduct(dir: string, origins: number, durationS: number): Prom
       await exited;
     }
   }
-}
-
-interface StallFigures {
-  over100: number;
-  longestMs: number;
-  longestCpuMs: number;
-  longestGcMs: number;
-  over100WallMs: number;
-  over100CpuMs: number;
-}
-
-interface GcFigures {
-  minor: number;
-  minorMs: number;
-  major: number;
-  majorMs: number;
-  maxPauseMs: number;
 }
 
 interface CheckerResult {
