@@ -158,7 +158,7 @@ describe("CheckScheduler", () => {
   it("firstCheckWithinMs: the second check is never more than an interval after the first, even if the interval shrank meanwhile", () => {
     const s = new CheckScheduler(100, createPrng(5));
     for (let k = 0; k < 20; k++) s.add(`t${k}`, 1000, 0, undefined, 100);
-    for (let k = 0; k < 20; k++) s.setInterval(`t${k}`, 150, 0);
+    for (let k = 0; k < 20; k++) s.changeInterval(`t${k}`, 150, 0);
     const firsts = s.takeDue(100);
     expect(firsts).toHaveLength(20);
     for (const c of firsts) s.complete(c, 100);

@@ -23,11 +23,11 @@ import {
   type KeyValue,
   type KvEvent,
   type RequestLimits,
-  type SessionTag,
   type TxnRequest,
   type WriteOp,
 } from "../core/kv/index.ts";
 import { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./kv-node.ts";
+import { ClientSession } from "./client-session.ts";
 import { HttpApi } from "./http-api.ts";
 import { GrpcApi } from "./grpc-api.ts";
 import { ServerError } from "./errors.ts";
@@ -97,10 +97,10 @@ const RETRYABLE = new Set(["no_leader", "not_leader", "timeout", "proposal_dropp
  * write exactly once.
  */
 export class EmbeddedKv {
-  private clientId: number | null = null;
-  private registering: Promise<number> | null = null;
-  private seq = 0;
-  private readonly outstanding = new Set<number>();
+  private readonly session = new ClientSession(
+    () => this.retry(() => this.node.registerSession()),
+    (error) => error instanceof ServerError && error.code === "session_expired",
+  );
 
   constructor(
     private readonly node: RaftKvNode,
@@ -201,36 +201,8 @@ export class EmbeddedKv {
     return k;
   }
 
-  private async session(): Promise<number> {
-    if (this.clientId !== null) return this.clientId;
-    this.registering ??= this.retry(() => this.node.registerSession()).finally(() => {
-      this.registering = null;
-    });
-    this.clientId = await this.registering;
-    return this.clientId;
-  }
-
-  private async write(op: WriteOp): Promise<WriteResult> {
-    for (let renewed = false; ; renewed = true) {
-      const clientId = await this.session();
-      const seq = ++this.seq;
-      this.outstanding.add(seq);
-      const attempts = { ambiguous: false };
-      try {
-        return await this.retry(() => {
-          const tag: SessionTag = { clientId, seq, firstUnackedSeq: Math.min(...this.outstanding) };
-          return this.node.write(op, tag);
-        }, attempts);
-      } catch (error) {
-        if (!(error instanceof ServerError) || error.code !== "session_expired") throw error;
-        if (this.clientId === clientId) this.clientId = null;
-        // The session expired (idle too long, §6.3). If no attempt timed out, this write certainly never
-        // applied, so it is safe to send it again under a new session; otherwise its outcome is unknown.
-        if (renewed || attempts.ambiguous) throw error;
-      } finally {
-        this.outstanding.delete(seq);
-      }
-    }
+  private write(op: WriteOp): Promise<WriteResult> {
+    return this.session.write((tag, attempts) => this.retry(() => this.node.write(op, tag()), attempts));
   }
 
   /** Retries while the error says nothing happened yet; notes in `attempts` when one timed out (it may have applied). */

@@ -21,6 +21,7 @@
  * never crash the server: a throw or rejection becomes a gRPC status.
  */
 import http2 from "node:http2";
+import { ByteQueue } from "@heck/sim/io";
 import { hops } from "./hop-trace.ts";
 
 /** Numbers unary calls for hop tracing (bench/profile.ts --hops matches them to puts by order). */
@@ -88,7 +89,6 @@ export interface GrpcServerOptions {
 }
 
 const HEADER_BYTES = 5;
-const EMPTY = Buffer.alloc(0);
 // Built once: http2's respond() only reads them.
 const RESPONSE_HEADERS: http2.OutgoingHttpHeaders = { ":status": 200, "content-type": "application/grpc", "grpc-accept-encoding": "identity" };
 const OK_TRAILERS: http2.OutgoingHttpHeaders = { "grpc-status": "0" };
@@ -132,59 +132,28 @@ function frameMessage(payload: Buffer): Buffer {
  * view of it (no copy); one spread over chunks is copied once.
  */
 class MessageReader {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
 
   constructor(private readonly maxBytes: number) {}
 
   push(chunk: Buffer): Buffer[] | GrpcFailure {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     const out: Buffer[] = [];
-    while (this.buffered >= HEADER_BYTES) {
-      const head = this.peekHeader();
+    while (this.queue.length >= HEADER_BYTES) {
+      const head = this.queue.peek(HEADER_BYTES);
       const length = head.readUInt32BE(1);
       if (head[0] !== 0) return { code: GrpcStatus.UNIMPLEMENTED, details: "compressed messages are not supported (this server accepts grpc-encoding identity only)" };
       if (length > this.maxBytes) return { code: GrpcStatus.RESOURCE_EXHAUSTED, details: `Received message larger than max (${length} vs. ${this.maxBytes})` };
-      if (this.buffered < HEADER_BYTES + length) break;
-      this.take(HEADER_BYTES);
-      out.push(this.take(length));
+      if (this.queue.length < HEADER_BYTES + length) break;
+      this.queue.take(HEADER_BYTES);
+      out.push(this.queue.take(length));
     }
     return out;
   }
 
   /** True when a message was started but not finished. */
   get partial(): boolean {
-    return this.buffered > 0;
-  }
-
-  private peekHeader(): Buffer {
-    const first = this.chunks[0]!;
-    return first.length >= HEADER_BYTES ? first : Buffer.concat(this.chunks).subarray(0, HEADER_BYTES);
-  }
-
-  private take(n: number): Buffer {
-    if (n === 0) return EMPTY;
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      return out;
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - filled);
-      c.copy(out, filled, 0, k);
-      filled += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.buffered -= n;
-    return out;
+    return this.queue.length > 0;
   }
 }
 

@@ -6,6 +6,7 @@
  * retried after a timeout is applied once even if the first attempt did
  * commit. Reads are linearizable unless asked otherwise.
  */
+import { ClientSession } from "./client-session.ts";
 
 /** A key-value pair as the HTTP API returns it. */
 export interface HttpKeyValue {
@@ -66,10 +67,11 @@ export class RaftKvHttpClient {
   private current = 0;
   private readonly timeoutMs: number;
   private readonly useSessions: boolean;
-  private clientId: number | null = null;
-  private registering: Promise<number> | null = null;
-  private seq = 0;
-  private readonly outstanding = new Set<number>();
+  // Registering twice after an ambiguous failure only leaves an unused session behind, so it may be retried.
+  private readonly session = new ClientSession(
+    () => (this.request("POST", "/v1/sessions", {}, true) as Promise<{ clientId: number }>).then((r) => r.clientId),
+    (error) => error instanceof RaftKvHttpError && error.code === "session_expired",
+  );
 
   constructor(options: HttpClientOptions) {
     if (options.endpoints.length === 0) throw new TypeError("endpoints: give at least one host:port");
@@ -209,36 +211,22 @@ export class RaftKvHttpClient {
 
   // --- plumbing --------------------------------------------------------------------
 
-  private async session(): Promise<number> {
-    if (this.clientId !== null) return this.clientId;
-    // Registering twice after an ambiguous failure only leaves an unused session behind, so it may be retried.
-    this.registering ??= (this.request("POST", "/v1/sessions", {}, true) as Promise<{ clientId: number }>).then((r) => r.clientId).finally(() => {
-      this.registering = null;
-    });
-    this.clientId = await this.registering;
-    return this.clientId;
-  }
-
   private async write(method: string, path: string, body: unknown): Promise<unknown> {
     if (!this.useSessions) return this.request(method, path, body, false);
-    for (let renewed = false; ; renewed = true) {
-      const clientId = await this.session();
-      const seq = ++this.seq;
-      this.outstanding.add(seq);
-      const attempts = { ambiguous: false };
-      try {
-        // Every retry carries the same (clientId, seq): the cluster applies it once (§6.3).
-        return await this.request(method, path, body, true, () => ({ "x-heck-client-id": String(clientId), "x-heck-seq": String(seq), "x-heck-first-unacked": String(Math.min(...this.outstanding)) }), attempts);
-      } catch (error) {
-        if (!(error instanceof RaftKvHttpError) || error.code !== "session_expired") throw error;
-        if (this.clientId === clientId) this.clientId = null;
-        // The session expired (idle too long, §6.3). If no attempt was ambiguous, this write certainly never
-        // applied, so it is safe to send it again under a new session; otherwise its outcome is unknown.
-        if (renewed || attempts.ambiguous) throw error;
-      } finally {
-        this.outstanding.delete(seq);
-      }
-    }
+    // Every retry carries the same (clientId, seq): the cluster applies it once (§6.3).
+    return this.session.write((tag, attempts) =>
+      this.request(
+        method,
+        path,
+        body,
+        true,
+        () => {
+          const t = tag();
+          return { "x-heck-client-id": String(t.clientId), "x-heck-seq": String(t.seq), "x-heck-first-unacked": String(t.firstUnackedSeq) };
+        },
+        attempts,
+      ),
+    );
   }
 
   /**

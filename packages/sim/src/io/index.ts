@@ -5,6 +5,7 @@
  */
 export { seedsFromEnv, parseSeed, type SeedListOptions } from "./seeds.ts";
 export { SystemClock } from "./system-clock.ts";
+export { ByteQueue } from "./byte-queue.ts";
 export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions, type TransportStats } from "./udp-tcp-transport.ts";
 export {
   Keyring,

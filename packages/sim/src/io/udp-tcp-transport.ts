@@ -20,6 +20,7 @@ import * as dgram from "node:dgram";
 import * as dns from "node:dns";
 import * as net from "node:net";
 import type { Address, Stream, Transport } from "../core/types.ts";
+import { ByteQueue } from "./byte-queue.ts";
 import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from "./keyring.ts";
 
 /** Options for {@link UdpTcpTransport.listen}. */
@@ -107,58 +108,24 @@ function formatAddress(host: string, port: number): Address {
  * list and copied only when a frame spans them, so big frames cost one copy.
  */
 export class FrameDecoder {
-  private chunks: Buffer[] = [];
-  private buffered = 0;
+  private readonly queue = new ByteQueue();
 
   constructor(private readonly maxFrameBytes: number) {}
 
   /** Feeds bytes; returns the complete frames, or throws RangeError on an oversized header. */
   push(chunk: Buffer): Uint8Array[] {
-    this.chunks.push(chunk);
-    this.buffered += chunk.length;
+    this.queue.push(chunk);
     const frames: Uint8Array[] = [];
-    for (;;) {
-      if (this.buffered < HEADER_BYTES) break;
-      const head = this.peek(HEADER_BYTES);
-      const length = head.readUInt32BE(0);
+    while (this.queue.length >= HEADER_BYTES) {
+      const length = this.queue.peek(HEADER_BYTES).readUInt32BE(0);
       if (length > this.maxFrameBytes) throw new RangeError(`incoming frame of ${length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
-      if (this.buffered < HEADER_BYTES + length) break;
-      this.take(HEADER_BYTES);
-      const body = this.take(length);
+      if (this.queue.length < HEADER_BYTES + length) break;
+      this.queue.take(HEADER_BYTES);
+      // Copied when it lies in one chunk, so the frame does not pin the socket chunk.
+      const body = this.queue.take(length, true);
       frames.push(new Uint8Array(body.buffer, body.byteOffset, body.length));
     }
     return frames;
-  }
-
-  private peek(n: number): Buffer {
-    const first = this.chunks[0]!;
-    if (first.length >= n) return first.subarray(0, n);
-    return Buffer.concat(this.chunks, Math.max(n, 0)).subarray(0, n);
-  }
-
-  private take(n: number): Buffer {
-    if (n === 0) return Buffer.alloc(0);
-    const first = this.chunks[0]!;
-    if (first.length >= n) {
-      const out = first.subarray(0, n);
-      if (first.length === n) this.chunks.shift();
-      else this.chunks[0] = first.subarray(n);
-      this.buffered -= n;
-      // Copy so the frame does not pin the (possibly large) socket chunk.
-      return Buffer.from(out);
-    }
-    const out = Buffer.allocUnsafe(n);
-    let filled = 0;
-    while (filled < n) {
-      const c = this.chunks[0]!;
-      const k = Math.min(c.length, n - filled);
-      c.copy(out, filled, 0, k);
-      filled += k;
-      if (k === c.length) this.chunks.shift();
-      else this.chunks[0] = c.subarray(k);
-    }
-    this.buffered -= n;
-    return out;
   }
 }
 

@@ -216,7 +216,7 @@ export class CheckerCore {
     t.spec = spec;
     t.health.rise = spec.rise;
     t.health.fall = spec.fall;
-    this.scheduler.setInterval(spec.id, spec.intervalMs, nowMs);
+    this.scheduler.changeInterval(spec.id, spec.intervalMs, nowMs);
     return true;
   }
 

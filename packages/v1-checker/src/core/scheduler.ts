@@ -192,7 +192,7 @@ export class CheckScheduler<P = undefined> {
   }
 
   /** Changes the interval of `id`; a pending deadline further away than the new interval is pulled in. */
-  setInterval(id: string, intervalMs: number, nowMs: number): boolean {
+  changeInterval(id: string, intervalMs: number, nowMs: number): boolean {
     const e = this.entries.get(id);
     if (!e) return false;
     e.intervalMs = intervalMs;
