@@ -77,8 +77,8 @@ function rssMb(pid: number): number {
 }
 
 /**
- * Waits until nothing listens on 127.0.0.1 in [from, to): other helpers'
- * benchmarks and tests share this machine's benchmark port range.
+ * Waits until nothing listens on 127.0.0.1 in [from, to): other benchmarks
+ * and tests on the same machine may use the same port range.
  */
 async function waitPortsFree(from: number, to: number, maxWaitMs = 15 * 60_000): Promise<void> {
   const t0 = Date.now();

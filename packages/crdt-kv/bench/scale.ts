@@ -1,6 +1,6 @@
 /**
  * `pnpm --filter @heck/crdt-kv bench:scale`: crdt-kv under the write load of
- * apps/v2 at the issue's size (10 agents x 10,000 origins), in real
+ * apps/v2 at its target size (10 agents x 10,000 origins), in real
  * processes on loopback with real disks: 10 replicas, ~20,000 keys (the
  * origin list and one health record per origin), records rewritten every
  * refresh and on flips, gossip every 200 ms (v2's default).

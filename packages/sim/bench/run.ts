@@ -3,7 +3,7 @@
  *
  * 1. Simulated message deliveries per second of CPU for a 5-node echo
  *    protocol (every delivery triggers one send, 20 messages in flight),
- *    against the issue's goal of 1,000,000/s, plus the same with a JSON codec
+ *    against the goal of 1,000,000/s (a 1,000-seed sweep in minutes), plus the same with a JSON codec
  *    and with the trace ring on, so the cost of each is visible.
  * 2. Whole seeded runs (safety + liveness phase) per CPU second: how long a
  *    1,000-seed sweep takes.

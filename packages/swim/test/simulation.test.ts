@@ -1,6 +1,6 @@
 /**
- * Simulation sweep: seeded clusters on @heck/sim's network, checking the
- * issue's invariants. Safety rules (views only move forward, dead is final
+ * Simulation sweep: seeded clusters on @heck/sim's network, checking SWIM's
+ * invariants. Safety rules (views only move forward, dead is final
  * per incarnation, no member suspects itself, and at 0% loss no live member
  * is ever declared dead) are checked after every step by the runner; the
  * liveness properties at the end of each scenario. A failure prints

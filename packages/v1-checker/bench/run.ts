@@ -4,7 +4,7 @@
 //
 // 1. Starts `heck-fleet` (10,000 origins on 127.0.1.1:20000-29999, two
 //    processes of 5,000) in processes of its own.
-// 2. Rounds, alternating on the same fleet (the machine is shared, so the
+// 2. Rounds, alternating on the same fleet (other processes may load the machine, so the
 //    two see the same load):
 //    - the checker (engine + API + metrics, exactly as `heck-v1 run`: its
 //      default V8 heap growing factor, set by the same function; compiled
@@ -57,7 +57,7 @@ const BASE_PORT = 20_000;
 const PER_HOST = 10_000; // origins per loopback address (ports 20000-29999); 127.0.1.2 serves the next 10,000
 /**
  * Origins listen on 127.0.1.x rather than 127.0.0.1: the benchmark port range
- * is shared with other packages' benchmarks and experiments, which bind
+ * is also used by other packages' benchmarks and tests, which bind
  * 127.0.0.1, and a different loopback address keeps the two from colliding.
  */
 const HOST_PREFIX = process.env["HECK_BENCH_HOST_PREFIX"] ?? "127.0.1.";
@@ -253,7 +253,7 @@ function held(r: CheckerResult): boolean {
   return r.lagP99Ms < LAG_GOAL_MS && r.checksPerSec >= 0.95 * r.expectedChecksPerSec;
 }
 
-/** Makes sure wrk is installed (the issue: "installed by the bench script"). */
+/** Makes sure wrk is installed: the benchmark installs what it needs rather than asking the reader to. */
 function ensureWrk(): boolean {
   if (spawnSync("sh", ["-c", "command -v wrk"]).status === 0) return true;
   log("wrk not found; installing it from Debian (flock /tmp/heck-apt.lock apt-get install -y wrk)");
@@ -480,7 +480,7 @@ async function main(): Promise<void> {
   try {
     log(`heck-v1 benchmark: ${ORIGINS} origins at ${INTERVAL_MS} ms, ${ROUNDS} round${ROUNDS === 1 ? "" : "s"} of ${DURATION_S} s${QUICK ? " (quick)" : ""}`);
     log(`machine: ${cpus().length} cores (${cpus()[0]?.model ?? "?"}), ${Math.round(totalmem() / 2 ** 30)} GB, node ${process.version}`);
-    log(`load average at start: ${loadStart.map((l) => fmt(l, 2)).join(" ")} (1, 5, 15 min; this machine is shared, other jobs compete for the same cores)`);
+    log(`load average at start: ${loadStart.map((l) => fmt(l, 2)).join(" ")} (1, 5, 15 min; above the core count, other processes compete for the same cores)`);
     const haveWrk = ensureWrk();
 
     // The workers run compiled (as the checker would be deployed); the TypeScript loader alone costs tens of MB.

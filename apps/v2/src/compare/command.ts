@@ -1,5 +1,5 @@
 /**
- * `heck compare`: the CLI face of the comparison (issue 9). It parses and
+ * `heck compare`: the CLI face of the comparison (docs/compare.md). It parses and
  * validates flags and calls {@link runCompare}; nothing else happens here.
  *
  * ```sh

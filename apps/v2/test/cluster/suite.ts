@@ -196,7 +196,7 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       // Each was started as a take-over (first check within min(interval, 250 ms), not anywhere in the next interval).
       expect((await takeOvers()) - takeOversBefore).toBeGreaterThanOrEqual(mine.length);
       // Detection plus the take-over window (first checks within min(interval, 250 ms)), inside the
-      // issue's "detection + one interval", with the store's propagation and polling as slack.
+      // design's "detection + one interval", with the store's propagation and polling as slack.
       expect(coveredAt - killedAt).toBeLessThan(detection + Math.min(INTERVAL_MS, TAKEOVER_FIRST_CHECK_MS) + 2_500);
       // Nothing is left unchecked: every origin's record is fresh on every survivor.
       await until(

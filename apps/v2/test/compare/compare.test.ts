@@ -78,7 +78,7 @@ describe("heck compare --quick (simulation)", () => {
     expect(chapter).toContain("| figure (simulation, medians over seeds 1-2, quick) | raft | crdt |");
   });
 
-  it("runs every scenario of the issue on both stores", () => {
+  it("runs every scenario of the comparison on both stores", () => {
     const families = new Set(runs().map((r) => r.family));
     for (const f of ["steady", "crash", "partition", "loss", "churn", "scale"]) expect(families.has(f), f).toBe(true);
     for (const s of results.sim!.scenarios) {

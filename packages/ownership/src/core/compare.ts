@@ -55,7 +55,7 @@ export interface ComparisonRow {
   readonly unsupported?: string;
 }
 
-/** Default eps of the bounded-loads row: the target of max/mean <= 1.05, tight enough that the cap visibly bites. */
+/** Default eps of the bounded-loads row: the design target of max/mean <= 1.05, tight enough that the cap visibly bites. */
 export const DEFAULT_BOUNDED_LOAD_EPSILON = 0.05;
 
 function pickNewId(members: readonly Member[]): string {

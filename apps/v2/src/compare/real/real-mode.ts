@@ -1,6 +1,6 @@
 /**
  * Real-process mode: the numbers a user sees. For each store it starts a
- * local v2 cluster through the interface contract of issue 8,
+ * local v2 cluster through `heck cluster up`'s interface contract,
  *
  *   heck cluster up --nodes <n> --origins <m> --store <crdt|raft|etcd>
  *                   --base-port <p> --interval-ms <t> --json
@@ -156,7 +156,7 @@ export function probeClusterUp(heck: readonly string[]): string | null {
   const r = spawnSync(heck[0]!, [...heck.slice(1), "cluster", "up", "--help"], { encoding: "utf8", timeout: 30_000, cwd: V2_DIR });
   const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
   if (r.status !== 0 || !out.includes("--base-port")) {
-    return "apps/v2 does not offer `heck cluster up --nodes --origins --store --base-port --interval-ms --json` yet (issue 8's interface contract); `heck cluster up --help` " + (r.status === 0 ? "lacks --base-port" : `exited ${r.status ?? "by a signal"}: ${out.trim().split("\n").slice(-1)[0] ?? ""}`);
+    return "apps/v2 does not offer `heck cluster up --nodes --origins --store --base-port --interval-ms --json` (its interface contract); `heck cluster up --help` " + (r.status === 0 ? "lacks --base-port" : `exited ${r.status ?? "by a signal"}: ${out.trim().split("\n").slice(-1)[0] ?? ""}`);
   }
   return null;
 }

@@ -435,7 +435,7 @@ function realSection(real: RealResults | null, charts: Chart[]): string {
     file: "real-cpu.svg",
     svg: barChart({ title: "Real processes: CPU per agent, steady phase", subtitle: "% of one core; bar: mean over agents, whisker: busiest agent", yLabel: "% CPU", series: stores, data: [{ category: "CPU per agent", values: Object.fromEntries(real.stores.map((s) => [s.store, { value: mean(s.cpuPctPerNode.filter(Number.isFinite)), hi: s.cpuPctPerNode.length === 0 ? null : Math.max(...s.cpuPctPerNode.filter(Number.isFinite)) }])) }], width: 520 }),
   });
-  const machine = real.machine === null ? "" : `Machine: ${real.machine.cpus} cores, load average ${real.machine.loadAvg1m.toFixed(2)} at the start (shared with other jobs: expect noise).\n\n`;
+  const machine = real.machine === null ? "" : `Machine: ${real.machine.cpus} cores, load average ${real.machine.loadAvg1m.toFixed(2)} at the start (above the core count, other processes compete: expect noise).\n\n`;
   return [
     machine + "Each store runs as `heck cluster up --nodes <n> --origins <m> --store <s> --json` (separate agent processes, a heck-fleet, and for etcd a local etcd). An origin is flipped through the fleet's control API and every agent's `GET /v1/origins?status=unhealthy` is polled every 20 ms. Loss and partitions go through every agent's fault layer (`POST /v1/admin/faults`: SWIM, crdt gossip and raft peer links; an agent's connection to an external store, etcd or raft-kv members it is a client of, is not cut).",
     "",

@@ -186,7 +186,7 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, RaftDisk> {
 
   /**
    * Writes a record so that a stale observer never overwrites a newer one
-   * (issue 8): read the current record locally; if it is already as new,
+   * (as apps/v2's etcd and raft stores do): read the current record locally; if it is already as new,
    * there is nothing to write; else propose a transaction "put if the key's
    * mod revision is still the one read" (etcd's compare-and-swap), and on a
    * lost race read again and retry. Proposed on the leader, forwarded from a

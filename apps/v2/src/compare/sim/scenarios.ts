@@ -1,5 +1,5 @@
 /**
- * The scenarios of issue 9 as data: cluster size, faults on a timeline
+ * The comparison's scenarios (docs/compare.md) as data: cluster size, faults on a timeline
  * (offsets from the start of the workload), and which nodes form each side of
  * a partition, so per-side figures can be computed afterwards.
  *
@@ -67,7 +67,7 @@ export interface ScenarioScale {
   originsPerNode: number;
 }
 
-/** The full experiment (issue 9): partitions held 30 s, N up to 65. */
+/** The full experiment: partitions held 30 s, N up to 65. */
 export const FULL_SCALE: ScenarioScale = {
   steadyMs: 20_000,
   partitionHoldMs: 30_000,
