@@ -2,40 +2,44 @@
 // every `src/core/` pure. Core code is a state machine driven by an injected
 // clock, PRNG and transport (see ../shared/STYLE.md and docs/design.md), so
 // wall-clock reads, timers, ambient randomness and Node's I/O modules are
-// errors there, and a seeded simulation can replay any run.
+// errors there, and a seeded simulation can replay any run. The same rules
+// hold in `src/ladder/`: the simpler designs each stage's ladder runs beside
+// its final one are state machines in the same simulation, so a seed replays
+// them too.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
-const coreRestrictions = {
+/** The purity rules, with messages naming the folder they guard. */
+const purityRules = (folder) => ({
   "no-restricted-globals": [
     "error",
     ...["setTimeout", "setInterval", "setImmediate", "clearTimeout", "clearInterval", "clearImmediate", "queueMicrotask", "performance", "process", "fetch"].map(
-      (name) => ({ name, message: `src/core is pure: inject time and I/O instead of using ${name}.` }),
+      (name) => ({ name, message: `${folder} is pure: inject time and I/O instead of using ${name}.` }),
     ),
   ],
   "no-restricted-properties": [
     "error",
-    { object: "Date", property: "now", message: "src/core is pure: take nowMs as an argument." },
-    { object: "Math", property: "random", message: "src/core is pure: use the injected Prng." },
-    { object: "performance", property: "now", message: "src/core is pure: take nowMs as an argument." },
-    { object: "crypto", property: "getRandomValues", message: "src/core is pure: use the injected Prng." },
-    { object: "crypto", property: "randomUUID", message: "src/core is pure: use the injected Prng." },
+    { object: "Date", property: "now", message: `${folder} is pure: take nowMs as an argument.` },
+    { object: "Math", property: "random", message: `${folder} is pure: use the injected Prng.` },
+    { object: "performance", property: "now", message: `${folder} is pure: take nowMs as an argument.` },
+    { object: "crypto", property: "getRandomValues", message: `${folder} is pure: use the injected Prng.` },
+    { object: "crypto", property: "randomUUID", message: `${folder} is pure: use the injected Prng.` },
   ],
   "no-restricted-syntax": [
     "error",
-    { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: "src/core is pure: `new Date()` reads the wall clock." },
-    { selector: "CallExpression[callee.name='Date']", message: "src/core is pure: `Date()` reads the wall clock." },
+    { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: `${folder} is pure: \`new Date()\` reads the wall clock.` },
+    { selector: "CallExpression[callee.name='Date']", message: `${folder} is pure: \`Date()\` reads the wall clock.` },
   ],
   "no-restricted-imports": [
     "error",
     {
       patterns: [
-        { regex: "^node:", message: "src/core is pure: Node's I/O modules belong in src/io." },
-        { regex: "^(fs|net|dgram|http|https|http2|child_process|os|timers|crypto|worker_threads|cluster|dns|tls|process|perf_hooks)(/.*)?$", message: "src/core is pure: Node's I/O modules belong in src/io." },
+        { regex: "^node:", message: `${folder} is pure: Node's I/O modules belong in src/io.` },
+        { regex: "^(fs|net|dgram|http|https|http2|child_process|os|timers|crypto|worker_threads|cluster|dns|tls|process|perf_hooks)(/.*)?$", message: `${folder} is pure: Node's I/O modules belong in src/io.` },
       ],
     },
   ],
-};
+});
 
 export default tseslint.config(
   { ignores: ["**/node_modules/**", "**/dist/**", "**/.turbo/**", "**/coverage/**", "**/*.d.ts", "test/fixtures/lint/**"] },
@@ -50,5 +54,6 @@ export default tseslint.config(
     },
   },
   { files: ["**/*.js", "**/*.mjs", "**/*.cjs"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly" } } },
-  { files: ["**/src/core/**/*.ts", "test/fixtures/lint-core/src/core/**/*.ts"], rules: coreRestrictions },
+  { files: ["**/src/core/**/*.ts", "test/fixtures/lint-core/src/core/**/*.ts"], rules: purityRules("src/core") },
+  { files: ["**/src/ladder/**/*.ts"], rules: purityRules("src/ladder") },
 );

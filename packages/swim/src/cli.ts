@@ -280,4 +280,25 @@ withTimingOptions(
   else process.stdout.write(`${formatScenario(result)}\n`);
 });
 
+// ---- ladder ------------------------------------------------------------------
+
+function sizes(v: string): number[] {
+  const out = v.split(",").map((s) => Number(s.trim()));
+  for (const n of out) if (!Number.isInteger(n) || n < 3) throw new InvalidArgumentError(`sizes must be integers >= 3, comma-separated, got ${v}`);
+  return out;
+}
+
+program
+  .command("ladder")
+  .description("the simpler failure detectors SWIM replaces, run on the same seeded network: what each one breaks")
+  .option("--seed <n>", "simulation seed (same seed, same table)", int("--seed"), 1)
+  .option("--sizes <list>", "cluster sizes of the scale experiment", sizes, [10, 100, 1000])
+  .option("--json", "print one JSON line { rungs: [{ name, broke, ...figures }] }")
+  .action(async (opts: { seed: number; sizes: number[]; json?: boolean }) => {
+    // Loaded on demand, so starting an agent does not compile the ladder.
+    const { formatLadder, ladderJson, runLadder } = await import("./ladder/ladder.ts");
+    const result = runLadder({ seed: opts.seed, sizes: opts.sizes });
+    process.stdout.write(`${opts.json ? ladderJson(result) : formatLadder(result)}\n`);
+  });
+
 program.parseAsync().catch((e: unknown) => fail((e as Error).message));

@@ -2,35 +2,22 @@
  * A {@link SwimNode} as the simulation runner drives it, plus one thing the
  * runner cannot model from outside: a *slow* node, whose CPU is so starved
  * that it handles its messages and timers late (the failure Lifeguard was
- * built for, Dadgar et al. 2018 §III). Work is processed in arrival order,
- * each item at least `lagMs * u` (u uniform in [0, 1)) after it was due, and
- * never before the previous item: a queue behind a busy CPU.
+ * built for, Dadgar et al. 2018 §III; the lag itself is {@link CpuLag}).
  */
 import type { Address, Channel, Outbound, Prng, SimProcess } from "@heck/sim";
 import type { SwimMessage } from "../core/messages.ts";
 import type { SwimNode, SwimPersisted } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
+import { CpuLag } from "./cpu-lag.ts";
 
 /** Receives every member event, tagged with the observing node. */
 export type EventObserver = (observer: string, events: MemberEvent[]) => void;
 
-interface Work {
-  atMs: number;
-  from: Address;
-  message: SwimMessage;
-  channel: Channel;
-}
-
 /** The runner-facing wrapper: forwards to the node, reports its events, optionally lags. */
 export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   readonly id: string;
-  private readonly backlog: Work[] = [];
-  private busyUntilMs = 0;
-  /** The inner deadline the current tick lag was drawn for, and the lagged time. */
-  private lagFor = NaN;
-  private laggedTickMs = Infinity;
+  private readonly lag: CpuLag<SwimMessage> | undefined;
   private traced: Array<{ event: string; msg?: unknown }> = [];
-  private lastNowMs = -Infinity;
   private readonly view = new Map<string, { state: string; incarnation: number; atMs: number }>();
   /** The first safety rule this member's event stream broke, if any (see {@link checkView}). */
   violation: string | undefined;
@@ -45,46 +32,34 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   constructor(
     readonly node: SwimNode,
     private readonly observer: EventObserver | undefined,
-    private readonly lagMs = 0,
-    private readonly lagPrng?: Prng,
+    lagMs = 0,
+    lagPrng?: Prng,
     private readonly traceEvents = false,
   ) {
     this.id = node.id;
+    this.lag = lagMs > 0 ? new CpuLag(lagMs, lagPrng!) : undefined;
   }
 
   /** True when this member processes its work late. */
   get slow(): boolean {
-    return this.lagMs > 0;
+    return this.lag !== undefined;
   }
 
   tick(nowMs: number): void {
-    this.lastNowMs = nowMs;
     this.stepMs = nowMs;
-    if (!this.slow) {
-      this.node.tick(nowMs);
-      this.report();
-      return;
-    }
-    while (this.backlog.length > 0 && this.backlog[0]!.atMs <= nowMs) {
-      const w = this.backlog.shift()!;
-      this.node.receive(w.from, w.message, w.channel, nowMs);
-    }
-    // Timers fire late too: the inner deadline is served at its lagged time (see nextDeadlineMs).
-    if (this.node.nextDeadlineMs() <= nowMs && nowMs >= this.laggedTickMs) this.node.tick(nowMs);
+    if (this.lag === undefined) this.node.tick(nowMs);
+    else this.lag.wake(nowMs, this.node);
     this.report();
   }
 
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
     this.stepMs = nowMs;
-    if (!this.slow) {
-      this.node.receive(from, message, channel, nowMs);
-      this.report();
+    if (this.lag !== undefined) {
+      this.lag.enqueue(from, message, channel, nowMs);
       return;
     }
-    this.lastNowMs = nowMs;
-    const atMs = Math.max(this.busyUntilMs, nowMs + this.lagMs * this.lagPrng!.nextFloat());
-    this.busyUntilMs = atMs;
-    this.backlog.push({ atMs, from, message, channel });
+    this.node.receive(from, message, channel, nowMs);
+    this.report();
   }
 
   takeOutbox(): Outbound<SwimMessage>[] {
@@ -103,15 +78,7 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
   }
 
   nextDeadlineMs(): number {
-    if (!this.slow) return this.node.nextDeadlineMs();
-    const inner = this.node.nextDeadlineMs();
-    if (inner !== this.lagFor) {
-      this.lagFor = inner;
-      // Never at or before the last step: the runner requires deadlines in the future after a tick.
-      this.laggedTickMs = inner === Infinity ? Infinity : Math.max(inner + this.lagMs * this.lagPrng!.nextFloat(), this.lastNowMs + 0.001);
-    }
-    const head = this.backlog.length > 0 ? this.backlog[0]!.atMs : Infinity;
-    return Math.min(head, this.laggedTickMs);
+    return this.lag === undefined ? this.node.nextDeadlineMs() : this.lag.nextDeadlineMs(this.node);
   }
 
   persisted(): SwimPersisted {
