@@ -11,7 +11,7 @@ import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
-import { Agent } from "./io/agent.ts";
+import { Agent, configOriginErrors } from "./io/agent.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
 import { clusterUp } from "./io/cluster.ts";
 import { registerCompareCommand } from "./compare/command.ts";
@@ -52,7 +52,7 @@ const AGENT_FLAGS: [string, string, string, "string" | "int"][] = [
   ["--join-timeout-ms <ms>", "joinTimeoutMs", "give up joining after this long (default 30000; 0 = retry forever)", "int"],
   ["--api <host:port>", "api", "HTTP API and dashboard address (default 127.0.0.1:8946; port 0 = any)", "string"],
   ["--store <kind>", "store", "shared state: crdt (default, coordination-free), raft (consensus), etcd", "string"],
-  ["--data-dir <dir>", "dataDir", "where the crdt replica or raft member keeps its data (default heck-data/<id>)", "string"],
+  ["--data-dir <dir>", "dataDir", "where the crdt replica or raft member keeps its data (default .heck/data/<id>)", "string"],
   ["--crdt-port <port>", "crdtPort", "crdt gossip port on the bind host (default 0 = any)", "int"],
   ["--crdt-sync-interval-ms <ms>", "crdtSyncIntervalMs", "crdt anti-entropy period (default 200)", "int"],
   ["--raft-peers <id=host:port,...>", "raftPeers", "raft-kv members' peer addresses; an agent listed here embeds a member", "string"],
@@ -113,6 +113,8 @@ agentCmd.action(async (opts: Record<string, string | boolean | undefined>) => {
   const decoded = decodeAgentConfig(raw);
   if (!decoded.ok) fail(`bad configuration:\n  ${decoded.message.split("\n").join("\n  ")}`);
   const config = (decoded as { ok: true; value: import("./core/config.ts").AgentConfig }).value;
+  const originErrors = configOriginErrors(config);
+  if (originErrors.length > 0) fail(`bad configuration:\n  ${originErrors.join("\n  ")}`);
   let agent: Agent;
   try {
     agent = await Agent.start(config);
@@ -253,7 +255,7 @@ program
   .addOption(new Option("--replicas <k>", "checkers per origin").default(1).argParser(intArg("--replicas", 1, 16)))
   .addOption(new Option("--swim-preset <name>", "SWIM timings").choices(["lan", "wan", "local"]).default("local"))
   .option("--etcd-endpoints <list>", "use this etcd instead of starting a local one (--store etcd)")
-  .option("--data-dir <dir>", "keep agents' data and logs here (default: a temp dir, removed at stop)")
+  .option("--data-dir <dir>", "keep agents' data and logs here (default: a temp dir; at stop its data goes and the agents' logs stay)")
   .option("--json", 'print one JSON line { "nodes": [ { "id", "pid", "api" } ], "fleet": { "pid", "control" } } once every agent is up', false)
   .action(async (opts: { nodes: number; origins: number; store: "crdt" | "raft" | "etcd"; basePort: number; intervalMs: number; replicas: number; swimPreset: "lan" | "wan" | "local"; etcdEndpoints?: string; dataDir?: string; json: boolean }) => {
     const log = opts.json ? () => undefined : (l: string) => process.stderr.write(`heck cluster: ${l}\n`);
@@ -270,7 +272,7 @@ program
         host: "127.0.0.1",
         log,
         ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints.split(",").map((s) => s.trim()) } : {}),
-        ...(opts.dataDir ? { dataDir: opts.dataDir } : {}),
+        ...(opts.dataDir ? { dataDir: opts.dataDir } : { keepLogs: true }),
       });
     } catch (e) {
       return fail(`cluster up: ${(e as Error).message}`, 1);
@@ -286,7 +288,7 @@ program
           `  dashboard   http://${n1.api}/      (every agent serves one)`,
           ...cluster.nodes.map((n) => `  agent ${n.id.padEnd(4)} http://${n.api}  pid ${n.pid}`),
           `  fleet       http://${cluster.fleet.control}  pid ${cluster.fleet.pid}`,
-          `  logs        ${cluster.dataDir}/<id>.log`,
+          `  logs        ${cluster.dataDir}/<id>.log   (kept after Ctrl-C)`,
           ``,
           `Break things and watch the dashboard:`,
           `  curl -X PUT http://${cluster.fleet.control}/origins/3 -d '{"mode":"failing"}'     # origin o3 fails`,
@@ -306,7 +308,11 @@ program
       stopping = true;
       log("stopping...");
       cluster.stop().then(
-        () => process.exit(0),
+        () => {
+          // Always said, --json or not (on stderr, so the contract line stays alone on stdout).
+          process.stderr.write(opts.dataDir ? `heck cluster: stopped; data and logs are in ${cluster.dataDir}\n` : `heck cluster: stopped; the agents' logs are kept in ${cluster.dataDir} (rm -r ${cluster.dataDir} removes them)\n`);
+          process.exit(0);
+        },
         () => process.exit(1),
       );
     };

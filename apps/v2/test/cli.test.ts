@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -56,12 +56,16 @@ describe("heck agent refuses bad configuration, naming the field", () => {
     expect(r.stderr).toMatch(/intervalMS: unknown field/);
   });
 
-  it("refuses a config origin that v1 would not check", { concurrent: true, timeout: 30_000 }, async () => {
+  it("refuses a config origin that v1 would not check, naming it by index, before anything binds", { concurrent: true, timeout: 30_000 }, async () => {
     const file = join(dir, "bad-origin.json");
-    writeFileSync(file, JSON.stringify({ id: "a", api: "127.0.0.1:0", bind: "127.0.0.1:0", dataDir: join(dir, "a"), origins: [{ id: "x", url: "ftp://nope" }] }));
+    const origins = [{ id: "ok", url: "http://127.0.0.1:1/health" }, { id: "x", url: "ftp://nope" }, { id: "ok", url: "http://127.0.0.1:2/health" }];
+    writeFileSync(file, JSON.stringify({ id: "a", api: "127.0.0.1:0", bind: "127.0.0.1:0", dataDir: join(dir, "a"), origins }));
     const r = await heckAsync("agent", "--config", file);
-    expect(r.status).toBe(1);
-    expect(r.stderr).toMatch(/origins: .*url/);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/bad configuration:\n {2}origins\[1\]\.url: must start with http:\/\/, https:\/\/ or tcp:\/\//);
+    expect(r.stderr).toMatch(/origins\[2\]\.id: "ok" appears twice/);
+    // Refused before the agent made its data directory.
+    expect(existsSync(join(dir, "a"))).toBe(false);
   });
 });
 

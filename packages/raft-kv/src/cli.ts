@@ -207,7 +207,7 @@ cluster
   .description("start n members on loopback; prints them once a leader is elected; stops them on SIGINT/SIGTERM")
   .addOption(new Option("--nodes <n>", "number of members").default(3).argParser(int("--nodes", 1, 9)))
   .addOption(new Option("--base-port <p>", "member i uses p+3i (peer), p+3i+1 (http), p+3i+2 (grpc)").default(15000).argParser(int("--base-port", 1024, 65000)))
-  .option("--data-dir <dir>", "parent of the members' data dirs and logs", "./heck-raft-data")
+  .option("--data-dir <dir>", "parent of the members' data dirs and logs", ".heck/raft-cluster")
   .option("--server-args <args>", "extra flags for every `heck-raft server`, space-separated", "")
   .option("--key <base64>", KEY_HELP, collectKey)
   .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[] }) => {

@@ -26,7 +26,11 @@ export interface AgentConfig {
   /** HTTP API and dashboard listen address. */
   api: string;
   store: StoreChoice;
-  /** Where the crdt replica or the raft member keeps its data. */
+  /**
+   * Where the crdt replica or the raft member keeps its data. The default,
+   * `.heck/data/<id>` under the working directory, sits in the repository's
+   * git-ignored scratch folder when an agent is started from a checkout.
+   */
   dataDir: string;
   /** crdt gossip port on the bind host (0 = any free port; advertised through SWIM metadata). */
   crdtPort: number;
@@ -80,7 +84,7 @@ export function defaultConfig(id = ""): AgentConfig {
     joinTimeoutMs: 30_000,
     api: "127.0.0.1:8946",
     store: "crdt",
-    dataDir: `heck-data/${id || "agent"}`,
+    dataDir: `.heck/data/${id || "agent"}`,
     crdtPort: 0,
     crdtSyncIntervalMs: 200,
     raftPeers: {},

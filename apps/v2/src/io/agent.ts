@@ -51,6 +51,25 @@ export function decodeMeta(bytes: Uint8Array): AgentMeta | undefined {
   return undefined;
 }
 
+/**
+ * Checks the config file's origins as v1 would (same fields, same rules),
+ * each error naming the origin by index (`origins[3].url: ...`), so a bad
+ * list is refused before anything binds. Returns no errors for a good list.
+ */
+export function configOriginErrors(config: AgentConfig): string[] {
+  const defaults = parseDefaults({ intervalMs: config.intervalMs, timeoutMs: config.timeoutMs, rise: config.rise, fall: config.fall });
+  if (!defaults.ok) return defaults.errors;
+  const errors: string[] = [];
+  const seen = new Set<string>();
+  config.origins.forEach((raw, i) => {
+    const parsed = parseTarget(raw, defaults.value, `origins[${i}]`);
+    if (!parsed.ok) errors.push(...parsed.errors);
+    else if (seen.has(parsed.value.id)) errors.push(`origins[${i}].id: "${parsed.value.id}" appears twice in the list`);
+    else seen.add(parsed.value.id);
+  });
+  return errors;
+}
+
 /** Options of {@link Agent.start} beyond the config. */
 export interface AgentOptions {
   log?: (line: string) => void;
@@ -85,6 +104,8 @@ export class Agent {
     const defaults = parseDefaults({ intervalMs: config.intervalMs, timeoutMs: config.timeoutMs, rise: config.rise, fall: config.fall });
     if (!defaults.ok) throw new TypeError(defaults.errors.join("; "));
     this.defaults = defaults.value;
+    const originErrors = configOriginErrors(config);
+    if (originErrors.length > 0) throw new TypeError(originErrors.join("; "));
     this.core = new AgentCore(
       { self: config.id, replicas: config.replicas, refreshMs: config.refreshMs, handoffGraceMs: config.handoffGraceMs, promoteAfterMs: config.promoteAfterMs },
       rendezvous,
@@ -175,11 +196,8 @@ export class Agent {
     await this.store.start((e) => this.onStoreEvent(e));
     // Origins from the config file seed an empty store; existing ones are kept.
     const seed: OriginSpec[] = [];
-    for (const raw of c.origins) {
-      const parsed = parseTarget(raw, this.defaults);
-      if (!parsed.ok) throw new TypeError(`origins: ${parsed.errors.join("; ")}`);
-      if (this.core.origin(String(raw.id)) === undefined) seed.push(raw as unknown as OriginSpec);
-    }
+    // Validated in the constructor (configOriginErrors), before anything bound.
+    for (const raw of c.origins) if (this.core.origin(String(raw.id)) === undefined) seed.push(raw as unknown as OriginSpec);
     if (seed.length > 0) await this.store.putOrigins(seed);
 
     this.member.subscribe((e) => {

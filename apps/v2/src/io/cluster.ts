@@ -19,7 +19,7 @@
  * origin open; a single fleet of 10,000 would run out and start refusing.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { createWriteStream, existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -35,6 +35,12 @@ export interface ClusterOptions {
   host: string;
   /** Where agents keep data and logs; a temp dir (removed at stop) when absent. */
   dataDir?: string;
+  /**
+   * With a temp dir: keep the agents' logs (`<id>.log`) when stopping and
+   * remove only their data, so a learner can still read what happened after
+   * Ctrl-C. The CLI sets it; tests leave it off.
+   */
+  keepLogs?: boolean;
   etcdEndpoints?: string[];
   replicas: number;
   swimPreset: "lan" | "wan" | "local";
@@ -67,7 +73,10 @@ export interface RunningCluster {
   contract(): { nodes: { id: string; pid: number; api: string }[]; fleet: { pid: number; control: string } };
   /** Starts one more agent (joining the cluster) with the next free slot; resolves when it is up. */
   addNode(): Promise<ClusterNode>;
-  /** Stops everything (agents gracefully, then the fleet and etcd), removes the temp dir. */
+  /**
+   * Stops everything (agents gracefully, then the fleet and etcd) and removes
+   * the temp dir, or with `keepLogs` everything in it but the agents' logs.
+   */
   stop(): Promise<void>;
 }
 
@@ -156,7 +165,9 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
       await Promise.all(fleets.map((f) => stopChild(f.child, "SIGTERM", 5_000)));
       if (etcd !== undefined) await stopChild(etcd.child, "SIGTERM", 5_000);
       for (const c of children) await stopChild(c, "SIGKILL", 1_000);
-      if (ownDir) rmSync(dataDir, { recursive: true, force: true });
+      if (ownDir && o.keepLogs === true) {
+        for (const entry of readdirSync(dataDir)) if (!entry.endsWith(".log")) rmSync(join(dataDir, entry), { recursive: true, force: true });
+      } else if (ownDir) rmSync(dataDir, { recursive: true, force: true });
     })());
 
   // 1. The fleet(s) of origins.
