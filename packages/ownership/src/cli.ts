@@ -141,6 +141,23 @@ common(program.command("compare").description("every scheme on the same input: b
     print(o.json, report, () => formatCompare(report));
   });
 
+program
+  .command("ladder")
+  .description("the simpler placements rendezvous replaces, on the same seeded draw: balance, movement, and what each breaks")
+  .option("--seed <n>", "draws the origins and the member that leaves (same seed, same table)", "1")
+  .option("--members <n>", "members n1..nN", "10")
+  .option("--origins <n>", "origins drawn from the seed", "10000")
+  .option("--json", "print one JSON line { rungs: [{ name, broke, ...figures }] }")
+  .action(async (o: { seed: string; members: string; origins: string; json?: boolean }) => {
+    const seed = integer(o.seed, "--seed", 0)!;
+    const m = integer(o.members, "--members", 2)!;
+    const n = integer(o.origins, "--origins", 1)!;
+    // Loaded on demand: the other commands do not need the ladder.
+    const { formatLadder, ladderJson, runLadder } = await import("./ladder/ladder.ts");
+    const result = runLadder({ seed, members: m, origins: n });
+    process.stdout.write(`${o.json ? ladderJson(result) : formatLadder(result)}\n`);
+  });
+
 try {
   await program.parseAsync();
 } catch (err) {

@@ -16,7 +16,7 @@ import { createScheme, type SchemeOptions } from "./create-scheme.ts";
 import { normalizeMembers, type Member, type MemberInput } from "./members.ts";
 import { isPrepared, prepareOrigins, type PreparedOrigins } from "./origins.ts";
 import { SCHEME_NAMES, type SchemeName } from "./scheme.ts";
-import { assignWith, diff, loadStats, type LoadStats } from "./table.ts";
+import { assignWith, diff, loadStats, type LoadStats, type TableLike } from "./table.ts";
 
 /** Options of {@link compareSchemes}. */
 export interface CompareOptions extends SchemeOptions {
@@ -57,6 +57,15 @@ export interface ComparisonRow {
 
 /** Default eps of the bounded-loads row: the design target of max/mean <= 1.05, tight enough that the cap visibly bites. */
 export const DEFAULT_BOUNDED_LOAD_EPSILON = 0.05;
+
+/**
+ * The movement between `before` and `after` on one membership change:
+ * origins moved, against the `optimal` that had to, and the collateral.
+ */
+export function movementFigures(before: TableLike, after: TableLike, member: string, optimal: number): MovementFigures {
+  const d = diff(before, after);
+  return { member, moved: d.moved.length, optimal, movedOverOptimal: optimal === 0 ? 0 : d.moved.length / optimal, collateral: d.collateral };
+}
 
 function pickNewId(members: readonly Member[]): string {
   const ids = new Set(members.map((m) => m.id));
@@ -99,10 +108,7 @@ export function compareSchemes(origins: readonly string[] | PreparedOrigins, mem
     const t0 = assignWith(before, prepared, e);
     const tRemove = assignWith(createScheme(scheme, afterRemove, options), prepared, e);
     const tAdd = assignWith(createScheme(scheme, afterAdd, options), prepared, e);
-    const figures = (after: typeof t0, member: string, optimal: number): MovementFigures => {
-      const d = diff(t0, after);
-      return { member, moved: d.moved.length, optimal, movedOverOptimal: optimal === 0 ? 0 : d.moved.length / optimal, collateral: d.collateral };
-    };
+    const figures = (after: typeof t0, member: string, optimal: number): MovementFigures => movementFigures(t0, after, member, optimal);
     return {
       scheme,
       label: t0.label,

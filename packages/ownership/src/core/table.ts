@@ -49,6 +49,9 @@ export interface OwnershipTable {
   readonly capacities?: ReadonlyMap<MemberId, number>;
 }
 
+/** What {@link diff} and {@link loadStats} read of a table: any placement of origins on members can be measured. */
+export type TableLike = Pick<OwnershipTable, "members" | "origins" | "owners" | "loads">;
+
 /** ceil(x), except that x within float noise of an integer is that integer ((1.05 * 1000) is 1050.0000000000002). */
 function ceilTolerant(x: number): number {
   const r = Math.round(x);
@@ -153,7 +156,7 @@ export interface LoadStats {
 }
 
 /** Load statistics of a table (all zero for an empty one). */
-export function loadStats(table: OwnershipTable): LoadStats {
+export function loadStats(table: TableLike): LoadStats {
   const n = table.origins.length;
   const m = table.members.length;
   if (n === 0 || m === 0) return { origins: n, members: m, mean: 0, max: 0, min: 0, maxOverMean: 0, stdDevPct: 0 };
@@ -210,7 +213,7 @@ export interface OwnershipDiff {
 }
 
 /** Which origins moved between two tables, from whom to whom. */
-export function diff(before: OwnershipTable, after: OwnershipTable): OwnershipDiff {
+export function diff(before: TableLike, after: TableLike): OwnershipDiff {
   const beforeOwner = new Map<string, MemberId>();
   before.origins.forEach((o, i) => beforeOwner.set(o, before.owners[i]!));
   const beforeIds = new Set(before.members.map((m) => m.id));

@@ -1,0 +1,192 @@
+/**
+ * The ownership ladder: every way this package (and the one-liner before it)
+ * can place origins on members, measured the same way on the same draw, so
+ * the learner sees what each one breaks and the next one fixes:
+ *
+ * 1. modulo n: even, but almost every origin moves when n changes;
+ * 2. a hash ring with one point per member (Karger et al.): only the
+ *    necessary origins move, but arcs, and so loads, are very unequal;
+ * 3. the ring with virtual nodes (Dynamo): balance improves as 1/sqrt(points),
+ *    at the price of m x 160 points every node must build and agree on;
+ * 4. jump hash: near-perfect balance with no state, but it can only drop the
+ *    last bucket: any other departure renumbers the rest;
+ * 5. Maglev: near-perfect balance, a table to build, and a few needless moves;
+ * 6. rendezvous: minimal movement, balance like the ring's at 1,000 points,
+ *    no state, and the failover order for free: the stage's design;
+ * 7. rendezvous with bounded loads: the same with a cap on every member.
+ *
+ * Ownership is a pure function of the member list, so there is no network to
+ * simulate: the seed draws the origins (with @heck/sim's PRNG, as every
+ * simulation in Heck does) and which member leaves; then one member leaves
+ * and, separately, one joins. Rows 3 to 7 are `compareSchemes`, the stage's
+ * own comparison (the CLI's `compare`), folded into this one table.
+ */
+import { createPrng } from "@heck/sim";
+import { compareSchemes, movementFigures, type MovementFigures } from "../core/compare.ts";
+import { normalizeMembers } from "../core/members.ts";
+import { prepareOrigins, type PreparedOrigins } from "../core/origins.ts";
+import { columns } from "../core/report.ts";
+import { loadStats, type LoadStats } from "../core/table.ts";
+import { moduloTable } from "./modulo.ts";
+
+/** What one ladder run places and changes. */
+export interface LadderOptions {
+  seed: number;
+  /** Members n1..nM. Default 10. */
+  members?: number;
+  /** Origins drawn from the seed. Default 10,000. */
+  origins?: number;
+}
+
+/** One rung's figures: the JSON contract's `{ name, broke, ...figures }`. */
+export interface OwnershipRung {
+  name: string;
+  /** What this rung gets wrong on this draw, and so what the next one is for. */
+  broke: string;
+  /** The busiest member's load over its fair share (1.000 is perfect). */
+  maxOverMean: number;
+  stdDevPct: number;
+  /** One member leaves (drawn from the seed). */
+  leave: MovementFigures;
+  /** A new member joins. */
+  join: MovementFigures;
+}
+
+/** A whole ladder run. */
+export interface OwnershipLadder {
+  seed: number;
+  members: number;
+  origins: number;
+  leaver: string;
+  joiner: string;
+  rungs: OwnershipRung[];
+}
+
+/** The origin names a seed draws: distinct health-check URLs. */
+export function originsFor(seed: number, count: number): string[] {
+  const prng = createPrng(seed).fork("origins");
+  const seen = new Set<string>();
+  while (seen.size < count) seen.add(`https://o${prng.nextUint32().toString(36)}.example/health`);
+  return [...seen];
+}
+
+/** Runs every rung on the draw of `seed`; a function of the options only. */
+export function runLadder(options: LadderOptions): OwnershipLadder {
+  const m = options.members ?? 10;
+  const n = options.origins ?? 10_000;
+  if (!Number.isInteger(m) || m < 2) throw new RangeError(`members: must be an integer >= 2, got ${m}`);
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`origins: must be an integer >= 1, got ${n}`);
+  const members = normalizeMembers(Array.from({ length: m }, (_, i) => `n${i + 1}`));
+  const leaver = createPrng(options.seed).fork("leaver").pick(members).id;
+  const joiner = `n${m + 1}`;
+  const prepared = prepareOrigins(originsFor(options.seed, n));
+  const rungs: Array<Omit<OwnershipRung, "broke">> = [moduloRung(prepared, members.map((x) => x.id), leaver, joiner)];
+  const compare = (schemes: Array<"ring" | "jump" | "maglev" | "rendezvous">, vnodes?: number, eps: number | null = null) =>
+    compareSchemes(prepared, members, { schemes, remove: leaver, add: joiner, boundedLoadEpsilon: eps, ...(vnodes === undefined ? {} : { vnodes }) });
+  const rows = [...compare(["ring"], 1), ...compare(["ring"]), ...compare(["jump"]), ...compare(["maglev"]), ...compare(["rendezvous"], undefined, 0.05)];
+  for (const row of rows) {
+    rungs.push({ name: nameOf(row.label), ...figures(row.load!), leave: row.remove!, join: row.add! });
+  }
+  return { seed: options.seed, members: m, origins: n, leaver, joiner, rungs: rungs.map((r) => ({ ...r, broke: whatBroke(r, rungs, leaver, members.findIndex((x) => x.id === leaver), m) })) };
+}
+
+function moduloRung(origins: PreparedOrigins, ids: string[], leaver: string, joiner: string): Omit<OwnershipRung, "broke"> {
+  const members = normalizeMembers(ids);
+  const before = moduloTable(members, origins);
+  const afterLeave = moduloTable(members.filter((x) => x.id !== leaver), origins);
+  const afterJoin = moduloTable([...members, { id: joiner, weight: 1 }], origins);
+  const n = origins.ids.length;
+  const m = members.length;
+  return {
+    name: "modulo n",
+    ...figures(loadStats(before)),
+    leave: movementFigures(before, afterLeave, leaver, n / m),
+    join: movementFigures(before, afterJoin, joiner, n / (m + 1)),
+  };
+}
+
+function figures(load: LoadStats): { maxOverMean: number; stdDevPct: number } {
+  return { maxOverMean: load.maxOverMean, stdDevPct: load.stdDevPct };
+}
+
+/** The comparison's labels, in the ladder's words. */
+function nameOf(label: string): string {
+  if (label === "ring (1 vnode)") return "hash ring, 1 point per member";
+  if (label.startsWith("ring (")) return label.replace(/^ring \((\d+) vnodes\)$/, "hash ring, $1 vnodes per member");
+  if (label === "rendezvous") return "rendezvous";
+  return label;
+}
+
+/** The one sentence per rung, written from its figures. */
+function whatBroke(r: Omit<OwnershipRung, "broke">, all: ReadonlyArray<Omit<OwnershipRung, "broke">>, leaver: string, leaverIndex: number, m: number): string {
+  const pct = (x: number, of: number): string => `${Math.round((100 * x) / of)}%`;
+  const origins = r.leave.optimal * m;
+  if (r.name === "modulo n") return `${pct(r.leave.moved, origins)} of origins move when ${leaver} leaves (${r.leave.movedOverOptimal.toFixed(1)}x what must), ${pct(r.join.moved, origins)} when ${r.join.member} joins`;
+  if (r.name.startsWith("hash ring, 1 point")) return `unbalanced: the busiest member holds ${r.maxOverMean.toFixed(2)}x its fair share`;
+  if (r.name.startsWith("hash ring")) {
+    const rv = all.find((x) => x.name === "rendezvous");
+    return `${r.maxOverMean.toFixed(2)}x the fair share at most (rendezvous ${rv?.maxOverMean.toFixed(2) ?? "?"}), and ${r.name.match(/\d+/)?.[0] ?? "many"} points per member to build and agree on`;
+  }
+  if (r.name === "jump") {
+    return r.leave.movedOverOptimal > 2
+      ? `${pct(r.leave.moved, origins)} of origins move when ${leaver} (bucket ${leaverIndex} of ${m}) leaves: every later bucket is renumbered`
+      : `cheap here only because ${leaver} was the last bucket; any other member leaving renumbers the rest`;
+  }
+  if (r.name.startsWith("maglev")) return `${r.leave.collateral + r.join.collateral} origins move between members that stayed (collateral), and a ${r.name.match(/M=(\d+)/)?.[1] ?? ""}-slot table to rebuild`;
+  if (r.name === "rendezvous") return "nothing on this draw: minimal movement, no state, the failover order for free (the stage's design)";
+  const plain = all.find((x) => x.name === "rendezvous");
+  const eps = Number(r.name.match(/eps=([0-9.]+)/)?.[1] ?? "0");
+  if (plain !== undefined && plain.maxOverMean <= 1 + eps) return `the cap (${(1 + eps).toFixed(2)}x the fair share) did not bite on this draw; when it does, it costs a few moves between members that stayed`;
+  return `the cap costs ${r.leave.collateral + r.join.collateral} moves between members that stayed`;
+}
+
+/** The ladder as one table: rung, figures, what broke. */
+export function formatLadder(l: OwnershipLadder): string {
+  const rows = [
+    ["rung", "max/mean", "leave: moved", "x optimal", "join: moved", "x optimal", "collateral", "what broke"],
+    ...l.rungs.map((r) => [
+      r.name,
+      r.maxOverMean.toFixed(3),
+      String(r.leave.moved),
+      `${r.leave.movedOverOptimal.toFixed(2)}x`,
+      String(r.join.moved),
+      `${r.join.movedOverOptimal.toFixed(2)}x`,
+      `${r.leave.collateral}+${r.join.collateral}`,
+      r.broke,
+    ]),
+  ];
+  return [
+    `${l.origins.toLocaleString("en")} origins over ${l.members} members; ${l.leaver} leaves, or ${l.joiner} joins`,
+    "",
+    ...columns(rows),
+    "",
+    `seed ${l.seed} (replay: --seed ${l.seed})`,
+  ].join("\n");
+}
+
+/** The `--json` line: `{ "rungs": [ { "name", "broke", ...figures } ] }`. */
+export function ladderJson(l: OwnershipLadder): string {
+  return JSON.stringify({
+    seed: l.seed,
+    members: l.members,
+    origins: l.origins,
+    leaver: l.leaver,
+    joiner: l.joiner,
+    rungs: l.rungs.map((r) => ({
+      name: r.name,
+      broke: r.broke,
+      maxOverMean: round(r.maxOverMean, 3),
+      stdDevPct: round(r.stdDevPct, 2),
+      leaveMoved: r.leave.moved,
+      leaveMovedOverOptimal: round(r.leave.movedOverOptimal, 3),
+      joinMoved: r.join.moved,
+      joinMovedOverOptimal: round(r.join.movedOverOptimal, 3),
+      collateral: r.leave.collateral + r.join.collateral,
+    })),
+  });
+}
+
+function round(v: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(v * f) / f;
+}
