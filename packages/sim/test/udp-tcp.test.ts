@@ -110,3 +110,44 @@ describe("fault command", () => {
     }
   });
 });
+
+describe("UDP+TCP transport with raw streams", () => {
+  it("passes bytes through unframed both ways, names an accepted stream by the dialer's socket, and refuses a keyring", async () => {
+    const a = await openTransport({ streams: "raw" });
+    const b = await openTransport({ streams: "raw" });
+    try {
+      const got: string[] = [];
+      let accepted: Stream | undefined;
+      b.onStream((s) => {
+        accepted = s;
+        s.onFrame((chunk) => {
+          got.push(new TextDecoder().decode(chunk));
+          s.send(new TextEncoder().encode("pong"));
+        });
+      });
+      const s = await a.dial(b.localAddress, 1000);
+      const replies: string[] = [];
+      s.onFrame((chunk) => replies.push(new TextDecoder().decode(chunk)));
+      s.send(new TextEncoder().encode("ping"));
+      const end = Date.now() + 5000;
+      while (replies.join("") !== "pong" && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(got.join("")).toBe("ping");
+      expect(replies.join("")).toBe("pong");
+      // No hello: the acceptor knows the dialer only by its (ephemeral) socket address.
+      expect(accepted!.remoteAddress).not.toBe(a.localAddress);
+      expect(parseAddress(accepted!.remoteAddress).host).toBe("127.0.0.1");
+      // A raw client needs no hello either: plain bytes arrive as they are.
+      const { port } = parseAddress(b.localAddress);
+      const client = net.connect(port, "127.0.0.1", () => client.write(Buffer.from("hello")));
+      while (!got.includes("hello") && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
+      expect(got).toContain("hello");
+      client.destroy();
+      s.close();
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const { Keyring } = await import("../src/io/keyring.ts");
+    await expect(openTransport({ streams: "raw", keyring: new Keyring([new Uint8Array(32)]) })).rejects.toThrow(/raw streams/);
+  });
+});

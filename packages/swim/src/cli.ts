@@ -11,6 +11,7 @@ import type { MemberEvent } from "./core/types.ts";
 import { startHttpApi, type MemberJson } from "./io/http-api.ts";
 import { generateKey, KeyringError, parseKey } from "@heck/sim/io";
 import { startMember } from "./io/member.ts";
+import { parseMemberlistKey } from "./io/memberlist-keyring.ts";
 import { formatScenario, runScenario } from "./sim/scenario.ts";
 
 const program = new Command("heck-swim").description("Stage 3: SWIM membership and failure detection with Lifeguard.");
@@ -77,7 +78,9 @@ withTimingOptions(
     .option("--retry-max <n>", "give up (exit 1) after this many join attempts; 0 = never", int("--retry-max"), 0)
     .option("--retry-interval <ms>", "longest wait between join attempts (backoff from 1 s)", int("--retry-interval", 1), 30_000)
     .option("--http <host:port>", "HTTP endpoint for /v1/members and admin commands", "127.0.0.1:0")
-    .option("--key <base64>", "AES-256 key (repeat for a keyring; the first encrypts)", list, [])
+    .option("--key <base64>", "encryption key (repeat for a keyring; the first encrypts): 32 bytes, or 16, 24 or 32 with --wire memberlist", list, [])
+    .addOption(new Option("--wire <format>", "what to speak on --bind: heck's codec, or hashicorp/memberlist 0.2.2's wire").choices(["heck", "memberlist"]).default("heck"))
+    .option("--compress", "LZW-compress what we send, as memberlist's EnableCompression (--wire memberlist only)")
     .option("--meta <text>", "metadata to publish (at most 512 bytes)", "")
     .option("--seed <n>", "seed for this member's random choices", int("--seed"))
     .option("--json", "print events as JSON lines"),
@@ -106,12 +109,14 @@ withTimingOptions(
       ...(opts.advertise !== undefined ? { advertiseHost: opts.advertise as string } : {}),
       meta: opts.meta as string,
       config,
-      keys: (opts.key as string[]).map((k) => parseKey(k)),
+      wire: opts.wire as "heck" | "memberlist",
+      ...(opts.compress === true ? { compress: true } : {}),
+      keys: (opts.key as string[]).map((k) => (opts.wire === "memberlist" ? parseMemberlistKey(k) : parseKey(k))),
       ...(opts.seed !== undefined ? { seed: opts.seed as number } : {}),
       log: (level, message) => process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`),
     });
   } catch (e) {
-    fail(e instanceof KeyringError || e instanceof ConfigError ? e.message : `could not start: ${(e as Error).message}`);
+    fail(e instanceof KeyringError || e instanceof ConfigError || e instanceof TypeError ? e.message : `could not start: ${(e as Error).message}`);
   }
   const self = member.name;
   member.subscribe((e: MemberEvent) => {
@@ -130,7 +135,7 @@ withTimingOptions(
     process.exit(0);
   };
   const api = await startHttpApi(member, { listen: opts.http as string, onLeave: () => void exit(false) });
-  print("ready", { self, addr: member.address, http: api.address, members: member.members().length, encrypted: member.keyring !== undefined });
+  print("ready", { self, addr: member.address, http: api.address, members: member.members().length, encrypted: member.keyring !== undefined, ...(member.wire !== "heck" ? { wire: member.wire } : {}) });
   process.on("SIGINT", () => void exit(true));
   process.on("SIGTERM", () => void exit(true));
   // Join like Consul's retry_join: a seed that is not up yet is retried with backoff, never fatal
@@ -226,7 +231,8 @@ for (const [verb, what] of [
   cmd.action(async (opts: { http: string[]; key?: string }) => {
     if (opts.key !== undefined) {
       try {
-        parseKey(opts.key);
+        // Every size any wire takes (16, 24, 32 bytes); each agent then checks its own wire's.
+        parseMemberlistKey(opts.key);
       } catch (e) {
         fail((e as Error).message);
       }

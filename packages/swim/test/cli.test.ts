@@ -110,7 +110,7 @@ describe("heck-swim agent processes", () => {
     expect(stats.driver.wrongKey).toBeGreaterThan(0);
   });
 
-  it("rejects bad flags with a message naming them", async () => {
+  it("rejects bad flags with a message naming them", { timeout: 30_000 }, async () => {
     const r = await runCli(["agent", "--bind", "127.0.0.1:0", "--probe-interval", "abc"]);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/--probe-interval must be an integer/);

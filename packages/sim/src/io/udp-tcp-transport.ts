@@ -9,6 +9,13 @@
  * port is an ephemeral one) and `Stream.remoteAddress` is an address the
  * fault layer can block and the protocol can reply to.
  *
+ * With `streams: "raw"` a stream is a bare TCP connection instead: no
+ * hello, no length headers, each `send` written as is and each chunk the
+ * socket delivers handed up as one "frame", and an accepted stream's
+ * `remoteAddress` is the dialer's own (ephemeral) socket address. That is
+ * memberlist's NetTransport, for a protocol that does its own framing (a
+ * swim member speaking memberlist's wire).
+ *
  * With a {@link Keyring} every UDP packet and every frame, the hello
  * included, is sealed with AES-256-GCM (the envelope of `keyring.ts`); what
  * does not open (wrong key, plaintext, tampering) is dropped and counted in
@@ -49,6 +56,12 @@ export interface UdpTcpTransportOptions {
    * ENCRYPTION_OVERHEAD_BYTES more.
    */
   keyring?: Keyring;
+  /**
+   * "frames" (the default): length-prefixed frames after a hello naming the
+   * dialer. "raw": bare TCP connections for a protocol that frames its own
+   * bytes (see the file comment); incompatible with `keyring`.
+   */
+  streams?: "frames" | "raw";
 }
 
 /** Counters of a transport's encryption layer (all zero without a keyring). */
@@ -129,6 +142,13 @@ export class FrameDecoder {
   }
 }
 
+/** The "decoder" of a raw stream: every chunk is one frame (copied, so it does not pin the socket's buffer). */
+class RawChunks {
+  push(chunk: Buffer): Uint8Array[] {
+    return [new Uint8Array(chunk)];
+  }
+}
+
 /** Prepends the 4-byte length header to a frame. */
 export function encodeFrame(frame: Uint8Array): Buffer {
   const out = Buffer.allocUnsafe(HEADER_BYTES + frame.length);
@@ -172,7 +192,7 @@ class TcpStream implements Stream {
   private pending: Uint8Array[] = [];
   private closed = false;
   private closeError: Error | undefined;
-  private decoder: FrameDecoder;
+  private decoder: FrameDecoder | RawChunks;
   /** Frames sealed and opened so far, each way (the hello is the dialer's frame 0). */
   private sentSeq: number;
   private receivedSeq: number;
@@ -186,7 +206,7 @@ class TcpStream implements Stream {
     readonly remoteAddress: Address,
     private readonly maxFrameBytes: number,
     initialFrames: Uint8Array[],
-    decoder: FrameDecoder,
+    decoder: FrameDecoder | RawChunks,
     private readonly cipher?: StreamCipher,
   ) {
     this.decoder = decoder;
@@ -246,6 +266,10 @@ class TcpStream implements Stream {
     if (!(frame instanceof Uint8Array)) throw new TypeError("Stream.send: frame must be a Uint8Array");
     if (frame.length > this.maxFrameBytes) throw new RangeError(`Stream.send: frame of ${frame.length} bytes exceeds maxFrameBytes ${this.maxFrameBytes}`);
     if (this.closed || this.socket.destroyed) return;
+    if (this.decoder instanceof RawChunks) {
+      this.socket.write(frame);
+      return;
+    }
     const wire = this.cipher === undefined ? frame : this.cipher.keyring.seal(frame, frameContext(this.cipher.dialer, this.sentSeq++));
     this.socket.write(encodeFrame(wire));
   }
@@ -294,6 +318,8 @@ export class UdpTcpTransport implements Transport {
   readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 };
   /** Bytes sealing adds to each packet and frame on the wire (0 without a keyring). */
   private readonly overhead: number;
+  /** Bare TCP connections (no hello, no frames), see UdpTcpTransportOptions.streams. */
+  private readonly raw: boolean;
   private packetHandler: ((from: Address, payload: Uint8Array) => void) | undefined;
   private streamHandler: ((stream: Stream) => void) | undefined;
   private readonly streams = new Set<TcpStream>();
@@ -309,9 +335,10 @@ export class UdpTcpTransport implements Transport {
     private readonly udp: dgram.Socket,
     private readonly tcp: net.Server,
     localAddress: Address,
-    options: Required<Pick<UdpTcpTransportOptions, "maxPacketBytes" | "maxFrameBytes" | "helloTimeoutMs">> & { keyring: Keyring | undefined },
+    options: Required<Pick<UdpTcpTransportOptions, "maxPacketBytes" | "maxFrameBytes" | "helloTimeoutMs" | "streams">> & { keyring: Keyring | undefined },
   ) {
     this.localAddress = localAddress;
+    this.raw = options.streams === "raw";
     this.maxPacketBytes = options.maxPacketBytes;
     this.maxFrameBytes = options.maxFrameBytes;
     this.keyring = options.keyring;
@@ -343,6 +370,9 @@ export class UdpTcpTransport implements Transport {
     if (!Number.isInteger(requested) || requested < 0 || requested > 65535) throw new RangeError(`port must be an integer 0-65535, got ${requested}`);
     const keyring = options.keyring;
     if (keyring !== undefined && (typeof keyring !== "object" || typeof keyring.seal !== "function")) throw new TypeError("keyring must be a Keyring (see keyringFromBase64)");
+    const streams = options.streams ?? "frames";
+    if (streams !== "frames" && streams !== "raw") throw new TypeError(`streams must be "frames" or "raw", got ${String(streams)}`);
+    if (streams === "raw" && keyring !== undefined) throw new TypeError("a keyring seals frames; raw streams have none (encrypt above the transport)");
     // Sealing adds bytes on the wire: the payload limits shrink so a sealed packet still fits a datagram.
     const overhead = keyring === undefined ? 0 : ENCRYPTION_OVERHEAD_BYTES;
     const packetLimit = MAX_UDP_PAYLOAD - overhead;
@@ -380,7 +410,7 @@ export class UdpTcpTransport implements Transport {
         if (requested === 0 && attempt < 10 && (e as NodeJS.ErrnoException).code === "EADDRINUSE") continue;
         throw e;
       }
-      return new UdpTcpTransport(udp, tcp, formatAddress(options.advertiseHost ?? host, port), { maxPacketBytes, maxFrameBytes, helloTimeoutMs, keyring });
+      return new UdpTcpTransport(udp, tcp, formatAddress(options.advertiseHost ?? host, port), { maxPacketBytes, maxFrameBytes, helloTimeoutMs, keyring, streams });
     }
   }
 
@@ -461,6 +491,12 @@ export class UdpTcpTransport implements Transport {
       socket.once("connect", () => {
         clearTimeout(timer);
         socket.removeAllListeners("error");
+        if (this.raw) {
+          const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new RawChunks());
+          this.adopt(stream);
+          resolve(stream);
+          return;
+        }
         const hello = new TextEncoder().encode(this.localAddress);
         socket.write(encodeFrame(this.keyring === undefined ? hello : this.keyring.seal(hello, frameContext(true, 0))));
         const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes + this.overhead), this.streamCipher(true));
@@ -500,6 +536,14 @@ export class UdpTcpTransport implements Transport {
       return;
     }
     socket.setNoDelay(true);
+    if (this.raw) {
+      // No hello: the dialer is known only by its socket address, and the protocol reads its bytes.
+      const stream = new TcpStream(socket, this.source(socket.remoteAddress ?? "?", socket.remotePort ?? 0), this.maxFrameBytes, [], new RawChunks());
+      this.adopt(stream);
+      if (this.streamHandler === undefined) stream.destroy(new Error("no stream handler"));
+      else this.streamHandler(stream);
+      return;
+    }
     const decoder = new FrameDecoder(Math.max(this.maxFrameBytes, 1024) + this.overhead);
     const timer = setTimeout(() => socket.destroy(), helloTimeoutMs);
     socket.on("error", () => socket.destroy());

@@ -213,6 +213,7 @@ export class Membership {
     let addressChanges = false;
     if (member === undefined) {
       member = { name: msg.name, addr: msg.addr, meta: msg.meta, incarnation: msg.incarnation, state: "alive", stateChangeMs: nowMs };
+      if (msg.vsn !== undefined) member.vsn = msg.vsn;
       this.table.set(msg.name, member);
       // Insert at a random offset, as memberlist does, so new members are not all probed last.
       const offset = this.prng.nextInt(0, this.order.length);
@@ -243,6 +244,7 @@ export class Membership {
     member.incarnation = msg.incarnation;
     member.meta = msg.meta;
     member.addr = msg.addr;
+    if (msg.vsn !== undefined) member.vsn = msg.vsn;
     if (oldState !== "alive") {
       member.state = "alive";
       member.stateChangeMs = nowMs;
@@ -342,7 +344,7 @@ export class Membership {
     for (const r of records) {
       switch (r.state) {
         case "alive":
-          this.handleAlive({ type: "alive", name: r.name, addr: r.addr, incarnation: r.incarnation, meta: r.meta }, nowMs);
+          this.handleAlive({ type: "alive", name: r.name, addr: r.addr, incarnation: r.incarnation, meta: r.meta, ...(r.vsn !== undefined ? { vsn: r.vsn } : {}) }, nowMs);
           break;
         case "left":
           this.handleDead({ type: "dead", name: r.name, incarnation: r.incarnation, from: r.name }, nowMs);
@@ -358,7 +360,11 @@ export class Membership {
   /** Our table as push-pull records. */
   records(): MemberRecord[] {
     const out: MemberRecord[] = [];
-    for (const m of this.table.values()) out.push({ name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state, meta: m.meta });
+    for (const m of this.table.values()) {
+      const r: MemberRecord = { name: m.name, addr: m.addr, incarnation: m.incarnation, state: m.state, meta: m.meta };
+      if (m.vsn !== undefined) r.vsn = m.vsn;
+      out.push(r);
+    }
     return out;
   }
 

@@ -49,6 +49,12 @@ export interface AliveMessage {
   addr: Address;
   incarnation: number;
   meta: Uint8Array;
+  /**
+   * The protocol versions the member announced on memberlist's wire
+   * ([pmin, pmax, pcur, dmin, dmax, dcur]); relayed as received, absent on
+   * heck's own wire. See src/core/memberlist/translate.ts.
+   */
+  vsn?: Uint8Array;
 }
 
 /** "`from` suspects `name` at incarnation `incarnation`." */
@@ -80,6 +86,8 @@ export interface MemberRecord {
   incarnation: number;
   state: MemberState;
   meta: Uint8Array;
+  /** As {@link AliveMessage.vsn}. */
+  vsn?: Uint8Array;
 }
 
 /** Full state exchange over a stream: the request carries the sender's table, the reply the responder's. */

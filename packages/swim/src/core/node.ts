@@ -42,6 +42,12 @@ export interface SwimNodeOptions {
   /** Bytes the transport adds to every packet (encryption envelope); subtracted from maxPacketBytes. */
   packetOverheadBytes?: number;
   /**
+   * The encoded size of a message on the wire this node speaks, for packing
+   * gossip into packets and for the byte counters. Default: heck's codec
+   * (`encodedSize`); memberlist's wire passes `memberlistEncodedSize`.
+   */
+  sizeOf?: (message: SwimMessage) => number;
+  /**
    * Start already knowing these members as alive at incarnation 0, with no
    * events or gossip: a cluster that has converged. For large simulations
    * that study detection rather than joining.
@@ -142,6 +148,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private outbox: Outbound<SwimMessage>[] = [];
   private events: MemberEvent[] = [];
   private readonly packetBudget: number;
+  private readonly sizeOf: (message: SwimMessage) => number;
   private seq = 0;
 
   private probeIndex = 0;
@@ -199,6 +206,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.config = config;
     this.prng = prng;
     this.packetBudget = config.maxPacketBytes - (options.packetOverheadBytes ?? 0);
+    this.sizeOf = options.sizeOf ?? encodedSize;
     this.awareness = new Awareness(config.awarenessMaxMultiplier);
     this.membership = new Membership(
       config,
@@ -208,7 +216,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
       options.incarnation ?? 0,
       prng,
       {
-        broadcast: (key, message) => this.queue.enqueue(key, message, encodedSize(message)),
+        broadcast: (key, message) => this.queue.enqueue(key, message, this.sizeOf(message)),
         tell: (addr, message) => this.sendPacket(addr, message),
         emit: (event) => this.events.push(event),
         refuted: () => this.awareness.applyDelta(1),
@@ -675,7 +683,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private sendPacket(to: Address, main: PacketMessage, first?: UpdateMessage): void {
     const parts: PacketMessage[] = first === undefined ? [main] : [main, first];
     let used = COMPOUND_HEADER_BYTES;
-    for (const p of parts) used += COMPOUND_PART_OVERHEAD_BYTES + encodedSize(p);
+    for (const p of parts) used += COMPOUND_PART_OVERHEAD_BYTES + this.sizeOf(p);
     if (this.queue.length > 0) {
       const extra = this.queue.take(this.packetBudget - used, COMPOUND_PART_OVERHEAD_BYTES, this.retransmitLimit(), COMPOUND_MAX_PARTS - parts.length);
       for (const e of extra) parts.push(e);
@@ -686,13 +694,13 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private pushPacket(to: Address, parts: PacketMessage[]): void {
     const message: SwimMessage = parts.length === 1 ? parts[0]! : { type: "compound", parts };
     this.counters.packetsSent++;
-    this.counters.packetBytesSent += encodedSize(message);
+    this.counters.packetBytesSent += this.sizeOf(message);
     this.outbox.push({ to, message, channel: "packet" });
   }
 
   private sendStream(to: Address, message: SwimMessage): void {
     this.counters.streamMessagesSent++;
-    this.counters.streamBytesSent += encodedSize(message);
+    this.counters.streamBytesSent += this.sizeOf(message);
     this.outbox.push({ to, message, channel: "stream" });
   }
 

@@ -30,6 +30,8 @@ export interface Member {
   state: MemberState;
   /** When this node last changed the member's state (for reaping and gossip-to-the-dead). */
   stateChangeMs: number;
+  /** The protocol versions it announced on memberlist's wire, kept to relay them (absent on heck's wire). */
+  vsn?: Uint8Array;
 }
 
 /** A copy of a member for callers: safe to keep, never mutated by the node. */

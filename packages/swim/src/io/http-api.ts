@@ -18,7 +18,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MemberInfo } from "../core/types.ts";
-import { KeyringError, parseKey } from "@heck/sim/io";
+import { KeyringError } from "@heck/sim/io";
 import type { SwimMember } from "./member.ts";
 
 /** The JSON shape of one member in `GET /v1/members`. */
@@ -136,7 +136,8 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
     case "/v1/keys/remove": {
       const keyring = member.keyring;
       if (keyring === undefined) throw new HttpError(400, "encryption is not enabled on this agent (start it with --key)");
-      const key = parseKey(stringField(body, "key"));
+      // Each wire takes its own key sizes: heck's 32 bytes, memberlist's 16, 24 or 32.
+      const key = member.parseKey(stringField(body, "key"));
       if (path.endsWith("install")) keyring.install(key);
       else if (path.endsWith("use")) keyring.use(key);
       else keyring.remove(key);

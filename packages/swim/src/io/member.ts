@@ -15,9 +15,16 @@ import { createPrng, type Address, type FaultControl } from "@heck/sim";
 import { ENCRYPTION_OVERHEAD_BYTES, Keyring, openTransport, parseKey, SystemClock, type FaultInjectingTransport } from "@heck/sim/io";
 import { presetConfig, resolveConfig, type PresetName, type SwimConfig } from "../core/config.ts";
 import { resolveJoinRetryPolicy, type JoinRetryPolicy } from "../core/join-retry.ts";
+import { parseIpPort } from "../core/memberlist/address.ts";
+import { memberlistEncodedSize } from "../core/memberlist/translate.ts";
 import { SwimNode, type JoinProgress, type SwimStats } from "../core/node.ts";
 import type { MemberEvent, MemberInfo } from "../core/types.ts";
-import { SwimDriver, type DriverCounters, type LogFn } from "./driver.ts";
+import { SwimDriver, type DriverCounters, type KeyRotation, type LogFn } from "./driver.ts";
+import { MEMBERLIST_CRC_BYTES, MemberlistEndpoint } from "./memberlist-endpoint.ts";
+import { MEMBERLIST_ENCRYPTION_OVERHEAD_BYTES, MemberlistKeyring, parseMemberlistKey } from "./memberlist-keyring.ts";
+
+/** The wire formats a member can speak on its bind address. */
+export type WireName = "heck" | "memberlist";
 
 /** How to start a member. Every field is optional. */
 export interface StartMemberOptions {
@@ -35,7 +42,19 @@ export interface StartMemberOptions {
   preset?: PresetName;
   /** Overrides on top of the preset (validated; a bad field throws a ConfigError naming it). */
   config?: Partial<SwimConfig>;
-  /** AES-256 keys (32 bytes, or base64 strings), primary first. Omit for no encryption. */
+  /**
+   * "heck" (default): heck's compact codec. "memberlist": hashicorp/memberlist
+   * 0.2.2's wire, so Go memberlist nodes can be in the cluster (the bind or
+   * advertised host must then be an IP address).
+   */
+  wire?: WireName;
+  /** memberlist's wire only: LZW-compress what we send, as memberlist's EnableCompression (we read it either way). Default false. */
+  compress?: boolean;
+  /**
+   * Keys, primary first, as bytes or base64. Omit for no encryption. heck's
+   * wire: AES-256 (32 bytes); memberlist's: 16, 24 or 32 bytes, as memberlist
+   * accepts.
+   */
   keys?: ReadonlyArray<Uint8Array | string>;
   /** Seed for the member's random choices. Default: random. */
   seed?: number;
@@ -50,6 +69,8 @@ export interface MemberStats extends SwimStats {
   incarnation: number;
   driver: DriverCounters;
   openStreams: number;
+  /** The wire this member speaks. */
+  wire: WireName;
 }
 
 /** A running member. Create it with {@link startMember}. */
@@ -125,8 +146,18 @@ export class SwimMember {
   }
 
   /** The keyring, when encryption is on: install/use/remove keys for rotation. */
-  get keyring(): Keyring | undefined {
+  get keyring(): KeyRotation | undefined {
     return this.driver.keyring;
+  }
+
+  /** The wire this member speaks on its bind address. */
+  get wire(): WireName {
+    return this.driver.endpoint.wire;
+  }
+
+  /** Parses a base64 key as this member's wire accepts it (throws a KeyringError naming the problem). */
+  parseKey(text: string): Uint8Array {
+    return this.driver.endpoint.parseKey(text);
   }
 
   /** Runtime fault switches (drop rate, blocked peers), for tests and demos. */
@@ -137,7 +168,7 @@ export class SwimMember {
   /** Counters from the protocol and the edge. */
   stats(): MemberStats {
     const node = this.driver.node;
-    return { name: node.name, addr: this.address, incarnation: node.incarnation, ...node.stats(), driver: this.driver.counters, openStreams: this.driver.openStreams };
+    return { name: node.name, addr: this.address, incarnation: node.incarnation, ...node.stats(), driver: this.driver.counters, openStreams: this.driver.openStreams, wire: this.wire };
   }
 }
 
@@ -148,8 +179,14 @@ export class SwimMember {
 export async function startMember(options: StartMemberOptions = {}): Promise<SwimMember> {
   const config = resolveConfig(options.config ?? {}, presetConfig(options.preset ?? "lan"));
   const bind = parseBind(options.bind ?? "127.0.0.1:0");
-  const keys = (options.keys ?? []).map((k) => (typeof k === "string" ? parseKey(k) : k));
-  const keyring = keys.length > 0 ? new Keyring(keys) : undefined;
+  const wire = options.wire ?? "heck";
+  if (wire !== "heck" && wire !== "memberlist") throw new TypeError(`wire: must be "heck" or "memberlist", got ${JSON.stringify(wire)}`);
+  if (options.compress === true && wire !== "memberlist") throw new TypeError("compress: only memberlist's wire compresses (heck's codec is already compact)");
+  const memberlist = wire === "memberlist";
+  const parse = memberlist ? parseMemberlistKey : parseKey;
+  const keys = (options.keys ?? []).map((k) => (typeof k === "string" ? parse(k) : k));
+  const keyring = keys.length > 0 && !memberlist ? new Keyring(keys) : undefined;
+  const memberlistKeyring = keys.length > 0 && memberlist ? new MemberlistKeyring(keys) : undefined;
   const meta = typeof options.meta === "string" ? new TextEncoder().encode(options.meta) : (options.meta ?? new Uint8Array(0));
   const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
   const prng = createPrng(seed);
@@ -157,21 +194,55 @@ export async function startMember(options: StartMemberOptions = {}): Promise<Swi
     host: bind.host,
     port: bind.port,
     ...(options.advertiseHost !== undefined ? { advertiseHost: options.advertiseHost } : {}),
+    // memberlist's streams are bare TCP connections carrying one exchange each.
+    ...(memberlist ? { streams: "raw" as const } : {}),
     faults: { prng: prng.fork("faults") },
   });
   const clock = new SystemClock();
   let driver: SwimDriver | undefined;
   try {
+    if (memberlist && parseIpPort(transport.localAddress) === undefined) {
+      throw new TypeError(`wire memberlist: the advertised address must be an IP address (memberlist carries addresses as IP bytes), got ${transport.localAddress}`);
+    }
+    const name = options.name ?? transport.localAddress;
     const node = new SwimNode({
-      name: options.name ?? transport.localAddress,
+      name,
       addr: transport.localAddress,
       meta,
       config,
       prng: prng.fork("node"),
       nowMs: clock.nowMs(),
-      packetOverheadBytes: keyring !== undefined ? ENCRYPTION_OVERHEAD_BYTES : 0,
+      // memberlist ignores an alive message about a member it does not know unless its incarnation
+      // is above 0 (a new entry starts at 0 and only a higher claim wins), and starts its own at 1.
+      ...(memberlist ? { incarnation: 1 } : {}),
+      packetOverheadBytes: memberlist
+        ? MEMBERLIST_CRC_BYTES + (memberlistKeyring !== undefined ? MEMBERLIST_ENCRYPTION_OVERHEAD_BYTES : 0)
+        : keyring !== undefined
+          ? ENCRYPTION_OVERHEAD_BYTES
+          : 0,
+      ...(memberlist ? { sizeOf: memberlistEncodedSize } : {}),
     });
-    driver = new SwimDriver({ node, transport, clock, ...(keyring ? { keyring } : {}), ...(options.log ? { log: options.log } : {}) });
+    driver = new SwimDriver({
+      node,
+      transport,
+      clock,
+      ...(keyring ? { keyring } : {}),
+      ...(memberlist
+        ? {
+            endpoint: (counters: DriverCounters) =>
+              new MemberlistEndpoint({
+                transport,
+                clock,
+                counters,
+                selfName: name,
+                streamTimeoutMs: config.streamTimeoutMs,
+                compress: options.compress ?? false,
+                ...(memberlistKeyring !== undefined ? { keyring: memberlistKeyring } : {}),
+              }),
+          }
+        : {}),
+      ...(options.log ? { log: options.log } : {}),
+    });
     driver.start();
     const member = new SwimMember(driver, transport);
     if (options.seeds !== undefined && options.seeds.length > 0) await member.join(options.seeds);
