@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Installs, from Debian's packages, what tests and benchmarks need and Node
 # cannot bring: a real etcd (the reference store), chromium (the dashboard
-# test), and for benchmarks wrk, hyperfine and Go with hashicorp/memberlist
-# (a reference SWIM peer built offline from Debian's sources).
-#   ensure-system-deps.sh test    -> etcd, chromium
-#   ensure-system-deps.sh bench   -> the above plus wrk, hyperfine, golang, memberlist
+# test), Go with hashicorp/memberlist (a reference SWIM peer built offline
+# from Debian's sources, which swim's mixed-cluster tests run beside heck
+# members), and for benchmarks wrk and hyperfine.
+#   ensure-system-deps.sh test    -> etcd, chromium, golang, memberlist
+#   ensure-system-deps.sh bench   -> the above plus wrk, hyperfine
 # Idempotent: does nothing when everything is there already.
 set -euo pipefail
-want=(etcd-server etcd-client chromium)
+want=(etcd-server etcd-client chromium golang-go golang-github-hashicorp-memberlist-dev)
 if [[ "${1:-test}" == "bench" ]]; then
-  want+=(wrk hyperfine golang-go golang-github-hashicorp-memberlist-dev)
+  want+=(wrk hyperfine)
 fi
 missing=()
 for pkg in "${want[@]}"; do

@@ -28,7 +28,9 @@ if (!name) {
 
 // --config '{"pushPullRampStartMs":0}' overrides preset fields (for experiments).
 const overrides = args.has("config") ? (JSON.parse(args.get("config")!) as Record<string, unknown>) : {};
-const member = await startMember({ name, bind: "127.0.0.1:0", preset: (args.get("preset") ?? "lan") as PresetName, config: overrides });
+// --wire memberlist speaks hashicorp/memberlist's wire (for mixed clusters with bench/memberlist-node).
+const wire = args.get("wire") === "memberlist" ? "memberlist" : "heck";
+const member = await startMember({ name, bind: "127.0.0.1:0", preset: (args.get("preset") ?? "lan") as PresetName, config: overrides, wire });
 member.subscribe((e) => emit({ event: e.type, member: e.member.name, state: e.member.state, incarnation: e.member.incarnation }));
 emit({ event: "ready", addr: member.address });
 

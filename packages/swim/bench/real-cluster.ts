@@ -4,12 +4,13 @@
  * in bench/memberlist-node, built offline against Debian's sources), both
  * speaking one JSON-lines protocol on stdin/stdout.
  */
-import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdirSync, readdirSync, readFileSync, rmSync, symlinkSync } from "node:fs";
+import { spawn, type ChildProcess } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { buildSync } from "esbuild";
+import { memberlistNodeBinary } from "./memberlist-build.ts";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
@@ -33,21 +34,9 @@ export interface Bins {
   heck: string;
 }
 
+/** The Go driver, built once and cached (memberlist-build.ts). */
 export function buildMemberlistDriver(): string {
-  const gopath = path.join(tmpdir(), "heck-swim-bench-go");
-  const src = path.join(gopath, "src", "memberlist-node");
-  rmSync(gopath, { recursive: true, force: true });
-  mkdirSync(path.dirname(src), { recursive: true });
-  symlinkSync(path.join(here, "memberlist-node"), src);
-  const bin = path.join(gopath, "memberlist-node");
-  // GOPATH mode, offline: Debian installs memberlist 0.2.2 and its dependencies under /usr/share/gocode.
-  const res = spawnSync("go", ["build", "-o", bin, "."], {
-    cwd: src,
-    env: { ...process.env, GO111MODULE: "off", GOPATH: `${gopath}:/usr/share/gocode`, GOFLAGS: "", GOCACHE: path.join(gopath, "cache") },
-    encoding: "utf8",
-  });
-  if (res.status !== 0) throw new Error(`go build failed (is golang-github-hashicorp-memberlist-dev installed?):\n${res.stderr}`);
-  return bin;
+  return memberlistNodeBinary();
 }
 
 /** Bundles bench/heck-node.ts into one JS file, as heck would be deployed (no TypeScript loader at run time). */

@@ -19,6 +19,7 @@
 //	meta <text>        publish new metadata (UpdateNode)
 //	key-install|key-use|key-remove <base64>   rotate the keyring
 //	block <addr>... | unblock [<addr>...]     drop packets to and from them, refuse dials
+//	mute <addr>...     drop only packets (UDP) to and from them: probes fall back to TCP
 //	user <addr> <text> send a user message on a stream (SendToAddress for packets: user-packet)
 //	leave | quit
 //
@@ -94,15 +95,16 @@ type labTransport struct {
 	rec      *recorder
 	mu       sync.Mutex
 	blocked  map[string]bool
+	muted    map[string]bool
 	packetCh chan *memberlist.Packet
 	streamCh chan net.Conn
 }
 
 func newLabTransport(nt *memberlist.NetTransport, rec *recorder) *labTransport {
-	t := &labTransport{NetTransport: nt, rec: rec, blocked: map[string]bool{}, packetCh: make(chan *memberlist.Packet), streamCh: make(chan net.Conn)}
+	t := &labTransport{NetTransport: nt, rec: rec, blocked: map[string]bool{}, muted: map[string]bool{}, packetCh: make(chan *memberlist.Packet), streamCh: make(chan net.Conn)}
 	go func() {
 		for p := range nt.PacketCh() {
-			if t.isBlocked(p.From.String()) {
+			if t.isBlocked(p.From.String()) || t.isMuted(p.From.String()) {
 				continue
 			}
 			t.rec.record("in", "packet", p.From.String(), p.Buf)
@@ -123,6 +125,12 @@ func (t *labTransport) isBlocked(addr string) bool {
 	return t.blocked[addr]
 }
 
+func (t *labTransport) isMuted(addr string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.muted[addr]
+}
+
 func (t *labTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 	return t.WriteToAddress(b, memberlist.Address{Addr: addr})
 }
@@ -130,7 +138,7 @@ func (t *labTransport) WriteTo(b []byte, addr string) (time.Time, error) {
 func (t *labTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
 	atomic.AddUint64(&t.packets, 1)
 	atomic.AddUint64(&t.bytes, uint64(len(b)))
-	if t.isBlocked(a.Addr) {
+	if t.isBlocked(a.Addr) || t.isMuted(a.Addr) {
 		return time.Now(), nil
 	}
 	t.rec.record("out", "packet", a.Addr, b)
@@ -220,6 +228,7 @@ func (events) NotifyJoin(n *memberlist.Node) {
 	f["state"] = "alive"
 	emit(f)
 }
+
 // NotifyLeave reports a member gone. memberlist 0.2.2 keeps the state in
 // its own nodeState and never updates Node.State, so a member that left
 // reads as "dead" here too; its log tells them apart (a failure is logged as
@@ -421,13 +430,22 @@ func main() {
 				continue
 			}
 			ok(fields[0])
-		case "block", "unblock":
+		case "block", "unblock", "mute":
 			transport.mu.Lock()
 			if fields[0] == "unblock" && len(fields) == 1 {
 				transport.blocked = map[string]bool{}
+				transport.muted = map[string]bool{}
 			}
 			for _, a := range fields[1:] {
-				transport.blocked[a] = fields[0] == "block"
+				switch fields[0] {
+				case "block":
+					transport.blocked[a] = true
+				case "mute":
+					transport.muted[a] = true
+				default:
+					delete(transport.blocked, a)
+					delete(transport.muted, a)
+				}
 			}
 			transport.mu.Unlock()
 			ok(fields[0])
