@@ -8,7 +8,7 @@ import { parseKey } from "@heck/sim/io";
 import { startServer, parseListen } from "./io/embed.ts";
 import { LocalCluster } from "./io/local-cluster.ts";
 import { RaftKvHttpClient, RaftKvHttpError, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
-import { ServerError } from "./io/errors.ts";
+import { ServerError } from "./core/replica/errors.ts";
 
 const DEFAULT_ENDPOINTS = process.env.HECK_RAFT_ENDPOINTS ?? "127.0.0.1:15001,127.0.0.1:15004,127.0.0.1:15007";
 

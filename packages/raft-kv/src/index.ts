@@ -14,13 +14,14 @@
  */
 export * from "./core/raft/index.ts";
 export * from "./core/kv/index.ts";
+export * from "./core/replica/index.ts";
 export { Wal, WalCorruptionError, MAX_RECORD_BYTES, type WalState, type WalOptions, type SnapshotMarker } from "./io/wal.ts";
 export { SnapshotStore, SnapshotCorruptionError } from "./io/snapshot-file.ts";
 export { DiskStorage, type OpenedStorage } from "./io/storage.ts";
-export { RaftKvNode, hash64, type RaftKvNodeOptions, type WriteResult, type WatchOptions, type WatchHandle, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/kv-node.ts";
+export { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./io/kv-node.ts";
+export { hash64, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/node-info.ts";
 export { startServer, RaftKvServer, EmbeddedKv, parseListen, type ServerOptions, type ReadOptions, type CasResult, type CasExpectation, type PeerEncryptionStatus } from "./io/embed.ts";
 export { HttpApi, kvToJson, type HttpApiOptions, type JsonKeyValue } from "./io/http-api.ts";
 export { GrpcApi, loadEtcdProto, toGrpcError, PROTO_DIR, PROTO_OPTIONS, REPORTED_VERSION, type GrpcApiOptions } from "./io/grpc-api.ts";
 export { RaftKvHttpClient, RaftKvHttpError, type HttpClientOptions, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
 export { LocalCluster, memberIds, CLI_BIN, type LocalClusterOptions, type LocalNode } from "./io/local-cluster.ts";
-export { ServerError, httpStatusOf, type ServerErrorCode } from "./io/errors.ts";

@@ -5,11 +5,11 @@ import { openTransport } from "@heck/sim/io";
 import type { Stream } from "@heck/sim";
 import { RaftKvNode } from "../src/io/kv-node.ts";
 import { Wal, WalCorruptionError } from "../src/io/wal.ts";
-import { decodeEnvelope } from "../src/io/envelope.ts";
+import { decodeEnvelope } from "../src/core/replica/envelope.ts";
 import { TestCluster, tempDir } from "./support/cluster.ts";
 import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8 } from "../src/core/kv/index.ts";
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
-import { ServerError } from "../src/io/errors.ts";
+import { ServerError } from "../src/core/replica/errors.ts";
 
 // Ports 15210-15249 and 15260-15263 (peer listeners), one sub-range per test below.
 const cleanups: Array<() => Promise<void> | void> = [];

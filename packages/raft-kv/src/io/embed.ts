@@ -30,7 +30,7 @@ import { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./kv-node.
 import { ClientSession } from "./client-session.ts";
 import { HttpApi } from "./http-api.ts";
 import { GrpcApi } from "./grpc-api.ts";
-import { ServerError } from "./errors.ts";
+import { ServerError } from "../core/replica/errors.ts";
 
 /** Options of {@link startServer}. */
 export interface ServerOptions extends Omit<RaftKvNodeOptions, "transport" | "clientUrls" | "httpAddress"> {

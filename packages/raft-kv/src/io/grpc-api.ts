@@ -26,8 +26,9 @@ import {
   type ResponseOp,
   type WriteOp,
 } from "../core/kv/index.ts";
-import type { HeaderInfo, RaftKvNode, WatchHandle } from "./kv-node.ts";
-import { ServerError } from "./errors.ts";
+import type { RaftKvNode, WatchHandle } from "./kv-node.ts";
+import type { HeaderInfo } from "./node-info.ts";
+import { ServerError } from "../core/replica/errors.ts";
 
 /** Where the .proto files live (shipped with the sources). */
 export const PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "proto");

@@ -37,7 +37,7 @@ import {
   type WriteOp,
 } from "../core/kv/index.ts";
 import type { RaftKvNode } from "./kv-node.ts";
-import { ServerError, httpStatusOf } from "./errors.ts";
+import { ServerError, httpStatusOf } from "../core/replica/errors.ts";
 
 /** Options of {@link startHttpApi}. */
 export interface HttpApiOptions {

@@ -7,7 +7,7 @@
  * core, so the leader probes instead of pipelining) rather than queued forever.
  */
 import type { Address, FaultControl, Stream, StreamTransport } from "@heck/sim";
-import { decodeEnvelope, encodeEnvelope, type Envelope } from "./envelope.ts";
+import { decodeEnvelope, encodeEnvelope, type Envelope } from "../core/replica/envelope.ts";
 
 /** How the network reaches the rest of the node. */
 export interface PeerNetworkHooks {

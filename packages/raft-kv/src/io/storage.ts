@@ -8,6 +8,7 @@ import fs from "node:fs";
 import type { HardState, PersistedState, Ready, Snapshot } from "../core/raft/index.ts";
 import { SnapshotStore } from "./snapshot-file.ts";
 import { Wal, type WalOptions } from "./wal.ts";
+import { ServerError } from "../core/replica/errors.ts";
 
 /** What {@link DiskStorage.open} found. */
 export interface OpenedStorage {
@@ -30,6 +31,29 @@ export class DiskStorage {
     private readonly wal: Wal,
     private readonly snaps: SnapshotStore,
   ) {}
+
+  /**
+   * Marks `dataDir` as this node's (meta.json), or refuses a data dir written
+   * by another node or cluster: starting on it would corrupt both.
+   */
+  static claim(dataDir: string, id: string, clusterToken: string): void {
+    fs.mkdirSync(dataDir, { recursive: true });
+    const file = path.join(dataDir, "meta.json");
+    if (fs.existsSync(file)) {
+      let meta: { id?: unknown; clusterToken?: unknown };
+      try {
+        meta = JSON.parse(fs.readFileSync(file, "utf8")) as typeof meta;
+      } catch (error) {
+        throw new ServerError("invalid_argument", `data dir ${dataDir}: meta.json is unreadable (${error instanceof Error ? error.message : String(error)})`, { field: "dataDir" });
+      }
+      if (meta.id !== id) throw new ServerError("invalid_argument", `data dir ${dataDir} belongs to node ${String(meta.id)}, not ${id}`, { field: "dataDir" });
+      if (meta.clusterToken !== clusterToken) throw new ServerError("invalid_argument", `data dir ${dataDir} belongs to cluster ${String(meta.clusterToken)}, not ${clusterToken}`, { field: "dataDir" });
+      return;
+    }
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify({ id, clusterToken }) + "\n");
+    fs.renameSync(tmp, file);
+  }
 
   /** Opens or creates storage under `dataDir`; throws WalCorruptionError / SnapshotCorruptionError on damage. */
   static open(dataDir: string, options: WalOptions = {}): OpenedStorage {
@@ -116,6 +140,32 @@ export class DiskStorage {
     this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "compact" });
     this.wal.releaseTo(m.index);
     this.snaps.prune(2);
+  }
+
+  /** Bytes of every file under the data dir (etcd's dbSize, for status). */
+  sizeBytes(): number {
+    let total = 0;
+    const walk = (d: string) => {
+      let names: fs.Dirent[];
+      try {
+        names = fs.readdirSync(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const n of names) {
+        const p = path.join(d, n.name);
+        if (n.isDirectory()) walk(p);
+        else {
+          try {
+            total += fs.statSync(p).size;
+          } catch {
+            // A segment deleted between readdir and stat: skip it.
+          }
+        }
+      }
+    };
+    walk(this.dataDir);
+    return total;
   }
 
   /** Number of WAL segment files (for status and tests). */

@@ -10,7 +10,8 @@
  */
 import { describe, expect, it } from "vitest";
 import { Simulation, checkKvHistory, type NodeId } from "@heck/sim";
-import type { Message, RaftConfig } from "../../src/core/raft/types.ts";
+import type { RaftConfig } from "../../src/core/raft/types.ts";
+import type { Envelope } from "../../src/core/replica/index.ts";
 import {
   RaftSimNode,
   SafetyRecorder,
@@ -35,7 +36,7 @@ interface SimOptions {
 
 function makeSim(seed: number, nodeIds: NodeId[], o: SimOptions = {}): RaftSim {
   const recorder = new SafetyRecorder();
-  return new Simulation<Message, Disk, RaftSimNode>({
+  return new Simulation<Envelope, Disk, RaftSimNode>({
     seed,
     nodeIds,
     factory: raftFactory({ founders: o.founders ?? nodeIds, ...(o.raft ? { raft: o.raft } : {}), compactEvery: o.compactEvery ?? 0, recorder }),

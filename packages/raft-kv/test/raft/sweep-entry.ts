@@ -21,7 +21,8 @@
  * `HECK_SWEEP=1` doubles the fault phase (8 s of simulated time).
  */
 import { checkKvHistory, runSeeded, type NodeId, type Prng } from "@heck/sim";
-import type { Message, ProposalPosition, RaftResult } from "../../src/core/raft/types.ts";
+import type { ProposalPosition, RaftResult } from "../../src/core/raft/types.ts";
+import type { Envelope } from "../../src/core/replica/index.ts";
 import {
   PerRunRecorder,
   converged,
@@ -130,7 +131,7 @@ export function runSeed(seed: number): SweepRun {
   let nodes = 0;
   const accepted = { count: 0, changed: false };
   let finalConf: SweepRun["finalConf"] = null;
-  runSeeded<Message, Disk, RaftSimNode>({
+  runSeeded<Envelope, Disk, RaftSimNode>({
     seed,
     nodeIds: (prng) => {
       const ids = clusterIds(prng, membership);

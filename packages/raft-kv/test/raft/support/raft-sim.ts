@@ -1,66 +1,45 @@
 /**
- * Raft nodes as @heck/sim SimProcesses, with everything a simulation test
- * needs around the core: an in-memory "disk" persisted in Ready order, a tiny
- * key-value state machine (registers with put, cas and linearizable get),
- * snapshots every N applied entries, clients that record a history, and the
- * Raft safety properties (Figure 3) checked as the run goes.
+ * Raft replicas as @heck/sim SimProcesses, with everything a simulation test
+ * needs around them: the package's own replica (`src/core/replica`: Raft
+ * core, key-value state machine, request waiters, read barrier) persisting
+ * each Ready to a {@link MemoryStorage} that survives a crash, snapshots
+ * every N applied entries, clients that record a history of register
+ * operations (put, compare-and-set, linearizable get), and the Raft safety
+ * properties (Figure 3) checked as the run goes.
  */
 import type { Channel, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Outbound, Prng, SimProcess, Simulation } from "@heck/sim";
-import { RaftNode } from "../../../src/core/raft/raft-node.ts";
-import { decodeMessage, encodeMessage } from "../../../src/core/raft/codec.ts";
-import type { Entry, HardState, Message, RaftConfig, Snapshot } from "../../../src/core/raft/types.ts";
-
-const enc = new TextEncoder();
-const dec = new TextDecoder();
+import type { Entry, Message, PersistedState, RaftConfig } from "../../../src/core/raft/types.ts";
+import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../../../src/core/kv/index.ts";
+import { MemoryStorage, Replica, decodeEnvelope, encodeEnvelope, processReadies, type Envelope, type PersistentPart } from "../../../src/core/replica/index.ts";
+import type { RaftNode } from "../../../src/core/raft/raft-node.ts";
 
 /** What a simulated node keeps across a crash: exactly what a Ready told it to persist. */
-export interface Disk {
-  hardState: HardState;
-  snapshot: Snapshot | null;
-  entries: Entry[];
-}
+export type Disk = PersistedState;
 
-/** The wire codec, so every simulated message also round-trips through encode/decode. */
-export const raftCodec: MessageCodec<Message> = {
-  encode: encodeMessage,
+/** The peer wire codec, so every simulated message also round-trips through encode/decode. */
+export const raftCodec: MessageCodec<Envelope> = {
+  encode: encodeEnvelope,
   decode(bytes) {
-    const r = decodeMessage(bytes);
-    if (!r.ok) throw new Error(`decode failed: ${r.error.message}`);
+    const r = decodeEnvelope(bytes);
+    if (!r.ok) throw new Error(`decode failed: ${r.error}`);
     return r.value;
   },
 };
 
-// ---------------------------------------------------------------------------
-// A tiny replicated state machine: registers
-// ---------------------------------------------------------------------------
-
-/** A command in the log. */
+/** A register operation in the log: `put`, or `cas` (swap only if the value is `expect`; null = absent). */
 export type KvCommand = { op: "put"; key: string; value: string } | { op: "cas"; key: string; expect: string | null; value: string };
 
-/** Registers keyed by name; `put` returns nothing, `cas` returns whether it swapped. */
-export class KvMachine {
-  readonly data = new Map<string, string>();
-
-  apply(cmd: KvCommand): boolean {
-    if (cmd.op === "put") {
-      this.data.set(cmd.key, cmd.value);
-      return true;
-    }
-    const cur = this.data.get(cmd.key) ?? null;
-    if (cur !== cmd.expect) return false;
-    this.data.set(cmd.key, cmd.value);
-    return true;
-  }
-
-  snapshot(): Uint8Array {
-    return enc.encode(JSON.stringify([...this.data.entries()]));
-  }
-
-  restore(bytes: Uint8Array): void {
-    this.data.clear();
-    if (bytes.length === 0) return;
-    for (const [k, v] of JSON.parse(dec.decode(bytes)) as [string, string][]) this.data.set(k, v);
-  }
+/** The register operation as the key-value state machine's write: a put, or a transaction comparing the value (or absence). */
+function toWriteOp(cmd: KvCommand): WriteOp {
+  const put = { type: "put" as const, key: utf8(cmd.key), value: utf8(cmd.value) };
+  if (cmd.op === "put") return put;
+  const key = utf8(cmd.key);
+  return {
+    type: "txn",
+    compare: [cmd.expect === null ? { key, target: "version", result: "equal", value: 0 } : { key, target: "value", result: "equal", value: utf8(cmd.expect) }],
+    success: [put],
+    failure: [],
+  };
 }
 
 // ---------------------------------------------------------------------------
@@ -68,7 +47,7 @@ export class KvMachine {
 // ---------------------------------------------------------------------------
 
 function fingerprint(e: Entry): string {
-  return `${e.type}:${dec.decode(e.data)}`;
+  return `${e.type}:${Buffer.from(e.data).toString("base64")}`;
 }
 
 /**
@@ -128,6 +107,7 @@ export class SafetyRecorder {
   }
 }
 
+
 // ---------------------------------------------------------------------------
 // The simulated node
 // ---------------------------------------------------------------------------
@@ -136,6 +116,7 @@ export class SafetyRecorder {
 export interface RaftSimOptions {
   /** The founding voters (bootstrap); other node ids start with join(). */
   founders: readonly NodeId[];
+  /** The core's configuration; `commitBroadcast: "lazy"` announces commits at the next tick, as the server's delay does. */
   raft?: Partial<Omit<RaftConfig, "id" | "prng" | "applied">>;
   /** Compact the log once this many entries are applied past the snapshot (0: never). */
   compactEvery?: number;
@@ -146,20 +127,40 @@ export interface RaftSimOptions {
 type WriteCallback = (outcome: "ok" | "fail", result: boolean) => void;
 type ReadCallback = (value: string | null) => void;
 
-/** A RaftNode driven like a real server: persist, send, apply, advance. */
-export class RaftSimNode implements SimProcess<Message, Disk> {
+/** The simulation's tick: the runner ticks every node every 10 ms (tickIntervalMs), one Raft tick each. */
+const TICK_MS = 10;
+
+/** Persists each Ready to memory and reports every entry and commit it makes durable to the recorder. */
+class RecordedStorage extends MemoryStorage {
+  constructor(
+    private readonly id: NodeId,
+    private readonly recorder: SafetyRecorder,
+    from: PersistedState | undefined,
+  ) {
+    super(from);
+  }
+
+  override save(rd: PersistentPart): void {
+    super.save(rd);
+    for (const e of rd.entries) this.recorder.onPersist(this.id, e, this.termAt(e.index - 1));
+    if (rd.hardState) {
+      for (let i = this.recorder.committedTerm.length; i <= rd.hardState.commit; i++) {
+        const t = this.termAt(i);
+        if (t === undefined) break;
+        this.recorder.onCommit(this.id, i, t, rd.hardState.term);
+      }
+    }
+  }
+}
+
+/** A replica driven like a real server: persist, send, apply, advance. */
+export class RaftSimNode implements SimProcess<Envelope, Disk> {
   readonly id: NodeId;
-  readonly raft: RaftNode;
-  readonly kv = new KvMachine();
-  private disk: Disk;
-  private outbox: Outbound<Message>[] = [];
+  readonly replica: Replica;
+  private readonly storage: RecordedStorage;
+  private outbox: Outbound<Envelope>[] = [];
   private events: { event: string; msg?: unknown }[] = [];
-  private readonly pendingWrites = new Map<number, { term: number; cb: WriteCallback }>();
-  private readonly pendingReads = new Map<string, { key: string; cb: ReadCallback }>();
-  private readonly readyReads: { index: number; key: string; cb: ReadCallback }[] = [];
-  private readSeq = 0;
   private readonly opts: RaftSimOptions;
-  private readonly recorder: SafetyRecorder;
   /** Messages received by type, and the distinct back-tracking hints received (one per probe round trip). */
   readonly received = new Map<string, number>();
   readonly rejectionHints = new Set<string>();
@@ -169,44 +170,71 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
   constructor(args: NodeFactoryArgs<Disk>, opts: RaftSimOptions) {
     this.id = args.id;
     this.opts = opts;
-    this.recorder = opts.recorder;
     this.now = args.nowMs;
-    const config: RaftConfig = { id: args.id, prng: args.prng, ...opts.raft };
+    const { commitBroadcast, ...raft } = opts.raft ?? {};
     const p = args.persisted;
-    if (p === undefined) {
-      this.disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
-      this.raft = opts.founders.includes(args.id) ? RaftNode.bootstrap(config, opts.founders) : RaftNode.join(config);
-    } else {
-      // Copy: the crashed incarnation's object must not be shared.
-      this.disk = { hardState: p.hardState, snapshot: p.snapshot, entries: [...p.entries] };
-      this.raft = RaftNode.restart(config, this.disk);
-      if (p.snapshot) this.kv.restore(p.snapshot.data);
-    }
+    this.storage = new RecordedStorage(args.id, opts.recorder, p);
+    this.replica = new Replica({
+      raft: { id: args.id, prng: args.prng, ...raft },
+      start: p !== undefined ? { persisted: this.storage.persisted() } : opts.founders.includes(args.id) ? { bootstrap: opts.founders } : { join: true },
+      kvConfig: DEFAULT_KV_STORE_CONFIG,
+      // Each (re)start draws its own stream, so request ids never repeat an earlier run's.
+      incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
+      timing: {
+        tickMs: TICK_MS,
+        // The first runner tick after this start is a Raft tick, and so is every one after it.
+        firstTickMs: args.nowMs,
+        // The clients give up on their own; the replica keeps waiting.
+        requestTimeoutMs: Infinity,
+        readRetryMs: Infinity,
+        commitBroadcastDelayMs: commitBroadcast === "lazy" ? TICK_MS : -1,
+      },
+      snapshotEntries: opts.compactEvery ?? 0,
+      nowMs: args.nowMs,
+      hooks: {
+        send: (to, envelope) => this.outbox.push({ to, message: envelope, channel: "stream" }),
+        applied: (e) => opts.recorder.onApply(this.id, e),
+      },
+    });
     this.process();
+  }
+
+  /** The Raft core. */
+  get raft(): RaftNode {
+    return this.replica.raft;
+  }
+
+  /** The registers this node has applied, by key. */
+  get kv(): { data: Map<string, string> } {
+    const res = this.replica.kv.range({ key: utf8("\0"), rangeEnd: utf8("\0") });
+    const data = new Map<string, string>();
+    if (res.ok) for (const kv of res.response.kvs) data.set(fromUtf8(kv.key), fromUtf8(kv.value));
+    return { data };
   }
 
   // --- SimProcess -------------------------------------------------------------
 
   tick(nowMs: number): void {
     this.now = nowMs;
-    this.raft.tick();
-    // A lazy leader announces commits it has not announced yet once per tick, as the real driver's timer does.
-    if (this.opts.raft?.commitBroadcast === "lazy") this.raft.broadcastCommit();
+    this.replica.tick(nowMs);
     this.process();
   }
 
-  receive(_from: NodeId, message: Message, _channel: Channel, nowMs: number): void {
+  receive(_from: NodeId, envelope: Envelope, _channel: Channel, nowMs: number): void {
     this.now = nowMs;
-    this.received.set(message.type, (this.received.get(message.type) ?? 0) + 1);
-    if (message.type === "appendResponse" && message.reject) {
-      // Pipelined appends behind a gap are all rejected with the same hint; count distinct hints = probe round trips.
-      this.rejectionHints.add(`${message.from}:${message.term}:${message.rejectHint}:${message.logTerm}`);
+    if (envelope.kind === "raft") {
+      const message = envelope.message;
+      this.received.set(message.type, (this.received.get(message.type) ?? 0) + 1);
+      if (message.type === "appendResponse" && message.reject) {
+        // Pipelined appends behind a gap are all rejected with the same hint; count distinct hints = probe round trips.
+        this.rejectionHints.add(`${message.from}:${message.term}:${message.rejectHint}:${message.logTerm}`);
+      }
     }
-    this.raft.step(message);
+    this.replica.receive(envelope, nowMs);
     this.process();
   }
 
-  takeOutbox(): Outbound<Message>[] {
+  takeOutbox(): Outbound<Envelope>[] {
     const o = this.outbox;
     this.outbox = [];
     return o;
@@ -218,21 +246,34 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
     return e;
   }
 
+  /** Infinity: the runner ticks every node every 10 ms, and the replica's deadlines are checked then. */
   nextDeadlineMs(): number {
     return Infinity;
   }
 
   persisted(): Disk {
-    return { hardState: this.disk.hardState, snapshot: this.disk.snapshot, entries: [...this.disk.entries] };
+    return this.storage.persisted();
   }
 
   // --- client operations --------------------------------------------------------
 
-  /** Proposes a command; the callback fires when it is applied (ok) or known lost (fail). Returns false if refused at once. */
+  /**
+   * Proposes a register operation on the leader; the callback fires when it
+   * is applied (ok, with whether a cas swapped) or known lost (fail).
+   * Returns false, doing nothing, when this node does not lead.
+   */
   write(cmd: KvCommand, cb: WriteCallback): boolean {
-    const res = this.raft.propose(enc.encode(JSON.stringify(cmd)));
-    if (!res.ok) return false;
-    this.pendingWrites.set(res.value.index, { term: res.value.term, cb });
+    if (this.raft.role !== "leader") return false;
+    const requestId = this.replica.nextRequestId();
+    this.replica.propose({ type: "write", requestId, op: toWriteOp(cmd), timeMs: Math.round(this.now) }, false, this.now, (outcome) => {
+      if (!outcome.ok) {
+        // Overwritten by a new leader or refused: certainly not applied. (A snapshot may cover it: then no answer.)
+        cb("fail", false);
+        return;
+      }
+      const r = outcome.result;
+      cb("ok", r.ok && "response" in r && (r.response.type !== "txn" || r.response.succeeded));
+    });
     this.process();
     return true;
   }
@@ -243,12 +284,14 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
     this.process();
   }
 
-  /** A linearizable read through ReadIndex; the callback fires once the read point is applied. */
+  /** A linearizable read through the read barrier (ReadIndex); false, doing nothing, when no leader is known. */
   read(key: string, cb: ReadCallback): boolean {
-    const ctx = `${this.id}.${++this.readSeq}`;
-    const res = this.raft.readIndex(ctx);
-    if (!res.ok) return false;
-    this.pendingReads.set(ctx, { key, cb });
+    if (this.raft.leader === null) return false;
+    this.replica.readBarrier(this.now, (error) => {
+      if (error) return;
+      const kv = this.replica.kv.get(utf8(key));
+      cb(kv === undefined ? null : fromUtf8(kv.value));
+    });
     this.process();
     return true;
   }
@@ -259,111 +302,32 @@ export class RaftSimNode implements SimProcess<Message, Disk> {
     return `${this.id}: ${s.role} term=${s.term} lead=${s.leader} commit=${s.commit} applied=${s.applied} snap=${s.snapshotIndex} last=${s.lastIndex} voters=${s.confState.voters.join(",")} learners=${s.confState.learners.join(",")}`;
   }
 
-  // --- the Ready loop, in the documented order ----------------------------------------
+  // --- the Ready loop -------------------------------------------------------------
 
   private process(): void {
-    while (this.raft.hasReady()) {
-      const rd = this.raft.ready();
-      // 1. Persist: hard state, entries (truncating what they replace), snapshot.
-      if (rd.snapshot) {
-        this.disk.snapshot = rd.snapshot;
-        this.disk.entries = [];
-      }
-      if (rd.entries.length > 0) {
-        const first = rd.entries[0]!.index;
-        const base = this.disk.snapshot?.metadata.index ?? 0;
-        this.disk.entries.length = Math.max(0, first - base - 1);
-        for (const e of rd.entries) {
-          this.disk.entries.push(e);
-          this.recorder.onPersist(this.id, e, this.diskTerm(e.index - 1));
-        }
-      }
-      if (rd.hardState) {
-        this.disk.hardState = rd.hardState;
-        for (let i = this.recorder.committedTerm.length; i <= rd.hardState.commit; i++) {
-          const t = this.diskTerm(i);
-          if (t === undefined) break;
-          this.recorder.onCommit(this.id, i, t, rd.hardState.term);
-        }
-      }
-      // 2. Send, now that everything the messages promise is durable.
-      for (const m of rd.messages) {
-        this.outbox.push({ to: m.to, message: m, channel: this.opts.channel ?? (m.type === "installSnapshot" ? "stream" : "packet") });
-      }
-      // 3. Apply.
-      if (rd.snapshot) {
-        this.kv.restore(rd.snapshot.data);
-        // Writes proposed here at or before the snapshot have unknown fate now.
-        for (const index of [...this.pendingWrites.keys()]) if (index <= rd.snapshot.metadata.index) this.pendingWrites.delete(index);
-      }
-      for (const e of rd.committedEntries) this.applyEntry(e);
-      // 4. Reads wait until their index is applied.
-      for (const rs of rd.readStates) {
-        const r = this.pendingReads.get(rs.requestCtx);
-        if (!r) continue;
-        this.pendingReads.delete(rs.requestCtx);
-        this.readyReads.push({ index: rs.index, key: r.key, cb: r.cb });
-      }
-      // 5. Soft state.
-      if (rd.softState) {
-        this.events.push({ event: rd.softState.role === "leader" ? "elected" : "role", msg: { term: this.raft.term, ...rd.softState } });
-      }
-      this.raft.advance();
-      this.serveReads();
-    }
-    this.maybeCompact();
-  }
-
-  private applyEntry(e: Entry): void {
-    this.recorder.onApply(this.id, e);
-    let result = true;
-    if (e.type === "normal" && e.data.length > 0) result = this.kv.apply(JSON.parse(dec.decode(e.data)) as KvCommand);
-    const w = this.pendingWrites.get(e.index);
-    if (w) {
-      this.pendingWrites.delete(e.index);
-      // Committed iff the entry at our index carries our term (see propose's contract).
-      w.cb(w.term === e.term ? "ok" : "fail", result);
+    processReadies(
+      this.replica,
+      this.storage,
+      (m: Message) => this.outbox.push({ to: m.to, message: { kind: "raft", message: m }, channel: this.opts.channel ?? (m.type === "installSnapshot" ? "stream" : "packet") }),
+      this.now,
+    );
+    // Leadership changes, as trace events.
+    const { role, leader } = this.replica;
+    if (role !== this.seen.role || leader !== this.seen.leader) {
+      this.seen = { role, leader };
+      this.events.push({ event: role === "leader" ? "elected" : "role", msg: { term: this.raft.term, leader, role } });
     }
   }
 
-  private serveReads(): void {
-    const applied = this.raft.status().applied;
-    for (let i = 0; i < this.readyReads.length; ) {
-      const r = this.readyReads[i]!;
-      if (r.index <= applied) {
-        this.readyReads.splice(i, 1);
-        r.cb(this.kv.data.get(r.key) ?? null);
-      } else i++;
-    }
-  }
-
-  private maybeCompact(): void {
-    const every = this.opts.compactEvery ?? 0;
-    if (every <= 0) return;
-    const s = this.raft.status();
-    if (s.applied - s.snapshotIndex < every) return;
-    // The state machine is at `applied`; the snapshot must describe exactly that.
-    const res = this.raft.compact(s.applied, this.kv.snapshot());
-    if (!res.ok) return;
-    this.disk.snapshot = { metadata: res.value, data: this.kv.snapshot() };
-    this.disk.entries = this.disk.entries.filter((e) => e.index > res.value.index);
-  }
-
-  private diskTerm(index: number): number | undefined {
-    const snap = this.disk.snapshot?.metadata;
-    const base = snap?.index ?? 0;
-    if (index === base) return snap?.term ?? 0;
-    if (index < base) return undefined;
-    return this.disk.entries[index - base - 1]?.term;
-  }
+  private seen: { role: string; leader: NodeId | null } = { role: "follower", leader: null };
 
   /** Term at `index` in this node's persisted log (undefined if compacted or absent). */
   termAt(index: number): number | undefined {
-    return this.diskTerm(index);
+    return this.storage.termAt(index);
   }
 
   snapshotIndex(): number {
-    return this.disk.snapshot?.metadata.index ?? 0;
+    return this.storage.snapshotIndex();
   }
 }
 
@@ -389,7 +353,7 @@ export class PerRunRecorder {
 }
 
 /** The cluster view every invariant and scenario uses. */
-export type RaftSim = Simulation<Message, Disk, RaftSimNode>;
+export type RaftSim = Simulation<Envelope, Disk, RaftSimNode>;
 
 /**
  * The safety invariants, checked after every simulation step:

@@ -4,6 +4,8 @@
  * for people; `leader` carries a redirect hint when there is one.
  */
 
+import type { RaftError } from "../raft/index.ts";
+
 /** Stable error codes of the raft-kv server. */
 export type ServerErrorCode =
   | "invalid_argument"
@@ -67,5 +69,35 @@ export function httpStatusOf(code: ServerErrorCode): number {
     case "removed":
     case "conf_change_failed":
       return 503;
+  }
+}
+
+/** A refusal of the Raft core as the error a client sees; `leaderHttp` is the leader's published HTTP address, if known. */
+export function raftErrorToServer(e: RaftError, leaderHttp: string | null): ServerError {
+  switch (e.code) {
+    case "notLeader":
+      return new ServerError(e.leader ? "not_leader" : "no_leader", e.message, { leader: e.leader, leaderHttp });
+    case "tooManyUncommitted":
+      return new ServerError("busy", e.message);
+    case "invalidConfChange":
+    case "invalidArgument":
+      return new ServerError("invalid_argument", e.message);
+    default:
+      return new ServerError("conf_change_failed", `${e.code}: ${e.message}`, { leader: e.leader, leaderHttp });
+  }
+}
+
+/** A state machine error (an applied command that failed, or a refused read) as the error a client sees. */
+export function kvErrorToServer(code: string, message: string): ServerError {
+  switch (code) {
+    case "session_expired":
+    case "stale_request":
+    case "compacted":
+    case "future_revision":
+      return new ServerError(code, message);
+    case "key_not_found":
+      return new ServerError("not_found", message);
+    default:
+      return new ServerError("invalid_argument", message);
   }
 }

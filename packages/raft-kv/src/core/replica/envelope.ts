@@ -9,8 +9,8 @@
  *     kind 2: requestId | from | data          (forwarded proposal)
  *     kind 3: from | requestId | ok | index | term | code | message | leader
  */
-import { decodeMessage, encodeMessage, type Message } from "../core/raft/index.ts";
-import { Reader, WireError, Writer } from "../core/kv/wire.ts";
+import { decodeMessage, encodeMessage, type Message } from "../raft/index.ts";
+import { Reader, WireError, Writer } from "../kv/wire.ts";
 
 /** A decoded peer frame. */
 export type Envelope =

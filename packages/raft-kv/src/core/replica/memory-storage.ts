@@ -1,0 +1,87 @@
+/**
+ * Stable storage kept in memory: exactly what each Ready told the node to
+ * persist (Raft Figure 2's currentTerm, votedFor and log[], plus the
+ * snapshot that replaced the log's prefix). Simulations keep one per node and
+ * restart a crashed node from it; the real server keeps the same state in its
+ * write-ahead log instead (`src/io/storage.ts`).
+ */
+import type { Entry, HardState, Message, PersistedState, Ready, Snapshot } from "../raft/index.ts";
+import type { Replica } from "./replica.ts";
+
+/** The persistent part of a Ready. */
+export type PersistentPart = Pick<Ready, "hardState" | "entries" | "snapshot">;
+
+/** A node's durable state, in memory. */
+export class MemoryStorage {
+  hardState: HardState = { term: 0, vote: null, commit: 0 };
+  snapshot: Snapshot | null = null;
+  /** The entries after the snapshot, contiguous, in index order. */
+  entries: Entry[] = [];
+
+  /** Starts empty, or from what a previous incarnation persisted (copied: the two must not share arrays). */
+  constructor(from?: PersistedState) {
+    if (from === undefined) return;
+    this.hardState = from.hardState;
+    this.snapshot = from.snapshot;
+    this.entries = [...from.entries];
+  }
+
+  /**
+   * Step 1 of a Ready: an installed snapshot replaces the whole log; new
+   * entries replace every entry from their first index on (a new leader
+   * overwrote a conflicting suffix, §5.3); then the hard state.
+   */
+  save(rd: PersistentPart): void {
+    if (rd.snapshot) {
+      this.snapshot = rd.snapshot;
+      this.entries = [];
+    }
+    if (rd.entries.length > 0) {
+      this.entries.length = Math.max(0, rd.entries[0]!.index - this.snapshotIndex() - 1);
+      for (const e of rd.entries) this.entries.push(e);
+    }
+    if (rd.hardState) this.hardState = rd.hardState;
+  }
+
+  /** Records a snapshot this node took of its own state (compaction): the entries it covers are dropped. */
+  compact(snapshot: Snapshot): void {
+    this.snapshot = snapshot;
+    this.entries = this.entries.filter((e) => e.index > snapshot.metadata.index);
+  }
+
+  /** Index of the last entry the snapshot replaced (0 without a snapshot). */
+  snapshotIndex(): number {
+    return this.snapshot?.metadata.index ?? 0;
+  }
+
+  /** Term of the persisted entry at `index` (the snapshot's term at its index), or undefined if compacted or absent. */
+  termAt(index: number): number | undefined {
+    const snap = this.snapshot?.metadata;
+    const base = snap?.index ?? 0;
+    if (index === base) return snap?.term ?? 0;
+    if (index < base) return undefined;
+    return this.entries[index - base - 1]?.term;
+  }
+
+  /** A copy to restart from. */
+  persisted(): PersistedState {
+    return { hardState: this.hardState, snapshot: this.snapshot, entries: [...this.entries] };
+  }
+}
+
+/**
+ * The Ready loop of a replica whose disk is a {@link MemoryStorage}: persist,
+ * send, apply (advance) until the core has nothing more to do, then compact
+ * the log if a snapshot is due. Returns the snapshot it took, if any.
+ */
+export function processReadies(replica: Replica, storage: MemoryStorage, send: (m: Message) => void, nowMs: number): Snapshot | null {
+  while (replica.hasReady()) {
+    const rd = replica.ready();
+    storage.save(rd);
+    for (const m of rd.messages) send(m);
+    replica.advance(rd, nowMs);
+  }
+  const snapshot = replica.compactIfDue();
+  if (snapshot) storage.compact(snapshot);
+  return snapshot;
+}

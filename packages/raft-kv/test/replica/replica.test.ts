@@ -1,0 +1,199 @@
+/**
+ * The replica layer as a whole: three replicas wired by hand (test/replica/
+ * support.ts), each running the same Ready loop the simulations run, with
+ * time moved by the test.
+ */
+import { describe, expect, it } from "vitest";
+import { createPrng } from "@heck/sim";
+import { DEFAULT_KV_STORE_CONFIG } from "../../src/core/kv/index.ts";
+import { MemoryStorage, Replica, type ServerError } from "../../src/core/replica/index.ts";
+import { ReplicaCluster, TEST_TIMING } from "./support.ts";
+
+describe("proposals and forwarding", () => {
+  it("a write on a follower is forwarded to the leader and answered once the follower has applied it", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    const w = c.put("n2", "k", "v");
+    expect(w.outcome).toMatchObject({ ok: true, result: { ok: true } });
+    expect(c.value("n2", "k")).toBe("v");
+  });
+
+  it("a forwarded write is announced at once even when the leader delays commit news, so its client does not wait", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"], { commitBroadcastDelayMs: 500 });
+    c.elect("n1");
+    // A write on the leader: followers hear of its commit only later (or with the next append).
+    expect(c.put("n1", "a", "1").outcome?.ok).toBe(true);
+    expect(c.value("n3", "a")).toBeUndefined();
+    // A write forwarded by n2: n2's client waits for n2 to apply it, so the leader tells the followers at once.
+    expect(c.put("n2", "b", "2").outcome?.ok).toBe(true);
+    expect(c.value("n3", "b")).toBe("2");
+    // The delayed news goes out when its deadline comes.
+    c.put("n1", "c", "3");
+    expect(c.value("n3", "c")).toBeUndefined();
+    c.advance(500);
+    expect(c.value("n3", "c")).toBe("3");
+  });
+
+  it("a proposal made while no leader is known waits for one, then is sent to it", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    const w = c.put("n2", "k", "v");
+    expect(w.outcome).toBeUndefined();
+    c.elect("n1");
+    expect(w.outcome?.ok).toBe(true);
+    expect(c.value("n2", "k")).toBe("v");
+  });
+
+  it("a proposal overwritten by a new leader fails with proposal_dropped (§5.3), which is safe to retry", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    c.drop = (from, to) => from === "n1" || to === "n1";
+    const lost = c.put("n1", "k", "lost");
+    expect(lost.outcome).toBeUndefined();
+    // n2 and n3 elect one of them once n1's lease ran out (CheckQuorum, §4.2.3); n1 steps down.
+    c.advance(400);
+    const leader = ["n2", "n3"].find((id) => c.node(id).role === "leader")!;
+    expect(leader).toBeDefined();
+    expect(c.put(leader, "k", "kept").outcome?.ok).toBe(true);
+    c.drop = () => false;
+    c.advance(100);
+    expect(lost.outcome).toMatchObject({ ok: false, error: { code: "proposal_dropped" } });
+    expect(c.value("n1", "k")).toBe("kept");
+  });
+
+  it("a request that is not applied in time fails: timeout when a leader is known, no_leader when none is", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    c.drop = (from, to) => to === "n1" || from === "n1";
+    const w = c.put("n2", "k", "v");
+    c.advance(TEST_TIMING.requestTimeoutMs);
+    expect((w.outcome as { error: ServerError }).error.code).toMatch(/^(timeout|no_leader)$/);
+    expect(c.node("n2").pending.proposals).toBe(0);
+    // Nobody can win an election now: a new request ends with no_leader.
+    c.drop = () => true;
+    c.advance(1_000);
+    expect(c.node("n2").leader).toBeNull();
+    const orphan = c.put("n2", "k", "v");
+    c.advance(TEST_TIMING.requestTimeoutMs);
+    expect(orphan.outcome).toMatchObject({ ok: false, error: { code: "no_leader" } });
+  });
+});
+
+describe("the read barrier (ReadIndex, §6.4)", () => {
+  it("a linearizable read on a lagging follower waits until it has applied what the leader had committed", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"], { commitBroadcastDelayMs: 10_000 });
+    c.elect("n1");
+    expect(c.put("n1", "k", "new").outcome?.ok).toBe(true);
+    expect(c.value("n3", "k")).toBeUndefined();
+    let seen: string | undefined = "not yet";
+    c.node("n3").readBarrier(c.nowMs, (error) => {
+      expect(error).toBeUndefined();
+      seen = c.value("n3", "k");
+    });
+    c.settle();
+    expect(seen).toBe("new");
+  });
+
+  it("reads arriving together share one request; reads arriving while it is in flight share the next", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    let requests = 0;
+    c.drop = (from, _to, env) => {
+      if (from === "n2" && env.kind === "raft" && env.message.type === "readIndex") requests++;
+      return false;
+    };
+    let released = 0;
+    for (let i = 0; i < 5; i++) c.node("n2").readBarrier(c.nowMs, () => released++);
+    c.settle();
+    expect(released).toBe(5);
+    expect(requests).toBe(2);
+  });
+
+  it("a read whose request was lost is asked again after the retry delay, or at once of a new leader", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    let dropReads = true;
+    c.drop = (_from, _to, env) => dropReads && env.kind === "raft" && env.message.type === "readIndex";
+    let done = false;
+    c.node("n2").readBarrier(c.nowMs, () => (done = true));
+    c.settle();
+    expect(done).toBe(false);
+    dropReads = false;
+    c.advance(TEST_TIMING.readRetryMs);
+    expect(done).toBe(true);
+  });
+
+  it("fails reads with timeout after the request timeout when they cannot be served", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    c.drop = () => true;
+    let error: ServerError | undefined;
+    c.node("n2").readBarrier(c.nowMs, (e) => (error = e));
+    c.advance(TEST_TIMING.requestTimeoutMs);
+    expect(error?.code).toMatch(/^(timeout|no_leader)$/);
+    expect(c.node("n2").pending.reads).toBe(0);
+  });
+});
+
+describe("membership administration (§4.2.1, §3.10)", () => {
+  it("adds a member as a learner, promotes it once it has caught up, and removing the leader itself hands leadership over", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    for (let i = 0; i < 20; i++) c.put("n1", `k${i}`, `${i}`);
+    // n4 starts empty and waits to be added.
+    c.members.set("n4", { replica: joiner("n4", c), storage: new MemoryStorage() });
+    let added: ServerError | undefined | "pending" = "pending";
+    c.node("n1").addMember("n4", "127.0.0.1:1", false, c.nowMs, (e) => (added = e));
+    c.settle();
+    c.advance(200);
+    expect(added).toBeUndefined();
+    expect(c.node("n1").confState).toEqual({ voters: ["n1", "n2", "n3", "n4"], learners: [] });
+    expect(c.value("n4", "k19")).toBe("19");
+
+    let removed: ServerError | undefined | "pending" = "pending";
+    c.node("n1").removeMember("n1", c.nowMs, (e) => (removed = e));
+    c.advance(100);
+    expect(removed).toMatchObject({ code: "not_leader" });
+    expect(c.node("n1").role).not.toBe("leader");
+    expect(["n2", "n3", "n4"]).toContain(c.node("n1").leader);
+  });
+
+  it("refuses bad input and unknown members with a clear error", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    c.elect("n1");
+    const errors: Array<ServerError | undefined> = [];
+    c.node("n1").addMember("bad id", "127.0.0.1:1", false, c.nowMs, (e) => errors.push(e));
+    c.node("n1").addMember("n5", "no-port", false, c.nowMs, (e) => errors.push(e));
+    c.node("n1").addMember("n2", "127.0.0.1:1", false, c.nowMs, (e) => errors.push(e));
+    c.node("n1").removeMember("n9", c.nowMs, (e) => errors.push(e));
+    expect(errors.map((e) => e?.code)).toEqual(["invalid_argument", "invalid_argument", "member_exists", "unknown_member"]);
+  });
+});
+
+describe("close", () => {
+  it("fails every waiting request and cancels every watch with 'stopped'", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"]);
+    const w = c.put("n2", "k", "v");
+    let read: ServerError | undefined;
+    c.node("n2").readBarrier(c.nowMs, (e) => (read = e));
+    let cancelled = "";
+    c.node("n2").watch({ key: new Uint8Array([1]) }, { onEvents: () => {}, onCancel: (reason) => (cancelled = reason) });
+    c.node("n2").close();
+    expect(w.outcome).toMatchObject({ ok: false, error: { code: "stopped" } });
+    expect(read?.code).toBe("stopped");
+    expect(cancelled).toBe("node stopped");
+  });
+});
+
+/** A replica that starts empty and waits to be added (as `heck-raft server --join`). */
+function joiner(id: string, c: ReplicaCluster): Replica {
+  return new Replica({
+    raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 },
+    start: { join: true },
+    kvConfig: DEFAULT_KV_STORE_CONFIG,
+    incarnation: "t",
+    timing: TEST_TIMING,
+    snapshotEntries: 0,
+    nowMs: c.nowMs,
+    hooks: { send: (to, envelope) => c.queue.push({ to, envelope }) },
+  });
+}

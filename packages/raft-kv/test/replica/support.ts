@@ -1,0 +1,97 @@
+/**
+ * A few replicas wired by hand for the replica tests: each persists its
+ * Readies to a MemoryStorage (the same loop the simulations use), envelopes
+ * wait in one queue until `settle()` delivers them, and time moves only when
+ * a test says so.
+ */
+import { createPrng } from "@heck/sim";
+import { DEFAULT_KV_STORE_CONFIG, utf8, type WriteOp } from "../../src/core/kv/index.ts";
+import { MemoryStorage, Replica, processReadies, type Envelope, type ProposalOutcome, type ReplicaTiming } from "../../src/core/replica/index.ts";
+
+/** One member: its replica and its disk. */
+export interface Member {
+  replica: Replica;
+  storage: MemoryStorage;
+}
+
+/** Timing of the test replicas: 10 ms ticks, 1 s request timeout, reads asked again after 100 ms. */
+export const TEST_TIMING: ReplicaTiming = { tickMs: 10, requestTimeoutMs: 1_000, readRetryMs: 100, commitBroadcastDelayMs: -1 };
+
+/** A cluster of founders exchanging envelopes through one queue. */
+export class ReplicaCluster {
+  readonly members = new Map<string, Member>();
+  readonly queue: Array<{ to: string; envelope: Envelope }> = [];
+  /** Envelopes for which this returns true are dropped (a partition). */
+  drop: (from: string, to: string, envelope: Envelope) => boolean = () => false;
+  nowMs = 0;
+
+  constructor(ids: string[], timing: Partial<ReplicaTiming> = {}) {
+    for (const id of ids) {
+      const storage = new MemoryStorage();
+      const replica = new Replica({
+        raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 },
+        start: { bootstrap: ids },
+        kvConfig: DEFAULT_KV_STORE_CONFIG,
+        incarnation: "t",
+        timing: { ...TEST_TIMING, ...timing },
+        snapshotEntries: 0,
+        nowMs: 0,
+        hooks: { send: (to, envelope) => this.post(id, to, envelope) },
+      });
+      this.members.set(id, { replica, storage });
+    }
+    this.settle();
+  }
+
+  /** The replica of `id`. */
+  node(id: string): Replica {
+    return this.members.get(id)!.replica;
+  }
+
+  private post(from: string, to: string, envelope: Envelope): void {
+    if (!this.drop(from, to, envelope)) this.queue.push({ to, envelope });
+  }
+
+  /** Runs every member's Ready loop and delivers envelopes until none are left. */
+  settle(): void {
+    for (let step = 0; step < 100_000; step++) {
+      for (const [id, m] of this.members) processReadies(m.replica, m.storage, (msg) => this.post(id, msg.to, { kind: "raft", message: msg }), this.nowMs);
+      const next = this.queue.shift();
+      if (next === undefined) return;
+      this.members.get(next.to)?.replica.receive(next.envelope, this.nowMs);
+    }
+    throw new Error("ReplicaCluster.settle: message budget exhausted");
+  }
+
+  /** Moves time forward `ms` in tick-sized steps, ticking every member and settling after each. */
+  advance(ms: number): void {
+    const end = this.nowMs + ms;
+    while (this.nowMs < end) {
+      this.nowMs = Math.min(end, this.nowMs + 10);
+      for (const m of this.members.values()) m.replica.tick(this.nowMs);
+      this.settle();
+    }
+  }
+
+  /** Elects `id` (a campaign, delivered). */
+  elect(id: string): void {
+    this.node(id).raft.campaign();
+    this.settle();
+  }
+
+  /** Proposes a put on `id` and returns where its outcome will be recorded. */
+  put(id: string, key: string, value: string): { outcome?: ProposalOutcome } {
+    const box: { outcome?: ProposalOutcome } = {};
+    const r = this.node(id);
+    const op: WriteOp = { type: "put", key: utf8(key), value: utf8(value) };
+    r.propose({ type: "write", requestId: r.nextRequestId(), op, timeMs: this.nowMs }, false, this.nowMs, (o) => (box.outcome = o));
+    this.settle();
+    return box;
+  }
+
+  /** The value of `key` as `id` has applied it. */
+  value(id: string, key: string): string | undefined {
+    const kv = this.node(id).kv.get(utf8(key));
+    return kv === undefined ? undefined : new TextDecoder().decode(kv.value);
+  }
+}
