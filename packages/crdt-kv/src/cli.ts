@@ -265,4 +265,26 @@ program
     });
   });
 
+const sizeList = (v: string): number[] => {
+  const out = v.split(",").map((x) => Number(x.trim()));
+  for (const n of out) if (!Number.isInteger(n) || n < 2 || n > 100_000) throw new InvalidArgumentError(`--sizes must be integers 2..100000, comma-separated, got ${v}`);
+  return out;
+};
+
+program
+  .command("ladder [which]")
+  .description("the simpler designs this store replaces, on the same seeded network: gossip (push, pull, push-pull, rumors) and causality (Lamport clocks, version vectors); which: gossip, causality or both")
+  .option("--seed <n>", "simulation seed (same seed, same tables)", int("--seed", 0, 0xffffffff), 1)
+  .option("--sizes <list>", "cluster sizes of the gossip ladder", sizeList, [16, 64, 256, 1024])
+  .option("--trials <n>", "gossip runs per cell (the table shows the median)", int("--trials", 1, 99), 3)
+  .option("--json", "print one JSON line { rungs: [{ name, broke, ladder, ...figures }] }")
+  .action(async (which: string | undefined, o: { seed: number; sizes: number[]; trials: number; json?: boolean }) => {
+    const pick = which ?? "both";
+    if (!["gossip", "causality", "both"].includes(pick)) fail(`ladder: which must be gossip, causality or both, got ${JSON.stringify(which)}`);
+    // Loaded on demand: the other commands do not need the ladders.
+    const { formatCrdtLadders, crdtLaddersJson, runCrdtLadders } = await import("./ladder/ladders.ts");
+    const result = runCrdtLadders({ seed: o.seed, sizes: o.sizes, trials: o.trials, gossip: pick !== "causality", causality: pick !== "gossip" });
+    process.stdout.write(`${o.json ? crdtLaddersJson(result) : formatCrdtLadders(result)}\n`);
+  });
+
 await program.parseAsync();

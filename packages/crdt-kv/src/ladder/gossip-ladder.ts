@@ -1,0 +1,321 @@
+/**
+ * The gossip ladder: how one write reaches n replicas, by the four epidemics
+ * of Demers et al. (1987) and by this stage's own anti-entropy, run on the
+ * same seeded network (@heck/sim's runner) at n = 16 to 1,024, with and
+ * without 10% packet loss:
+ *
+ * 1. push anti-entropy: simple, but the last replicas wait to be picked;
+ * 2. pull anti-entropy: a fast end game, but every replica asks every round;
+ * 3. push-pull anti-entropy: the fewest rounds (log3 n), still a message per
+ *    replica per round forever, news or not;
+ * 4. rumor mongering with a stop rule: few messages, and a residue of
+ *    replicas that never hear;
+ * 5. crdt-kv's delta anti-entropy (`KvNode`, fanout 3, delta-intervals with
+ *    acknowledgements and probes): the stage's design. A replica offers what
+ *    a peer has not acknowledged until it does, so nobody is left out (as
+ *    with anti-entropy) and nothing is resent once acknowledged; the price,
+ *    for a single update, is the probes and acks.
+ *
+ * Each run: warm up three rounds, write one update on n1, and count rounds
+ * and messages until every replica has it (or, for a rumor, until nobody is
+ * spreading it any more).
+ */
+import { Simulation, type Channel, type NodeId, type Outbound, type Prng, type SimProcess } from "@heck/sim";
+import { KvNode } from "../core/store/node.ts";
+import { epidemicBytes, EpidemicReplica, type EpidemicMessage, type EpidemicMode } from "./epidemic.ts";
+
+/** The rungs, bottom to top. */
+export type GossipRungKey = "push" | "pull" | "push-pull" | "rumor" | "delta-sync";
+
+/** One run's figures: one update spreading through `nodes` replicas. */
+export interface SpreadFigures {
+  nodes: number;
+  lossRate: number;
+  /** Rounds from the write until every replica had it; null if some never did. */
+  rounds: number | null;
+  /** Messages sent from the write until every replica had it (or the spreading stopped). */
+  messages: number;
+  /** Replicas that never received it. */
+  missed: number;
+}
+
+/** The round length every rung uses (crdt-kv's default syncIntervalMs). */
+export const GOSSIP_PERIOD_MS = 1000;
+/** Rounds of warm-up before the write, and the most rounds a run may take after it. */
+const WARMUP_ROUNDS = 3;
+const BUDGET_ROUNDS = 60;
+
+/** One rung: its name, and one seeded run of it. */
+export interface GossipRung {
+  readonly key: GossipRungKey;
+  readonly name: string;
+  spread(nodes: number, seed: number, lossRate: number): SpreadFigures;
+}
+
+/** An epidemic replica as the runner drives it. */
+class EpidemicProcess implements SimProcess<EpidemicMessage, undefined> {
+  constructor(readonly replica: EpidemicReplica) {}
+
+  get id(): NodeId {
+    return this.replica.id;
+  }
+
+  tick(nowMs: number): void {
+    this.replica.tick(nowMs);
+  }
+
+  receive(from: NodeId, message: EpidemicMessage, channel: Channel, nowMs: number): void {
+    this.replica.receive(from, message, channel, nowMs);
+  }
+
+  takeOutbox(): Outbound<EpidemicMessage>[] {
+    const out = [...this.replica.ready().messages];
+    this.replica.advance();
+    return out;
+  }
+
+  nextDeadlineMs(): number {
+    return this.replica.nextDeadlineMs();
+  }
+
+  persisted(): undefined {
+    return undefined;
+  }
+}
+
+/** The network every rung runs on: LAN latency, loss as asked. */
+function network(lossRate: number) {
+  return { latency: { minMs: 0.2, meanTailMs: 0.3 }, faults: { dropRate: lossRate } };
+}
+
+function ids(n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `n${i + 1}`);
+}
+
+/**
+ * Writes on n1 after the warm-up and runs until `done` holds (checked every
+ * tenth of a round) or the budget is spent; the shared measuring loop.
+ */
+function measure<M, P, N extends SimProcess<M, P>>(
+  sim: Simulation<M, P, N>,
+  nodes: number,
+  lossRate: number,
+  write: (sim: Simulation<M, P, N>) => void,
+  has: (node: N) => boolean,
+  spreading: (sim: Simulation<M, P, N>) => boolean,
+): SpreadFigures {
+  sim.runFor(WARMUP_ROUNDS * GOSSIP_PERIOD_MS);
+  const sentBefore = sim.stats.sent;
+  const writtenAt = sim.nowMs;
+  sim.schedule(writtenAt, write);
+  const holders = (): number => sim.up.reduce((k, n) => k + (has(n) ? 1 : 0), 0);
+  let allAt: number | undefined;
+  const end = writtenAt + BUDGET_ROUNDS * GOSSIP_PERIOD_MS;
+  while (sim.nowMs < end) {
+    sim.runFor(GOSSIP_PERIOD_MS / 10);
+    if (holders() === nodes) {
+      allAt = sim.nowMs;
+      break;
+    }
+    if (!spreading(sim)) break;
+  }
+  return {
+    nodes,
+    lossRate,
+    rounds: allAt === undefined ? null : (allAt - writtenAt) / GOSSIP_PERIOD_MS,
+    messages: sim.stats.sent - sentBefore,
+    missed: nodes - holders(),
+  };
+}
+
+function epidemicRung(key: GossipRungKey, name: string, mode: EpidemicMode): GossipRung {
+  return {
+    key,
+    name,
+    spread(nodes, seed, lossRate) {
+      const sim = new Simulation<EpidemicMessage, undefined, EpidemicProcess>({
+        seed,
+        nodeIds: ids(nodes),
+        network: network(lossRate),
+        sizeOf: epidemicBytes,
+        traceLimit: 0,
+        factory: ({ id, prng, peers, nowMs }) => new EpidemicProcess(new EpidemicReplica(id, peers, prng, nowMs, { mode, periodMs: GOSSIP_PERIOD_MS, stopAfterKnown: 2 })),
+      });
+      return measure(
+        sim,
+        nodes,
+        lossRate,
+        (s) => s.node("n1").replica.write(s.nowMs),
+        (p) => p.replica.has,
+        (s) => s.up.some((p) => p.replica.active) || s.network.pendingEvents > 0,
+      );
+    },
+  };
+}
+
+/** crdt-kv's replica as it is, with its defaults (fanout 3, BP+RR with probes), on a static peer list. */
+const deltaSync: GossipRung = {
+  key: "delta-sync",
+  name: "crdt-kv delta sync (fanout 3, acks)",
+  spread(nodes, seed, lossRate) {
+    const all = ids(nodes);
+    const sim = new Simulation<string, unknown, KvNode>({
+      seed,
+      nodeIds: all,
+      network: network(lossRate),
+      sizeOf: (m) => m.length,
+      traceLimit: 0,
+      factory: ({ id, prng, nowMs }: { id: string; prng: Prng; nowMs: number }) =>
+        new KvNode({ id, address: id, peers: all.filter((p) => p !== id), prng, syncIntervalMs: GOSSIP_PERIOD_MS }, nowMs) as unknown as KvNode,
+    });
+    return measure(
+      sim,
+      nodes,
+      lossRate,
+      (s) => s.node("n1").put("news", "hello", { ts: s.nowMs }),
+      (node) => node.get("news").exists,
+      () => true,
+    );
+  },
+};
+
+/** The five rungs, bottom to top. */
+export const GOSSIP_RUNGS: readonly GossipRung[] = [
+  epidemicRung("push", "push anti-entropy", "push"),
+  epidemicRung("pull", "pull anti-entropy", "pull"),
+  epidemicRung("push-pull", "push-pull anti-entropy", "push-pull"),
+  epidemicRung("rumor", "rumor mongering (stop after 2 who knew)", "rumor"),
+  deltaSync,
+];
+
+// ---------------------------------------------------------------------------
+// The experiment and its table
+// ---------------------------------------------------------------------------
+
+/** Settings of one gossip ladder run; the defaults are the ones the README's table comes from. */
+export interface GossipLadderOptions {
+  seed: number;
+  /** Cluster sizes. Default 16, 64, 256, 1,024. */
+  sizes?: readonly number[];
+  /** Loss rate of the lossy runs. Default 10%. */
+  lossRate?: number;
+  /** Runs per cell (each from its own stream of the seed); the table shows the median. Default 3. */
+  trials?: number;
+  /** Only these rungs (default all). */
+  rungs?: readonly GossipRungKey[];
+}
+
+/** One rung's results: medians over the trials, per size, without and with loss. */
+export interface GossipRungResult {
+  key: GossipRungKey;
+  name: string;
+  broke: string;
+  /** Figures without loss, then with loss, per size. */
+  clean: SpreadFigures[];
+  lossy: SpreadFigures[];
+}
+
+/** A whole gossip ladder run. */
+export interface GossipLadderResult {
+  seed: number;
+  lossRate: number;
+  trials: number;
+  rungs: GossipRungResult[];
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+/** The median run of several: rounds (null counts as never), messages and missed replicas. */
+function medianOf(runs: readonly SpreadFigures[]): SpreadFigures {
+  const first = runs[0]!;
+  const rounds = runs.map((r) => r.rounds ?? Infinity);
+  const m = median(rounds);
+  return { nodes: first.nodes, lossRate: first.lossRate, rounds: Number.isFinite(m) ? m : null, messages: median(runs.map((r) => r.messages)), missed: median(runs.map((r) => r.missed)) };
+}
+
+/** The seed of trial `t` of a cell: different cells and trials never share a run. */
+function trialSeed(seed: number, nodes: number, lossRate: number, t: number): number {
+  return (((seed * 1_000_003) ^ (nodes * 7919) ^ Math.round(lossRate * 1000) * 104_729 ^ (t * 15_485_863)) >>> 0);
+}
+
+/** Runs every rung at every size, without and with loss; a function of the options only. */
+export function runGossipLadder(options: GossipLadderOptions): GossipLadderResult {
+  const sizes = options.sizes ?? [16, 64, 256, 1024];
+  const lossRate = options.lossRate ?? 0.1;
+  const trials = options.trials ?? 3;
+  const rungs = GOSSIP_RUNGS.filter((r) => options.rungs === undefined || options.rungs.includes(r.key));
+  const cell = (rung: GossipRung, n: number, loss: number): SpreadFigures =>
+    medianOf(Array.from({ length: trials }, (_, t) => rung.spread(n, trialSeed(options.seed, n, loss, t), loss)));
+  const results = rungs.map((rung) => {
+    const clean = sizes.map((n) => cell(rung, n, 0));
+    const lossy = sizes.map((n) => cell(rung, n, lossRate));
+    return { key: rung.key, name: rung.name, clean, lossy, broke: "" };
+  });
+  for (const r of results) r.broke = gossipBroke(r, results, lossRate);
+  return { seed: options.seed, lossRate, trials, rungs: results };
+}
+
+/** The one sentence per rung: where it loses, or wins, written from its figures. */
+function gossipBroke(r: GossipRungResult, all: readonly GossipRungResult[], lossRate: number): string {
+  const top = r.clean[r.clean.length - 1]!;
+  const topLossy = r.lossy[r.lossy.length - 1]!;
+  const n = top.nodes.toLocaleString("en");
+  const rounds = (f: SpreadFigures): string => (f.rounds === null ? "never" : f.rounds.toFixed(1));
+  const perReplica = (f: SpreadFigures): string => (f.messages / f.nodes).toFixed(1);
+  const pushPull = all.find((x) => x.key === "push-pull")?.clean[r.clean.length - 1];
+  switch (r.key) {
+    case "push":
+      return `slow end game: ${rounds(top)} rounds to reach all ${n} (the last replicas wait to be picked)`;
+    case "pull":
+      return `every replica asks every round, news or not: ${perReplica(top)} messages per replica for one update at n = ${n}`;
+    case "push-pull":
+      return `fewest rounds of the epidemics (${rounds(top)} at n = ${n}), but a message per replica per round, forever`;
+    case "rumor":
+      return top.missed > 0 || topLossy.missed > 0
+        ? `stops by itself after ${perReplica(top)} messages per replica (anti-entropy never stops), but ${top.missed} of ${n} replicas never heard (${topLossy.missed} at ${Math.round(lossRate * 100)}% loss)`
+        : `stops by itself after ${perReplica(top)} messages per replica; no replica missed it on this seed`;
+    case "delta-sync":
+      return `misses none, ${rounds(top)} rounds at n = ${n} (${rounds(topLossy)} at ${Math.round(lossRate * 100)}% loss); one update costs ${perReplica(top)} messages per replica (probes, acks; push-pull ${pushPull === undefined ? "?" : perReplica(pushPull)}), and each replica keeps offering it until the peers it picks acknowledge`;
+  }
+}
+
+/** Left-aligned columns separated by two spaces. */
+function table(rows: ReadonlyArray<readonly string[]>): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
+}
+
+/** The gossip ladder as one table: rung, figures, what broke. */
+export function formatGossipLadder(result: GossipLadderResult): string {
+  const sizes = result.rungs[0]?.clean.map((f) => f.nodes) ?? [];
+  const top = sizes[sizes.length - 1] ?? 0;
+  const loss = `${Math.round(result.lossRate * 100)}% loss`;
+  const rounds = (f: SpreadFigures): string => (f.rounds === null ? "never" : f.rounds.toFixed(1));
+  const rows = [
+    [
+      "rung",
+      `rounds to reach all (n = ${sizes.map((n) => n.toLocaleString("en")).join(" | ")})`,
+      `same at ${loss}`,
+      `messages per replica (n = ${top.toLocaleString("en")}; ${loss})`,
+      `replicas missed (n = ${top.toLocaleString("en")}; ${loss})`,
+      "what broke",
+    ],
+    ...result.rungs.map((r) => {
+      const a = r.clean[r.clean.length - 1]!;
+      const b = r.lossy[r.lossy.length - 1]!;
+      return [
+        r.name,
+        r.clean.map(rounds).join(" | "),
+        r.lossy.map(rounds).join(" | "),
+        `${(a.messages / a.nodes).toFixed(1)}; ${(b.messages / b.nodes).toFixed(1)}`,
+        `${a.missed}; ${b.missed}`,
+        r.broke,
+      ];
+    }),
+  ];
+  return `${table(rows)}\none update written on n1; medians of ${result.trials} runs; seed ${result.seed}`;
+}
