@@ -40,10 +40,13 @@ for (const [label, cmd, args] of [
   else failed += 1;
 }
 
-// 3. Every package's tests through the root vitest config.
+// 3. Every package's tests through the root vitest config. CI runs as root,
+// where the network lab's suites must run: HECK_NET_REQUIRED=1 turns "cannot
+// build a lab here" from a visible skip into a failure.
 if (existsSync(resultsFile)) rmSync(resultsFile);
 const extra = process.argv.slice(2);
-run("tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${resultsFile}`, ...extra]);
+const testEnv = { ...process.env, ...(process.platform === "linux" && process.getuid?.() === 0 ? { HECK_NET_REQUIRED: "1" } : {}) };
+run("tests", bin("vitest"), ["run", "--reporter=default", "--reporter=json", `--outputFile.json=${resultsFile}`, ...extra], { env: testEnv });
 if (existsSync(resultsFile)) {
   const report = JSON.parse(readFileSync(resultsFile, "utf8"));
   passed += report.numPassedTests ?? 0;
