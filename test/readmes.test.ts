@@ -19,6 +19,7 @@ const STAGE_READMES = [
   "apps/v2/README.md",
   "packages/fleet/README.md",
   "packages/sim/README.md",
+  "packages/net/README.md",
 ];
 const SEVEN_HEADINGS = ["The idea", "Run it", "Read the code in this order", "How it is tested", "Measured", "Exercises", "Further reading"];
 const MAX_WORDS = 2500;

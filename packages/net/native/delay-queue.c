@@ -15,7 +15,9 @@
  * once, ahead of the ones held: netem's "reorder" with a delay).
  *
  * Control: a Unix stream socket (--control PATH). A client writes a request
- * and closes its write side; the answer is one line.
+ * and closes its write side; the answer is one line. Control connections
+ * are read in the same poll loop as packets, so a slow client never holds
+ * packets back.
  *   set\n<a.b.c.d> <delay_us> <jitter_us> <reorder_ppm>\n...   -> "ok <rules>"
  *   stats\n                                                  -> "ok queued=.. released=.. held=.. overflow=.."
  *
@@ -201,36 +203,72 @@ static int parse_rules(char *text, char *err, size_t errlen) {
   return n;
 }
 
-static void serve_control(int listener) {
-  int c = accept(listener, NULL, NULL);
-  if (c < 0) return;
-  /* A request is small; read it whole (bounded) with a short timeout so a stuck client cannot stall packets long. */
-  struct timeval tv = {0, 200000};
-  setsockopt(c, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  char buf[MAX_RULES * 96 + 64];
-  size_t used = 0;
-  for (;;) {
-    ssize_t k = read(c, buf + used, sizeof buf - 1 - used);
-    if (k <= 0) break;
-    used += (size_t)k;
-    if (used >= sizeof buf - 1) break;
-  }
-  buf[used] = '\0';
+/* A control connection being read: requests are small and end at the client's EOF. */
+#define MAX_CONNS 8
+#define REQUEST_MAX (MAX_RULES * 96 + 64)
+struct conn {
+  int fd;
+  size_t used;
+  char buf[REQUEST_MAX];
+};
+static struct conn conns[MAX_CONNS];
+
+static void answer(struct conn *c) {
+  c->buf[c->used] = '\0';
   char reply[256];
-  if (strncmp(buf, "set", 3) == 0) {
+  if (strncmp(c->buf, "set", 3) == 0) {
     char err[160] = "";
-    int n = parse_rules(buf, err, sizeof err);
+    int n = parse_rules(c->buf, err, sizeof err);
     if (n < 0) snprintf(reply, sizeof reply, "error %s\n", err);
     else snprintf(reply, sizeof reply, "ok %d\n", n);
-  } else if (strncmp(buf, "stats", 5) == 0) {
+  } else if (strncmp(c->buf, "stats", 5) == 0) {
     snprintf(reply, sizeof reply, "ok queued=%llu released=%llu held=%d overflow=%llu unmatched=%llu rules=%d\n", (unsigned long long)stat_queued,
              (unsigned long long)stat_released, heap_len, (unsigned long long)stat_overflow, (unsigned long long)stat_unmatched, rule_count);
   } else {
     snprintf(reply, sizeof reply, "error unknown request (expected set or stats)\n");
   }
-  ssize_t ignored = write(c, reply, strlen(reply));
+  /* The reply fits a socket buffer: one write on a fresh connection does not block. */
+  ssize_t ignored = write(c->fd, reply, strlen(reply));
   (void)ignored;
-  close(c);
+  close(c->fd);
+  c->fd = -1;
+}
+
+/* Reads what a connection has; answers at EOF (or when the request is too big). Never blocks packet handling. */
+static void read_control(struct conn *c) {
+  for (;;) {
+    if (c->used >= REQUEST_MAX - 1) {
+      c->used = 0;
+      strcpy(c->buf, "too big");
+      answer(c);
+      return;
+    }
+    ssize_t k = read(c->fd, c->buf + c->used, REQUEST_MAX - 1 - c->used);
+    if (k > 0) {
+      c->used += (size_t)k;
+      continue;
+    }
+    if (k == 0) answer(c);
+    else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR) {
+      close(c->fd);
+      c->fd = -1;
+    }
+    return;
+  }
+}
+
+static void accept_control(int listener) {
+  int fd = accept(listener, NULL, NULL);
+  if (fd < 0) return;
+  for (int i = 0; i < MAX_CONNS; i++) {
+    if (conns[i].fd < 0) {
+      fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+      conns[i].fd = fd;
+      conns[i].used = 0;
+      return;
+    }
+  }
+  close(fd); /* too many at once: the client sees a closed socket and retries */
 }
 
 static void on_signal(int sig) {
@@ -297,9 +335,15 @@ int main(int argc, char **argv) {
   printf("ready queue=%d control=%s\n", queue, control);
   fflush(stdout);
 
+  for (int i = 0; i < MAX_CONNS; i++) conns[i].fd = -1;
   static char buf[1 << 17];
   while (!stopping) {
-    struct pollfd fds[2] = {{fd, POLLIN, 0}, {listener, POLLIN, 0}};
+    struct pollfd fds[2 + MAX_CONNS] = {{fd, POLLIN, 0}, {listener, POLLIN, 0}};
+    for (int i = 0; i < MAX_CONNS; i++) {
+      fds[2 + i].fd = conns[i].fd;
+      fds[2 + i].events = POLLIN;
+      fds[2 + i].revents = 0;
+    }
     struct timespec timeout, *tp = NULL;
     if (heap_len > 0) {
       uint64_t now = now_ns();
@@ -308,7 +352,7 @@ int main(int argc, char **argv) {
       timeout.tv_nsec = (long)(wait % 1000000000ULL);
       tp = &timeout;
     }
-    int ready = ppoll(fds, 2, tp, NULL);
+    int ready = ppoll(fds, 2 + MAX_CONNS, tp, NULL);
     if (ready < 0 && errno != EINTR) break;
     if (ready > 0 && (fds[0].revents & POLLIN)) {
       for (;;) {
@@ -317,7 +361,9 @@ int main(int argc, char **argv) {
         nfq_handle_packet(h, buf, (int)k);
       }
     }
-    if (ready > 0 && (fds[1].revents & POLLIN)) serve_control(listener);
+    for (int i = 0; ready > 0 && i < MAX_CONNS; i++)
+      if (conns[i].fd >= 0 && (fds[2 + i].revents & (POLLIN | POLLHUP | POLLERR))) read_control(&conns[i]);
+    if (ready > 0 && (fds[1].revents & POLLIN)) accept_control(listener);
     release_due();
   }
   /* Let whatever is held go before leaving, rather than have the kernel drop it. */

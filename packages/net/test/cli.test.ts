@@ -9,7 +9,11 @@ import { describe, expect, it } from "vitest";
 import { describeWithLab } from "./support/index.ts";
 
 const BIN = fileURLToPath(new URL("../bin/heck-net.js", import.meta.url));
-const cli = (args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
+/** Runs heck-net to completion; stdout carries stderr after it on failure, so an assertion on stdout shows why. */
+const cli = (args: string[]) => {
+  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
+  return { status: r.status, stderr: r.stderr, stdout: r.status === 0 ? r.stdout : `${r.stdout}\n[exit ${r.status ?? r.signal}] ${r.stderr}` };
+};
 
 describeWithLab("heck-net", () => {
   it("up prints the contract line; partition, impair, ls and heal work from other processes; down tears it down", async () => {
@@ -65,5 +69,5 @@ describe("heck-net without root", () => {
     const r = spawnSync(setpriv!, ["--reuid=65534", "--regid=65534", "--clear-groups", "env", "HOME=/tmp", process.execPath, BIN, "up", "--hosts", "2"], { encoding: "utf8", timeout: 60_000 });
     expect(r.status).toBe(2);
     expect(r.stderr).toContain("heck-net: the network lab needs root to create network namespaces (running as uid 65534)");
-  });
+  }, 60_000);
 });

@@ -101,13 +101,25 @@ export function delayQueueRequest(control: string, request: string, timeoutMs = 
   });
 }
 
+/** {@link delayQueueRequest}, retried a few times: the queue refuses connections beyond 8 at once. */
+async function requestWithRetry(control: string, request: string): Promise<string> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await delayQueueRequest(control, request);
+    } catch (e) {
+      if (attempt >= 5 || /^delay queue .*: error /.test((e as Error).message)) throw e;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
 /** Replaces a delay queue's rules ("<addr> <delay_us> <jitter_us> <reorder_ppm>" lines). */
 export async function configureDelayQueue(control: string, rules: readonly string[]): Promise<void> {
-  await delayQueueRequest(control, ["set", ...rules, ""].join("\n"));
+  await requestWithRetry(control, ["set", ...rules, ""].join("\n"));
 }
 
 /** A delay queue's counters: packets queued, released, held now, overflowed, unmatched. */
 export async function delayQueueStats(control: string): Promise<Record<string, number>> {
-  const line = await delayQueueRequest(control, "stats\n");
+  const line = await requestWithRetry(control, "stats\n");
   return Object.fromEntries(line.split(" ").map((kv) => kv.split("=")).map(([k, v]) => [k!, Number(v)]));
 }

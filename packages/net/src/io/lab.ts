@@ -75,6 +75,8 @@ export class LabUnsupportedError extends Error {
 export class NetLab {
   private exitHandler: (() => void) | undefined;
   private destroyed = false;
+  /** Children this object spawned: killed at teardown even if they have not entered their namespace yet. */
+  private readonly children = new Set<ChildProcess>();
 
   private constructor(
     /** Names and addresses. */
@@ -104,7 +106,10 @@ export class NetLab {
     }
     const plan = planLab(index, names);
     const lab = new NetLab(plan, "queue", true, log);
-    lab.exitHandler = () => destroyLabSync(index, () => undefined);
+    lab.exitHandler = () => {
+      lab.killChildren();
+      destroyLabSync(index, () => undefined);
+    };
     process.once("exit", lab.exitHandler);
     try {
       await lab.build();
@@ -196,7 +201,10 @@ export class NetLab {
    */
   spawn(name: string, command: string, args: readonly string[], options: SpawnOptions = {}): ChildProcess {
     const [cmd, argv] = inNetns(this.host(name).netns, command, args);
-    return spawn(cmd, argv, options);
+    const child = spawn(cmd, argv, options);
+    this.children.add(child);
+    child.once("exit", () => this.children.delete(child));
+    return child;
   }
 
   /** Runs a command on host `name` to completion; resolves with its stdout. */
@@ -260,7 +268,19 @@ export class NetLab {
     if (this.destroyed) return;
     this.destroyed = true;
     if (this.exitHandler) process.off("exit", this.exitHandler);
+    this.killChildren();
     destroyLabSync(this.plan.index, this.log);
+  }
+
+  /**
+   * A child spawned a moment ago may still be `ip` in this namespace, not
+   * yet inside its host's: a scan of the lab's namespaces would miss it, so
+   * the ones this object started are killed by handle (never a recycled
+   * pid: an exited child is no longer in the set).
+   */
+  private killChildren(): void {
+    for (const c of this.children) if (c.exitCode === null && c.signalCode === null) c.kill("SIGKILL");
+    this.children.clear();
   }
 
   // -------------------------------------------------------------------------
