@@ -421,4 +421,17 @@ fault
     }
   });
 
+program
+  .command("ladder")
+  .description("primary-backup, then Raft, through the same partition on the same seeded network, judged by the linearizability checker (--json: one line)")
+  .option("--seed <n>", "simulation seed (same seed, same table)", int("--seed", 0, 0xffffffff), 1)
+  .option("--explain", "also print the checker's smallest failing history for each rung that fails")
+  // --json is the program's own option: one JSON line { rungs: [{ name, broke, ...figures }] }.
+  .action(async (o: { seed: number; explain?: boolean }) => {
+    // Loaded on demand: the server and client commands do not need the ladder.
+    const { agreementLadderJson, formatAgreementLadder, runAgreementLadder } = await import("./ladder/ladder.ts");
+    const result = runAgreementLadder({ seed: o.seed });
+    process.stdout.write(`${g().json ? agreementLadderJson(result) : formatAgreementLadder(result, o.explain === true)}\n`);
+  });
+
 await program.parseAsync();
