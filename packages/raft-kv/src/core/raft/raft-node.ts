@@ -8,16 +8,21 @@
  * Reading order: the fields (grouped as in Figure 2), the constructors, the
  * role transitions (becomeFollower/Candidate/Leader), `tick`, `step` and its
  * per-role handlers, replication (sendAppend and the response handler),
- * reads, membership, and finally the Ready/advance bookkeeping.
+ * reads, membership, and finally the Ready/advance bookkeeping. As in
+ * etcd-io/raft, two concerns have files of their own: the reads a leader
+ * holds while it confirms its leadership (`read-only.ts`) and the
+ * configuration with its change rules (`membership.ts`); this file decides
+ * when to use them.
  */
 import { decodeConfChange, encodeConfChange, validateConfChange } from "./codec.ts";
 import { RaftLog, entrySize, snapshotConf } from "./log.ts";
 import { Progress, committedIndex, quorumSize, voteResult } from "./progress.ts";
+import { Membership } from "./membership.ts";
+import { ReadOnly, leaseValid, type ReadRequest } from "./read-only.ts";
 import type {
   AppendMessage,
   AppendResponseMessage,
   ConfChange,
-  ConfState,
   Entry,
   HardState,
   HeartbeatMessage,
@@ -67,22 +72,6 @@ export const DEFAULT_RAFT_CONFIG = {
   /** Immediate, as etcd: followers learn a commit at once; a driver that batches its own flushes picks "lazy". */
   commitBroadcast: "immediate" as "immediate" | "lazy",
 };
-
-/** One client read waiting for its read index (§6.4): local (from === self) or forwarded by a follower. */
-interface ReadRequest {
-  readonly from: NodeId;
-  readonly ctx: string;
-}
-
-/** One heartbeat round confirming leadership for a batch of reads (§6.4 step 3). */
-interface ReadRound {
-  readonly key: string;
-  readonly index: number;
-  /** The leader tick the round's heartbeats were sent at (extends the lease when acknowledged). */
-  readonly sentTick: number;
-  readonly requests: ReadRequest[];
-  readonly acks: Set<NodeId>;
-}
 
 /** What a Ready handed out, remembered until advance(). */
 interface Outstanding {
@@ -136,12 +125,8 @@ export class RaftNode {
   private randomizedElectionTimeout = 0;
   private readonly votes = new Map<NodeId, boolean>();
 
-  // --- membership (§4) ------------------------------------------------------
-  private readonly voters = new Set<NodeId>();
-  private readonly learners = new Set<NodeId>();
-  /** The membership after each applied conf change since the snapshot, so `compact` can record the one in force at its index. */
-  private confHistory: { index: number; conf: ConfState }[] = [];
-  private baseConf: ConfState;
+  // --- membership (§4, membership.ts) ---------------------------------------
+  private readonly conf: Membership;
 
   // --- volatile state on leaders (Figure 2, plus etcd's flow control) ------
   private readonly progress = new Map<NodeId, Progress>();
@@ -151,11 +136,8 @@ export class RaftNode {
   private uncommittedSize = 0;
   /** Proposals or commit changes since the last flush: broadcast once per Ready (batching). */
   private needBroadcast = false;
-  private readBatch: ReadRequest[] = [];
-  private readRounds: ReadRound[] = [];
-  /** Reads that arrived before this leader committed an entry of its term (§6.4 step 1). */
-  private readsAwaitingCommit: ReadRequest[] = [];
-  private readSeq = 0;
+  /** Linearizable reads waiting for their read index (§6.4, read-only.ts). */
+  private readonly reads = new ReadOnly();
   /** Ticks since this node became leader: the clock of its lease (§6.4.1). */
   private leaderTicks = 0;
   /** Set once this leader sent TimeoutNow: another leader may be elected inside our lease, so it is void. */
@@ -227,8 +209,7 @@ export class RaftNode {
     this.prevHardState = { term: hs.term, vote: hs.vote, commit };
 
     // Membership: the snapshot's, then every conf change the state machine already applied.
-    this.baseConf = snapshotConf(snap);
-    this.setConf(this.baseConf);
+    this.conf = new Membership(snapshotConf(snap));
     for (const e of persisted.entries) {
       if (e.index > applied) break;
       if (e.type === "confChange") this.applyConfEntry(e);
@@ -250,11 +231,11 @@ export class RaftNode {
       this.log.append(entries);
       this.log.commitTo(entries.length);
       this.currentTerm = 1;
-      this.setConf({ voters: [...bootstrapVoters], learners: [] });
+      this.conf.set({ voters: [...bootstrapVoters], learners: [] });
     }
     this.becomeFollower(this.currentTerm, null);
     // Let the driver learn the membership it starts with from the first Ready.
-    this.confChanged = this.voters.size > 0 || this.learners.size > 0;
+    this.confChanged = this.conf.voters.size > 0 || this.conf.learners.size > 0;
   }
 
   /**
@@ -312,9 +293,7 @@ export class RaftNode {
     this.uncommittedSize = 0;
     this.needBroadcast = false;
     // Reads waiting on this node's leadership die with it; clients retry elsewhere.
-    this.readBatch = [];
-    this.readRounds = [];
-    this.readsAwaitingCommit = [];
+    this.reads.reset();
     this.progress.clear();
     this.leaderTicks = 0;
     this.leaseRevoked = false;
@@ -351,7 +330,7 @@ export class RaftNode {
     this.lead = this.myId;
     const last = this.log.lastIndex();
     for (const id of this.members()) {
-      const pr = new Progress(last + 1, this.maxInflightMsgs, this.learners.has(id));
+      const pr = new Progress(last + 1, this.maxInflightMsgs, this.conf.learners.has(id));
       if (id === this.myId) {
         pr.match = last;
         pr.becomeReplicate();
@@ -368,12 +347,12 @@ export class RaftNode {
   }
 
   private members(): NodeId[] {
-    return [...this.voters, ...this.learners];
+    return this.conf.members();
   }
 
   /** Whether this node may campaign: only voters do (learners and removed nodes never start elections). */
   private promotable(): boolean {
-    return this.voters.has(this.myId);
+    return this.conf.voters.has(this.myId);
   }
 
   // ---------------------------------------------------------------------------
@@ -419,10 +398,10 @@ export class RaftNode {
 
   private quorumActive(): boolean {
     let active = 0;
-    for (const v of this.voters) {
+    for (const v of this.conf.voters) {
       if (v === this.myId || this.progress.get(v)?.recentActive) active++;
     }
-    return active >= quorumSize(this.voters.size);
+    return active >= quorumSize(this.conf.voters.size);
   }
 
   // ---------------------------------------------------------------------------
@@ -457,7 +436,7 @@ export class RaftNode {
       term = this.currentTerm;
     }
     this.votes.set(this.myId, true);
-    if (voteResult([...this.voters], this.votes) === "won") {
+    if (voteResult([...this.conf.voters], this.votes) === "won") {
       // A cluster of one wins outright.
       if (kind === "pre") this.runElection("real", transfer);
       else this.becomeLeader();
@@ -465,7 +444,7 @@ export class RaftNode {
     }
     const lastLogIndex = this.log.lastIndex();
     const lastLogTerm = this.log.lastTerm();
-    for (const v of this.voters) {
+    for (const v of this.conf.voters) {
       if (v === this.myId) continue;
       this.send({ type: kind === "pre" ? "requestPreVote" : "requestVote", from: this.myId, to: v, term, lastLogIndex, lastLogTerm, transfer });
     }
@@ -590,9 +569,9 @@ export class RaftNode {
       case "voteResponse":
       case "preVoteResponse": {
         if ((m.type === "voteResponse") !== (this.state === "candidate")) return;
-        if (!this.voters.has(m.from)) return;
+        if (!this.conf.voters.has(m.from)) return;
         this.votes.set(m.from, m.granted);
-        const result = voteResult([...this.voters], this.votes);
+        const result = voteResult([...this.conf.voters], this.votes);
         if (result === "won") {
           if (this.state === "preCandidate") this.runElection("real", false);
           else {
@@ -679,9 +658,7 @@ export class RaftNode {
     }
     // Rule 7: discard the entire log and take the snapshot's state and membership.
     this.log.restore(s);
-    this.baseConf = s.metadata.confState;
-    this.confHistory = [];
-    this.setConf(s.metadata.confState);
+    this.conf.restore(s.metadata.confState);
     this.confChanged = true;
     return true;
   }
@@ -726,17 +703,15 @@ export class RaftNode {
   /** §5.3/§5.4.2: advance commitIndex to the majority's match if that entry is from our term. */
   private maybeCommit(): boolean {
     const matches: number[] = [];
-    for (const v of this.voters) matches.push(this.progress.get(v)?.match ?? 0);
+    for (const v of this.conf.voters) matches.push(this.progress.get(v)?.match ?? 0);
     const before = this.log.committed;
     if (!this.log.maybeCommit(committedIndex(matches), this.currentTerm)) return false;
     for (const e of this.log.slice(before + 1, this.log.committed + 1)) this.uncommittedSize -= entrySize(e);
     if (this.uncommittedSize < 0) this.uncommittedSize = 0;
     // Lazy: the news rides on the next append or heartbeat, or on broadcastCommit().
     if (!this.lazyCommit) this.needBroadcast = true;
-    if (this.readsAwaitingCommit.length > 0 && this.committedInCurrentTerm()) {
-      const waiting = this.readsAwaitingCommit;
-      this.readsAwaitingCommit = [];
-      for (const r of waiting) this.handleReadRequest(r);
+    if (this.reads.awaiting && this.committedInCurrentTerm()) {
+      for (const r of this.reads.takeAwaitingCommit()) this.handleReadRequest(r);
     }
     return true;
   }
@@ -866,7 +841,7 @@ export class RaftNode {
         const sent = Number(m.context.slice(1));
         if (Number.isSafeInteger(sent) && sent <= this.leaderTicks && sent > pr.leaseAckTick) pr.leaseAckTick = sent;
       } else {
-        this.ackReadRound(m.context, m.from, pr);
+        for (const c of this.reads.ack(m.context, m.from, pr, this.conf.voters)) this.respondRead(c.request, c.index);
       }
     }
   }
@@ -915,54 +890,15 @@ export class RaftNode {
   private handleReadRequest(req: ReadRequest): void {
     if (!this.committedInCurrentTerm()) {
       // §6.4 step 1: until our no-op commits we do not know the latest commit index.
-      this.readsAwaitingCommit.push(req);
+      this.reads.awaitCommit(req);
       return;
     }
-    if (quorumSize(this.voters.size) === 1 || (this.readOnlyOption === "leaseBased" && this.leaseValid())) {
+    if (quorumSize(this.conf.voters.size) === 1 || (this.readOnlyOption === "leaseBased" && leaseValid(this.myId, this.conf.voters, this.progress, this.leaderTicks, this.electionTimeout, this.leaseRevoked))) {
       // A cluster of one needs no round; §6.4.1: within the lease no other leader can exist.
       this.respondRead(req, this.log.committed);
       return;
     }
-    this.readBatch.push(req);
-  }
-
-  /**
-   * The lease (dissertation §6.4.1): a majority answered heartbeats that were
-   * sent less than electionTimeout - 1 ticks ago. Each of those followers
-   * refuses to vote for an election timeout after receiving one (§4.2.3), so
-   * no other leader can exist yet. Assumes clocks tick at the same rate (the
-   * one-tick margin absorbs tick phase); void after this leader sent
-   * TimeoutNow, since a transfer election ignores leases.
-   */
-  private leaseValid(): boolean {
-    if (this.leaseRevoked) return false;
-    let fresh = 0;
-    for (const v of this.voters) {
-      if (v === this.myId) fresh++;
-      else if (this.leaderTicks - (this.progress.get(v)?.leaseAckTick ?? -Infinity) < this.electionTimeout - 1) fresh++;
-    }
-    return fresh >= quorumSize(this.voters.size);
-  }
-
-  /** §6.4 step 3: one heartbeat round confirms leadership for every read batched since the last Ready. */
-  private startReadRound(): void {
-    const key = `${this.currentTerm}.${++this.readSeq}`;
-    this.readRounds.push({ key, index: this.log.committed, sentTick: this.leaderTicks, requests: this.readBatch, acks: new Set([this.myId]) });
-    this.readBatch = [];
-    this.bcastHeartbeat(key);
-  }
-
-  private ackReadRound(key: string, from: NodeId, pr: Progress): void {
-    const i = this.readRounds.findIndex((r) => r.key === key);
-    if (i < 0) return;
-    const round = this.readRounds[i]!;
-    if (round.sentTick > pr.leaseAckTick) pr.leaseAckTick = round.sentTick;
-    if (this.voters.has(from)) round.acks.add(from);
-    let acks = 0;
-    for (const a of round.acks) if (this.voters.has(a)) acks++;
-    if (acks < quorumSize(this.voters.size)) return;
-    // Heartbeats are answered in order, so a confirmed round also confirms every earlier one.
-    for (const r of this.readRounds.splice(0, i + 1)) for (const req of r.requests) this.respondRead(req, r.index);
+    this.reads.add(req);
   }
 
   private respondRead(req: ReadRequest, index: number): void {
@@ -978,7 +914,7 @@ export class RaftNode {
   transferLeadership(to: NodeId): RaftResult<void> {
     if (this.state !== "leader") return raftError("notLeader", `node ${this.myId} is not the leader`, this.lead);
     if (to === this.myId) return { ok: true, value: undefined };
-    if (!this.voters.has(to)) return raftError("invalidArgument", `transferLeadership: ${to} is not a voter`, this.lead);
+    if (!this.conf.voters.has(to)) return raftError("invalidArgument", `transferLeadership: ${to} is not a voter`, this.lead);
     if (this.leadTransferee === to) return { ok: true, value: undefined };
     this.leadTransferee = to;
     // The transfer must finish within an election timeout (tickLeader aborts it).
@@ -1009,49 +945,11 @@ export class RaftNode {
     if (this.pendingConfIndex > this.log.applied) {
       return raftError("confChangePending", `a membership change at index ${this.pendingConfIndex} is not applied yet (§4.1: one at a time)`, this.lead);
     }
-    const id = cc.nodeId;
-    const isVoter = this.voters.has(id);
-    const isLearner = this.learners.has(id);
-    switch (cc.type) {
-      case "addVoter":
-        if (isVoter) return raftError("invalidConfChange", `${id} is already a voter`, this.lead);
-        if (isLearner) return raftError("invalidConfChange", `${id} is a learner: use promoteLearner`, this.lead);
-        break;
-      case "addLearner":
-        if (isVoter || isLearner) return raftError("invalidConfChange", `${id} is already a member`, this.lead);
-        break;
-      case "removeVoter":
-        if (!isVoter && !isLearner) return raftError("invalidConfChange", `${id} is not a member`, this.lead);
-        if (isVoter && this.voters.size === 1) return raftError("invalidConfChange", `${id} is the last voter`, this.lead);
-        break;
-      case "promoteLearner": {
-        if (!isLearner) return raftError("invalidConfChange", `${id} is not a learner`, this.lead);
-        const pr = this.progress.get(id);
-        // §4.2.1: a new server votes only once it has caught up, so it cannot stall commits.
-        if (!pr || pr.state !== "replicate" || this.log.lastIndex() - pr.match > this.promoteMaxLag) {
-          return raftError(
-            "learnerNotCaughtUp",
-            `${id} has match ${pr?.match ?? 0}, last index is ${this.log.lastIndex()} (allowed lag ${this.promoteMaxLag})`,
-            this.lead,
-          );
-        }
-        break;
-      }
-    }
+    const refusal = this.conf.refusal(cc, (id) => this.progress.get(id), this.log.lastIndex(), this.promoteMaxLag);
+    if (refusal) return raftError(refusal.code, refusal.message, this.lead);
     const e = this.appendEntries([{ type: "confChange", data }]);
     this.pendingConfIndex = e.index;
     return { ok: true, value: { index: e.index, term: e.term } };
-  }
-
-  private setConf(conf: ConfState): void {
-    this.voters.clear();
-    this.learners.clear();
-    for (const v of conf.voters) this.voters.add(v);
-    for (const l of conf.learners) if (!this.voters.has(l)) this.learners.add(l);
-  }
-
-  private confState(): ConfState {
-    return { voters: [...this.voters].sort(), learners: [...this.learners].sort() };
   }
 
   /**
@@ -1061,28 +959,7 @@ export class RaftNode {
    */
   private applyConfEntry(e: Entry): void {
     const decoded = decodeConfChange(e.data);
-    if (decoded.ok) {
-      const { type, nodeId: id } = decoded.value;
-      switch (type) {
-        case "addVoter":
-          this.learners.delete(id);
-          this.voters.add(id);
-          break;
-        case "promoteLearner":
-          if (this.learners.delete(id)) this.voters.add(id);
-          break;
-        case "addLearner":
-          if (!this.voters.has(id)) this.learners.add(id);
-          break;
-        case "removeVoter":
-          if (!(this.voters.has(id) && this.voters.size === 1)) {
-            this.voters.delete(id);
-            this.learners.delete(id);
-          }
-          break;
-      }
-    }
-    this.confHistory.push({ index: e.index, conf: this.confState() });
+    this.conf.apply(e.index, decoded.ok ? decoded.value : null);
     this.confChanged = true;
     if (this.state === "leader") this.syncProgressWithConf();
   }
@@ -1093,22 +970,22 @@ export class RaftNode {
     for (const id of [...this.progress.keys()]) if (!members.has(id)) this.progress.delete(id);
     for (const id of members) {
       const existing = this.progress.get(id);
-      if (existing) existing.isLearner = this.learners.has(id);
+      if (existing) existing.isLearner = this.conf.learners.has(id);
       else {
-        const pr = new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.learners.has(id));
+        const pr = new Progress(this.log.lastIndex() + 1, this.maxInflightMsgs, this.conf.learners.has(id));
         pr.recentActive = true;
         this.progress.set(id, pr);
         this.needBroadcast = true;
       }
     }
-    if (this.leadTransferee !== null && !this.voters.has(this.leadTransferee)) this.leadTransferee = null;
-    if (!this.voters.has(this.myId)) {
+    if (this.leadTransferee !== null && !this.conf.voters.has(this.leadTransferee)) this.leadTransferee = null;
+    if (!this.conf.voters.has(this.myId)) {
       // §4.2.2: a leader removed from the configuration steps down once the
       // change is committed. Handing over with TimeoutNow to the most
       // up-to-date voter avoids waiting out an election timeout.
       let best: NodeId | null = null;
       let bestMatch = -1;
-      for (const v of this.voters) {
+      for (const v of this.conf.voters) {
         const m = this.progress.get(v)?.match ?? 0;
         if (m > bestMatch) {
           best = v;
@@ -1140,12 +1017,9 @@ export class RaftNode {
       return raftError("compacted", `compact: index ${index} is already compacted (snapshot at ${this.log.snapshotIndex()})`, this.lead);
     }
     if (!(data instanceof Uint8Array)) return raftError("invalidArgument", "compact: data must be a Uint8Array", this.lead);
-    let conf = this.baseConf;
-    for (const h of this.confHistory) if (h.index <= index) conf = h.conf;
+    const conf = this.conf.compactTo(index);
     const metadata: SnapshotMetadata = { index, term: this.log.term(index)!, confState: conf };
     this.log.compact({ metadata, data });
-    this.baseConf = conf;
-    this.confHistory = this.confHistory.filter((h) => h.index > index);
     return { ok: true, value: metadata };
   }
 
@@ -1184,7 +1058,7 @@ export class RaftNode {
       this.needBroadcast = false;
       this.bcastAppend();
     }
-    if (this.readBatch.length > 0) this.startReadRound();
+    if (this.reads.batched) this.bcastHeartbeat(this.reads.startRound(this.currentTerm, this.log.committed, this.leaderTicks, this.myId));
   }
 
   private hardState(): HardState {
@@ -1237,7 +1111,7 @@ export class RaftNode {
       committedEntries,
       readStates: this.readStates,
       softState: softChanged ? ss : null,
-      confState: this.confChanged ? this.confState() : null,
+      confState: this.confChanged ? this.conf.state() : null,
     };
     this.msgs = [];
     this.readStates = [];
@@ -1310,7 +1184,7 @@ export class RaftNode {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       snapshotIndex: this.log.snapshotIndex(),
-      confState: this.confState(),
+      confState: this.conf.state(),
       leadTransferee: this.leadTransferee,
       progress,
     };
