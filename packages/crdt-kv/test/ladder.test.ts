@@ -7,7 +7,7 @@ import { seedsFromEnv } from "@heck/sim/io";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { runCausalityLadder, type CausalityRungKey, type CausalityRungResult } from "../src/ladder/causality-ladder.ts";
+import { CAUSALITY_RUNGS, openStory, runCausalityLadder, runStory, type CausalityRungKey, type CausalityRungResult } from "../src/ladder/causality-ladder.ts";
 import { GOSSIP_RUNGS, runGossipLadder, type GossipRungKey } from "../src/ladder/gossip-ladder.ts";
 import { crdtLaddersJson, runCrdtLadders } from "../src/ladder/ladders.ts";
 
@@ -65,11 +65,20 @@ describe("the gossip ladder", () => {
     expect(run(8)).not.toBe(a);
   });
 
-  it("every gossip rung stops within its budget on a tiny cluster", () => {
+  it("every rung of both ladders can be driven one event at a time, and stepping changes nothing", () => {
     for (const rung of GOSSIP_RUNGS) {
-      const f = rung.spread(4, 1, 0);
-      expect(f.nodes).toBe(4);
+      const open = rung.open(8, 1, 0.1, 50);
+      let steps = 0;
+      while (open.simulation.nowMs < 3500 && open.simulation.step()) steps++;
+      expect(steps, rung.key).toBeGreaterThan(10);
+      const f = open.finish();
       expect(f.messages, rung.key).toBeGreaterThan(0);
+      expect(f, rung.key).toEqual(rung.spread(8, 1, 0.1));
+    }
+    for (const rung of CAUSALITY_RUNGS) {
+      const open = openStory(rung.store(1));
+      for (let i = 0; i < 40 && open.simulation.step(); i++);
+      expect(open.finish(), rung.key).toEqual(runStory(rung.store(1)));
     }
   });
 

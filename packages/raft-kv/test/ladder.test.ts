@@ -7,7 +7,7 @@ import { seedsFromEnv } from "@heck/sim/io";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { AGREEMENT_RUNGS, agreementLadderJson, runAgreementLadder, runStory } from "../src/ladder/ladder.ts";
+import { AGREEMENT_RUNGS, agreementLadderJson, openStory, runAgreementLadder, runStory } from "../src/ladder/ladder.ts";
 import { PrimaryBackupNode } from "../src/ladder/primary-backup.ts";
 
 const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 2 });
@@ -38,6 +38,17 @@ describe("the agreement ladder", () => {
   it("a seed replays the same story", () => {
     const a = agreementLadderJson(runAgreementLadder({ seed: 11 }));
     expect(agreementLadderJson(runAgreementLadder({ seed: 11 }))).toBe(a);
+  });
+
+  it("each rung's story can be driven one event at a time, and stepping changes nothing", () => {
+    for (const rung of AGREEMENT_RUNGS) {
+      const open = openStory(rung, 3, 100);
+      let steps = 0;
+      // Through the partition and into the heal, one event at a time.
+      while (open.simulation.nowMs < 2100 && open.simulation.step()) steps++;
+      expect(steps, rung.key).toBeGreaterThan(100);
+      expect(open.finish(), rung.key).toEqual(runStory(rung, 3));
+    }
   });
 
   it("primary-backup is correct while its failure detector is: with no partition, writes reach every backup before they are acknowledged", () => {

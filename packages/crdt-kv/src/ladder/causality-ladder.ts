@@ -77,7 +77,7 @@ export function story(): Step[] {
 }
 
 /** What a rung needs to run the story: the two replicas as runner processes, and a client library. */
-interface StoreUnderTest<C> {
+export interface StoreUnderTest<C> {
   sim: Simulation<unknown, unknown, SimProcess<unknown, unknown>>;
   read(replica: string): { values: string[]; context: C };
   /** Writes and returns the new version's context. */
@@ -181,55 +181,72 @@ export const CAUSALITY_RUNGS: readonly CausalityRung[] = [
   { key: "dvv", name: "dotted version vectors (crdt-kv MV)", store: (seed) => kvStore(seed) as StoreUnderTest<unknown> },
 ];
 
-/** What the replicas showed at one check, against the exact answer. */
+/** What the replicas showed at one check. */
 export interface CheckResult {
   name: CheckName;
   /** The values each replica showed (A, then B), sorted. */
   shown: string[][];
-  /** What causal histories show at the same moment (the exact answer). */
-  exact: string[];
 }
 
 /** The story's outcome for one store. */
 export interface StoryOutcome {
   checks: CheckResult[];
-  /** Bytes of the context the last write returned and the largest a read returned. */
+  /** The largest context a client was handed (by a read or a write), in bytes. */
   largestContextBytes: number;
 }
 
-/** Runs the story on one store; the exact answers come from a causal-history run on the same seed. */
-export function runStory(store: StoreUnderTest<unknown>, exact: StoreUnderTest<unknown>): StoryOutcome {
+/**
+ * The story set up on one store, every step scheduled on its runner: step it
+ * one event at a time through `simulation.step()`, or not at all, then
+ * `finish()` runs it to the end, the same either way.
+ */
+export interface OpenStory {
+  readonly simulation: { step(): boolean; readonly nowMs: number };
+  finish(): StoryOutcome;
+}
+
+/** Schedules the story on `store`: the client library keeps each client's last read and write context. */
+export function openStory(store: StoreUnderTest<unknown>): OpenStory {
   const checks: CheckResult[] = [];
   let largest = 0;
-  for (const s of [store, exact]) s.sim.runFor(0);
-  const contexts = [new Map<string, { read?: unknown; own?: unknown }>(), new Map<string, { read?: unknown; own?: unknown }>()];
-  for (const step of story()) {
-    for (const s of [store, exact]) s.sim.runFor(step.atMs - s.sim.nowMs);
-    if (step.op === "check") {
-      const show = (s: StoreUnderTest<unknown>): string[][] => REPLICAS.map((r) => [...s.read(r).values].sort());
-      const exactShown = show(exact);
-      checks.push({ name: step.name, shown: show(store), exact: exactShown[0]! });
-      continue;
-    }
-    [store, exact].forEach((s, i) => {
-      const held = contexts[i]!.get(step.client) ?? {};
-      if (step.op === "read") {
-        const r = s.read(step.replica);
-        held.read = r.context;
-        if (s === store) largest = Math.max(largest, s.contextBytes(r.context));
-      } else {
-        const context = step.context === "none" ? undefined : step.context === "last-read" ? held.read : held.own;
-        held.own = s.write(step.replica, step.value, step.client, context);
-        if (s === store) largest = Math.max(largest, s.contextBytes(held.own));
+  const held = new Map<string, { read?: unknown; own?: unknown }>();
+  const steps = story();
+  for (const step of steps) {
+    store.sim.schedule(step.atMs, () => {
+      if (step.op === "check") {
+        checks.push({ name: step.name, shown: REPLICAS.map((r) => [...store.read(r).values].sort()) });
+        return;
       }
-      contexts[i]!.set(step.client, held);
+      const mine = held.get(step.client) ?? {};
+      held.set(step.client, mine);
+      if (step.op === "read") {
+        const r = store.read(step.replica);
+        mine.read = r.context;
+        largest = Math.max(largest, store.contextBytes(r.context));
+      } else {
+        const context = step.context === "none" ? undefined : step.context === "last-read" ? mine.read : mine.own;
+        mine.own = store.write(step.replica, step.value, step.client, context);
+        largest = Math.max(largest, store.contextBytes(mine.own));
+      }
     });
   }
-  return { checks, largestContextBytes: largest };
+  const endMs = steps[steps.length - 1]!.atMs;
+  return {
+    simulation: store.sim,
+    finish() {
+      if (store.sim.nowMs < endMs) store.sim.runFor(endMs - store.sim.nowMs);
+      return { checks, largestContextBytes: largest };
+    },
+  };
+}
+
+/** Runs the story on one store. */
+export function runStory(store: StoreUnderTest<unknown>): StoryOutcome {
+  return openStory(store).finish();
 }
 
 /** A store of full causal histories, the exact answer. */
-function exactStore(seed: number): StoreUnderTest<unknown> {
+export function exactStore(seed: number): StoreUnderTest<unknown> {
   let n = 0;
   return registerStore(seed, () => new CausalHistoryRegister(() => `w${++n}`)) as StoreUnderTest<unknown>;
 }
@@ -261,16 +278,18 @@ export interface CausalityLadderResult {
 
 /** Runs the story through every rung; a function of the seed only. */
 export function runCausalityLadder(options: { seed: number; rungs?: readonly CausalityRungKey[] }): CausalityLadderResult {
-  const reference = runStory(exactStore(options.seed), exactStore(options.seed));
-  const exactChecks = reference.checks;
+  const reference = runStory(exactStore(options.seed));
+  // The exact answer at each check: what the causal histories showed (the same on both replicas once synced).
+  const exactAt = (name: CheckName): string[] => reference.checks.find((c) => c.name === name)!.shown[0]!;
   const rungs = CAUSALITY_RUNGS.filter((r) => options.rungs === undefined || options.rungs.includes(r.key)).map((rung): CausalityRungResult => {
-    const outcome = runStory(rung.store(options.seed), exactStore(options.seed));
+    const outcome = runStory(rung.store(options.seed));
     const lost = new Set<string>();
     const stale = new Set<string>();
     for (const c of outcome.checks) {
+      const exact = exactAt(c.name);
       for (const shown of c.shown) {
-        for (const v of c.exact) if (!shown.includes(v)) lost.add(v);
-        for (const v of shown) if (!c.exact.includes(v)) stale.add(v);
+        for (const v of exact) if (!shown.includes(v)) lost.add(v);
+        for (const v of shown) if (!exact.includes(v)) stale.add(v);
       }
     }
     const first = outcome.checks.find((c) => c.name === "concurrent")!;
@@ -278,21 +297,17 @@ export function runCausalityLadder(options: { seed: number; rungs?: readonly Cau
     const figures = {
       key: rung.key,
       name: rung.name,
-      concurrentKept: first.shown[0]!.filter((v) => first.exact.includes(v)).length,
+      concurrentKept: first.shown[0]!.filter((v) => exactAt("concurrent").includes(v)).length,
       siblingsAtEnd: end.shown[0]!.length,
       lostWrites: lost.size,
       staleSiblings: stale.size,
       contextBytes: outcome.largestContextBytes,
     };
-    return { ...figures, broke: causalityBroke(figures, lost, stale, end.exact.length) };
+    return { ...figures, broke: causalityBroke(figures, lost, stale, exactAt("end").length) };
   });
   return {
     seed: options.seed,
-    exact: {
-      concurrent: exactChecks.find((c) => c.name === "concurrent")!.exact.length,
-      siblingsAtEnd: exactChecks.find((c) => c.name === "end")!.exact.length,
-      contextBytes: reference.largestContextBytes,
-    },
+    exact: { concurrent: exactAt("concurrent").length, siblingsAtEnd: exactAt("end").length, contextBytes: reference.largestContextBytes },
     rungs,
   };
 }

@@ -45,10 +45,21 @@ export const GOSSIP_PERIOD_MS = 1000;
 const WARMUP_ROUNDS = 3;
 const BUDGET_ROUNDS = 60;
 
+/**
+ * One seeded run set up with its write scheduled on the runner: step it one
+ * event at a time through `simulation.step()`, or not at all, then `finish()`
+ * runs it to its end and returns the figures, the same either way.
+ */
+export interface OpenSpread {
+  readonly simulation: { step(): boolean; readonly nowMs: number };
+  finish(): SpreadFigures;
+}
+
 /** One rung: its name, and one seeded run of it. */
 export interface GossipRung {
   readonly key: GossipRungKey;
   readonly name: string;
+  open(nodes: number, seed: number, lossRate: number, traceLimit?: number): OpenSpread;
   spread(nodes: number, seed: number, lossRate: number): SpreadFigures;
 }
 
@@ -93,38 +104,49 @@ function ids(n: number): string[] {
 }
 
 /**
- * Writes on n1 after the warm-up and runs until `done` holds (checked every
- * tenth of a round) or the budget is spent; the shared measuring loop.
+ * Schedules the write on n1 after the warm-up, and a probe every tenth of a
+ * round after it that notes when every replica has it (or the spreading
+ * stopped): probes are events of the run, so stepping through it gives the
+ * same figures. `finish` runs until a probe says it is over or the budget is
+ * spent. The shared measuring loop.
  */
-function measure<M, P, N extends SimProcess<M, P>>(
+function openSpread<M, P, N extends SimProcess<M, P>>(
   sim: Simulation<M, P, N>,
   nodes: number,
   lossRate: number,
   write: (sim: Simulation<M, P, N>) => void,
   has: (node: N) => boolean,
   spreading: (sim: Simulation<M, P, N>) => boolean,
-): SpreadFigures {
-  sim.runFor(WARMUP_ROUNDS * GOSSIP_PERIOD_MS);
-  const sentBefore = sim.stats.sent;
-  const writtenAt = sim.nowMs;
-  sim.schedule(writtenAt, write);
-  const holders = (): number => sim.up.reduce((k, n) => k + (has(n) ? 1 : 0), 0);
-  let allAt: number | undefined;
-  const end = writtenAt + BUDGET_ROUNDS * GOSSIP_PERIOD_MS;
-  while (sim.nowMs < end) {
-    sim.runFor(GOSSIP_PERIOD_MS / 10);
-    if (holders() === nodes) {
-      allAt = sim.nowMs;
-      break;
-    }
-    if (!spreading(sim)) break;
-  }
+): OpenSpread {
+  const writtenAt = WARMUP_ROUNDS * GOSSIP_PERIOD_MS;
+  const probeMs = GOSSIP_PERIOD_MS / 10;
+  const endAt = writtenAt + BUDGET_ROUNDS * GOSSIP_PERIOD_MS;
+  let sentBefore = 0;
+  let over: { atMs: number; sent: number; all: boolean } | undefined;
+  const holders = (s: Simulation<M, P, N>): number => s.up.reduce((k, n) => k + (has(n) ? 1 : 0), 0);
+  const probe = (s: Simulation<M, P, N>): void => {
+    if (over !== undefined) return;
+    const all = holders(s) === nodes;
+    if (all || !spreading(s) || s.nowMs >= endAt) over = { atMs: s.nowMs, sent: s.stats.sent, all };
+  };
+  sim.schedule(writtenAt, (s) => {
+    sentBefore = s.stats.sent;
+    write(s);
+  });
+  for (let t = writtenAt + probeMs; t <= endAt + 1e-9; t += probeMs) sim.schedule(t, probe);
   return {
-    nodes,
-    lossRate,
-    rounds: allAt === undefined ? null : (allAt - writtenAt) / GOSSIP_PERIOD_MS,
-    messages: sim.stats.sent - sentBefore,
-    missed: nodes - holders(),
+    simulation: sim,
+    finish() {
+      while (over === undefined && sim.nowMs < endAt) sim.runFor(Math.min(probeMs, endAt - sim.nowMs));
+      const o = over ?? { atMs: sim.nowMs, sent: sim.stats.sent, all: false };
+      return {
+        nodes,
+        lossRate,
+        rounds: o.all ? (o.atMs - writtenAt) / GOSSIP_PERIOD_MS : null,
+        messages: o.sent - sentBefore,
+        missed: nodes - holders(sim),
+      };
+    },
   };
 }
 
@@ -133,15 +155,18 @@ function epidemicRung(key: GossipRungKey, name: string, mode: EpidemicMode): Gos
     key,
     name,
     spread(nodes, seed, lossRate) {
+      return this.open(nodes, seed, lossRate).finish();
+    },
+    open(nodes, seed, lossRate, traceLimit = 0) {
       const sim = new Simulation<EpidemicMessage, undefined, EpidemicProcess>({
         seed,
         nodeIds: ids(nodes),
         network: network(lossRate),
         sizeOf: epidemicBytes,
-        traceLimit: 0,
+        traceLimit,
         factory: ({ id, prng, peers, nowMs }) => new EpidemicProcess(new EpidemicReplica(id, peers, prng, nowMs, { mode, periodMs: GOSSIP_PERIOD_MS, stopAfterKnown: 2 })),
       });
-      return measure(
+      return openSpread(
         sim,
         nodes,
         lossRate,
@@ -158,17 +183,20 @@ const deltaSync: GossipRung = {
   key: "delta-sync",
   name: "crdt-kv delta sync (fanout 3, acks)",
   spread(nodes, seed, lossRate) {
+    return this.open(nodes, seed, lossRate).finish();
+  },
+  open(nodes, seed, lossRate, traceLimit = 0) {
     const all = ids(nodes);
     const sim = new Simulation<string, unknown, KvNode>({
       seed,
       nodeIds: all,
       network: network(lossRate),
       sizeOf: (m) => m.length,
-      traceLimit: 0,
+      traceLimit,
       factory: ({ id, prng, nowMs }: { id: string; prng: Prng; nowMs: number }) =>
         new KvNode({ id, address: id, peers: all.filter((p) => p !== id), prng, syncIntervalMs: GOSSIP_PERIOD_MS }, nowMs) as unknown as KvNode,
     });
-    return measure(
+    return openSpread(
       sim,
       nodes,
       lossRate,

@@ -259,9 +259,24 @@ export interface AgreementLadderResult {
   rungs: AgreementRungResult[];
 }
 
+/**
+ * The story set up on one rung, every step scheduled on its runner: step it
+ * one event at a time through `simulation.step()`, or not at all, then
+ * `finish()` runs it to the end and judges the history, the same either way.
+ */
+export interface OpenStory {
+  readonly simulation: { step(): boolean; readonly nowMs: number };
+  finish(): AgreementRungResult;
+}
+
 /** Runs the story on one rung; a function of the seed only. */
 export function runStory(rung: AgreementRung, seed: number): AgreementRungResult {
-  const { sim } = rung.cluster(seed);
+  return openStory(rung, seed).finish();
+}
+
+/** Schedules the story on a fresh cluster of `rung`. */
+export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): OpenStory {
+  const { sim } = rung.cluster(seed, traceLimit);
   const history = new KvHistoryRecorder();
   const acknowledging = new Set<string>();
   let partitioned = false;
@@ -350,8 +365,17 @@ export function runStory(rung: AgreementRung, seed: number): AgreementRungResult
     next(rng.nextInt(100, 200));
   }
 
-  sim.runFor(STORY.endAtMs);
-  const ops = history.history();
+  return {
+    simulation: sim,
+    finish: () => {
+      if (sim.nowMs < STORY.endAtMs) sim.runFor(STORY.endAtMs - sim.nowMs);
+      return judge(rung, history.history(), isolated, [...acknowledging].sort(), answers);
+    },
+  };
+}
+
+/** The checker's verdicts on a story's history, and the figures the table shows. */
+function judge(rung: AgreementRung, ops: KvOperation[], isolated: string, leadersAcknowledging: string[], answers: ReadonlyMap<string, string | null>): AgreementRungResult {
   const onKey = (key: string): KvOperation[] => ops.filter((o) => o.input.key === key);
   const whole = checkKvHistory(ops);
   const x = checkKvHistory(onKey("x"));
@@ -360,7 +384,7 @@ export function runStory(rung: AgreementRung, seed: number): AgreementRungResult
     key: rung.key,
     name: rung.name,
     isolated,
-    leadersAcknowledging: [...acknowledging].sort(),
+    leadersAcknowledging,
     readAtIsolated: answers.has("x at the cut-off node") ? answers.get("x at the cut-off node")! : ("no answer" as const),
     readAfterHeal: answers.has("y after the heal") ? answers.get("y after the heal")! : ("no answer" as const),
     staleReadCaught: x.linearizable === false,

@@ -75,6 +75,8 @@ export interface LadderCluster {
   /** The runner itself, for stepping one event at a time. */
   readonly simulation: { step(): boolean; readonly nowMs: number };
   runFor(ms: number): void;
+  /** Runs `action` at simulated time `atMs` as one step of the run (so stepping replays it in order). */
+  schedule(atMs: number, action: () => void): void;
   /** Runs until `predicate` holds (checked every `everyMs`) or the budget is spent; returns the time it held. */
   runUntil(predicate: () => boolean, budgetMs: number, everyMs: number): number | undefined;
   /** Crashes members (no goodbye). */
@@ -262,6 +264,10 @@ class RungCluster<M> implements LadderCluster {
     this.sim.runFor(ms);
   }
 
+  schedule(atMs: number, action: () => void): void {
+    this.sim.schedule(atMs, () => action());
+  }
+
   runUntil(predicate: () => boolean, budgetMs: number, everyMs: number): number | undefined {
     const end = this.nowMs + budgetMs;
     for (;;) {
@@ -396,42 +402,89 @@ export function victimFor(seed: number, ids: readonly string[]): string {
   return createPrng(seed).fork("victims").shuffle([...ids])[0]!;
 }
 
+/**
+ * An experiment set up on a cluster with its events (the crash, the load
+ * readings) scheduled on the runner: step it one event at a time through
+ * `cluster.simulation.step()`, or not at all, then `finish()` runs it to its
+ * end and returns the figures, the same either way.
+ */
+export interface OpenExperiment<F> {
+  readonly cluster: LadderCluster;
+  finish(): F;
+}
+
+/** Sets up the scale experiment for one rung at one n: load over the steady window, then a crash. */
+export function openScale(rung: Rung, nodes: number, seed: number, warmupMs = LADDER_DEFAULTS.warmupMs, steadyMs = LADDER_DEFAULTS.steadyMs, traceLimit = 0): OpenExperiment<ScaleFigures> {
+  const c = rung.cluster({ nodes, seed, traceLimit });
+  const victim = victimFor(seed, c.ids);
+  const crashAtMs = c.nowMs + warmupMs + steadyMs;
+  let before = { packets: 0, bytes: 0 };
+  let after = { packets: 0, bytes: 0 };
+  c.schedule(c.nowMs + warmupMs, () => (before = c.load()));
+  c.schedule(crashAtMs, () => {
+    after = c.load();
+    c.kill(victim);
+  });
+  return {
+    cluster: c,
+    finish() {
+      if (c.nowMs < crashAtMs) c.runFor(crashAtMs - c.nowMs);
+      // Generous: gossip heartbeats need their whole timeout, which grows with log n.
+      c.runUntil(() => c.deadEverywhere(victim), 120_000, 100);
+      const d = c.detection(victim);
+      const periods = steadyMs / rung.periodMs;
+      return {
+        nodes,
+        victim,
+        packetsPerMemberPerPeriod: (after.packets - before.packets) / nodes / periods,
+        bytesPerMemberPerPeriod: (after.bytes - before.bytes) / nodes / periods,
+        firstDetectionMs: d.firstMs ?? null,
+        deadEverywhereMs: d.everywhereMs ?? null,
+      };
+    },
+  };
+}
+
 /** The scale experiment for one rung at one n. */
 export function measureScale(rung: Rung, nodes: number, seed: number, warmupMs = LADDER_DEFAULTS.warmupMs, steadyMs = LADDER_DEFAULTS.steadyMs): ScaleFigures {
-  const c = rung.cluster({ nodes, seed });
-  c.runFor(warmupMs);
-  const before = c.load();
-  c.runFor(steadyMs);
-  const after = c.load();
-  const periods = steadyMs / rung.periodMs;
-  const victim = victimFor(seed, c.ids);
-  c.kill(victim);
-  // Generous: gossip heartbeats need their whole timeout, which grows with log n.
-  c.runUntil(() => c.deadEverywhere(victim), 120_000, 100);
-  const d = c.detection(victim);
+  return openScale(rung, nodes, seed, warmupMs, steadyMs).finish();
+}
+
+/** Sets up the loss experiment: `rate` packet loss for `windowMs`; the figure is the healthy members declared dead. */
+export function openLoss(rung: Rung, seed: number, o = LADDER_DEFAULTS.loss, traceLimit = 0): OpenExperiment<number> {
+  const c = rung.cluster({ nodes: o.nodes, seed, lossRate: o.rate, traceLimit });
   return {
-    nodes,
-    victim,
-    packetsPerMemberPerPeriod: (after.packets - before.packets) / nodes / periods,
-    bytesPerMemberPerPeriod: (after.bytes - before.bytes) / nodes / periods,
-    firstDetectionMs: d.firstMs ?? null,
-    deadEverywhereMs: d.everywhereMs ?? null,
+    cluster: c,
+    finish() {
+      if (c.nowMs < o.windowMs) c.runFor(o.windowMs - c.nowMs);
+      return c.falselyDead.size;
+    },
   };
 }
 
 /** The loss experiment: healthy members declared dead at `rate` loss within `windowMs`. */
 export function measureLoss(rung: Rung, seed: number, o = LADDER_DEFAULTS.loss): number {
-  const c = rung.cluster({ nodes: o.nodes, seed, lossRate: o.rate });
-  c.runFor(o.windowMs);
-  return c.falselyDead.size;
+  return openLoss(rung, seed, o).finish();
+}
+
+/** The id of the slow member in the slow-member experiment. */
+export const SLOW_MEMBER = "n1";
+
+/** Sets up the slow-member experiment: n1's CPU lags; the figures are the healthy members declared dead, and whether n1 was. */
+export function openSlowMember(rung: Rung, seed: number, o = LADDER_DEFAULTS.slow, traceLimit = 0): OpenExperiment<{ healthy: number; slowDeclaredDead: boolean }> {
+  const c = rung.cluster({ nodes: o.nodes, seed, slow: { ids: [SLOW_MEMBER], lagMs: o.lagMs }, traceLimit });
+  return {
+    cluster: c,
+    finish() {
+      if (c.nowMs < o.windowMs) c.runFor(o.windowMs - c.nowMs);
+      return { healthy: [...c.falselyDead].filter((id) => id !== SLOW_MEMBER).length, slowDeclaredDead: c.falselyDead.has(SLOW_MEMBER) };
+    },
+  };
 }
 
 /** The slow-member experiment: member n1 lags; healthy members declared dead within the window, and whether n1 was. */
 export function measureSlowMember(rung: Rung, seed: number, o = LADDER_DEFAULTS.slow): { healthy: number; slowDeclaredDead: boolean } {
-  const slowId = "n1";
-  const c = rung.cluster({ nodes: o.nodes, seed, slow: { ids: [slowId], lagMs: o.lagMs } });
-  c.runFor(o.windowMs);
-  return { healthy: [...c.falselyDead].filter((id) => id !== slowId).length, slowDeclaredDead: c.falselyDead.has(slowId) };
+  return openSlowMember(rung, seed, o).finish();
 }
 
 /** Runs every experiment on every rung; a function of the options only. */
