@@ -6,6 +6,7 @@
  *   heck origins add|rm|ls|get ...   heck members   heck ownership      (talk to any agent: --api, --token)
  *   heck cluster up --nodes 5 --origins 1000 --store crdt [--json]
  *   heck compare [--quick] [--mode sim|real|all]      (raft vs CRDTs on the same workload; writes docs/compare/)
+ *   heck ladder [--seed n] [--sizes 3,5,9,17] [--json] (the cost of coordination: raft, raft for the list only, CRDTs)
  */
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
@@ -322,5 +323,28 @@ program
 
 // heck compare: raft vs CRDT (and etcd) on the same workload (src/compare).
 registerCompareCommand(program);
+
+// heck ladder: the coordination-cost ladder, on the comparison's simulation (src/compare/ladder.ts).
+program
+  .command("ladder")
+  .description("the cost of coordination as N grows: raft-kv for every record, for the origin list only, and crdt-kv for everything (USL fits, CALM)")
+  .option("--seed <n>", "simulation seed (same seed, same table)", intArg("--seed", 0, 0xffffffff), 1)
+  .option(
+    "--sizes <list>",
+    "cluster sizes, at least three (comma-separated)",
+    (v: string) => {
+      const out = v.split(",").map((x) => Number(x.trim()));
+      if (out.length < 3 || out.some((n) => !Number.isInteger(n) || n < 2 || n > 129)) throw new InvalidArgumentError(`--sizes: at least three integers 2..129, comma-separated, got ${JSON.stringify(v)}`);
+      return out;
+    },
+    [3, 5, 9, 17],
+  )
+  .option("--json", "print one JSON line { rungs: [{ name, broke, ...figures }] }")
+  .action(async (o: { seed: number; sizes: number[]; json?: boolean }) => {
+    // Loaded on demand: the agent does not need the comparison.
+    const { coordinationLadderJson, formatCoordinationLadder, runCoordinationLadder } = await import("./compare/ladder.ts");
+    const ladder = runCoordinationLadder({ seed: o.seed, sizes: o.sizes });
+    process.stdout.write(`${o.json ? coordinationLadderJson(ladder) : formatCoordinationLadder(ladder)}\n`);
+  });
 
 await program.parseAsync();

@@ -11,14 +11,19 @@
 import { Simulation, type SimProcess } from "@heck/sim";
 import type { ConfChange } from "@heck/raft-kv";
 import { CrdtStoreNode, crdtStoreFactory } from "./crdt-store.ts";
+import { hybridStoreFactory, type HybridStoreNode } from "./hybrid-store.ts";
 import { Meter, type NodeCounters } from "./meter.ts";
 import { RaftStoreNode, raftStoreFactory } from "./raft-store.ts";
 import { compareVersion, type HealthRecord } from "./records.ts";
 import type { Fault, Scenario } from "./scenarios.ts";
 import { Workload, type ClusterView, type OpLog, type StoreNodeApi, type WorkloadOptions } from "./workload.ts";
 
-/** The stores simulation mode can run. */
-export type SimStoreKind = "raft" | "crdt";
+/**
+ * The stores simulation mode can run: raft-kv for everything, crdt-kv for
+ * everything, or both side by side (raft-kv for the origin list, crdt-kv for
+ * the records: the coordination-cost ladder's middle rung).
+ */
+export type SimStoreKind = "raft" | "crdt" | "hybrid";
 
 /** Store and network settings shared by every run (documented defaults in {@link DEFAULT_SIM_SETTINGS}). */
 export interface SimSettings {
@@ -108,7 +113,12 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
     faults: scenario.loss > 0 ? { dropRate: scenario.loss, spikeRate: scenario.loss, spikeMs: settings.retransmitMs } : {},
   };
   let sim: Simulation<unknown, unknown, AnyNode>;
-  if (store === "raft") {
+  // Raft runs (and the raft part of a hybrid) move leadership to n1 before the workload, and change membership by conf changes.
+  const hasRaft = store === "raft" || store === "hybrid";
+  if (store === "hybrid") {
+    const factory = hybridStoreFactory({ founders, meter, ...settings.raft }, (id) => ({ meter, members: () => viewOf(id), ...settings.crdt }));
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, AnyNode>;
+  } else if (store === "raft") {
     const factory = raftStoreFactory({
       founders,
       meter,
@@ -142,7 +152,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
   );
   viewOf = (id) => workload.viewMembers(id) ?? [...members];
 
-  if (store === "raft") warmUpRaft(sim as unknown as Simulation<unknown, unknown, RaftStoreNode>, startMs - 200);
+  if (hasRaft) warmUpRaft(sim as unknown as Simulation<unknown, unknown, RaftStoreNode>, startMs - 200);
   else sim.runFor(Math.max(0, startMs - 200 - sim.nowMs));
   if (!scenario.idle) workload.start();
   else workload.recomputeViews();
@@ -183,7 +193,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
     const now = sim.nowMs;
     switch (f.kind) {
       case "crash": {
-        const wasLeader = store === "raft" && raftLeader()?.id === f.node;
+        const wasLeader = hasRaft && raftLeader()?.id === f.node;
         state.crash = { atMs: now, node: f.node, leaderReadyMs: null, wasLeader };
         if (wasLeader) leaderReadyAfter = { afterMs: now, atMs: null };
         sim.crash(f.node);
@@ -220,6 +230,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
           (sim.tryNode(f.node) as unknown as CrdtStoreNode | undefined)?.syncNow();
           sim.schedule(now + 5, (s) => s.crash(f.node));
         } else {
+          if (store === "hybrid") (sim.tryNode(f.node) as unknown as HybridStoreNode | undefined)?.syncNow();
           proposeConf({ type: "removeVoter", nodeId: f.node }, () => sim.crash(f.node));
         }
         break;
@@ -229,7 +240,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
         meter.setLive(f.node, true, now);
         meter.startCatchUp(f.node, now);
         workload.recomputeViews();
-        if (store === "raft") {
+        if (hasRaft) {
           proposeConf({ type: "addLearner", nodeId: f.node }, () => promote(f.node, sim.nowMs + 20_000));
         }
         break;

@@ -54,6 +54,14 @@ export interface WorkloadOptions {
   /** The workload runs in [startMs, stopMs). */
   startMs: number;
   stopMs: number;
+  /**
+   * Operators change the origin list: every this many ms a live member adds
+   * or removes one origin's entry (`list/<origin>`). 0 or absent: the list
+   * never changes (the comparison's scenarios). The coordination-cost
+   * ladder turns it on, so a store can coordinate the list and not the
+   * records.
+   */
+  listChangeEveryMs?: number;
 }
 
 /** One write as its client saw it. */
@@ -173,7 +181,34 @@ export class Workload<M, P, N extends SimProcess<M, P> & StoreNodeApi> {
       const first = startMs + (hashString(`read:${this.seed}:${id}`) % readIntervalMs);
       if (first < stopMs) this.sim.schedule(first, () => this.read(id, i, first, 0));
     });
+    const every = this.opts.listChangeEveryMs ?? 0;
+    if (every > 0) {
+      const first = startMs + (hashString(`list:${this.seed}`) % every);
+      if (first < stopMs) this.sim.schedule(first, () => this.changeList(first, 0));
+    }
     void checkIntervalMs;
+  }
+
+  /**
+   * One change of the origin list by an operator, through a live member
+   * chosen by the seed: the entry of an origin chosen by the seed flips
+   * between listed ("healthy") and removed ("unhealthy"), as a record under
+   * `list/<origin>` written by that member.
+   */
+  private changeList(at: number, n: number): void {
+    const every = this.opts.listChangeEveryMs!;
+    const next = at + every;
+    if (next < this.opts.stopMs) this.sim.schedule(next, () => this.changeList(next, n + 1));
+    const live = this.cluster.members().filter((m) => this.cluster.isUp(m));
+    if (live.length === 0) return;
+    const via = live[hashString(`listvia:${this.seed}:${n}`) % live.length]!;
+    const node = this.sim.tryNode(via);
+    if (node === undefined) return;
+    const o = hashString(`listorigin:${this.seed}:${n}`) % this.opts.origins;
+    const key = `list/${o}`;
+    const prev = node.readLocal(key);
+    const status: HealthRecord["status"] = prev?.status === "healthy" ? "unhealthy" : "healthy";
+    this.write(node, key, observe(prev, o, via, status, at, 0), false);
   }
 
   /** The membership or the network changed: views follow after the detection delay. */
