@@ -119,20 +119,17 @@ function fmtMs(v: number | null): string {
 }
 
 /** What each rung pays, written from its figures. */
-function coordinationBroke(r: CoordinationRung, all: readonly CoordinationRung[]): string {
+function coordinationBroke(r: CoordinationRung, _all: readonly CoordinationRung[]): string {
   const first = r.points[0];
   const last = r.points[r.points.length - 1];
   if (first === undefined || last === undefined) return "no scale points";
-  const from = `${fmtNum(first.capacityUpdatesPerSec)} updates/s at N = ${first.n}`;
-  const to = `${fmtNum(last.capacityUpdatesPerSec)} at N = ${last.n}`;
-  const crdt = all.find((x) => x.store === "crdt");
   switch (r.store) {
     case "raft":
-      return `capacity falls from ${from} to ${to}: every record waits for the leader, which sends it to N - 1 followers; a record write takes ${fmtMs(r.recordWriteMs.p99)} at p99`;
+      return `capacity falls ${fmtNum(first.capacityUpdatesPerSec)} -> ${fmtNum(last.capacityUpdatesPerSec)} updates/s (N = ${first.n} -> ${last.n}): every record waits for the leader`;
     case "hybrid":
-      return `records scale like the CRDT's (${to}${crdt === undefined ? "" : `; crdt ${fmtNum(capacityAt(crdt, r.points.length - 1))}`}) and are acknowledged at once; only list changes wait for a majority (${fmtMs(r.listChangeMs.p99)} at p99), and a minority side cannot change the list`;
+      return `list changes wait for a majority (${fmtMs(r.listChangeMs.p99)} p99); a minority side cannot change the list`;
     case "crdt":
-      return `capacity flat (${from}, ${to}), nothing waits; but list changes are not agreed either: a removal and a concurrent re-add are settled by timestamp, and members act on different lists for up to ${fmtMs(r.visibleP99Ms)} (visibility p99)`;
+      return "list changes are not agreed: a removal and a concurrent re-add are settled by timestamp";
   }
 }
 

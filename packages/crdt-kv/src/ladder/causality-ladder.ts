@@ -312,11 +312,11 @@ export function runCausalityLadder(options: { seed: number; rungs?: readonly Cau
   };
 }
 
-function causalityBroke(r: Omit<CausalityRungResult, "broke">, lost: ReadonlySet<string>, stale: ReadonlySet<string>, exactEnd: number): string {
-  if (r.lostWrites > 0) return `lost ${r.lostWrites} acknowledged write${r.lostWrites === 1 ? "" : "s"} to a concurrent one (${[...lost].slice(0, 2).map((v) => `"${v}"`).join(", ")}${lost.size > 2 ? ", ..." : ""}): a timestamp cannot say "concurrent"`;
-  if (r.staleSiblings > 0) return `false concurrency: ${r.siblingsAtEnd} siblings where ${exactEnd} are right (${r.staleSiblings} superseded writes kept)`;
-  if (r.key === "client-vv") return `exact, but the context names every client that ever wrote: ${r.contextBytes} bytes after 24 clients`;
-  return `exact and compact: ${r.contextBytes} bytes of context (the stage's design)`;
+function causalityBroke(r: Omit<CausalityRungResult, "broke">, _lost: ReadonlySet<string>, _stale: ReadonlySet<string>, exactEnd: number): string {
+  if (r.lostWrites > 0) return `lost ${r.lostWrites} acknowledged write${r.lostWrites === 1 ? "" : "s"} to concurrent ones`;
+  if (r.staleSiblings > 0) return `false concurrency: ${r.siblingsAtEnd} siblings where ${exactEnd} are right`;
+  if (r.key === "client-vv") return `context names every client: ${r.contextBytes} bytes after 24 clients`;
+  return "nothing here: exact and compact (the stage's design)";
 }
 
 /** The causality ladder as one table: rung, figures, what broke. */

@@ -288,26 +288,23 @@ export function runGossipLadder(options: GossipLadderOptions): GossipLadderResul
 }
 
 /** The one sentence per rung: where it loses, or wins, written from its figures. */
-function gossipBroke(r: GossipRungResult, all: readonly GossipRungResult[], lossRate: number): string {
+function gossipBroke(r: GossipRungResult, _all: readonly GossipRungResult[], lossRate: number): string {
   const top = r.clean[r.clean.length - 1]!;
   const topLossy = r.lossy[r.lossy.length - 1]!;
   const n = top.nodes.toLocaleString("en");
   const rounds = (f: SpreadFigures): string => (f.rounds === null ? "never" : f.rounds.toFixed(1));
   const perReplica = (f: SpreadFigures): string => (f.messages / f.nodes).toFixed(1);
-  const pushPull = all.find((x) => x.key === "push-pull")?.clean[r.clean.length - 1];
   switch (r.key) {
     case "push":
-      return `slow end game: ${rounds(top)} rounds to reach all ${n} (the last replicas wait to be picked)`;
+      return `slow end game: ${rounds(top)} rounds at n = ${n}`;
     case "pull":
-      return `every replica asks every round, news or not: ${perReplica(top)} messages per replica for one update at n = ${n}`;
+      return `every replica asks every round: ${perReplica(top)} messages per replica`;
     case "push-pull":
-      return `fewest rounds of the epidemics (${rounds(top)} at n = ${n}), but a message per replica per round, forever`;
+      return `fewest rounds (${rounds(top)}), but sends every round, forever`;
     case "rumor":
-      return top.missed > 0 || topLossy.missed > 0
-        ? `stops by itself after ${perReplica(top)} messages per replica (anti-entropy never stops), but ${top.missed} of ${n} replicas never heard (${topLossy.missed} at ${Math.round(lossRate * 100)}% loss)`
-        : `stops by itself after ${perReplica(top)} messages per replica; no replica missed it on this seed`;
+      return top.missed > 0 || topLossy.missed > 0 ? `${top.missed} of ${n} never heard (${topLossy.missed} at ${Math.round(lossRate * 100)}% loss)` : `stops by itself; no replica missed it on this seed`;
     case "delta-sync":
-      return `misses none, ${rounds(top)} rounds at n = ${n} (${rounds(topLossy)} at ${Math.round(lossRate * 100)}% loss); one update costs ${perReplica(top)} messages per replica (probes, acks; push-pull ${pushPull === undefined ? "?" : perReplica(pushPull)}), and each replica keeps offering it until the peers it picks acknowledge`;
+      return `misses none; ${perReplica(top)} messages per replica for one update (probes, acks)`;
   }
 }
 

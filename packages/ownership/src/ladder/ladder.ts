@@ -121,23 +121,19 @@ function nameOf(label: string): string {
 function whatBroke(r: Omit<OwnershipRung, "broke">, all: ReadonlyArray<Omit<OwnershipRung, "broke">>, leaver: string, leaverIndex: number, m: number): string {
   const pct = (x: number, of: number): string => `${Math.round((100 * x) / of)}%`;
   const origins = r.leave.optimal * m;
-  if (r.name === "modulo n") return `${pct(r.leave.moved, origins)} of origins move when ${leaver} leaves (${r.leave.movedOverOptimal.toFixed(1)}x what must), ${pct(r.join.moved, origins)} when ${r.join.member} joins`;
-  if (r.name.startsWith("hash ring, 1 point")) return `unbalanced: the busiest member holds ${r.maxOverMean.toFixed(2)}x its fair share`;
-  if (r.name.startsWith("hash ring")) {
-    const rv = all.find((x) => x.name === "rendezvous");
-    return `${r.maxOverMean.toFixed(2)}x the fair share at most (rendezvous ${rv?.maxOverMean.toFixed(2) ?? "?"}), and ${r.name.match(/\d+/)?.[0] ?? "many"} points per member to build and agree on`;
-  }
+  const collateral = r.leave.collateral + r.join.collateral;
+  if (r.name === "modulo n") return `${pct(r.leave.moved, origins)} of origins move when ${leaver} leaves (${r.leave.movedOverOptimal.toFixed(1)}x what must)`;
+  if (r.name.startsWith("hash ring, 1 point")) return `unbalanced: the busiest member holds ${r.maxOverMean.toFixed(2)}x its share`;
+  if (r.name.startsWith("hash ring")) return `${r.maxOverMean.toFixed(2)}x its share at most, ${r.name.match(/\d+/)?.[0] ?? "many"} points per member to keep`;
   if (r.name === "jump") {
-    return r.leave.movedOverOptimal > 2
-      ? `${pct(r.leave.moved, origins)} of origins move when ${leaver} (bucket ${leaverIndex} of ${m}) leaves: every later bucket is renumbered`
-      : `cheap here only because ${leaver} was the last bucket; any other member leaving renumbers the rest`;
+    return r.leave.movedOverOptimal > 2 ? `${pct(r.leave.moved, origins)} move when ${leaver} (bucket ${leaverIndex}) leaves: later buckets renumbered` : `cheap only because ${leaver} was the last bucket`;
   }
-  if (r.name.startsWith("maglev")) return `${r.leave.collateral + r.join.collateral} origins move between members that stayed (collateral), and a ${r.name.match(/M=(\d+)/)?.[1] ?? ""}-slot table to rebuild`;
-  if (r.name === "rendezvous") return "nothing on this draw: minimal movement, no state, the failover order for free (the stage's design)";
+  if (r.name.startsWith("maglev")) return `${collateral} needless moves; a ${Number(r.name.match(/M=(\d+)/)?.[1] ?? "0").toLocaleString("en")}-slot table to rebuild`;
+  if (r.name === "rendezvous") return "nothing here: the stage's design";
   const plain = all.find((x) => x.name === "rendezvous");
   const eps = Number(r.name.match(/eps=([0-9.]+)/)?.[1] ?? "0");
-  if (plain !== undefined && plain.maxOverMean <= 1 + eps) return `the cap (${(1 + eps).toFixed(2)}x the fair share) did not bite on this draw; when it does, it costs a few moves between members that stayed`;
-  return `the cap costs ${r.leave.collateral + r.join.collateral} moves between members that stayed`;
+  if (plain !== undefined && plain.maxOverMean <= 1 + eps) return `the ${(1 + eps).toFixed(2)}x cap did not bite on this draw`;
+  return `the cap costs ${collateral} needless moves`;
 }
 
 /** The ladder as one table: rung, figures, what broke. */

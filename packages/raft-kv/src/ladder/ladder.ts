@@ -399,13 +399,12 @@ function judge(rung: AgreementRung, ops: KvOperation[], isolated: string, leader
 
 function agreementBroke(r: Omit<AgreementRungResult, "broke">): string {
   const shown = (v: string | null | "no answer"): string => (v === "no answer" ? "no answer" : v === null ? "nothing" : v);
-  if (!r.linearizable) {
-    const parts = [r.leadersAcknowledging.length > 1 ? `two primaries acknowledged writes while cut apart (${r.leadersAcknowledging.join(" and ")})` : `writes acknowledged by ${r.leadersAcknowledging.join(", ") || "nobody"} while cut apart`];
-    if (r.staleReadCaught) parts.push(`stale read: get x at ${r.isolated} gave ${shown(r.readAtIsolated)} after x1 was acknowledged`);
-    if (r.lostWriteCaught) parts.push(`lost write: get y gave ${shown(r.readAfterHeal)} after the heal, y1 was acknowledged`);
-    return `not linearizable: ${parts.join("; ")}`;
-  }
-  return `linearizable: ${r.isolated} cut off could neither answer get x (${shown(r.readAtIsolated)}) nor commit x2; y1 survived the heal (get y gave ${shown(r.readAfterHeal)})`;
+  if (r.linearizable) return "nothing here: linearizable";
+  const parts: string[] = [];
+  if (r.leadersAcknowledging.length > 1) parts.push(`two primaries (${r.leadersAcknowledging.join(", ")})`);
+  if (r.staleReadCaught) parts.push(`stale read (x = ${shown(r.readAtIsolated)} after x1)`);
+  if (r.lostWriteCaught) parts.push(`lost write (y = ${shown(r.readAfterHeal)} after y1)`);
+  return parts.length > 0 ? parts.join(", ") : "not linearizable";
 }
 
 /** Runs the story on every rung. */

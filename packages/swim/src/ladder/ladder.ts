@@ -504,24 +504,22 @@ export function runLadder(options: LadderOptions): LadderResult {
 }
 
 /** The one sentence per rung, written from its figures (so a seed where a failure did not show says so). */
-function whatBroke(r: Omit<RungResult, "broke">, loss: LadderResult["loss"], slow: LadderResult["slow"]): string {
+function whatBroke(r: Omit<RungResult, "broke">, loss: LadderResult["loss"], _slow: LadderResult["slow"]): string {
   const largest = r.scale[r.scale.length - 1];
-  const smallest = r.scale[0];
-  const lossText = `${r.falseDeathsUnderLoss} healthy member${r.falseDeathsUnderLoss === 1 ? "" : "s"} declared dead at ${pct(loss.rate)} loss (n = ${loss.nodes})`;
-  const slowText = `${r.falseDeathsAroundSlowMember} healthy member${r.falseDeathsAroundSlowMember === 1 ? "" : "s"} declared dead around one slow member (n = ${slow.nodes})`;
+  const members = (k: number): string => `${k} healthy member${k === 1 ? "" : "s"}`;
+  const lossText = `${members(r.falseDeathsUnderLoss)} declared dead at ${pct(loss.rate)} loss`;
+  const slowText = `${members(r.falseDeathsAroundSlowMember)} declared dead around a slow member`;
   switch (r.key) {
     case "all-to-all":
-      return largest === undefined ? "" : `O(n²) traffic: ${fmt(largest.packetsPerMemberPerPeriod, 0)} packets per member per period at n = ${largest.nodes.toLocaleString("en")}`;
+      return largest === undefined ? "" : `O(n²): ${fmt(largest.packetsPerMemberPerPeriod, 0)} packets per member per period at n = ${largest.nodes.toLocaleString("en")}`;
     case "gossip-heartbeat":
-      return largest === undefined || smallest === undefined
-        ? ""
-        : `slow: dead everywhere ${secs(largest.deadEverywhereMs)} after a crash at n = ${largest.nodes.toLocaleString("en")} (${secs(smallest.deadEverywhereMs)} at n = ${smallest.nodes}); ${kb(largest.bytesPerMemberPerPeriod)} per member per period`;
+      return largest === undefined ? "" : `slow: dead everywhere after ${secs(largest.deadEverywhereMs)} at n = ${largest.nodes.toLocaleString("en")}, ${kb(largest.bytesPerMemberPerPeriod)} per member per period`;
     case "swim-without-suspicion":
-      return r.falseDeathsUnderLoss > 0 ? `inaccurate: ${lossText}` : `no false deaths at ${pct(loss.rate)} loss on this seed`;
+      return r.falseDeathsUnderLoss > 0 ? lossText : `no false deaths at ${pct(loss.rate)} loss on this seed`;
     case "swim":
-      return r.falseDeathsAroundSlowMember > 0 ? `a slow member's late verdicts: ${slowText}` : `no healthy member declared dead around the slow member on this seed`;
+      return r.falseDeathsAroundSlowMember > 0 ? slowText : `no healthy member declared dead around the slow member on this seed`;
     case "swim-lifeguard":
-      return r.falseDeathsUnderLoss + r.falseDeathsAroundSlowMember === 0 ? "nothing in these runs: the stage's design" : `${lossText}; ${slowText}`;
+      return r.falseDeathsUnderLoss + r.falseDeathsAroundSlowMember === 0 ? "nothing here: the stage's design" : `${lossText}; ${slowText}`;
   }
 }
 
