@@ -15,8 +15,9 @@
 export * from "./core/raft/index.ts";
 export * from "./core/kv/index.ts";
 export * from "./core/replica/index.ts";
-export { Wal, WalCorruptionError, MAX_RECORD_BYTES, type WalState, type WalOptions, type SnapshotMarker } from "./io/wal.ts";
-export { SnapshotStore, SnapshotCorruptionError } from "./io/snapshot-file.ts";
+export { WalCorruptionError, SnapshotCorruptionError, MAX_RECORD_BYTES, WalAppender, WalReplay, encodeSnapshotFile, decodeSnapshotFile, crc32, type WalState, type SnapshotMarker, type Checksum } from "./core/raft/storage-format.ts";
+export { Wal, type WalOptions } from "./io/wal.ts";
+export { SnapshotStore } from "./io/snapshot-file.ts";
 export { DiskStorage, type OpenedStorage } from "./io/storage.ts";
 export { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./io/kv-node.ts";
 export { hash64, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/node-info.ts";

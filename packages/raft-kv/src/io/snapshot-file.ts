@@ -5,29 +5,19 @@
  * name, fsynced and renamed, so a crash leaves either the old set of files
  * or the new one, never a half-written snapshot under a real name.
  *
- * Layout: magic | version | index | term | confState | data | u32 crc32 of
- * everything before it.
+ * The bytes of a file are `encodeSnapshotFile`'s (src/core/raft/storage-format.ts),
+ * which the simulation keeps on its simulated disk.
  */
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
 import type { Snapshot } from "../core/raft/index.ts";
-import { Reader, Writer } from "../core/kv/wire.ts";
-import { readConfState, writeConfState } from "./wal.ts";
+import { SnapshotCorruptionError, decodeSnapshotFile, encodeSnapshotFile } from "../core/raft/storage-format.ts";
 
-const MAGIC = "heck-raft-snap";
-const VERSION = 1;
+export { SnapshotCorruptionError } from "../core/raft/storage-format.ts";
 
-/** A snapshot file is unreadable; the node refuses to start on it rather than lose data silently. */
-export class SnapshotCorruptionError extends Error {
-  override readonly name = "SnapshotCorruptionError";
-  constructor(
-    readonly file: string,
-    readonly reason: string,
-  ) {
-    super(`snapshot file ${file} is corrupted: ${reason}`);
-  }
-}
+/** zlib's native CRC-32: the same function as storage-format's, faster on megabytes. */
+const checksum = (bytes: Uint8Array): number => zlib.crc32(bytes);
 
 function fileName(term: number, index: number): string {
   return `${term.toString(16).padStart(16, "0")}-${index.toString(16).padStart(16, "0")}.snap`;
@@ -40,15 +30,8 @@ export class SnapshotStore {
     for (const name of fs.readdirSync(dir)) if (name.endsWith(".snap.tmp")) fs.rmSync(path.join(dir, name), { force: true });
   }
 
-  private encode(snapshot: Snapshot): { file: string; buf: Buffer } {
-    const w = new Writer(snapshot.data.length + 512).string(MAGIC).uint(VERSION).uint(snapshot.metadata.index).uint(snapshot.metadata.term);
-    writeConfState(w, snapshot.metadata.confState);
-    w.bytes(snapshot.data);
-    const body = w.finish();
-    const buf = Buffer.allocUnsafe(body.length + 4);
-    buf.set(body, 0);
-    buf.writeUInt32LE(zlib.crc32(body), body.length);
-    return { file: path.join(this.dir, fileName(snapshot.metadata.term, snapshot.metadata.index)), buf };
+  private encode(snapshot: Snapshot): { file: string; buf: Uint8Array } {
+    return { file: path.join(this.dir, fileName(snapshot.metadata.term, snapshot.metadata.index)), buf: encodeSnapshotFile(snapshot, checksum) };
   }
 
   /** Writes a snapshot durably (tmp file, fsync, rename, fsync dir) and returns its path. */
@@ -104,23 +87,7 @@ export class SnapshotStore {
     } catch (error) {
       throw new SnapshotCorruptionError(file, `the WAL names it but it cannot be read (${error instanceof Error ? error.message : String(error)})`);
     }
-    if (buf.length < 4) throw new SnapshotCorruptionError(file, "file too short");
-    const body = buf.subarray(0, buf.length - 4);
-    if (zlib.crc32(body) !== buf.readUInt32LE(buf.length - 4)) throw new SnapshotCorruptionError(file, "CRC mismatch");
-    try {
-      const r = new Reader(body);
-      if (r.string() !== MAGIC) throw new Error("bad magic");
-      const version = r.uint();
-      if (version !== VERSION) throw new Error(`unsupported version ${version}`);
-      const idx = r.uint();
-      const t = r.uint();
-      const confState = readConfState(r);
-      const data = r.bytes();
-      if (idx !== index || t !== term) throw new Error(`file holds index ${idx} term ${t}, expected ${index}/${term}`);
-      return { metadata: { index: idx, term: t, confState }, data };
-    } catch (error) {
-      throw new SnapshotCorruptionError(file, error instanceof Error ? error.message : String(error));
-    }
+    return decodeSnapshotFile(buf, file, index, term, checksum);
   }
 
   /** Deletes all but the newest `keep` snapshot files (by index). */

@@ -1,67 +1,27 @@
 /**
  * The write-ahead log: Raft's stable storage for the persistent state of
  * Figure 2 (currentTerm, votedFor, log[]), plus markers saying which
- * snapshot replaced the log's prefix.
+ * snapshot replaced the log's prefix, in segment files
+ * `<dir>/<seq>-<firstIndex>.wal` (16 hex digits each).
  *
- * Layout: `<dir>/<seq>-<firstIndex>.wal` segment files (16 hex digits each),
- * each a sequence of records:
- *
- *     u32 length | u32 crc32(type + payload) | u8 type | payload (length bytes)
- *
- * A batch of records (one Ready) is written with one write() and made durable
- * with one fdatasync() before any message of that Ready leaves the node
- * (Figure 2: "updated on stable storage before responding to RPCs").
- *
- * Recovery reads every segment in order. A bad record (short, zero-filled or
- * failing its CRC) in the last segment with no valid record after it is a
- * torn tail from a crash mid-write: it was never acknowledged (its fsync never
- * returned), so it is cut off. A bad record anywhere else, or one followed by
- * valid records, means the disk lost data that was acknowledged: recovery
- * refuses to start with a {@link WalCorruptionError} naming the file and offset,
- * because silently continuing could forget committed entries.
+ * The records, what one Ready appends and how recovery replays them are in
+ * `src/core/raft/storage-format.ts`, shared with the simulation; this file
+ * adds the files: a batch of records (one Ready) is written with one
+ * write() and made durable with one fdatasync() before any message of that
+ * Ready leaves the node (Figure 2: "updated on stable storage before
+ * responding to RPCs"); a torn tail found at recovery is truncated away; a
+ * snapshot lets whole segments go.
  */
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
-import type { ConfState, Entry, HardState } from "../core/raft/index.ts";
-import { Reader, Writer } from "../core/kv/wire.ts";
+import type { Entry, HardState } from "../core/raft/index.ts";
+import { RecordType, WalAppender, WalCorruptionError, WalReplay, encodeHardState, encodeRecord, encodeSegmentHeader, parseRecord, type SnapshotMarker, type WalState } from "../core/raft/storage-format.ts";
 
-const RECORD_HEADER_BYTES = 9;
-const SEGMENT_MAGIC = "heck-raft-wal";
-const WAL_VERSION = 1;
-/** Records larger than this are refused on write and treated as garbage on read. */
-export const MAX_RECORD_BYTES = 256 * 1024 * 1024;
+export { WalCorruptionError, MAX_RECORD_BYTES, type SnapshotMarker, type WalState } from "../core/raft/storage-format.ts";
 
-/** Record types; the numbers are on disk, never renumber. */
-const enum RecordType {
-  SegmentHeader = 1,
-  Entry = 2,
-  HardState = 3,
-  Snapshot = 4,
-}
-
-/** A snapshot marker: the log up to `index` is covered by the snapshot file with that index and term. */
-export interface SnapshotMarker {
-  index: number;
-  term: number;
-  confState: ConfState;
-  /**
-   * "compact": we took this snapshot of our own state; later entries stay.
-   * "install": the leader sent it; it replaces the whole log written before it.
-   */
-  kind: "compact" | "install";
-}
-
-/** What recovery read back. */
-export interface WalState {
-  hardState: HardState;
-  /** The newest snapshot marker, or null when the log starts at index 1. */
-  snapshot: SnapshotMarker | null;
-  /** Entries after the snapshot, contiguous, in index order. */
-  entries: Entry[];
-  /** Bytes cut off the last segment as a torn tail (0 when the log ended cleanly). */
-  tornBytes: number;
-}
+/** The server's checksum: zlib's native CRC-32 (the same function as storage-format's `crc32`, faster). */
+const checksum = (bytes: Uint8Array): number => zlib.crc32(bytes);
 
 /** Tuning of the WAL. */
 export interface WalOptions {
@@ -75,18 +35,6 @@ export interface WalOptions {
   onWarning?: (message: string) => void;
 }
 
-/** The WAL is damaged where a crash cannot explain it; the node must not start on it. */
-export class WalCorruptionError extends Error {
-  override readonly name = "WalCorruptionError";
-  constructor(
-    readonly file: string,
-    readonly offset: number,
-    readonly reason: string,
-  ) {
-    super(`WAL corrupted in ${file} at byte ${offset}: ${reason}. Refusing to start: data before this point may have been acknowledged. Restore this node from a peer (remove its data dir and re-add it) or repair the file.`);
-  }
-}
-
 function segmentName(seq: number, firstIndex: number): string {
   return `${seq.toString(16).padStart(16, "0")}-${firstIndex.toString(16).padStart(16, "0")}.wal`;
 }
@@ -95,101 +43,6 @@ function parseSegmentName(name: string): { seq: number; firstIndex: number } | u
   const m = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/.exec(name);
   if (!m) return undefined;
   return { seq: parseInt(m[1]!, 16), firstIndex: parseInt(m[2]!, 16) };
-}
-
-const entryTypes = ["normal", "confChange"] as const;
-
-function encodeRecord(type: RecordType, payload: Uint8Array): Buffer {
-  if (payload.length > MAX_RECORD_BYTES) throw new RangeError(`WAL record of ${payload.length} bytes exceeds ${MAX_RECORD_BYTES}`);
-  const buf = Buffer.allocUnsafe(RECORD_HEADER_BYTES + payload.length);
-  buf.writeUInt32LE(payload.length, 0);
-  buf[8] = type;
-  buf.set(payload, RECORD_HEADER_BYTES);
-  buf.writeUInt32LE(zlib.crc32(buf.subarray(8)), 4);
-  return buf;
-}
-
-function encodeEntry(e: Entry): Uint8Array {
-  return new Writer().uint(e.index).uint(e.term).uint(entryTypes.indexOf(e.type)).bytes(e.data).finish();
-}
-
-function decodeEntry(p: Uint8Array): Entry {
-  const r = new Reader(p);
-  const index = r.uint();
-  const term = r.uint();
-  const t = entryTypes[r.uint()];
-  if (!t) throw new Error("unknown entry type");
-  return { index, term, type: t, data: r.bytes() };
-}
-
-function encodeHardState(h: HardState): Uint8Array {
-  return new Writer().uint(h.term).bool(h.vote !== null).string(h.vote ?? "").uint(h.commit).finish();
-}
-
-function decodeHardState(p: Uint8Array): HardState {
-  const r = new Reader(p);
-  const term = r.uint();
-  const hasVote = r.bool();
-  const vote = r.string();
-  return { term, vote: hasVote ? vote : null, commit: r.uint() };
-}
-
-/** Encodes a ConfState (also used by snapshot files). */
-export function writeConfState(w: Writer, c: ConfState): void {
-  w.uint(c.voters.length);
-  for (const v of c.voters) w.string(v);
-  w.uint(c.learners.length);
-  for (const l of c.learners) w.string(l);
-}
-
-/** Decodes a ConfState. */
-export function readConfState(r: Reader): ConfState {
-  const voters: string[] = [];
-  for (let i = r.uint(); i > 0; i--) voters.push(r.string());
-  const learners: string[] = [];
-  for (let i = r.uint(); i > 0; i--) learners.push(r.string());
-  return { voters, learners };
-}
-
-function encodeMarker(m: SnapshotMarker): Uint8Array {
-  const w = new Writer().uint(m.index).uint(m.term).uint(m.kind === "compact" ? 0 : 1);
-  writeConfState(w, m.confState);
-  return w.finish();
-}
-
-function decodeMarker(p: Uint8Array): SnapshotMarker {
-  const r = new Reader(p);
-  const index = r.uint();
-  const term = r.uint();
-  const kind = r.uint() === 0 ? "compact" : "install";
-  return { index, term, kind, confState: readConfState(r) };
-}
-
-function encodeSegmentHeader(seq: number, firstIndex: number): Uint8Array {
-  return new Writer().string(SEGMENT_MAGIC).uint(WAL_VERSION).uint(seq).uint(firstIndex).finish();
-}
-
-/** Parses one record at `offset`; "bad" when it is short, zeroed, oversized or fails its CRC. */
-function parseRecord(buf: Buffer, offset: number): { type: number; payload: Buffer; next: number } | { bad: string } {
-  if (offset + RECORD_HEADER_BYTES > buf.length) return { bad: "record header cut short" };
-  const len = buf.readUInt32LE(offset);
-  const crc = buf.readUInt32LE(offset + 4);
-  const type = buf[offset + 8]!;
-  if (type < RecordType.SegmentHeader || type > RecordType.Snapshot) return { bad: `unknown record type ${type}` };
-  if (len > MAX_RECORD_BYTES) return { bad: `record length ${len} too large` };
-  const end = offset + RECORD_HEADER_BYTES + len;
-  if (end > buf.length) return { bad: `record of ${len} bytes runs past the end of the file` };
-  if (zlib.crc32(buf.subarray(offset + 8, end)) !== crc) return { bad: "CRC mismatch" };
-  return { type, payload: buf.subarray(offset + RECORD_HEADER_BYTES, end), next: end };
-}
-
-/** True when some valid record starts anywhere after `offset` (so the damage is not a torn tail). */
-function validRecordAfter(buf: Buffer, offset: number): boolean {
-  for (let p = offset + 1; p + RECORD_HEADER_BYTES <= buf.length; p++) {
-    const r = parseRecord(buf, p);
-    if ("type" in r && r.payload.length > 0) return true;
-  }
-  return false;
 }
 
 function fsyncDir(dir: string): void {
@@ -215,9 +68,8 @@ export class Wal {
   private fd: number;
   private size: number;
   private lastIndex: number;
-  private hardState: HardState;
-  /** A hard state that only moved the commit index and has not been written yet (see save). */
-  private heldBack: HardState | null = null;
+  /** Turns each save into records (and holds back a commit-only hard state, see WalAppender). */
+  private readonly appender: WalAppender;
   private closed = false;
   private syncing = false;
   private readonly closeWaiters: Array<() => void> = [];
@@ -231,7 +83,7 @@ export class Wal {
     const last = segments[segments.length - 1]!;
     this.fd = fs.openSync(last.file, "r+");
     this.size = fs.fstatSync(this.fd).size;
-    this.hardState = state.hardState;
+    this.appender = new WalAppender(state.hardState, checksum);
     this.lastIndex = state.entries.length > 0 ? state.entries[state.entries.length - 1]!.index : (state.snapshot?.index ?? 0);
   }
 
@@ -244,7 +96,7 @@ export class Wal {
     let segments = Wal.listSegments(dir);
     if (segments.length === 0) {
       const file = path.join(dir, segmentName(1, 1));
-      fs.writeFileSync(file, encodeRecord(RecordType.SegmentHeader, encodeSegmentHeader(1, 1)));
+      fs.writeFileSync(file, encodeRecord(RecordType.SegmentHeader, encodeSegmentHeader(1, 1), checksum));
       const fd = fs.openSync(file, "r+");
       fs.fsyncSync(fd);
       fs.closeSync(fd);
@@ -269,75 +121,18 @@ export class Wal {
   }
 
   private static replay(segments: Segment[], onWarning?: (message: string) => void): WalState {
-    let hardState: HardState = { term: 0, vote: null, commit: 0 };
-    let snapshot: SnapshotMarker | null = null;
-    let entries: Entry[] = [];
-    let tornBytes = 0;
+    const replay = new WalReplay(checksum);
     segments.forEach((seg, i) => {
-      const isLast = i === segments.length - 1;
       const buf = fs.readFileSync(seg.file);
-      let offset = 0;
-      while (offset < buf.length) {
-        const rec = parseRecord(buf, offset);
-        if ("bad" in rec) {
-          const allZero = buf.subarray(offset).every((b) => b === 0);
-          if (!isLast) throw new WalCorruptionError(seg.file, offset, `${rec.bad} in a sealed segment`);
-          if (!allZero && validRecordAfter(buf, offset)) throw new WalCorruptionError(seg.file, offset, `${rec.bad}, followed by valid records`);
-          tornBytes = buf.length - offset;
-          onWarning?.(`WAL: cutting a torn tail of ${tornBytes} bytes at ${seg.file}:${offset} (${rec.bad}); it was never acknowledged`);
-          const fd = fs.openSync(seg.file, "r+");
-          fs.ftruncateSync(fd, offset);
-          fs.fsyncSync(fd);
-          fs.closeSync(fd);
-          break;
-        }
-        try {
-          switch (rec.type) {
-            case RecordType.SegmentHeader: {
-              const r = new Reader(rec.payload);
-              if (r.string() !== SEGMENT_MAGIC) throw new Error("bad segment magic");
-              const version = r.uint();
-              if (version !== WAL_VERSION) throw new Error(`unsupported WAL version ${version}`);
-              if (offset !== 0) throw new Error("segment header in the middle of a segment");
-              break;
-            }
-            case RecordType.Entry: {
-              const e = decodeEntry(rec.payload);
-              const last = entries.length > 0 ? entries[entries.length - 1]!.index : undefined;
-              if (last !== undefined && e.index <= last) {
-                // A new leader overwrote a suffix (§5.3): later records win.
-                entries = entries.slice(0, entries.length - (last - e.index + 1));
-              }
-              const prev = entries.length > 0 ? entries[entries.length - 1]!.index : undefined;
-              if (prev !== undefined && e.index !== prev + 1) throw new Error(`entry ${e.index} does not follow ${prev}`);
-              entries.push(e);
-              break;
-            }
-            case RecordType.HardState:
-              hardState = decodeHardState(rec.payload);
-              break;
-            case RecordType.Snapshot: {
-              const m = decodeMarker(rec.payload);
-              snapshot = m;
-              // An installed snapshot replaces the whole log before it; our own compaction only its prefix.
-              entries = m.kind === "install" ? [] : entries.filter((e) => e.index > m.index);
-              break;
-            }
-          }
-        } catch (error) {
-          throw new WalCorruptionError(seg.file, offset, `record passed its CRC but does not decode (${error instanceof Error ? error.message : String(error)})`);
-        }
-        offset = rec.next;
-      }
+      const tornAt = replay.segment(buf, seg.file, i === segments.length - 1);
+      if (tornAt === null) return;
+      onWarning?.(`WAL: cutting a torn tail of ${buf.length - tornAt} bytes at ${seg.file}:${tornAt} (${describeTear(buf, tornAt)}); it was never acknowledged`);
+      const fd = fs.openSync(seg.file, "r+");
+      fs.ftruncateSync(fd, tornAt);
+      fs.fsyncSync(fd);
+      fs.closeSync(fd);
     });
-    const snap = snapshot as SnapshotMarker | null;
-    if (snap) entries = entries.filter((e) => e.index > snap.index);
-    const first = entries[0];
-    const expectedFirst = (snap?.index ?? 0) + 1;
-    if (first && first.index !== expectedFirst) {
-      throw new WalCorruptionError(segments[0]!.file, 0, `log starts at ${first.index} but the snapshot covers only up to ${expectedFirst - 1} (missing entries)`);
-    }
-    return { hardState, snapshot: snap, entries, tornBytes };
+    return replay.finish(segments[0]!.file);
   }
 
   /** The last index in the log (or the snapshot's index when the log is empty). */
@@ -356,24 +151,13 @@ export class Wal {
    */
   save(hardState: HardState | null, entries: readonly Entry[], sync: boolean): void {
     this.assertOpen();
-    if (!hardState && entries.length === 0) return;
-    if (hardState && entries.length === 0 && !sync && hardState.term === this.hardState.term && hardState.vote === this.hardState.vote) {
-      // Only the commit index moved: hold it back until the next write instead of a write() of its own per
-      // committed batch. commitIndex is volatile state (Figure 2); after a restart the leader tells us again.
-      this.heldBack = hardState;
-      this.hardState = hardState;
-      return;
-    }
-    if (this.size >= this.segmentBytes) this.cut();
-    const parts: Buffer[] = [];
-    for (const e of entries) parts.push(encodeRecord(RecordType.Entry, encodeEntry(e)));
-    // The hard state goes after the entries, so a torn write can lose the commit index but never claim entries it lacks.
-    const hs = hardState ?? this.heldBack;
-    this.heldBack = null;
-    if (hs) parts.push(encodeRecord(RecordType.HardState, encodeHardState(hs)));
-    this.writeAll(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    // A new segment begins with the hard state as it was before this save: never one ahead of the entries.
+    const before = this.appender.hardState;
+    const records = this.appender.records(hardState, entries, sync);
+    if (records.length === 0) return;
+    if (this.size >= this.segmentBytes) this.cut(before);
+    this.writeAll(records.length === 1 ? records[0]! : Buffer.concat(records));
     if (sync) fs.fdatasyncSync(this.fd);
-    if (hs) this.hardState = hs;
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
   }
 
@@ -400,7 +184,7 @@ export class Wal {
   /** Records (durably) that a snapshot file for `marker` exists and covers the log up to its index. */
   saveSnapshotMarker(marker: SnapshotMarker): void {
     this.assertOpen();
-    this.writeAll(encodeRecord(RecordType.Snapshot, encodeMarker(marker)));
+    this.writeAll(this.appender.marker(marker));
     fs.fdatasyncSync(this.fd);
     if (marker.kind === "install" || marker.index > this.lastIndex) this.lastIndex = marker.index;
   }
@@ -432,26 +216,27 @@ export class Wal {
   /** Closes the file (idempotent), writing a held-back commit index first so a clean restart resumes from it. */
   close(): void {
     if (this.closed) return;
-    if (this.heldBack) this.writeAll(encodeRecord(RecordType.HardState, encodeHardState(this.heldBack)));
+    const held = this.appender.flush();
+    if (held) this.writeAll(held);
     this.closed = true;
     fs.closeSync(this.fd);
   }
 
-  private writeAll(buf: Buffer): void {
+  private writeAll(buf: Uint8Array): void {
     let done = 0;
     while (done < buf.length) done += fs.writeSync(this.fd, buf, done, buf.length - done, this.size + done);
     this.size += buf.length;
   }
 
   /** Seals the current segment and starts the next, beginning with the current hard state. */
-  private cut(): void {
+  private cut(hardState: HardState): void {
     fs.fdatasyncSync(this.fd);
     fs.closeSync(this.fd);
     const seq = this.segments[this.segments.length - 1]!.seq + 1;
     const firstIndex = this.lastIndex + 1;
     const file = path.join(this.dir, segmentName(seq, firstIndex));
     const tmp = `${file}.tmp`;
-    const header = Buffer.concat([encodeRecord(RecordType.SegmentHeader, encodeSegmentHeader(seq, firstIndex)), encodeRecord(RecordType.HardState, encodeHardState(this.hardState))]);
+    const header = Buffer.concat([encodeRecord(RecordType.SegmentHeader, encodeSegmentHeader(seq, firstIndex), checksum), encodeRecord(RecordType.HardState, encodeHardState(hardState), checksum)]);
     fs.writeFileSync(tmp, header);
     const tfd = fs.openSync(tmp, "r+");
     fs.fsyncSync(tfd);
@@ -467,4 +252,10 @@ export class Wal {
   private assertOpen(): void {
     if (this.closed) throw new Error("WAL is closed");
   }
+}
+
+/** Why the record at `offset` is unreadable, for the warning about a torn tail. */
+function describeTear(buf: Uint8Array, offset: number): string {
+  const r = parseRecord(buf, offset, checksum);
+  return "bad" in r ? r.bad : "unreadable";
 }
