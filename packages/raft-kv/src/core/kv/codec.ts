@@ -5,6 +5,7 @@
  * one command on every replica alike instead of crashing a node.
  */
 import { Reader, WireError, Writer } from "./wire.ts";
+import type { AuthOp, PermissionType } from "./auth-store.ts";
 import type {
   ApplyResult,
   Compare,
@@ -26,13 +27,44 @@ import type {
 /** Nested transactions deeper than this are refused (etcd allows nesting; a bound keeps decoding safe). */
 export const MAX_TXN_DEPTH = 8;
 
-/** Version 2 added the proposer's clock (`timeMs`); version 1 commands still decode, without it. */
-const COMMAND_VERSION = 2;
+/**
+ * Version 2 added the proposer's clock (`timeMs`), version 3 the
+ * authenticated user; older commands still decode, without them.
+ */
+const COMMAND_VERSION = 3;
 const compareResults: CompareResult[] = ["equal", "greater", "less", "not_equal"];
 const compareTargets: CompareTarget[] = ["version", "create", "mod", "value", "lease"];
 const sortOrders = ["none", "ascend", "descend"] as const;
 const sortTargets = ["key", "version", "create", "mod", "value"] as const;
-const errorCodes: KvErrorCode[] = ["session_expired", "stale_request", "invalid_request", "compacted", "future_revision", "key_not_found"];
+// Append only: a code's position is what cached results in snapshots store.
+const errorCodes: KvErrorCode[] = [
+  "session_expired",
+  "stale_request",
+  "invalid_request",
+  "compacted",
+  "future_revision",
+  "key_not_found",
+  "lease_not_found",
+  "lease_exists",
+  "lease_ttl_too_large",
+  "root_user_not_exist",
+  "root_role_not_exist",
+  "user_exists",
+  "user_empty",
+  "user_not_found",
+  "role_exists",
+  "role_not_found",
+  "role_empty",
+  "auth_failed",
+  "permission_denied",
+  "role_not_granted",
+  "permission_not_granted",
+  "auth_not_enabled",
+  "invalid_auth_token",
+  "invalid_auth_mgmt",
+  "auth_old_revision",
+];
+const permissionTypes: PermissionType[] = ["read", "write", "readwrite"];
 
 /** The outcome of a decode: the value, or a message saying what was malformed. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: string };
@@ -163,7 +195,9 @@ export function writeOp(w: Writer, op: RequestOp, depth = 0): void {
       writeRange(w, op);
       return;
     case "put":
-      w.uint(1).bytes(op.key).bytes(op.value).bool(op.prevKv ?? false).bool(op.ignoreValue ?? false);
+      // Tag 1 is a put without lease fields (the form older logs hold); tag 4 carries them.
+      if (!op.lease && !op.ignoreLease) w.uint(1).bytes(op.key).bytes(op.value).bool(op.prevKv ?? false).bool(op.ignoreValue ?? false);
+      else w.uint(4).bytes(op.key).bytes(op.value).bool(op.prevKv ?? false).bool(op.ignoreValue ?? false).uint(op.lease ?? 0).bool(op.ignoreLease ?? false);
       return;
     case "delete":
       w.uint(2).bytes(op.key);
@@ -209,6 +243,8 @@ export function readOp(r: Reader, depth = 0): RequestOp {
       }
       return { type: "txn", compare, success: branches[0]!, failure: branches[1]! };
     }
+    case 4:
+      return { type: "put", key: r.bytes(), value: r.bytes(), prevKv: r.bool(), ignoreValue: r.bool(), lease: r.uint(), ignoreLease: r.bool() };
     default:
       throw new WireError(`unknown op tag ${tag}`);
   }
@@ -253,9 +289,82 @@ function opSizeHint(op: WriteOp): number {
   }
 }
 
+function writeAuthOp(w: Writer, op: AuthOp): void {
+  switch (op.type) {
+    case "enable":
+      w.uint(0);
+      return;
+    case "disable":
+      w.uint(1);
+      return;
+    case "user-add":
+      w.uint(2).string(op.name).string(op.passwordHash).bool(op.noPassword);
+      return;
+    case "user-delete":
+      w.uint(3).string(op.name);
+      return;
+    case "user-change-password":
+      w.uint(4).string(op.name).string(op.passwordHash);
+      return;
+    case "user-grant-role":
+      w.uint(5).string(op.name).string(op.role);
+      return;
+    case "user-revoke-role":
+      w.uint(6).string(op.name).string(op.role);
+      return;
+    case "role-add":
+      w.uint(7).string(op.name);
+      return;
+    case "role-delete":
+      w.uint(8).string(op.name);
+      return;
+    case "role-grant-permission":
+      w.uint(9).string(op.name).bytes(op.permission.key).bytes(op.permission.rangeEnd).uint(enumIndex(permissionTypes, op.permission.type, "permission type"));
+      return;
+    case "role-revoke-permission":
+      w.uint(10).string(op.name).bytes(op.key).bytes(op.rangeEnd);
+      return;
+    case "authenticate":
+      w.uint(11).string(op.name).string(op.tokenPrefix).uint(op.authRevision);
+      return;
+  }
+}
+
+function readAuthOp(r: Reader): AuthOp {
+  const tag = r.uint();
+  switch (tag) {
+    case 0:
+      return { type: "enable" };
+    case 1:
+      return { type: "disable" };
+    case 2:
+      return { type: "user-add", name: r.string(), passwordHash: r.string(), noPassword: r.bool() };
+    case 3:
+      return { type: "user-delete", name: r.string() };
+    case 4:
+      return { type: "user-change-password", name: r.string(), passwordHash: r.string() };
+    case 5:
+      return { type: "user-grant-role", name: r.string(), role: r.string() };
+    case 6:
+      return { type: "user-revoke-role", name: r.string(), role: r.string() };
+    case 7:
+      return { type: "role-add", name: r.string() };
+    case 8:
+      return { type: "role-delete", name: r.string() };
+    case 9:
+      return { type: "role-grant-permission", name: r.string(), permission: { key: r.bytes(), rangeEnd: r.bytes(), type: enumValue(permissionTypes, r.uint(), "permission type") } };
+    case 10:
+      return { type: "role-revoke-permission", name: r.string(), key: r.bytes(), rangeEnd: r.bytes() };
+    case 11:
+      return { type: "authenticate", name: r.string(), tokenPrefix: r.string(), authRevision: r.uint() };
+    default:
+      throw new WireError(`unknown auth op tag ${tag}`);
+  }
+}
+
 /** Encodes a command for the Raft log. Throws on values the wire cannot hold (negative numbers, nesting too deep). */
 export function encodeCommand(c: KvCommand): Uint8Array {
-  const w = new Writer(c.type === "write" ? 128 + opSizeHint(c.op) : 128).uint(COMMAND_VERSION).uint(c.timeMs ?? 0);
+  const w = new Writer(c.type === "write" ? 128 + opSizeHint(c.op) : 128).uint(COMMAND_VERSION).uint(c.timeMs ?? 0).string(c.user ?? "");
   switch (c.type) {
     case "write":
       w.uint(0).string(c.requestId);
@@ -269,6 +378,19 @@ export function encodeCommand(c: KvCommand): Uint8Array {
       w.uint(2).string(c.requestId).string(c.nodeId);
       writeMemberAttrs(w, c.attrs);
       break;
+    case "lease-grant":
+      w.uint(3).string(c.requestId).uint(c.id).uint(c.ttlSec);
+      break;
+    case "lease-revoke":
+      w.uint(4).string(c.requestId).uint(c.id);
+      break;
+    case "compact":
+      w.uint(5).string(c.requestId).uint(c.revision);
+      break;
+    case "auth":
+      w.uint(6).string(c.requestId);
+      writeAuthOp(w, c.op);
+      break;
   }
   return w.finish().slice();
 }
@@ -277,20 +399,34 @@ export function encodeCommand(c: KvCommand): Uint8Array {
 export function decodeCommand(bytes: Uint8Array): Decoded<KvCommand> {
   return decodeWith(bytes, "command", (r) => {
     const version = r.uint();
-    if (version !== 1 && version !== COMMAND_VERSION) throw new WireError(`unsupported command version ${version}`);
+    if (version < 1 || version > COMMAND_VERSION) throw new WireError(`unsupported command version ${version}`);
     const timeMs = version >= 2 ? r.uint() : 0;
-    const time = timeMs > 0 ? { timeMs } : {};
+    const user = version >= 3 ? r.string() : "";
+    const extra = { ...(timeMs > 0 ? { timeMs } : {}), ...(user !== "" ? { user } : {}) };
     const tag = r.uint();
     const requestId = r.string();
-    if (tag === 0) {
-      const session = readSession(r);
-      const op = readOp(r);
-      if (op.type === "range") throw new WireError("a range is a read, not a write command");
-      return session ? { type: "write", requestId, session, op, ...time } : { type: "write", requestId, op, ...time };
+    switch (tag) {
+      case 0: {
+        const session = readSession(r);
+        const op = readOp(r);
+        if (op.type === "range") throw new WireError("a range is a read, not a write command");
+        return session ? { type: "write", requestId, session, op, ...extra } : { type: "write", requestId, op, ...extra };
+      }
+      case 1:
+        return { type: "register", requestId, ...extra };
+      case 2:
+        return { type: "member-attrs", requestId, nodeId: r.string(), attrs: readMemberAttrs(r), ...extra };
+      case 3:
+        return { type: "lease-grant", requestId, id: r.uint(), ttlSec: r.uint(), ...extra };
+      case 4:
+        return { type: "lease-revoke", requestId, id: r.uint(), ...extra };
+      case 5:
+        return { type: "compact", requestId, revision: r.uint(), ...extra };
+      case 6:
+        return { type: "auth", requestId, op: readAuthOp(r), ...extra };
+      default:
+        throw new WireError(`unknown command tag ${tag}`);
     }
-    if (tag === 1) return { type: "register", requestId, ...time };
-    if (tag === 2) return { type: "member-attrs", requestId, nodeId: r.string(), attrs: readMemberAttrs(r), ...time };
-    throw new WireError(`unknown command tag ${tag}`);
   });
 }
 

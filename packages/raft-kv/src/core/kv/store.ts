@@ -7,7 +7,10 @@
  * It keeps etcd's revision scheme (one global revision, per-key create/mod
  * revision and version), a bounded history of events for watchers, client
  * sessions that answer a retried write from a cache instead of applying it
- * twice (Raft dissertation §6.3), and the members' client addresses.
+ * twice (Raft dissertation §6.3), the members' client addresses, leases
+ * (which keys go when a lease is revoked; see lessor.ts for why expiry is not
+ * decided here) and users, roles and permissions (auth-store.ts), checked
+ * against each write as it is applied.
  */
 import { compareBytes, equalBytes, fromByteString, toByteString } from "./bytes.ts";
 import {
@@ -22,6 +25,8 @@ import {
   writeMemberAttrs,
 } from "./codec.ts";
 import { Reader, WireError, Writer } from "./wire.ts";
+import { LeaseTable, type LeaseRecord, type LeaseView } from "./lessor.ts";
+import { AuthStore, DEFAULT_AUTH_STORE_CONFIG } from "./auth-store.ts";
 import type {
   ApplyResult,
   Compare,
@@ -75,6 +80,8 @@ export interface KvStoreConfig {
    * apply). Default 1,024, above any in-flight window our clients use.
    */
   maxCachedPerSession: number;
+  /** Auth tokens kept before the oldest is dropped (its client authenticates again). Default 10,000. */
+  maxTokens?: number;
 }
 
 /** Defaults for {@link KvStoreConfig}, with the reasons on each field. */
@@ -85,6 +92,8 @@ interface Record {
   createRevision: number;
   modRevision: number;
   version: number;
+  /** The lease the key is attached to, 0 for none. */
+  lease: number;
 }
 
 interface Session {
@@ -104,14 +113,25 @@ interface HistoryEntry {
 /** The answer to a watch start: past events to replay, or the compaction that hid them. */
 export type EventsSince = { ok: true; events: Array<KvEvent> } | { ok: false; compactRevision: number };
 
+/** One write transaction being applied: its revision, its events, and the branch every (nested) txn takes. */
+interface Batch {
+  revision: number;
+  events: KvEvent[];
+  path: Map<TxnRequest, boolean>;
+}
+
 class TxnFailure extends Error {
   constructor(readonly kvError: KvError) {
     super(kvError.message);
   }
 }
 
-/** Version 2 added the clock and each session's last use; version 1 snapshots still restore. */
-const SNAPSHOT_VERSION = 2;
+/**
+ * Version 2 added the clock and each session's last use, version 3 leases
+ * (each key's lease, the lease table) and the auth state, with the compact
+ * revision in etcd's sense; older snapshots still restore.
+ */
+const SNAPSHOT_VERSION = 3;
 
 /** True when `key` (byte string) lies in the range given by key/rangeEnd (byte strings). */
 export function inRange(key: string, start: string, end: string | undefined): boolean {
@@ -128,7 +148,10 @@ export class KvStore {
   private history: HistoryEntry[] = [];
   private readonly sessions = new Map<number, Session>();
   private readonly memberAttrs = new Map<string, MemberAttrs>();
+  private leaseTable = new LeaseTable();
+  private authStore: AuthStore;
   private currentRevision = 1;
+  /** etcd's compact revision: history below it is gone; watches may start at it or later. 0 = nothing compacted. */
   private compacted = 0;
   private applied = 0;
   /** The log's clock: the largest `timeMs` of any applied command (0 until one carries a time). */
@@ -136,16 +159,33 @@ export class KvStore {
   /** Size of the last snapshot, to size the next one's buffer in one allocation. */
   private lastSnapshotBytes = 0;
 
-  constructor(readonly config: KvStoreConfig = DEFAULT_KV_STORE_CONFIG) {}
+  constructor(readonly config: KvStoreConfig = DEFAULT_KV_STORE_CONFIG) {
+    this.authStore = new AuthStore({ maxTokens: config.maxTokens ?? DEFAULT_AUTH_STORE_CONFIG.maxTokens });
+  }
 
   /** etcd's store revision: 1 when empty, +1 per write transaction that changed something. */
   get revision(): number {
     return this.currentRevision;
   }
 
-  /** Watch starts at or below this revision get "compacted". */
+  /** etcd's compact revision: watches that start below it get "compacted" (0 while nothing is). */
   get compactRevision(): number {
     return this.compacted;
+  }
+
+  /** The users, roles and tokens (read-only use: changes go through {@link KvStore.apply}). */
+  get auth(): AuthStore {
+    return this.authStore;
+  }
+
+  /** Lease `id` with its keys, or undefined. */
+  lease(id: number): LeaseView | undefined {
+    return this.leaseTable.get(id);
+  }
+
+  /** Every lease (id and granted TTL), by id. */
+  leases(): LeaseRecord[] {
+    return this.leaseTable.list();
   }
 
   /** The Raft log index of the last applied entry (commands and no-ops alike). */
@@ -208,6 +248,20 @@ export class KvStore {
       this.expireIdleSessions();
     }
     switch (command.type) {
+      case "lease-grant": {
+        const e = this.leaseTable.grant(command.id, command.ttlSec);
+        if (e) return { ok: false, revision: this.currentRevision, error: e };
+        return { ok: true, revision: this.currentRevision, leaseGranted: { id: command.id, ttlSec: command.ttlSec } };
+      }
+      case "lease-revoke":
+        return this.revokeLease(command.id, command.user);
+      case "compact":
+        return this.compact(command.revision);
+      case "auth": {
+        const r = this.authStore.apply(command.op, command.user, index);
+        if (!r.ok) return { ok: false, revision: this.currentRevision, error: r.error };
+        return r.token !== undefined ? { ok: true, revision: this.currentRevision, authChanged: true, token: r.token } : { ok: true, revision: this.currentRevision, authChanged: true };
+      }
       case "register":
         return this.register(index);
       case "member-attrs":
@@ -215,7 +269,7 @@ export class KvStore {
         return { ok: true, revision: this.currentRevision, membersChanged: true };
       case "write": {
         const s = command.session;
-        if (!s) return this.applyWrite(command.op);
+        if (!s) return this.applyWrite(command.op, command.user);
         const session = this.sessions.get(s.clientId);
         if (!session) {
           return { ok: false, revision: this.currentRevision, error: { code: "session_expired", message: `client session ${s.clientId} is unknown or expired; register again` } };
@@ -234,7 +288,7 @@ export class KvStore {
         if (s.seq < session.firstUnackedSeq) {
           return { ok: false, revision: this.currentRevision, error: { code: "stale_request", message: `request ${s.seq} of client ${s.clientId} was already acknowledged` } };
         }
-        const result = this.applyWrite(command.op);
+        const result = this.applyWrite(command.op, command.user);
         const toCache = toCached(result);
         if (toCache) {
           session.responses.set(s.seq, toCache);
@@ -307,7 +361,7 @@ export class KvStore {
   }
 
   private toKv(key: string, rec: Record): KeyValue {
-    return { key: fromByteString(key), value: rec.value, createRevision: rec.createRevision, modRevision: rec.modRevision, version: rec.version, lease: 0 };
+    return { key: fromByteString(key), value: rec.value, createRevision: rec.createRevision, modRevision: rec.modRevision, version: rec.version, lease: rec.lease };
   }
 
   /** Sorted keys in [start, end) / the single key / every key >= start. */
@@ -386,10 +440,11 @@ export class KvStore {
 
   // --- writes ----------------------------------------------------------------
 
-  private applyWrite(op: WriteOp): ApplyResult {
-    const invalid = this.validate(op, 0);
+  private applyWrite(op: WriteOp, user: string | undefined): ApplyResult {
+    const path = this.decide(op, new Map());
+    const invalid = this.validate(op, path) ?? this.authorize(op, user);
     if (invalid) return { ok: false, revision: this.currentRevision, error: invalid };
-    const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[] };
+    const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[], path };
     let response: WriteResponse;
     try {
       response = this.execute(op, batch) as WriteResponse;
@@ -398,11 +453,7 @@ export class KvStore {
       if (error instanceof TxnFailure) return { ok: false, revision: this.currentRevision, error: error.kvError };
       throw error;
     }
-    if (batch.events.length > 0) {
-      this.currentRevision = batch.revision;
-      this.history.push({ revision: batch.revision, events: batch.events });
-      this.trimHistory();
-    }
+    this.commitBatch(batch);
     return { ok: true, revision: this.currentRevision, response, events: batch.events, duplicate: false };
   }
 
@@ -411,68 +462,75 @@ export class KvStore {
     let drop = 0;
     while (drop < this.history.length && this.history[drop]!.revision < oldestKept) drop++;
     if (drop > 0) {
-      this.compacted = this.history[drop - 1]!.revision;
+      // Watches may start at the first revision still kept.
+      this.compacted = Math.max(this.compacted, this.history[drop - 1]!.revision + 1);
       this.history = this.history.slice(drop);
     }
   }
 
   /**
    * Checks a write before any of it runs, so a transaction applies all or
-   * nothing: as etcd, a branch may not put one key twice or put a key it also
-   * deletes, a put with ignoreValue needs an existing key, and a range inside
-   * may only read the current revision.
+   * nothing. As in etcd: keys must not be empty; within a transaction no key
+   * may be put twice or be put and deleted (nested transactions included,
+   * etcd's `checkIntervals`); and along the branches that will run (decided
+   * up front, `path`) a put with ignoreValue or ignoreLease needs an existing
+   * key, a put's lease must exist, and a range may only read the current
+   * revision.
    */
-  private validate(op: RequestOp, depth: number): KvError | undefined {
+  private validate(op: RequestOp, path: Map<TxnRequest, boolean>): KvError | undefined {
+    const shape = checkShape(op);
+    if (shape) return shape;
+    return this.validateTaken(op, path);
+  }
+
+  private validateTaken(op: RequestOp, path: Map<TxnRequest, boolean>): KvError | undefined {
     switch (op.type) {
       case "range":
         return this.checkRangeRevision(op);
       case "put":
-        if (op.key.length === 0) return { code: "invalid_request", message: "key: must not be empty" };
-        if (op.ignoreValue && !this.data.has(toByteString(op.key))) return { code: "key_not_found", message: "ignoreValue: key not found" };
+        if ((op.ignoreValue || op.ignoreLease) && !this.data.has(toByteString(op.key))) return { code: "key_not_found", message: "key not found" };
+        if (op.lease && !op.ignoreLease && !this.leaseTable.has(op.lease)) return { code: "lease_not_found", message: "requested lease not found" };
         return undefined;
       case "delete":
-        if (op.key.length === 0) return { code: "invalid_request", message: "key: must not be empty" };
         return undefined;
-      case "txn": {
-        for (const c of op.compare) if (c.key.length === 0) return { code: "invalid_request", message: "compare.key: must not be empty" };
-        for (const branch of [op.success, op.failure]) {
-          const puts = new Set<string>();
-          for (const o of branch) {
-            const e = this.validate(o, depth + 1);
-            if (e) return e;
-            if (o.type === "put") {
-              const k = toByteString(o.key);
-              if (puts.has(k)) return { code: "invalid_request", message: "txn: duplicate key given in txn request" };
-              puts.add(k);
-            }
-          }
-          for (const o of branch) {
-            if (o.type !== "delete") continue;
-            const start = toByteString(o.key);
-            const end = o.rangeEnd ? toByteString(o.rangeEnd) : undefined;
-            for (const k of puts) if (inRange(k, start, end)) return { code: "invalid_request", message: "txn: a key is both put and deleted in one txn branch" };
-          }
+      case "txn":
+        for (const o of path.get(op) ? op.success : op.failure) {
+          const e = this.validateTaken(o, path);
+          if (e) return e;
         }
         return undefined;
-      }
     }
   }
 
-  private execute(op: RequestOp, batch: { revision: number; events: KvEvent[] }): ResponseOp {
+  /** etcd's `compareToPath`: which branch every transaction takes, decided against the state before the write. */
+  private decide(op: RequestOp, path: Map<TxnRequest, boolean>): Map<TxnRequest, boolean> {
+    if (op.type !== "txn") return path;
+    const succeeded = op.compare.every((c) => this.compare(c));
+    path.set(op, succeeded);
+    for (const o of succeeded ? op.success : op.failure) this.decide(o, path);
+    return path;
+  }
+
+  private execute(op: RequestOp, batch: Batch): ResponseOp {
     switch (op.type) {
       case "range":
         return { type: "range", ...this.rangeNow(op) };
       case "put": {
         const k = toByteString(op.key);
         const prev = this.data.get(k);
-        if (op.ignoreValue && !prev) throw new TxnFailure({ code: "key_not_found", message: "ignoreValue: key not found" });
+        if ((op.ignoreValue || op.ignoreLease) && !prev) throw new TxnFailure({ code: "key_not_found", message: "key not found" });
+        const lease = op.ignoreLease && prev ? prev.lease : (op.lease ?? 0);
+        if (lease !== 0 && !this.leaseTable.has(lease)) throw new TxnFailure({ code: "lease_not_found", message: "requested lease not found" });
         const rec: Record = {
           value: op.ignoreValue && prev ? prev.value : op.value.slice(),
           createRevision: prev ? prev.createRevision : batch.revision,
           modRevision: batch.revision,
           version: prev ? prev.version + 1 : 1,
+          lease,
         };
         if (!prev) this.sortedKeys.splice(this.lowerBound(k), 0, k);
+        if (prev && prev.lease !== lease) this.leaseTable.detach(prev.lease, k);
+        if (lease !== 0) this.leaseTable.attach(lease, k);
         this.data.set(k, rec);
         const prevKv = prev ? this.toKv(k, prev) : undefined;
         batch.events.push(prevKv ? { type: "put", kv: this.toKv(k, rec), prevKv } : { type: "put", kv: this.toKv(k, rec) });
@@ -484,14 +542,7 @@ export class KvStore {
         const end = op.rangeEnd ? toByteString(op.rangeEnd) : undefined;
         const keys = this.keysIn(start, end);
         const prevKvs: KeyValue[] = [];
-        for (const k of keys) {
-          const prev = this.data.get(k)!;
-          const prevKv = this.toKv(k, prev);
-          prevKvs.push(prevKv);
-          this.data.delete(k);
-          this.sortedKeys.splice(this.lowerBound(k), 1);
-          batch.events.push({ type: "delete", kv: { key: prevKv.key, value: new Uint8Array(0), createRevision: 0, modRevision: batch.revision, version: 0, lease: 0 }, prevKv });
-        }
+        for (const k of keys) prevKvs.push(this.removeKey(k, batch));
         const resp: DeleteRangeResponse = { deleted: keys.length, prevKvs: op.prevKv ? prevKvs : [] };
         return { type: "delete", ...resp };
       }
@@ -500,13 +551,105 @@ export class KvStore {
     }
   }
 
-  private executeTxn(op: TxnRequest, batch: { revision: number; events: KvEvent[] }): TxnResponse {
-    const succeeded = op.compare.every((c) => this.compare(c));
+  /** Deletes one live key as part of `batch`: its watch event, its lease attachment; returns the pair it had. */
+  private removeKey(k: string, batch: Pick<Batch, "revision" | "events">): KeyValue {
+    const prev = this.data.get(k)!;
+    const prevKv = this.toKv(k, prev);
+    this.data.delete(k);
+    this.sortedKeys.splice(this.lowerBound(k), 1);
+    if (prev.lease !== 0) this.leaseTable.detach(prev.lease, k);
+    batch.events.push({ type: "delete", kv: { key: prevKv.key, value: new Uint8Array(0), createRevision: 0, modRevision: batch.revision, version: 0, lease: 0 }, prevKv });
+    return prevKv;
+  }
+
+  /** Ends a write: one new revision if anything changed, with its events in the watch history. */
+  private commitBatch(batch: Pick<Batch, "revision" | "events">): void {
+    if (batch.events.length === 0) return;
+    this.currentRevision = batch.revision;
+    this.history.push({ revision: batch.revision, events: batch.events });
+    this.trimHistory();
+  }
+
+  /**
+   * Revokes a lease: the lease and every key attached to it go in one
+   * revision (one transaction in etcd), so a watcher sees them vanish
+   * together. While auth is on, the revoker needs write permission on all of
+   * those keys (as in etcd).
+   */
+  private revokeLease(id: number, user: string | undefined): ApplyResult {
+    const view = this.leaseTable.get(id);
+    if (!view) return { ok: false, revision: this.currentRevision, error: { code: "lease_not_found", message: "requested lease not found" } };
+    const denied = this.leaseKeysWritable(id, user);
+    if (denied) return { ok: false, revision: this.currentRevision, error: denied };
+    const keys = this.leaseTable.revoke(id)!;
+    const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[] };
+    for (const k of keys) if (this.data.has(k)) this.removeKey(k, batch);
+    this.commitBatch(batch);
+    return { ok: true, revision: this.currentRevision, leaseRevoked: id, events: batch.events };
+  }
+
+  private leaseKeysWritable(id: number, user: string | undefined): KvError | undefined {
+    if (!this.authStore.enabled) return undefined;
+    for (const k of this.leaseTable.get(id)?.keys ?? []) {
+      const e = this.authStore.checkWrite(user, fromByteString(k));
+      if (e) return e;
+    }
+    return undefined;
+  }
+
+  /**
+   * etcd's Compact: watch history below `revision` is dropped; watches that
+   * start there get "compacted". raft-kv keeps no old versions of keys, so
+   * this only bounds the history (which also shrinks by itself to
+   * `historyRevisions`).
+   */
+  private compact(revision: number): ApplyResult {
+    if (revision > this.currentRevision) return { ok: false, revision: this.currentRevision, error: { code: "future_revision", message: "mvcc: required revision is a future revision" } };
+    if (revision <= this.compacted) return { ok: false, revision: this.currentRevision, error: { code: "compacted", message: "mvcc: required revision has been compacted" } };
+    this.compacted = revision;
+    let drop = 0;
+    while (drop < this.history.length && this.history[drop]!.revision < revision) drop++;
+    if (drop > 0) this.history = this.history.slice(drop);
+    return { ok: true, revision: this.currentRevision, compactRevision: revision };
+  }
+
+  /**
+   * Permission checks of a write while auth is on (etcd's authApplierV3):
+   * writes need write permission, reads inside a transaction and compares need
+   * read permission, prevKv needs read permission too, and a put that attaches
+   * a key to a lease needs write permission on the lease's keys.
+   */
+  private authorize(op: RequestOp, user: string | undefined): KvError | undefined {
+    const a = this.authStore;
+    if (!a.enabled) return undefined;
+    switch (op.type) {
+      case "range":
+        return a.checkRead(user, op.key, op.rangeEnd);
+      case "put":
+        return a.checkWrite(user, op.key) ?? (op.lease ? this.leaseKeysWritable(op.lease, user) : undefined) ?? (op.prevKv ? a.checkRead(user, op.key) : undefined);
+      case "delete":
+        return a.checkWrite(user, op.key, op.rangeEnd) ?? (op.prevKv ? a.checkRead(user, op.key, op.rangeEnd) : undefined);
+      case "txn": {
+        for (const c of op.compare) {
+          const e = a.checkRead(user, c.key, c.rangeEnd);
+          if (e) return e;
+        }
+        for (const o of [...op.success, ...op.failure]) {
+          const e = this.authorize(o, user);
+          if (e) return e;
+        }
+        return undefined;
+      }
+    }
+  }
+
+  private executeTxn(op: TxnRequest, batch: Batch): TxnResponse {
+    const succeeded = batch.path.get(op) ?? false;
     const responses = (succeeded ? op.success : op.failure).map((o) => this.execute(o, batch));
     return { succeeded, responses };
   }
 
-  /** One etcd Compare against the current state (including writes earlier in the same txn). */
+  /** One etcd Compare against the current state. */
   compare(c: Compare): boolean {
     const start = toByteString(c.key);
     const end = c.rangeEnd && c.rangeEnd.length > 0 ? toByteString(c.rangeEnd) : undefined;
@@ -530,7 +673,7 @@ export class KvStore {
         case "mod":
           return compareNumbers(rec.modRevision, c.value, c.result);
         case "lease":
-          return compareNumbers(0, c.value, c.result);
+          return compareNumbers(rec.lease, c.value, c.result);
       }
     });
   }
@@ -542,7 +685,7 @@ export class KvStore {
    * a watcher that starts in the past; "compacted" when some are gone.
    */
   eventsSince(startRevision: number, key: Uint8Array, rangeEnd?: Uint8Array): EventsSince {
-    if (startRevision <= this.compacted) return { ok: false, compactRevision: this.compacted };
+    if (startRevision < this.compacted) return { ok: false, compactRevision: this.compacted };
     const start = toByteString(key);
     const end = rangeEnd && rangeEnd.length > 0 ? toByteString(rangeEnd) : undefined;
     const events: KvEvent[] = [];
@@ -561,7 +704,7 @@ export class KvStore {
     w.uint(this.sortedKeys.length);
     for (const k of this.sortedKeys) {
       const rec = this.data.get(k)!;
-      w.bytes(fromByteString(k)).bytes(rec.value).uint(rec.createRevision).uint(rec.modRevision).uint(rec.version);
+      w.bytes(fromByteString(k)).bytes(rec.value).uint(rec.createRevision).uint(rec.modRevision).uint(rec.version).uint(rec.lease);
     }
     w.uint(this.history.length);
     for (const h of this.history) {
@@ -581,6 +724,8 @@ export class KvStore {
       w.string(id);
       writeMemberAttrs(w, a);
     }
+    this.leaseTable.write(w);
+    this.authStore.write(w);
     const bytes = w.finish().slice();
     this.lastSnapshotBytes = bytes.length;
     return bytes;
@@ -592,15 +737,17 @@ export class KvStore {
     try {
       const r = new Reader(bytes);
       const version = r.uint();
-      if (version !== 1 && version !== SNAPSHOT_VERSION) throw new WireError(`unsupported snapshot version ${version}`);
+      if (version < 1 || version > SNAPSHOT_VERSION) throw new WireError(`unsupported snapshot version ${version}`);
       s.applied = r.uint();
       s.currentRevision = r.uint();
       s.compacted = r.uint();
+      // Before version 3 this was the last revision dropped from history, not the first one kept.
+      if (version < 3 && s.compacted > 0) s.compacted++;
       s.clockMs = version >= 2 ? r.uint() : 0;
       const nKeys = r.uint();
       for (let i = 0; i < nKeys; i++) {
         const key = toByteString(r.bytes());
-        const rec: Record = { value: r.bytes(), createRevision: r.uint(), modRevision: r.uint(), version: r.uint() };
+        const rec: Record = { value: r.bytes(), createRevision: r.uint(), modRevision: r.uint(), version: r.uint(), lease: version >= 3 ? r.uint() : 0 };
         s.data.set(key, rec);
         s.sortedKeys.push(key);
       }
@@ -631,6 +778,16 @@ export class KvStore {
         const id = r.string();
         s.memberAttrs.set(id, readMemberAttrs(r));
       }
+      if (version >= 3) {
+        s.leaseTable = LeaseTable.read(r);
+        s.authStore = AuthStore.read(r, { maxTokens: config.maxTokens ?? DEFAULT_AUTH_STORE_CONFIG.maxTokens });
+        for (const k of s.sortedKeys) {
+          const lease = s.data.get(k)!.lease;
+          if (lease === 0) continue;
+          if (!s.leaseTable.has(lease)) throw new WireError(`key attached to missing lease ${lease}`);
+          s.leaseTable.attach(lease, k);
+        }
+      }
       if (!r.done()) throw new WireError("trailing bytes");
       s.lastSnapshotBytes = bytes.length;
     } catch (error) {
@@ -655,7 +812,7 @@ export class KvStore {
     if (this.currentRevision !== other.currentRevision || this.data.size !== other.data.size) return false;
     for (const [k, rec] of this.data) {
       const o = other.data.get(k);
-      if (!o || !equalBytes(o.value, rec.value) || o.modRevision !== rec.modRevision || o.createRevision !== rec.createRevision || o.version !== rec.version) return false;
+      if (!o || !equalBytes(o.value, rec.value) || o.modRevision !== rec.modRevision || o.createRevision !== rec.createRevision || o.version !== rec.version || o.lease !== rec.lease) return false;
     }
     return true;
   }
@@ -676,4 +833,63 @@ function holds(d: number, result: Compare["result"]): boolean {
 
 function compareNumbers(actual: number, expected: number, result: Compare["result"]): boolean {
   return holds(actual - expected, result);
+}
+
+/**
+ * The structural rules etcd's API checks before a write reaches the log
+ * (`checkTxnRequest`, `checkIntervals`), kept here too so a command built by
+ * any client is refused the same way on every replica: no empty keys, and no
+ * key put twice or put and deleted within one transaction, across nested
+ * transactions (two branches of one txn may each put it: only one runs).
+ */
+function checkShape(op: RequestOp): KvError | undefined {
+  const empty = (k: Uint8Array) => k.length === 0;
+  const dup: KvError = { code: "invalid_request", message: "duplicate key given in txn request" };
+  switch (op.type) {
+    case "range":
+    case "delete":
+      return empty(op.key) ? { code: "invalid_request", message: "key is not provided" } : undefined;
+    case "put":
+      return empty(op.key) ? { code: "invalid_request", message: "key is not provided" } : undefined;
+    case "txn": {
+      const r = txnIntervals(op);
+      return "code" in r ? r : undefined;
+    }
+  }
+  function txnIntervals(t: TxnRequest): { puts: Set<string>; dels: Array<[string, string | undefined]> } | KvError {
+    for (const c of t.compare) if (empty(c.key)) return { code: "invalid_request", message: "key is not provided" };
+    const branches: Array<{ puts: Set<string>; dels: Array<[string, string | undefined]> }> = [];
+    for (const branch of [t.success, t.failure]) {
+      const puts = new Set<string>();
+      const dels: Array<[string, string | undefined]> = [];
+      for (const o of branch) {
+        if (o.type === "range") {
+          if (empty(o.key)) return { code: "invalid_request", message: "key is not provided" };
+        } else if (o.type === "delete") {
+          if (empty(o.key)) return { code: "invalid_request", message: "key is not provided" };
+          dels.push([toByteString(o.key), o.rangeEnd && o.rangeEnd.length > 0 ? toByteString(o.rangeEnd) : undefined]);
+        }
+      }
+      const deleted = (k: string) => dels.some(([start, end]) => inRange(k, start, end));
+      for (const o of branch) {
+        if (o.type !== "txn") continue;
+        const inner = txnIntervals(o);
+        if ("code" in inner) return inner;
+        for (const k of inner.puts) {
+          if (puts.has(k) || deleted(k)) return dup;
+          puts.add(k);
+        }
+        dels.push(...inner.dels);
+      }
+      for (const o of branch) {
+        if (o.type !== "put") continue;
+        if (empty(o.key)) return { code: "invalid_request", message: "key is not provided" };
+        const k = toByteString(o.key);
+        if (puts.has(k) || deleted(k)) return dup;
+        puts.add(k);
+      }
+      branches.push({ puts, dels });
+    }
+    return { puts: new Set([...branches[0]!.puts, ...branches[1]!.puts]), dels: [...branches[0]!.dels, ...branches[1]!.dels] };
+  }
 }

@@ -5,6 +5,8 @@
  * Keys and values are bytes; revisions are etcd's: one global counter that
  * every write transaction advances by one.
  */
+import type { AuthOp } from "./auth-store.ts";
+import type { LeaseRecord } from "./lessor.ts";
 
 /** One key's current state, as etcd's `mvccpb.KeyValue`. */
 export interface KeyValue {
@@ -16,7 +18,7 @@ export interface KeyValue {
   modRevision: number;
   /** Puts since creation: 1 on create, +1 per put; a delete resets it. */
   version: number;
-  /** Lease id; raft-kv has no leases, so always 0 (kept for etcd's shape). */
+  /** The lease the key is attached to (it is deleted when the lease goes), 0 for none. */
   lease: number;
 }
 
@@ -57,6 +59,10 @@ export interface PutRequest {
   prevKv?: boolean;
   /** Keep the current value (the key must exist). */
   ignoreValue?: boolean;
+  /** Attach the key to this lease (it must exist); 0 or absent detaches it from any lease. */
+  lease?: number;
+  /** Keep the key's current lease (the key must exist). */
+  ignoreLease?: boolean;
 }
 
 /** etcd's DeleteRangeRequest. */
@@ -162,10 +168,48 @@ export type KvCommand = (
   | { type: "write"; requestId: string; session?: SessionTag; op: WriteOp }
   | { type: "register"; requestId: string }
   | { type: "member-attrs"; requestId: string; nodeId: string; attrs: MemberAttrs }
-) & { timeMs?: number };
+  /** etcd's LeaseGrant: `ttlSec` already raised to the server's minimum by the proposer. */
+  | { type: "lease-grant"; requestId: string; id: number; ttlSec: number }
+  /** etcd's LeaseRevoke, from a client or from the leader when the lease expired: deletes its keys in one revision. */
+  | { type: "lease-revoke"; requestId: string; id: number }
+  /** etcd's Compact: forget watch history at and below `revision`. */
+  | { type: "compact"; requestId: string; revision: number }
+  /** A change to users, roles, permissions or the enabled flag, or a token being issued. */
+  | { type: "auth"; requestId: string; op: AuthOp }
+) & {
+  /** The proposer's wall clock (see above). */
+  timeMs?: number;
+  /** The authenticated user the request came from, when it carried a token; permissions are checked at apply. */
+  user?: string;
+};
 
 /** The reasons a committed command can fail in the state machine (every replica fails it the same way). */
-export type KvErrorCode = "session_expired" | "stale_request" | "invalid_request" | "compacted" | "future_revision" | "key_not_found";
+export type KvErrorCode =
+  | "session_expired"
+  | "stale_request"
+  | "invalid_request"
+  | "compacted"
+  | "future_revision"
+  | "key_not_found"
+  | "lease_not_found"
+  | "lease_exists"
+  | "lease_ttl_too_large"
+  | "root_user_not_exist"
+  | "root_role_not_exist"
+  | "user_exists"
+  | "user_empty"
+  | "user_not_found"
+  | "role_exists"
+  | "role_not_found"
+  | "role_empty"
+  | "auth_failed"
+  | "permission_denied"
+  | "role_not_granted"
+  | "permission_not_granted"
+  | "auth_not_enabled"
+  | "invalid_auth_token"
+  | "invalid_auth_mgmt"
+  | "auth_old_revision";
 
 /** A deterministic failure of one command. */
 export interface KvError {
@@ -181,4 +225,8 @@ export type ApplyResult =
   | { ok: true; revision: number; response: WriteResponse; events: KvEvent[]; duplicate: boolean }
   | { ok: true; revision: number; registered: number }
   | { ok: true; revision: number; membersChanged: true }
+  | { ok: true; revision: number; leaseGranted: LeaseRecord }
+  | { ok: true; revision: number; leaseRevoked: number; events: KvEvent[] }
+  | { ok: true; revision: number; compactRevision: number }
+  | { ok: true; revision: number; authChanged: true; token?: string }
   | { ok: false; revision: number; error: KvError };
