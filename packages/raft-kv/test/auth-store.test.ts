@@ -144,6 +144,15 @@ describe("auth: permissions checked when a write is applied", () => {
     expect(errorOf(apply(s, { type: "lease-revoke", requestId: "r", id: 9, user: "root" }))).toBe("ok");
   });
 
+  it("lets the leader's revocation of an expired lease through whatever the permissions (etcd revokes as root)", () => {
+    const s = secured();
+    apply(s, { type: "lease-grant", requestId: "g", id: 9, ttlSec: 60 });
+    write(s, { type: "put", key: b("secret"), value: b("s"), lease: 9 }, "root");
+    expect(errorOf(apply(s, { type: "lease-revoke", requestId: "r", id: 9 }))).toBe("user_empty");
+    expect(errorOf(apply(s, { type: "lease-revoke", requestId: "r", id: 9, expired: true }))).toBe("ok");
+    expect(s.get(b("secret"))).toBeUndefined();
+  });
+
   it("answers read checks for the serving node: points and ranges", () => {
     const s = secured();
     expect(s.auth.checkRead("alice", b("foo"))).toBeUndefined();

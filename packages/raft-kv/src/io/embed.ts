@@ -7,8 +7,8 @@
  * `keyring`, every frame between members is sealed with AES-256-GCM by
  * @heck/sim's transport, and a member with another key cannot take part in
  * elections or replication (its frames are dropped and counted). The HTTP and
- * gRPC client APIs stay plaintext: bind them to loopback or put a TLS proxy
- * in front.
+ * gRPC client APIs speak TLS with `tls` (etcd's --cert-file, --key-file,
+ * --trusted-ca-file, --client-cert-auth), plaintext without.
  */
 import { keyringFromBase64, openTransport, type Keyring, type TransportStats } from "@heck/sim/io";
 import {
@@ -29,7 +29,11 @@ import {
 import { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./kv-node.ts";
 import { ClientSession } from "./client-session.ts";
 import { HttpApi } from "./http-api.ts";
-import { GrpcApi } from "./grpc-api.ts";
+import { GrpcApi, type MemberServices } from "./grpc-api.ts";
+import type { ServerTls } from "./grpc-server.ts";
+import { LeaseService } from "./leases.ts";
+import { AuthService } from "./auth.ts";
+import { serveMemberAdmin } from "./grpc-admin.ts";
 import { ServerError } from "../core/replica/errors.ts";
 
 /** Options of {@link startServer}. */
@@ -51,6 +55,8 @@ export interface ServerOptions extends Omit<RaftKvNodeOptions, "transport" | "cl
   keys?: readonly string[];
   /** The same as a {@link Keyring} you keep, to rotate keys live (install, use, remove) or share it with other transports. Not with `keys`. */
   keyring?: Keyring;
+  /** Serve both client APIs over TLS (and with `clientCertAuth`, only to clients with a certificate `ca` signed). */
+  tls?: ServerTls;
 }
 
 /** What a server reports about its peer encryption (in `/v1/status` as `encryption`). */
@@ -235,6 +241,8 @@ export class RaftKvServer {
     readonly peerAddress: string,
     private readonly http: HttpApi | null,
     private readonly grpc: GrpcApi | null,
+    /** Leases and auth on this member (the services etcd offers beside the KV). */
+    readonly services: MemberServices,
     limits: RequestLimits,
     private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 } },
     log: (line: string) => void = () => {},
@@ -283,6 +291,8 @@ export class RaftKvServer {
     if (this.warnTimer !== undefined) clearInterval(this.warnTimer);
     await this.http?.close();
     await this.grpc?.close();
+    this.services.leases.close();
+    this.services.auth.close();
     await this.node.stop();
   }
 }
@@ -312,9 +322,15 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
   });
   let http: HttpApi | null = null;
   let grpc: GrpcApi | null = null;
+  let services: MemberServices | null = null;
+  const lazyServices = (): MemberServices => {
+    if (!services) throw new ServerError("stopped", "server is starting");
+    return services;
+  };
+  const tls = options.tls ? { tls: options.tls } : {};
   try {
-    if (options.http) http = await HttpApi.start(lazy, { ...parseListen(options.http, "http"), limits });
-    if (options.grpc) grpc = await GrpcApi.start(lazy, { ...parseListen(options.grpc, "grpc"), limits });
+    if (options.http) http = await HttpApi.start(lazy, lazyServices, { ...parseListen(options.http, "http"), limits, ...tls });
+    if (options.grpc) grpc = await GrpcApi.start(lazy, lazyServices, { ...parseListen(options.grpc, "grpc"), limits, ...tls });
     const peers = { ...options.peers };
     if (!options.join || peers[options.id]) peers[options.id] = transport.localAddress;
     node = await RaftKvNode.start({
@@ -322,17 +338,37 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
       peers,
       transport,
       httpAddress: http?.address ?? "",
-      clientUrls: grpc ? [`http://${grpc.address}`] : [],
+      clientUrls: grpc ? [`${options.tls ? "https" : "http"}://${grpc.address}`] : [],
     });
+    services = memberServices(node, options);
   } catch (error) {
     await http?.close();
     await grpc?.close();
     await transport.close();
     throw error;
   }
-  server = new RaftKvServer(node, transport.localAddress, http, grpc, limits, transport, options.log);
+  server = new RaftKvServer(node, transport.localAddress, http, grpc, services, limits, transport, options.log);
   if (keyring !== undefined) options.log?.(`peer traffic encrypted (AES-256-GCM), keys ${keyring.list().keys.join(", ")} (primary first)`);
   return server;
+}
+
+/**
+ * Leases and auth for a running node. The shortest lease is 1.5 election
+ * timeouts in whole seconds (etcd's rule): shorter, and a lease could expire
+ * while the cluster elects a leader that could renew it. A new leader extends
+ * every lease by two election timeouts, the longest a deposed leader may go
+ * on renewing leases before CheckQuorum makes it step down (see leases.ts).
+ */
+function memberServices(node: RaftKvNode, options: ServerOptions): MemberServices {
+  const electionMs = node.electionTimeoutMs;
+  const leases = new LeaseService(node, {
+    minTtlSec: Math.max(1, Math.ceil((1.5 * electionMs) / 1000)),
+    extendMs: 2 * electionMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
+    ...(options.log ? { log: options.log } : {}),
+  });
+  serveMemberAdmin(node);
+  return { leases, auth: new AuthService(node) };
 }
 
 /** The keyring from `keys` or `keyring`, naming the option on a bad key. */

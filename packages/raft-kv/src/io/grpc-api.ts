@@ -1,34 +1,32 @@
 /**
- * The subset of etcd's v3 gRPC API that etcdctl 3.4 and the `etcd3` npm
- * client use: KV (Range, Put, DeleteRange, Txn), Watch, Cluster.MemberList
- * and Maintenance (Status, Alarm: `endpoint health` reads the alarm list).
+ * etcd's v3 gRPC API, as etcdctl 3.4 and the `etcd3` npm client use it: KV
+ * and Watch here; Lease, Lock and Election in grpc-coordination.ts; Auth in
+ * grpc-auth.ts; Cluster and Maintenance in grpc-admin.ts.
  *
  * The .proto files in ./proto were written for raft-kv with etcd's field
  * numbers, so etcd's own clients speak to it unchanged. Every response
  * carries etcd's header (cluster id, member id, revision, raft term); errors
  * carry etcd's messages ("etcdserver: no leader"...) and status codes, which
- * clients match on. Requests are validated before they reach the log.
+ * clients match on (grpc-errors.ts). Requests are validated before they reach
+ * the log, and, while auth is on, carry the user their token names: reads are
+ * checked here, writes by the state machine as they are applied.
  */
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { GrpcServer, GrpcStatus, type BidiCall, type GrpcFailure, type GrpcMethod } from "./grpc-server.ts";
-import {
-  DEFAULT_LIMITS,
-  checkOp,
-  type Compare,
-  type KeyValue,
-  type KvEvent,
-  type RangeRequest,
-  type RequestLimits,
-  type RequestOp,
-  type ResponseOp,
-  type WriteOp,
-} from "../core/kv/index.ts";
+import { GrpcServer, type BidiCall, type CallContext, type GrpcMethod, type ServerTls } from "./grpc-server.ts";
+import { DEFAULT_LIMITS, checkOp, type Compare, type RangeRequest, type RequestLimits, type RequestOp, type ResponseOp, type WriteOp } from "../core/kv/index.ts";
 import type { RaftKvNode, WatchHandle } from "./kv-node.ts";
 import type { HeaderInfo } from "./node-info.ts";
 import { ServerError } from "../core/replica/errors.ts";
+import { toGrpcError } from "./grpc-errors.ts";
+import { InvalidRequest, boolField, bytesField, emptyToUndefined, eventOut, headerOut, int64Field, kvOut, sub, type Obj } from "./grpc-fields.ts";
+import type { LeaseService } from "./leases.ts";
+import type { AuthService } from "./auth.ts";
+import { registerCoordination } from "./grpc-coordination.ts";
+import { registerAuth } from "./grpc-auth.ts";
+import { registerAdmin } from "./grpc-admin.ts";
 
 /** Where the .proto files live (shipped with the sources). */
 export const PROTO_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), "proto");
@@ -39,46 +37,10 @@ export const REPORTED_VERSION = "3.4.0+heck-raft";
 /** proto-loader options shared by the server and raft-kv's own gRPC clients (bench, tests). */
 export const PROTO_OPTIONS: protoLoader.Options = { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true, includeDirs: [PROTO_DIR] };
 
-/** Loads the etcd subset as a grpc-js package definition. */
+/** Loads etcd's services (etcdserverpb, v3lockpb, v3electionpb) as a grpc-js package definition. */
 export function loadEtcdProto(): grpc.GrpcObject {
-  const def = protoLoader.loadSync(["rpc.proto"], PROTO_OPTIONS);
+  const def = protoLoader.loadSync(["rpc.proto", "v3lock.proto", "v3election.proto"], PROTO_OPTIONS);
   return grpc.loadPackageDefinition(def);
-}
-
-type Obj = Record<string, unknown>;
-
-class InvalidRequest extends ServerError {
-  constructor(field: string, message: string) {
-    super("invalid_argument", `${field}: ${message}`, { field });
-  }
-}
-
-function bytesField(o: Obj, field: string, prefix: string): Uint8Array {
-  const v = o[field];
-  if (v === undefined || v === null) return new Uint8Array(0);
-  if (!(v instanceof Uint8Array)) throw new InvalidRequest(prefix + field, "must be bytes");
-  return new Uint8Array(v.buffer, v.byteOffset, v.byteLength).slice();
-}
-
-function int64Field(o: Obj, field: string, prefix: string): number {
-  const v = o[field];
-  if (v === undefined || v === null || v === "") return 0;
-  const n = typeof v === "number" ? v : typeof v === "string" ? Number(v) : NaN;
-  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidRequest(prefix + field, `must be a non-negative integer below 2^53, got ${String(v)}`);
-  return n;
-}
-
-function boolField(o: Obj, field: string): boolean {
-  return o[field] === true;
-}
-
-function sub(o: Obj, field: string): Obj {
-  const v = o[field];
-  return typeof v === "object" && v !== null ? (v as Obj) : {};
-}
-
-function emptyToUndefined(b: Uint8Array): Uint8Array | undefined {
-  return b.length === 0 ? undefined : b;
 }
 
 const SORT_ORDERS: Record<string, RangeRequest["sortOrder"]> = { NONE: "none", ASCEND: "ascend", DESCEND: "descend" };
@@ -111,8 +73,15 @@ export function parseRange(o: Obj, prefix = ""): RangeRequest {
 }
 
 function parsePut(o: Obj, prefix = ""): Extract<RequestOp, { type: "put" }> {
-  if (int64Field(o, "lease", prefix) !== 0) throw new ServerError("not_found", "etcdserver: requested lease not found (raft-kv has no leases)", { field: `${prefix}lease` });
-  return { type: "put", key: bytesField(o, "key", prefix), value: bytesField(o, "value", prefix), prevKv: boolField(o, "prev_kv"), ignoreValue: boolField(o, "ignore_value") };
+  const put: Extract<RequestOp, { type: "put" }> = { type: "put", key: bytesField(o, "key", prefix), value: bytesField(o, "value", prefix), prevKv: boolField(o, "prev_kv"), ignoreValue: boolField(o, "ignore_value") };
+  const lease = int64Field(o, "lease", prefix);
+  const ignoreLease = boolField(o, "ignore_lease");
+  // etcd's checkPutRequest: ignoring the value or the lease while giving one is a contradiction.
+  if (put.ignoreValue && put.value.length > 0) throw new ServerError("value_provided", `${prefix}value: given with ignore_value`);
+  if (ignoreLease && lease !== 0) throw new ServerError("lease_provided", `${prefix}lease: given with ignore_lease`);
+  if (lease !== 0) put.lease = lease;
+  if (ignoreLease) put.ignoreLease = true;
+  return put;
 }
 
 function parseDelete(o: Obj, prefix = ""): Extract<RequestOp, { type: "delete" }> {
@@ -176,25 +145,6 @@ export function parseTxn(o: Obj, prefix = "", depth = 0): Extract<RequestOp, { t
   };
 }
 
-function kvOut(kv: KeyValue): Obj {
-  return { key: Buffer.from(kv.key), value: Buffer.from(kv.value), create_revision: kv.createRevision, mod_revision: kv.modRevision, version: kv.version, lease: 0 };
-}
-
-/** uint64 ids as protobufjs's {low, high} form, computed once: as decimal strings they were parsed again on every response. */
-const uint64Cache = new Map<bigint, { low: number; high: number; unsigned: true }>();
-function uint64(v: bigint): { low: number; high: number; unsigned: true } {
-  let out = uint64Cache.get(v);
-  if (!out) {
-    out = { low: Number(v & 0xffffffffn) | 0, high: Number((v >> 32n) & 0xffffffffn) | 0, unsigned: true };
-    if (uint64Cache.size < 64) uint64Cache.set(v, out);
-  }
-  return out;
-}
-
-function headerOut(h: HeaderInfo, revision?: number): Obj {
-  return { cluster_id: uint64(h.clusterId), member_id: uint64(h.memberId), revision: revision ?? h.revision, raft_term: h.raftTerm };
-}
-
 function responseOpOut(r: ResponseOp, h: HeaderInfo, revision: number): Obj {
   const header = headerOut(h, revision);
   switch (r.type) {
@@ -209,95 +159,70 @@ function responseOpOut(r: ResponseOp, h: HeaderInfo, revision: number): Obj {
   }
 }
 
-function eventOut(e: KvEvent): Obj {
-  const out: Obj = { type: e.type === "put" ? "PUT" : "DELETE", kv: kvOut(e.kv) };
-  if (e.prevKv) out.prev_kv = kvOut(e.prevKv);
-  return out;
-}
-
-/** Maps a failure to etcd's gRPC status and message (clients match on both). */
-export function toGrpcError(error: unknown): GrpcFailure {
-  const make = (code: number, details: string): GrpcFailure => ({ code, details });
-  if (!(error instanceof ServerError)) return make(GrpcStatus.UNKNOWN, error instanceof Error ? error.message : String(error));
-  const m = error.message;
-  switch (error.code) {
-    case "invalid_argument":
-      if (/duplicate key/.test(m)) return make(GrpcStatus.INVALID_ARGUMENT, "etcdserver: duplicate key given in txn request");
-      return make(GrpcStatus.INVALID_ARGUMENT, `etcdserver: ${m}`);
-    case "too_large":
-      return make(GrpcStatus.INVALID_ARGUMENT, `etcdserver: request is too large (${m})`);
-    case "not_found":
-      return make(GrpcStatus.INVALID_ARGUMENT, m.startsWith("etcdserver:") ? m : "etcdserver: key not found");
-    case "no_leader":
-      return make(GrpcStatus.UNAVAILABLE, "etcdserver: no leader");
-    case "not_leader":
-      return make(GrpcStatus.UNAVAILABLE, "etcdserver: not leader");
-    case "timeout":
-      return make(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out");
-    case "proposal_dropped":
-      return make(GrpcStatus.UNAVAILABLE, "etcdserver: request timed out, possibly due to previous leader failure");
-    case "busy":
-      return make(GrpcStatus.RESOURCE_EXHAUSTED, "etcdserver: too many requests");
-    case "compacted":
-      return make(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision has been compacted");
-    case "future_revision":
-      return make(GrpcStatus.OUT_OF_RANGE, "etcdserver: mvcc: required revision is a future revision");
-    case "stopped":
-      return make(GrpcStatus.UNAVAILABLE, "etcdserver: server stopped");
-    case "removed":
-      return make(GrpcStatus.FAILED_PRECONDITION, "etcdserver: the member has been permanently removed from the cluster");
-    case "unknown_member":
-      return make(GrpcStatus.NOT_FOUND, "etcdserver: member not found");
-    default:
-      return make(GrpcStatus.UNKNOWN, `etcdserver: ${m}`);
-  }
-}
-
 /** Options of {@link GrpcApi.start}. */
 export interface GrpcApiOptions {
   host: string;
   /** 0 picks a free port. */
   port: number;
   limits?: RequestLimits;
+  /** Serve over TLS (etcd's --cert-file, --key-file, --trusted-ca-file, --client-cert-auth). */
+  tls?: ServerTls;
+}
+
+/** The member's services beyond the KV, which exist once its node runs. */
+export interface MemberServices {
+  leases: LeaseService;
+  auth: AuthService;
+}
+
+/** What the service files need from the API: the node, the services, the user of a call, request checks. */
+export interface GrpcApiContext {
+  readonly node: RaftKvNode;
+  services(): MemberServices;
+  /** The user a call acts as (from its token or client certificate); undefined while auth is off. */
+  userOf(context: CallContext): string | undefined;
+  /** Checks a request op against the size limits, with etcd's errors. */
+  checked<T extends RequestOp>(op: T): T;
+  /** Remembers a stream so `close` ends it. */
+  track(call: { end(): void }): () => void;
 }
 
 type Service = Record<string, GrpcMethod<Obj, Obj>>;
 
-/** etcd's v3 gRPC API (subset) for one node. */
-export class GrpcApi {
+/** etcd's v3 gRPC API for one node. */
+export class GrpcApi implements GrpcApiContext {
   private readonly server: GrpcServer;
   private readonly limits: RequestLimits;
   private boundPort = 0;
-  private readonly calls = new Set<BidiCall<Obj, Obj>>();
+  private readonly streams = new Set<{ end(): void }>();
 
   private constructor(
-    private readonly node: RaftKvNode,
+    readonly node: RaftKvNode,
+    private readonly memberServices: () => MemberServices,
     private readonly host: string,
     limits: RequestLimits,
+    tls: ServerTls | undefined,
   ) {
     this.limits = limits;
     // etcd allows max-request-bytes plus 512 KiB of gRPC overhead.
-    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: toGrpcError });
-    const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, { service: Service }> };
-    const service = (name: string): Service => pkg.etcdserverpb[name]!.service;
-    const kv = service("KV");
-    this.server.addUnary(kv.Range!, (r) => this.range(r));
-    this.server.addUnary(kv.Put!, (r) => this.put(r));
-    this.server.addUnary(kv.DeleteRange!, (r) => this.deleteRange(r));
-    this.server.addUnary(kv.Txn!, (r) => this.txn(r));
-    this.server.addBidi(service("Watch").Watch!, (call) => this.watch(call));
-    this.server.addUnary(service("Cluster").MemberList!, async () => this.memberList());
-    const maintenance = service("Maintenance");
-    this.server.addUnary(maintenance.Status!, async () => this.statusResponse());
-    this.server.addUnary(maintenance.Alarm!, async (r) => {
-      if (r.action !== undefined && r.action !== "GET") throw new ServerError("invalid_argument", "action: raft-kv raises no alarms, so only GET is supported", { field: "action" });
-      return { header: headerOut(this.node.header()), alarms: [] };
-    });
+    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: toGrpcError, ...(tls ? { tls } : {}) });
+    const pkg = loadEtcdProto() as unknown as Record<string, Record<string, { service: Service }>>;
+    const service = (pkgName: string, name: string): Service => pkg[pkgName]![name]!.service;
+    const kv = service("etcdserverpb", "KV");
+    this.server.addUnary(kv.Range!, (r, ctx) => this.range(r, ctx));
+    this.server.addUnary(kv.Put!, (r, ctx) => this.put(r, ctx));
+    this.server.addUnary(kv.DeleteRange!, (r, ctx) => this.deleteRange(r, ctx));
+    this.server.addUnary(kv.Txn!, (r, ctx) => this.txn(r, ctx));
+    this.server.addUnary(kv.Compact!, (r, ctx) => this.compact(r, ctx));
+    this.server.addBidi(service("etcdserverpb", "Watch").Watch!, (call, ctx) => this.watch(call, ctx));
+    registerCoordination(this.server, this, { lease: service("etcdserverpb", "Lease"), lock: service("v3lockpb", "Lock"), election: service("v3electionpb", "Election") });
+    registerAuth(this.server, this, service("etcdserverpb", "Auth"));
+    registerAdmin(this.server, this, { cluster: service("etcdserverpb", "Cluster"), maintenance: service("etcdserverpb", "Maintenance") });
   }
 
-  /** Binds and starts serving. */
-  static async start(node: RaftKvNode, options: GrpcApiOptions): Promise<GrpcApi> {
-    const api = new GrpcApi(node, options.host, options.limits ?? DEFAULT_LIMITS);
+  /** Binds and starts serving. `services` is asked for on each call that needs it (they start after the listener). */
+  static async start(node: RaftKvNode, services: () => MemberServices, options: GrpcApiOptions): Promise<GrpcApi> {
+    const api = new GrpcApi(node, services, options.host, options.limits ?? DEFAULT_LIMITS, options.tls);
     api.boundPort = await api.server.listen(options.host, options.port);
     return api;
   }
@@ -307,82 +232,88 @@ export class GrpcApi {
     return `${this.host}:${this.boundPort}`;
   }
 
-  /** Stops at once, ending open watch streams. */
+  /** Stops at once, ending open streams (watches, keep-alives, observers). */
   async close(): Promise<void> {
-    for (const c of this.calls) c.end();
+    for (const c of this.streams) c.end();
     this.server.close();
   }
 
-  private checked<T extends RequestOp>(op: T): T {
-    const e = checkOp(op, this.limits, op.type === "txn" ? "txn" : "");
-    if (e) throw new ServerError(e.tooLarge ? "too_large" : "invalid_argument", e.message.replace(/^\./, ""), { field: e.field.replace(/^\./, "") });
-    return op;
+  services(): MemberServices {
+    return this.memberServices();
   }
 
-  private async range(r: Obj): Promise<Obj> {
+  userOf(context: CallContext): string | undefined {
+    const token = context.metadata.token;
+    return this.memberServices().auth.userOf(typeof token === "string" ? token : undefined, context.peerCommonName);
+  }
+
+  track(call: { end(): void }): () => void {
+    this.streams.add(call);
+    return () => this.streams.delete(call);
+  }
+
+  checked<T extends RequestOp>(op: T): T {
+    const e = checkOp(op, this.limits, op.type === "txn" ? "txn" : "");
+    if (!e) return op;
+    const code = e.reason === "empty_key" ? "empty_key" : e.reason === "too_many_ops" ? "too_many_ops" : e.tooLarge ? "too_large" : "invalid_argument";
+    throw new ServerError(code, e.message.replace(/^\./, ""), { field: e.field.replace(/^\./, "") });
+  }
+
+  private async range(r: Obj, ctx: CallContext): Promise<Obj> {
     const q = parseRange(r);
-    if (q.key.length === 0) throw new ServerError("invalid_argument", "key: must not be empty (etcdserver: key is not provided)", { field: "key" });
+    if (q.key.length === 0) throw new ServerError("empty_key", "key is not provided", { field: "key" });
+    this.services().auth.checkRead(this.userOf(ctx), q.key, q.rangeEnd);
     const res = await this.node.range(q, !q.serializable);
     return { header: headerOut(this.node.header(), res.revision), kvs: res.response.kvs.map(kvOut), more: res.response.more, count: res.response.count };
   }
 
-  private async put(r: Obj): Promise<Obj> {
+  private async put(r: Obj, ctx: CallContext): Promise<Obj> {
     const op = this.checked(parsePut(r));
-    const res = await this.node.write(op);
+    const res = await this.node.write(op, undefined, this.userOf(ctx));
     const out: Obj = { header: headerOut(this.node.header(), res.revision) };
     if (res.response.type === "put" && res.response.prevKv) out.prev_kv = kvOut(res.response.prevKv);
     return out;
   }
 
-  private async deleteRange(r: Obj): Promise<Obj> {
+  private async deleteRange(r: Obj, ctx: CallContext): Promise<Obj> {
     const op = this.checked(parseDelete(r));
-    const res = await this.node.write(op);
+    const res = await this.node.write(op, undefined, this.userOf(ctx));
     if (res.response.type !== "delete") throw new Error("unexpected response");
     return { header: headerOut(this.node.header(), res.revision), deleted: res.response.deleted, prev_kvs: res.response.prevKvs.map(kvOut) };
   }
 
-  private async txn(r: Obj): Promise<Obj> {
+  private async txn(r: Obj, ctx: CallContext): Promise<Obj> {
     const op = this.checked(parseTxn(r)) as WriteOp;
-    const res = await this.node.write(op);
+    const res = await this.node.write(op, undefined, this.userOf(ctx));
     if (res.response.type !== "txn") throw new Error("unexpected response");
     const h = this.node.header();
     return { header: headerOut(h, res.revision), succeeded: res.response.succeeded, responses: res.response.responses.map((x) => responseOpOut(x, h, res.revision)) };
   }
 
-  private memberList(): Obj {
-    return {
-      header: headerOut(this.node.header()),
-      members: this.node.members().map((m) => ({ ID: m.memberId.toString(), name: m.id, peerURLs: m.peerAddress ? [`http://${m.peerAddress}`] : [], clientURLs: m.clientUrls, isLearner: m.learner })),
-    };
-  }
-
-  private statusResponse(): Obj {
-    const s = this.node.status();
-    const leader = this.node.members().find((m) => m.id === s.leader);
-    return {
-      header: headerOut(this.node.header()),
-      version: REPORTED_VERSION,
-      dbSize: s.dbSizeBytes,
-      dbSizeInUse: s.dbSizeBytes,
-      leader: leader ? leader.memberId.toString() : "0",
-      raftIndex: s.commitIndex,
-      raftTerm: s.term,
-      raftAppliedIndex: s.appliedIndex,
-      errors: [],
-      isLearner: s.members.some((m) => m.id === s.id && m.learner),
-    };
+  /**
+   * etcd's Compact: forgets watch history below the revision. raft-kv keeps
+   * no old versions of keys (reads are of the current state only), so this
+   * is all compaction means here; `physical` changes nothing, since nothing
+   * is left behind to wait for.
+   */
+  private async compact(r: Obj, ctx: CallContext): Promise<Obj> {
+    const revision = int64Field(r, "revision");
+    const user = this.userOf(ctx);
+    const res = await this.node.submit({ type: "compact", revision, ...(user ? { user } : {}) });
+    if (!res.ok) throw new ServerError(res.error.code === "future_revision" ? "future_revision" : res.error.code === "compacted" ? "compacted" : "invalid_argument", res.error.message);
+    return { header: headerOut(this.node.header(), res.revision) };
   }
 
   /** etcd's Watch: a stream of create/cancel/progress requests; responses carry the watch id. */
-  private watch(call: BidiCall<Obj, Obj>): void {
-    this.calls.add(call);
+  private watch(call: BidiCall<Obj, Obj>, ctx: CallContext): void {
+    const untrack = this.track(call);
     const handles = new Map<number, WatchHandle>();
     let nextId = 0;
     const write = (msg: Obj) => call.write(msg);
     const cleanup = () => {
       for (const h of handles.values()) h.cancel();
       handles.clear();
-      this.calls.delete(call);
+      untrack();
     };
     call.onMessage((req) => {
       try {
@@ -393,9 +324,18 @@ export class GrpcApi {
           if (handles.has(id)) throw new InvalidRequest("create_request.watch_id", `watch id ${id} already in use on this stream`);
           nextId = Math.max(nextId, id) + 1;
           const key = bytesField(c, "key", "create_request.");
-          if (key.length === 0) throw new InvalidRequest("create_request.key", "must not be empty");
+          if (key.length === 0) throw new ServerError("empty_key", "create_request.key: is not provided", { field: "create_request.key" });
           const rangeEnd = emptyToUndefined(bytesField(c, "range_end", "create_request."));
           const filters = Array.isArray(c.filters) ? (c.filters as unknown[]).map(String) : [];
+          // etcd refuses a watch the user may not read by cancelling it at once (the stream goes on).
+          try {
+            this.services().auth.checkRead(this.userOf(ctx), key, rangeEnd);
+          } catch (error) {
+            if (!(error instanceof ServerError) || !["permission_denied", "user_empty", "invalid_auth_token"].includes(error.code)) throw error;
+            write({ header: headerOut(this.node.header()), watch_id: id, created: true });
+            write({ header: headerOut(this.node.header()), watch_id: id, canceled: true, cancel_reason: toGrpcError(error).details });
+            return;
+          }
           write({ header: headerOut(this.node.header()), watch_id: id, created: true });
           const handle = this.node.watch(
             {

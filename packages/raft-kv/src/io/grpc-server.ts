@@ -18,9 +18,18 @@
  *
  * Messages are (de)serialized by the functions of each method's definition
  * (from `@grpc/proto-loader`, or hand-written ones for hot paths). Handlers
- * never crash the server: a throw or rejection becomes a gRPC status.
+ * never crash the server: a throw or rejection becomes a gRPC status. Each
+ * handler sees the call's metadata (HTTP/2 headers: etcd clients send their
+ * auth token there), the client certificate's common name when TLS verified
+ * one, and a signal that fires when the client goes away (a `Lock` that waits
+ * for minutes must stop waiting when its caller gives up).
+ *
+ * With `tls` the server speaks HTTP/2 over TLS (ALPN "h2"), as etcd does with
+ * `--cert-file` and `--key-file`; with `clientCertAuth` a client must present
+ * a certificate signed by the trusted CA (`--client-cert-auth`).
  */
 import http2 from "node:http2";
+import type { TLSSocket } from "node:tls";
 import { ByteQueue } from "@heck/sim/io";
 import { hops } from "./hop-trace.ts";
 
@@ -44,6 +53,8 @@ export const GrpcStatus = {
   UNIMPLEMENTED: 12,
   INTERNAL: 13,
   UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
 } as const;
 
 /** A call's outcome when it is not OK. */
@@ -61,8 +72,28 @@ export interface GrpcMethod<Req = unknown, Res = unknown> {
   responseSerialize(value: Res): Buffer;
 }
 
+/** What a handler knows about its call besides the request. */
+export interface CallContext {
+  /** The call's metadata (gRPC sends it as HTTP/2 headers; keys are lower-case). */
+  readonly metadata: http2.IncomingHttpHeaders;
+  /** The common name of the client's certificate, when TLS verified one (etcd takes it as the user name). */
+  readonly peerCommonName: string | undefined;
+  /** Aborts when the client cancels the call or its connection goes away. */
+  readonly signal: AbortSignal;
+}
+
 /** A unary handler: one request in, one response (or a rejection, mapped to a status) out. */
-export type UnaryHandler<Req, Res> = (request: Req) => Promise<Res>;
+export type UnaryHandler<Req, Res> = (request: Req, context: CallContext) => Promise<Res>;
+
+/** The server's side of a server-streaming call (one request, many responses). */
+export interface ServerStreamCall<Res> {
+  /** Sends one message (ignored once the call ended or the client went away). */
+  write(message: Res): void;
+  /** Ends the call: OK, or with `failure`. Later calls do nothing. */
+  end(failure?: GrpcFailure): void;
+  /** True once `end` was called or the stream closed. */
+  readonly ended: boolean;
+}
 
 /** The server's side of a bidirectional stream. */
 export interface BidiCall<Req, Res> {
@@ -157,21 +188,38 @@ class MessageReader {
   }
 }
 
+/** TLS material for a server, PEM-encoded. */
+export interface ServerTls {
+  cert: Buffer;
+  key: Buffer;
+  /** CAs that sign client certificates (etcd's --trusted-ca-file). */
+  ca?: Buffer;
+  /** Refuse clients without a certificate signed by `ca` (etcd's --client-cert-auth). */
+  clientCertAuth?: boolean;
+}
+
 type Route =
   | { kind: "unary"; method: GrpcMethod; handler: UnaryHandler<unknown, unknown> }
-  | { kind: "bidi"; method: GrpcMethod; handler: (call: BidiCall<unknown, unknown>) => void };
+  | { kind: "serverStream"; method: GrpcMethod; handler: (request: unknown, call: ServerStreamCall<unknown>, context: CallContext) => void }
+  | { kind: "bidi"; method: GrpcMethod; handler: (call: BidiCall<unknown, unknown>, context: CallContext) => void };
 
-/** A gRPC server (cleartext HTTP/2, as etcd serves without TLS). */
+/** A gRPC server on HTTP/2, cleartext or over TLS. */
 export class GrpcServer {
-  private readonly server: http2.Http2Server;
+  private readonly server: http2.Http2Server | http2.Http2SecureServer;
   private readonly routes = new Map<string, Route>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly toFailure: (error: unknown) => GrpcFailure;
 
-  constructor(private readonly options: GrpcServerOptions) {
+  constructor(private readonly options: GrpcServerOptions & { tls?: ServerTls }) {
     this.toFailure = options.toFailure ?? ((e) => ({ code: GrpcStatus.UNKNOWN, details: e instanceof Error ? e.message : String(e) }));
     // Like grpc-js: no per-session memory cap (large requests are bounded by maxReceiveMessageBytes instead).
-    this.server = http2.createServer({ maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER });
+    const base = { maxSessionMemory: Number.MAX_SAFE_INTEGER, maxSendHeaderBlockLength: Number.MAX_SAFE_INTEGER };
+    const tls = options.tls;
+    this.server = tls
+      ? http2.createSecureServer({ ...base, cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.clientCertAuth === true, rejectUnauthorized: tls.clientCertAuth === true, ALPNProtocols: ["h2"] })
+      : http2.createServer(base);
+    // A failed TLS handshake (wrong CA, no client certificate, plaintext on the TLS port) is the client's problem.
+    this.server.on("tlsClientError", () => {});
     this.server.on("session", (session) => {
       this.sessions.add(session);
       session.on("close", () => this.sessions.delete(session));
@@ -188,10 +236,16 @@ export class GrpcServer {
     this.routes.set(method.path, { kind: "unary", method: method as GrpcMethod, handler: handler as UnaryHandler<unknown, unknown> });
   }
 
+  /** Serves a server-streaming method. */
+  addServerStream<Req, Res>(method: GrpcMethod<Req, Res>, handler: (request: Req, call: ServerStreamCall<Res>, context: CallContext) => void): void {
+    if (method.requestStream || !method.responseStream) throw new TypeError(`${method.path} is not a server-streaming method`);
+    this.routes.set(method.path, { kind: "serverStream", method: method as GrpcMethod, handler: handler as (request: unknown, call: ServerStreamCall<unknown>, context: CallContext) => void });
+  }
+
   /** Serves a bidirectional-streaming method. */
-  addBidi<Req, Res>(method: GrpcMethod<Req, Res>, handler: (call: BidiCall<Req, Res>) => void): void {
+  addBidi<Req, Res>(method: GrpcMethod<Req, Res>, handler: (call: BidiCall<Req, Res>, context: CallContext) => void): void {
     if (!method.requestStream || !method.responseStream) throw new TypeError(`${method.path} is not a bidirectional-streaming method`);
-    this.routes.set(method.path, { kind: "bidi", method: method as GrpcMethod, handler: handler as (call: BidiCall<unknown, unknown>) => void });
+    this.routes.set(method.path, { kind: "bidi", method: method as GrpcMethod, handler: handler as (call: BidiCall<unknown, unknown>, context: CallContext) => void });
   }
 
   /** Listens on host:port (0 = any free port); resolves with the bound port. */
@@ -226,11 +280,13 @@ export class GrpcServer {
       trailersOnly(stream, { code: GrpcStatus.UNIMPLEMENTED, details: `The server does not implement the method ${headers[":path"] ?? ""}` });
       return;
     }
-    if (route.kind === "unary") this.unary(stream, route.method, route.handler);
-    else this.bidi(stream, route.method, route.handler);
+    const context = callContext(stream, headers);
+    if (route.kind === "unary") this.unary(stream, route.method, route.handler, context);
+    else if (route.kind === "serverStream") this.serverStream(stream, route.method, route.handler, context);
+    else this.bidi(stream, route.method, route.handler, context);
   }
 
-  private unary(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: UnaryHandler<unknown, unknown>): void {
+  private unary(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: UnaryHandler<unknown, unknown>, context: CallContext): void {
     const reader = new MessageReader(this.options.maxReceiveMessageBytes);
     let request: Buffer | null = null;
     let failed: GrpcFailure | null = null;
@@ -261,7 +317,7 @@ export class GrpcServer {
       }
       let pending: Promise<unknown>;
       try {
-        pending = handler(decoded);
+        pending = handler(decoded, context);
       } catch (error) {
         trailersOnly(stream, this.toFailure(error));
         return;
@@ -287,7 +343,69 @@ export class GrpcServer {
     });
   }
 
-  private bidi(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: (call: BidiCall<unknown, unknown>) => void): void {
+  /** One request message, then the handler writes responses until it ends the call. */
+  private serverStream(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: (request: unknown, call: ServerStreamCall<unknown>, context: CallContext) => void, context: CallContext): void {
+    const reader = new MessageReader(this.options.maxReceiveMessageBytes);
+    let request: Buffer | null = null;
+    let failed: GrpcFailure | null = null;
+    let ended = false;
+    let trailers = OK_TRAILERS;
+    const call: ServerStreamCall<unknown> = {
+      write(message) {
+        if (ended || stream.destroyed || stream.closed) return;
+        if (!stream.headersSent) {
+          stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
+          stream.once("wantTrailers", () => stream.sendTrailers(trailers));
+        }
+        stream.write(frameMessage(method.responseSerialize(message)));
+      },
+      end(failure) {
+        if (ended) return;
+        ended = true;
+        if (stream.destroyed || stream.closed) return;
+        if (!stream.headersSent) {
+          trailersOnly(stream, failure ?? { code: GrpcStatus.OK, details: "" });
+          return;
+        }
+        if (failure) trailers = failureTrailers(failure);
+        stream.end();
+      },
+      get ended() {
+        return ended || stream.destroyed || stream.closed;
+      },
+    };
+    stream.on("data", (chunk: Buffer) => {
+      if (failed) return;
+      const got = reader.push(chunk);
+      if (!Array.isArray(got)) failed = got;
+      else if (got.length > 0) {
+        if (request !== null || got.length > 1) failed = { code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` };
+        else request = got[0]!;
+      }
+      if (failed) call.end(failed);
+    });
+    stream.on("end", () => {
+      if (failed) return;
+      if (request === null || reader.partial) {
+        call.end({ code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" });
+        return;
+      }
+      let decoded: unknown;
+      try {
+        decoded = method.requestDeserialize(request);
+      } catch (error) {
+        call.end({ code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` });
+        return;
+      }
+      try {
+        handler(decoded, call, context);
+      } catch (error) {
+        call.end(this.toFailure(error));
+      }
+    });
+  }
+
+  private bidi(stream: http2.ServerHttp2Stream, method: GrpcMethod, handler: (call: BidiCall<unknown, unknown>, context: CallContext) => void, context: CallContext): void {
     const reader = new MessageReader(this.options.maxReceiveMessageBytes);
     let ended = false;
     let trailers = OK_TRAILERS;
@@ -353,11 +471,38 @@ export class GrpcServer {
       onCancel();
     });
     try {
-      handler(call);
+      handler(call, context);
     } catch (error) {
       call.end(this.toFailure(error));
     }
   }
+}
+
+/**
+ * The metadata, the verified client certificate's common name and a
+ * cancellation signal of one call. The last two are made on first use: most
+ * calls (a Put) never ask, and the hot path should not pay for them.
+ */
+function callContext(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): CallContext {
+  let abort: AbortController | undefined;
+  return {
+    metadata: headers,
+    get peerCommonName(): string | undefined {
+      const socket = stream.session?.socket as TLSSocket | undefined;
+      if (!socket || typeof socket.getPeerCertificate !== "function" || !socket.authorized) return undefined;
+      const cn = socket.getPeerCertificate().subject?.CN;
+      return Array.isArray(cn) ? (cn[0] as string | undefined) : cn;
+    },
+    get signal(): AbortSignal {
+      if (!abort) {
+        abort = new AbortController();
+        const a = abort;
+        if (stream.closed || stream.destroyed) a.abort();
+        else stream.once("close", () => a.abort());
+      }
+      return abort.signal;
+    },
+  };
 }
 
 /** Answers with one HEADERS frame that carries the status (no messages). */

@@ -17,6 +17,9 @@
  * "message", "field"?}}` with a fitting status.
  */
 import http from "node:http";
+import https from "node:https";
+import type { TLSSocket } from "node:tls";
+import { Agent } from "undici";
 import type { AddressInfo } from "node:net";
 import {
   DEFAULT_LIMITS,
@@ -38,6 +41,8 @@ import {
 } from "../core/kv/index.ts";
 import type { RaftKvNode } from "./kv-node.ts";
 import { ServerError, httpStatusOf } from "../core/replica/errors.ts";
+import type { MemberServices } from "./grpc-api.ts";
+import type { ServerTls } from "./grpc-server.ts";
 
 /** Options of {@link startHttpApi}. */
 export interface HttpApiOptions {
@@ -45,6 +50,8 @@ export interface HttpApiOptions {
   /** 0 picks a free port. */
   port: number;
   limits?: RequestLimits;
+  /** Serve HTTPS (the same certificate and client-certificate rules as the gRPC API). */
+  tls?: ServerTls;
 }
 
 /** JSON shape of a key-value pair: text values as text, other bytes as base64 with `encoding`. */
@@ -214,18 +221,25 @@ function parseOps(value: unknown, field: string): RequestOp[] {
 
 /** The JSON HTTP API of one node. */
 export class HttpApi {
-  private readonly server: http.Server;
+  private readonly server: http.Server | https.Server;
   private readonly limits: RequestLimits;
   private readonly openStreams = new Set<http.ServerResponse>();
+  /** For proxying to the leader's HTTPS API: trusts our CA and shows our certificate, as any client must. */
+  private readonly proxyAgent: Agent | undefined;
 
   private constructor(
     private readonly node: RaftKvNode,
+    private readonly services: () => MemberServices,
     limits: RequestLimits,
+    private readonly tls: ServerTls | undefined,
   ) {
     this.limits = limits;
-    this.server = http.createServer((req, res) => {
+    const handler = (req: http.IncomingMessage, res: http.ServerResponse) => {
       this.handle(req, res).catch((error: unknown) => this.fail(res, error));
-    });
+    };
+    this.server = tls ? https.createServer({ cert: tls.cert, key: tls.key, ...(tls.ca ? { ca: tls.ca } : {}), requestCert: tls.clientCertAuth === true, rejectUnauthorized: tls.clientCertAuth === true }, handler) : http.createServer(handler);
+    this.proxyAgent = tls ? new Agent({ connect: { ...(tls.ca ? { ca: tls.ca } : {}), cert: tls.cert, key: tls.key } }) : undefined;
+    this.server.on("tlsClientError", () => {});
     this.server.keepAliveTimeout = 30_000;
     // Never let a bad client crash the process.
     this.server.on("clientError", (_err, socket) => {
@@ -235,8 +249,8 @@ export class HttpApi {
   }
 
   /** Listens and resolves with the API; `address` is the bound host:port. */
-  static async start(node: RaftKvNode, options: HttpApiOptions): Promise<HttpApi> {
-    const api = new HttpApi(node, options.limits ?? DEFAULT_LIMITS);
+  static async start(node: RaftKvNode, services: () => MemberServices, options: HttpApiOptions): Promise<HttpApi> {
+    const api = new HttpApi(node, services, options.limits ?? DEFAULT_LIMITS, options.tls);
     await new Promise<void>((resolve, reject) => {
       api.server.once("error", reject);
       api.server.listen(options.port, options.host, () => {
@@ -258,6 +272,7 @@ export class HttpApi {
     for (const r of this.openStreams) r.end();
     this.server.closeAllConnections();
     await new Promise<void>((r) => this.server.close(() => r()));
+    await this.proxyAgent?.close();
   }
 
   private send(res: http.ServerResponse, status: number, body: unknown): void {
@@ -326,13 +341,30 @@ export class HttpApi {
     return k;
   }
 
+  /**
+   * The user a request acts as while auth is on: the token in its
+   * `Authorization` header (as etcd's HTTP gateway takes it), else the common
+   * name of its verified client certificate.
+   */
+  private userOf(req: http.IncomingMessage): string | undefined {
+    const header = req.headers.authorization;
+    const token = typeof header === "string" && header !== "" ? header.replace(/^Bearer\s+/i, "") : undefined;
+    const socket = req.socket as TLSSocket;
+    let cn: string | undefined;
+    if (this.tls && typeof socket.getPeerCertificate === "function" && socket.authorized) {
+      const subject = socket.getPeerCertificate().subject?.CN;
+      cn = Array.isArray(subject) ? (subject[0] as string | undefined) : subject;
+    }
+    return this.services().auth.userOf(token, cn);
+  }
+
   private async handle(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://localhost");
     const p = url.pathname;
     const method = req.method ?? "GET";
     if (p.startsWith("/v1/kv/") && p.length > "/v1/kv/".length) {
       const key = this.keyFromPath(p.slice("/v1/kv/".length));
-      if (method === "GET") return this.getKey(res, url, key);
+      if (method === "GET") return this.getKey(req, res, url, key);
       if (method === "PUT" || method === "POST") return this.putKey(req, res, key);
       if (method === "DELETE") return this.deleteKey(req, res, url, key);
       return this.methodNotAllowed(res, "GET, PUT, DELETE");
@@ -340,7 +372,7 @@ export class HttpApi {
     switch (p) {
       case "/v1/kv":
         if (method !== "GET") return this.methodNotAllowed(res, "GET");
-        return this.rangePrefix(res, url);
+        return this.rangePrefix(req, res, url);
       case "/v1/txn":
         if (method !== "POST") return this.methodNotAllowed(res, "POST");
         return this.txn(req, res);
@@ -358,17 +390,25 @@ export class HttpApi {
       }
       case "/v1/members":
         if (method === "GET") return this.send(res, 200, { members: this.membersJson() });
+        this.services().auth.checkAdmin(this.userOf(req));
         if (method === "POST") return this.addMember(req, res);
         return this.methodNotAllowed(res, "GET, POST");
       case "/v1/leader":
         if (method !== "POST") return this.methodNotAllowed(res, "POST");
+        this.services().auth.checkAdmin(this.userOf(req));
         return this.transfer(req, res);
       case "/v1/faults":
         if (method === "GET") return this.send(res, 200, this.node.status().faults);
-        if (method === "POST") return this.faults(req, res);
+        if (method === "POST") {
+          this.services().auth.checkAdmin(this.userOf(req));
+          return this.faults(req, res);
+        }
         return this.methodNotAllowed(res, "GET, POST");
     }
-    if (p.startsWith("/v1/members/") && method === "DELETE") return this.removeMember(req, res, decodeURIComponent(p.slice("/v1/members/".length)));
+    if (p.startsWith("/v1/members/") && method === "DELETE") {
+      this.services().auth.checkAdmin(this.userOf(req));
+      return this.removeMember(req, res, decodeURIComponent(p.slice("/v1/members/".length)));
+    }
     this.send(res, 404, { error: { code: "not_found", message: `no route ${method} ${p}` } });
   }
 
@@ -381,19 +421,21 @@ export class HttpApi {
     return this.node.members().map((m) => ({ ...m, memberId: m.memberId.toString(16) }));
   }
 
-  private async getKey(res: http.ServerResponse, url: URL, key: Uint8Array): Promise<void> {
+  private async getKey(req: http.IncomingMessage, res: http.ServerResponse, url: URL, key: Uint8Array): Promise<void> {
+    this.services().auth.checkRead(this.userOf(req), key);
     const r = await this.node.range({ key }, consistency(url));
     const kv = r.response.kvs[0];
     if (!kv) throw new ServerError("not_found", `key ${fromUtf8(key)} not found`, { field: "key" });
     this.send(res, 200, { ...kvToJson(kv), revision: r.revision });
   }
 
-  private async rangePrefix(res: http.ServerResponse, url: URL): Promise<void> {
+  private async rangePrefix(req: http.IncomingMessage, res: http.ServerResponse, url: URL): Promise<void> {
     const prefix = url.searchParams.get("prefix") ?? "";
     const p = utf8(prefix);
     if (p.length > this.limits.maxKeyBytes) throw new ServerError("too_large", `prefix: longer than ${this.limits.maxKeyBytes} bytes`, { field: "prefix" });
     const key = p.length === 0 ? new Uint8Array([0]) : p;
     const rangeEnd = p.length === 0 ? new Uint8Array([0]) : prefixRangeEnd(p);
+    this.services().auth.checkRead(this.userOf(req), key, rangeEnd);
     const r = await this.node.range({ key, rangeEnd, limit: queryUint(url, "limit") ?? 0, keysOnly: queryBool(url, "keysOnly") }, consistency(url));
     this.send(res, 200, { kvs: r.response.kvs.map(kvToJson), count: r.response.count, more: r.response.more, revision: r.revision });
   }
@@ -407,6 +449,8 @@ export class HttpApi {
     const ve = checkValue(value, this.limits);
     if (ve) throw new ServerError("too_large", ve.message, { field: ve.field });
     const prevKv = optBool(body, "prevKv") ?? false;
+    const lease = optUint(body, "lease") ?? 0;
+    const user = this.userOf(req);
     const compares: Compare[] = [];
     const ifValue = optString(body, "ifValue");
     if (ifValue !== undefined) compares.push({ key, target: "value", result: "equal", value: decodeValue(ifValue, optString(body, "ifValueEncoding"), "ifValue") });
@@ -419,20 +463,21 @@ export class HttpApi {
       if (n !== undefined) compares.push({ key, target, result: "equal", value: n });
     }
     for (const k of Object.keys(body)) {
-      if (!["value", "encoding", "prevKv", "ifValue", "ifValueEncoding", "ifVersion", "ifModRevision", "ifCreateRevision"].includes(k)) throw bad(k, "unknown field");
+      if (!["value", "encoding", "prevKv", "lease", "ifValue", "ifValueEncoding", "ifVersion", "ifModRevision", "ifCreateRevision"].includes(k)) throw bad(k, "unknown field");
     }
+    const put: WriteOp = lease !== 0 ? { type: "put", key, value, prevKv, lease } : { type: "put", key, value, prevKv };
     if (compares.length === 0) {
-      const r = await this.node.write({ type: "put", key, value, prevKv }, session);
+      const r = await this.node.write(put, session, user);
       const out: Record<string, unknown> = { revision: r.revision };
       if (r.response.type === "put" && r.response.prevKv) out.prevKv = kvToJson(r.response.prevKv);
       if (r.duplicate) out.duplicate = true;
       return this.send(res, 200, out);
     }
-    await this.compareAndWrite(res, key, compares, { type: "put", key, value, prevKv }, session);
+    await this.compareAndWrite(res, key, compares, put, session, user);
   }
 
-  private async compareAndWrite(res: http.ServerResponse, key: Uint8Array, compare: Compare[], op: WriteOp, session: SessionTag | undefined): Promise<void> {
-    const r = await this.node.write({ type: "txn", compare, success: [op], failure: [{ type: "range", key }] }, session);
+  private async compareAndWrite(res: http.ServerResponse, key: Uint8Array, compare: Compare[], op: WriteOp, session: SessionTag | undefined, user: string | undefined): Promise<void> {
+    const r = await this.node.write({ type: "txn", compare, success: [op], failure: [{ type: "range", key }] }, session, user);
     if (r.response.type !== "txn") throw new Error("unexpected response");
     if (!r.response.succeeded) {
       const cur = r.response.responses[0];
@@ -459,8 +504,9 @@ export class HttpApi {
     if (ifVersion !== undefined) compares.push({ key, target: "version", result: "equal", value: ifVersion });
     const ifValue = url.searchParams.get("ifValue");
     if (ifValue !== null) compares.push({ key, target: "value", result: "equal", value: utf8(ifValue) });
-    if (compares.length > 0) return this.compareAndWrite(res, key, compares, op, session);
-    const r = await this.node.write(op, session);
+    const user = this.userOf(req);
+    if (compares.length > 0) return this.compareAndWrite(res, key, compares, op, session, user);
+    const r = await this.node.write(op, session, user);
     if (r.response.type !== "delete") throw new Error("unexpected response");
     const out: Record<string, unknown> = { deleted: r.response.deleted, revision: r.revision };
     if (prevKv) out.prevKvs = r.response.prevKvs.map(kvToJson);
@@ -481,7 +527,7 @@ export class HttpApi {
     };
     const e = checkOp(op, this.limits, "txn");
     if (e) throw new ServerError(e.tooLarge ? "too_large" : "invalid_argument", e.message, { field: e.field });
-    const r = await this.node.write(op, session);
+    const r = await this.node.write(op, session, this.userOf(req));
     if (r.response.type !== "txn") throw new Error("unexpected response");
     this.send(res, 200, { succeeded: r.response.succeeded, responses: r.response.responses.map(responseOpToJson), revision: r.revision, ...(r.duplicate ? { duplicate: true } : {}) });
   }
@@ -500,6 +546,7 @@ export class HttpApi {
     const rangeEnd = prefix === null ? undefined : all ? new Uint8Array([0]) : prefixRangeEnd(k);
     const startRevision = queryUint(url, "fromRevision") ?? 0;
     const prevKv = queryBool(url, "prevKv");
+    this.services().auth.checkRead(this.userOf(req), key, rangeEnd);
     res.writeHead(200, { "content-type": "application/x-ndjson", "cache-control": "no-cache" });
     res.write(JSON.stringify({ created: true, revision: this.node.header().revision }) + "\n");
     this.openStreams.add(res);
@@ -529,7 +576,15 @@ export class HttpApi {
     }
     const target = this.node.httpAddressOf(leader);
     if (!leader || !target) throw new ServerError("no_leader", "no leader with a known HTTP address; retry shortly", { leader });
-    const r = await fetch(`http://${target}${req.url ?? ""}`, { method: req.method ?? "POST", headers: { "content-type": "application/json" }, body: req.method === "DELETE" ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) });
+    const headers: Record<string, string> = { "content-type": "application/json" };
+    if (typeof req.headers.authorization === "string") headers.authorization = req.headers.authorization;
+    const r = await fetch(`${this.tls ? "https" : "http"}://${target}${req.url ?? ""}`, {
+      method: req.method ?? "POST",
+      headers,
+      body: req.method === "DELETE" ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(60_000),
+      ...(this.proxyAgent ? { dispatcher: this.proxyAgent } : {}),
+    } as RequestInit);
     const text = await r.text();
     res.writeHead(r.status, { "content-type": "application/json", "x-heck-forwarded-to": leader });
     res.end(text);

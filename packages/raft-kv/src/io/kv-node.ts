@@ -37,6 +37,12 @@ import type { Envelope } from "../core/replica/envelope.ts";
 import { DiskStorage } from "./storage.ts";
 import { PeerNetwork } from "./peer-network.ts";
 import { hops } from "./hop-trace.ts";
+import { PeerCalls } from "./peer-calls.ts";
+import type { KvStore } from "../core/kv/index.ts";
+import type { Role } from "../core/raft/index.ts";
+
+/** Omit over each member of a union (a plain Omit would merge the members). */
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 import { clusterId, memberId, memberList, nodeStatus, type HeaderInfo, type MemberInfo, type NodeIdentity, type NodeStatus } from "./node-info.ts";
 
 export type { WatchOptions, WatchHandle };
@@ -131,6 +137,12 @@ export class RaftKvNode {
   private readonly clusterIdValue: bigint;
   private readonly memberIdValue: bigint;
   private readonly leaderListeners = new Set<(leader: string | null) => void>();
+  private readonly roleListeners = new Set<(role: Role, leader: string | null) => void>();
+  private readonly applyListeners = new Set<(command: KvCommand, result: ApplyResult) => void>();
+  private lastRole: Role = "follower";
+  private lastLeader: string | null = null;
+  /** Calls to this node's services from peers (lease keep-alives and membership changes passed to the leader). */
+  readonly calls: PeerCalls;
 
   private constructor(options: RaftKvNodeOptions, storage: DiskStorage, start: ReplicaStart) {
     this.opts = {
@@ -157,6 +169,7 @@ export class RaftKvNode {
     this.clusterIdValue = clusterId(this.opts.clusterToken);
     this.memberIdValue = memberId(this.opts.clusterToken, options.id);
     const onRemoved = options.onRemoved;
+    this.calls = new PeerCalls(options.id, (to, env) => this.network.send(to, env));
     this.replica = new Replica({
       raft: {
         id: options.id,
@@ -183,8 +196,16 @@ export class RaftKvNode {
         send: (to, env) => this.network.send(to, env),
         log,
         trace: hops ? (stage, index) => hops!.mark(stage, index) : undefined,
-        softState: (leader) => {
+        softState: (leader, role) => {
           for (const l of [...this.leaderListeners]) l(leader);
+          if (role !== this.lastRole || leader !== this.lastLeader) {
+            this.lastRole = role;
+            this.lastLeader = leader;
+            for (const l of [...this.roleListeners]) l(role, leader);
+          }
+        },
+        applied: (_entry, command, result) => {
+          if (command && result) for (const l of this.applyListeners) l(command, result);
         },
         removed: () => {
           if (onRemoved) setImmediate(onRemoved);
@@ -274,10 +295,47 @@ export class RaftKvNode {
 
   // --- client operations ---------------------------------------------------------
 
-  /** Proposes a write (put, delete, txn); resolves once applied here. Followers forward to the leader. */
-  async write(op: WriteOp, session?: SessionTag): Promise<WriteResult> {
+  /** The state machine as applied here, for local reads (callers must not change it; it is replaced when a snapshot is installed). */
+  get state(): KvStore {
+    return this.replica.kv;
+  }
+
+  /** The shortest election timeout in ms (electionTick ticks): how long a deposed leader may go on believing it leads, give or take a timeout. */
+  get electionTimeoutMs(): number {
+    return this.opts.electionTick * this.opts.tickMs;
+  }
+
+  /**
+   * Proposes any command through the log (leases, auth, compaction...) and
+   * resolves with its result once applied here; followers forward it. Not
+   * idempotent: a proposal lost in a leader change fails rather than retries.
+   */
+  submit(command: DistributiveOmit<KvCommand, "requestId">): Promise<ApplyResult> {
+    return this.propose({ ...command, requestId: this.replica.nextRequestId() } as KvCommand, false);
+  }
+
+  /** Calls `listener` with every applied command and its result, in log order, on every member. Returns an unsubscribe function. */
+  onApplied(listener: (command: KvCommand, result: ApplyResult) => void): () => void {
+    this.applyListeners.add(listener);
+    return () => this.applyListeners.delete(listener);
+  }
+
+  /** Calls `listener` whenever this node's role or known leader changes. Returns an unsubscribe function. */
+  onRoleChange(listener: (role: Role, leader: string | null) => void): () => void {
+    this.roleListeners.add(listener);
+    return () => this.roleListeners.delete(listener);
+  }
+
+  /**
+   * Proposes a write (put, delete, txn); resolves once applied here. Followers
+   * forward to the leader. `user` is the authenticated user it comes from,
+   * whose permissions the state machine checks as it applies it.
+   */
+  async write(op: WriteOp, session?: SessionTag, user?: string): Promise<WriteResult> {
     const requestId = this.replica.nextRequestId();
-    const result = await this.propose(session ? { type: "write", requestId, session, op } : { type: "write", requestId, op }, session !== undefined);
+    const command: KvCommand = session ? { type: "write", requestId, session, op } : { type: "write", requestId, op };
+    if (user) command.user = user;
+    const result = await this.propose(command, session !== undefined);
     if (!result.ok) throw kvErrorToServer(result.error.code, result.error.message);
     if (!("response" in result)) throw new Error("write produced no response");
     return { revision: result.revision, response: result.response, duplicate: result.duplicate };
@@ -347,6 +405,14 @@ export class RaftKvNode {
     return this.members();
   }
 
+  /** Promotes learner `id` to voter once (leader only); fails at once if it has not caught up. */
+  async promoteMember(id: string): Promise<MemberInfo[]> {
+    const conf = this.replica.confState;
+    if (!conf.learners.includes(id)) throw new ServerError(conf.voters.includes(id) ? "member_not_learner" : "unknown_member", `${id} is not a learner`);
+    await this.call((nowMs, done) => this.replica.proposeConfChange({ type: "promoteLearner", nodeId: id }, nowMs, done));
+    return this.members();
+  }
+
   /** Removes a member (leader only). Removing the leader itself hands leadership over first (§3.10). */
   async removeMember(id: string): Promise<MemberInfo[]> {
     await this.call((nowMs, done) => this.replica.removeMember(id, nowMs, done));
@@ -379,6 +445,7 @@ export class RaftKvNode {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.replica.close();
+    this.calls.close();
     this.network.close();
     await this.opts.transport.close();
     // Never close the WAL under an fsync in flight on the thread pool.
@@ -408,6 +475,10 @@ export class RaftKvNode {
 
   private onEnvelope(env: Envelope): void {
     if (this.stopped) return;
+    if (env.kind === "call" || env.kind === "callReply") {
+      this.calls.receive(env);
+      return;
+    }
     if (hops && env.kind === "raft" && env.message.to === this.opts.id) traceArrival(env.message);
     this.replica.receive(env, monotonicMs());
     this.schedule();

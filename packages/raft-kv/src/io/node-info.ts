@@ -60,9 +60,14 @@ export function clusterId(clusterToken: string): bigint {
   return hash64(`cluster:${clusterToken}`);
 }
 
-/** etcd's member id for a node of a cluster. */
+/**
+ * etcd's uint64 member id for a node of a cluster. A member added through
+ * etcd's `MemberAdd` is named by its id in hex (16 digits), so the id
+ * etcdctl prints is the one to start it with; any other name is hashed with
+ * the cluster token.
+ */
 export function memberId(clusterToken: string, id: string): bigint {
-  return hash64(`member:${clusterToken}:${id}`);
+  return /^[0-9a-f]{16}$/.test(id) ? BigInt(`0x${id}`) : hash64(`member:${clusterToken}:${id}`);
 }
 
 /** Who a node is, as it was configured (its own addresses win over what the log says of it). */

@@ -306,6 +306,10 @@ function computeSize(env: RaftEnvelope): number {
       return env.data.byteLength + 8 + FRAME_BYTES;
     case "forwardReply":
       return 20 + FRAME_BYTES;
+    case "call":
+    case "callReply":
+      // Calls to the leader's services (lease keep-alives): the store never makes one, but a size is still a size.
+      return env.body.byteLength + 20 + FRAME_BYTES;
   }
 }
 

@@ -382,7 +382,7 @@ export function encodeCommand(c: KvCommand): Uint8Array {
       w.uint(3).string(c.requestId).uint(c.id).uint(c.ttlSec);
       break;
     case "lease-revoke":
-      w.uint(4).string(c.requestId).uint(c.id);
+      w.uint(4).string(c.requestId).uint(c.id).bool(c.expired ?? false);
       break;
     case "compact":
       w.uint(5).string(c.requestId).uint(c.revision);
@@ -418,8 +418,10 @@ export function decodeCommand(bytes: Uint8Array): Decoded<KvCommand> {
         return { type: "member-attrs", requestId, nodeId: r.string(), attrs: readMemberAttrs(r), ...extra };
       case 3:
         return { type: "lease-grant", requestId, id: r.uint(), ttlSec: r.uint(), ...extra };
-      case 4:
-        return { type: "lease-revoke", requestId, id: r.uint(), ...extra };
+      case 4: {
+        const id = r.uint();
+        return r.bool() ? { type: "lease-revoke", requestId, id, expired: true, ...extra } : { type: "lease-revoke", requestId, id, ...extra };
+      }
       case 5:
         return { type: "compact", requestId, revision: r.uint(), ...extra };
       case 6:

@@ -25,18 +25,20 @@ export interface FieldError {
   field: string;
   message: string;
   tooLarge?: boolean;
+  /** Which of etcd's conditions it is, for interfaces that answer with etcd's errors. */
+  reason?: "empty_key" | "too_large" | "too_many_ops" | "invalid";
 }
 
 /** Checks a key: present, not empty, not too long. */
 export function checkKey(key: Uint8Array, limits: RequestLimits, field = "key"): FieldError | undefined {
-  if (key.length === 0) return { field, message: `${field}: must not be empty` };
-  if (key.length > limits.maxKeyBytes) return { field, message: `${field}: ${key.length} bytes exceeds the ${limits.maxKeyBytes}-byte limit`, tooLarge: true };
+  if (key.length === 0) return { field, message: `${field}: must not be empty`, reason: "empty_key" };
+  if (key.length > limits.maxKeyBytes) return { field, message: `${field}: ${key.length} bytes exceeds the ${limits.maxKeyBytes}-byte limit`, tooLarge: true, reason: "too_large" };
   return undefined;
 }
 
 /** Checks a value's size. */
 export function checkValue(value: Uint8Array, limits: RequestLimits, field = "value"): FieldError | undefined {
-  if (value.length > limits.maxValueBytes) return { field, message: `${field}: ${value.length} bytes exceeds the ${limits.maxValueBytes}-byte limit`, tooLarge: true };
+  if (value.length > limits.maxValueBytes) return { field, message: `${field}: ${value.length} bytes exceeds the ${limits.maxValueBytes}-byte limit`, tooLarge: true, reason: "too_large" };
   return undefined;
 }
 
@@ -44,23 +46,23 @@ export function checkValue(value: Uint8Array, limits: RequestLimits, field = "va
 export function checkOp(op: RequestOp, limits: RequestLimits, field = "op"): FieldError | undefined {
   let count = 0;
   const visit = (o: RequestOp, f: string, depth: number): FieldError | undefined => {
-    if (depth > 8) return { field: f, message: `${f}: transactions nested deeper than 8` };
+    if (depth > 8) return { field: f, message: `${f}: transactions nested deeper than 8`, reason: "invalid" };
     switch (o.type) {
       case "range":
         count++;
-        return checkKey(o.key, limits, `${f}.key`) ?? (o.rangeEnd && o.rangeEnd.length > limits.maxKeyBytes ? { field: `${f}.rangeEnd`, message: `${f}.rangeEnd: too long`, tooLarge: true } : undefined);
+        return checkKey(o.key, limits, `${f}.key`) ?? (o.rangeEnd && o.rangeEnd.length > limits.maxKeyBytes ? { field: `${f}.rangeEnd`, message: `${f}.rangeEnd: too long`, tooLarge: true, reason: "too_large" } : undefined);
       case "put":
         count++;
         return checkKey(o.key, limits, `${f}.key`) ?? checkValue(o.value, limits, `${f}.value`);
       case "delete":
         count++;
-        return checkKey(o.key, limits, `${f}.key`) ?? (o.rangeEnd && o.rangeEnd.length > limits.maxKeyBytes ? { field: `${f}.rangeEnd`, message: `${f}.rangeEnd: too long`, tooLarge: true } : undefined);
+        return checkKey(o.key, limits, `${f}.key`) ?? (o.rangeEnd && o.rangeEnd.length > limits.maxKeyBytes ? { field: `${f}.rangeEnd`, message: `${f}.rangeEnd: too long`, tooLarge: true, reason: "too_large" } : undefined);
       case "txn": {
         count += o.compare.length;
         for (const [i, c] of o.compare.entries()) {
           const e = checkKey(c.key, limits, `${f}.compare[${i}].key`) ?? (c.target === "value" ? checkValue(c.value, limits, `${f}.compare[${i}].value`) : undefined);
           if (e) return e;
-          if (c.target !== "value" && (!Number.isSafeInteger(c.value) || c.value < 0)) return { field: `${f}.compare[${i}].value`, message: `${f}.compare[${i}].value: must be a non-negative integer` };
+          if (c.target !== "value" && (!Number.isSafeInteger(c.value) || c.value < 0)) return { field: `${f}.compare[${i}].value`, message: `${f}.compare[${i}].value: must be a non-negative integer`, reason: "invalid" };
         }
         for (const [name, branch] of [["success", o.success], ["failure", o.failure]] as const) {
           for (const [i, x] of branch.entries()) {
@@ -74,6 +76,6 @@ export function checkOp(op: RequestOp, limits: RequestLimits, field = "op"): Fie
   };
   const e = visit(op, field, 0);
   if (e) return e;
-  if (count > limits.maxTxnOps) return { field, message: `${field}: ${count} operations exceeds the limit of ${limits.maxTxnOps} per transaction`, tooLarge: true };
+  if (count > limits.maxTxnOps) return { field, message: `${field}: ${count} operations exceeds the limit of ${limits.maxTxnOps} per transaction`, tooLarge: true, reason: "too_many_ops" };
   return undefined;
 }

@@ -254,7 +254,7 @@ export class KvStore {
         return { ok: true, revision: this.currentRevision, leaseGranted: { id: command.id, ttlSec: command.ttlSec } };
       }
       case "lease-revoke":
-        return this.revokeLease(command.id, command.user);
+        return this.revokeLease(command.id, command.user, command.expired === true);
       case "compact":
         return this.compact(command.revision);
       case "auth": {
@@ -573,13 +573,14 @@ export class KvStore {
   /**
    * Revokes a lease: the lease and every key attached to it go in one
    * revision (one transaction in etcd), so a watcher sees them vanish
-   * together. While auth is on, the revoker needs write permission on all of
-   * those keys (as in etcd).
+   * together. While auth is on, a client that revokes needs write permission
+   * on all of those keys (as in etcd); the leader's revocation of an expired
+   * lease needs none.
    */
-  private revokeLease(id: number, user: string | undefined): ApplyResult {
+  private revokeLease(id: number, user: string | undefined, expired: boolean): ApplyResult {
     const view = this.leaseTable.get(id);
     if (!view) return { ok: false, revision: this.currentRevision, error: { code: "lease_not_found", message: "requested lease not found" } };
-    const denied = this.leaseKeysWritable(id, user);
+    const denied = expired ? undefined : this.leaseKeysWritable(id, user);
     if (denied) return { ok: false, revision: this.currentRevision, error: denied };
     const keys = this.leaseTable.revoke(id)!;
     const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[] };

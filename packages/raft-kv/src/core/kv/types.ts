@@ -170,8 +170,12 @@ export type KvCommand = (
   | { type: "member-attrs"; requestId: string; nodeId: string; attrs: MemberAttrs }
   /** etcd's LeaseGrant: `ttlSec` already raised to the server's minimum by the proposer. */
   | { type: "lease-grant"; requestId: string; id: number; ttlSec: number }
-  /** etcd's LeaseRevoke, from a client or from the leader when the lease expired: deletes its keys in one revision. */
-  | { type: "lease-revoke"; requestId: string; id: number }
+  /**
+   * etcd's LeaseRevoke: deletes the lease's keys in one revision. `expired`
+   * marks the leader's own revocation of a lease nobody kept alive, which no
+   * user's permissions limit (etcd revokes expired leases as root).
+   */
+  | { type: "lease-revoke"; requestId: string; id: number; expired?: boolean }
   /** etcd's Compact: forget watch history at and below `revision`. */
   | { type: "compact"; requestId: string; revision: number }
   /** A change to users, roles, permissions or the enabled flag, or a token being issued. */

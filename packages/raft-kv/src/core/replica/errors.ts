@@ -25,7 +25,65 @@ export type ServerErrorCode =
   | "future_revision"
   | "unknown_member"
   | "member_exists"
-  | "conf_change_failed";
+  | "conf_change_failed"
+  // etcd's conditions, each with its own gRPC status and message (see toGrpcError).
+  | "empty_key"
+  | "too_many_ops"
+  | "duplicate_key"
+  | "value_provided"
+  | "lease_provided"
+  | "lease_not_found"
+  | "lease_exists"
+  | "lease_ttl_too_large"
+  | "peer_url_exists"
+  | "member_bad_urls"
+  | "member_not_learner"
+  | "learner_not_ready"
+  | "bad_leader_transferee"
+  | "not_capable"
+  | "canceled"
+  | "not_election_leader"
+  | "no_election_leader"
+  | AuthErrorCode;
+
+/** The auth store's refusals, named as in the state machine (core/kv/auth-store.ts). */
+export type AuthErrorCode =
+  | "root_user_not_exist"
+  | "root_role_not_exist"
+  | "user_exists"
+  | "user_empty"
+  | "user_not_found"
+  | "role_exists"
+  | "role_not_found"
+  | "role_empty"
+  | "auth_failed"
+  | "permission_denied"
+  | "role_not_granted"
+  | "permission_not_granted"
+  | "auth_not_enabled"
+  | "invalid_auth_token"
+  | "invalid_auth_mgmt"
+  | "auth_old_revision";
+
+const AUTH_CODES: ReadonlySet<string> = new Set<AuthErrorCode>([
+  "root_user_not_exist",
+  "root_role_not_exist",
+  "user_exists",
+  "user_empty",
+  "user_not_found",
+  "role_exists",
+  "role_not_found",
+  "role_empty",
+  "auth_failed",
+  "permission_denied",
+  "role_not_granted",
+  "permission_not_granted",
+  "auth_not_enabled",
+  "invalid_auth_token",
+  "invalid_auth_mgmt",
+  "auth_old_revision",
+]);
+
 
 /** A failure with a code, a message and (for redirects) the leader's id and HTTP address. */
 export class ServerError extends Error {
@@ -47,12 +105,46 @@ export function httpStatusOf(code: ServerErrorCode): number {
     case "stale_request":
     case "compacted":
     case "future_revision":
+    case "empty_key":
+    case "too_many_ops":
+    case "duplicate_key":
+    case "value_provided":
+    case "member_bad_urls":
+    case "lease_provided":
+    case "lease_ttl_too_large":
+    case "user_empty":
+    case "role_empty":
+    case "invalid_auth_mgmt":
+    case "auth_old_revision":
       return 400;
+    case "auth_failed":
+    case "invalid_auth_token":
+      return 401;
+    case "permission_denied":
+      return 403;
     case "not_found":
     case "unknown_member":
+    case "lease_not_found":
+    case "no_election_leader":
       return 404;
     case "member_exists":
+    case "peer_url_exists":
+    case "lease_exists":
+    case "user_exists":
+    case "role_exists":
       return 409;
+    case "not_election_leader":
+    case "member_not_learner":
+    case "learner_not_ready":
+    case "bad_leader_transferee":
+    case "root_user_not_exist":
+    case "root_role_not_exist":
+    case "user_not_found":
+    case "role_not_found":
+    case "role_not_granted":
+    case "permission_not_granted":
+    case "auth_not_enabled":
+      return 412;
     case "compare_failed":
       return 412;
     case "too_large":
@@ -64,10 +156,13 @@ export function httpStatusOf(code: ServerErrorCode): number {
     case "timeout":
     case "proposal_dropped":
       return 504;
+    case "canceled":
+      return 499;
     case "no_leader":
     case "stopped":
     case "removed":
     case "conf_change_failed":
+    case "not_capable":
       return 503;
   }
 }
@@ -87,17 +182,23 @@ export function raftErrorToServer(e: RaftError, leaderHttp: string | null): Serv
   }
 }
 
-/** A state machine error (an applied command that failed, or a refused read) as the error a client sees. */
+/** A state machine error (an applied command that failed, or a refused read) as the error a client sees; every replica fails the same command alike. */
 export function kvErrorToServer(code: string, message: string): ServerError {
+  if (AUTH_CODES.has(code)) return new ServerError(code as AuthErrorCode, message);
   switch (code) {
     case "session_expired":
     case "stale_request":
     case "compacted":
     case "future_revision":
+    case "lease_not_found":
+    case "lease_exists":
+    case "lease_ttl_too_large":
       return new ServerError(code, message);
     case "key_not_found":
       return new ServerError("not_found", message);
     default:
+      if (/duplicate key/.test(message)) return new ServerError("duplicate_key", message);
+      if (/key is not provided/.test(message)) return new ServerError("empty_key", message);
       return new ServerError("invalid_argument", message);
   }
 }
