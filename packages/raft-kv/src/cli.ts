@@ -2,6 +2,9 @@
  * `heck-raft`: run a raft-kv server or a local cluster, and talk to one.
  * Parsing and validation only; the work is in src/io.
  */
+import fs from "node:fs";
+import path from "node:path";
+import { spawn } from "node:child_process";
 import v8 from "node:v8";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { parseKey } from "@heck/sim/io";
@@ -9,6 +12,8 @@ import { startServer, parseListen } from "./io/embed.ts";
 import { LocalCluster } from "./io/local-cluster.ts";
 import { RaftKvHttpClient, RaftKvHttpError, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
 import { ServerError } from "./core/replica/errors.ts";
+import { keepLease } from "./io/client-coordination.ts";
+import type { ServerTls } from "./io/grpc-server.ts";
 
 const DEFAULT_ENDPOINTS = process.env.HECK_RAFT_ENDPOINTS ?? "127.0.0.1:15001,127.0.0.1:15004,127.0.0.1:15007";
 
@@ -80,10 +85,63 @@ interface GlobalOpts {
   endpoints: string;
   json: boolean;
   timeoutMs: number;
+  cacert?: string;
+  cert?: string;
+  certKey?: string;
+  user?: string;
+}
+
+/** A PEM file's contents, or a usage error naming the flag. */
+function pem(flag: string, file: string): Buffer {
+  let text: Buffer;
+  try {
+    text = fs.readFileSync(file);
+  } catch (error) {
+    throw new InvalidArgumentError(`${flag}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  if (!text.includes("-----BEGIN ")) throw new InvalidArgumentError(`${flag}: ${file} is not a PEM file (no "-----BEGIN" line)`);
+  return text;
 }
 
 function client(g: GlobalOpts): RaftKvHttpClient {
-  return new RaftKvHttpClient({ endpoints: g.endpoints.split(",").map((e) => e.trim()).filter(Boolean), timeoutMs: g.timeoutMs });
+  if ((g.cert === undefined) !== (g.certKey === undefined)) fail(new InvalidArgumentError("--cert and --cert-key go together (a client certificate and its key)"), g.json);
+  const tls = g.cacert || g.cert ? { ...(g.cacert ? { ca: pem("--cacert", g.cacert) } : {}), ...(g.cert ? { cert: pem("--cert", g.cert) } : {}), ...(g.certKey ? { key: pem("--cert-key", g.certKey) } : {}) } : undefined;
+  let credentials: { user: string; password: string } | undefined;
+  if (g.user !== undefined) {
+    const i = g.user.indexOf(":");
+    if (i <= 0) fail(new InvalidArgumentError("--user: give name:password"), g.json);
+    credentials = { user: g.user.slice(0, i), password: g.user.slice(i + 1) };
+  }
+  return new RaftKvHttpClient({ endpoints: g.endpoints.split(",").map((e) => e.trim()).filter(Boolean), timeoutMs: g.timeoutMs, ...(tls ? { tls } : {}), ...(credentials ? { credentials } : {}) });
+}
+
+/** A lease id as etcdctl prints and takes it: hexadecimal. */
+function hexId(v: string): number {
+  if (!/^[0-9a-fA-F]{1,14}$/.test(v)) throw new InvalidArgumentError("a lease id is hexadecimal, as `lease grant` prints it (at most 14 digits)");
+  const n = Number.parseInt(v, 16);
+  if (n === 0 || !Number.isSafeInteger(n)) throw new InvalidArgumentError("a lease id is a positive hexadecimal number below 2^53");
+  return n;
+}
+
+/** 16 hex digits, as etcdctl shows lease ids. */
+function hex(id: number): string {
+  return id.toString(16).padStart(16, "0");
+}
+
+/** The server's TLS settings from etcd's flag names, checked together. */
+function serverTls(o: { certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth?: boolean }): ServerTls | undefined {
+  if (!o.certFile && !o.keyFile) {
+    if (o.trustedCaFile || o.clientCertAuth) throw new InvalidArgumentError("--trusted-ca-file and --client-cert-auth need --cert-file and --key-file (client certificates are checked over TLS)");
+    return undefined;
+  }
+  if (!o.certFile || !o.keyFile) throw new InvalidArgumentError("--cert-file and --key-file go together");
+  if (o.clientCertAuth && !o.trustedCaFile) throw new InvalidArgumentError("--client-cert-auth needs --trusted-ca-file: the CA that signs client certificates");
+  return {
+    cert: pem("--cert-file", o.certFile),
+    key: pem("--key-file", o.keyFile),
+    ...(o.trustedCaFile ? { ca: pem("--trusted-ca-file", o.trustedCaFile) } : {}),
+    ...(o.clientCertAuth ? { clientCertAuth: true } : {}),
+  };
 }
 
 function print(g: GlobalOpts, json: unknown, text: string): void {
@@ -126,6 +184,10 @@ const program = new Command("heck-raft")
   .option("--endpoints <list>", "HTTP API host:port list of the cluster", DEFAULT_ENDPOINTS)
   .option("--json", "machine-readable output (one JSON object per line)", false)
   .addOption(new Option("--timeout-ms <ms>", "give up a request after this long").default(10_000).argParser(int("--timeout-ms", 1, 600_000)))
+  .option("--cacert <file>", "HTTPS: trust servers whose certificate this CA (PEM) signed")
+  .option("--cert <file>", "HTTPS: this client's certificate (PEM), for servers that ask for one")
+  .option("--cert-key <file>", "HTTPS: the key of --cert (PEM)")
+  .option("--user <name:password>", "with auth on: authenticate as this user")
   .showHelpAfterError();
 
 const g = (): GlobalOpts => program.opts<GlobalOpts>();
@@ -149,8 +211,18 @@ program
   .option("--cluster-token <token>", "groups members into one cluster (etcd's cluster id is derived from it)", "heck-raft")
   .addOption(new Option("--read-mode <mode>", "linearizable reads: ReadIndex with a heartbeat round (safe) or the leader lease (lease, assumes bounded clock drift)").choices(["safe", "lease"]).default("safe"))
   .option("--key <base64>", `${KEY_HELP} (or ${KEYS_ENV}=k1,k2)`, collectKey)
-  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[] }) => {
+  .option("--cert-file <file>", "serve the HTTP and gRPC APIs over TLS with this certificate (PEM), as etcd's flag")
+  .option("--key-file <file>", "the key of --cert-file (PEM)")
+  .option("--trusted-ca-file <file>", "the CA (PEM) that signs client certificates")
+  .option("--client-cert-auth", "refuse clients without a certificate --trusted-ca-file signed; with auth on, the certificate's common name is the user", false)
+  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
     if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json);
+    let tls: ServerTls | undefined;
+    try {
+      tls = serverTls(o);
+    } catch (error) {
+      fail(error, g().json);
+    }
     if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json);
     let keys: string[] | undefined;
     try {
@@ -178,6 +250,7 @@ program
         clusterToken: o.clusterToken,
         readOnlyOption: o.readMode === "lease" ? "leaseBased" : "safe",
         ...(keys !== undefined ? { keys } : {}),
+        ...(tls ? { tls } : {}),
         log: (line) => process.stderr.write(`${new Date().toISOString()} [${o.id}] ${line}\n`),
         onRemoved: () => {
           process.stderr.write(`${new Date().toISOString()} [${o.id}] removed from the cluster; exiting\n`);
@@ -210,12 +283,30 @@ cluster
   .option("--data-dir <dir>", "parent of the members' data dirs and logs", ".heck/raft-cluster")
   .option("--server-args <args>", "extra flags for every `heck-raft server`, space-separated", "")
   .option("--key <base64>", KEY_HELP, collectKey)
-  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[] }) => {
+  .option("--cert-file <file>", "members serve TLS with this certificate (PEM); its SANs must name the members' addresses")
+  .option("--key-file <file>", "the key of --cert-file (PEM)")
+  .option("--trusted-ca-file <file>", "the CA (PEM) of client certificates (and of --cert-file, for the cluster's own status checks)")
+  .option("--client-cert-auth", "members refuse clients without a certificate --trusted-ca-file signed", false)
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
     // The servers inherit our environment: the keys reach them without showing in their command lines or logs.
     if (o.key !== undefined) process.env[KEYS_ENV] = o.key.join(",");
+    let tls: ServerTls | undefined;
+    try {
+      tls = serverTls(o);
+    } catch (error) {
+      fail(error, g().json);
+    }
+    const tlsArgs = tls ? ["--cert-file", path.resolve(o.certFile!), "--key-file", path.resolve(o.keyFile!), ...(o.trustedCaFile ? ["--trusted-ca-file", path.resolve(o.trustedCaFile)] : []), ...(o.clientCertAuth ? ["--client-cert-auth"] : [])] : [];
     let c: LocalCluster;
     try {
-      c = await LocalCluster.up({ nodes: o.nodes, basePort: o.basePort, dataDir: o.dataDir, serverArgs: o.serverArgs.split(/\s+/).filter(Boolean), log: (l) => process.stderr.write(`heck-raft cluster: ${l}\n`) });
+      c = await LocalCluster.up({
+        nodes: o.nodes,
+        basePort: o.basePort,
+        dataDir: o.dataDir,
+        serverArgs: [...o.serverArgs.split(/\s+/).filter(Boolean), ...tlsArgs],
+        log: (l) => process.stderr.write(`heck-raft cluster: ${l}\n`),
+        ...(tls ? { tls: { ca: tls.ca ?? tls.cert, cert: tls.cert, key: tls.key } } : {}),
+      });
     } catch (error) {
       fail(error, g().json);
     }
@@ -243,9 +334,15 @@ program
   .option("--if-value <v>", "only if the current value is v")
   .addOption(new Option("--if-version <n>", "only if the key's version is n (0 = does not exist)").argParser(int("--if-version", 0, Number.MAX_SAFE_INTEGER)))
   .addOption(new Option("--if-mod-revision <n>", "only if the key was last modified at revision n").argParser(int("--if-mod-revision", 0, Number.MAX_SAFE_INTEGER)))
-  .action(async (key: string, value: string, o: { ifValue?: string; ifVersion?: number; ifModRevision?: number }) => {
+  .addOption(new Option("--lease <id>", "attach the key to this lease (hex, as `lease grant` prints it): it goes when the lease goes").argParser(hexId))
+  .action(async (key: string, value: string, o: { ifValue?: string; ifVersion?: number; ifModRevision?: number; lease?: number }) => {
     try {
       const c = client(g());
+      if (o.lease !== undefined) {
+        if (o.ifValue !== undefined || o.ifVersion !== undefined || o.ifModRevision !== undefined) throw new InvalidArgumentError("--lease does not combine with --if-* (use a txn)");
+        print(g(), { revision: await c.putWithLease(key, value, o.lease) }, "OK");
+        return;
+      }
       if (o.ifValue === undefined && o.ifVersion === undefined && o.ifModRevision === undefined) {
         const revision = await c.put(key, value);
         print(g(), { revision }, "OK");
@@ -390,6 +487,140 @@ program
     try {
       await client(g()).transferLeadership(id);
       print(g(), { leader: id }, `leader is now ${id}`);
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+
+const lease = program.command("lease").description("leases: keys that live as long as someone renews them");
+lease
+  .command("grant <ttl>")
+  .description("grant a lease of ttl seconds (raised to the server's minimum)")
+  .action(async (ttl: string) => {
+    try {
+      const g0 = await client(g()).leaseGrant(int("ttl", 1, 9_000_000_000)(ttl));
+      print(g(), g0, `lease ${hex(g0.id)} granted with TTL(${g0.ttl}s)`);
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+lease
+  .command("revoke <id>")
+  .description("revoke a lease: it and every key attached to it are gone, in one revision")
+  .action(async (id: string) => {
+    try {
+      const n = hexId(id);
+      const revision = await client(g()).leaseRevoke(n);
+      print(g(), { id: n, revision }, `lease ${hex(n)} revoked`);
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+lease
+  .command("timetolive <id>")
+  .description("what the leader says is left of a lease")
+  .option("--keys", "list the keys attached to it", false)
+  .action(async (id: string, o: { keys: boolean }) => {
+    try {
+      const t = await client(g()).leaseTimeToLive(hexId(id), o.keys);
+      const text = t.ttl < 0 ? `lease ${hex(t.id)} already expired` : `lease ${hex(t.id)} granted with TTL(${t.grantedTtl}s), remaining(${t.ttl}s)${o.keys ? `, attached keys([${t.keys.join(" ")}])` : ""}`;
+      print(g(), t, text);
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+lease
+  .command("list")
+  .description("every lease")
+  .action(async () => {
+    try {
+      const ids = await client(g()).leases();
+      print(g(), { leases: ids }, [`found ${ids.length} leases`, ...ids.map(hex)].join("\n"));
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+lease
+  .command("keep-alive <id>")
+  .description("renew a lease every third of its TTL until interrupted (or once)")
+  .option("--once", "renew once and exit", false)
+  .action(async (id: string, o: { once: boolean }) => {
+    try {
+      const c = client(g());
+      const n = hexId(id);
+      const show = (ttl: number) => print(g(), { id: n, ttl }, `lease ${hex(n)} keepalived with TTL(${ttl})`);
+      const first = await c.leaseKeepAlive(n);
+      if (first <= 0) throw new ServerError("lease_not_found", `lease ${hex(n)} expired or revoked`);
+      show(first);
+      if (o.once) return;
+      const kept = await keepLease(c, first, n, show);
+      process.on("SIGINT", () => void kept.stop(false).then(() => process.exit(0)));
+      await kept.lost;
+      fail(new ServerError("lease_not_found", `lease ${hex(n)} expired or revoked`), g().json);
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+
+program
+  .command("lock <name> [command...]")
+  .description("acquire lock <name> (waiting behind earlier holders); run the command while holding it, or hold it until interrupted")
+  .addOption(new Option("--ttl <s>", "the lock's lease TTL: how long the lock outlives this process if it dies").default(60).argParser(int("--ttl", 1, 9_000_000_000)))
+  .action(async (name: string, command: string[], o: { ttl: number }) => {
+    try {
+      const c = client(g());
+      const kept = await keepLease(c, o.ttl);
+      const stop = new AbortController();
+      const release = async () => {
+        stop.abort();
+        await kept.stop(true);
+      };
+      process.on("SIGINT", () => void release().then(() => process.exit(0)));
+      process.on("SIGTERM", () => void release().then(() => process.exit(0)));
+      const held = await c.lock(name, kept.id, stop.signal);
+      if (command.length === 0) {
+        print(g(), held, held.key);
+        await kept.lost;
+        fail(new Error("lock lost: the lease expired (renewals failed for longer than its TTL)"), g().json);
+      }
+      // As etcdctl: the command learns the lock key and its revision (a fencing token for its writes).
+      const child = spawn(command[0]!, command.slice(1), { stdio: "inherit", env: { ...process.env, ETCD_LOCK_KEY: held.key, ETCD_LOCK_REV: String(held.createRevision) } });
+      const code = await new Promise<number>((r) => child.on("exit", (c0) => r(c0 ?? 1)));
+      await c.unlock(held.key);
+      await kept.stop(true);
+      process.exitCode = code;
+    } catch (error) {
+      fail(error, g().json);
+    }
+  });
+
+program
+  .command("elect <name> [proposal]")
+  .description("campaign to lead election <name> with a value, holding leadership until interrupted; or, with --listen, print each leader")
+  .option("-l, --listen", "observe: print the leader now and on every change", false)
+  .addOption(new Option("--ttl <s>", "the campaign's lease TTL").default(60).argParser(int("--ttl", 1, 9_000_000_000)))
+  .action(async (name: string, proposal: string | undefined, o: { listen: boolean; ttl: number }) => {
+    try {
+      const c = client(g());
+      if (o.listen) {
+        c.observe(name, (kv) => print(g(), kv, `${kv.key}\n${kv.value}`), (reason) => fail(new Error(`observe ended: ${reason}`), g().json));
+        return;
+      }
+      if (proposal === undefined) throw new InvalidArgumentError("give a proposal (the value to lead with), or --listen");
+      const kept = await keepLease(c, o.ttl);
+      const stop = new AbortController();
+      const held: { leader?: Awaited<ReturnType<typeof c.campaign>> } = {};
+      const resign = async () => {
+        stop.abort();
+        if (held.leader) await c.resign(held.leader).catch(() => {});
+        await kept.stop(true);
+      };
+      process.on("SIGINT", () => void resign().then(() => process.exit(0)));
+      process.on("SIGTERM", () => void resign().then(() => process.exit(0)));
+      held.leader = await c.campaign(name, kept.id, proposal, stop.signal);
+      print(g(), held.leader, `${held.leader.key}\n${proposal}`);
+      await kept.lost;
+      fail(new Error("leadership lost: the lease expired"), g().json);
     } catch (error) {
       fail(error, g().json);
     }

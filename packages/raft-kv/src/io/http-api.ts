@@ -10,6 +10,7 @@
  *     POST   /v1/sessions           a client session for exactly-once retries (dissertation §6.3)
  *     GET    /v1/status, /v1/health, /v1/members;  POST /v1/members;  DELETE /v1/members/:id
  *     POST   /v1/leader {"to": id}  leadership transfer;  GET|POST /v1/faults  partitions for experiments
+ *     leases, locks, elections and authentication: see http-coordination.ts
  *
  * Writes on a follower are forwarded to the leader inside the cluster;
  * membership and leadership calls are proxied to the leader's HTTP API.
@@ -19,7 +20,7 @@
 import http from "node:http";
 import https from "node:https";
 import type { TLSSocket } from "node:tls";
-import { Agent } from "undici";
+import { Agent, fetch as undiciFetch } from "undici";
 import type { AddressInfo } from "node:net";
 import {
   DEFAULT_LIMITS,
@@ -43,6 +44,7 @@ import type { RaftKvNode } from "./kv-node.ts";
 import { ServerError, httpStatusOf } from "../core/replica/errors.ts";
 import type { MemberServices } from "./grpc-api.ts";
 import type { ServerTls } from "./grpc-server.ts";
+import { handleCoordination } from "./http-coordination.ts";
 
 /** Options of {@link startHttpApi}. */
 export interface HttpApiOptions {
@@ -94,32 +96,37 @@ function responseOpToJson(r: ResponseOp): Record<string, unknown> {
 
 class BadRequest extends ServerError {}
 
-function bad(field: string, message: string): BadRequest {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function bad(field: string, message: string): BadRequest {
   return new BadRequest("invalid_argument", message.startsWith(field) ? message : `${field}: ${message}`, { field });
 }
 
-type Json = Record<string, unknown>;
+/** A parsed JSON body. */
+export type Json = Record<string, unknown>;
 
 function asObject(value: unknown, field: string): Json {
   if (typeof value !== "object" || value === null || Array.isArray(value)) throw bad(field, "must be a JSON object");
   return value as Json;
 }
 
-function optString(body: Json, field: string, prefix = ""): string | undefined {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function optString(body: Json, field: string, prefix = ""): string | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "string") throw bad(prefix + field, "must be a string");
   return v;
 }
 
-function optBool(body: Json, field: string, prefix = ""): boolean | undefined {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function optBool(body: Json, field: string, prefix = ""): boolean | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "boolean") throw bad(prefix + field, "must be true or false");
   return v;
 }
 
-function optUint(body: Json, field: string, prefix = ""): number | undefined {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function optUint(body: Json, field: string, prefix = ""): number | undefined {
   const v = body[field];
   if (v === undefined || v === null) return undefined;
   if (typeof v !== "number" || !Number.isSafeInteger(v) || v < 0) throw bad(prefix + field, "must be a non-negative integer");
@@ -133,14 +140,16 @@ function decodeValue(text: string, encoding: string | undefined, field: string):
   return new Uint8Array(Buffer.from(text, "base64"));
 }
 
-function queryUint(url: URL, name: string): number | undefined {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function queryUint(url: URL, name: string): number | undefined {
   const v = url.searchParams.get(name);
   if (v === null || v === "") return undefined;
   if (!/^\d{1,15}$/.test(v)) throw bad(name, "must be a non-negative integer");
   return Number(v);
 }
 
-function queryBool(url: URL, name: string): boolean {
+/** A field check for request bodies and queries (shared with http-coordination.ts). */
+export function queryBool(url: URL, name: string): boolean {
   const v = url.searchParams.get(name);
   if (v === null || v === "" || v === "false" || v === "0") return false;
   if (v === "true" || v === "1") return true;
@@ -223,13 +232,14 @@ function parseOps(value: unknown, field: string): RequestOp[] {
 export class HttpApi {
   private readonly server: http.Server | https.Server;
   private readonly limits: RequestLimits;
-  private readonly openStreams = new Set<http.ServerResponse>();
+  /** Streams close() ends (watches, observers). */
+  readonly openStreams = new Set<http.ServerResponse>();
   /** For proxying to the leader's HTTPS API: trusts our CA and shows our certificate, as any client must. */
   private readonly proxyAgent: Agent | undefined;
 
   private constructor(
-    private readonly node: RaftKvNode,
-    private readonly services: () => MemberServices,
+    readonly node: RaftKvNode,
+    readonly services: () => MemberServices,
     limits: RequestLimits,
     private readonly tls: ServerTls | undefined,
   ) {
@@ -275,7 +285,8 @@ export class HttpApi {
     await this.proxyAgent?.close();
   }
 
-  private send(res: http.ServerResponse, status: number, body: unknown): void {
+  /** Sends a JSON answer (ends the response if headers already went out). */
+  send(res: http.ServerResponse, status: number, body: unknown): void {
     if (res.headersSent) {
       res.end();
       return;
@@ -298,7 +309,8 @@ export class HttpApi {
     this.send(res, 500, { error: { code: "internal", message: error instanceof Error ? error.message : String(error) } });
   }
 
-  private async readBody(req: http.IncomingMessage): Promise<Json> {
+  /** Reads and parses a JSON body, within the size limit. */
+  async readBody(req: http.IncomingMessage): Promise<Json> {
     // The body must be JSON whatever the content-type says: curl -d sends form-urlencoded by default.
     // Base64 values take 4/3 of their size, so the HTTP body limit allows for it.
     const limit = Math.ceil((this.limits.maxRequestBytes * 4) / 3) + 1024;
@@ -346,7 +358,7 @@ export class HttpApi {
    * `Authorization` header (as etcd's HTTP gateway takes it), else the common
    * name of its verified client certificate.
    */
-  private userOf(req: http.IncomingMessage): string | undefined {
+  userOf(req: http.IncomingMessage): string | undefined {
     const header = req.headers.authorization;
     const token = typeof header === "string" && header !== "" ? header.replace(/^Bearer\s+/i, "") : undefined;
     const socket = req.socket as TLSSocket;
@@ -369,6 +381,7 @@ export class HttpApi {
       if (method === "DELETE") return this.deleteKey(req, res, url, key);
       return this.methodNotAllowed(res, "GET, PUT, DELETE");
     }
+    if (await handleCoordination(this, req, res, url)) return;
     switch (p) {
       case "/v1/kv":
         if (method !== "GET") return this.methodNotAllowed(res, "GET");
@@ -412,7 +425,8 @@ export class HttpApi {
     this.send(res, 404, { error: { code: "not_found", message: `no route ${method} ${p}` } });
   }
 
-  private methodNotAllowed(res: http.ServerResponse, allow: string): void {
+  /** 405 with the allowed methods. */
+  methodNotAllowed(res: http.ServerResponse, allow: string): void {
     res.setHeader("allow", allow);
     this.send(res, 405, { error: { code: "method_not_allowed", message: `allowed: ${allow}` } });
   }
@@ -578,13 +592,8 @@ export class HttpApi {
     if (!leader || !target) throw new ServerError("no_leader", "no leader with a known HTTP address; retry shortly", { leader });
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (typeof req.headers.authorization === "string") headers.authorization = req.headers.authorization;
-    const r = await fetch(`${this.tls ? "https" : "http"}://${target}${req.url ?? ""}`, {
-      method: req.method ?? "POST",
-      headers,
-      body: req.method === "DELETE" ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(60_000),
-      ...(this.proxyAgent ? { dispatcher: this.proxyAgent } : {}),
-    } as RequestInit);
+    const init = { method: req.method ?? "POST", headers, body: req.method === "DELETE" ? undefined : JSON.stringify(body), signal: AbortSignal.timeout(60_000) };
+    const r = this.proxyAgent ? await undiciFetch(`https://${target}${req.url ?? ""}`, { ...init, dispatcher: this.proxyAgent }) : await fetch(`http://${target}${req.url ?? ""}`, init);
     const text = await r.text();
     res.writeHead(r.status, { "content-type": "application/json", "x-heck-forwarded-to": leader });
     res.end(text);

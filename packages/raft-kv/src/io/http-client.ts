@@ -4,8 +4,11 @@
  * It fails over between endpoints (a dead node, "no leader", a timeout) and
  * numbers its writes in a client session (Raft dissertation §6.3), so a write
  * retried after a timeout is applied once even if the first attempt did
- * commit. Reads are linearizable unless asked otherwise.
+ * commit. Reads are linearizable unless asked otherwise. It speaks HTTPS
+ * when given the cluster's CA (and a client certificate where the servers
+ * demand one), and authenticates as a user when given credentials.
  */
+import { Agent, fetch as undiciFetch } from "undici";
 import { ClientSession } from "./client-session.ts";
 
 /** A key-value pair as the HTTP API returns it. */
@@ -51,6 +54,26 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Number writes in a session so retries apply once. Default true. */
   sessions?: boolean;
+  /** HTTPS: the CA that signed the servers' certificates, and this client's certificate and key (PEM) where the servers ask for one. */
+  tls?: { ca?: string | Buffer; cert?: string | Buffer; key?: string | Buffer };
+  /** With auth on: authenticate as this user; a token is fetched on first use and again when a server no longer knows it. */
+  credentials?: { user: string; password: string };
+}
+
+/** A lease as the HTTP API describes it (`ttl` -1: there is no such lease). */
+export interface HttpLease {
+  id: number;
+  ttl: number;
+  grantedTtl: number;
+  keys: string[];
+}
+
+/** What a campaigner holds once elected: pass it back to proclaim or resign. */
+export interface HttpLeaderKey {
+  name: string;
+  key: string;
+  rev: number;
+  lease: number;
 }
 
 const RETRY_STATUSES = new Set([421, 429, 502, 503, 504]);
@@ -67,6 +90,9 @@ export class RaftKvHttpClient {
   private current = 0;
   private readonly timeoutMs: number;
   private readonly useSessions: boolean;
+  private readonly agent: Agent | undefined;
+  private readonly credentials: { user: string; password: string } | undefined;
+  private token: Promise<string> | undefined;
   // Registering twice after an ambiguous failure only leaves an unused session behind, so it may be retried.
   private readonly session = new ClientSession(
     () => (this.request("POST", "/v1/sessions", {}, true) as Promise<{ clientId: number }>).then((r) => r.clientId),
@@ -79,6 +105,87 @@ export class RaftKvHttpClient {
     this.endpoints = [...options.endpoints];
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.useSessions = options.sessions ?? true;
+    this.agent = options.tls ? new Agent({ connect: { ...(options.tls.ca ? { ca: options.tls.ca } : {}), ...(options.tls.cert ? { cert: options.tls.cert } : {}), ...(options.tls.key ? { key: options.tls.key } : {}) } }) : undefined;
+    this.credentials = options.credentials;
+  }
+
+  /** Closes pooled connections (an HTTPS client keeps them open). */
+  async close(): Promise<void> {
+    await this.agent?.close();
+  }
+
+  /** Sets a key attached to lease `lease` (deleted with the lease); resolves with the new revision. */
+  async putWithLease(key: string, value: string, lease: number): Promise<number> {
+    const r = (await this.write("PUT", `/v1/kv/${encodeURIComponent(key)}`, { value, lease })) as { revision: number };
+    return r.revision;
+  }
+
+  /** Grants a lease of `ttl` seconds (the server may raise it to its minimum). */
+  async leaseGrant(ttl: number, id = 0): Promise<{ id: number; ttl: number; revision: number }> {
+    return (await this.request("POST", "/v1/leases", { ttl, id }, false)) as { id: number; ttl: number; revision: number };
+  }
+
+  /** Revokes a lease: it and its keys are gone. */
+  async leaseRevoke(id: number): Promise<number> {
+    return ((await this.request("DELETE", `/v1/leases/${id}`, undefined, false)) as { revision: number }).revision;
+  }
+
+  /** Renews a lease; resolves with its TTL, or 0 once it no longer exists. */
+  async leaseKeepAlive(id: number): Promise<number> {
+    try {
+      return ((await this.request("POST", `/v1/leases/${id}/keepalive`, undefined, true)) as { ttl: number }).ttl;
+    } catch (error) {
+      if (error instanceof RaftKvHttpError && error.code === "lease_not_found") return 0;
+      throw error;
+    }
+  }
+
+  /** The leader's view of a lease: seconds left (-1: none), granted TTL, keys. */
+  async leaseTimeToLive(id: number, keys = false): Promise<HttpLease> {
+    return (await this.request("GET", `/v1/leases/${id}${keys ? "?keys=true" : ""}`, undefined, true)) as HttpLease;
+  }
+
+  /** Every lease id. */
+  async leases(): Promise<number[]> {
+    return ((await this.request("GET", "/v1/leases", undefined, true)) as { leases: Array<{ id: number }> }).leases.map((l) => l.id);
+  }
+
+  /** Waits until this client holds lock `name` through `lease`; resolves with the lock key (the proof) and its create revision. */
+  async lock(name: string, lease: number, signal?: AbortSignal): Promise<{ key: string; revision: number; createRevision: number }> {
+    return (await this.once(this.endpoints[this.current]!, "POST", `/v1/locks/${encodeURIComponent(name)}`, { lease }, await this.authHeaders(), 24 * 3600 * 1000, signal)) as { key: string; revision: number; createRevision: number };
+  }
+
+  /** Releases a lock by deleting its key. */
+  async unlock(key: string): Promise<number> {
+    return ((await this.request("POST", "/v1/unlock", { key }, false)) as { revision: number }).revision;
+  }
+
+  /** Waits until this client leads election `name` with `value`; resolves with the leader key. */
+  async campaign(name: string, lease: number, value: string, signal?: AbortSignal): Promise<HttpLeaderKey> {
+    const r = (await this.once(this.endpoints[this.current]!, "POST", `/v1/elections/${encodeURIComponent(name)}/campaign`, { lease, value }, await this.authHeaders(), 24 * 3600 * 1000, signal)) as { leader: HttpLeaderKey };
+    return r.leader;
+  }
+
+  /** The leader of election `name`: its key and value. */
+  async electionLeader(name: string): Promise<HttpKeyValue & { lease: number }> {
+    return (await this.request("GET", `/v1/elections/${encodeURIComponent(name)}`, undefined, true)) as HttpKeyValue & { lease: number };
+  }
+
+  /** Gives up leadership of an election. */
+  async resign(leader: HttpLeaderKey): Promise<void> {
+    await this.request("POST", `/v1/elections/${encodeURIComponent(leader.name)}/resign`, { leader }, false);
+  }
+
+  /** Streams the leader of election `name` now and on every change; returns a function that stops. */
+  observe(name: string, onLeader: (kv: HttpKeyValue & { lease: number; revision: number }) => void, onEnd: (reason: string) => void = () => {}): () => void {
+    return this.stream(`/v1/elections/${encodeURIComponent(name)}/observe`, (msg) => {
+      if (msg.canceled) {
+        onEnd(String(msg.reason ?? "canceled"));
+        return false;
+      }
+      onLeader(msg as unknown as HttpKeyValue & { lease: number; revision: number });
+      return true;
+    }, onEnd);
   }
 
   /** Sets a key; resolves with the new revision. */
@@ -175,11 +282,23 @@ export class RaftKvHttpClient {
     const q = new URLSearchParams("key" in target ? { key: target.key } : { prefix: target.prefix });
     if (options.fromRevision) q.set("fromRevision", String(options.fromRevision));
     if (options.prevKv) q.set("prevKv", "true");
+    return this.stream(`/v1/watch?${q}`, (msg) => {
+      if (msg.canceled) {
+        onEnd(String(msg.reason ?? "canceled"));
+        return false;
+      }
+      if (msg.events) onEvents(msg.events as HttpWatchEvent[], (msg.revision as number | undefined) ?? 0);
+      return true;
+    }, onEnd);
+  }
+
+  /** Reads a newline-delimited JSON stream, one message per line, until `onMessage` returns false or the stream ends. */
+  private stream(path: string, onMessage: (msg: Record<string, unknown>) => boolean, onEnd: (reason: string) => void): () => void {
     const abort = new AbortController();
     const endpoint = this.endpoints[this.current]!;
     void (async () => {
       try {
-        const res = await fetch(`http://${endpoint}/v1/watch?${q}`, { signal: abort.signal });
+        const res = await this.fetch(`${this.scheme}://${endpoint}${path}`, { headers: await this.authHeaders(), signal: abort.signal });
         if (!res.ok || !res.body) {
           onEnd(`HTTP ${res.status}: ${await res.text()}`);
           return;
@@ -193,12 +312,7 @@ export class RaftKvHttpClient {
             const line = buf.slice(0, nl);
             buf = buf.slice(nl + 1);
             if (!line.trim()) continue;
-            const msg = JSON.parse(line) as { events?: HttpWatchEvent[]; revision?: number; canceled?: boolean; reason?: string };
-            if (msg.canceled) {
-              onEnd(msg.reason ?? "canceled");
-              return;
-            }
-            if (msg.events) onEvents(msg.events, msg.revision ?? 0);
+            if (!onMessage(JSON.parse(line) as Record<string, unknown>)) return;
           }
         }
         onEnd("stream ended");
@@ -207,6 +321,28 @@ export class RaftKvHttpClient {
       }
     })();
     return () => abort.abort();
+  }
+
+  private get scheme(): string {
+    return this.agent ? "https" : "http";
+  }
+
+  private fetch(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Response> {
+    return this.agent ? (undiciFetch(url, { ...init, dispatcher: this.agent }) as unknown as Promise<Response>) : fetch(url, init);
+  }
+
+  /** The Authorization header for the configured user (authenticating on first use). */
+  private async authHeaders(): Promise<Record<string, string>> {
+    if (!this.credentials) return {};
+    const creds = this.credentials;
+    this.token ??= (async () => {
+      const r = (await this.once(this.endpoints[this.current]!, "POST", "/v1/auth/authenticate", { name: creds.user, password: creds.password }, {})) as { token: string };
+      return r.token;
+    })().catch((error: unknown) => {
+      this.token = undefined;
+      throw error;
+    });
+    return { authorization: await this.token };
   }
 
   // --- plumbing --------------------------------------------------------------------
@@ -240,9 +376,14 @@ export class RaftKvHttpClient {
     for (;;) {
       const endpoint = this.endpoints[this.current]!;
       try {
-        return await this.once(endpoint, method, path, body, headers(), Math.max(100, deadline - performance.now()));
+        return await this.once(endpoint, method, path, body, { ...(await this.authHeaders()), ...headers() }, Math.max(100, deadline - performance.now()));
       } catch (error) {
         lastError = error;
+        // A token this server does not know (idle too long, or auth was turned off and on): authenticate again.
+        if (error instanceof RaftKvHttpError && error.code === "invalid_auth_token" && this.credentials) {
+          this.token = undefined;
+          if (performance.now() < deadline) continue;
+        }
         // Safe to retry: the server refused before doing anything (no leader, busy) or nobody listened.
         const safe = error instanceof RaftKvHttpError ? RETRY_STATUSES.has(error.status) && error.status !== 504 : refused(error);
         // Ambiguous: a timeout or a broken connection; the write may or may not have happened.
@@ -259,12 +400,13 @@ export class RaftKvHttpClient {
     throw new RaftKvHttpError(0, "unavailable", `no endpoint answered within ${this.timeoutMs} ms (${lastError instanceof Error ? lastError.message : String(lastError)})`);
   }
 
-  private async once(endpoint: string, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.timeoutMs): Promise<unknown> {
-    const res = await fetch(`http://${endpoint}${path}`, {
+  private async once(endpoint: string, method: string, path: string, body: unknown, headers: Record<string, string>, timeoutMs = this.timeoutMs, signal?: AbortSignal): Promise<unknown> {
+    const timeout = AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs)));
+    const res = await this.fetch(`${this.scheme}://${endpoint}${path}`, {
       method,
       headers: body === undefined ? headers : { ...headers, "content-type": "application/json" },
-      body: body === undefined ? undefined : JSON.stringify(body),
-      signal: AbortSignal.timeout(Math.max(1, Math.ceil(timeoutMs))),
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      signal: signal ? AbortSignal.any([timeout, signal]) : timeout,
     });
     const text = await res.text();
     let parsed: unknown;

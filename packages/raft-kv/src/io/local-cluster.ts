@@ -11,6 +11,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { Agent, fetch as undiciFetch } from "undici";
 
 /** Where the CLI shim lives (spawned with the current node binary). */
 export const CLI_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../bin/heck-raft.js");
@@ -27,6 +28,12 @@ export interface LocalClusterOptions {
   leaderTimeoutMs?: number;
   /** Progress lines. */
   log?: (line: string) => void;
+  /**
+   * When the members serve TLS (their `serverArgs` carry --cert-file...):
+   * how the cluster checks on them. `ca` verifies their certificates;
+   * `cert` and `key` are shown where they ask for a client certificate.
+   */
+  tls?: { ca: Buffer; cert?: Buffer; key?: Buffer };
 }
 
 /** One member process. */
@@ -50,11 +57,15 @@ export function memberIds(n: number): string[] {
 /** A set of member processes; start with {@link LocalCluster.up}, stop with {@link LocalCluster.down}. */
 export class LocalCluster {
   private stopping = false;
+  private readonly agent: Agent | undefined;
 
   private constructor(
-    readonly options: Required<Omit<LocalClusterOptions, "log">> & { log: (line: string) => void },
+    readonly options: Required<Omit<LocalClusterOptions, "log" | "tls">> & { log: (line: string) => void; tls?: LocalClusterOptions["tls"] },
     readonly nodes: LocalNode[],
-  ) {}
+  ) {
+    const tls = options.tls;
+    this.agent = tls ? new Agent({ connect: { ca: tls.ca, ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } }) : undefined;
+  }
 
   /** Spawns every member and resolves once they all follow one leader. */
   static async up(options: LocalClusterOptions): Promise<LocalCluster> {
@@ -144,7 +155,8 @@ export class LocalCluster {
   /** Status of one member, or null if it does not answer within `timeoutMs`. */
   async status(id: string, timeoutMs = 1_000): Promise<{ role: string; leader: string | null; term: number; appliedIndex: number; commitIndex: number } | null> {
     try {
-      const res = await fetch(`http://${this.node(id).http}/v1/status`, { signal: AbortSignal.timeout(timeoutMs) });
+      const url = `${this.agent ? "https" : "http"}://${this.node(id).http}/v1/status`;
+      const res = this.agent ? await undiciFetch(url, { signal: AbortSignal.timeout(timeoutMs), dispatcher: this.agent }) : await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       if (!res.ok) return null;
       return (await res.json()) as { role: string; leader: string | null; term: number; appliedIndex: number; commitIndex: number };
     } catch {
@@ -191,6 +203,7 @@ export class LocalCluster {
         clearTimeout(timer);
       }),
     );
+    await this.agent?.close();
   }
 }
 
