@@ -9,6 +9,12 @@
  * - sequential puts (256-byte values): p50, p99, ops/s
  * - puts with 16 and 64 in flight: ops/s
  * - sequential linearizable and serializable gets: p50, ops/s
+ * - leases: grants per second (one at a time) and keep-alives per second
+ *   (16 leases renewed over one KeepAlive stream, as a client keeping many
+ *   sessions does)
+ * - locks (the Lock service, each contender with its own lease): acquire and
+ *   release latency with nobody else contending, and the acquire latency and
+ *   hand-offs per second with 8 contenders taking turns on one lock
  * - kill -9 of the leader → the first acknowledged write: ms
  * - CPU time (user + system, all three members) per put in the sequential
  *   and 64-in-flight phases, from /proc/<pid>/stat: on a small shared
@@ -41,6 +47,8 @@ const ROUNDS = Number(process.env.HECK_BENCH_ROUNDS ?? 3);
 const SEQ_PUTS = Number(process.env.HECK_BENCH_SEQ ?? 1000);
 const CONC_PUTS = Number(process.env.HECK_BENCH_CONC ?? 4000);
 const GETS = Number(process.env.HECK_BENCH_GETS ?? 1000);
+const LEASES = Number(process.env.HECK_BENCH_LEASES ?? 500);
+const LOCKS = Number(process.env.HECK_BENCH_LOCKS ?? 300);
 const WARMUP = Number(process.env.HECK_BENCH_WARMUP ?? 1000);
 const VALUE = Buffer.alloc(256, "v");
 /** raft-kv uses BASE..BASE+8, etcd BASE+100..BASE+107 (benchmarks own 20000-31999, one at a time). */
@@ -54,19 +62,56 @@ class Endpoint {
   private readonly kv: Record<string, Unary>;
   private readonly maint: Record<string, Unary>;
   private readonly cluster: Record<string, Unary>;
+  private readonly lease: Record<string, Unary>;
+  private readonly lock: Record<string, Unary>;
   private readonly clients: grpc.Client[];
 
   constructor(readonly address: string) {
-    const pkg = loadEtcdProto() as unknown as { etcdserverpb: Record<string, grpc.ServiceClientConstructor> };
-    const p = pkg.etcdserverpb;
-    const make = (name: string) => new p[name]!(address, grpc.credentials.createInsecure(), { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 });
+    const pkg = loadEtcdProto() as unknown as Record<string, Record<string, grpc.ServiceClientConstructor>>;
+    const make = (name: string, pkgName = "etcdserverpb") => new pkg[pkgName]![name]!(address, grpc.credentials.createInsecure(), { "grpc.initial_reconnect_backoff_ms": 50, "grpc.max_reconnect_backoff_ms": 200 });
     const kv = make("KV");
     const maint = make("Maintenance");
     const cluster = make("Cluster");
-    this.clients = [kv, maint, cluster];
+    const lease = make("Lease");
+    const lock = make("Lock", "v3lockpb");
+    this.clients = [kv, maint, cluster, lease, lock];
     this.kv = kv as unknown as Record<string, Unary>;
     this.maint = maint as unknown as Record<string, Unary>;
     this.cluster = cluster as unknown as Record<string, Unary>;
+    this.lease = lease as unknown as Record<string, Unary>;
+    this.lock = lock as unknown as Record<string, Unary>;
+  }
+
+  async grant(ttl: number): Promise<string> {
+    return String((await this.call(this.lease, "LeaseGrant", { TTL: String(ttl) }, 10_000)).ID);
+  }
+
+  revoke(id: string): Promise<Obj> {
+    return this.call(this.lease, "LeaseRevoke", { ID: id }, 10_000);
+  }
+
+  /** A KeepAlive stream: `renew(id)` resolves with the TTL the server answered. Answers come in request order. */
+  keepAliveStream(): { renew(id: string): Promise<number>; end(): void } {
+    const stream = (this.lease as unknown as { LeaseKeepAlive(): grpc.ClientDuplexStream<Obj, Obj> }).LeaseKeepAlive.call(this.lease);
+    const waiting: Array<(ttl: number) => void> = [];
+    stream.on("data", (r: Obj) => waiting.shift()?.(Number(r.TTL)));
+    stream.on("error", () => {});
+    return {
+      renew: (id) =>
+        new Promise((resolve) => {
+          waiting.push(resolve);
+          stream.write({ ID: id });
+        }),
+      end: () => stream.end(),
+    };
+  }
+
+  async acquire(name: string, lease: string): Promise<Buffer> {
+    return (await this.call(this.lock, "Lock", { name: Buffer.from(name), lease }, 60_000)).key as Buffer;
+  }
+
+  release(key: Buffer): Promise<Obj> {
+    return this.call(this.lock, "Unlock", { key }, 10_000);
   }
 
   private call(stub: Record<string, Unary>, method: string, req: Obj, timeoutMs: number): Promise<Obj> {
@@ -179,6 +224,67 @@ async function seqGets(e: Endpoint, n: number, serializable: boolean): Promise<{
     lat.push(performance.now() - s);
   }
   return { p50: pct(lat, 50), ops: n / ((performance.now() - t0) / 1000) };
+}
+
+/** Sequential lease grants (then revoked, unmeasured), and keep-alives of 16 leases over one stream. */
+async function leases(e: Endpoint, n: number): Promise<{ grantOps: number; keepAliveOps: number }> {
+  const ids: string[] = [];
+  let t0 = performance.now();
+  for (let i = 0; i < n; i++) ids.push(await e.grant(60));
+  const grantOps = n / ((performance.now() - t0) / 1000);
+  const stream = e.keepAliveStream();
+  const renewals = n * 4;
+  let next = 0;
+  t0 = performance.now();
+  await Promise.all(
+    ids.slice(0, 16).map(async (id) => {
+      while (next++ < renewals) if ((await stream.renew(id)) <= 0) throw new Error(`lease ${id} was not renewed`);
+    }),
+  );
+  const keepAliveOps = renewals / ((performance.now() - t0) / 1000);
+  stream.end();
+  for (const id of ids) await e.revoke(id);
+  return { grantOps, keepAliveOps };
+}
+
+/** Lock then unlock, n times, alone: acquire and release latency (p50, ms). */
+async function locksAlone(e: Endpoint, n: number, round: number): Promise<{ acquireP50: number; releaseP50: number }> {
+  const lease = await e.grant(60);
+  const acquire: number[] = [];
+  const release: number[] = [];
+  for (let i = 0; i < n; i++) {
+    let t = performance.now();
+    const key = await e.acquire(`bench-lock-${round}`, lease);
+    acquire.push(performance.now() - t);
+    t = performance.now();
+    await e.release(key);
+    release.push(performance.now() - t);
+  }
+  await e.revoke(lease);
+  return { acquireP50: pct(acquire, 50), releaseP50: pct(release, 50) };
+}
+
+/** 8 contenders, each with its own lease, take one lock n times in all: acquire latency (p50, p99) and hand-offs per second. */
+async function locksContended(e: Endpoint, n: number, round: number): Promise<{ acquireP50: number; acquireP99: number; handoffsPerSec: number }> {
+  const contenders = 8;
+  const leases = await Promise.all(Array.from({ length: contenders }, () => e.grant(60)));
+  const acquire: number[] = [];
+  let done = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    leases.map(async (lease) => {
+      while (done < n) {
+        const t = performance.now();
+        const key = await e.acquire(`bench-contended-${round}`, lease);
+        acquire.push(performance.now() - t);
+        done++;
+        await e.release(key);
+      }
+    }),
+  );
+  const handoffsPerSec = done / ((performance.now() - t0) / 1000);
+  for (const lease of leases) await e.revoke(lease);
+  return { acquireP50: pct(acquire, 50), acquireP99: pct(acquire, 99), handoffsPerSec };
 }
 
 /** kill -9 the leader, then put round-robin on the others (50 ms per attempt) until one is acknowledged. */
@@ -313,6 +419,13 @@ interface Figures {
   seqPutCpuUs: number;
   /** Server CPU (all members) per put with 64 in flight, µs. */
   put64CpuUs: number;
+  leaseGrantOps: number;
+  keepAliveOps: number;
+  lockAcquireP50Ms: number;
+  lockReleaseP50Ms: number;
+  lock8AcquireP50Ms: number;
+  lock8AcquireP99Ms: number;
+  lock8HandoffsPerSec: number;
 }
 
 async function measureRound(sys: System, round: number): Promise<Figures> {
@@ -327,9 +440,32 @@ async function measureRound(sys: System, round: number): Promise<Figures> {
   const put64CpuUs = ((cpuMs(sys.pids()) - cpu0) / CONC_PUTS) * 1000;
   const lin = await seqGets(leader, GETS, false);
   const ser = await seqGets(leader, GETS, true);
+  const lease = await leases(leader, LEASES);
+  const alone = await locksAlone(leader, LOCKS, round);
+  const contended = await locksContended(leader, LOCKS, round);
   const failoverMs = await failover(sys, round);
-  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms (${seqPutCpuUs.toFixed(0)} µs server CPU/put), 64 in flight ${put64.toFixed(0)}/s (${put64CpuUs.toFixed(0)} µs/put), lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms (load ${os.loadavg()[0]!.toFixed(1)})\n`);
-  return { seqPutOps: seq.ops, seqPutP50Ms: seq.p50, seqPutP99Ms: seq.p99, put16Ops: put16, put64Ops: put64, linGetP50Ms: lin.p50, linGetOps: lin.ops, serGetP50Ms: ser.p50, serGetOps: ser.ops, failoverMs, seqPutCpuUs, put64CpuUs };
+  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms (${seqPutCpuUs.toFixed(0)} µs server CPU/put), 64 in flight ${put64.toFixed(0)}/s (${put64CpuUs.toFixed(0)} µs/put), lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms, ${lease.grantOps.toFixed(0)} grants/s, ${lease.keepAliveOps.toFixed(0)} keep-alives/s, lock p50 ${alone.acquireP50.toFixed(2)} ms alone, ${contended.acquireP50.toFixed(2)} ms among 8 (load ${os.loadavg()[0]!.toFixed(1)})\n`);
+  return {
+    seqPutOps: seq.ops,
+    seqPutP50Ms: seq.p50,
+    seqPutP99Ms: seq.p99,
+    put16Ops: put16,
+    put64Ops: put64,
+    linGetP50Ms: lin.p50,
+    linGetOps: lin.ops,
+    serGetP50Ms: ser.p50,
+    serGetOps: ser.ops,
+    failoverMs,
+    seqPutCpuUs,
+    put64CpuUs,
+    leaseGrantOps: lease.grantOps,
+    keepAliveOps: lease.keepAliveOps,
+    lockAcquireP50Ms: alone.acquireP50,
+    lockReleaseP50Ms: alone.releaseP50,
+    lock8AcquireP50Ms: contended.acquireP50,
+    lock8AcquireP99Ms: contended.acquireP99,
+    lock8HandoffsPerSec: contended.handoffsPerSec,
+  };
 }
 
 function medians(runs: Figures[]): Figures {
@@ -398,6 +534,13 @@ async function main(): Promise<void> {
       ["kill -9 leader -> first ack ms", "failoverMs", false],
       ["server CPU per seq put µs", "seqPutCpuUs", false],
       ["server CPU per put, 64 infl. µs", "put64CpuUs", false],
+      ["lease grants/s", "leaseGrantOps", true],
+      ["lease keep-alives/s (16 leases)", "keepAliveOps", true],
+      ["lock acquire p50 ms, alone", "lockAcquireP50Ms", false],
+      ["lock release p50 ms, alone", "lockReleaseP50Ms", false],
+      ["lock acquire p50 ms, 8 contend", "lock8AcquireP50Ms", false],
+      ["lock acquire p99 ms, 8 contend", "lock8AcquireP99Ms", false],
+      ["lock hand-offs/s, 8 contenders", "lock8HandoffsPerSec", true],
     ];
     const ratios: Record<string, number> = {};
     console.log(`${"metric".padEnd(32)}${"raft-kv".padStart(12)}${"etcd 3.4".padStart(12)}${"raft-kv/etcd".padStart(14)}`);

@@ -579,7 +579,8 @@ program
       process.on("SIGTERM", () => void release().then(() => process.exit(0)));
       const held = await c.lock(name, kept.id, stop.signal);
       if (command.length === 0) {
-        print(g(), held, held.key);
+        // The create revision is the lock's fencing token: writes made under the lock should compare it (see the README).
+        print(g(), held, `${held.key} (fencing token: create revision ${held.createRevision})`);
         await kept.lost;
         fail(new Error("lock lost: the lease expired (renewals failed for longer than its TTL)"), g().json);
       }

@@ -291,7 +291,6 @@ export class RaftKvServer {
     if (this.warnTimer !== undefined) clearInterval(this.warnTimer);
     await this.http?.close();
     await this.grpc?.close();
-    this.services.leases.close();
     this.services.auth.close();
     await this.node.stop();
   }
@@ -355,18 +354,11 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
 /**
  * Leases and auth for a running node. The shortest lease is 1.5 election
  * timeouts in whole seconds (etcd's rule): shorter, and a lease could expire
- * while the cluster elects a leader that could renew it. A new leader extends
- * every lease by two election timeouts, the longest a deposed leader may go
- * on renewing leases before CheckQuorum makes it step down (see leases.ts).
+ * while the cluster elects a leader that could renew it.
  */
 function memberServices(node: RaftKvNode, options: ServerOptions): MemberServices {
   const electionMs = node.electionTimeoutMs;
-  const leases = new LeaseService(node, {
-    minTtlSec: Math.max(1, Math.ceil((1.5 * electionMs) / 1000)),
-    extendMs: 2 * electionMs,
-    requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
-    ...(options.log ? { log: options.log } : {}),
-  });
+  const leases = new LeaseService(node, { minTtlSec: Math.max(1, Math.ceil((1.5 * electionMs) / 1000)), requestTimeoutMs: options.requestTimeoutMs ?? 5_000 });
   serveMemberAdmin(node);
   return { leases, auth: new AuthService(node) };
 }

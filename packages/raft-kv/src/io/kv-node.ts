@@ -38,8 +38,7 @@ import { DiskStorage } from "./storage.ts";
 import { PeerNetwork } from "./peer-network.ts";
 import { hops } from "./hop-trace.ts";
 import { PeerCalls } from "./peer-calls.ts";
-import type { KvStore } from "../core/kv/index.ts";
-import type { Role } from "../core/raft/index.ts";
+import type { KvStore, RenewResult } from "../core/kv/index.ts";
 
 /** Omit over each member of a union (a plain Omit would merge the members). */
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
@@ -137,10 +136,6 @@ export class RaftKvNode {
   private readonly clusterIdValue: bigint;
   private readonly memberIdValue: bigint;
   private readonly leaderListeners = new Set<(leader: string | null) => void>();
-  private readonly roleListeners = new Set<(role: Role, leader: string | null) => void>();
-  private readonly applyListeners = new Set<(command: KvCommand, result: ApplyResult) => void>();
-  private lastRole: Role = "follower";
-  private lastLeader: string | null = null;
   /** Calls to this node's services from peers (lease keep-alives and membership changes passed to the leader). */
   readonly calls: PeerCalls;
 
@@ -196,16 +191,8 @@ export class RaftKvNode {
         send: (to, env) => this.network.send(to, env),
         log,
         trace: hops ? (stage, index) => hops!.mark(stage, index) : undefined,
-        softState: (leader, role) => {
+        softState: (leader) => {
           for (const l of [...this.leaderListeners]) l(leader);
-          if (role !== this.lastRole || leader !== this.lastLeader) {
-            this.lastRole = role;
-            this.lastLeader = leader;
-            for (const l of [...this.roleListeners]) l(role, leader);
-          }
-        },
-        applied: (_entry, command, result) => {
-          if (command && result) for (const l of this.applyListeners) l(command, result);
         },
         removed: () => {
           if (onRemoved) setImmediate(onRemoved);
@@ -314,18 +301,6 @@ export class RaftKvNode {
     return this.propose({ ...command, requestId: this.replica.nextRequestId() } as KvCommand, false);
   }
 
-  /** Calls `listener` with every applied command and its result, in log order, on every member. Returns an unsubscribe function. */
-  onApplied(listener: (command: KvCommand, result: ApplyResult) => void): () => void {
-    this.applyListeners.add(listener);
-    return () => this.applyListeners.delete(listener);
-  }
-
-  /** Calls `listener` whenever this node's role or known leader changes. Returns an unsubscribe function. */
-  onRoleChange(listener: (role: Role, leader: string | null) => void): () => void {
-    this.roleListeners.add(listener);
-    return () => this.roleListeners.delete(listener);
-  }
-
   /**
    * Proposes a write (put, delete, txn); resolves once applied here. Followers
    * forward to the leader. `user` is the authenticated user it comes from,
@@ -339,6 +314,16 @@ export class RaftKvNode {
     if (!result.ok) throw kvErrorToServer(result.error.code, result.error.message);
     if (!("response" in result)) throw new Error("write produced no response");
     return { revision: result.revision, response: result.response, duplicate: result.duplicate };
+  }
+
+  /** A lease keep-alive on this node: renewed if it leads (see Replica.renewLease). */
+  renewLease(id: number): RenewResult {
+    return this.replica.renewLease(id, monotonicMs());
+  }
+
+  /** Milliseconds lease `id` has left by this leader's clock; undefined off the leader or for an unknown lease. */
+  leaseRemainingMs(id: number): number | undefined {
+    return this.replica.leaseRemainingMs(id, monotonicMs());
   }
 
   /** Registers a client session (dissertation §6.3); the id is the register entry's log index. */

@@ -1,9 +1,9 @@
 /**
  * etcd's Lease service on one member: grants and revocations go through the
  * log (the lease table is replicated state, core/kv/lessor.ts); keep-alives
- * and time-to-live questions go to the leader, whose {@link LeaseClock} alone
- * decides when a lease expires, and the leader proposes the revocation of
- * every lease it lets expire.
+ * and time-to-live questions go to the leader, whose lease clock alone
+ * decides when a lease expires (the replica's LeaseKeeper, which proposes
+ * the revocation of every lease it lets expire).
  *
  * Why only the leader's clock: if each member expired leases by its own
  * clock, a member whose clock ran fast (or stepped) would delete keys the
@@ -18,9 +18,8 @@
  * never the other way round.
  */
 import crypto from "node:crypto";
-import { LeaseClock, MAX_LEASE_ID, MAX_LEASE_TTL_SEC, fromByteString, type ApplyResult, type KvCommand } from "../core/kv/index.ts";
+import { MAX_LEASE_ID, MAX_LEASE_TTL_SEC, fromByteString, type ApplyResult } from "../core/kv/index.ts";
 import { Reader, Writer } from "../core/kv/wire.ts";
-import type { Role } from "../core/raft/index.ts";
 import type { RaftKvNode } from "./kv-node.ts";
 import { ServerError, kvErrorToServer } from "../core/replica/errors.ts";
 
@@ -32,15 +31,8 @@ export interface LeaseServiceOptions {
    * an election could expire during one, before any leader could renew it.
    */
   minTtlSec: number;
-  /** How much longer than its TTL a lease lives after a leader change (see the file comment). */
-  extendMs: number;
   /** A keep-alive or time-to-live forwarded to the leader fails after this long. */
   requestTimeoutMs: number;
-  /** How often the leader looks for expired leases. Default 100 ms: expiry is that much late at most. */
-  checkIntervalMs?: number;
-  /** The monotonic clock. Default performance.now. */
-  now?: () => number;
-  log?: (line: string) => void;
 }
 
 /** What `LeaseTimeToLive` answers; `ttlSec` -1 = no such lease (etcd answers so rather than failing). */
@@ -53,19 +45,10 @@ export interface LeaseTimeToLive {
 
 /** etcd's Lease service backed by one raft-kv member. */
 export class LeaseService {
-  private readonly clock = new LeaseClock();
-  private readonly now: () => number;
-  private readonly unsubscribe: Array<() => void> = [];
-  private readonly timer: NodeJS.Timeout;
-
   constructor(
     private readonly node: RaftKvNode,
     private readonly options: LeaseServiceOptions,
   ) {
-    this.now = options.now ?? (() => performance.now());
-    this.unsubscribe.push(node.onRoleChange((role) => this.onRole(role)));
-    this.unsubscribe.push(node.onApplied((command, result) => this.onApplied(command, result)));
-    if (node.isLeader) this.onRole("leader");
     node.calls.handle("lease.keepalive", async (_from, body) => {
       const id = new Reader(body).uint();
       return new Writer().uint(await this.renewHere(id)).finish().slice();
@@ -74,14 +57,6 @@ export class LeaseService {
       const r = new Reader(body);
       return encodeTtl(await this.timeToLiveHere(r.uint(), r.bool()));
     });
-    this.timer = setInterval(() => this.revokeExpired(), options.checkIntervalMs ?? 100);
-    this.timer.unref();
-  }
-
-  /** Stops the expiry checks. */
-  close(): void {
-    clearInterval(this.timer);
-    for (const u of this.unsubscribe) u();
   }
 
   /**
@@ -111,14 +86,14 @@ export class LeaseService {
 
   /** Renews lease `id` on the leader; resolves with its TTL in seconds, 0 when there is no such lease (etcd's keep-alive answer). */
   async keepAlive(id: number): Promise<number> {
-    return this.onLeader(() => this.renewHere(id), async (leader) => new Reader(await this.node.calls.call(leader, "lease.keepalive", new Writer().uint(id).finish().slice(), this.options.requestTimeoutMs)).uint());
+    return this.onLeader(() => this.renewHere(id), async (leader, timeoutMs) => new Reader(await this.node.calls.call(leader, "lease.keepalive", new Writer().uint(id).finish().slice(), timeoutMs)).uint());
   }
 
   /** The leader's view of lease `id`: seconds left, granted TTL and (with `withKeys`) its keys. */
   async timeToLive(id: number, withKeys: boolean): Promise<LeaseTimeToLive> {
     return this.onLeader(
       () => this.timeToLiveHere(id, withKeys),
-      async (leader) => decodeTtl(await this.node.calls.call(leader, "lease.ttl", new Writer().uint(id).bool(withKeys).finish().slice(), this.options.requestTimeoutMs)),
+      async (leader, timeoutMs) => decodeTtl(await this.node.calls.call(leader, "lease.ttl", new Writer().uint(id).bool(withKeys).finish().slice(), timeoutMs)),
     );
   }
 
@@ -129,39 +104,12 @@ export class LeaseService {
 
   // --- the leader's side ----------------------------------------------------------
 
-  private onRole(role: Role): void {
-    if (role === "leader" && !this.clock.isPrimary) {
-      this.clock.promote(this.now(), this.options.extendMs, this.node.state.leases());
-    } else if (role !== "leader" && this.clock.isPrimary) {
-      this.clock.demote();
-    }
-  }
-
-  private onApplied(command: KvCommand, result: ApplyResult): void {
-    if (!result.ok) return;
-    if ("leaseGranted" in result) this.clock.granted(result.leaseGranted, this.now());
-    else if ("leaseRevoked" in result) this.clock.revoked(result.leaseRevoked);
-    else if (command.type === "lease-revoke") this.clock.revoked(command.id);
-  }
-
-  private revokeExpired(): void {
-    for (const id of this.clock.expired(this.now())) {
-      this.node.submit({ type: "lease-revoke", id, expired: true }).then(
-        (r) => {
-          if (!r.ok && r.error.code !== "lease_not_found") this.options.log?.(`revoking expired lease ${id.toString(16)} failed: ${r.error.message}`);
-        },
-        // Lost in a leader change or timed out: the clock proposes it again after its retry interval.
-        () => {},
-      );
-    }
-  }
-
   private async renewHere(id: number): Promise<number> {
-    let r = this.clock.renew(id, this.node.state.lease(id)?.ttlSec, this.now());
-    if (!r.ok && r.reason === "not_found" && this.clock.isPrimary) {
+    let r = this.node.renewLease(id);
+    if (!r.ok && r.reason === "not_found") {
       // A new leader may not have applied a grant that is already committed (etcd waits for the applied index too).
       await this.node.readBarrier();
-      r = this.clock.renew(id, this.node.state.lease(id)?.ttlSec, this.now());
+      r = this.node.renewLease(id);
     }
     if (r.ok) return r.ttlSec;
     if (r.reason === "not_primary") throw new ServerError("not_leader", "lease keep-alives go to the leader", { leader: this.node.leader });
@@ -169,29 +117,37 @@ export class LeaseService {
   }
 
   private async timeToLiveHere(id: number, withKeys: boolean): Promise<LeaseTimeToLive> {
-    if (!this.clock.isPrimary) throw new ServerError("not_leader", "lease time-to-live is the leader's", { leader: this.node.leader });
+    if (!this.node.isLeader) throw new ServerError("not_leader", "lease time-to-live is the leader's", { leader: this.node.leader });
     let lease = this.node.state.lease(id);
     if (!lease) {
       await this.node.readBarrier();
       lease = this.node.state.lease(id);
     }
-    const left = this.clock.remainingMs(id, this.now());
+    const left = this.node.leaseRemainingMs(id);
     if (!lease || left === undefined) return { id, ttlSec: -1, grantedTtlSec: 0, keys: [] };
     // Whole seconds left, rounded down, as etcd reports them.
     return { id, ttlSec: Math.floor(left / 1000), grantedTtlSec: lease.ttlSec, keys: withKeys ? lease.keys.map(fromByteString) : [] };
   }
 
-  /** Runs `local` if this member leads, else `remote` on the leader, retrying through leader changes until the request timeout. */
-  private async onLeader<T>(local: () => Promise<T>, remote: (leader: string) => Promise<T>): Promise<T> {
+  /**
+   * Runs `local` if this member leads, else `remote` on the leader, retrying
+   * through leader changes until the request timeout. Both are questions
+   * that change nothing twice over (a renewal renews), so an attempt that got
+   * no answer is repeated too: each waits at most two election timeouts, so
+   * a leader that died is given up on in time for a client to keep a lease
+   * of a few seconds.
+   */
+  private async onLeader<T>(local: () => Promise<T>, remote: (leader: string, timeoutMs: number) => Promise<T>): Promise<T> {
     const deadline = performance.now() + this.options.requestTimeoutMs;
+    const attemptMs = 2 * this.node.electionTimeoutMs;
     for (;;) {
       try {
         if (this.node.isLeader) return await local();
         const leader = this.node.leader ?? (await this.node.waitForLeader(Math.max(1, deadline - performance.now())));
         if (leader === this.node.id) continue;
-        return await remote(leader);
+        return await remote(leader, Math.max(1, Math.min(attemptMs, deadline - performance.now())));
       } catch (error) {
-        const retry = error instanceof ServerError && (error.code === "not_leader" || error.code === "no_leader");
+        const retry = error instanceof ServerError && (error.code === "not_leader" || error.code === "no_leader" || error.code === "timeout");
         if (!retry || performance.now() > deadline) throw error;
         await new Promise((r) => setTimeout(r, 20));
       }

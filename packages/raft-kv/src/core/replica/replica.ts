@@ -20,14 +20,15 @@
  * through the `send` hook: they promise nothing about this node's disk, so
  * they need not wait for a Ready.
  */
-import { RaftNode, decodeConfChange, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type PersistedState, type RaftConfig, type Ready, type Role, type Snapshot } from "../raft/index.ts";
-import { KvStore, encodeCommand, type ApplyResult, type KvCommand, type KvStoreConfig } from "../kv/index.ts";
+import { DEFAULT_RAFT_CONFIG, RaftNode, decodeConfChange, type ConfChange, type ConfState, type Entry, type Message, type NodeId, type PersistedState, type RaftConfig, type Ready, type Role, type Snapshot } from "../raft/index.ts";
+import { KvStore, encodeCommand, type ApplyResult, type KvCommand, type KvStoreConfig, type RenewResult } from "../kv/index.ts";
 import type { Envelope } from "./envelope.ts";
 import { ServerError, raftErrorToServer } from "./errors.ts";
 import { Proposals, type ConfChangeOutcome, type ProposalOutcome } from "./proposals.ts";
 import { ReadBarrier } from "./read-barrier.ts";
 import { MemberAdmin } from "./member-admin.ts";
 import { WatchHub, type WatchHandle, type WatchListener, type WatchOptions, type WatchStart } from "./watch-hub.ts";
+import { LeaseKeeper } from "./leases.ts";
 
 /** How a replica starts: a founding member, a member to be added later, or a restart from what it persisted. */
 export type ReplicaStart = { bootstrap: readonly NodeId[] } | { join: true } | { persisted: PersistedState };
@@ -50,6 +51,13 @@ export interface ReplicaTiming {
   commitBroadcastDelayMs: number;
   /** Fail refused proposals at once instead of holding them for a leader (see ProposalsTiming.failFast). Default false. */
   failFast?: boolean;
+  /**
+   * How much longer than its TTL every lease lives after this node becomes
+   * leader (LeaseClock.promote). It must cover how long a deposed leader can
+   * go on renewing leases before CheckQuorum makes it step down; two election
+   * timeouts do. Default: 2 * electionTick * tickMs.
+   */
+  leaseExtendMs?: number;
   /** One read index request per read, none held for a leader (see ReadBarrierTiming.unbatched). Default false. */
   unbatchedReads?: boolean;
 }
@@ -111,6 +119,7 @@ export class Replica {
   private readonly reads: ReadBarrier;
   private readonly watches = new WatchHub();
   private readonly admin: MemberAdmin;
+  private readonly leaseKeeper: LeaseKeeper;
 
   private softLeader: NodeId | null = null;
   private softRole: Role = "follower";
@@ -163,6 +172,15 @@ export class Replica {
         leader: () => this.softLeader,
       },
       { timeoutMs: options.timing.requestTimeoutMs, retryMs: options.timing.readRetryMs, unbatched: options.timing.unbatchedReads },
+    );
+    this.leaseKeeper = new LeaseKeeper(
+      {
+        leases: () => this.store.leases(),
+        lease: (id) => this.store.lease(id),
+        // Answered by nobody: a revocation lost in a leader change is proposed again by the clock's retry.
+        proposeRevoke: (id, nowMs) => this.propose({ type: "lease-revoke", requestId: this.nextRequestId(), id, expired: true }, false, nowMs, () => {}),
+      },
+      options.timing.leaseExtendMs ?? 2 * (options.raft.electionTick ?? DEFAULT_RAFT_CONFIG.electionTick) * options.timing.tickMs,
     );
     this.admin = new MemberAdmin(
       {
@@ -221,6 +239,7 @@ export class Replica {
     this.proposals.expire(nowMs);
     this.reads.expire(nowMs);
     this.admin.expire(nowMs);
+    this.leaseKeeper.tick(nowMs);
     if (this.commitAtMs <= nowMs) {
       this.commitAtMs = Infinity;
       // A no-op for followers that heard of it meanwhile (the next append or heartbeat carried it).
@@ -236,7 +255,7 @@ export class Replica {
 
   /** The earliest time `tick` has something to do. */
   nextDeadlineMs(): number {
-    return Math.min(this.nextTickMs, this.commitAtMs, this.proposals.nextDeadlineMs(), this.reads.nextDeadlineMs(), this.admin.nextDeadlineMs());
+    return Math.min(this.nextTickMs, this.commitAtMs, this.proposals.nextDeadlineMs(), this.reads.nextDeadlineMs(), this.admin.nextDeadlineMs(), this.leaseKeeper.nextDeadlineMs());
   }
 
   /** One envelope from a peer. Raft messages addressed to another node are ignored. */
@@ -312,6 +331,16 @@ export class Replica {
     this.admin.transfer(to, nowMs, done);
   }
 
+  /** A lease keep-alive: on the leader renews lease `id` and answers its TTL; see RenewResult for the refusals elsewhere. */
+  renewLease(id: number, nowMs: number): RenewResult {
+    return this.leaseKeeper.renew(id, nowMs);
+  }
+
+  /** Milliseconds lease `id` has left by this leader's clock; undefined when this node does not lead or knows no such lease. */
+  leaseRemainingMs(id: number, nowMs: number): number | undefined {
+    return this.leaseKeeper.remainingMs(id, nowMs);
+  }
+
   /** The HTTP address a member published through the log, or null. */
   httpAddressOf(id: NodeId | null): string | null {
     if (!id) return null;
@@ -351,7 +380,7 @@ export class Replica {
       this.watches.resync(this.store);
       this.hooks.snapshotInstalled?.(rd.snapshot);
     }
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    for (const e of rd.committedEntries) this.applyEntry(e, nowMs);
     if (rd.committedEntries.length > 0 && this.softRole === "leader") this.noteCommitted(rd.committedEntries);
     // 4. Reads whose index is now known, and those the state machine has reached.
     for (const rs of rd.readStates) this.reads.onReadState(rs.requestCtx, rs.index, nowMs);
@@ -388,7 +417,7 @@ export class Replica {
     return { metadata: r.value, data };
   }
 
-  private applyEntry(e: Entry): void {
+  private applyEntry(e: Entry, nowMs: number): void {
     if (e.index <= this.store.appliedIndex) return;
     let command: KvCommand | undefined;
     let result: ApplyResult | undefined;
@@ -409,6 +438,7 @@ export class Replica {
       ({ command, result } = this.store.applyEntry(e.index, e.data));
       if (result.ok && "events" in result && result.events.length > 0) this.watches.notify(result.events, result.revision);
     }
+    this.leaseKeeper.applied(command, result, nowMs);
     this.proposals.applied(e.index, command?.requestId, result);
     this.hooks.applied?.(e, command, result);
   }
@@ -419,6 +449,7 @@ export class Replica {
     if (changed) this.hooks.log?.(`leader is now ${leader ?? "unknown"} (this node: ${role}, term ${this.raft.term})`);
     this.softLeader = leader;
     this.softRole = role;
+    this.leaseKeeper.roleChanged(role, nowMs);
     this.hooks.softState?.(leader, role);
     if (!changed) return;
     this.admin.leaderChanged(leader);
