@@ -89,9 +89,11 @@ export class AuthService {
    * The user a request acts as, or undefined while auth is off. A token
    * that is unknown, revoked or idle too long is "invalid auth token"; no
    * token and no verified certificate is no user (the state machine then
-   * refuses writes with "user name is empty", as etcd).
+   * refuses writes with "user name is empty", as etcd). The certificate's
+   * name is asked for only while auth is on (it costs a look at the TLS
+   * session, and most calls have no use for it).
    */
-  userOf(token: string | undefined, certCommonName: string | undefined): string | undefined {
+  userOf(token: string | undefined, certCommonName: () => string | undefined): string | undefined {
     const auth = this.node.state.auth;
     if (!auth.enabled) return undefined;
     if (token) {
@@ -105,7 +107,7 @@ export class AuthService {
       this.lastUse.set(token, now);
       return user;
     }
-    return certCommonName || undefined;
+    return certCommonName() || undefined;
   }
 
   /** Checks `password` and issues a token through the log (etcd's Authenticate). */

@@ -244,7 +244,7 @@ export class GrpcApi implements GrpcApiContext {
 
   userOf(context: CallContext): string | undefined {
     const token = context.metadata.token;
-    return this.memberServices().auth.userOf(typeof token === "string" ? token : undefined, context.peerCommonName);
+    return this.memberServices().auth.userOf(typeof token === "string" ? token : undefined, () => context.peerCommonName);
   }
 
   track(call: { end(): void }): () => void {

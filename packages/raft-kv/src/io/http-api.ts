@@ -362,11 +362,11 @@ export class HttpApi {
     const header = req.headers.authorization;
     const token = typeof header === "string" && header !== "" ? header.replace(/^Bearer\s+/i, "") : undefined;
     const socket = req.socket as TLSSocket;
-    let cn: string | undefined;
-    if (this.tls && typeof socket.getPeerCertificate === "function" && socket.authorized) {
+    const cn = (): string | undefined => {
+      if (!this.tls || typeof socket.getPeerCertificate !== "function" || !socket.authorized) return undefined;
       const subject = socket.getPeerCertificate().subject?.CN;
-      cn = Array.isArray(subject) ? (subject[0] as string | undefined) : subject;
-    }
+      return Array.isArray(subject) ? (subject[0] as string | undefined) : subject;
+    };
     return this.services().auth.userOf(token, cn);
   }
 

@@ -166,6 +166,13 @@ export class LeaseClock {
   private readonly deadlines = new Map<number, number>();
   /** Leases whose revocation was proposed: not proposed again before this time. */
   private readonly retryAt = new Map<number, number>();
+  /**
+   * No deadline or retry time is earlier than this (a lower bound, exact
+   * after every scan): the driver asks for it after every batch of work, and
+   * most ticks find nothing due, so neither may cost a scan of every lease.
+   * A renewal only moves a deadline later, so it leaves the bound valid.
+   */
+  private minDueMs = Infinity;
 
   constructor(readonly config: LeaseClockConfig = DEFAULT_LEASE_CLOCK_CONFIG) {}
 
@@ -186,7 +193,12 @@ export class LeaseClock {
     this.primary = true;
     this.deadlines.clear();
     this.retryAt.clear();
-    for (const l of leases) this.deadlines.set(l.id, nowMs + extendMs + l.ttlSec * 1000);
+    this.minDueMs = Infinity;
+    for (const l of leases) {
+      const deadline = nowMs + extendMs + l.ttlSec * 1000;
+      this.deadlines.set(l.id, deadline);
+      if (deadline < this.minDueMs) this.minDueMs = deadline;
+    }
   }
 
   /** This node is no longer leader: forget every deadline (the next leader starts its own). */
@@ -194,11 +206,15 @@ export class LeaseClock {
     this.primary = false;
     this.deadlines.clear();
     this.retryAt.clear();
+    this.minDueMs = Infinity;
   }
 
   /** A grant was applied. On the leader the countdown starts now (etcd refreshes at apply). */
   granted(lease: LeaseRecord, nowMs: number): void {
-    if (this.primary) this.deadlines.set(lease.id, nowMs + lease.ttlSec * 1000);
+    if (!this.primary) return;
+    const deadline = nowMs + lease.ttlSec * 1000;
+    this.deadlines.set(lease.id, deadline);
+    if (deadline < this.minDueMs) this.minDueMs = deadline;
   }
 
   /** A revocation was applied (by a client or by expiry). */
@@ -234,7 +250,7 @@ export class LeaseClock {
    * returned again for `revokeRetryMs`. Empty on a follower.
    */
   expired(nowMs: number): number[] {
-    if (!this.primary) return [];
+    if (!this.primary || nowMs < this.minDueMs) return [];
     const due: Array<[number, number]> = [];
     for (const [id, deadline] of this.deadlines) {
       if (deadline > nowMs) continue;
@@ -245,17 +261,17 @@ export class LeaseClock {
     due.sort((a, b) => a[1] - b[1] || a[0] - b[0]);
     const out = due.slice(0, this.config.maxRevokesPerCheck).map(([id]) => id);
     for (const id of out) this.retryAt.set(id, nowMs + this.config.revokeRetryMs);
+    // Past the scan: the exact next time anything is due (the leases not handed out this time are due now).
+    this.minDueMs = due.length > out.length ? nowMs : Infinity;
+    for (const [id, deadline] of this.deadlines) {
+      const at = Math.max(deadline, this.retryAt.get(id) ?? 0);
+      if (at < this.minDueMs) this.minDueMs = at;
+    }
     return out;
   }
 
-  /** The earliest deadline or retry time still ahead, for a driver that sleeps until then; undefined when nothing is pending. */
+  /** No lease is due before this time, for a driver that sleeps until then (it may be early, never late); undefined when nothing is pending. */
   nextDueMs(): number | undefined {
-    if (!this.primary) return undefined;
-    let next: number | undefined;
-    for (const [id, deadline] of this.deadlines) {
-      const at = Math.max(deadline, this.retryAt.get(id) ?? 0);
-      if (next === undefined || at < next) next = at;
-    }
-    return next;
+    return this.primary && this.minDueMs !== Infinity ? this.minDueMs : undefined;
   }
 }

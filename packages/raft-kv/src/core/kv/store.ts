@@ -120,6 +120,9 @@ interface Batch {
   path: Map<TxnRequest, boolean>;
 }
 
+/** The branch map of a write that is no transaction: nothing to decide (shared, never written to). */
+const NO_PATH: Map<TxnRequest, boolean> = new Map();
+
 class TxnFailure extends Error {
   constructor(readonly kvError: KvError) {
     super(kvError.message);
@@ -441,7 +444,7 @@ export class KvStore {
   // --- writes ----------------------------------------------------------------
 
   private applyWrite(op: WriteOp, user: string | undefined): ApplyResult {
-    const path = this.decide(op, new Map());
+    const path = op.type === "txn" ? this.decide(op, new Map()) : NO_PATH;
     const invalid = this.validate(op, path) ?? this.authorize(op, user);
     if (invalid) return { ok: false, revision: this.currentRevision, error: invalid };
     const batch = { revision: this.currentRevision + 1, events: [] as KvEvent[], path };
