@@ -117,7 +117,7 @@ function client(g: GlobalOpts): RaftKvHttpClient {
 
 /** A lease id as etcdctl prints and takes it: hexadecimal. */
 function hexId(v: string): number {
-  if (!/^[0-9a-fA-F]{1,14}$/.test(v)) throw new InvalidArgumentError("a lease id is hexadecimal, as `lease grant` prints it (at most 14 digits)");
+  if (!/^[0-9a-fA-F]{1,16}$/.test(v)) throw new InvalidArgumentError("a lease id is hexadecimal, as `lease grant` prints it");
   const n = Number.parseInt(v, 16);
   if (n === 0 || !Number.isSafeInteger(n)) throw new InvalidArgumentError("a lease id is a positive hexadecimal number below 2^53");
   return n;

@@ -166,6 +166,24 @@ describe("Debian's etcdctl: membership and snapshots", () => {
   }, 30_000);
 });
 
+describe("heck-raft's own lease and lock commands", () => {
+  const heck = async (...args: string[]) => (await exec(process.execPath, [CLI_BIN, "--endpoints", cluster.nodes.map((n) => n.http).join(","), ...args], { timeout: 20_000 })).stdout;
+
+  it("lease grant, put --lease, timetolive --keys, revoke; lock runs a command holding the lock and its fencing token", async () => {
+    const granted = /^lease ([0-9a-f]{16}) granted with TTL\(30s\)\n$/.exec(await heck("lease", "grant", "30"));
+    expect(granted).not.toBeNull();
+    const id = granted![1]!;
+    expect(await heck("put", "cli/leased", "v", "--lease", id)).toBe("OK\n");
+    expect(await heck("lease", "timetolive", "--keys", id)).toMatch(new RegExp(`^lease ${id} granted with TTL\\(30s\\), remaining\\(\\d+s\\), attached keys\\(\\[cli/leased\\]\\)\\n$`));
+    expect(await heck("lease", "revoke", id)).toBe(`lease ${id} revoked\n`);
+    expect(await etcdctl(["get", "cli/leased"])).toBe("");
+    const out = await heck("lock", "cli-job", "--", "sh", "-c", 'echo "$ETCD_LOCK_KEY $ETCD_LOCK_REV"');
+    expect(out).toMatch(/^cli-job\/[0-9a-f]+ \d+\n$/);
+    // The command ran holding the lock; afterwards the lock key is gone.
+    expect(await etcdctl(["get", "--prefix", "cli-job/"])).toBe("");
+  }, 60_000);
+});
+
 describe("the etcd3 npm client against the processes", () => {
   it("lease, lock and election", async () => {
     const etcd = new Etcd3({ hosts: cluster.nodes.map((n) => `http://${n.grpc}`) });
