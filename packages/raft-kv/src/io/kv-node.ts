@@ -15,22 +15,9 @@
  * read barrier (ReadIndex, §6.4); serializable reads read the local state.
  */
 import crypto from "node:crypto";
-import type { FaultControl, StreamTransport } from "@heck/sim";
 import { createPrng } from "@heck/sim";
 import type { Message, Ready } from "../core/raft/index.ts";
-import {
-  DEFAULT_KV_STORE_CONFIG,
-  type ApplyResult,
-  type KvCommand,
-  type KvEvent,
-  type KvStoreConfig,
-  type MemberAttrs,
-  type RangeRequest,
-  type RangeResponse,
-  type SessionTag,
-  type WriteOp,
-  type WriteResponse,
-} from "../core/kv/index.ts";
+import type { ApplyResult, KvCommand, KvCommandInput, KvEvent, KvStore, MemberAttrs, RangeRequest, RangeResponse, RenewResult, SessionTag, WriteOp } from "../core/kv/index.ts";
 import { Replica, mayLeaveBeforePersist, type ReplicaStart, type WatchHandle, type WatchOptions } from "../core/replica/index.ts";
 import { ServerError, kvErrorToServer } from "../core/replica/errors.ts";
 import type { Envelope } from "../core/replica/envelope.ts";
@@ -38,82 +25,11 @@ import { DiskStorage } from "./storage.ts";
 import { PeerNetwork } from "./peer-network.ts";
 import { hops } from "./hop-trace.ts";
 import { PeerCalls } from "./peer-calls.ts";
-import type { KvStore, RenewResult } from "../core/kv/index.ts";
-
-/** Omit over each member of a union (a plain Omit would merge the members). */
-type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+import { resolveNodeOptions, type RaftKvNodeOptions, type ResolvedNodeOptions, type WriteResult } from "./node-options.ts";
 import { clusterId, memberId, memberList, nodeStatus, type HeaderInfo, type MemberInfo, type NodeIdentity, type NodeStatus } from "./node-info.ts";
 
-export type { WatchOptions, WatchHandle };
+export type { WatchOptions, WatchHandle, RaftKvNodeOptions, WriteResult };
 
-/** Everything a node needs to start. */
-export interface RaftKvNodeOptions {
-  /** This node's id, e.g. "n1". Must match its data dir once written. */
-  id: string;
-  /** Founding members' peer addresses by id (this node included); used to bootstrap and to find peers. */
-  peers: Record<string, string>;
-  /** Where the WAL, snapshots and meta.json live. */
-  dataDir: string;
-  /** The peer transport, already listening on this node's peer address. */
-  transport: StreamTransport & Partial<FaultControl> & { close(): Promise<void> };
-  /** Start empty and wait to be added with `members add` (etcd's --initial-cluster-state=existing). */
-  join?: boolean;
-  /**
-   * Milliseconds per Raft tick. Election timeout = electionTick..2*electionTick-1
-   * ticks, heartbeats every heartbeatTick ticks. Default 50 ms with electionTick 10
-   * (0.5-1 s timeouts, heartbeats every 50 ms): failover well under a second on
-   * loopback, while a 50 ms stall of the event loop does not trigger elections.
-   */
-  tickMs?: number;
-  /** See tickMs. Default 10. */
-  electionTick?: number;
-  /** See tickMs. Default 1. */
-  heartbeatTick?: number;
-  /**
-   * How long a leader may hold back telling followers about a new commit
-   * index, hoping the next write's append carries it for free (the core's
-   * `commitBroadcast: "lazy"`). Writes forwarded by a follower and membership
-   * changes are announced at once, since someone waits on a follower for
-   * them. Trade-off: one client writing in a loop saves two peer messages and
-   * two acknowledgements per write (the next write arrives sooner than this);
-   * followers' serializable reads and watches lag by up to this much.
-   * Default 2 ms: longer than a client's round trip on loopback, shorter
-   * than anything a person notices. -1 = tell them at once (etcd's behaviour).
-   */
-  commitBroadcastDelayMs?: number;
-  /** Take a snapshot and compact the log after this many applied entries. Default 10,000 (etcd's SnapshotCount is 100,000; ours restarts faster). */
-  snapshotEntries?: number;
-  /** Client requests fail with "timeout" after this long. Default 5,000 ms, etcd's request timeout. */
-  requestTimeoutMs?: number;
-  /** How linearizable reads confirm leadership (§6.4): a heartbeat round ("safe") or the lease. Default "safe". */
-  readOnlyOption?: "safe" | "leaseBased";
-  /** gRPC URLs clients use (published to members, shown by `etcdctl member list`). */
-  clientUrls?: string[];
-  /** The JSON HTTP API address host:port (published so followers can forward admin calls). */
-  httpAddress?: string;
-  /** Groups members into one cluster; hashed into etcd's cluster id. Default "heck-raft". */
-  clusterToken?: string;
-  /** State machine tuning; all members must agree. */
-  kvConfig?: KvStoreConfig;
-  /** Log lines go here. Default: stderr with the node id. */
-  log?: (line: string) => void;
-  /** WAL segment size (tests use small ones). */
-  walSegmentBytes?: number;
-  /** Seed for the election-timeout PRNG. Default: random. */
-  seed?: number;
-  /** Called once when a committed configuration no longer includes this node (etcd members exit then). */
-  onRemoved?: () => void;
-}
-
-/** A write's answer. */
-export interface WriteResult {
-  revision: number;
-  response: WriteResponse;
-  /** True when a session retry was answered from the cache instead of applying again (§6.3). */
-  duplicate: boolean;
-}
-
-/** Options of one watch (etcd's WatchCreateRequest). */
 
 /** The replica's clock: monotonic milliseconds, so a wall-clock step never fires or stalls a timeout. */
 const monotonicMs = (): number => performance.now();
@@ -123,7 +39,7 @@ export class RaftKvNode {
   private readonly replica: Replica;
   private readonly storage: DiskStorage;
   private readonly network: PeerNetwork;
-  private readonly opts: Required<Omit<RaftKvNodeOptions, "join" | "seed" | "walSegmentBytes" | "log" | "onRemoved">> & { join: boolean };
+  private readonly opts: ResolvedNodeOptions;
   private readonly log: (line: string) => void;
   private timer: NodeJS.Timeout | null = null;
   private timerAtMs = Infinity;
@@ -140,24 +56,7 @@ export class RaftKvNode {
   readonly calls: PeerCalls;
 
   private constructor(options: RaftKvNodeOptions, storage: DiskStorage, start: ReplicaStart) {
-    this.opts = {
-      id: options.id,
-      peers: options.peers,
-      dataDir: options.dataDir,
-      transport: options.transport,
-      join: options.join ?? false,
-      tickMs: options.tickMs ?? 50,
-      electionTick: options.electionTick ?? 10,
-      heartbeatTick: options.heartbeatTick ?? 1,
-      commitBroadcastDelayMs: options.commitBroadcastDelayMs ?? 10,
-      snapshotEntries: options.snapshotEntries ?? 10_000,
-      requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
-      readOnlyOption: options.readOnlyOption ?? "safe",
-      clientUrls: options.clientUrls ?? [],
-      httpAddress: options.httpAddress ?? "",
-      clusterToken: options.clusterToken ?? "heck-raft",
-      kvConfig: options.kvConfig ?? DEFAULT_KV_STORE_CONFIG,
-    };
+    this.opts = resolveNodeOptions(options);
     const log = options.log ?? ((line: string) => process.stderr.write(`[${options.id}] ${line}\n`));
     this.log = log;
     this.storage = storage;
@@ -297,7 +196,7 @@ export class RaftKvNode {
    * resolves with its result once applied here; followers forward it. Not
    * idempotent: a proposal lost in a leader change fails rather than retries.
    */
-  submit(command: DistributiveOmit<KvCommand, "requestId">): Promise<ApplyResult> {
+  submit(command: KvCommandInput): Promise<ApplyResult> {
     return this.propose({ ...command, requestId: this.replica.nextRequestId() } as KvCommand, false);
   }
 
@@ -392,9 +291,7 @@ export class RaftKvNode {
 
   /** Promotes learner `id` to voter once (leader only); fails at once if it has not caught up. */
   async promoteMember(id: string): Promise<MemberInfo[]> {
-    const conf = this.replica.confState;
-    if (!conf.learners.includes(id)) throw new ServerError(conf.voters.includes(id) ? "member_not_learner" : "unknown_member", `${id} is not a learner`);
-    await this.call((nowMs, done) => this.replica.proposeConfChange({ type: "promoteLearner", nodeId: id }, nowMs, done));
+    await this.call((nowMs, done) => this.replica.promoteMember(id, nowMs, done));
     return this.members();
   }
 

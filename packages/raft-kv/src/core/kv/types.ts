@@ -187,6 +187,9 @@ export type KvCommand = (
   user?: string;
 };
 
+/** A command as a caller hands it to a node, which adds the `requestId` (Omit over each member of the union, not over the union as one). */
+export type KvCommandInput = KvCommand extends infer C ? (C extends unknown ? Omit<C, "requestId"> : never) : never;
+
 /** The reasons a committed command can fail in the state machine (every replica fails it the same way). */
 export type KvErrorCode =
   | "session_expired"

@@ -73,6 +73,13 @@ export class MemberAdmin {
     this.host.proposeConfChange({ type: "addLearner", nodeId: id, context: peerAddress }, nowMs, (error) => (error ? done(error) : promote(nowMs)));
   }
 
+  /** Promotes learner `id` to voter once; fails at once if it is no learner, or has not caught up (§4.2.1). */
+  promote(id: string, nowMs: number, done: (error: ServerError | undefined) => void): void {
+    const conf = this.host.confState();
+    if (!conf.learners.includes(id)) return done(new ServerError(conf.voters.includes(id) ? "member_not_learner" : "unknown_member", `${id} is not a learner`));
+    this.host.proposeConfChange({ type: "promoteLearner", nodeId: id }, nowMs, done);
+  }
+
   /** Removes member `id`. When that is this leader itself, it hands leadership over instead and fails with `not_leader` naming the new leader. */
   remove(id: string, nowMs: number, done: (error: ServerError | undefined) => void): void {
     const conf = this.host.confState();

@@ -321,6 +321,11 @@ export class Replica {
     this.admin.add(id, peerAddress, learner, nowMs, done);
   }
 
+  /** Promotes learner `id` to voter once, failing if it has not caught up (see MemberAdmin). */
+  promoteMember(id: NodeId, nowMs: number, done: (error: ServerError | undefined) => void): void {
+    this.admin.promote(id, nowMs, done);
+  }
+
   /** Removes a member; a leader removing itself hands leadership over first (see MemberAdmin). */
   removeMember(id: NodeId, nowMs: number, done: (error: ServerError | undefined) => void): void {
     this.admin.remove(id, nowMs, done);
