@@ -18,6 +18,7 @@ export {
   SimTransport,
   type EndpointSink,
   type LatencyOptions,
+  type MessageInFlight,
   type NetworkFaultOptions,
   type NetworkStats,
   type SimNetworkOptions,

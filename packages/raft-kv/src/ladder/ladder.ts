@@ -102,8 +102,9 @@ const RAFT_TICK_MS = 10;
  * PreVote and CheckQuorum, the key-value state machine, forwarding and the
  * ReadIndex barrier), driven as the server drives it: each Ready persisted
  * to an in-memory disk, then sent, then applied (`processReadies`).
+ * Exported so other simulations (the browser view) run the same member.
  */
-class RaftMember implements SimProcess<Envelope, PersistedState>, AgreementNode {
+export class RaftMember implements SimProcess<Envelope, PersistedState>, AgreementNode {
   readonly replica: Replica;
   private readonly storage: MemoryStorage;
   private outbox: Outbound<Envelope>[] = [];

@@ -117,6 +117,17 @@ const DEFAULT_FAULTS: NetworkFaultOptions = {
 const KIND_MESSAGE = 0;
 const KIND_CALLBACK = 1;
 
+/** A message on its way, as {@link SimNetwork.messagesInFlight} lists it. */
+export interface MessageInFlight {
+  from: Address;
+  to: Address;
+  sentMs: number;
+  /** When it is due: delivered then, or lost then if its link or receiver is down. */
+  dueMs: number;
+  channel: Channel;
+  payload: unknown;
+}
+
 /**
  * One queued event. A single class for every kind keeps V8's inline caches
  * monomorphic on the hot path; message events are pooled and reused.
@@ -133,6 +144,8 @@ class NetEvent implements Timed {
   epoch = 0;
   stream = false;
   size = 0;
+  /** When a message was sent (messages only). */
+  sentT = 0;
   payload: unknown = undefined;
   callback: (() => void) | undefined = undefined;
   cancelled = false;
@@ -461,8 +474,23 @@ export class SimNetwork implements Clock {
     ev.srcIncarnation = this.incarnation[src]!;
     ev.stream = stream;
     ev.size = size;
+    ev.sentT = this.now;
     ev.payload = payload;
     return ev;
+  }
+
+  /**
+   * Every message queued for delivery, in no particular order: what a viewer
+   * draws as dots on their links. Read-only; the payload is what was sent
+   * (encoded bytes when the runner has a codec).
+   */
+  messagesInFlight(): MessageInFlight[] {
+    const out: MessageInFlight[] = [];
+    this.queue.forEach((ev) => {
+      if (ev.kind !== KIND_MESSAGE || ev.cancelled) return;
+      out.push({ from: this.addresses[ev.src]!, to: this.addresses[ev.dst]!, sentMs: ev.sentT, dueMs: ev.t, channel: ev.stream ? "stream" : "packet", payload: ev.payload });
+    });
+    return out;
   }
 
   /**

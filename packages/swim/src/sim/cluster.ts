@@ -7,7 +7,7 @@
  * Nothing here is random or timed except through the runner: the same seed
  * gives the same run, so a failure prints `HECK_SEED=<n>` and replays.
  */
-import { Simulation, type Invariant, type LatencyOptions, type MessageCodec, type NetworkFaultOptions } from "@heck/sim";
+import { Simulation, type Invariant, type LatencyOptions, type MessageCodec, type NetworkFaultOptions, type TraceEvent } from "@heck/sim";
 import { decodeMessage, encodeMessage } from "../core/codec.ts";
 import { lanConfig, type SwimConfig } from "../core/config.ts";
 import type { JoinRetryPolicy } from "../core/join-retry.ts";
@@ -44,6 +44,8 @@ export interface ClusterOptions {
   forbidFalseDeaths?: boolean;
   /** Joins (bootstrap "join", and restarts) retry on this policy until a seed answers; default one attempt. */
   joinRetry?: JoinRetryPolicy;
+  /** Receives every trace event as it happens (the runner's `onTrace`), e.g. for a viewer that hashes the whole run. */
+  onTrace?: (event: TraceEvent) => void;
 }
 
 /** One false failure verdict: `subject` declared dead while it was up. */
@@ -119,6 +121,7 @@ export class SwimCluster {
       },
       ...(useCodec ? { codec: swimCodec } : {}),
       traceLimit,
+      ...(options.onTrace !== undefined ? { onTrace: options.onTrace } : {}),
       invariants,
       factory: ({ id, prng, peers, persisted, nowMs }) => {
         const converged = bootstrap === "converged" && persisted === undefined;
