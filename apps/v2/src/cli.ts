@@ -4,7 +4,7 @@
  *
  *   heck agent --id n1 --bind 127.0.0.1:7946 --api 127.0.0.1:8946 [--join host:port] [--store crdt|raft|etcd] [--config file]
  *   heck origins add|rm|ls|get ...   heck members   heck ownership      (talk to any agent: --api, --token)
- *   heck cluster up --nodes 5 --origins 1000 --store crdt [--json]
+ *   heck cluster up --nodes 5 --origins 1000 --store crdt [--netns] [--json]
  *   heck compare [--quick] [--mode sim|real|all]      (raft vs CRDTs on the same workload; writes docs/compare/)
  *   heck ladder [--seed n] [--sizes 3,5,9,17] [--json] (the cost of coordination: raft, raft for the list only, CRDTs)
  */
@@ -247,7 +247,7 @@ program
   .command("cluster")
   .description("local clusters for demos and tests")
   .command("up")
-  .description("start n agent processes and a heck-fleet of m origins on loopback; Ctrl-C stops everything")
+  .description("start n agent processes and a heck-fleet of m origins on loopback (or each agent on its own host with --netns); Ctrl-C stops everything")
   .addOption(new Option("--nodes <n>", "agents").default(5).argParser(intArg("--nodes", 1, 64)))
   .addOption(new Option("--origins <m>", "origins served by a heck-fleet").default(100).argParser(intArg("--origins", 0, 20_000)))
   .addOption(new Option("--store <kind>", "shared state").choices(["crdt", "raft", "etcd"]).default("crdt"))
@@ -257,8 +257,9 @@ program
   .addOption(new Option("--swim-preset <name>", "SWIM timings").choices(["lan", "wan", "local"]).default("local"))
   .option("--etcd-endpoints <list>", "use this etcd instead of starting a local one (--store etcd)")
   .option("--data-dir <dir>", "keep agents' data and logs here (default: a temp dir; at stop its data goes and the agents' logs stay)")
-  .option("--json", 'print one JSON line { "nodes": [ { "id", "pid", "api" } ], "fleet": { "pid", "control" } } once every agent is up', false)
-  .action(async (opts: { nodes: number; origins: number; store: "crdt" | "raft" | "etcd"; basePort: number; intervalMs: number; replicas: number; swimPreset: "lan" | "wan" | "local"; etcdEndpoints?: string; dataDir?: string; json: boolean }) => {
+  .option("--netns", "each agent on its own host in a network lab (needs root): its own address, kernel faults with heck-net", false)
+  .option("--json", 'print one JSON line { "nodes": [ { "id", "pid", "api", "netns", "host" } ], "fleet": { "pid", "control" }, "token"? } once every agent is up', false)
+  .action(async (opts: { nodes: number; origins: number; store: "crdt" | "raft" | "etcd"; basePort: number; intervalMs: number; replicas: number; swimPreset: "lan" | "wan" | "local"; etcdEndpoints?: string; dataDir?: string; netns: boolean; json: boolean }) => {
     const log = opts.json ? () => undefined : (l: string) => process.stderr.write(`heck cluster: ${l}\n`);
     let cluster;
     try {
@@ -271,6 +272,7 @@ program
         replicas: opts.replicas,
         swimPreset: opts.swimPreset,
         host: "127.0.0.1",
+        netns: opts.netns,
         log,
         ...(opts.etcdEndpoints ? { etcdEndpoints: opts.etcdEndpoints.split(",").map((s) => s.trim()) } : {}),
         ...(opts.dataDir ? { dataDir: opts.dataDir } : { keepLogs: true }),
@@ -282,21 +284,34 @@ program
     else {
       const n1 = cluster.nodes[0]!;
       const n2 = cluster.nodes[1] ?? n1;
+      const lab = cluster.lab;
+      // Off loopback the API wants the token: every hint carries it.
+      const auth = cluster.token ? ` -H "authorization: Bearer $HECK_TOKEN"` : "";
+      const others = cluster.nodes.filter((n) => n !== n2).map((n) => n.id).join(",");
       process.stdout.write(
         [
-          `heck cluster: ${cluster.nodes.length} agents (store ${opts.store}) checking ${opts.origins} origins every ${opts.intervalMs} ms`,
+          `heck cluster: ${cluster.nodes.length} agents (store ${opts.store}) checking ${opts.origins} origins every ${opts.intervalMs} ms${lab ? `, each on its own host (${lab.name})` : ""}`,
           ``,
-          `  dashboard   http://${n1.api}/      (every agent serves one)`,
-          ...cluster.nodes.map((n) => `  agent ${n.id.padEnd(4)} http://${n.api}  pid ${n.pid}`),
+          `  dashboard   http://${n1.api}/${cluster.token ? `?token=${cluster.token}` : ""}      (every agent serves one)`,
+          ...cluster.nodes.map((n) => `  agent ${n.id.padEnd(4)} http://${n.api}  pid ${n.pid}${n.netns ? `  netns ${n.netns}` : ""}`),
           `  fleet       http://${cluster.fleet.control}  pid ${cluster.fleet.pid}`,
           `  logs        ${cluster.dataDir}/<id>.log   (kept after Ctrl-C)`,
+          ...(cluster.token ? [``, `The agents are off loopback, so their API wants a token:`, `  export HECK_TOKEN=${cluster.token}`] : []),
           ``,
           `Break things and watch the dashboard:`,
           `  curl -X PUT http://${cluster.fleet.control}/origins/3 -d '{"mode":"failing"}'     # origin o3 fails`,
           `  pnpm heck origins ls --api ${n2.api} --status unhealthy                # any agent answers`,
           `  kill -9 ${n2.pid}                                                      # crash agent ${n2.id}: its origins move`,
-          `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json' -d '{"block":["${n2.id}"]}'   # cut ${n1.id} from ${n2.id}`,
-          `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json' -d '{"unblock":"all"}'        # heal`,
+          ...(lab
+            ? [
+                `  pnpm heck-net partition ${n2.id} ${others}                # cut ${n2.id} off in the kernel: both sides keep answering`,
+                `  pnpm heck-net loss 20%                                              # lose 20% of packets between agents`,
+                `  pnpm heck-net heal                                                  # heal`,
+              ]
+            : [
+                `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json'${auth} -d '{"block":["${n2.id}"]}'   # cut ${n1.id} from ${n2.id}`,
+                `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json'${auth} -d '{"unblock":"all"}'        # heal`,
+              ]),
           ``,
           `Ctrl-C stops everything.`,
           ``,

@@ -105,8 +105,9 @@ cluster
   .option("--sync-interval-ms <ms>", "anti-entropy period", int("--sync-interval-ms", 10, 600_000))
   .option("--fanout <n>", "peers contacted per round", int("--fanout", 1, 1000))
   .option("--key <base64>", "encrypt gossip between the nodes (see node --key); repeat or comma-separate, primary first", collectKeys, [])
+  .option("--netns", "each node on its own host in a network lab (needs root): its own address, kernel faults with heck-net")
   .option("--json", "print the node list as JSON")
-  .action(async (o: { nodes: number; basePort: number; dataDir: string; syncIntervalMs?: number; fanout?: number; key: string[]; json?: boolean }) => {
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; syncIntervalMs?: number; fanout?: number; key: string[]; netns?: boolean; json?: boolean }) => {
     if (o.key.length > 0) {
       try {
         keyringFromBase64(o.key);
@@ -119,12 +120,19 @@ cluster
         nodes: o.nodes,
         basePort: o.basePort,
         dataDir: o.dataDir,
+        netns: o.netns === true,
         ...(o.key.length > 0 ? { nodeArgs: ["--key", o.key.join(",")] } : {}),
         ...(o.syncIntervalMs !== undefined ? { syncIntervalMs: o.syncIntervalMs } : {}),
         ...(o.fanout !== undefined ? { fanout: o.fanout } : {}),
       });
-      const out = { nodes: c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http })) };
-      print(Boolean(o.json), out, () => c.nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  gossip ${n.gossip}`).join("\n") + "\nCtrl-C stops the cluster.");
+      const out = { nodes: c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http, netns: n.netns, host: n.host })) };
+      print(Boolean(o.json), out, () =>
+        [
+          ...c.nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  gossip ${n.gossip}${n.netns ? `  netns ${n.netns}` : ""}`),
+          ...(c.lab ? [`cut the network in the kernel: pnpm heck-net partition n1 ${c.nodes.slice(1).map((n) => n.id).join(",")}   (then pnpm heck-net heal)`] : []),
+          "Ctrl-C stops the cluster.",
+        ].join("\n"),
+      );
       let stopping = false;
       const shutdown = () => {
         if (stopping) return;

@@ -47,5 +47,6 @@ export {
   type Impairment,
 } from "./core/faults.ts";
 export { NetLab, LabUnsupportedError, cleanLeftovers, destroyLabSync, type NetLabOptions, type LabSummary } from "./io/lab.ts";
+export { loopbackPlacement, labPlacement, netnsFields, type Placement } from "./io/placement.ts";
 export { labSupport, delayQueueSupport, type LabSupport } from "./io/system.ts";
 export { delayQueueBinary } from "./io/delay-queue.ts";

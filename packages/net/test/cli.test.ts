@@ -5,7 +5,7 @@
 import { spawn, spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import { describeWithLab } from "./support/index.ts";
 
 const BIN = fileURLToPath(new URL("../bin/heck-net.js", import.meta.url));
@@ -19,6 +19,10 @@ describeWithLab("heck-net", () => {
   it("up prints the contract line; partition, impair, ls and heal work from other processes; down tears it down", async () => {
     const up = spawn(process.execPath, [BIN, "up", "--names", "n1,n2,n3", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     const exited = new Promise<number | null>((r) => up.once("exit", (code) => r(code)));
+    // Whatever fails below, the lab's owner is stopped (and tears the lab down).
+    onTestFinished(() => {
+      if (up.exitCode === null && up.signalCode === null) up.kill("SIGTERM");
+    });
     const line = await new Promise<string>((resolve, reject) => {
       let out = "";
       up.stdout!.on("data", (c: Buffer) => {

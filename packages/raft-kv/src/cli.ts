@@ -277,7 +277,7 @@ program
 const cluster = program.command("cluster").description("a local cluster of server processes");
 cluster
   .command("up")
-  .description("start n members on loopback; prints them once a leader is elected; stops them on SIGINT/SIGTERM")
+  .description("start n members on loopback (or, with --netns, each on its own host); prints them once a leader is elected; stops them on SIGINT/SIGTERM")
   .addOption(new Option("--nodes <n>", "number of members").default(3).argParser(int("--nodes", 1, 9)))
   .addOption(new Option("--base-port <p>", "member i uses p+3i (peer), p+3i+1 (http), p+3i+2 (grpc)").default(15000).argParser(int("--base-port", 1024, 65000)))
   .option("--data-dir <dir>", "parent of the members' data dirs and logs", ".heck/raft-cluster")
@@ -287,7 +287,8 @@ cluster
   .option("--key-file <file>", "the key of --cert-file (PEM)")
   .option("--trusted-ca-file <file>", "the CA (PEM) of client certificates (and of --cert-file, for the cluster's own status checks)")
   .option("--client-cert-auth", "members refuse clients without a certificate --trusted-ca-file signed", false)
-  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
+  .option("--netns", "each member on its own host in a network lab (needs root): its own address, kernel faults with heck-net", false)
+  .action(async (o: { nodes: number; basePort: number; dataDir: string; serverArgs: string; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean; netns: boolean }) => {
     // The servers inherit our environment: the keys reach them without showing in their command lines or logs.
     if (o.key !== undefined) process.env[KEYS_ENV] = o.key.join(",");
     let tls: ServerTls | undefined;
@@ -303,6 +304,7 @@ cluster
         nodes: o.nodes,
         basePort: o.basePort,
         dataDir: o.dataDir,
+        netns: o.netns,
         serverArgs: [...o.serverArgs.split(/\s+/).filter(Boolean), ...tlsArgs],
         log: (l) => process.stderr.write(`heck-raft cluster: ${l}\n`),
         ...(tls ? { tls: { ca: tls.ca ?? tls.cert, cert: tls.cert, key: tls.key } } : {}),
@@ -310,11 +312,16 @@ cluster
     } catch (error) {
       fail(error, g().json);
     }
-    const nodes = c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http, grpc: n.grpc }));
+    const nodes = c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http, grpc: n.grpc, netns: n.netns, host: n.host }));
     if (g().json) process.stdout.write(JSON.stringify({ nodes }) + "\n");
     else {
       const leader = await c.waitForLeader().catch(() => "?");
-      process.stdout.write(nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  grpc ${n.grpc}${n.id === leader ? "  (leader)" : ""}`).join("\n") + `\nlogs in ${o.dataDir}/<id>.log; Ctrl-C stops the cluster\n`);
+      const endpoints = nodes.map((n) => n.http).join(",");
+      process.stdout.write(
+        nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  grpc ${n.grpc}${n.netns ? `  netns ${n.netns}` : ""}${n.id === leader ? "  (leader)" : ""}`).join("\n") +
+          `\nlogs in ${o.dataDir}/<id>.log; Ctrl-C stops the cluster\n` +
+          (o.netns ? `talk to it: pnpm heck-raft --endpoints ${endpoints} put k v\nisolate the leader: pnpm heck-net isolate ${leader}   (then pnpm heck-net heal)\n` : ""),
+      );
     }
     let stopping = false;
     const stop = () => {

@@ -1,12 +1,14 @@
 /**
  * The `heck-raft` CLI contract outside scripts rely on:
  * `cluster up --nodes <n> --base-port <p> --data-dir <dir> --json` prints one
- * JSON line `{ "nodes": [ { "id", "pid", "http", "grpc" } ] }` once a leader
- * is elected, stays up, and stops every member on SIGTERM. Ports 15420-15428.
+ * JSON line `{ "nodes": [ { "id", "pid", "http", "grpc", "netns", "host" } ] }`
+ * once a leader is elected, stays up, and stops every member on SIGTERM.
+ * Ports 15420-15428.
  */
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
+import { describeWithLab, runsInNetns } from "@heck/net/testing";
 import { CLI_BIN } from "../src/io/local-cluster.ts";
 import { tempDir } from "./support/cluster.ts";
 import { firstStdoutLine } from "./support/first-line.ts";
@@ -28,12 +30,18 @@ describe("heck-raft cluster up --json", () => {
     const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15420", "--data-dir", t.dir, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
       const line = await firstStdoutLine(child);
-      const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string }> };
+      const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string; netns: string | null; host: string }> };
       expect(Object.keys(parsed)).toEqual(["nodes"]);
       expect(parsed.nodes.map((n) => Object.keys(n))).toEqual([
-        ["id", "pid", "http", "grpc"],
-        ["id", "pid", "http", "grpc"],
-        ["id", "pid", "http", "grpc"],
+        ["id", "pid", "http", "grpc", "netns", "host"],
+        ["id", "pid", "http", "grpc", "netns", "host"],
+        ["id", "pid", "http", "grpc", "netns", "host"],
+      ]);
+      // On loopback: no namespace, and every member's host is 127.0.0.1.
+      expect(parsed.nodes.map((n) => [n.netns, n.host])).toEqual([
+        [null, "127.0.0.1"],
+        [null, "127.0.0.1"],
+        [null, "127.0.0.1"],
       ]);
       expect(parsed.nodes.map((n) => [n.id, n.http, n.grpc])).toEqual([
         ["n1", "127.0.0.1:15421", "127.0.0.1:15422"],
@@ -53,6 +61,33 @@ describe("heck-raft cluster up --json", () => {
       t.cleanup();
     }
   }, 60_000);
+});
+
+describeWithLab("heck-raft cluster up --netns --json", () => {
+  it("puts each member on its own host: the line names its namespace and address, and clients here reach every member", async () => {
+    const t = tempDir();
+    const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15440", "--data-dir", t.dir, "--netns", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      const line = await firstStdoutLine(child, 90_000);
+      const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string; netns: string; host: string }> };
+      expect(parsed.nodes.map((n) => Object.keys(n))).toEqual(Array.from({ length: 3 }, () => ["id", "pid", "http", "grpc", "netns", "host"]));
+      expect(new Set(parsed.nodes.map((n) => n.host)).size).toBe(3);
+      for (const n of parsed.nodes) {
+        expect(n.host).not.toBe("127.0.0.1");
+        expect(n.http).toBe(`${n.host}:${15440 + 3 * (Number(n.id.slice(1)) - 1) + 1}`);
+        expect(runsInNetns(n.pid, n.netns), `${n.id} (pid ${n.pid}) runs in ${n.netns}`).toBe(true);
+      }
+      const { stdout } = await exec(process.execPath, [CLI_BIN, "--endpoints", parsed.nodes.map((n) => n.http).join(","), "--json", "put", "netns-key", "v"]);
+      expect(JSON.parse(stdout).revision).toBeGreaterThan(1);
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      for (const n of parsed.nodes) expect(alive(n.pid)).toBe(false);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      t.cleanup();
+    }
+  }, 120_000);
 });
 
 describe("heck-raft bad arguments", () => {

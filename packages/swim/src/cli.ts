@@ -11,6 +11,7 @@ import type { MemberEvent } from "./core/types.ts";
 import { startHttpApi, type MemberJson } from "./io/http-api.ts";
 import { generateKey, KeyringError, parseKey } from "@heck/sim/io";
 import { startMember } from "./io/member.ts";
+import { swimClusterUp, type SwimCluster } from "./io/local-cluster.ts";
 import { parseMemberlistKey } from "./io/memberlist-keyring.ts";
 import { formatScenario, runScenario } from "./sim/scenario.ts";
 
@@ -45,6 +46,7 @@ function withTimingOptions(cmd: Command): Command {
     .option("--suspicion-mult <n>", "suspicion timeout multiplier", int("--suspicion-mult", 1))
     .option("--gossip-interval <ms>", "gossip round interval", int("--gossip-interval", 0))
     .option("--push-pull-interval <ms>", "full state exchange interval (0 = off)", int("--push-pull-interval", 0))
+    .option("--reconnect-interval <ms>", "push-pull with one random dead member this often, what re-merges a healed partition (0 = off)", int("--reconnect-interval", 0))
     .option("--no-lifeguard", "plain SWIM: no health multiplier, fixed suspicion timeout, no buddy system");
 }
 
@@ -55,6 +57,7 @@ function configFrom(opts: Record<string, unknown>): SwimConfig {
   if (opts.suspicionMult !== undefined) overrides.suspicionMult = opts.suspicionMult as number;
   if (opts.gossipInterval !== undefined) overrides.gossipIntervalMs = opts.gossipInterval as number;
   if (opts.pushPullInterval !== undefined) overrides.pushPullIntervalMs = opts.pushPullInterval as number;
+  if (opts.reconnectInterval !== undefined) overrides.reconnectIntervalMs = opts.reconnectInterval as number;
   const config = resolveConfig(overrides, presetConfig(opts.preset as PresetName));
   return opts.lifeguard === false ? withoutLifeguard(config) : config;
 }
@@ -155,6 +158,56 @@ withTimingOptions(
     );
   }
 });
+
+// ---- cluster up ----------------------------------------------------------------
+
+program
+  .command("cluster")
+  .description("local clusters of agent processes")
+  .command("up")
+  .description("start n agents (on loopback, or each on its own host with --netns), print them once all see each other alive; Ctrl-C stops them")
+  .option("--nodes <n>", "members a1..an", int("--nodes", 1), 5)
+  .option("--base-port <p>", "member i gossips on p+i and serves HTTP on p+100+i", int("--base-port", 1024), 14001)
+  .addOption(new Option("--preset <name>", "timing preset for every member").choices(["lan", "wan", "local"]).default("local"))
+  .option("--data-dir <dir>", "where each member's event log goes (<dir>/<name>.log)", ".heck/swim-cluster")
+  .option("--netns", "each member on its own host in a network lab (needs root); faults with heck-net", false)
+  .option("--json", 'print one JSON line { "nodes": [ { "name", "pid", "addr", "http", "netns", "host" } ] } when up', false)
+  .action(async (o: { nodes: number; basePort: number; preset: string; dataDir: string; netns: boolean; json: boolean }) => {
+    if (o.nodes > 64) fail(`--nodes must be at most 64, got ${o.nodes}`);
+    let cluster: SwimCluster;
+    try {
+      cluster = await swimClusterUp({ nodes: o.nodes, basePort: o.basePort, dataDir: o.dataDir, netns: o.netns, agentArgs: ["--preset", o.preset] });
+    } catch (e) {
+      return fail(`cluster up: ${(e as Error).message}`);
+    }
+    const nodes = cluster.nodes.map(({ name, pid, addr, http, netns, host }) => ({ name, pid, addr, http, netns, host }));
+    if (o.json) process.stdout.write(`${JSON.stringify({ nodes })}\n`);
+    else {
+      const second = nodes[1] ?? nodes[0]!;
+      process.stdout.write(
+        [
+          ...nodes.map((n) => `${n.name.padEnd(4)} pid ${String(n.pid).padEnd(7)} gossip ${n.addr.padEnd(21)} http ${n.http}${n.netns ? `  netns ${n.netns}` : ""}`),
+          `events in ${o.dataDir}/<name>.log`,
+          ``,
+          `  pnpm heck-swim members --http ${nodes[0]!.http}`,
+          `  kill -9 ${second.pid}        # ${second.name} crashes: the others suspect it, then declare it dead`,
+          ...(cluster.lab ? [`  pnpm heck-net isolate ${second.name}      # cut ${second.name} off in the kernel (pnpm heck-net heal to undo)`, `  pnpm heck-net loss 30%       # lose 30% of packets between every pair`] : []),
+          ``,
+          `Ctrl-C stops every member.`,
+          ``,
+        ].join("\n"),
+      );
+    }
+    let stopping = false;
+    const stop = () => {
+      if (stopping) return;
+      stopping = true;
+      cluster.stop().then(() => process.exit(0));
+    };
+    process.on("SIGINT", stop);
+    process.on("SIGTERM", stop);
+    setInterval(() => undefined, 1 << 30);
+  });
 
 // ---- members / leave / keys ----------------------------------------------------
 

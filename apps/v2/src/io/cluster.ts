@@ -17,8 +17,18 @@
  * 20,000 file descriptors (a hard limit here), one per listening origin and
  * one per client connection, and n checkers keep about one connection per
  * origin open; a single fleet of 10,000 would run out and start refusing.
+ *
+ * With `netns`, each agent runs on a host of its own in a network lab
+ * (`@heck/net`): agent ni binds its host's address (the same ports), and the
+ * fleet and etcd listen on this namespace's address on the lab, which every
+ * host reaches. The agents are then off loopback, so the cluster gives them
+ * a random API token and gossip key (through the environment, not their
+ * command lines) and reports the token.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { generateKey } from "@heck/sim/io";
+import { labPlacement, loopbackPlacement, netnsFields, type NetLab, type Placement } from "@heck/net";
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -48,6 +58,10 @@ export interface ClusterOptions {
   agentArgs?: string[];
   /** Raft members (first k agents); default min(3, nodes). */
   raftMembers?: number;
+  /** Each agent on its own network-lab host (needs root); `host` is then the lab's address of this namespace. */
+  netns?: boolean;
+  /** How long one agent (or fleet) may take to start. Default 60 s; a busy machine starting many at once needs more. */
+  startTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
@@ -57,7 +71,18 @@ export interface ClusterNode {
   pid: number;
   api: string;
   gossip: string;
+  /** The lab namespace it runs in (`ip netns exec <netns> ...`), or null on loopback. */
+  netns: string | null;
+  /** Its host's address. */
+  host: string;
   child: ChildProcess;
+}
+
+/** The `--json` contract line: nodes, the fleet, and the API token when the agents have one. */
+export interface ClusterContract {
+  nodes: { id: string; pid: number; api: string; netns: string | null; host: string }[];
+  fleet: { pid: number; control: string };
+  token?: string;
 }
 
 /** A running local cluster. */
@@ -69,10 +94,16 @@ export interface RunningCluster {
   fleets: { pid: number; control: string; child: ChildProcess; firstPort: number; firstIndex: number; count: number }[];
   etcd?: { pid: number; endpoint: string; child: ChildProcess };
   dataDir: string;
+  /** The network lab the agents run in (`netns`), for kernel faults between them; null on loopback. */
+  lab: NetLab | null;
+  /** The agents' API token ("" on loopback, where none is needed). */
+  token: string;
   /** The exact contract line of `--json`. */
-  contract(): { nodes: { id: string; pid: number; api: string }[]; fleet: { pid: number; control: string } };
+  contract(): ClusterContract;
   /** Starts one more agent (joining the cluster) with the next free slot; resolves when it is up. */
   addNode(): Promise<ClusterNode>;
+  /** Starts agent `id` again after it exited (kill -9), on its ports and data dir, joining the others; resolves when it is up. */
+  restartNode(id: string): Promise<ClusterNode>;
   /**
    * Stops everything (agents gracefully, then the fleet and etcd) and removes
    * the temp dir, or with `keepLogs` everything in it but the agents' logs.
@@ -147,12 +178,18 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
   const ownDir = o.dataDir === undefined;
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), "heck-cluster-"));
   mkdirSync(dataDir, { recursive: true });
-  const h = o.host;
   const p = o.basePort;
   const slots = Math.max(o.nodes, 1) + 10; // room for nodes added at runtime
   const shared = p + 10 * slots;
   const originBase = shared + 10;
   if (originBase + o.origins > 65535) throw new RangeError(`--base-port ${p}: ${o.nodes} agents and ${o.origins} origins run past port 65535`);
+  const initialIds = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
+  const placement: Placement = o.netns ? await labPlacement(initialIds, { log }) : loopbackPlacement(o.host);
+  // Shared services (fleet, etcd) listen here; with a lab, on this namespace's address on the lab's bridge.
+  const h = placement.rootAddress;
+  // Off loopback the agents refuse to start without a token and a gossip key (see config.ts): make them.
+  const token = o.netns ? randomBytes(24).toString("base64url") : "";
+  const agentEnv = o.netns ? { ...process.env, HECK_TOKEN: token, HECK_GOSSIP_KEY: generateKey() } : process.env;
   const children: ChildProcess[] = [];
   const nodes: ClusterNode[] = [];
   let etcd: RunningCluster["etcd"];
@@ -165,6 +202,7 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
       await Promise.all(fleets.map((f) => stopChild(f.child, "SIGTERM", 5_000)));
       if (etcd !== undefined) await stopChild(etcd.child, "SIGTERM", 5_000);
       for (const c of children) await stopChild(c, "SIGKILL", 1_000);
+      await placement.close();
       if (ownDir && o.keepLogs === true) {
         for (const entry of readdirSync(dataDir)) if (!entry.endsWith(".log")) rmSync(join(dataDir, entry), { recursive: true, force: true });
       } else if (ownDir) rmSync(dataDir, { recursive: true, force: true });
@@ -186,7 +224,7 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
         });
         children.push(child);
         child.stderr!.on("data", t.push);
-        const line = await firstJsonLine(child, "heck-fleet", 60_000, t.get);
+        const line = await firstJsonLine(child, "heck-fleet", o.startTimeoutMs ?? 60_000, t.get);
         fleets[k] = { pid: child.pid!, control, child, firstPort: Number(line.firstPort ?? originBase + firstIndex), firstIndex, count };
       }),
     );
@@ -234,24 +272,26 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
 
   // 3. Agents. Raft members (the first k) start together: none can serve before a quorum exists.
   const raftMembers = o.store === "raft" ? Math.min(o.raftMembers ?? 3, o.nodes) : 0;
-  const raftPeers = Array.from({ length: raftMembers }, (_, i) => `n${i + 1}=${h}:${p + 10 * i + 3}`).join(",");
-  const raftEndpoints = Array.from({ length: raftMembers }, (_, i) => `${h}:${p + 10 * i + 4}`).join(",");
+  const raftPeers = Array.from({ length: raftMembers }, (_, i) => `n${i + 1}=${placement.addressOf(`n${i + 1}`)}:${p + 10 * i + 3}`).join(",");
+  const raftEndpoints = Array.from({ length: raftMembers }, (_, i) => `${placement.addressOf(`n${i + 1}`)}:${p + 10 * i + 4}`).join(",");
   let nextIndex = 0;
   const startAgent = async (i: number, seeds: string[]): Promise<ClusterNode> => {
     const id = `n${i + 1}`;
+    await placement.add(id);
+    const ha = placement.addressOf(id);
     const b = p + 10 * i;
     const args = [
       HECK_BIN, "agent", "--json",
-      "--id", id, "--bind", `${h}:${b}`, "--api", `${h}:${b + 1}`, "--crdt-port", String(b + 2),
+      "--id", id, "--bind", `${ha}:${b}`, "--api", `${ha}:${b + 1}`, "--crdt-port", String(b + 2),
       "--store", o.store, "--data-dir", join(dataDir, id),
       "--interval-ms", String(o.intervalMs), "--replicas", String(o.replicas), "--swim-preset", o.swimPreset,
       ...(seeds.length > 0 ? ["--join", seeds.join(",")] : []),
-      ...(o.store === "raft" ? (i < raftMembers ? ["--raft-peers", raftPeers, "--raft-grpc", `${h}:${b + 4}`] : ["--raft-endpoints", raftEndpoints]) : []),
+      ...(o.store === "raft" ? (i < raftMembers ? ["--raft-peers", raftPeers, "--raft-grpc", `${ha}:${b + 4}`] : ["--raft-endpoints", raftEndpoints]) : []),
       ...(o.store === "etcd" ? ["--etcd-endpoints", etcdEndpoints.join(",")] : []),
       ...(o.agentArgs ?? []),
     ];
     const logFile = createWriteStream(join(dataDir, `${id}.log`), { flags: "a" });
-    const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", "pipe"] });
+    const child = placement.spawn(id, process.execPath, args, { stdio: ["ignore", "pipe", "pipe"], env: agentEnv });
     children.push(child);
     const t = tail();
     child.stderr!.on("data", (c: Buffer) => {
@@ -259,11 +299,11 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
       logFile.write(c);
     });
     child.once("exit", () => logFile.end());
-    const line = await firstJsonLine(child, `agent ${id}`, 60_000, t.get);
-    return { id, pid: child.pid!, api: String(line.api), gossip: String(line.gossip), child };
+    const line = await firstJsonLine(child, `agent ${id}`, o.startTimeoutMs ?? 60_000, t.get);
+    return { id, pid: child.pid!, api: String(line.api), gossip: String(line.gossip), ...netnsFields(placement, id), child };
   };
   try {
-    const seed = [`${h}:${p}`];
+    const seed = [`${placement.addressOf("n1")}:${p}`];
     if (o.store === "raft") {
       const first = await Promise.all(Array.from({ length: raftMembers }, (_, i) => startAgent(i, i === 0 ? [] : seed)));
       nodes.push(...first);
@@ -277,16 +317,16 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     nextIndex = o.nodes;
     nodes.sort((a, b) => Number(a.id.slice(1)) - Number(b.id.slice(1)));
     // "Up" means every agent sees every other alive.
-    await waitForMembers(nodes, 30_000);
+    await waitForMembers(nodes, token, Math.max(30_000, o.startTimeoutMs ?? 0));
     // The origin list, added once through the first agent; it replicates to all.
     log(`agents up`);
     if (o.origins > 0) {
-      const client = new AgentClient(nodes[0]!.api, "", 120_000);
+      const client = new AgentClient(nodes[0]!.api, token, 120_000);
       const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${originBase + i}/health` }));
       for (let i = 0; i < list.length; i += 2000) await client.call("POST", "/v1/origins", list.slice(i, i + 2000));
       // Scaled with the list: every origin is one replicated write (and, for crdt, one fsync per node).
       log(`origins posted`);
-      await waitForOrigins(nodes, o.origins, 60_000 + 20 * o.origins);
+      await waitForOrigins(nodes, token, o.origins, 60_000 + 20 * o.origins);
     }
   } catch (e) {
     await stop();
@@ -299,7 +339,13 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     fleets,
     ...(etcd ? { etcd } : {}),
     dataDir,
-    contract: () => ({ nodes: nodes.map((n) => ({ id: n.id, pid: n.pid, api: n.api })), fleet: { pid: fleet.pid, control: fleet.control } }),
+    lab: placement.lab,
+    token,
+    contract: () => ({
+      nodes: nodes.map((n) => ({ id: n.id, pid: n.pid, api: n.api, netns: n.netns, host: n.host })),
+      fleet: { pid: fleet.pid, control: fleet.control },
+      ...(token !== "" ? { token } : {}),
+    }),
     addNode: async () => {
       const i = nextIndex++;
       if (i >= slots) throw new RangeError("addNode: no free port slot left");
@@ -308,18 +354,28 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
       nodes.push(node);
       return node;
     },
+    restartNode: async (id) => {
+      const k = nodes.findIndex((n) => n.id === id);
+      if (k < 0) throw new RangeError(`restartNode: no agent ${id}`);
+      const old = nodes[k]!;
+      if (old.child.exitCode === null && old.child.signalCode === null) throw new Error(`restartNode: ${id} is still running (pid ${old.pid})`);
+      const seeds = nodes.filter((n) => n !== old && n.child.exitCode === null && n.child.signalCode === null).slice(0, 3).map((n) => n.gossip);
+      const node = await startAgent(Number(id.slice(1)) - 1, seeds);
+      nodes[k] = node;
+      return node;
+    },
     stop,
   };
   return running;
 }
 
-async function waitForMembers(nodes: ClusterNode[], timeoutMs: number): Promise<void> {
+async function waitForMembers(nodes: ClusterNode[], token: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
       nodes.map(async (n) => {
         try {
-          const ms = await new AgentClient(n.api, "", 2_000).get<{ state: string }[]>("/v1/members");
+          const ms = await new AgentClient(n.api, token, 2_000).get<{ state: string }[]>("/v1/members");
           return ms.filter((m) => m.state === "alive").length;
         } catch {
           return 0;
@@ -332,13 +388,13 @@ async function waitForMembers(nodes: ClusterNode[], timeoutMs: number): Promise<
   }
 }
 
-async function waitForOrigins(nodes: ClusterNode[], count: number, timeoutMs: number): Promise<void> {
+async function waitForOrigins(nodes: ClusterNode[], token: string, count: number, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
       nodes.map(async (n) => {
         try {
-          return (await new AgentClient(n.api, "", 5_000).get<{ origins: number }>("/healthz")).origins;
+          return (await new AgentClient(n.api, token, 5_000).get<{ origins: number }>("/healthz")).origins;
         } catch {
           return 0;
         }

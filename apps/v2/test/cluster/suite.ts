@@ -124,10 +124,15 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
       await cluster?.stop();
     }, 60_000);
 
-    it("prints the interface contract: nodes with id, pid, api; fleet with pid, control", () => {
+    it("prints the interface contract: nodes with id, pid, api, netns, host; fleet with pid, control", () => {
       const c = cluster.contract();
       expect(c.nodes).toHaveLength(nodes);
-      for (const n of c.nodes) expect(Object.keys(n).sort()).toEqual(["api", "id", "pid"]);
+      for (const n of c.nodes) {
+        expect(Object.keys(n).sort()).toEqual(["api", "host", "id", "netns", "pid"]);
+        // On loopback there is no namespace, and the host is the API's host.
+        expect(n.netns).toBeNull();
+        expect(n.api.startsWith(`${n.host}:`)).toBe(true);
+      }
       expect(Object.keys(c.fleet).sort()).toEqual(["control", "pid"]);
     });
 

@@ -6,8 +6,14 @@
  *
  * It also writes `<data-dir>/cluster.json`, which `heck-crdt partition` and
  * `heck-crdt heal` read to find every node's HTTP and gossip address.
+ *
+ * With `netns`, each node runs on a host of its own in a network lab
+ * (`@heck/net`), on its host's address with the same ports; `heck-net`
+ * then cuts and impairs the links between them in the kernel, and the
+ * nodes' own fault endpoints keep working beside it.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
+import { labPlacement, loopbackPlacement, type NetLab } from "@heck/net";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -19,6 +25,10 @@ export interface ClusterNode {
   pid: number;
   http: string;
   gossip: string;
+  /** The lab namespace it runs in, or null on loopback. */
+  netns: string | null;
+  /** Its host's address. */
+  host: string;
   /** The command line that started it (to restart it by hand after killing it). */
   command?: string[];
 }
@@ -35,6 +45,8 @@ export interface ClusterOptions {
   nodeArgs?: string[];
   /** How long to wait for every node to come up. Default 60 s. */
   startTimeoutMs?: number;
+  /** Each node on its own network-lab host (needs root); `host` is then ignored. */
+  netns?: boolean;
 }
 
 const BIN = fileURLToPath(new URL("../../bin/heck-crdt.js", import.meta.url));
@@ -52,11 +64,11 @@ export function readCluster(dataDir: string): ClusterNode[] {
 }
 
 /** Starts the processes; resolves with them once all are up. Stops them all if any fails to start. */
-export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode[]; children: ChildProcess[]; stop(): Promise<void> }> {
-  const host = o.host ?? "127.0.0.1";
+export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode[]; children: ChildProcess[]; lab: NetLab | null; stop(): Promise<void> }> {
   fs.mkdirSync(o.dataDir, { recursive: true });
   const ids = Array.from({ length: o.nodes }, (_, i) => `n${i + 1}`);
-  const gossip = ids.map((_, i) => `${host}:${gossipPort(o.basePort, i)}`);
+  const placement = o.netns ? await labPlacement(ids) : loopbackPlacement(o.host ?? "127.0.0.1");
+  const gossip = ids.map((id, i) => `${placement.addressOf(id)}:${gossipPort(o.basePort, i)}`);
   const children: ChildProcess[] = [];
   const stop = async (): Promise<void> => {
     await Promise.all(
@@ -73,6 +85,7 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
           }),
       ),
     );
+    await placement.close();
   };
   try {
     const nodes = await Promise.all(
@@ -85,7 +98,7 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
           "--id",
           id,
           "--host",
-          host,
+          placement.addressOf(id),
           "--port",
           String(gossipPort(o.basePort, i)),
           "--http-port",
@@ -100,7 +113,7 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
           ...(o.nodeArgs ?? []),
         ];
         const log = fs.openSync(path.join(dir, "node.log"), "a");
-        const child = spawn(process.execPath, args, { stdio: ["ignore", "pipe", log] });
+        const child = placement.spawn(id, process.execPath, args, { stdio: ["ignore", "pipe", log] });
         children.push(child);
         const ready = await new Promise<ClusterNode>((resolve, reject) => {
           let buf = "";
@@ -118,7 +131,9 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
             child.stdout!.on("data", (c: Buffer) => fs.writeSync(log, c));
             try {
               const line = JSON.parse(buf.slice(0, nl)) as { http: string; gossip: string };
-              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip, command: ["node", ...args.slice(0, 1).map((b) => path.relative(process.cwd(), b)), ...args.slice(1)] });
+              const netns = placement.netnsOf(id);
+              const command = ["node", ...args.slice(0, 1).map((b) => path.relative(process.cwd(), b)), ...args.slice(1)];
+              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip, netns, host: placement.addressOf(id), command: netns === null ? command : ["ip", "netns", "exec", netns, ...command] });
             } catch {
               reject(new Error(`${id} printed an unexpected first line: ${buf.slice(0, nl)}`));
             }
@@ -131,7 +146,7 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
       }),
     );
     fs.writeFileSync(path.join(o.dataDir, "cluster.json"), JSON.stringify({ nodes }, null, 2) + "\n");
-    return { nodes, children, stop };
+    return { nodes, children, lab: placement.lab, stop };
   } catch (e) {
     await stop();
     throw e;

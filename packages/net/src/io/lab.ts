@@ -79,8 +79,7 @@ export class NetLab {
   private readonly children = new Set<ChildProcess>();
 
   private constructor(
-    /** Names and addresses. */
-    readonly plan: LabPlan,
+    private currentPlan: LabPlan,
     private currentBackend: Backend,
     /** True for the process that created the lab (and tears it down). */
     readonly owned: boolean,
@@ -169,6 +168,11 @@ export class NetLab {
     });
   }
 
+  /** Names and addresses (hosts added later included). */
+  get plan(): LabPlan {
+    return this.currentPlan;
+  }
+
   /** Which mechanism makes delay, loss and duplication. */
   get backend(): Backend {
     return this.currentBackend;
@@ -253,6 +257,27 @@ export class NetLab {
     return this.change((s) => healed(s, what));
   }
 
+  /**
+   * Adds a host to a running lab (owner only): the next address on the
+   * subnet, faults as they are (a new host starts with perfect links).
+   */
+  async addHost(name: string): Promise<HostPlan> {
+    if (!this.owned) throw new Error(`${this.name}: only its owner adds hosts`);
+    return withLabLock(this.plan.index, async () => {
+      const state = readState(this.plan.index);
+      if (state === undefined) throw new Error(`${this.name} has no state (torn down?)`);
+      const plan = planLab(this.plan.index, [...state.plan.hosts.map((h) => h.name), name]);
+      const h = hostOf(plan, name);
+      await this.buildHost(plan, h);
+      this.currentPlan = plan;
+      if (this.backend === "queue" && delayQueueSupport() === undefined) await this.prepareQueueChain(h);
+      state.plan = plan;
+      state.netnsInodes = { ...state.netnsInodes, ...netnsInodesOf([h.netns]) };
+      writeState(state);
+      return h;
+    });
+  }
+
   /** Kernel counters of the delay queues (queue backend): packets held, released, overflowed, per host. */
   async delayQueueStats(): Promise<Record<string, Record<string, number>>> {
     const { delayQueueStats } = await import("./delay-queue.ts");
@@ -290,6 +315,7 @@ export class NetLab {
     return withLabLock(this.plan.index, async () => {
       const state = readState(this.plan.index);
       if (state === undefined) throw new Error(`${this.name} has no state (torn down?)`);
+      this.currentPlan = state.plan; // the owner may have added hosts since this object was made
       const before = state.faults;
       const after = next(before);
       // Only hosts whose rules change are touched: a partition of 2 hosts out of 7 costs 2 hosts' updates... plus their peers'.
@@ -347,17 +373,22 @@ export class NetLab {
     await sh(["addr", "add", `${p.rootAddress}/24`, "dev", p.rootLink]);
     await sh(["link", "set", p.rootLink, "up"]);
     // Hosts in parallel: each is a namespace, a veth pair, an address.
-    await Promise.all(
-      p.hosts.map(async (h) => {
-        await sh(["netns", "add", h.netns]);
-        const hn = (args: string[]) => run("ip", ["-n", h.netns, ...args]);
-        await hn(["link", "set", "lo", "up"]);
-        await sw(["link", "add", h.switchLink, "type", "veth", "peer", "name", "eth0", "netns", h.netns]);
-        await sw(["link", "set", h.switchLink, "master", "br0", "up"]);
-        await hn(["addr", "add", `${h.address}/24`, "dev", "eth0"]);
-        await hn(["link", "set", "eth0", "up"]);
-      }),
-    );
+    await Promise.all(p.hosts.map((h) => this.buildHost(p, h)));
+  }
+
+  private async buildHost(p: LabPlan, h: HostPlan): Promise<void> {
+    const sw = (args: string[]) => run("ip", ["-n", p.switchNetns, ...args]);
+    const hn = (args: string[]) => run("ip", ["-n", h.netns, ...args]);
+    await run("ip", ["netns", "add", h.netns]);
+    await hn(["link", "set", "lo", "up"]);
+    await sw(["link", "add", h.switchLink, "type", "veth", "peer", "name", "eth0", "netns", h.netns]);
+    await sw(["link", "set", h.switchLink, "master", "br0", "up"]);
+    await hn(["addr", "add", `${h.address}/24`, "dev", "eth0"]);
+    await hn(["link", "set", "eth0", "up"]);
+  }
+
+  private prepareQueueChain(h: HostPlan): Promise<string> {
+    return this.exec(h.name, "iptables-restore", ["-w", "--noflush"], { input: ["*mangle", `:${IPTABLES_CHAIN} - [0:0]`, `-A OUTPUT -j ${IPTABLES_CHAIN}`, "COMMIT", ""].join("\n") });
   }
 
   private async prepareQueueBackend(): Promise<void> {
@@ -366,9 +397,7 @@ export class NetLab {
       this.log(`warning: ${missing}; partitions, loss and duplication work, delay/jitter/reordering will be refused`);
       return;
     }
-    await Promise.all(
-      this.plan.hosts.map((h) => this.exec(h.name, "iptables-restore", ["-w", "--noflush"], { input: ["*mangle", `:${IPTABLES_CHAIN} - [0:0]`, `-A OUTPUT -j ${IPTABLES_CHAIN}`, "COMMIT", ""].join("\n") })),
-    );
+    await Promise.all(this.plan.hosts.map((h) => this.prepareQueueChain(h)));
   }
 }
 

@@ -5,6 +5,7 @@
  * the report and never passes silently. With HECK_NET_REQUIRED=1 (CI as
  * root sets it) a missing capability fails the suite instead.
  */
+import { statSync } from "node:fs";
 import { describe, it } from "vitest";
 import { labSupport } from "../../src/io/system.ts";
 
@@ -26,3 +27,16 @@ export function describeWithLab(name: string, fn: () => void): void {
 }
 
 export { startProbe, type Probe } from "./probe.ts";
+
+/**
+ * Whether process `pid` runs in the lab namespace `netns` (the same network
+ * namespace inode as `ip netns exec <netns>` enters): how a test checks that
+ * a `--netns` cluster's `--json` line names where each member really is.
+ */
+export function runsInNetns(pid: number, netns: string): boolean {
+  try {
+    return statSync(`/proc/${pid}/ns/net`).ino === statSync(`/run/netns/${netns}`).ino;
+  } catch {
+    return false;
+  }
+}

@@ -6,9 +6,15 @@
  *
  * Ports: member i (0-based) uses basePort + 3i for peers, + 1 for the JSON
  * HTTP API and + 2 for the etcd gRPC API.
+ *
+ * With `netns`, each member runs on a host of its own in a network lab
+ * (`@heck/net`): its own address, the same ports, and partitions or loss
+ * between members made by the kernel (`cluster.lab`). Clients in this
+ * namespace still reach every member's HTTP and gRPC address.
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import fs from "node:fs";
+import { labPlacement, loopbackPlacement, type NetLab, type Placement } from "@heck/net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { Agent, fetch as undiciFetch } from "undici";
@@ -26,6 +32,8 @@ export interface LocalClusterOptions {
   serverArgs?: string[];
   /** Wait at most this long for a leader. Default 30 s (a loaded machine starts processes slowly). */
   leaderTimeoutMs?: number;
+  /** Each member on its own network-lab host (needs root); `host` is then ignored. */
+  netns?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
   /**
@@ -46,6 +54,10 @@ export interface LocalNode {
   grpc: string;
   /** Raft peer host:port. */
   peer: string;
+  /** The lab namespace it runs in (`ip netns exec <netns> ...`), or null on loopback. */
+  netns: string | null;
+  /** Its host's address. */
+  host: string;
   process: ChildProcess | null;
 }
 
@@ -62,9 +74,15 @@ export class LocalCluster {
   private constructor(
     readonly options: Required<Omit<LocalClusterOptions, "log" | "tls">> & { log: (line: string) => void; tls?: LocalClusterOptions["tls"] },
     readonly nodes: LocalNode[],
+    private readonly placement: Placement,
   ) {
     const tls = options.tls;
     this.agent = tls ? new Agent({ connect: { ca: tls.ca, ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } }) : undefined;
+  }
+
+  /** The network lab the members run in (`netns`), for kernel faults between them; null on loopback. */
+  get lab(): NetLab | null {
+    return this.placement.lab;
   }
 
   /** Spawns every member and resolves once they all follow one leader. */
@@ -72,18 +90,24 @@ export class LocalCluster {
     if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > 9) throw new RangeError(`nodes: must be 1-9, got ${options.nodes}`);
     if (!Number.isInteger(options.basePort) || options.basePort < 1024 || options.basePort + 3 * options.nodes > 65535) throw new RangeError(`basePort: must leave room for ${3 * options.nodes} ports below 65536, got ${options.basePort}`);
     const host = options.host ?? "127.0.0.1";
-    const opts = { host, serverArgs: [], leaderTimeoutMs: 30_000, log: () => {}, ...options };
+    const opts = { host, serverArgs: [], leaderTimeoutMs: 30_000, log: () => {}, netns: false, ...options };
     fs.mkdirSync(opts.dataDir, { recursive: true });
     const ids = memberIds(options.nodes);
-    const nodes: LocalNode[] = ids.map((id, i) => ({
-      id,
-      pid: 0,
-      peer: `${host}:${options.basePort + 3 * i}`,
-      http: `${host}:${options.basePort + 3 * i + 1}`,
-      grpc: `${host}:${options.basePort + 3 * i + 2}`,
-      process: null,
-    }));
-    const cluster = new LocalCluster(opts, nodes);
+    const placement = opts.netns ? await labPlacement(ids, { log: opts.log }) : loopbackPlacement(host);
+    const nodes: LocalNode[] = ids.map((id, i) => {
+      const h = placement.addressOf(id);
+      return {
+        id,
+        pid: 0,
+        peer: `${h}:${options.basePort + 3 * i}`,
+        http: `${h}:${options.basePort + 3 * i + 1}`,
+        grpc: `${h}:${options.basePort + 3 * i + 2}`,
+        netns: placement.netnsOf(id),
+        host: h,
+        process: null,
+      };
+    });
+    const cluster = new LocalCluster(opts, nodes, placement);
     for (const n of nodes) cluster.spawn(n);
     try {
       await cluster.waitForLeader(opts.leaderTimeoutMs);
@@ -118,13 +142,14 @@ export class LocalCluster {
     const args = [CLI_BIN, ...this.serverArgs(n.id)];
     // HECK_RAFT_NODE_ARGS passes flags to node itself (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile members).
     const nodeArgs = (process.env.HECK_RAFT_NODE_ARGS ?? "").split(" ").filter(Boolean);
-    const child = spawn(process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", out, out], detached: false });
+    const child = this.placement.spawn(n.id, process.execPath, [...nodeArgs, ...args], { stdio: ["ignore", out, out], detached: false });
     fs.closeSync(out);
     n.process = child;
     n.pid = child.pid ?? 0;
     child.on("exit", (code, signal) => {
       if (n.process === child) n.process = null;
-      if (!this.stopping) this.options.log(`${n.id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; restart it with: heck-raft ${this.serverArgs(n.id).join(" ")} >> ${logFile} 2>&1 &`);
+      const where = n.netns === null ? "" : `ip netns exec ${n.netns} `;
+      if (!this.stopping) this.options.log(`${n.id} (pid ${child.pid}) exited: ${signal ?? `code ${code}`}; restart it with: ${where}pnpm heck-raft ${this.serverArgs(n.id).join(" ")} >> ${logFile} 2>&1 &`);
     });
   }
 
@@ -184,7 +209,7 @@ export class LocalCluster {
     }
   }
 
-  /** Stops every member (SIGTERM, then SIGKILL after `graceMs`), resuming paused ones first. */
+  /** Stops every member (SIGTERM, then SIGKILL after `graceMs`), resuming paused ones first; then tears down the lab, if any. */
   async down(graceMs = 3_000): Promise<void> {
     this.stopping = true;
     await Promise.all(
@@ -204,6 +229,7 @@ export class LocalCluster {
       }),
     );
     await this.agent?.close();
+    await this.placement.close();
   }
 }
 
