@@ -164,7 +164,9 @@ function logMatchingViolation(nodes: readonly RaftMember[]): string | undefined 
 /** A raft message's type and fields, for colour and hover. */
 export function describeEnvelope(payload: unknown): MessageDescription {
   const e = payload as Envelope;
-  if (e.kind !== "raft") return { type: e.kind, detail: e.kind === "forward" ? { requestId: e.requestId, from: e.from } : { requestId: e.requestId, ok: e.ok, index: e.index } };
+  if (e.kind === "forward" || e.kind === "call") return { type: e.kind, detail: { requestId: e.requestId, from: e.from } };
+  if (e.kind === "callReply") return { type: e.kind, detail: { requestId: e.requestId, ok: e.ok } };
+  if (e.kind === "forwardReply") return { type: e.kind, detail: { requestId: e.requestId, ok: e.ok, index: e.index } };
   const m = e.message;
   switch (m.type) {
     case "append":
