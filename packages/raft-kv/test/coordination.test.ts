@@ -145,7 +145,7 @@ describe("elections with the etcd3 npm client", () => {
     await eventually("the observer to see the second leader", () => (seen.includes("second") ? true : undefined));
     await second.resign();
     await observer.cancel();
-  });
+  }, 30_000);
 });
 
 describe("bad input to every new request type gets etcd's error, and nothing crashes or diverges", () => {
