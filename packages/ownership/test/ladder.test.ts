@@ -55,7 +55,7 @@ describe("modulo n", () => {
 });
 
 describe("the ownership ladder", () => {
-  it.each(seeds)("each rung breaks where it should, and rendezvous does not (seed %i)", (seed) => {
+  it.each(seeds)("each rung breaks where it should, and rendezvous does not (HECK_SEED=%i)", (seed) => {
     const l = runLadder({ seed });
     const n = l.origins;
     const m = l.members;

@@ -7,6 +7,7 @@ import { seedsFromEnv } from "@heck/sim/io";
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { uslThroughput } from "../../src/compare/analysis/usl.ts";
 import { runCoordinationLadder, type CoordinationRung } from "../../src/compare/ladder.ts";
 
 const BIN = fileURLToPath(new URL("../../bin/heck.js", import.meta.url));
@@ -23,9 +24,24 @@ describe("the coordination-cost ladder", () => {
     const crdt = rung(l.rungs, "crdt");
     for (const r of l.rungs) expect(r.points.map((p) => p.n), r.store).toEqual([3, 5, 9]);
     const cap = (r: CoordinationRung, i: number): number => r.points[i]!.capacityUpdatesPerSec;
-    // Every coordinated record goes through one leader that reaches every follower.
+    // Every coordinated record goes through one leader that reaches every follower: each size costs more.
+    expect(cap(raft, 1)).toBeLessThan(cap(raft, 0));
+    expect(cap(raft, 2)).toBeLessThan(cap(raft, 1));
     expect(cap(raft, 2)).toBeLessThan(0.75 * cap(raft, 0));
     expect(raft.usl!.kappa).toBeGreaterThan(0.01);
+    // Each rung's fitted law is its curve: within 10% of every measured capacity, falling for raft only.
+    for (const r of l.rungs) {
+      r.points.forEach((p, i) => {
+        const ratio = uslThroughput(p.n, r.usl!) / cap(r, i);
+        expect(Math.abs(ratio - 1), `${r.store} at N = ${p.n}: fitted / measured = ${ratio}`).toBeLessThan(0.1);
+      });
+    }
+    expect(raft.usl!.r2).toBeGreaterThan(0.9);
+    expect(uslThroughput(9, raft.usl!)).toBeLessThan(0.75 * uslThroughput(3, raft.usl!));
+    for (const r of [hybrid, crdt]) {
+      expect(r.usl!.kappa, r.store).toBeLessThan(raft.usl!.kappa / 10);
+      expect(uslThroughput(9, r.usl!), r.store).toBeGreaterThan(0.85 * uslThroughput(3, r.usl!));
+    }
     // Records in the CRDT: capacity flat in N, with or without the list in Raft.
     expect(cap(crdt, 2)).toBeGreaterThan(0.85 * cap(crdt, 0));
     expect(cap(hybrid, 2)).toBeGreaterThan(0.85 * cap(crdt, 2));
