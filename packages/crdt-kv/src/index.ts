@@ -46,6 +46,7 @@ export {
 export { KvState, resolve, encodeDelta, decodeDelta, joinDeltas, type KvDelta, type ReadResult, type EncodedDelta } from "./core/store/kv-state.ts";
 export { compareVersions, type Mode, type Version } from "./core/store/version.ts";
 export { encodeMessage, decodeMessage, type KvMessage } from "./core/store/messages.ts";
+export { convergenceRounds, convergenceBoundMs, type ConvergenceInputs } from "./core/store/convergence.ts";
 export type { KvPersisted, WalList } from "./core/store/persistence.ts";
 
 // Synchronisation algorithms, generic over any lattice.

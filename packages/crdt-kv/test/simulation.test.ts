@@ -12,6 +12,7 @@ import { seedsFromEnv } from "@heck/sim/io";
 import { describe, expect, it } from "vitest";
 import { convergedTo, kvFactory, noInventedDots, randomWorkload, Reference, type KvSim } from "./support/cluster.ts";
 import type { KvNode } from "../src/core/store/node.ts";
+import { convergenceRounds } from "../src/core/store/convergence.ts";
 import type { SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
 
 const SYNC_MS = 100;
@@ -127,5 +128,42 @@ describe("peer vectors (sender-side RR)", () => {
     expect(plain.trimmed).toBe(0);
     expect(trimmed.trimmed).toBeGreaterThan(0);
     expect(trimmed.payload).toBeLessThan(plain.payload);
+  });
+});
+
+describe("the convergence bound (convergenceRounds)", () => {
+  it("matches the formula at hand-computed points and grows with loss", () => {
+    // n = 5, fanout 3: q = 3/4; 20 % loss, three messages: s = 0.512; R = ceil(ln(20 / 1e-3) / -ln(1 - 0.384)) = 21.
+    expect(convergenceRounds({ nodes: 5, fanout: 3, lossRate: 0.2, peerVectors: true })).toBe(21);
+    // No loss, everyone contacted every round: one round.
+    expect(convergenceRounds({ nodes: 3, fanout: 3, lossRate: 0, peerVectors: true })).toBe(1);
+    let last = 0;
+    for (const lossRate of [0, 0.1, 0.2, 0.3, 0.5]) {
+      const r = convergenceRounds({ nodes: 7, fanout: 2, lossRate, peerVectors: true });
+      expect(r).toBeGreaterThanOrEqual(last);
+      last = r;
+    }
+    expect(() => convergenceRounds({ nodes: 3, fanout: 1, lossRate: 1, peerVectors: true })).toThrow(/lossRate/);
+  });
+
+  it.each(seedsFromEnv({ fixed: [31, 32, 33, 34], random: 1 }))("seed %i: after a partition heals under 20 percent loss and reordering, replicas converge within the bound", (seed) => {
+    const ref = new Reference();
+    const nodeIds = ["n1", "n2", "n3", "n4", "n5"];
+    const sim: KvSim = new Simulation({
+      seed,
+      nodeIds,
+      factory: kvFactory(ref, { syncIntervalMs: SYNC_MS, fanout: 3 }),
+      network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { dropRate: 0.2, reorderRate: 0.25 } },
+      sizeOf: (m) => m.length,
+      traceLimit: 0,
+    });
+    sim.partition(["n1", "n2"], ["n3", "n4", "n5"]);
+    randomWorkload(sim, sim.prng.fork("workload"), 120, 2_000, 12, true);
+    sim.runFor(2_000);
+    sim.heal();
+    const rounds = convergenceRounds({ nodes: nodeIds.length, fanout: 3, lossRate: 0.2, peerVectors: true });
+    // One interval more for the phase of the first round after the heal.
+    const ok = sim.runUntil((s) => convergedTo(s, ref), (rounds + 1) * SYNC_MS);
+    expect(ok, `HECK_SEED=${seed}: not converged within ${rounds} rounds`).toBe(true);
   });
 });

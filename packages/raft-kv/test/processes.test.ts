@@ -11,10 +11,11 @@
 import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { KvHistoryRecorder, checkKvHistory, createPrng, type KvInput, type KvOutput } from "@heck/sim";
+import { createPrng } from "@heck/sim";
 import { LocalCluster } from "../src/io/local-cluster.ts";
-import { RaftKvHttpClient, RaftKvHttpError } from "../src/io/http-client.ts";
+import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { tempDir } from "./support/cluster.ts";
+import { checkRegisterWorkload, startRegisterWorkload } from "./support/register-workload.ts";
 
 const exec = promisify(execFile);
 let cluster: LocalCluster;
@@ -78,62 +79,11 @@ describe("nemesis: kill -9, SIGSTOP/SIGCONT and partitions while clients write a
   it(`the history is linearizable and no acknowledged write is lost (HECK_SEED=${seed})`, async () => {
     const prng = createPrng(seed);
     const endpoints = cluster.nodes.map((n) => n.http);
-    const recorder = new KvHistoryRecorder();
-    const keys = ["r0", "r1", "r2", "r3"];
-    const acked = new Map<string, string>();
     const runMs = 12_000;
     const start = performance.now();
     const now = () => performance.now() - start;
-    let running = true;
     const log: string[] = [];
-
-    const client = async (c: number) => {
-      const rnd = prng.fork(`client-${c}`);
-      // Clients 0-2 stay on one member each (so a partitioned or lagging member's answers are observed); 3-5 fail over.
-      const kv = new RaftKvHttpClient(c < 3 ? { endpoints: [endpoints[c]!], timeoutMs: 1_500 } : { endpoints: rnd.shuffle([...endpoints]), timeoutMs: 2_500 });
-      let n = 0;
-      const lastSeen = new Map<string, string | null>();
-      while (running) {
-        n++;
-        if (n % 4 === 0) {
-          // Unique keys: every acknowledged one must survive the nemesis.
-          const key = `ack/${c}-${n}`;
-          try {
-            await kv.put(key, String(n));
-            acked.set(key, String(n));
-          } catch {
-            // Unknown outcome: not acknowledged, so not required to survive.
-          }
-          continue;
-        }
-        const key = rnd.pick(keys);
-        const roll = rnd.nextFloat();
-        let input: KvInput;
-        if (roll < 0.4) input = { type: "put", key, value: `c${c}-${n}` };
-        else if (roll < 0.75) input = { type: "get", key };
-        else input = { type: "cas", key, expected: lastSeen.get(key) ?? null, value: `c${c}-${n}` };
-        const id = recorder.invoke(c, input, now());
-        try {
-          let output: KvOutput;
-          if (input.type === "put") {
-            await kv.put(key, input.value);
-            output = { type: "put" };
-          } else if (input.type === "get") {
-            const r = await kv.get(key);
-            lastSeen.set(key, r?.value ?? null);
-            output = { type: "get", value: r?.value ?? null };
-          } else {
-            const exp = input.type === "cas" ? input.expected : null;
-            const r = await kv.cas(key, exp === null ? { version: 0 } : { value: exp }, input.type === "cas" ? input.value : "");
-            output = { type: "cas", ok: r.succeeded };
-          }
-          recorder.ok(id, output, now());
-        } catch (error) {
-          // A 4xx is a definite refusal (nothing applied); anything else is an unknown outcome.
-          if (error instanceof RaftKvHttpError && error.status >= 400 && error.status < 500 && error.status !== 421 && error.status !== 429) recorder.fail(id);
-        }
-      }
-    };
+    const workload = startRegisterWorkload({ endpoints, prng, now });
 
     const leader = async (): Promise<string> => {
       for (let i = 0; i < 100; i++) {
@@ -194,11 +144,9 @@ describe("nemesis: kill -9, SIGSTOP/SIGCONT and partitions while clients write a
       }
     };
 
-    const clients = [0, 1, 2, 3, 4, 5].map((c) => client(c));
     await nemesis();
     while (now() < runMs) await sleep(100);
-    running = false;
-    await Promise.all(clients);
+    await workload.stop();
 
     // Heal everything and let the cluster settle.
     for (const n of cluster.nodes) if (!n.process) cluster.restart(n.id);
@@ -207,24 +155,13 @@ describe("nemesis: kill -9, SIGSTOP/SIGCONT and partitions while clients write a
     await cluster.waitForLeader(20_000);
 
     // Final linearizable reads join the history: the last acknowledged writes must be visible.
-    const reader = new RaftKvHttpClient({ endpoints, timeoutMs: 10_000 });
-    for (const key of keys) {
-      const id = recorder.invoke("final", { type: "get", key }, now());
-      const r = await reader.get(key);
-      recorder.ok(id, { type: "get", value: r?.value ?? null }, now());
-    }
-    const history = recorder.history();
-    const result = checkKvHistory(history);
-    const completed = history.filter((o) => o.output !== undefined).length;
-    if (result.linearizable !== true) console.error(`HECK_SEED=${seed}\nfaults: ${log.join("; ")}\n${result.report}`);
-    expect(completed).toBeGreaterThan(40);
-    expect(result.linearizable).toBe(true);
+    const verdict = await checkRegisterWorkload(workload, endpoints, now);
+    if (verdict.linearizable !== true) console.error(`HECK_SEED=${seed}\nfaults: ${log.join("; ")}\n${verdict.report}`);
+    expect(verdict.completed).toBeGreaterThan(40);
+    expect(verdict.linearizable).toBe(true);
 
-    const all = await reader.range("ack/");
-    const stored = new Map(all.kvs.map((kv) => [kv.key, kv.value]));
-    const lost = [...acked].filter(([k, v]) => stored.get(k) !== v);
-    if (lost.length > 0) console.error(`HECK_SEED=${seed} lost acknowledged writes: ${JSON.stringify(lost)}\nfaults: ${log.join("; ")}`);
-    expect(acked.size).toBeGreaterThan(5);
-    expect(lost).toEqual([]);
+    if (verdict.lost.length > 0) console.error(`HECK_SEED=${seed} lost acknowledged writes: ${JSON.stringify(verdict.lost)}\nfaults: ${log.join("; ")}`);
+    expect(workload.acked.size).toBeGreaterThan(5);
+    expect(verdict.lost).toEqual([]);
   }, 60_000);
 });

@@ -205,6 +205,8 @@ export interface NodeStats {
   /** Versions received from peers, and how many of them were new here: their ratio is the copies of each update a replica receives. */
   versionsReceived: number;
   versionsNew: number;
+  /** Anti-entropy rounds run: the unit in which convergence is bounded (`convergenceRounds`). */
+  syncRounds: number;
 }
 
 /** Everything the driver must do after a step: persist first, then send, then notify. */
@@ -271,6 +273,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     intervalsSkipped: 0,
     versionsReceived: 0,
     versionsNew: 0,
+    syncRounds: 0,
   };
   private readonly kv = new KvState();
   private readonly replica: StoreReplica;
@@ -458,6 +461,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     const fanout = this.config.fanout;
     const targets = fanout >= peers.length ? peers : this.config.prng.shuffle([...peers]).slice(0, fanout);
     this.rounds++;
+    this.stats.syncRounds++;
     const heartbeat = this.rounds % this.config.heartbeatEveryRounds === 0;
     for (const peer of targets) {
       if (this.probing() && this.sync.ackOf(peer) < this.sync.seq) {
