@@ -13,17 +13,29 @@
  * expire and every replica hold the same state. A failure prints
  * `HECK_SEED=<n>`; `HECK_SEED=<n> pnpm vitest run --project raft-kv
  * test/raft/lease-sim.test.ts` replays it.
+ *
+ * `HECK_LEASE_EXPIRY=everyReplica` runs the same seeds with every replica
+ * expiring leases by its own clock (the README's exercise): the invariant
+ * fires, since keep-alives reach only the leader.
  */
 import { describe, expect, it } from "vitest";
 import { Simulation, runSeeded, type NodeFactoryArgs, type NodeId, type Prng } from "@heck/sim";
 import { seedsFromEnv } from "@heck/sim/testing";
 import type { Entry } from "../../src/core/raft/index.ts";
-import type { Envelope } from "../../src/core/replica/index.ts";
+import type { Envelope, LeaseExpiry } from "../../src/core/replica/index.ts";
 import { PerRunRecorder, RaftSimNode, SafetyRecorder, converged, describeCluster, leaderOf, raftCodec, raftInvariants, type Disk, type RaftSim } from "./support/raft-sim.ts";
 import { startLockClients, type LockStats } from "./support/lock-clients.ts";
 
 const SAFETY_MS = 6000;
 const TTL_SEC = 1;
+/** Who decides that a lease expired; anything but the default is the exercise that breaks it. */
+const LEASE_EXPIRY = leaseExpiryFromEnv(process.env.HECK_LEASE_EXPIRY);
+
+function leaseExpiryFromEnv(value: string | undefined): LeaseExpiry {
+  if (value === undefined || value === "" || value === "leader") return "leader";
+  if (value === "everyReplica") return value;
+  throw new Error(`HECK_LEASE_EXPIRY=${value}: expected leader or everyReplica`);
+}
 
 /** A recorder that also hands every applied entry to the lock clients. */
 class LeaseRecorder extends SafetyRecorder {
@@ -70,7 +82,7 @@ function isolateLeaders(sim: RaftSim, prng: Prng): void {
 }
 
 /** One seeded run; throws a SimulationFailure naming HECK_SEED on a violation. */
-function runLeaseSeed(seed: number): LockStats {
+function runLeaseSeed(seed: number, leaseExpiry: LeaseExpiry = LEASE_EXPIRY): LockStats {
   const holder = new PerRunRecorder();
   let recorder = new LeaseRecorder();
   holder.current = recorder;
@@ -87,7 +99,7 @@ function runLeaseSeed(seed: number): LockStats {
         holder.current = recorder;
         lockSafety = () => undefined;
       }
-      return new RaftSimNode(args, { founders: args.peers, recorder, raft: { commitBroadcast: seed % 2 === 0 ? "lazy" : "immediate" }, compactEvery: seed % 3 === 0 ? 20 : 0 });
+      return new RaftSimNode(args, { founders: args.peers, recorder, raft: { commitBroadcast: seed % 2 === 0 ? "lazy" : "immediate" }, compactEvery: seed % 3 === 0 ? 20 : 0, leaseExpiry });
     },
     codec: raftCodec,
     network: { maxPacketBytes: 1 << 24 },
@@ -137,6 +149,19 @@ describe("leases and a lock under faults, clock steps and leader changes", () =>
     expect(sum((s) => s.acquisitions)).toBeGreaterThan(40);
     expect(sum((s) => s.handoffsAfterExpiry)).toBeGreaterThan(FIXED.length);
   });
+});
+
+describe("leases expired by every replica's own clock (the README's exercise)", () => {
+  it("revoke a lease its holder keeps alive through the leader, and the lock-safety invariant fires with the seed", () => {
+    let message = "";
+    try {
+      runLeaseSeed(1, "everyReplica");
+    } catch (error) {
+      message = error instanceof Error ? error.message : String(error);
+    }
+    expect(message).toMatch(/HECK_SEED=1/);
+    expect(message).toMatch(/lock and lease safety/);
+  }, 60_000);
 });
 
 describe("when a lease expires", () => {

@@ -9,5 +9,5 @@ export { ReadBarrier } from "./read-barrier.ts";
 export { WatchHub, type WatchOptions, type WatchHandle, type WatchListener, type WatchStart } from "./watch-hub.ts";
 export { MemoryStorage, processReadies, type PersistentPart } from "./memory-storage.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./envelope.ts";
-export { LeaseKeeper, type LeaseKeeperHost } from "./leases.ts";
+export { LeaseKeeper, type LeaseKeeperHost, type LeaseExpiry } from "./leases.ts";
 export { ServerError, httpStatusOf, raftErrorToServer, kvErrorToServer, type ServerErrorCode } from "./errors.ts";

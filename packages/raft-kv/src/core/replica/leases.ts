@@ -23,6 +23,16 @@ export interface LeaseKeeperHost {
   proposeRevoke(id: number, nowMs: number): void;
 }
 
+/**
+ * Who decides that a lease expired. "leader": the leader's clock alone, and
+ * only through a revocation in the log (etcd's lessor; the only safe
+ * choice). "everyReplica": every replica by its own clock, proposing the
+ * revocation itself, although keep-alives reach only the leader. It exists
+ * for the README's exercise: in the lease simulation it revokes leases that
+ * are being kept alive, and two clients hold one lock.
+ */
+export type LeaseExpiry = "leader" | "everyReplica";
+
 /** Drives the leader's {@link LeaseClock} from the replica's inputs. */
 export class LeaseKeeper {
   private readonly clock = new LeaseClock();
@@ -31,6 +41,7 @@ export class LeaseKeeper {
     private readonly host: LeaseKeeperHost,
     /** How much longer than its TTL every lease lives after this node becomes leader (see LeaseClock.promote). */
     private readonly extendMs: number,
+    private readonly expiry: LeaseExpiry = "leader",
   ) {}
 
   /** True while this node's clock decides expiry (it leads). */
@@ -40,8 +51,10 @@ export class LeaseKeeper {
 
   /** This node's role changed. */
   roleChanged(role: Role, nowMs: number): void {
-    if (role === "leader" && !this.clock.isPrimary) this.clock.promote(nowMs, this.extendMs, this.host.leases());
-    else if (role !== "leader" && this.clock.isPrimary) this.clock.demote();
+    // The broken "everyReplica" mode: every replica's clock counts from the moment it first hears of a role, and never stops.
+    const counts = role === "leader" || this.expiry === "everyReplica";
+    if (counts && !this.clock.isPrimary) this.clock.promote(nowMs, this.extendMs, this.host.leases());
+    else if (!counts && this.clock.isPrimary) this.clock.demote();
   }
 
   /** A command was applied here. */

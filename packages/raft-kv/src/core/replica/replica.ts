@@ -28,7 +28,7 @@ import { Proposals, type ConfChangeOutcome, type ProposalOutcome } from "./propo
 import { ReadBarrier } from "./read-barrier.ts";
 import { MemberAdmin } from "./member-admin.ts";
 import { WatchHub, type WatchHandle, type WatchListener, type WatchOptions, type WatchStart } from "./watch-hub.ts";
-import { LeaseKeeper } from "./leases.ts";
+import { LeaseKeeper, type LeaseExpiry } from "./leases.ts";
 
 /** How a replica starts: a founding member, a member to be added later, or a restart from what it persisted. */
 export type ReplicaStart = { bootstrap: readonly NodeId[] } | { join: true } | { persisted: PersistedState };
@@ -60,6 +60,8 @@ export interface ReplicaTiming {
   leaseExtendMs?: number;
   /** One read index request per read, none held for a leader (see ReadBarrierTiming.unbatched). Default false. */
   unbatchedReads?: boolean;
+  /** Who decides that a lease expired (see LeaseExpiry): "leader", the default, is the only safe choice. */
+  leaseExpiry?: LeaseExpiry;
 }
 
 /** What the replica reports to its driver. */
@@ -181,6 +183,7 @@ export class Replica {
         proposeRevoke: (id, nowMs) => this.propose({ type: "lease-revoke", requestId: this.nextRequestId(), id, expired: true }, false, nowMs, () => {}),
       },
       options.timing.leaseExtendMs ?? 2 * (options.raft.electionTick ?? DEFAULT_RAFT_CONFIG.electionTick) * options.timing.tickMs,
+      options.timing.leaseExpiry,
     );
     this.admin = new MemberAdmin(
       {

@@ -10,7 +10,7 @@
 import type { Channel, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Outbound, Prng, SimProcess, Simulation } from "@heck/sim";
 import type { Entry, Message, PersistedState, RaftConfig } from "../../../src/core/raft/types.ts";
 import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../../../src/core/kv/index.ts";
-import { MemoryStorage, Replica, decodeEnvelope, encodeEnvelope, processReadies, type Envelope, type PersistentPart } from "../../../src/core/replica/index.ts";
+import { MemoryStorage, Replica, decodeEnvelope, encodeEnvelope, processReadies, type Envelope, type LeaseExpiry, type PersistentPart } from "../../../src/core/replica/index.ts";
 import type { RaftNode } from "../../../src/core/raft/raft-node.ts";
 
 /** What a simulated node keeps across a crash: exactly what a Ready told it to persist. */
@@ -122,6 +122,8 @@ export interface RaftSimOptions {
   compactEvery?: number;
   channel?: Channel;
   recorder: SafetyRecorder;
+  /** Who decides that a lease expired (the replica's LeaseExpiry); default "leader". */
+  leaseExpiry?: LeaseExpiry;
 }
 
 type WriteCallback = (outcome: "ok" | "fail", result: boolean) => void;
@@ -188,6 +190,7 @@ export class RaftSimNode implements SimProcess<Envelope, Disk> {
         requestTimeoutMs: Infinity,
         readRetryMs: Infinity,
         commitBroadcastDelayMs: commitBroadcast === "lazy" ? TICK_MS : -1,
+        ...(opts.leaseExpiry ? { leaseExpiry: opts.leaseExpiry } : {}),
       },
       snapshotEntries: opts.compactEvery ?? 0,
       nowMs: args.nowMs,
