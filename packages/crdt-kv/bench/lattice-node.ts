@@ -6,7 +6,7 @@
  * every delta or state it sends (JSON of the lattice's canonical encoding),
  * which is what Enes et al. measure as transmission.
  */
-import type { Channel, Outbound, SimProcess } from "@heck/sim";
+import { NONE, type Channel, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
 import type { Lattice } from "../src/core/crdt/lattice.ts";
 import { DeltaSync, LatticeReplica, type SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
 
@@ -16,8 +16,8 @@ export type LatticeMessage<S> = { type: "delta"; seq: number; delta: S } | { typ
 /** Produces the delta of one update at `node` in period `round` (1-based). */
 export type Workload<S> = (node: string, round: number, state: S) => S;
 
-/** One replica. */
-export class LatticeNode<S> implements SimProcess<LatticeMessage<S>, undefined> {
+/** One replica (it persists nothing: the experiment measures transmission). */
+export class LatticeNode<S> implements SimProcess<LatticeMessage<S>> {
   readonly replica: LatticeReplica<S>;
   readonly sync: DeltaSync<S>;
   /** Bytes of deltas and states sent. */
@@ -70,17 +70,19 @@ export class LatticeNode<S> implements SimProcess<LatticeMessage<S>, undefined> 
     }
   }
 
-  takeOutbox(): Array<Outbound<LatticeMessage<S>>> {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  hasReady(): boolean {
+    return this.outbox.length > 0;
   }
+
+  ready(): SimReady<LatticeMessage<S>> {
+    const messages = this.outbox;
+    this.outbox = [];
+    return { snapshot: null, records: NONE, mustSync: false, messages };
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return this.next;
-  }
-
-  persisted(): undefined {
-    return undefined;
   }
 }

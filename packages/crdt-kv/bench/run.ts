@@ -26,7 +26,7 @@ import { LwwRegister, type LwwState } from "../src/core/crdt/lww-register.ts";
 import type { Json } from "../src/core/json.ts";
 import { deltaBytes, KvState, type KvDelta } from "../src/core/store/kv-state.ts";
 import { KvNode } from "../src/core/store/node.ts";
-import type { KvPersisted } from "../src/core/store/persistence.ts";
+import { kvCodec, type KvMessage } from "../src/core/store/messages.ts";
 import { SYNC_ALGORITHMS, type SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
 import { utf8Length } from "../src/core/utf8.ts";
 import { LatticeNode, type LatticeMessage, type Workload } from "./lattice-node.ts";
@@ -104,7 +104,7 @@ function transmission<S>(exp: Experiment<S>, topo: Topology, algorithm: SyncAlgo
   const nodes = [...topo.keys()];
   const size = sizer(exp.lattice);
   const workload = exp.workload(createPrng(SEED).fork(`workload:${exp.name}`), nodes);
-  const sim = new Simulation<LatticeMessage<S>, undefined, LatticeNode<S>>({
+  const sim = new Simulation<LatticeMessage<S>, never, never, LatticeNode<S>>({
     seed: SEED,
     nodeIds: nodes,
     factory: ({ id }) => new LatticeNode(id, topo.get(id)!, exp.lattice, algorithm, workload, UPDATES, PERIOD_MS, size),
@@ -169,11 +169,12 @@ for (const n of [4, 8, 16, 32, 64]) {
   const samples: number[] = [];
   for (let s = 0; s < 15; s++) {
     const ids = Array.from({ length: n }, (_, i) => `n${i}`);
-    const sim = new Simulation<string, KvPersisted, KvNode>({
+    const sim = new Simulation<KvMessage, string, string, KvNode>({
       seed: SEED * 1000 + n * 31 + s,
       nodeIds: ids,
       factory: ({ id, prng, nowMs }) => new KvNode({ id, address: id, peers: ids.filter((x) => x !== id), prng, fanout: 2, syncIntervalMs: PERIOD_MS }, nowMs),
       network: { latency: { minMs: 1, meanTailMs: 1 } },
+      codec: kvCodec,
       traceLimit: 0,
     });
     sim.runFor(3 * PERIOD_MS);
@@ -274,13 +275,13 @@ log(`   ${"yjs update".padEnd(22)}${pad(yjs.perUpdate.toFixed(1), 14)}${pad(yjs.
 log();
 log("5. Rejoin: 2 replicas share 5,000 keys, one writes 50 more while cut off beyond its delta log; bytes to resync");
 function rejoin(fullStateMaxBytes: number): { bytes: number; rounds: number } {
-  const sim = new Simulation<string, KvPersisted, KvNode>({
+  const sim = new Simulation<KvMessage, string, string, KvNode>({
     seed: SEED,
     nodeIds: ["a", "b"],
     factory: ({ id, prng, nowMs }) =>
       new KvNode({ id, address: id, peers: [id === "a" ? "b" : "a"], prng, syncIntervalMs: PERIOD_MS, maxLogEntries: 16, fullStateMaxBytes, maxMessageBytes: 8 << 20 }, nowMs),
     network: { latency: { minMs: 1, meanTailMs: 1 } },
-    sizeOf: (m) => m.length,
+    codec: kvCodec,
     traceLimit: 0,
   });
   for (let i = 0; i < 5000; i++) sim.node("a").put(`key/${i}`, `value-${i}`, { ts: i });
@@ -310,12 +311,12 @@ log("   (200-byte JSON values over 2,000 keys) for 10 s; bytes sent per update w
 function mesh(peerVectors: boolean): { bytesPerUpdate: number; copiesPerVersion: number; updates: number } {
   const ids = Array.from({ length: 10 }, (_, i) => `a${i}`);
   let updates = 0;
-  const sim = new Simulation<string, KvPersisted, KvNode>({
+  const sim = new Simulation<KvMessage, string, string, KvNode>({
     seed: SEED,
     nodeIds: ids,
     factory: ({ id, prng, nowMs }) => new KvNode({ id, address: id, peers: ids.filter((x) => x !== id), prng, syncIntervalMs: 200, fanout: 3, peerVectors, maxLogEntries: 65_536 }, nowMs),
     network: { latency: { minMs: 1, meanTailMs: 2 } },
-    sizeOf: (m) => m.length,
+    codec: kvCodec,
     traceLimit: 0,
   });
   const prng = createPrng(SEED).fork("mesh");

@@ -41,13 +41,14 @@ export {
   type ChangeEvent,
   type PeerStatus,
   type NodeStats,
-  type Ready,
+  type KvReady,
 } from "./core/store/node.ts";
+export { receiveWire } from "./core/store/wire-input.ts";
 export { KvState, resolve, encodeDelta, decodeDelta, joinDeltas, type KvDelta, type ReadResult, type EncodedDelta } from "./core/store/kv-state.ts";
 export { compareVersions, type Mode, type Version } from "./core/store/version.ts";
-export { encodeMessage, decodeMessage, type KvMessage } from "./core/store/messages.ts";
+export { encodeMessage, decodeMessage, wireOf, kvCodec, type KvMessage } from "./core/store/messages.ts";
 export { convergenceRounds, convergenceBoundMs, type ConvergenceInputs } from "./core/store/convergence.ts";
-export type { KvPersisted, WalList } from "./core/store/persistence.ts";
+export { diskFromWal, parseWal, walLine, walText, crc32, type KvDisk } from "./core/store/persistence.ts";
 
 // Synchronisation algorithms, generic over any lattice.
 export { DeltaSync, LatticeReplica, SYNC_ALGORITHMS, isSyncAlgorithm, type SyncAlgorithm, type SyncReplica, type Plan, type LogEntry } from "./core/sync/delta-sync.ts";

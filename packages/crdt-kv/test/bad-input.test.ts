@@ -16,13 +16,15 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { canonicalJson } from "../src/core/json.ts";
 import { encodeDelta } from "../src/core/store/kv-state.ts";
 import { KvNode } from "../src/core/store/node.ts";
+import { receiveWire } from "../src/core/store/wire-input.ts";
+import { takeMessages } from "./support/drain.ts";
 import { startCrdtNode, type CrdtNode } from "../src/io/embed.ts";
 
 function node(): KvNode {
   const n = new KvNode({ id: "a", address: "a", peers: ["b"], prng: createPrng(1), maxMessageBytes: 4096 });
   n.put("k", "v", { ts: 1 });
   n.put("m", 1, { mode: "mv" });
-  n.takeOutbox();
+  takeMessages(n);
   return n;
 }
 const snapshot = (n: KvNode) => canonicalJson(encodeDelta(n.state()));
@@ -71,20 +73,20 @@ describe("gossip input to the core", () => {
   it.each(BAD)("refuses %s with an error naming the field, state untouched, no reply", (_name, wire, re) => {
     const n = node();
     const before = snapshot(n);
-    n.receive("b", wire, "packet", 10);
+    receiveWire(n, "b", wire, "packet", 10);
     expect(n.stats.rejected).toBe(1);
     expect(n.stats.lastRejection).toMatch(re);
     expect(snapshot(n)).toBe(before);
-    expect(n.takeOutbox()).toEqual([]);
+    expect(takeMessages(n)).toEqual([]);
   });
 
   it("still works after refusing garbage", () => {
     const n = node();
-    for (const [, wire] of BAD) n.receive("b", wire, "packet", 10);
+    for (const [, wire] of BAD) receiveWire(n, "b", wire, "packet", 10);
     const good = JSON.stringify({ type: "delta", from: "b", id: "b", inc: "i", seq: 1, full: false, state: { cc: { b: [1] }, kv: [["new", [["b", 1, "m", "hello"]]]] } });
-    n.receive("b", good, "packet", 11);
+    receiveWire(n, "b", good, "packet", 11);
     expect(n.get("new").value).toBe("hello");
-    expect(n.takeOutbox().map((o) => JSON.parse(o.message).type)).toEqual(["ack"]);
+    expect(takeMessages(n).map((o) => o.message.type)).toEqual(["ack"]);
   });
 });
 

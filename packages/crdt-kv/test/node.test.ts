@@ -8,7 +8,10 @@ import { createPrng } from "@heck/sim";
 import { describe, expect, it } from "vitest";
 import { canonicalJson } from "../src/core/json.ts";
 import { encodeDelta } from "../src/core/store/kv-state.ts";
+import { wireOf } from "../src/core/store/messages.ts";
 import { KvNode, parseContextToken, contextToken, type KvNodeConfig } from "../src/core/store/node.ts";
+import { receiveWire } from "../src/core/store/wire-input.ts";
+import { diskOf, readyOf, takeMessages } from "./support/drain.ts";
 
 function cluster(ids: string[], extra: Partial<KvNodeConfig> = {}) {
   const nodes = new Map<string, KvNode>();
@@ -23,9 +26,10 @@ function cluster(ids: string[], extra: Partial<KvNodeConfig> = {}) {
       for (let guard = 0; guard < 100; guard++) {
         let moved = false;
         for (const n of nodes.values()) {
-          for (const o of n.takeOutbox()) {
+          for (const o of takeMessages(n)) {
             moved = true;
-            nodes.get(o.to)?.receive(n.id, o.message, o.channel ?? "packet", now);
+            const to = nodes.get(o.to);
+            if (to !== undefined) receiveWire(to, n.id, wireOf(o.message), o.channel ?? "packet", now);
           }
         }
         if (!moved) break;
@@ -91,7 +95,7 @@ describe("KvNode", () => {
     for (let i = 0; i < 20; i++) c.get("a").put(`k${i}`, i, { mode: i % 2 === 0 ? "lww" : "mv" });
     c.settle(2);
     const a = c.get("a");
-    const p = a.persisted();
+    const p = diskOf(a);
     expect(p.snapshot).not.toBeNull();
     const again = new KvNode({ id: "a", address: "a", peers: ["b"], prng: createPrng(9), snapshotEveryRecords: 7 }, 0, p);
     expect(text(again)).toBe(text(a));
@@ -115,7 +119,7 @@ describe("KvNode", () => {
     const a = new KvNode({ id: "a", address: "a", peers: [], prng: createPrng(1), emitEvents: true });
     a.put("k", "v");
     a.delete("k");
-    const r = a.takeReady();
+    const r = readyOf(a);
     expect(r.events.map((e) => [e.key, e.result.exists, e.origin])).toEqual([
       ["k", true, "local"],
       ["k", false, "local"],

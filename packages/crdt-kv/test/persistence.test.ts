@@ -8,7 +8,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { afterAll, describe, expect, it } from "vitest";
-import { crc32, DataDir, parseWal } from "../src/io/disk.ts";
+import { crc32, parseWal, walLine } from "../src/core/store/persistence.ts";
+import { DataDir } from "../src/io/disk.ts";
 import { startCli, stop } from "./support/procs.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-persist-"));
@@ -30,7 +31,7 @@ describe("the WAL", () => {
   it("a data directory refuses another replica id and a live second user", () => {
     const dir = path.join(tmp, "guards");
     const { dataDir } = DataDir.open(dir, "a");
-    dataDir.append(["{}"]);
+    dataDir.append([walLine("{}")]);
     expect(() => DataDir.open(dir, "b")).toThrow(/belongs to replica "a"/);
     fs.writeFileSync(path.join(dir, "LOCK"), String(process.ppid)); // a live process that is not us
     expect(() => DataDir.open(dir, "a")).toThrow(/in use by pid/);

@@ -13,7 +13,10 @@ import fc from "fast-check";
 import { afterAll, describe, expect, it } from "vitest";
 import { canonicalJson } from "../src/core/json.ts";
 import { encodeDelta } from "../src/core/store/kv-state.ts";
+import { wireOf } from "../src/core/store/messages.ts";
 import { KvNode, type BatchWrite } from "../src/core/store/node.ts";
+import { receiveWire } from "../src/core/store/wire-input.ts";
+import { readyOf, takeMessages } from "./support/drain.ts";
 import { KvDriver } from "../src/io/driver.ts";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-putmany-"));
@@ -43,8 +46,8 @@ describe("putMany", () => {
           const b = new KvNode({ id: "b", address: "b", peers: ["a"], prng: createPrng(2).fork("b") });
           for (let r = 0; r < 4; r++) {
             n.syncRound();
-            for (const o of n.takeOutbox()) b.receive("a", o.message, "packet", 0);
-            for (const o of b.takeOutbox()) n.receive("b", o.message, "packet", 0);
+            for (const o of takeMessages(n)) receiveWire(b, "a", wireOf(o.message), "packet", 0);
+            for (const o of takeMessages(b)) receiveWire(n, "b", wireOf(o.message), "packet", 0);
           }
           return canonicalJson(encodeDelta(b.state()));
         };
@@ -56,11 +59,11 @@ describe("putMany", () => {
 
   it("logs a batch as one entry and one WAL record", () => {
     const n = node();
-    n.takeReady();
+    readyOf(n);
     const res = n.putMany(Array.from({ length: 50 }, (_, i) => ({ key: `k${i}`, value: i, ts: 1 })));
     expect(res.every((r) => r.ok && r.applied)).toBe(true);
     expect(n.sizes().logEntries).toBe(1);
-    expect(n.takeReady().records).toHaveLength(1);
+    expect(readyOf(n).records).toHaveLength(1);
   });
 
   it("an in-process batch is readable at once and durable when its promise resolves", async () => {

@@ -11,6 +11,7 @@ import { runSeeded, Simulation, type Prng } from "@heck/sim";
 import { seedsFromEnv } from "@heck/sim/io";
 import { describe, expect, it } from "vitest";
 import { convergedTo, kvFactory, noInventedDots, randomWorkload, Reference, type KvSim } from "./support/cluster.ts";
+import { kvCodec, type KvMessage } from "../src/core/store/messages.ts";
 import type { KvNode } from "../src/core/store/node.ts";
 import { convergenceRounds } from "../src/core/store/convergence.ts";
 import type { SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
@@ -26,7 +27,7 @@ function sweep(seed: number, algorithm: SyncAlgorithm) {
   const shape = seed % 3;
   return {
     ref,
-    result: runSeeded<string, import("../src/core/store/persistence.ts").KvPersisted, KvNode>({
+    result: runSeeded<KvMessage, string, string, KvNode>({
       seed,
       nodeIds: (prng: Prng) => Array.from({ length: prng.nextInt(3, 7) }, (_, i) => `n${i + 1}`),
       factory: kvFactory(ref, {
@@ -39,7 +40,7 @@ function sweep(seed: number, algorithm: SyncAlgorithm) {
         snapshotEveryRecords: 16,
       }),
       network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { dropRate: 0.02, duplicateRate: 0.02, reorderRate: 0.05 } },
-      sizeOf: (m) => m.length,
+      codec: kvCodec,
       invariants: [{ name: "no invented dots", check: (sim: KvSim) => noInventedDots(sim, ref) }],
       workload: (sim, prng) => randomWorkload(sim, prng, 120, 6_000),
       safetyPhaseMs: 6_000,
@@ -73,7 +74,7 @@ describe("BP+RR against classic delta sync", () => {
         nodeIds: ["n1", "n2", "n3", "n4", "n5", "n6"],
         factory: kvFactory(ref, { algorithm, syncIntervalMs: SYNC_MS, fanout: 3 }),
         network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { duplicateRate: 0.05, reorderRate: 0.1 } },
-        sizeOf: (m) => m.length,
+        codec: kvCodec,
         traceLimit: 0,
       });
       randomWorkload(sim, sim.prng.fork("workload"), 150, 3_000, 12, true);
@@ -112,7 +113,7 @@ describe("peer vectors (sender-side RR)", () => {
         nodeIds: ["n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8"],
         factory: kvFactory(ref, { syncIntervalMs: SYNC_MS, fanout: 3, peerVectors }),
         network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { duplicateRate: 0.05, reorderRate: 0.1, dropRate: 0.02 } },
-        sizeOf: (m) => m.length,
+        codec: kvCodec,
         traceLimit: 0,
       });
       randomWorkload(sim, sim.prng.fork("workload"), 400, 3_000, 40, true);
@@ -154,7 +155,7 @@ describe("the convergence bound (convergenceRounds)", () => {
       nodeIds,
       factory: kvFactory(ref, { syncIntervalMs: SYNC_MS, fanout: 3 }),
       network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { dropRate: 0.2, reorderRate: 0.25 } },
-      sizeOf: (m) => m.length,
+      codec: kvCodec,
       traceLimit: 0,
     });
     sim.partition(["n1", "n2"], ["n3", "n4", "n5"]);

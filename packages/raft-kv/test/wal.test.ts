@@ -193,7 +193,7 @@ describe("WAL segments and snapshots", () => {
   it("rotates segments, replays across them, and frees those a snapshot covers", () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir, { segmentBytes: 300 });
-    for (let i = 1; i <= 40; i++) storage.persistReady({ hardState: { term: 1, vote: "n1", commit: i }, entries: [entry(i, 1)], snapshot: null, mustSync: true });
+    for (let i = 1; i <= 40; i++) storage.persistReady({ hardState: { term: 1, vote: "n1", commit: i }, records: [entry(i, 1)], snapshot: null, mustSync: true });
     const before = storage.walSegments;
     expect(before).toBeGreaterThan(4);
     storage.saveLocalSnapshot({ metadata: { index: 30, term: 1, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array([1, 2, 3]) });
@@ -209,8 +209,8 @@ describe("WAL segments and snapshots", () => {
   it("an installed snapshot replaces the whole log before it", () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir);
-    storage.persistReady({ hardState: { term: 1, vote: null, commit: 2 }, entries: entries(1, 5, 1), snapshot: null, mustSync: true });
-    storage.persistReady({ hardState: { term: 4, vote: null, commit: 20 }, entries: [entry(21, 4)], snapshot: { metadata: { index: 20, term: 4, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([9]) }, mustSync: true });
+    storage.persistReady({ hardState: { term: 1, vote: null, commit: 2 }, records: entries(1, 5, 1), snapshot: null, mustSync: true });
+    storage.persistReady({ hardState: { term: 4, vote: null, commit: 20 }, records: [entry(21, 4)], snapshot: { metadata: { index: 20, term: 4, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([9]) }, mustSync: true });
     storage.close();
     const { persisted } = DiskStorage.open(dir);
     expect(persisted!.snapshot!.metadata.index).toBe(20);
@@ -220,7 +220,7 @@ describe("WAL segments and snapshots", () => {
   it("saves a local snapshot off the event loop: the WAL keeps every entry until the file is durable and marked", async () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir, { segmentBytes: 300 });
-    for (let i = 1; i <= 40; i++) storage.persistReady({ hardState: { term: 1, vote: "n1", commit: i }, entries: [entry(i, 1)], snapshot: null, mustSync: true });
+    for (let i = 1; i <= 40; i++) storage.persistReady({ hardState: { term: 1, vote: "n1", commit: i }, records: [entry(i, 1)], snapshot: null, mustSync: true });
     const segments = storage.walSegments;
     const saving = storage.saveLocalSnapshotAsync({ metadata: { index: 30, term: 1, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array([4, 5]) });
     // Not durable yet: a crash now restarts from the whole log.
@@ -238,9 +238,9 @@ describe("WAL segments and snapshots", () => {
   it("a snapshot installed from the leader while a local one is being saved wins", async () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir);
-    storage.persistReady({ hardState: { term: 1, vote: null, commit: 5 }, entries: entries(1, 5, 1), snapshot: null, mustSync: true });
+    storage.persistReady({ hardState: { term: 1, vote: null, commit: 5 }, records: entries(1, 5, 1), snapshot: null, mustSync: true });
     const saving = storage.saveLocalSnapshotAsync({ metadata: { index: 5, term: 1, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([1]) });
-    storage.persistReady({ hardState: { term: 4, vote: null, commit: 20 }, entries: [entry(21, 4)], snapshot: { metadata: { index: 20, term: 4, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([9]) }, mustSync: true });
+    storage.persistReady({ hardState: { term: 4, vote: null, commit: 20 }, records: [entry(21, 4)], snapshot: { metadata: { index: 20, term: 4, confState: { voters: ["n1", "n2"], learners: [] } }, data: new Uint8Array([9]) }, mustSync: true });
     await saving;
     storage.close();
     const { persisted } = DiskStorage.open(dir);
@@ -252,7 +252,7 @@ describe("WAL segments and snapshots", () => {
   it("refuses to start when the snapshot the WAL names is corrupted", () => {
     const dir = tmpDir();
     const { storage } = DiskStorage.open(dir);
-    storage.persistReady({ hardState: { term: 1, vote: null, commit: 3 }, entries: entries(1, 3, 1), snapshot: null, mustSync: true });
+    storage.persistReady({ hardState: { term: 1, vote: null, commit: 3 }, records: entries(1, 3, 1), snapshot: null, mustSync: true });
     storage.saveLocalSnapshot({ metadata: { index: 3, term: 1, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array(100).fill(7) });
     storage.close();
     const snapDir = path.join(dir, "snap");

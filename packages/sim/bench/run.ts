@@ -40,7 +40,7 @@ function median(xs: number[]): number {
 
 /** Deliveries per CPU second of one echo run of `simMs` simulated milliseconds. */
 function echoRun(simMs: number, options: { codec?: MessageCodec<EchoMessage>; traceLimit: number }): number {
-  const sim = new Simulation<EchoMessage, number, EchoNode>({
+  const sim = new Simulation<EchoMessage, never, never, EchoNode>({
     seed: 1,
     nodeIds: IDS,
     factory: ({ id, peers }) => new EchoNode(id, peers),

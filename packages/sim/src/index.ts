@@ -10,6 +10,8 @@
  * test helpers (transport contract suite, seed lists) in `@heck/sim/testing`.
  */
 export type * from "./core/types.ts";
+export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/ready.ts";
+export { SimDisk, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
 export { ManualClock } from "./core/manual-clock.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";

@@ -47,7 +47,7 @@ describe("Prng forks in a simulation", () => {
         nodeIds,
         factory: ({ id, prng }) => {
           seen.set(id, [prng.nextUint32(), prng.nextUint32()]);
-          return { id, tick() {}, receive() {}, takeOutbox: () => [], nextDeadlineMs: () => Infinity, persisted: () => null };
+          return { id, tick() {}, receive() {}, hasReady: () => false, ready: () => ({ snapshot: null, records: [], mustSync: false, messages: [] }), advance() {}, nextDeadlineMs: () => Infinity };
         },
       });
       return seen;

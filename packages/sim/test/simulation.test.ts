@@ -12,16 +12,16 @@ import { NaiveLeaderNode } from "./support/leader.ts";
 
 const IDS = ["n1", "n2", "n3", "n4", "n5"];
 
-function taggingSim(seed: number, extra: Partial<ConstructorParameters<typeof Simulation<TaggedMessage, number, TaggingNode>>[0]> = {}) {
-  return new Simulation<TaggedMessage, number, TaggingNode>({
+function taggingSim(seed: number, extra: Partial<ConstructorParameters<typeof Simulation<TaggedMessage, number, never, TaggingNode>>[0]> = {}) {
+  return new Simulation<TaggedMessage, number, never, TaggingNode>({
     seed,
     nodeIds: IDS,
-    factory: ({ id, peers, prng, persisted, nowMs }) => new TaggingNode(id, peers, prng, persisted, nowMs),
+    factory: ({ id, peers, prng, disk, nowMs }) => new TaggingNode(id, peers, prng, disk, nowMs),
     ...extra,
   });
 }
 
-const atMostOneLeader: Invariant<Simulation<unknown, null, NaiveLeaderNode>> = {
+const atMostOneLeader: Invariant<Simulation<unknown, never, never, NaiveLeaderNode>> = {
   name: "at most one leader",
   check: (sim) => {
     const leaders = sim.up.filter((n) => n.isLeader()).map((n) => n.id);
@@ -64,7 +64,7 @@ describe("Simulation", () => {
   it("keeps only persisted state across a crash and loses messages sent to the dead node", () => {
     const sim = taggingSim(3);
     sim.runFor(200);
-    const sentBefore = sim.node("n1").persisted();
+    const sentBefore = sim.node("n1").sent;
     expect(sim.node("n1").seen.size).toBeGreaterThan(0);
     sim.crash("n1");
     expect(sim.isUp("n1")).toBe(false);
@@ -74,16 +74,16 @@ describe("Simulation", () => {
     sim.restart("n1");
     const n1 = sim.node("n1");
     expect(n1.seen.size).toBe(0);
-    expect(n1.persisted()).toBe(sentBefore);
+    expect(n1.sent).toBe(sentBefore);
     sim.runFor(100);
-    expect(n1.persisted()).toBeGreaterThan(sentBefore);
+    expect(n1.sent).toBeGreaterThan(sentBefore);
   });
 
   it("tells a stream sender when a partition breaks its stream", () => {
-    const sim = new Simulation<TaggedMessage, number, TaggingNode>({
+    const sim = new Simulation<TaggedMessage, number, never, TaggingNode>({
       seed: 4,
       nodeIds: IDS,
-      factory: ({ id, peers, prng, persisted, nowMs }) => new TaggingNode(id, peers, prng, persisted, nowMs, 10, "stream"),
+      factory: ({ id, peers, prng, disk, nowMs }) => new TaggingNode(id, peers, prng, disk, nowMs, 10, "stream"),
     });
     sim.isolate("n1");
     sim.runFor(300);
@@ -112,7 +112,7 @@ describe("Simulation", () => {
   });
 
   it("reports a violated invariant with HECK_SEED, its name and the trace tail", () => {
-    const sim = new Simulation<unknown, null, NaiveLeaderNode>({
+    const sim = new Simulation<unknown, never, never, NaiveLeaderNode>({
       seed: 77,
       nodeIds: IDS,
       factory: ({ id, peers, nowMs }) => new NaiveLeaderNode(id, peers, nowMs),
@@ -148,7 +148,7 @@ describe("Simulation", () => {
 
 describe("runSeeded", () => {
   const leaderRun = (seed: number, extra: object = {}) =>
-    runSeeded<unknown, null, NaiveLeaderNode>({
+    runSeeded<unknown, never, never, NaiveLeaderNode>({
       seed,
       nodeIds: IDS,
       factory: ({ id, peers, nowMs }) => new NaiveLeaderNode(id, peers, nowMs),
@@ -161,10 +161,10 @@ describe("runSeeded", () => {
 
   it("passes a correct protocol under random faults and reports its figures", () => {
     for (const seed of [1, 2, 3]) {
-      const r = runSeeded<TaggedMessage, number, TaggingNode>({
+      const r = runSeeded<TaggedMessage, number, never, TaggingNode>({
         seed,
         nodeIds: IDS,
-        factory: ({ id, peers, prng, persisted, nowMs }) => new TaggingNode(id, peers, prng, persisted, nowMs),
+        factory: ({ id, peers, prng, disk, nowMs }) => new TaggingNode(id, peers, prng, disk, nowMs),
         invariants: [
           {
             name: "no packet delivered twice without the duplicate fault",

@@ -5,17 +5,17 @@
  * test/seeded.test.ts runs it for a few seeds in CI.
  */
 import { runSeeded, type Simulation } from "../src/index.ts";
-import { TaggingNode, type TaggedMessage } from "./support/echo.ts";
+import { recoverSentCount, TaggingNode, type TaggedMessage } from "./support/echo.ts";
 
-type Sim = Simulation<TaggedMessage, number, TaggingNode>;
+type Sim = Simulation<TaggedMessage, number, never, TaggingNode>;
 
 /** Runs one seed; throws a SimulationFailure (with HECK_SEED) on failure. */
 export function runSeed(seed: number): void {
-  runSeeded<TaggedMessage, number, TaggingNode>({
+  runSeeded<TaggedMessage, number, never, TaggingNode>({
     seed,
     // The cluster size is drawn from the seed too: 3 to 7 nodes.
     nodeIds: (prng) => Array.from({ length: prng.nextInt(3, 7) }, (_, i) => `n${i + 1}`),
-    factory: ({ id, peers, prng, persisted, nowMs }) => new TaggingNode(id, peers, prng, persisted, nowMs),
+    factory: ({ id, peers, prng, disk, nowMs }) => new TaggingNode(id, peers, prng, disk, nowMs),
     // Invariants run after every step, so they look only at what the step
     // could have changed (each node's latest delivery), never at all history.
     invariants: [
@@ -35,7 +35,7 @@ export function runSeed(seed: number): void {
             const last = n.lastReceived;
             if (last === undefined) continue;
             const [sender, k] = last.id.split("#");
-            const sent = sim.tryNode(sender!)?.persisted() ?? sim.persistedOf(sender!) ?? 0;
+            const sent = sim.tryNode(sender!)?.sent ?? recoverSentCount(sim.diskOf(sender!));
             if (Number(k) >= sent) return `${n.id} got ${last.id} but ${sender} has sent only ${sent}`;
           }
         },

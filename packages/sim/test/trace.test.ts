@@ -61,10 +61,10 @@ describe("trace format", () => {
     dirs.push(dir);
     const file = path.join(dir, "run.jsonl");
     const w = new TraceWriter(file, { flushChars: 100 });
-    const sim = new Simulation<TaggedMessage, number, TaggingNode>({
+    const sim = new Simulation<TaggedMessage, number, never, TaggingNode>({
       seed: 2,
       nodeIds: ["a", "b", "c"],
-      factory: ({ id, peers, prng, persisted, nowMs }) => new TaggingNode(id, peers, prng, persisted, nowMs),
+      factory: ({ id, peers, prng, disk, nowMs }) => new TaggingNode(id, peers, prng, disk, nowMs),
       onTrace: (e) => w.write(e),
       traceLimit: 10_000,
     });

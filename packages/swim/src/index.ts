@@ -28,7 +28,7 @@ export { BroadcastQueue } from "./core/broadcast-queue.ts";
 export { Suspicion, remainingTimeoutMs } from "./core/suspicion.ts";
 export { Awareness } from "./core/awareness.ts";
 export { JoinRetry, defaultJoinRetryPolicy, resolveJoinRetryPolicy, type JoinRetryPolicy, type JoinRetryState } from "./core/join-retry.ts";
-export { SwimNode, type SwimNodeOptions, type SwimPersisted, type SwimStats, type JoinProgress } from "./core/node.ts";
+export { SwimNode, recoverIncarnation, type SwimNodeOptions, type SwimReady, type SwimRecord, type SwimStats, type JoinProgress } from "./core/node.ts";
 
 // The embeddable member on real sockets.
 export { startMember, parseBind, SwimMember, type StartMemberOptions, type MemberStats } from "./io/member.ts";

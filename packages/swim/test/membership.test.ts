@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MemberEventType } from "../src/core/types.ts";
-import { makeNode, sent } from "./support/nodes.ts";
+import { makeNode, sent, takeEvents } from "./support/nodes.ts";
 
 const meta = (s: string): Uint8Array => new TextEncoder().encode(s);
 const types = (events: { type: MemberEventType; member: { name: string } }[]): string[] => events.map((e) => `${e.type}:${e.member.name}`);
@@ -8,17 +8,17 @@ const types = (events: { type: MemberEventType; member: { name: string } }[]): s
 describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
   it("announces itself with a join event for its own name", () => {
     const a = makeNode("a");
-    expect(types(a.takeMemberEvents())).toEqual(["join:a"]);
+    expect(types(takeEvents(a))).toEqual(["join:a"]);
     expect(a.members().map((m) => [m.name, m.state])).toEqual([["a", "alive"]]);
   });
 
   it("learns a new member from an alive message and reports join, then update on new metadata", () => {
     const a = makeNode("a");
-    a.takeMemberEvents();
+    takeEvents(a);
     a.receive("b", { type: "alive", name: "b", addr: "b", incarnation: 1, meta: meta("x") }, "packet", 10);
     a.receive("b", { type: "alive", name: "b", addr: "b", incarnation: 1, meta: meta("y") }, "packet", 20); // same incarnation: stale
     a.receive("b", { type: "alive", name: "b", addr: "b", incarnation: 2, meta: meta("y") }, "packet", 30);
-    expect(types(a.takeMemberEvents())).toEqual(["join:b", "update:b"]);
+    expect(types(takeEvents(a))).toEqual(["join:b", "update:b"]);
     expect(a.member("b")).toMatchObject({ incarnation: 2, state: "alive", meta: meta("y") });
   });
 
@@ -29,7 +29,7 @@ describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
     a.receive("b", { type: "alive", name: "b", addr: "b", incarnation: 1, meta: new Uint8Array(0) }, "packet", 20);
     a.receive("c", { type: "suspect", name: "b", incarnation: 0, from: "c" }, "packet", 30); // stale now
     expect(a.member("b")).toMatchObject({ state: "alive", incarnation: 1 });
-    expect(types(a.takeMemberEvents())).toEqual(["suspect:b", "alive:b"]);
+    expect(types(takeEvents(a))).toEqual(["suspect:b", "alive:b"]);
   });
 
   it("declares a suspect dead when its timer runs out (4 s base at n <= 10, no confirmations expected when n - 2 < k)", () => {
@@ -39,7 +39,7 @@ describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
     expect(a.member("b")!.state).toBe("suspect");
     a.tick(5000);
     expect(a.member("b")!.state).toBe("dead");
-    expect(types(a.takeMemberEvents())).toEqual(["suspect:b", "dead:b"]);
+    expect(types(takeEvents(a))).toEqual(["suspect:b", "dead:b"]);
   });
 
   it("waits the max timeout for a lone accuser and shortens it with independent confirmations (Lifeguard)", () => {
@@ -80,7 +80,7 @@ describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
     const a = makeNode("a", { peers: ["b"] });
     a.receive("b", { type: "dead", name: "b", incarnation: 0, from: "b" }, "packet", 10);
     expect(a.member("b")!.state).toBe("left");
-    expect(types(a.takeMemberEvents())).toEqual(["leave:b"]);
+    expect(types(takeEvents(a))).toEqual(["leave:b"]);
   });
 
   it("refuses a second node claiming a live member's name at another address, but lets a left member move", () => {
@@ -123,10 +123,10 @@ describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
 
   it("publishes new metadata by raising its incarnation", () => {
     const a = makeNode("a", { peers: ["b"] });
-    a.takeMemberEvents();
+    takeEvents(a);
     a.updateMeta(meta("api=:8080"), 5);
     expect(a.incarnation).toBe(1);
-    expect(types(a.takeMemberEvents())).toEqual(["update:a"]);
+    expect(types(takeEvents(a))).toEqual(["update:a"]);
     expect(() => a.updateMeta(new Uint8Array(513), 6)).toThrow(/meta: at most 512 bytes/);
   });
 });

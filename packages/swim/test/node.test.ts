@@ -5,7 +5,7 @@ import { encodedSize } from "../src/core/codec.ts";
 import { lanConfig } from "../src/core/config.ts";
 import type { PingMessage, PingReqMessage, SwimMessage } from "../src/core/messages.ts";
 import { SwimNode } from "../src/core/node.ts";
-import { makeNode, runTo, sent } from "./support/nodes.ts";
+import { makeNode, runTo, sent, takeMessages } from "./support/nodes.ts";
 
 /** Runs `node` to its first probe and returns the ping it sent. */
 function firstProbe(node: SwimNode): { at: number; ping: PingMessage; to: string } {
@@ -61,10 +61,10 @@ describe("probing (SWIM §3.1)", () => {
     const a = makeNode("a", { peers: ["b"] });
     a.receive("x", { type: "suspect", name: "b", incarnation: 0, from: "x" }, "packet", 0);
     sent(a);
-    let compound: ReturnType<SwimNode["takeOutbox"]>[number] | undefined;
+    let compound: ReturnType<typeof takeMessages>[number] | undefined;
     while (compound === undefined) {
       a.tick(a.nextDeadlineMs());
-      compound = a.takeOutbox().find((o) => o.message.type === "compound" && o.message.parts[0]!.type === "ping");
+      compound = takeMessages(a).find((o) => o.message.type === "compound" && o.message.parts[0]!.type === "ping");
     }
     const parts = compound.message.type === "compound" ? compound.message.parts : [];
     expect(parts[0]).toMatchObject({ type: "ping", target: "b" });
@@ -129,7 +129,7 @@ describe("indirect probes (relay side)", () => {
       if (b.nextDeadlineMs() <= now) b.tick(now);
       // Deliver a <-> b with 1 ms of latency; anything for c is lost.
       for (const [from, to] of [[a, b], [b, a]] as const) {
-        for (const o of from.takeOutbox()) if (o.to === to.name && (o.channel ?? "packet") === "packet") to.receive(from.name, o.message, "packet", now + 1);
+        for (const o of takeMessages(from)) if (o.to === to.name && (o.channel ?? "packet") === "packet") to.receive(from.name, o.message, "packet", now + 1);
       }
     }
     expect(a.stats().probesFailed).toBe(1);
@@ -182,7 +182,7 @@ describe("dissemination (SWIM §4.1)", () => {
     const a = makeNode("a", { peers: ["b", "c"] });
     a.receive("c", { type: "alive", name: "d", addr: "d", incarnation: 0, meta: new Uint8Array(0) }, "packet", 1);
     a.receive("b", { type: "ping", seq: 1, target: "a", fromName: "b", fromAddr: "b" }, "packet", 2);
-    const out = a.takeOutbox();
+    const out = takeMessages(a);
     expect(out).toHaveLength(1);
     expect(out[0]!.message).toMatchObject({ type: "compound", parts: [{ type: "ack", seq: 1 }, { type: "alive", name: "d" }] });
   });
@@ -204,10 +204,10 @@ describe("dissemination (SWIM §4.1)", () => {
   it("gossips only while updates are queued, to at most gossipNodes members", () => {
     const a = makeNode("a", { peers: ["b", "c", "d", "e", "f"], config: { probeIntervalMs: 100_000, probeTimeoutMs: 500 } });
     runTo(a, 5000);
-    expect(a.takeOutbox()).toEqual([]); // nothing to say: silence
+    expect(takeMessages(a)).toEqual([]); // nothing to say: silence
     a.receive("b", { type: "alive", name: "g", addr: "g", incarnation: 0, meta: new Uint8Array(0) }, "packet", 5000);
     runTo(a, 5200);
-    const out = a.takeOutbox();
+    const out = takeMessages(a);
     expect(out.length).toBeGreaterThan(0);
     expect(out.length).toBeLessThanOrEqual(3);
     expect(new Set(out.map((o) => o.to)).size).toBe(out.length);
@@ -222,7 +222,7 @@ describe("dissemination (SWIM §4.1)", () => {
         }
         a.receive("b", { type: "ping", seq: 1, target: "a", fromName: "b", fromAddr: "b" }, "packet", 2);
         runTo(a, 3000);
-        for (const o of a.takeOutbox()) if (o.channel === "packet") expect(encodedSize(o.message)).toBeLessThanOrEqual(maxPacketBytes);
+        for (const o of takeMessages(a)) if (o.channel === "packet") expect(encodedSize(o.message)).toBeLessThanOrEqual(maxPacketBytes);
       }),
       { numRuns: 60 },
     );
@@ -319,7 +319,7 @@ describe("push-pull and join", () => {
     for (let t = 10; t < 20_000; ) {
       t = a.nextDeadlineMs();
       a.tick(t);
-      for (const o of a.takeOutbox()) {
+      for (const o of takeMessages(a)) {
         if (o.message.type === "push-pull") {
           times.push(t);
           a.receive("s", { type: "push-pull", join: false, reply: true, members: [] }, "stream", t);
@@ -370,7 +370,7 @@ describe("leave and deadlines", () => {
             expect(a.nextDeadlineMs()).toBeGreaterThan(d);
           }
           a.receive(m.type === "alive" ? m.addr : "b", m, "packet", now);
-          a.takeOutbox();
+          takeMessages(a);
         }
       }),
       { numRuns: 200 },

@@ -12,11 +12,11 @@
 import { runSeeded, type SeededRunResult, type Simulation } from "@heck/sim";
 import { lanConfig } from "../src/core/config.ts";
 import type { SwimMessage } from "../src/core/messages.ts";
-import { SwimNode, type SwimPersisted } from "../src/core/node.ts";
+import { recoverIncarnation, SwimNode, type SwimRecord } from "../src/core/node.ts";
 import { swimCodec, VIEW_RULES, viewViolation } from "../src/sim/cluster.ts";
 import { SimMember } from "../src/sim/sim-member.ts";
 
-type Sim = Simulation<SwimMessage, SwimPersisted, SimMember>;
+type Sim = Simulation<SwimMessage, SwimRecord, never, SimMember>;
 
 /** Faster reconnects than Serf's 30 s so the liveness budget stays short. */
 const config = { ...lanConfig(), reconnectIntervalMs: 5000 };
@@ -29,12 +29,12 @@ function converged(sim: Sim): boolean {
 
 /** Runs one seed; throws a SimulationFailure whose message starts with HECK_SEED=<n>. */
 export function runSeed(seed: number): SeededRunResult {
-  return runSeeded<SwimMessage, SwimPersisted, SimMember>({
+  return runSeeded<SwimMessage, SwimRecord, never, SimMember>({
     seed,
     nodeIds: (prng) => Array.from({ length: prng.nextInt(4, 9) }, (_, i) => `n${i + 1}`),
     network: { latency: { minMs: 0.2, meanTailMs: 0.5 }, maxPacketBytes: config.maxPacketBytes },
     codec: swimCodec,
-    factory: ({ id, prng, peers, persisted, nowMs }) => {
+    factory: ({ id, prng, peers, disk, nowMs }) => {
       const others = peers.filter((p) => p !== id);
       const node = new SwimNode({
         name: id,
@@ -42,10 +42,10 @@ export function runSeed(seed: number): SeededRunResult {
         config,
         prng,
         nowMs,
-        ...(persisted === undefined ? { initialMembers: others.map((p) => ({ name: p, addr: p })) } : { incarnation: persisted.incarnation }),
+        ...(disk === undefined ? { initialMembers: others.map((p) => ({ name: p, addr: p })) } : { incarnation: recoverIncarnation(disk.records) }),
       });
       // A restarted member rejoins through a few others (some may be down too).
-      if (persisted !== undefined) node.join(prng.shuffle([...others]).slice(0, 3), nowMs);
+      if (disk !== undefined) node.join(prng.shuffle([...others]).slice(0, 3), nowMs);
       return new SimMember(node, undefined);
     },
     invariants: [{ name: VIEW_RULES, check: (sim: Sim) => viewViolation(sim.up) }],

@@ -2,11 +2,13 @@
  * The decision logic of one v2 agent as a synchronous state machine. Inputs
  * are facts the driver learned (the alive members from SWIM, origins and
  * health records from the store, results from the local checking engine,
- * the passage of time); outputs are a ready batch: which origins the local
- * engine must start and stop checking, which records to write to the store,
- * and events for logs and metrics. No I/O, no timers, no clock: `nowMs` is
- * an argument, on the same timeline as the records' check times (the driver
- * passes wall-clock ms; the simulation passes simulated ms).
+ * the passage of time); output is one {@link AgentReady} batch at a time
+ * (`ready()`, then `advance()`, the contract every Heck core shares,
+ * @heck/sim's ready.ts): which origins the local engine must start and stop
+ * checking, which records to write to the store, and events for logs and
+ * metrics. No I/O, no timers, no clock: `nowMs` is an argument, on the same
+ * timeline as the records' check times (the driver passes wall-clock ms;
+ * the simulation passes simulated ms).
  *
  * The rules, in one place:
  * 1. Ownership: every origin's top-k members come from rendezvous hashing
@@ -29,6 +31,7 @@
  *    Versions are causal (see health-record.ts): a stale observer never
  *    overwrites a newer record.
  */
+import { NONE, type Ready, type ReadyCore } from "@heck/sim";
 import { isNewer, mergeRecords, observe, type Observation } from "./health-record.ts";
 import { OwnershipView, type OwnershipScheme } from "./ownership-view.ts";
 import { sameSpec } from "./origin-spec.ts";
@@ -102,8 +105,23 @@ export type CoreEvent =
   | { type: "handoff"; originId: string; to: MemberId | undefined }
   | { type: "stale-record"; originId: string; observer: MemberId };
 
-/** What the driver must do after feeding inputs, in order: stop, start, write. */
-export interface Ready {
+/**
+ * One batch of the agent's decisions. The shared fields are empty: the
+ * agent core persists nothing and talks to no peer itself (its records
+ * travel through the store, which persists and replicates them). Its own
+ * duties come in this order: `stop` checks, `start` checks, hand `writes`
+ * to the store, then log and count `events`.
+ */
+export interface AgentReady extends Ready<never> {
+  readonly stop: readonly string[];
+  readonly start: readonly StartCheck[];
+  readonly writes: readonly HealthRecord[];
+  readonly events: readonly CoreEvent[];
+}
+
+const EMPTY_READY: AgentReady = Object.freeze({ snapshot: null, records: NONE, mustSync: false, messages: NONE, stop: NONE, start: NONE, writes: NONE, events: NONE });
+
+interface Pending {
   stop: string[];
   start: StartCheck[];
   writes: HealthRecord[];
@@ -129,7 +147,7 @@ export function validateCoreConfig(c: AgentCoreConfig): void {
 }
 
 /** One agent's decision logic; see the file comment for the rules. */
-export class AgentCore {
+export class AgentCore implements ReadyCore<AgentReady> {
   private readonly view: OwnershipView;
   private readonly origins = new Map<string, OriginSpec>();
   private readonly records = new Map<string, HealthRecord>();
@@ -144,7 +162,9 @@ export class AgentCore {
   /** Active origins in hand-off: lets tick and nextDeadlineMs skip the scan when there are none (the common case). */
   private handoffs = 0;
   private leavingUntilMs: number | undefined;
-  private ready: Ready = { stop: [], start: [], writes: [], events: [] };
+  private pending: Pending = { stop: [], start: [], writes: [], events: [] };
+  /** A Ready was handed out and not yet advanced. */
+  private outstanding = false;
 
   constructor(
     readonly config: AgentCoreConfig,
@@ -168,7 +188,7 @@ export class AgentCore {
     const first = !this.viewReady;
     this.viewReady = true;
     if (moved.length > 0 || first) {
-      this.ready.events.push({ type: "view", members: [...this.view.members()], moved: moved.length });
+      this.pending.events.push({ type: "view", members: [...this.view.members()], moved: moved.length });
     }
     this.firstView = first;
     // Origins whose primary just left the view: nobody checks them any more.
@@ -217,7 +237,7 @@ export class AgentCore {
     const current = this.records.get(record.id);
     if (!isNewer(record, current)) {
       if (current !== undefined && record.observer !== current.observer) {
-        this.ready.events.push({ type: "stale-record", originId: record.id, observer: record.observer });
+        this.pending.events.push({ type: "stale-record", originId: record.id, observer: record.observer });
       }
       return false;
     }
@@ -255,7 +275,7 @@ export class AgentCore {
     this.lastWriteMs.set(originId, next.checkedAtMs);
     const act = this.active.get(originId);
     if (act !== undefined) act.baseHlcMs = next.hlcMs;
-    this.ready.writes.push(next);
+    this.pending.writes.push(next);
     void nowMs;
     return next;
   }
@@ -271,7 +291,7 @@ export class AgentCore {
       if (act.reason !== "handoff") this.handoffs += 1;
       act.reason = "handoff";
       act.untilMs = untilMs;
-      this.ready.events.push({ type: "handoff", originId, to: this.successorOf(originId) });
+      this.pending.events.push({ type: "handoff", originId, to: this.successorOf(originId) });
     }
     void nowMs;
   }
@@ -302,11 +322,26 @@ export class AgentCore {
     return next;
   }
 
-  /** Takes the pending outputs (stop, start, write, events) and clears them. */
-  takeReady(): Ready {
-    const out = this.ready;
-    this.ready = { stop: [], start: [], writes: [], events: [] };
-    return out;
+  /** Whether {@link ready} has work. False while a Ready is outstanding. */
+  hasReady(): boolean {
+    const p = this.pending;
+    return !this.outstanding && (p.stop.length > 0 || p.start.length > 0 || p.writes.length > 0 || p.events.length > 0);
+  }
+
+  /** Hands out the decisions since the last batch (stop, start, write, events); call {@link advance} once they are carried out. */
+  ready(): AgentReady {
+    if (this.outstanding) throw new Error("AgentCore.ready: call advance() for the previous Ready first");
+    this.outstanding = true;
+    const p = this.pending;
+    if (p.stop.length + p.start.length + p.writes.length + p.events.length === 0) return EMPTY_READY;
+    this.pending = { stop: [], start: [], writes: [], events: [] };
+    return { snapshot: null, records: NONE, mustSync: false, messages: NONE, stop: p.stop, start: p.start, writes: p.writes, events: p.events };
+  }
+
+  /** Acknowledges the last Ready: its checks are stopped and started, its writes handed to the store. */
+  advance(): void {
+    if (!this.outstanding) throw new Error("AgentCore.advance: no Ready outstanding");
+    this.outstanding = false;
   }
 
   // -------------------------------------------------------------------------
@@ -403,8 +438,8 @@ export class AgentCore {
         const orphaned =
           want === "promoted" || this.orphans.has(originId) || (previous !== undefined && previous.observer !== this.config.self && !this.view.hasMember(previous.observer));
         const takeOver = !this.firstView && orphaned;
-        this.ready.start.push({ spec: this.origins.get(originId)!, previous, reason: want, takeOver });
-        this.ready.events.push({ type: "start", originId, reason: want, takeOver });
+        this.pending.start.push({ spec: this.origins.get(originId)!, previous, reason: want, takeOver });
+        this.pending.events.push({ type: "start", originId, reason: want, takeOver });
       } else if (act.reason !== want) {
         // Regained ownership during a hand-off, or promoted to primary: keep
         // checking (no restart), only the reason changes.
@@ -427,7 +462,7 @@ export class AgentCore {
     }
     // Lost ownership: hand off, keep checking until the new owner writes.
     const to = this.view.ownersOf(originId)[0];
-    this.ready.events.push({ type: "handoff", originId, to });
+    this.pending.events.push({ type: "handoff", originId, to });
     if (this.records.get(originId)?.observer === to && to !== undefined) {
       // The new owner learned of the change first and has written already.
       this.stopLocal(originId, "handoff-done");
@@ -444,7 +479,7 @@ export class AgentCore {
     if (act === undefined) return;
     if (act.reason === "handoff") this.handoffs -= 1;
     this.active.delete(originId);
-    this.ready.stop.push(originId);
-    this.ready.events.push({ type: "stop", originId, why });
+    this.pending.stop.push(originId);
+    this.pending.events.push({ type: "stop", originId, why });
   }
 }

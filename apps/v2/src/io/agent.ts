@@ -15,7 +15,7 @@ import { mkdirSync } from "node:fs";
 import { ownersOf } from "@heck/ownership";
 import { startMember, type SwimMember, type MemberInfo as SwimMemberInfo } from "@heck/swim";
 import { CheckEngine, parseDefaults, parseTarget, type InitialHealth, type ResultEvent, type TargetDefaults } from "@heck/v1-checker";
-import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type CoreEvent } from "../core/agent-core.ts";
+import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type AgentReady, type CoreEvent } from "../core/agent-core.ts";
 import { splitHostPort, type AgentConfig } from "../core/config.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthRecord, MemberInfo, OriginSpec } from "../core/types.ts";
@@ -274,9 +274,21 @@ export class Agent {
     this.process();
   }
 
-  /** Carries out the core's ready batch: stop, start, write. */
+  /**
+   * Carries out the core's Ready batches: stop, start, write, events, then
+   * advance. An input that arrives while a batch is being carried out (the
+   * engine reporting synchronously) finds it outstanding; its batch is the
+   * next turn of this loop.
+   */
   private process(): void {
-    const ready = this.core.takeReady();
+    while (this.core.hasReady()) {
+      const ready = this.core.ready();
+      this.carryOut(ready);
+      this.core.advance();
+    }
+  }
+
+  private carryOut(ready: AgentReady): void {
     for (const id of ready.stop) this.engine.remove(id);
     for (const s of ready.start) {
       const parsed = parseTarget(s.spec, this.defaults);

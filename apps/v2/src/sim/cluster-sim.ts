@@ -18,7 +18,7 @@
  *   every origin.
  */
 import type { Prng } from "@heck/sim";
-import { AgentCore, type AgentCoreConfig, type Ready } from "../core/agent-core.ts";
+import { AgentCore, type AgentCoreConfig, type AgentReady } from "../core/agent-core.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthRecord, HealthStatus, OriginSpec } from "../core/types.ts";
 
@@ -212,7 +212,9 @@ export function runClusterSim(opts: ClusterSimOptions): ClusterSimReport {
   }
 
   function drain(node: Node, nowMs: number, initial = false): void {
-    const ready: Ready = node.core.takeReady();
+    const ready: AgentReady = node.core.ready();
+    // Everything below only reads the batch: it is carried out here and now.
+    node.core.advance();
     for (const id of ready.stop) node.epoch.set(id, (node.epoch.get(id) ?? 0) + 1);
     if ((!initial || nowMs > 0) && ready.start.length > 0) {
       const last = takeovers.at(-1);

@@ -13,22 +13,49 @@
  * actual composition. The shared {@link World} plays the origins: it knows
  * each origin's true status and records every check, which is how the
  * invariants see coverage and load.
+ *
+ * Each part is a core with the shared Ready contract; the process drains
+ * their batches in the shared order and hands the runner one Ready of its
+ * own: SWIM's incarnation records and crdt-kv's WAL lines and snapshots go
+ * to the process's simulated disk, and a restarted process recovers both
+ * from it, through each stage's own recovery code. crdt messages travel as
+ * their wire text and are decoded on arrival, as by the real driver.
  */
-import type { Channel, NodeId, Outbound, Prng, SimProcess } from "@heck/sim";
-import { SwimNode, presetConfig, resolveConfig, type SwimConfig, type SwimMessage, type SwimPersisted } from "@heck/swim";
-import { KvNode, type Json, type KvPersisted } from "@heck/crdt-kv";
+import type { Channel, DiskImage, NodeId, Outbound, Prng, SimProcess, SimReady } from "@heck/sim";
+import { SwimNode, presetConfig, recoverIncarnation, resolveConfig, type MemberEvent, type SwimConfig, type SwimMessage, type SwimRecord } from "@heck/swim";
+import { KvNode, diskFromWal, receiveWire, wireOf, type Json } from "@heck/crdt-kv";
 import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type AgentCoreConfig } from "../core/agent-core.ts";
 import { decodeRecord } from "../core/health-record.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthStatus, OriginSpec } from "../core/types.ts";
 
-/** A message between two simulated agents: one of the two protocols. */
-export type V2Message = { p: "swim"; m: SwimMessage } | { p: "kv"; m: string | Uint8Array };
+/** A message between two simulated agents: one of the two protocols (crdt-kv's as its wire text). */
+export type V2Message = { p: "swim"; m: SwimMessage } | { p: "kv"; m: string };
 
-/** What survives a simulated crash: SWIM's incarnation and the crdt replica's disk. */
-export interface V2Persisted {
-  swim: SwimPersisted;
-  kv: KvPersisted;
+/** One record on an agent's disk: SWIM's incarnation, or a crdt-kv WAL line. */
+export type V2Record = { p: "swim"; r: SwimRecord } | { p: "kv"; r: string };
+
+/**
+ * A snapshot on an agent's disk: crdt-kv's snapshot, which replaces the
+ * records before it, so it carries SWIM's incarnation at that point too.
+ */
+export interface V2Snapshot {
+  kv: string;
+  swimIncarnation: number;
+}
+
+/** What a restarted agent recovers from its disk: SWIM's incarnation (from its records) and the crdt replica's snapshot and WAL. */
+export function recoverAgentDisk(disk: DiskImage<V2Record, V2Snapshot>): { swimIncarnation: number; kv: ReturnType<typeof diskFromWal> } {
+  const swim: SwimRecord[] = [];
+  const kv: string[] = [];
+  for (const rec of disk.records) {
+    if (rec.p === "swim") swim.push(rec.r);
+    else kv.push(rec.r);
+  }
+  return {
+    swimIncarnation: Math.max(disk.snapshot?.swimIncarnation ?? 0, recoverIncarnation(swim)),
+    kv: diskFromWal({ snapshot: disk.snapshot?.kv ?? null, records: kv }),
+  };
 }
 
 /** The origins: true status, and every check made (for the invariants). */
@@ -98,23 +125,28 @@ const ORIGIN_PREFIX = "o/";
 const HEALTH_PREFIX = "h/";
 
 /** One simulated agent: SWIM + crdt-kv + AgentCore + a modelled engine. */
-export class V2Process implements SimProcess<V2Message, V2Persisted> {
+export class V2Process implements SimProcess<V2Message, V2Record, V2Snapshot> {
   readonly swim: SwimNode;
   readonly kv: KvNode;
   readonly core: AgentCore;
   private readonly engine = new Map<string, number>(); // origin -> next due
   private readonly prng: Prng;
   private outbox: Outbound<V2Message>[] = [];
+  private snapshot: V2Snapshot | null = null;
+  private records: V2Record[] = [];
+  /** SWIM's incarnation as last persisted, for the next snapshot. */
+  private swimIncarnation = 0;
   private joined: boolean;
   private nextEngineDueMs = Infinity;
 
   constructor(
     readonly id: NodeId,
     private readonly o: V2ProcessOptions,
-    args: { prng: Prng; nowMs: number; persisted: V2Persisted | undefined; fresh: boolean },
+    args: { prng: Prng; nowMs: number; disk: DiskImage<V2Record, V2Snapshot> | undefined; fresh: boolean },
   ) {
     this.prng = args.prng.fork("engine");
-    const restarted = args.persisted !== undefined;
+    const restarted = args.disk !== undefined;
+    const recovered = args.disk !== undefined ? recoverAgentDisk(args.disk) : undefined;
     const startConverged = args.fresh && !restarted;
     this.swim = new SwimNode({
       name: id,
@@ -122,7 +154,7 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
       config: o.swim,
       prng: args.prng.fork("swim"),
       nowMs: args.nowMs,
-      ...(restarted ? { incarnation: args.persisted!.swim.incarnation + 1 } : {}),
+      ...(recovered !== undefined ? { incarnation: recovered.swimIncarnation + 1 } : {}),
       ...(startConverged ? { initialMembers: o.initialMembers.map((m) => ({ name: m, addr: m })) } : {}),
     });
     this.kv = new KvNode(
@@ -135,8 +167,14 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
         emitEvents: true,
       },
       args.nowMs,
-      args.persisted?.kv,
+      recovered?.kv,
     );
+    if (recovered !== undefined) {
+      // A restart comes back one incarnation up (it refutes whatever it was
+      // accused of before the crash); that choice is made here, so persisted here.
+      this.swimIncarnation = recovered.swimIncarnation + 1;
+      this.records.push({ p: "swim", r: { incarnation: this.swimIncarnation } });
+    }
     this.core = new AgentCore({ self: id, ...o.core }, o.scheme);
     this.joined = startConverged;
     if (!startConverged) this.swim.join(o.seeds.filter((s) => s !== id), args.nowMs, { maxAttempts: 0, initialIntervalMs: 500, maxIntervalMs: 2_000 });
@@ -166,23 +204,48 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
     }
   }
 
-  /** Moves everything between the parts until nothing is left to move. */
+  /**
+   * Moves everything between the parts until nothing is left to move: drains
+   * each part's Ready in the shared order (persist onto this process's
+   * disk, send, then apply and notify) and feeds the others.
+   */
   private pump(nowMs: number): void {
     for (let round = 0; round < 8; round++) {
       let moved = false;
-      const events = this.swim.takeMemberEvents();
+      let events: readonly MemberEvent[] = [];
+      let swimMessages: readonly Outbound<SwimMessage>[] = [];
+      if (this.swim.hasReady()) {
+        const rd = this.swim.ready();
+        for (const r of rd.records) {
+          this.records.push({ p: "swim", r });
+          this.swimIncarnation = r.incarnation;
+        }
+        swimMessages = rd.messages;
+        events = rd.events;
+        this.swim.advance();
+      }
       if (!this.joined && this.swim.joinProgress().succeeded.length > 0) {
         this.joined = true;
         moved = true;
       }
       if (this.joined && (events.length > 0 || moved)) this.core.setMembers(this.ownerIds(), nowMs);
-      const kvReady = this.kv.takeReady();
-      for (const e of kvReady.events) {
-        this.onKey(e.key, nowMs);
-        moved = true;
+      if (this.kv.hasReady()) {
+        const kvReady = this.kv.ready();
+        if (kvReady.snapshot !== null) {
+          // The snapshot replaces every record before it, SWIM's included: it carries the incarnation.
+          this.snapshot = { kv: kvReady.snapshot, swimIncarnation: this.swimIncarnation };
+          this.records = [];
+        }
+        for (const r of kvReady.records) this.records.push({ p: "kv", r });
+        for (const e of kvReady.events) {
+          this.onKey(e.key, nowMs);
+          moved = true;
+        }
+        for (const m of kvReady.messages) this.outbox.push({ to: m.to, message: { p: "kv", m: wireOf(m.message) }, ...(m.channel ? { channel: m.channel } : {}) });
+        this.kv.advance();
       }
-      for (const m of kvReady.messages) this.outbox.push({ to: m.to, message: { p: "kv", m: m.message }, ...(m.channel ? { channel: m.channel } : {}) });
-      const ready = this.core.takeReady();
+      const ready = this.core.ready();
+      this.core.advance();
       for (const id of ready.stop) this.engine.delete(id);
       for (const s of ready.start) {
         // v1's engine spreads first checks over one interval; a take-over
@@ -196,7 +259,7 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
         moved = true;
       }
       if (ready.stop.length + ready.start.length > 0) this.nextEngineDueMs = Math.min(...this.engine.values(), Infinity);
-      for (const m of this.swim.takeOutbox()) this.outbox.push({ to: m.to, message: { p: "swim", m: m.message }, ...(m.channel ? { channel: m.channel } : {}) });
+      for (const m of swimMessages) this.outbox.push({ to: m.to, message: { p: "swim", m: m.message }, ...(m.channel ? { channel: m.channel } : {}) });
       if (!moved) return;
     }
   }
@@ -220,7 +283,7 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
 
   receive(from: NodeId, message: V2Message, channel: Channel, nowMs: number): void {
     if (message.p === "swim") this.swim.receive(from, message.m, channel, nowMs);
-    else this.kv.receive(from, message.m, channel, nowMs);
+    else receiveWire(this.kv, from, message.m, channel, nowMs);
     this.pump(nowMs);
   }
 
@@ -229,18 +292,23 @@ export class V2Process implements SimProcess<V2Message, V2Persisted> {
     this.pump(nowMs);
   }
 
-  takeOutbox(): Outbound<V2Message>[] {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  hasReady(): boolean {
+    return this.outbox.length > 0 || this.records.length > 0 || this.snapshot !== null;
   }
+
+  /** The parts' work since the last batch: their records and snapshot for this process's disk (synced), then their messages. */
+  ready(): SimReady<V2Message, V2Record, V2Snapshot> {
+    const rd = { snapshot: this.snapshot, records: this.records, mustSync: this.snapshot !== null || this.records.length > 0, messages: this.outbox };
+    this.snapshot = null;
+    this.records = [];
+    this.outbox = [];
+    return rd;
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return Math.min(this.swim.nextDeadlineMs(), this.kv.nextDeadlineMs(), this.core.nextDeadlineMs(), this.nextEngineDueMs);
-  }
-
-  persisted(): V2Persisted {
-    return { swim: this.swim.persisted(), kv: this.kv.persisted() };
   }
 
   /** True when this node's SWIM view holds exactly `up` as alive (or suspect). */

@@ -9,7 +9,7 @@ import { describe, expect, it } from "vitest";
 import { Simulation } from "@heck/sim";
 import { ownersOf } from "@heck/ownership";
 import { detectionBoundMs } from "@heck/swim";
-import { simSwimConfig, V2Process, World, type V2Message, type V2Persisted } from "../../src/sim/composed.ts";
+import { simSwimConfig, V2Process, World, type V2Message, type V2Record, type V2Snapshot } from "../../src/sim/composed.ts";
 
 const INTERVAL_MS = 1_000;
 const replay = process.env.HECK_SEED !== undefined ? Number(process.env.HECK_SEED) : undefined;
@@ -37,10 +37,10 @@ function build(seed: number, nodes: number, origins: number) {
     seeds: ids,
     originWriter: "n1",
   };
-  const sim: Simulation<V2Message, V2Persisted, V2Process> = new Simulation<V2Message, V2Persisted, V2Process>({
+  const sim: Simulation<V2Message, V2Record, V2Snapshot, V2Process> = new Simulation<V2Message, V2Record, V2Snapshot, V2Process>({
     seed,
     nodeIds: ids,
-    factory: ({ id, prng, persisted, nowMs }) => new V2Process(id, options, { prng, nowMs, persisted, fresh: nowMs === 0 }),
+    factory: ({ id, prng, disk, nowMs }) => new V2Process(id, options, { prng, nowMs, disk, fresh: nowMs === 0 }),
     traceLimit: 200,
     invariants: [
       { name: "coverage: no origin unchecked beyond the bound", check: () => world.gapViolation ?? true },
@@ -65,7 +65,7 @@ function build(seed: number, nodes: number, origins: number) {
   return { sim, world, ids, detection };
 }
 
-const agree = (sim: Simulation<V2Message, V2Persisted, V2Process>, origins: number) => {
+const agree = (sim: Simulation<V2Message, V2Record, V2Snapshot, V2Process>, origins: number) => {
   const [first, ...rest] = sim.up;
   if (first === undefined) return false;
   for (let i = 0; i < origins; i++) {

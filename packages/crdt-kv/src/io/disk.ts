@@ -4,37 +4,22 @@
  *   node.json      {"id": "a", "incarnation": "..."}: the replica this directory belongs to
  *   snapshot.json  the last snapshot (written to a temp file, fsynced, renamed, directory fsynced)
  *   wal.log        records since that snapshot, one per line: "<crc32 hex> <json>\n"
+ *                  (the lines the node's Readies hand out: core/store/persistence.ts)
  *   LOCK           the pid of the process using the directory
  *
  * Durability contract: `append` returns only after the records are fsynced,
  * and the driver acknowledges a client's write only after that, so a write
  * that was acknowledged survives kill -9 (and power loss, as far as fsync
  * is honest). A crash mid-append leaves a torn last line; its checksum
- * fails and it is dropped on the next open, which is safe because that
- * record was never acknowledged. A bad checksum anywhere else means the file
- * was damaged, and opening refuses rather than silently losing data.
+ * fails and it is dropped on the next open (`parseWal`, shared with the
+ * simulation's recovery), which is safe because that record was never
+ * acknowledged. A bad checksum anywhere else means the file was damaged,
+ * and opening refuses rather than silently losing data.
  */
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (IEEE) of a string's UTF-8 bytes. */
-export function crc32(text: string): number {
-  const bytes = Buffer.from(text, "utf8");
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+import { parseWal, walText } from "../core/store/persistence.ts";
 
 /** What a data directory held when opened. */
 export interface Loaded {
@@ -126,25 +111,22 @@ export class DataDir {
     return { dataDir: new DataDir(dir, walFd), loaded: { incarnation, snapshot, records, truncatedTail } };
   }
 
-  /** Appends records and fsyncs them (one fsync for the batch: group commit). */
-  append(records: readonly string[]): void {
-    if (records.length === 0) return;
-    this.write(records);
+  /** Appends WAL lines and fsyncs them (one fsync for the batch: group commit). */
+  append(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    this.write(lines);
     this.sync();
   }
 
   /**
-   * Appends records to the WAL without waiting for the disk (they reach the
-   * page cache, in order). Not durable until a later {@link sync} or
-   * {@link syncAsync} returns: the driver holds back what depends on them.
+   * Appends WAL lines (`walLine` output, as a Ready hands them out) without
+   * waiting for the disk (they reach the page cache, in order). Not durable
+   * until a later {@link sync} or {@link syncAsync} returns: the driver
+   * holds back what depends on them.
    */
-  write(records: readonly string[]): void {
-    if (records.length === 0) return;
-    let text = "";
-    for (const r of records) {
-      if (r.includes("\n")) throw new Error("WAL records must be single lines");
-      text += `${crc32(r).toString(16).padStart(8, "0")} ${r}\n`;
-    }
+  write(lines: readonly string[]): void {
+    if (lines.length === 0) return;
+    const text = walText(lines);
     fs.writeSync(this.walFd, text);
     this.bytesWritten += Buffer.byteLength(text);
   }
@@ -199,29 +181,4 @@ export class DataDir {
       // lock already gone
     }
   }
-}
-
-/** Parses WAL text; drops a torn tail, refuses damage followed by good records. */
-export function parseWal(text: string, name = "wal.log"): { records: string[]; truncatedTail: boolean; validBytes: number } {
-  const lines = text.split("\n");
-  const partial = lines.pop()!; // "" when the file ends with a newline, else a torn line
-  const valid = (line: string): string | undefined => {
-    const m = /^([0-9a-f]{8}) (.*)$/.exec(line);
-    return m !== null && parseInt(m[1]!, 16) === crc32(m[2]!) ? m[2]! : undefined;
-  };
-  const records: string[] = [];
-  let validBytes = 0;
-  for (let i = 0; i < lines.length; i++) {
-    const record = valid(lines[i]!);
-    if (record === undefined) {
-      // A crash mid-append leaves only bad lines after this point; a good one later means damage.
-      if (lines.slice(i + 1).some((l) => valid(l) !== undefined)) {
-        throw new Error(`${name}: record ${i + 1} is damaged (bad checksum) and later records are intact; refusing to start`);
-      }
-      return { records, truncatedTail: true, validBytes };
-    }
-    records.push(record);
-    validBytes += Buffer.byteLength(lines[i]!) + 1;
-  }
-  return { records, truncatedTail: partial !== "", validBytes };
 }

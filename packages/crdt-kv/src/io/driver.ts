@@ -7,11 +7,14 @@
  * - the transport: packets for small messages, one cached TCP stream per
  *   peer for large ones, through the fault-injection layer so an admin
  *   command can partition the node;
- * - the disk: after every step it takes the core's ready batch and writes,
- *   in order, the snapshot, the WAL records (fsync), then sends the
+ * - the disk: after every step it drains the core's Ready batches and
+ *   writes, in order, the snapshot, the WAL lines (fsync), then sends the
  *   messages, then resolves the client calls, then notifies subscribers.
  *   "Persist before you send or acknowledge" is what makes an acknowledged
- *   write survive kill -9 and an acknowledged delta never be lost.
+ *   write survive kill -9 and an acknowledged delta never be lost;
+ * - the wire: every packet and frame is decoded here (`receiveWire`), so
+ *   the core only ever sees valid, typed messages, and every message it
+ *   sends is the text it encoded when it sent it (`wireOf`).
  */
 import { SystemClock, keyringFromBase64, openTransport, type FaultInjectingTransport, type Keyring } from "@heck/sim/io";
 import { createPrng, type Stream } from "@heck/sim";
@@ -19,7 +22,8 @@ import type { CausalContext } from "../core/causality/causal-context.ts";
 import type { Json } from "../core/json.ts";
 import type { ReadResult } from "../core/store/kv-state.ts";
 import { KvNode, type BatchWrite, type ChangeEvent, type KvNodeConfig, type NodeStats, type PeerStatus, type WriteResult } from "../core/store/node.ts";
-import type { WalList } from "../core/store/persistence.ts";
+import { wireOf, type KvMessage } from "../core/store/messages.ts";
+import { receiveWire } from "../core/store/wire-input.ts";
 import type { Mode } from "../core/store/version.ts";
 import type { SyncAlgorithm } from "../core/sync/delta-sync.ts";
 import { DataDir } from "./disk.ts";
@@ -62,6 +66,8 @@ export interface DriverOptions {
   keyring?: Keyring;
 }
 
+const NO_MESSAGES: ReadonlyArray<{ to: string; message: KvMessage }> = [];
+
 /** A running node. */
 export class KvDriver {
   private timer: ReturnType<SystemClock["setTimer"]> | undefined;
@@ -74,7 +80,7 @@ export class KvDriver {
   private durableMark = 0;
   private flushing = false;
   /** Messages and write completions waiting for their records to be durable, oldest first. */
-  private held: Array<{ mark: number; messages: ReadonlyArray<{ to: string; message: string; channel?: "packet" | "stream" }>; done: (() => void) | undefined }> = [];
+  private held: Array<{ mark: number; messages: ReadonlyArray<{ to: string; message: KvMessage; channel?: "packet" | "stream" }>; done: (() => void) | undefined }> = [];
   /** WAL fsyncs (background and synchronous); each covers every record written before it. */
   flushes = 0;
 
@@ -97,8 +103,6 @@ export class KvDriver {
       transport = await openTransport({ host: options.host ?? "127.0.0.1", port: options.port ?? 0, ...(keyring !== undefined ? { keyring } : {}) });
       const seed = options.seed ?? Math.floor(Math.random() * 0x100000000);
       const clock = new SystemClock();
-      let wal: WalList | null = null;
-      for (const record of loaded.records) wal = { record, prev: wal };
       const node = new KvNode(
         {
           ...options.core,
@@ -115,7 +119,7 @@ export class KvDriver {
           maxMessageBytes: Math.min(options.core?.maxMessageBytes ?? 4 << 20, transport.maxFrameBytes),
         },
         clock.nowMs(),
-        { snapshot: loaded.snapshot, wal, incarnation: loaded.incarnation },
+        { snapshot: loaded.snapshot, records: loaded.records, incarnation: loaded.incarnation },
       );
       const driver = new KvDriver(node, transport, dataDir, clock);
       driver.wire();
@@ -133,9 +137,9 @@ export class KvDriver {
   }
 
   private wire(): void {
-    this.transport.onPacket((from, payload) => this.input(() => this.node.receive(from, payload, "packet", this.clock.nowMs())));
+    this.transport.onPacket((from, payload) => this.input(() => receiveWire(this.node, from, payload, "packet", this.clock.nowMs())));
     this.transport.onStream((stream) => {
-      stream.onFrame((frame) => this.input(() => this.node.receive(stream.remoteAddress, frame, "stream", this.clock.nowMs())));
+      stream.onFrame((frame) => this.input(() => receiveWire(this.node, stream.remoteAddress, frame, "stream", this.clock.nowMs())));
       stream.onClose(() => {});
     });
     this.schedule();
@@ -163,19 +167,26 @@ export class KvDriver {
   }
 
   /**
-   * Runs one core step, then does what its ready batch asks, in order:
-   * snapshot, WAL records, messages, events. "Persist before you send or
-   * acknowledge": a step's messages (deltas built from its records, acks of
-   * the deltas it joined) leave only once every record written so far is
-   * durable. `durable: "now"` fsyncs before returning (the synchronous
+   * Runs one core step, then does what its Ready asks, in order: snapshot,
+   * WAL lines, messages, events, then `advance()`. "Persist before you send
+   * or acknowledge": a step's messages (deltas built from its records, acks
+   * of the deltas it joined) leave only once every record written so far
+   * is durable. `durable: "now"` fsyncs before returning (the synchronous
    * client calls); "later" leaves the fsync to {@link flush}, which runs on
    * the thread pool and covers every step written meanwhile (group commit),
-   * so network steps never block the event loop on the disk.
+   * so network steps never block the event loop on the disk. A held Ready
+   * is advanced at once: its messages wait in {@link held}, in order.
    */
   private step<R>(body: () => R, durable: "now" | "later" = "later", onDurable?: (r: R) => void): R {
     if (this.closed) throw new Error("node is closed");
     const result = body();
-    const ready = this.node.takeReady();
+    if (!this.node.hasReady()) {
+      // Nothing written, nothing to send: done as soon as everything before it is.
+      if (onDurable !== undefined) this.whenDurable(() => onDurable(result));
+      this.schedule();
+      return result;
+    }
+    const ready = this.node.ready();
     if (ready.snapshot !== null) {
       // Synchronous and rare (every snapshotEveryRecords records): it also makes everything before it durable.
       this.disk.writeSnapshot(ready.snapshot);
@@ -199,8 +210,20 @@ export class KvDriver {
       this.flush();
     }
     for (const e of ready.events) for (const l of this.listeners) l(e);
+    this.node.advance();
     this.schedule();
     return result;
+  }
+
+  /** Runs `done` once everything written so far is durable: now, or after the held steps before it. */
+  private whenDurable(done: () => void): void {
+    if (this.durableMark >= this.writtenMark && this.held.length === 0) {
+      done();
+      return;
+    }
+    this.held.push({ mark: this.writtenMark, messages: NO_MESSAGES, done });
+    this.release();
+    this.flush();
   }
 
   /** Starts an fsync of everything written so far unless one is running; when it ends, releases what waited on it and goes again if more was written. */
@@ -233,8 +256,8 @@ export class KvDriver {
     }
   }
 
-  private send(to: string, wire: string, channel: "packet" | "stream"): void {
-    const bytes = this.encoder.encode(wire);
+  private send(to: string, message: KvMessage, channel: "packet" | "stream"): void {
+    const bytes = this.encoder.encode(wireOf(message));
     if (channel === "packet" && bytes.length <= this.transport.maxPacketBytes) {
       this.transport.sendPacket(to, bytes);
       return;
@@ -251,7 +274,7 @@ export class KvDriver {
             return;
           }
           entry.stream = stream;
-          stream.onFrame((frame) => this.input(() => this.node.receive(to, frame, "stream", this.clock.nowMs())));
+          stream.onFrame((frame) => this.input(() => receiveWire(this.node, to, frame, "stream", this.clock.nowMs())));
           stream.onClose(() => {
             if (this.streams.get(to) === entry) this.streams.delete(to);
           });

@@ -29,8 +29,9 @@
  * The client library keeps each client's context (from its last read or
  * write) and sends it back with the next write, as Riak's clients do.
  */
-import { Simulation, type Channel, type NodeId, type Outbound, type Prng, type SimProcess } from "@heck/sim";
+import { NONE, Simulation, type Channel, type NodeId, type Outbound, type Prng, type SimProcess, type SimReady } from "@heck/sim";
 import type { CausalContext } from "../core/causality/causal-context.ts";
+import { kvCodec, type KvMessage } from "../core/store/messages.ts";
 import { KvNode } from "../core/store/node.ts";
 import { CausalHistoryRegister, ClientVectorRegister, LamportRegister, ReplicaVectorRegister, type Register } from "./registers.ts";
 
@@ -78,7 +79,7 @@ export function story(): Step[] {
 
 /** What a rung needs to run the story: the two replicas as runner processes, and a client library. */
 export interface StoreUnderTest<C> {
-  sim: Simulation<unknown, unknown, SimProcess<unknown, unknown>>;
+  sim: Simulation<unknown, unknown, unknown, SimProcess<unknown, unknown, unknown>>;
   read(replica: string): { values: string[]; context: C };
   /** Writes and returns the new version's context. */
   write(replica: string, value: string, client: string, context: C | undefined): C;
@@ -86,7 +87,7 @@ export interface StoreUnderTest<C> {
 }
 
 /** A register replica as the runner drives it: push the whole state every period, merge what arrives. */
-class RegisterReplica<C, S> implements SimProcess<{ state: S }, undefined> {
+class RegisterReplica<C, S> implements SimProcess<{ state: S }> {
   private outbox: Outbound<{ state: S }>[] = [];
   private nextSyncMs: number;
 
@@ -111,23 +112,26 @@ class RegisterReplica<C, S> implements SimProcess<{ state: S }, undefined> {
     this.register.merge(message.state);
   }
 
-  takeOutbox(): Outbound<{ state: S }>[] {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  hasReady(): boolean {
+    return this.outbox.length > 0;
   }
+
+  /** The states to push; a register replica here persists nothing. */
+  ready(): SimReady<{ state: S }> {
+    const messages = this.outbox;
+    this.outbox = [];
+    return { snapshot: null, records: NONE, mustSync: false, messages };
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return this.nextSyncMs;
   }
-
-  persisted(): undefined {
-    return undefined;
-  }
 }
 
 function registerStore<C, S>(seed: number, make: (replica: string) => Register<C, S>): StoreUnderTest<C> {
-  const sim = new Simulation<{ state: S }, undefined, RegisterReplica<C, S>>({
+  const sim = new Simulation<{ state: S }, never, never, RegisterReplica<C, S>>({
     seed,
     nodeIds: [...REPLICAS],
     network: { latency: { minMs: 0.2, meanTailMs: 0.3 } },
@@ -144,10 +148,11 @@ function registerStore<C, S>(seed: number, make: (replica: string) => Register<C
 
 /** The store itself: two KvNodes, MV mode, their own delta anti-entropy every second. */
 function kvStore(seed: number): StoreUnderTest<CausalContext> {
-  const sim = new Simulation<string, unknown, KvNode>({
+  const sim = new Simulation<KvMessage, string, string, KvNode>({
     seed,
     nodeIds: [...REPLICAS],
     network: { latency: { minMs: 0.2, meanTailMs: 0.3 } },
+    codec: kvCodec,
     traceLimit: 0,
     factory: ({ id, prng, peers, nowMs }) => new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, syncIntervalMs: SYNC_MS, defaultMode: "mv" }, nowMs) as unknown as KvNode,
   });

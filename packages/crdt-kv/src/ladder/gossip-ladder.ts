@@ -20,7 +20,8 @@
  * and messages until every replica has it (or, for a rumor, until nobody is
  * spreading it any more).
  */
-import { Simulation, type Channel, type NodeId, type Outbound, type Prng, type SimProcess } from "@heck/sim";
+import { NONE, Simulation, type Channel, type NodeId, type Prng, type SimProcess, type SimReady } from "@heck/sim";
+import { kvCodec, type KvMessage } from "../core/store/messages.ts";
 import { KvNode } from "../core/store/node.ts";
 import { epidemicBytes, EpidemicReplica, type EpidemicMessage, type EpidemicMode } from "./epidemic.ts";
 
@@ -64,7 +65,7 @@ export interface GossipRung {
 }
 
 /** An epidemic replica as the runner drives it. */
-class EpidemicProcess implements SimProcess<EpidemicMessage, undefined> {
+class EpidemicProcess implements SimProcess<EpidemicMessage> {
   constructor(readonly replica: EpidemicReplica) {}
 
   get id(): NodeId {
@@ -79,18 +80,21 @@ class EpidemicProcess implements SimProcess<EpidemicMessage, undefined> {
     this.replica.receive(from, message, channel, nowMs);
   }
 
-  takeOutbox(): Outbound<EpidemicMessage>[] {
-    const out = [...this.replica.ready().messages];
+  hasReady(): boolean {
+    return this.replica.ready().messages.length > 0;
+  }
+
+  /** The replica's messages; an epidemic persists nothing. */
+  ready(): SimReady<EpidemicMessage> {
+    return { snapshot: null, records: NONE, mustSync: false, messages: this.replica.ready().messages };
+  }
+
+  advance(): void {
     this.replica.advance();
-    return out;
   }
 
   nextDeadlineMs(): number {
     return this.replica.nextDeadlineMs();
-  }
-
-  persisted(): undefined {
-    return undefined;
   }
 }
 
@@ -110,21 +114,21 @@ function ids(n: number): string[] {
  * same figures. `finish` runs until a probe says it is over or the budget is
  * spent. The shared measuring loop.
  */
-function openSpread<M, P, N extends SimProcess<M, P>>(
-  sim: Simulation<M, P, N>,
+function openSpread<M, R, S, N extends SimProcess<M, R, S>>(
+  sim: Simulation<M, R, S, N>,
   nodes: number,
   lossRate: number,
-  write: (sim: Simulation<M, P, N>) => void,
+  write: (sim: Simulation<M, R, S, N>) => void,
   has: (node: N) => boolean,
-  spreading: (sim: Simulation<M, P, N>) => boolean,
+  spreading: (sim: Simulation<M, R, S, N>) => boolean,
 ): OpenSpread {
   const writtenAt = WARMUP_ROUNDS * GOSSIP_PERIOD_MS;
   const probeMs = GOSSIP_PERIOD_MS / 10;
   const endAt = writtenAt + BUDGET_ROUNDS * GOSSIP_PERIOD_MS;
   let sentBefore = 0;
   let over: { atMs: number; sent: number; all: boolean } | undefined;
-  const holders = (s: Simulation<M, P, N>): number => s.up.reduce((k, n) => k + (has(n) ? 1 : 0), 0);
-  const probe = (s: Simulation<M, P, N>): void => {
+  const holders = (s: Simulation<M, R, S, N>): number => s.up.reduce((k, n) => k + (has(n) ? 1 : 0), 0);
+  const probe = (s: Simulation<M, R, S, N>): void => {
     if (over !== undefined) return;
     const all = holders(s) === nodes;
     if (all || !spreading(s) || s.nowMs >= endAt) over = { atMs: s.nowMs, sent: s.stats.sent, all };
@@ -158,7 +162,7 @@ function epidemicRung(key: GossipRungKey, name: string, mode: EpidemicMode): Gos
       return this.open(nodes, seed, lossRate).finish();
     },
     open(nodes, seed, lossRate, traceLimit = 0) {
-      const sim = new Simulation<EpidemicMessage, undefined, EpidemicProcess>({
+      const sim = new Simulation<EpidemicMessage, never, never, EpidemicProcess>({
         seed,
         nodeIds: ids(nodes),
         network: network(lossRate),
@@ -187,11 +191,11 @@ const deltaSync: GossipRung = {
   },
   open(nodes, seed, lossRate, traceLimit = 0) {
     const all = ids(nodes);
-    const sim = new Simulation<string, unknown, KvNode>({
+    const sim = new Simulation<KvMessage, string, string, KvNode>({
       seed,
       nodeIds: all,
       network: network(lossRate),
-      sizeOf: (m) => m.length,
+      codec: kvCodec,
       traceLimit,
       factory: ({ id, prng, nowMs }: { id: string; prng: Prng; nowMs: number }) =>
         new KvNode({ id, address: id, peers: all.filter((p) => p !== id), prng, syncIntervalMs: GOSSIP_PERIOD_MS }, nowMs) as unknown as KvNode,

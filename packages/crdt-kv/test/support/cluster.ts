@@ -4,12 +4,13 @@
  * the reference every replica must converge to: the join of every local
  * update that was accepted anywhere.
  */
-import type { Prng, Simulation } from "@heck/sim";
+import type { NodeFactoryArgs, Prng, Simulation } from "@heck/sim";
 import { CausalContext } from "../../src/core/causality/causal-context.ts";
 import { canonicalJson } from "../../src/core/json.ts";
 import { encodeDelta, KvState, type KvDelta } from "../../src/core/store/kv-state.ts";
 import { KvNode, type KvNodeConfig } from "../../src/core/store/node.ts";
-import type { KvPersisted } from "../../src/core/store/persistence.ts";
+import type { KvMessage } from "../../src/core/store/messages.ts";
+import { diskFromWal } from "../../src/core/store/persistence.ts";
 
 /** The join of all accepted updates, kept incrementally. */
 export class Reference {
@@ -25,12 +26,18 @@ export class Reference {
   }
 }
 
-export type KvSim = Simulation<string, KvPersisted, KvNode>;
+/** A simulated cluster of replicas: typed messages, WAL lines and snapshots as records. */
+export type KvSim = Simulation<KvMessage, string, string, KvNode>;
 
-/** A factory for `Simulation`/`runSeeded`: every node is a KvNode whose local updates feed `ref`. */
+/**
+ * A factory for `Simulation`/`runSeeded`: every node is a KvNode whose local
+ * updates feed `ref`; a restarted one recovers from the WAL lines and the
+ * snapshot its Readies left on its simulated disk, read back as a data
+ * directory's are.
+ */
 export function kvFactory(ref: Reference, overrides: Partial<KvNodeConfig> = {}) {
-  return ({ id, prng, peers, persisted, nowMs }: { id: string; prng: Prng; peers: readonly string[]; persisted: KvPersisted | undefined; nowMs: number }) =>
-    new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, onLocalUpdate: (d) => ref.add(d), ...overrides }, nowMs, persisted);
+  return ({ id, prng, peers, disk, nowMs }: NodeFactoryArgs<string, string>) =>
+    new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, onLocalUpdate: (d) => ref.add(d), ...overrides }, nowMs, disk === undefined ? undefined : diskFromWal(disk));
 }
 
 /** True when every node is up and holds exactly the reference state. */

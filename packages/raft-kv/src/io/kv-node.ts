@@ -418,7 +418,7 @@ export class RaftKvNode {
       while (!this.stopped && this.replica.hasReady()) {
         const rd = this.replica.ready();
         // Opt-in latency tracing (bench/profile.ts --hops), by the Ready's last new entry.
-        const lastNew = hops && rd.entries.length > 0 ? rd.entries[rd.entries.length - 1]!.index : 0;
+        const lastNew = hops && rd.records.length > 0 ? rd.records[rd.records.length - 1]!.index : 0;
         // 1. Persist before anything leaves the node, with one exception: a leader's appends and heartbeats
         // go out before its own fsync, so the followers write in parallel (dissertation §10.2.1). Safe: they
         // acknowledge nothing about the leader's disk, and the core counts the leader's own entries toward a
@@ -460,7 +460,7 @@ export class RaftKvNode {
     if (lastCommitted) hops?.mark("commitReady", lastCommitted);
     // 2. Send what had to wait for the disk: votes and acknowledgements (Figure 2).
     for (const m of rd.messages) if (!mayLeaveBeforePersist(m)) this.sendRaft(m);
-    if (hops && rd.entries.length > 0 && !this.isLeader) hops.mark("acked", rd.entries[rd.entries.length - 1]!.index);
+    if (hops && rd.records.length > 0 && !this.isLeader) hops.mark("acked", rd.records[rd.records.length - 1]!.index);
     // 3-5. Apply, release reads, leadership and membership.
     this.replica.advance(rd, monotonicMs());
     if (lastCommitted) hops?.mark("applied", lastCommitted);

@@ -72,17 +72,17 @@ export class DiskStorage {
 
   /**
    * Step 1 of handling a Ready: an installed snapshot first (file, then its
-   * marker), then entries and hard state, fsynced when the Ready says so.
+   * marker), then entries (the Ready's records) and hard state, fsynced when the Ready says so.
    * Returns only once the data is durable, so the caller may then send.
    */
-  persistReady(rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">): void {
+  persistReady(rd: Pick<Ready, "hardState" | "records" | "snapshot" | "mustSync">): void {
     if (rd.snapshot) {
       this.snaps.save(rd.snapshot);
       const m = rd.snapshot.metadata;
       this.newestMarkerIndex = Math.max(this.newestMarkerIndex, m.index);
       this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
     }
-    this.wal.save(rd.hardState, rd.entries, rd.mustSync);
+    this.wal.save(rd.hardState, rd.records, rd.mustSync);
   }
 
   /**
@@ -91,14 +91,14 @@ export class DiskStorage {
    * event loop keeps receiving messages and proposals, so the next Ready
    * batches everything that arrived during the fsync.
    */
-  persistReadyAsync(rd: Pick<Ready, "hardState" | "entries" | "snapshot" | "mustSync">, done: (error: Error | null) => void): void {
+  persistReadyAsync(rd: Pick<Ready, "hardState" | "records" | "snapshot" | "mustSync">, done: (error: Error | null) => void): void {
     if (rd.snapshot) {
       this.snaps.save(rd.snapshot);
       const m = rd.snapshot.metadata;
       this.newestMarkerIndex = Math.max(this.newestMarkerIndex, m.index);
       this.wal.saveSnapshotMarker({ index: m.index, term: m.term, confState: m.confState, kind: "install" });
     }
-    this.wal.save(rd.hardState, rd.entries, false);
+    this.wal.save(rd.hardState, rd.records, false);
     if (rd.mustSync) this.wal.syncAsync(done);
     else done(null);
   }

@@ -20,7 +20,7 @@
  * gives up after 300 ms: a read that never answered did nothing; a write's
  * outcome is then unknown, which the checker allows either way.
  */
-import { checkKvHistory, KvHistoryRecorder, Simulation, type Channel, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type Outbound, type SimProcess } from "@heck/sim";
+import { checkKvHistory, KvHistoryRecorder, NONE, Simulation, type Channel, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
 import { fromUtf8, utf8 } from "../core/kv/bytes.ts";
 import { DEFAULT_KV_STORE_CONFIG } from "../core/kv/index.ts";
 import type { PersistedState } from "../core/raft/index.ts";
@@ -41,10 +41,10 @@ export interface AgreementNode {
 }
 
 /** A primary-backup node as the runner drives it. */
-class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage, undefined>, AgreementNode {
+class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage>, AgreementNode {
   readonly node: PrimaryBackupNode;
 
-  constructor(args: NodeFactoryArgs<undefined>) {
+  constructor(args: NodeFactoryArgs) {
     this.node = new PrimaryBackupNode(args.id, args.peers, args.nowMs);
   }
 
@@ -79,18 +79,21 @@ class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage, undefined>
     this.node.receive(from, message, channel, nowMs);
   }
 
-  takeOutbox(): Outbound<PrimaryBackupMessage>[] {
-    const out = [...this.node.ready().messages];
+  hasReady(): boolean {
+    return this.node.ready().messages.length > 0;
+  }
+
+  /** The node's messages: primary-backup here keeps everything in memory (a crash forgets it). */
+  ready(): SimReady<PrimaryBackupMessage> {
+    return { snapshot: null, records: NONE, mustSync: false, messages: this.node.ready().messages };
+  }
+
+  advance(): void {
     this.node.advance();
-    return out;
   }
 
   nextDeadlineMs(): number {
     return this.node.nextDeadlineMs();
-  }
-
-  persisted(): undefined {
-    return undefined;
   }
 }
 
@@ -104,18 +107,22 @@ const RAFT_TICK_MS = 10;
  * to an in-memory disk, then sent, then applied (`processReadies`).
  * Exported so other simulations (the browser view) run the same member.
  */
-export class RaftMember implements SimProcess<Envelope, PersistedState>, AgreementNode {
+export class RaftMember implements SimProcess<Envelope, never, PersistedState>, AgreementNode {
   readonly replica: Replica;
   private readonly storage: MemoryStorage;
   private outbox: Outbound<Envelope>[] = [];
+  /** The storage's change count when it last went to the runner's disk. */
+  private handedOut = 0;
   private nowMs: number;
 
-  constructor(args: NodeFactoryArgs<PersistedState>) {
+  constructor(args: NodeFactoryArgs<never, PersistedState>) {
     this.nowMs = args.nowMs;
-    this.storage = new MemoryStorage(args.persisted);
+    // A node that crashed before its first Ready left an empty disk: it restarts from nothing.
+    const persisted = args.disk === undefined ? undefined : (args.disk.snapshot ?? { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
+    this.storage = new MemoryStorage(persisted);
     this.replica = new Replica({
       raft: { id: args.id, prng: args.prng, electionTick: 10, heartbeatTick: 1 },
-      start: args.persisted !== undefined ? { persisted: this.storage.persisted() } : { bootstrap: args.peers },
+      start: persisted !== undefined ? { persisted: this.storage.persisted() } : { bootstrap: args.peers },
       kvConfig: DEFAULT_KV_STORE_CONFIG,
       incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
       timing: { tickMs: RAFT_TICK_MS, requestTimeoutMs: Infinity, readRetryMs: 100, commitBroadcastDelayMs: -1 },
@@ -171,18 +178,23 @@ export class RaftMember implements SimProcess<Envelope, PersistedState>, Agreeme
     this.process();
   }
 
-  takeOutbox(): Outbound<Envelope>[] {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  hasReady(): boolean {
+    return this.outbox.length > 0 || this.storage.changes !== this.handedOut;
   }
+
+  /** The in-memory disk when it changed (the runner keeps it as a snapshot, synced), then the envelopes. */
+  ready(): SimReady<Envelope, never, PersistedState> {
+    const changed = this.storage.changes !== this.handedOut;
+    this.handedOut = this.storage.changes;
+    const messages = this.outbox;
+    this.outbox = [];
+    return { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages };
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return this.replica.nextDeadlineMs();
-  }
-
-  persisted(): PersistedState {
-    return this.storage.persisted();
   }
 
   /** The Ready loop: persist, send, apply, until the core has nothing left. */
@@ -196,7 +208,7 @@ export type AgreementRungKey = "primary-backup" | "raft";
 
 /** A cluster of one rung: the runner, and its nodes as the clients see them. */
 interface AgreementCluster {
-  sim: Simulation<unknown, unknown, SimProcess<unknown, unknown> & AgreementNode>;
+  sim: Simulation<unknown, unknown, unknown, SimProcess<unknown, unknown, unknown> & AgreementNode>;
 }
 
 /** One rung: its name and how to build a three-node cluster of it. */
@@ -215,14 +227,14 @@ export const AGREEMENT_RUNGS: readonly AgreementRung[] = [
     key: "primary-backup",
     name: "primary-backup (fixed order, heartbeats)",
     cluster: (seed, traceLimit = 0) => ({
-      sim: new Simulation<PrimaryBackupMessage, undefined, PrimaryBackupMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new PrimaryBackupMember(a) }) as unknown as AgreementCluster["sim"],
+      sim: new Simulation<PrimaryBackupMessage, never, never, PrimaryBackupMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new PrimaryBackupMember(a) }) as unknown as AgreementCluster["sim"],
     }),
   },
   {
     key: "raft",
     name: "Raft (terms, majorities; raft-kv's replica)",
     cluster: (seed, traceLimit = 0) => ({
-      sim: new Simulation<Envelope, PersistedState, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
+      sim: new Simulation<Envelope, never, PersistedState, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
     }),
   },
 ];

@@ -89,12 +89,12 @@ function runLeaseSeed(seed: number, leaseExpiry: LeaseExpiry = LEASE_EXPIRY): Lo
   let stats: LockStats | null = null;
   let lockSafety: () => string | undefined = () => undefined;
   let idle: () => boolean = () => true;
-  runSeeded<Envelope, Disk, RaftSimNode>({
+  runSeeded<Envelope, never, Disk, RaftSimNode>({
     seed,
     nodeIds: (prng) => (prng.chance(0.5) ? ["n1", "n2", "n3"] : ["n1", "n2", "n3", "n4", "n5"]),
-    factory: (args: NodeFactoryArgs<Disk>) => {
+    factory: (args: NodeFactoryArgs<never, Disk>) => {
       // A new run of the seed (runSeeded reruns it to shrink a failure): fresh records.
-      if (args.id === "n1" && args.nowMs === 0 && args.persisted === undefined) {
+      if (args.id === "n1" && args.nowMs === 0 && args.disk === undefined) {
         recorder = new LeaseRecorder();
         holder.current = recorder;
         lockSafety = () => undefined;
@@ -168,7 +168,7 @@ describe("when a lease expires", () => {
   /** Three members on a quiet network; `n1` is made leader. */
   function cluster(): { sim: RaftSim; recorder: LeaseRecorder } {
     const recorder = new LeaseRecorder();
-    const sim: RaftSim = new Simulation<Envelope, Disk, RaftSimNode>({ seed: 42, nodeIds: ["n1", "n2", "n3"], factory: (args) => new RaftSimNode(args, { founders: args.peers, recorder }), codec: raftCodec, tickIntervalMs: 10 });
+    const sim: RaftSim = new Simulation<Envelope, never, Disk, RaftSimNode>({ seed: 42, nodeIds: ["n1", "n2", "n3"], factory: (args) => new RaftSimNode(args, { founders: args.peers, recorder }), codec: raftCodec, tickIntervalMs: 10 });
     sim.tryNode("n1")!.campaign();
     expect(sim.runUntil((s) => leaderOf(s)?.id === "n1", 2000)).toBe(true);
     return { sim, recorder };

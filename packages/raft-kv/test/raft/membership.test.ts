@@ -19,13 +19,13 @@ describe("bootstrap", () => {
     const r = RaftNode.bootstrap({ id: "n1", prng: createPrng(1) }, THREE);
     const rd = r.ready();
     expect(rd.hardState).toEqual({ term: 1, vote: null, commit: 3 });
-    expect(rd.entries.map((e) => [e.index, e.term, e.type])).toEqual([
+    expect(rd.records.map((e) => [e.index, e.term, e.type])).toEqual([
       [1, 1, "confChange"],
       [2, 1, "confChange"],
       [3, 1, "confChange"],
     ]);
     expect(rd.committedEntries).toHaveLength(3);
-    expect(rd.entries.map((e) => decodeConfChange(e.data))).toEqual(THREE.map((n) => ({ ok: true, value: { type: "addVoter", nodeId: n } })));
+    expect(rd.records.map((e) => decodeConfChange(e.data))).toEqual(THREE.map((n) => ({ ok: true, value: { type: "addVoter", nodeId: n } })));
     expect(rd.confState).toEqual({ voters: THREE, learners: [] });
     expect(rd.mustSync).toBe(true);
     r.advance();

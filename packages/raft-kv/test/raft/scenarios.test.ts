@@ -36,7 +36,7 @@ interface SimOptions {
 
 function makeSim(seed: number, nodeIds: NodeId[], o: SimOptions = {}): RaftSim {
   const recorder = new SafetyRecorder();
-  return new Simulation<Envelope, Disk, RaftSimNode>({
+  return new Simulation<Envelope, never, Disk, RaftSimNode>({
     seed,
     nodeIds,
     factory: raftFactory({ founders: o.founders ?? nodeIds, ...(o.raft ? { raft: o.raft } : {}), compactEvery: o.compactEvery ?? 0, recorder }),

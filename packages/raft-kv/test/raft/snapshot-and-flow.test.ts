@@ -222,7 +222,7 @@ describe("the Ready / advance contract", () => {
     drain(r);
     r.step({ type: "requestVote", from: "n1", to: "n2", term: 2, lastLogIndex: 0, lastLogTerm: 0, transfer: false });
     const rd = r.ready();
-    expect(Object.keys(rd)).toEqual(["hardState", "entries", "snapshot", "mustSync", "messages", "committedEntries", "readStates", "softState", "confState"]);
+    expect(Object.keys(rd)).toEqual(["hardState", "records", "snapshot", "mustSync", "messages", "committedEntries", "readStates", "softState", "confState"]);
     expect(rd.hardState).toEqual({ term: 2, vote: "n1", commit: 0 });
     expect(rd.mustSync).toBe(true);
     expect(rd.messages).toEqual([{ type: "voteResponse", from: "n2", to: "n1", term: 2, granted: true }]);
@@ -246,13 +246,13 @@ describe("the Ready / advance contract", () => {
     drain(r);
     r.step({ type: "append", from: "n1", to: "n2", term: 1, prevLogIndex: 0, prevLogTerm: 0, entries: [{ index: 1, term: 1, type: "normal", data: bytes("a") }, { index: 2, term: 1, type: "normal", data: bytes("b") }], commit: 0 });
     const rd1 = r.ready();
-    expect(rd1.entries.map((e) => e.index)).toEqual([1, 2]);
+    expect(rd1.records.map((e) => e.index)).toEqual([1, 2]);
     // While the driver persists rd1, a new leader overwrites index 2.
     r.step({ type: "append", from: "n3", to: "n2", term: 2, prevLogIndex: 1, prevLogTerm: 1, entries: [{ index: 2, term: 2, type: "normal", data: bytes("c") }], commit: 0 });
     expect(() => r.ready()).toThrow(/advance/);
     r.advance();
     const rd2 = r.ready();
-    expect(rd2.entries.map((e) => [e.index, e.term])).toEqual([[2, 2]]);
+    expect(rd2.records.map((e) => [e.index, e.term])).toEqual([[2, 2]]);
     expect(rd2.hardState?.term).toBe(2);
     r.advance();
     expect(r.hasReady()).toBe(false);
@@ -265,7 +265,7 @@ describe("the Ready / advance contract", () => {
     expect(r.term).toBe(3);
     const rd = r.ready();
     expect(rd.hardState).toBeNull();
-    expect(rd.entries).toEqual([]);
+    expect(rd.records).toEqual([]);
     expect(rd.committedEntries.map((e) => e.index)).toEqual([2, 3]);
     r.advance();
   });

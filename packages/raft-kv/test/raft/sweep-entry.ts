@@ -131,7 +131,7 @@ export function runSeed(seed: number): SweepRun {
   let nodes = 0;
   const accepted = { count: 0, changed: false };
   let finalConf: SweepRun["finalConf"] = null;
-  runSeeded<Envelope, Disk, RaftSimNode>({
+  runSeeded<Envelope, never, Disk, RaftSimNode>({
     seed,
     nodeIds: (prng) => {
       const ids = clusterIds(prng, membership);

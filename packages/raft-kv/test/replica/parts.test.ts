@@ -13,21 +13,21 @@ const entry = (index: number, term: number): Entry => ({ index, term, type: "nor
 describe("MemoryStorage", () => {
   it("new entries replace the suffix they conflict with, a snapshot replaces the log, compaction drops what it covers", () => {
     const s = new MemoryStorage();
-    s.save({ hardState: { term: 1, vote: "n1", commit: 0 }, entries: [entry(1, 1), entry(2, 1), entry(3, 1)], snapshot: null });
+    s.save({ hardState: { term: 1, vote: "n1", commit: 0 }, records: [entry(1, 1), entry(2, 1), entry(3, 1)], snapshot: null });
     // A new leader of term 2 overwrites from index 2 (§5.3).
-    s.save({ hardState: { term: 2, vote: null, commit: 2 }, entries: [entry(2, 2)], snapshot: null });
+    s.save({ hardState: { term: 2, vote: null, commit: 2 }, records: [entry(2, 2)], snapshot: null });
     expect(s.entries.map((e) => [e.index, e.term])).toEqual([[1, 1], [2, 2]]);
     expect(s.hardState).toEqual({ term: 2, vote: null, commit: 2 });
     s.compact({ metadata: { index: 1, term: 1, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array() });
     expect(s.entries.map((e) => e.index)).toEqual([2]);
     expect([s.termAt(0), s.termAt(1), s.termAt(2), s.termAt(3)]).toEqual([undefined, 1, 2, undefined]);
-    s.save({ hardState: null, entries: [], snapshot: { metadata: { index: 10, term: 3, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array() } });
+    s.save({ hardState: null, records: [], snapshot: { metadata: { index: 10, term: 3, confState: { voters: ["n1"], learners: [] } }, data: new Uint8Array() } });
     expect(s.entries).toEqual([]);
     expect(s.snapshotIndex()).toBe(10);
-    s.save({ hardState: null, entries: [entry(11, 3)], snapshot: null });
+    s.save({ hardState: null, records: [entry(11, 3)], snapshot: null });
     // A restart gets a copy: the two incarnations never share an array.
     const copy = new MemoryStorage(s.persisted());
-    copy.save({ hardState: null, entries: [entry(12, 3)], snapshot: null });
+    copy.save({ hardState: null, records: [entry(12, 3)], snapshot: null });
     expect(s.entries.map((e) => e.index)).toEqual([11]);
     expect(copy.entries.map((e) => e.index)).toEqual([11, 12]);
   });

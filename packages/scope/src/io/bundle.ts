@@ -19,10 +19,15 @@ const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly s
   "@heck/swim": [
     ["swim/src/sim/cluster.ts", ["SwimCluster", "VIEW_RULES", "swimCodec"]],
     ["swim/src/core/codec.ts", ["decodeMessage", "encodeMessage"]],
-    ["swim/src/core/node.ts", ["SwimNode"]],
+    ["swim/src/core/node.ts", ["SwimNode", "recoverIncarnation"]],
     ["swim/src/core/config.ts", ["presetConfig", "resolveConfig", "detectionBoundMs", "lanConfig"]],
   ],
-  "@heck/crdt-kv": [["crdt-kv/src/core/store/node.ts", ["KvNode"]]],
+  "@heck/crdt-kv": [
+    ["crdt-kv/src/core/store/node.ts", ["KvNode"]],
+    ["crdt-kv/src/core/store/messages.ts", ["kvCodec", "wireOf"]],
+    ["crdt-kv/src/core/store/persistence.ts", ["diskFromWal"]],
+    ["crdt-kv/src/core/store/wire-input.ts", ["receiveWire"]],
+  ],
   "@heck/ownership": [["ownership/src/core/rendezvous.ts", ["ownersOf"]]],
 };
 

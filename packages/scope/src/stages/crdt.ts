@@ -16,7 +16,7 @@
  * heal every live replica converges to the same vector and values.
  */
 import { Simulation } from "@heck/sim";
-import { KvNode, type KvPersisted } from "@heck/crdt-kv";
+import { KvNode, diskFromWal, kvCodec, type KvMessage } from "@heck/crdt-kv";
 import { InvariantBoard, NODE_IDS, type MessageDescription, type NodeView, type StageAdapter, type StageContext } from "../core/stage.ts";
 
 const NODES = [...NODE_IDS];
@@ -30,7 +30,9 @@ const WARMUP_MS = 4_000;
 const NO_INVENTED_DOTS = "no replica knows a dot nobody wrote";
 const CONVERGED = "every live replica has the same vector and values";
 
-type KvSim = Simulation<string, KvPersisted, KvNode>;
+type KvSim = Simulation<KvMessage, string, string, KvNode>;
+
+const utf8Decoder = new TextDecoder();
 
 /** Builds the crdt stage's adapter. */
 export function crdtStage(context: StageContext): StageAdapter {
@@ -60,15 +62,17 @@ export function crdtStage(context: StageContext): StageAdapter {
     return undefined;
   };
 
-  const sim: KvSim = new Simulation<string, KvPersisted, KvNode>({
+  const sim: KvSim = new Simulation<KvMessage, string, string, KvNode>({
     seed: context.seed,
     nodeIds: NODES,
     network: NETWORK,
-    sizeOf: (m) => m.length,
+    // Messages travel as their wire text, as between real replicas: a receiver never shares the sender's objects.
+    codec: kvCodec,
     traceLimit: 1,
     onTrace: context.onTrace,
-    factory: ({ id, prng, peers, persisted, nowMs }) =>
-      new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, syncIntervalMs: SYNC_INTERVAL_MS, fanout: 2 }, nowMs, persisted),
+    // A restarted replica recovers from the WAL lines and snapshot its Readies put on its simulated disk.
+    factory: ({ id, prng, peers, disk, nowMs }) =>
+      new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, syncIntervalMs: SYNC_INTERVAL_MS, fanout: 2 }, nowMs, disk === undefined ? undefined : diskFromWal(disk)),
     invariants: [{ name: "crdt observer", check: (s) => observe(s) }, ...(context.checks ?? [])],
   });
 
@@ -142,8 +146,9 @@ function crdtView(sim: KvSim, id: string): NodeView {
   };
 }
 
-/** A crdt-kv wire message (JSON text): its type and the fields that say what it carries. */
+/** A crdt-kv wire message (JSON text, or its UTF-8 bytes in flight): its type and the fields that say what it carries. */
 export function describeKv(payload: unknown): MessageDescription {
+  if (payload instanceof Uint8Array) payload = utf8Decoder.decode(payload);
   if (typeof payload !== "string") return { type: "bytes", detail: {} };
   try {
     const m = JSON.parse(payload) as Record<string, unknown>;

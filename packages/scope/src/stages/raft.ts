@@ -13,7 +13,7 @@
  */
 import { Simulation } from "@heck/sim";
 import { RaftMember } from "@heck/raft-kv/ladder";
-import type { Envelope } from "@heck/raft-kv";
+import type { Envelope, PersistedState } from "@heck/raft-kv";
 import { InvariantBoard, NODE_IDS, type InvariantStatus, type MessageDescription, type NodeView, type StageAdapter, type StageContext } from "../core/stage.ts";
 
 const NODES = [...NODE_IDS];
@@ -25,7 +25,7 @@ const LEADER = "a leader is elected";
 /** Log entries shown per node (the newest). */
 const SHOWN_ENTRIES = 12;
 
-type RaftSim = Simulation<Envelope, unknown, RaftMember>;
+type RaftSim = Simulation<Envelope, never, PersistedState, RaftMember>;
 
 /** Builds the raft stage's adapter. */
 export function raftStage(context: StageContext): StageAdapter {
@@ -64,7 +64,7 @@ export function raftStage(context: StageContext): StageAdapter {
     return undefined;
   };
 
-  const sim: RaftSim = new Simulation<Envelope, unknown, RaftMember>({
+  const sim: RaftSim = new Simulation<Envelope, never, PersistedState, RaftMember>({
     seed: context.seed,
     nodeIds: NODES,
     network: NETWORK,

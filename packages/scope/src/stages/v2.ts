@@ -14,7 +14,7 @@
 import { Simulation } from "@heck/sim";
 import { ownersOf } from "@heck/ownership";
 import { detectionBoundMs } from "@heck/swim";
-import { simSwimConfig, V2Process, World, type V2Message, type V2Persisted } from "@heck/v2/sim";
+import { simSwimConfig, V2Process, World, type V2Message, type V2Record, type V2Snapshot } from "@heck/v2/sim";
 import { describeSwim } from "./swim.ts";
 import { describeKv } from "./crdt.ts";
 import { InvariantBoard, NODE_IDS, type MessageDescription, type NodeView, type StageAdapter, type StageContext } from "../core/stage.ts";
@@ -26,7 +26,7 @@ const COVERAGE = "coverage: no origin unchecked beyond the bound";
 const EXCLUSIVE = "exclusivity: in a quiet cluster each origin has exactly one checker";
 const AGREE = "every live agent holds the same health records";
 
-type V2Sim = Simulation<V2Message, V2Persisted, V2Process>;
+type V2Sim = Simulation<V2Message, V2Record, V2Snapshot, V2Process>;
 
 /** Builds the v2 stage's adapter. */
 export function v2Stage(context: StageContext): StageAdapter {
@@ -70,10 +70,10 @@ export function v2Stage(context: StageContext): StageAdapter {
     return undefined;
   };
 
-  const sim: V2Sim = new Simulation<V2Message, V2Persisted, V2Process>({
+  const sim: V2Sim = new Simulation<V2Message, V2Record, V2Snapshot, V2Process>({
     seed: context.seed,
     nodeIds: NODES,
-    factory: ({ id, prng, persisted, nowMs }) => new V2Process(id, options, { prng, nowMs, persisted, fresh: nowMs === 0 }),
+    factory: ({ id, prng, disk, nowMs }) => new V2Process(id, options, { prng, nowMs, disk, fresh: nowMs === 0 }),
     traceLimit: 1,
     onTrace: context.onTrace,
     invariants: [{ name: "v2 observer", check: (s) => observe(s) }, ...(context.checks ?? [])],

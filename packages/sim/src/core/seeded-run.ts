@@ -33,31 +33,31 @@ import { formatTraceEvent } from "./trace.ts";
 import type { NodeId, Prng, SimProcess, TraceEvent } from "./types.ts";
 
 /** Everything one seeded run needs. */
-export interface SeededRunOptions<M, P, N extends SimProcess<M, P>> {
+export interface SeededRunOptions<M, R, S, N extends SimProcess<M, R, S>> {
   seed: number;
   /** The cluster, or a function of the "cluster" stream to vary its size and names by seed. */
   nodeIds: readonly NodeId[] | ((prng: Prng) => NodeId[]);
-  factory: (args: NodeFactoryArgs<P>) => N;
+  factory: (args: NodeFactoryArgs<R, S>) => N;
   /** Baseline network: latency and packet faults (restored for the liveness phase). */
   network?: SimulationNetworkOptions;
   codec?: MessageCodec<M>;
   sizeOf?: (message: M) => number;
   tickIntervalMs?: number;
   /** Checked after every step of both phases. */
-  invariants: ReadonlyArray<Invariant<Simulation<M, P, N>>>;
+  invariants: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
   /** Schedules client operations with `sim.schedule` (its own "workload" stream). */
-  workload?: (sim: Simulation<M, P, N>, prng: Prng) => void;
+  workload?: (sim: Simulation<M, R, S, N>, prng: Prng) => void;
   /** Length of the faulty phase in simulated ms. */
   safetyPhaseMs: number;
   /** Fault schedule for this seed; default {@link randomFaultSchedule} with `faultOptions`. */
   faultSchedule?: FaultScheduleGenerator;
   faultOptions?: RandomFaultScheduleOptions;
   /** True once the healed cluster has recovered (one leader, all replicas equal, all members alive...). */
-  converged: (sim: Simulation<M, P, N>) => boolean;
+  converged: (sim: Simulation<M, R, S, N>) => boolean;
   /** Simulated ms the healed cluster gets to converge. */
   livenessBudgetMs: number;
   /** A state dump appended to failure reports (e.g. each node's term and log length). */
-  describeState?: (sim: Simulation<M, P, N>) => string;
+  describeState?: (sim: Simulation<M, R, S, N>) => string;
   /** Trace events shown in the report. Default 60. */
   traceTail?: number;
   /** Most re-runs spent shrinking the schedule. Default 64; 0 disables shrinking. */
@@ -93,7 +93,7 @@ interface Outcome {
  * Runs one seed through the safety and liveness phases. Returns the run's
  * figures, or throws a {@link SimulationFailure} with the replay recipe.
  */
-export function runSeeded<M, P, N extends SimProcess<M, P>>(options: SeededRunOptions<M, P, N>): SeededRunResult {
+export function runSeeded<M, R, S, N extends SimProcess<M, R, S>>(options: SeededRunOptions<M, R, S, N>): SeededRunResult {
   validate(options);
   const root = createPrng(options.seed);
   const seed = root.seed;
@@ -153,7 +153,7 @@ export function runSeeded<M, P, N extends SimProcess<M, P>>(options: SeededRunOp
   throw new SimulationFailure(lines.join("\n"), seed, report.kind!, report.what!, report.atMs!, report.trace ?? [], report.detail!);
 }
 
-function validate<M, P, N extends SimProcess<M, P>>(o: SeededRunOptions<M, P, N>): void {
+function validate<M, R, S, N extends SimProcess<M, R, S>>(o: SeededRunOptions<M, R, S, N>): void {
   if (o === undefined || typeof o !== "object") throw new TypeError("runSeeded: options are required");
   if (!Number.isFinite(o.seed)) throw new RangeError(`runSeeded: seed must be a finite number, got ${o.seed}`);
   if (!(o.safetyPhaseMs >= 0) || !Number.isFinite(o.safetyPhaseMs)) throw new RangeError(`runSeeded: safetyPhaseMs must be a finite number >= 0, got ${o.safetyPhaseMs}`);
@@ -163,16 +163,16 @@ function validate<M, P, N extends SimProcess<M, P>>(o: SeededRunOptions<M, P, N>
 }
 
 /** One deterministic run with a given schedule; never throws. */
-function runOnce<M, P, N extends SimProcess<M, P>>(
-  o: SeededRunOptions<M, P, N>,
+function runOnce<M, R, S, N extends SimProcess<M, R, S>>(
+  o: SeededRunOptions<M, R, S, N>,
   nodeIds: NodeId[],
   schedule: readonly FaultStep[],
   traceLimit: number,
   onTrace: ((event: TraceEvent) => void) | undefined,
 ): Outcome {
-  let sim: Simulation<M, P, N> | undefined;
+  let sim: Simulation<M, R, S, N> | undefined;
   try {
-    sim = new Simulation<M, P, N>({
+    sim = new Simulation<M, R, S, N>({
       seed: o.seed,
       nodeIds,
       factory: o.factory,
@@ -258,11 +258,14 @@ function emptyStats(): SimulationStats {
     bytes: 0,
     crashes: 0,
     restarts: 0,
+    recordsPersisted: 0,
+    snapshotsPersisted: 0,
+    syncs: 0,
   };
 }
 
 /** Applies one scheduled fault to a running simulation. */
-export function applyFault<M, P, N extends SimProcess<M, P>>(sim: Simulation<M, P, N>, step: FaultStep): void {
+export function applyFault<M, R, S, N extends SimProcess<M, R, S>>(sim: Simulation<M, R, S, N>, step: FaultStep): void {
   const f = step.fault;
   switch (f.kind) {
     case "partition":

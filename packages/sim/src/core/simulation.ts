@@ -3,9 +3,10 @@
  *
  * ## API contract
  *
- * A protocol under test is a set of pure state machines ({@link SimProcess}):
- * `tick(nowMs)`, `receive(from, message, channel, nowMs)`, `takeOutbox()`,
- * `nextDeadlineMs()`, `persisted()`. The runner owns everything else:
+ * A protocol under test is a set of pure state machines ({@link SimProcess})
+ * with the shared Ready contract (ready.ts): `tick(nowMs)`, `receive(from,
+ * message, channel, nowMs)`, `nextDeadlineMs()`, `hasReady()`, `ready()`,
+ * `advance()`. The runner owns everything else:
  *
  * - **Time.** One {@link SimNetwork} event queue is the clock. A *step* is one
  *   event: a message delivery, a tick (at a node's `nextDeadlineMs()`, or every
@@ -15,16 +16,19 @@
  *   each node (handed to the factory), `net` for the network (latency and
  *   packet faults), `faults` for the fault schedule, `workload` for clients.
  *   Adding a node, a fault or a client request changes no other stream.
- * - **After every step** the runner drains the stepped node's outbox into the
+ * - **After every step** the runner drains the stepped node's Ready as a real
+ *   driver does: the snapshot and records onto the node's simulated disk
+ *   ({@link SimDisk}; synced when `mustSync`), then the messages into the
  *   network (through `codec.encode` / `codec.decode` when a codec is given,
- *   so serialisation bugs surface and bytes are counted), refreshes its
- *   deadline, appends to the trace, then checks every invariant. A violated
- *   invariant throws a {@link SimulationFailure} whose message contains
- *   `HECK_SEED=<seed>`, the invariant's name and report, and the trace tail.
- * - **Crash and restart.** `crash(id)` keeps only `persisted()` and drops the
- *   node: messages to it are lost, its streams break. `restart(id)` calls the
- *   factory again with that persisted value and a fresh stream
- *   (`node:<id>` forked by restart count).
+ *   so serialisation bugs surface and bytes are counted), then `advance()`.
+ *   It refreshes the node's deadline, appends to the trace, then checks
+ *   every invariant. A violated invariant throws a {@link SimulationFailure}
+ *   whose message contains `HECK_SEED=<seed>`, the invariant's name and
+ *   report, and the trace tail.
+ * - **Crash and restart.** `crash(id)` drops the node and keeps its disk:
+ *   messages to it are lost, its streams break. `restart(id)` calls the
+ *   factory again with the disk's image (the node recovers through its own
+ *   recovery code) and a fresh stream (`node:<id>` forked by restart count).
  * - **Faults.** `partition(...groups)`, `cutOneWay`, `isolate`, `bridge`,
  *   `heal()`, `setDropRate`, `setFaults` (see {@link SimNetwork}).
  * - **Clients.** `schedule(atMs, sim => ...)` runs an action as a step; touch
@@ -49,7 +53,8 @@ import { createPrng } from "./prng.ts";
 import { SimNetwork, type EndpointSink, type LatencyOptions, type NetworkFaultOptions, type NetworkStats } from "./sim-network.ts";
 import { formatTraceEvent, TraceRing } from "./trace.ts";
 import type { PartitionSpec } from "./partitions.ts";
-import type { Channel, NodeId, Prng, SimProcess, TraceEvent } from "./types.ts";
+import { SimDisk } from "./sim-disk.ts";
+import type { Channel, DiskImage, NodeId, Prng, SimProcess, TraceEvent } from "./types.ts";
 
 /** Encodes every message on send and decodes it on delivery (e.g. the protocol's wire codec). */
 export interface MessageCodec<M> {
@@ -68,11 +73,12 @@ export interface Invariant<S> {
 }
 
 /** What the factory receives (the same shape as {@link SimProcessFactory}'s argument). */
-export interface NodeFactoryArgs<P> {
+export interface NodeFactoryArgs<R = never, S = never> {
   id: NodeId;
   prng: Prng;
   peers: readonly NodeId[];
-  persisted: P | undefined;
+  /** Undefined on first start; after a crash, what survived on the node's simulated disk (recover from it). */
+  disk: DiskImage<R, S> | undefined;
   nowMs: number;
 }
 
@@ -84,13 +90,13 @@ export interface SimulationNetworkOptions {
 }
 
 /** Configuration of a {@link Simulation}. */
-export interface SimulationConfig<M, P, N extends SimProcess<M, P>> {
+export interface SimulationConfig<M, R, S, N extends SimProcess<M, R, S>> {
   /** The one number a run is a function of. Folded to 32 bits. */
   seed: number;
   /** The initial cluster, in a fixed order (ticks at the same time run in this order). */
   nodeIds: readonly NodeId[];
-  /** Builds a node; called again with its persisted state on restart. */
-  factory: (args: NodeFactoryArgs<P>) => N;
+  /** Builds a node; called again with its disk's image on restart. */
+  factory: (args: NodeFactoryArgs<R, S>) => N;
   network?: SimulationNetworkOptions;
   /** When given, every message is encoded on send and decoded on delivery; bytes are counted. */
   codec?: MessageCodec<M>;
@@ -102,7 +108,7 @@ export interface SimulationConfig<M, P, N extends SimProcess<M, P>> {
    */
   tickIntervalMs?: number;
   /** Checked after every step. */
-  invariants?: ReadonlyArray<Invariant<Simulation<M, P, N>>>;
+  invariants?: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
   /** How many trace events to keep (the tail shown on failure). Default 500; 0 disables tracing (fastest). */
   traceLimit?: number;
   /** Also record every tick in the trace (noisy). Default false. */
@@ -126,6 +132,10 @@ export interface SimulationStats extends NetworkStats {
   bytes: number;
   crashes: number;
   restarts: number;
+  /** Records and snapshots the nodes' Readies persisted, and syncs they asked for. */
+  recordsPersisted: number;
+  snapshotsPersisted: number;
+  syncs: number;
 }
 
 /** Why a run failed. */
@@ -167,19 +177,19 @@ export class InvariantViolation extends Error {
  * A deterministic cluster of {@link SimProcess} nodes on a {@link SimNetwork}.
  * See the file comment for the full contract.
  */
-export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<M, P>> {
+export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> = SimProcess<M, R, S>> {
   readonly seed: number;
   /** The run's root stream; fork it by name for anything else random in a test. */
   readonly prng: Prng;
   readonly network: SimNetwork;
   readonly nodeIds: readonly NodeId[];
 
-  private readonly factory: (args: NodeFactoryArgs<P>) => N;
+  private readonly factory: (args: NodeFactoryArgs<R, S>) => N;
   private readonly codec: MessageCodec<M> | undefined;
   private readonly sizeOf: ((message: M) => number) | undefined;
-  private readonly invariants: ReadonlyArray<Invariant<Simulation<M, P, N>>>;
+  private readonly invariants: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
   private readonly nodes: (N | undefined)[];
-  private readonly persistedState: (P | undefined)[];
+  private readonly disks: SimDisk<R, S>[];
   private readonly restartCount: number[];
   private readonly sinks: EndpointSink[];
   private readonly indexById = new Map<NodeId, number>();
@@ -197,7 +207,7 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
   private crashes = 0;
   private restarts = 0;
 
-  constructor(config: SimulationConfig<M, P, N>) {
+  constructor(config: SimulationConfig<M, R, S, N>) {
     if (config === undefined || typeof config !== "object") throw new TypeError("Simulation: config is required");
     if (!Number.isFinite(config.seed)) throw new RangeError(`Simulation: seed must be a finite number, got ${config.seed}`);
     if (!Array.isArray(config.nodeIds) || config.nodeIds.length === 0) throw new RangeError("Simulation: nodeIds must be a non-empty array");
@@ -229,7 +239,7 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
 
     const n = this.nodeIds.length;
     this.nodes = new Array<N | undefined>(n).fill(undefined);
-    this.persistedState = new Array<P | undefined>(n).fill(undefined);
+    this.disks = Array.from({ length: n }, () => new SimDisk<R, S>());
     this.restartCount = new Array<number>(n).fill(0);
     this.deadlines = new Float64Array(n).fill(Infinity);
     this.sinks = [];
@@ -282,14 +292,26 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
     return this.upCache;
   }
 
-  /** The last persisted state of a crashed node (undefined for a live or never-crashed node). */
-  persistedOf(id: NodeId): P | undefined {
-    return this.persistedState[this.indexOfNode(id)];
+  /**
+   * What is on node `id`'s simulated disk now, crashed or up (not copied:
+   * read it, do not keep it across steps). A node restarted now would
+   * recover from exactly this.
+   */
+  diskOf(id: NodeId): DiskImage<R, S> {
+    return this.disks[this.indexOfNode(id)]!.view();
   }
 
   /** Counters of the run so far. */
   get stats(): SimulationStats {
     const s = this.network.stats;
+    let recordsPersisted = 0;
+    let snapshotsPersisted = 0;
+    let syncs = 0;
+    for (const d of this.disks) {
+      recordsPersisted += d.recordsWritten;
+      snapshotsPersisted += d.snapshotsWritten;
+      syncs += d.syncs;
+    }
     return {
       ...s,
       steps: this.steps,
@@ -300,6 +322,9 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
       bytes: s.bytesDelivered,
       crashes: this.crashes,
       restarts: this.restarts,
+      recordsPersisted,
+      snapshotsPersisted,
+      syncs,
     };
   }
 
@@ -446,12 +471,11 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
     this.network.setFaults(faults);
   }
 
-  /** Crashes `id`: keeps its `persisted()` state, loses everything else. No-op if already down. */
+  /** Crashes `id`: keeps what its Readies persisted on its disk, loses everything else. No-op if already down. */
   crash(id: NodeId): void {
     const i = this.indexOfNode(id);
     const node = this.nodes[i];
     if (node === undefined) return;
-    this.persistedState[i] = node.persisted();
     this.nodes[i] = undefined;
     this.upCache = undefined;
     this.setDeadline(i, Infinity);
@@ -461,7 +485,7 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
     this.guard(() => this.checkInvariants());
   }
 
-  /** Restarts a crashed node from its last persisted state. No-op if it is up. */
+  /** Restarts a crashed node from what is on its disk. No-op if it is up. */
   restart(id: NodeId): void {
     const i = this.indexOfNode(id);
     if (this.nodes[i] !== undefined) return;
@@ -469,7 +493,9 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
     this.restarts++;
     if (this.tracing) this.record({ t: this.nowMs, node: id, event: "restart", msg: { restart: k } });
     this.guard(() => {
-      this.start(i, this.persistedState[i], this.prng.fork(`node:${id}`).fork(`restart:${k}`));
+      const disk = this.disks[i]!;
+      this.start(i, disk.image(), this.prng.fork(`node:${id}`).fork(`restart:${k}`));
+      disk.recovered();
       this.drain(i);
       this.checkInvariants();
     });
@@ -484,9 +510,9 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
   // Internals: the hot path
   // -------------------------------------------------------------------------
 
-  private start(i: number, persisted: P | undefined, prng: Prng): void {
+  private start(i: number, disk: DiskImage<R, S> | undefined, prng: Prng): void {
     const id = this.nodeIds[i]!;
-    const node = this.factory({ id, prng, peers: this.nodeIds, persisted, nowMs: this.nowMs });
+    const node = this.factory({ id, prng, peers: this.nodeIds, disk, nowMs: this.nowMs });
     if (node === undefined || node === null || typeof node.receive !== "function") throw new TypeError(`factory returned no SimProcess for ${id}`);
     if (node.id !== id) throw new Error(`factory built a node with id ${node.id} for ${id}`);
     this.nodes[i] = node;
@@ -548,13 +574,23 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
     this.setDeadline(i, node.nextDeadlineMs());
   }
 
+  /**
+   * Does what the node's Ready asks, in the contract's order: persist onto
+   * its disk (and sync), then send, then advance. A real driver does the
+   * same, which is what lets a crash here replay what a real node wrote.
+   */
   private drainNode(i: number, node: N): void {
-    if (node.takeEvents !== undefined) {
-      const events = node.takeEvents();
-      if (this.tracing) for (const e of events) this.record({ t: this.network.nowMs(), node: node.id, event: e.event, msg: e.msg });
-    }
-    const out = node.takeOutbox();
+    if (!node.hasReady()) return;
+    const rd = node.ready();
     const net = this.network;
+    if (rd.trace !== undefined && this.tracing) for (const e of rd.trace) this.record({ t: net.nowMs(), node: node.id, event: e.event, msg: e.msg });
+    if (rd.snapshot !== null || rd.records.length > 0) {
+      const disk = this.disks[i]!;
+      disk.write(rd.snapshot, rd.records);
+      if (rd.mustSync) disk.sync();
+      if (this.tracing) this.record({ t: net.nowMs(), node: node.id, event: "persist", msg: { records: rd.records.length, snapshot: rd.snapshot !== null, sync: rd.mustSync } });
+    }
+    const out = rd.messages;
     const codec = this.codec;
     const sizeOf = this.sizeOf;
     for (let k = 0; k < out.length; k++) {
@@ -577,6 +613,7 @@ export class Simulation<M, P = unknown, N extends SimProcess<M, P> = SimProcess<
       if (this.tracing) this.record({ t: net.nowMs(), node: node.id, event: "send", msg: { to: o.to, channel, message: o.message } });
       net.send(i, dst, payload, channel, size);
     }
+    node.advance();
   }
 
   private flushAll(): void {

@@ -4,9 +4,11 @@
  * real implementations live beside them (src/core for the simulated network
  * and runner, src/io for UDP/TCP and the system clock).
  *
- * Contract: these shapes may be extended (new optional fields, new methods on
- * implementations), never changed incompatibly; four packages import them.
+ * Contract: four packages import these shapes; a change to one changes every
+ * stage that implements it, in the same commit.
  */
+
+import type { ProtocolCore, Ready } from "./ready.ts";
 
 /** A node's name in a cluster ("n1", "a"), unique within the cluster. */
 export type NodeId = string;
@@ -139,49 +141,52 @@ export interface Outbound<M> {
 }
 
 /**
- * A node as the simulation runner drives it: a pure state machine. The runner
- * calls `tick` when simulated time reaches `nextDeadlineMs()` (or on its own
- * fixed tick cadence, see RunnerConfig), `receive` for each delivered message,
- * and then drains `takeOutbox()`.
+ * A node as the simulation runner drives it: a protocol core with the shared
+ * Ready contract (ready.ts). The runner calls `tick` when simulated time
+ * reaches `nextDeadlineMs()` (or on its own fixed tick cadence, see
+ * SimulationConfig), `receive` for each delivered message, and after every
+ * step drains the node's Ready exactly as a real driver does: the snapshot
+ * and records go to the node's simulated disk (synced when `mustSync`), then
+ * the messages to the network, then `advance()`.
  *
- * `P` is what the node has made durable (e.g. Raft's term, vote and log). On
- * a crash the runner throws the node away and rebuilds it from the last
- * `persisted()` value: anything not persisted is lost, as on a real machine.
+ * `R` and `S` are the node's persisted record and snapshot types. On a crash
+ * the runner throws the node away and keeps its disk; a restart calls the
+ * factory with that disk's image, and the node recovers from it with the
+ * same code its real driver runs on the records it wrote.
  */
-export interface SimProcess<M, P = unknown> {
+export interface SimProcess<M, R = never, S = never> extends ProtocolCore<M, SimReady<M, R, S>> {
   readonly id: NodeId;
-  tick(nowMs: number): void;
-  receive(from: NodeId, message: M, channel: Channel, nowMs: number): void;
-  /** Messages produced since the last call, in send order. */
-  takeOutbox(): Outbound<M>[];
-  /** The earliest simulated time at which `tick` must run; Infinity when idle. */
-  nextDeadlineMs(): number;
-  /**
-   * The durable state: what a real node would have fsynced by the end of its
-   * last step. The runner reads it when it crashes the node (always between
-   * steps, so this equals reading it after every step, without the cost).
-   */
-  persisted(): P;
   /** Called when a stream message to `to` could not be delivered (partition, crash). Optional. */
   streamFailed?(to: NodeId, message: M, nowMs: number): void;
-  /**
-   * Protocol events since the last call ("elected", "suspect"), which the
-   * runner adds to its trace with this node's id and the current time. Optional.
-   */
-  takeEvents?(): Array<{ event: string; msg?: unknown }>;
 }
 
-/** Creates (or, after a crash, re-creates from `persisted`) the node `id`. */
-export type SimProcessFactory<M, P = unknown> = (args: {
+/**
+ * A Ready as the runner drains it: messages are {@link Outbound} (a
+ * destination and a channel), plus optional protocol events ("elected",
+ * "suspect") that the runner adds to its trace with the node's id and the
+ * current time.
+ */
+export interface SimReady<M, R = never, S = never> extends Ready<Outbound<M>, R, S> {
+  readonly trace?: ReadonlyArray<{ event: string; msg?: unknown }>;
+}
+
+/** What a node finds on its disk when it restarts: the last snapshot and the records appended after it, oldest first. */
+export interface DiskImage<R, S = never> {
+  readonly snapshot: S | null;
+  readonly records: readonly R[];
+}
+
+/** Creates (or, after a crash, re-creates from its disk) the node `id`. */
+export type SimProcessFactory<M, R = never, S = never> = (args: {
   id: NodeId;
   /** The node's own stream, forked from the run's seed by node id. */
   prng: Prng;
   /** Every node id in the initial cluster, this one included. */
   peers: readonly NodeId[];
-  /** Undefined on first start; the last persisted state after a crash. */
-  persisted: P | undefined;
+  /** Undefined on first start; after a crash, what survived on the node's simulated disk. */
+  disk: DiskImage<R, S> | undefined;
   nowMs: number;
-}) => SimProcess<M, P>;
+}) => SimProcess<M, R, S>;
 
 /** One line of an event trace: JSON lines, shared by every stage's logs. */
 export interface TraceEvent {

@@ -5,14 +5,15 @@
  * wrong under partitions (two leaders), which makes it a good target for
  * fault schedules and shrinking.
  */
-import type { NodeId, Outbound, SimProcess } from "../../src/core/types.ts";
+import { NONE } from "../../src/core/ready.ts";
+import type { NodeId, Outbound, SimProcess, SimReady } from "../../src/core/types.ts";
 
 export interface Heartbeat {
   type: "heartbeat";
   from: NodeId;
 }
 
-export class NaiveLeaderNode implements SimProcess<Heartbeat, null> {
+export class NaiveLeaderNode implements SimProcess<Heartbeat> {
   private lastHeardFromLower = -Infinity;
   private nextBeat: number;
   private outbox: Outbound<Heartbeat>[] = [];
@@ -46,17 +47,19 @@ export class NaiveLeaderNode implements SimProcess<Heartbeat, null> {
     if (from < this.id) this.lastHeardFromLower = nowMs;
   }
 
-  takeOutbox(): Outbound<Heartbeat>[] {
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  hasReady(): boolean {
+    return this.outbox.length > 0;
   }
+
+  ready(): SimReady<Heartbeat> {
+    const messages = this.outbox;
+    this.outbox = [];
+    return { snapshot: null, records: NONE, mustSync: false, messages };
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return this.nextBeat;
-  }
-
-  persisted(): null {
-    return null;
   }
 }

@@ -3,11 +3,13 @@
  *
  * Inputs: `tick(nowMs)` when `nextDeadlineMs()` is reached, `receive(from,
  * message, channel, nowMs)` for every decoded message, and the application's
- * `join`, `updateMeta`, `leave`. Outputs: `takeOutbox()` (packets and stream
- * messages to send, in order) and `takeMemberEvents()` (membership changes). There
- * are no timers, clocks or sockets in here: the simulation runner and the
- * real driver (src/io/driver.ts) feed time and messages in, so a seed replays
- * a run exactly.
+ * `join`, `updateMeta`, `leave`. Output: one {@link SwimReady} batch at a
+ * time (`ready()`, then `advance()`, the contract every Heck core shares,
+ * @heck/sim's ready.ts): the new incarnation to persist when it changed,
+ * packets and stream messages to send, in order, and the membership changes
+ * to notify. There are no timers, clocks or sockets in here: the simulation
+ * runner and the real driver (src/io/driver.ts) feed time and messages in,
+ * so a seed replays a run exactly.
  *
  * Per protocol period (SWIM §3.1, §4.3): probe the next member in a shuffled
  * round robin; without an ack after probeTimeoutMs ask `indirectChecks`
@@ -16,7 +18,7 @@
  * (SWIM §4.1) and on gossip rounds every gossipIntervalMs. Push-pull
  * exchanges full state periodically and on join.
  */
-import type { Address, Channel, Outbound, Prng, SimProcess } from "@heck/sim";
+import { NONE, type Address, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast-queue.ts";
 import { COMPOUND_HEADER_BYTES, COMPOUND_MAX_PARTS, COMPOUND_PART_OVERHEAD_BYTES, encodedSize, utf8Length } from "./codec.ts";
@@ -55,9 +57,30 @@ export interface SwimNodeOptions {
   initialMembers?: ReadonlyArray<{ name: string; addr: Address }>;
 }
 
-/** What a node persists across a simulated crash: only its incarnation, so it can out-vote its own old claims. */
-export interface SwimPersisted {
-  incarnation: number;
+/**
+ * What a member persists: its incarnation, each time it rises (a refutation,
+ * new metadata), so that after a restart it never reuses a number it has
+ * already announced with other news (SWIM §4.2: only the member itself
+ * raises its incarnation, and others order its claims by it).
+ */
+export interface SwimRecord {
+  readonly incarnation: number;
+}
+
+/** The incarnation a restarted member resumes from: the highest its records hold, 0 for none. */
+export function recoverIncarnation(records: readonly SwimRecord[]): number {
+  let incarnation = 0;
+  for (const r of records) if (r.incarnation > incarnation) incarnation = r.incarnation;
+  return incarnation;
+}
+
+/**
+ * One batch of a member's work, in the shared order: persist `records` (the
+ * new incarnation, synced), send `messages`, then notify `events`, the
+ * membership changes since the last batch (the application's feed).
+ */
+export interface SwimReady extends Ready<Outbound<SwimMessage>, SwimRecord> {
+  readonly events: readonly MemberEvent[];
 }
 
 /** Message and byte counters for load measurements (SWIM §5 reports messages per member per period). */
@@ -138,7 +161,7 @@ interface Relay {
 const NACK_SHARE = 0.8;
 
 /** A SWIM + Lifeguard member. Implements the simulation runner's {@link SimProcess} contract. */
-export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
+export class SwimNode implements SimProcess<SwimMessage, SwimRecord> {
   readonly id: string;
   readonly config: SwimConfig;
   private readonly prng: Prng;
@@ -147,6 +170,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
   private readonly membership: Membership;
   private outbox: Outbound<SwimMessage>[] = [];
   private events: MemberEvent[] = [];
+  /** The incarnation the last Ready persisted (or the one we started from). */
+  private persistedIncarnation: number;
+  /** A Ready was handed out and not yet advanced. */
+  private outstanding = false;
   private readonly packetBudget: number;
   private readonly sizeOf: (message: SwimMessage) => number;
   private seq = 0;
@@ -208,6 +235,7 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     this.packetBudget = config.maxPacketBytes - (options.packetOverheadBytes ?? 0);
     this.sizeOf = options.sizeOf ?? encodedSize;
     this.awareness = new Awareness(config.awarenessMaxMultiplier);
+    this.persistedIncarnation = options.incarnation ?? 0;
     this.membership = new Membership(
       config,
       name,
@@ -346,23 +374,35 @@ export class SwimNode implements SimProcess<SwimMessage, SwimPersisted> {
     return this.membership.hasLeft && (!this.queue.has(this.name) || this.membership.countLive() === 0);
   }
 
-  /** Membership changes since the last call (the application's feed; distinct from the runner's trace events). */
-  takeMemberEvents(): MemberEvent[] {
-    const out = this.events;
-    this.events = [];
-    return out;
+  // ---- Ready ---------------------------------------------------------------------
+
+  /** Whether {@link ready} has work: messages, events, or an incarnation to persist. False while a Ready is outstanding. */
+  hasReady(): boolean {
+    return !this.outstanding && (this.outbox.length > 0 || this.events.length > 0 || this.membership.self.incarnation !== this.persistedIncarnation);
   }
 
-  // ---- SimProcess --------------------------------------------------------------
-
-  takeOutbox(): Outbound<SwimMessage>[] {
-    const out = this.outbox;
+  /**
+   * Hands out everything since the last batch. A raised incarnation comes
+   * first, with `mustSync`: the messages of this batch may announce it (a
+   * refutation), and a member that announced k and came back at k-1 would
+   * have to reuse k for other news.
+   */
+  ready(): SwimReady {
+    if (this.outstanding) throw new Error("SwimNode.ready: call advance() for the previous Ready first");
+    const incarnation = this.membership.self.incarnation;
+    const records: readonly SwimRecord[] = incarnation !== this.persistedIncarnation ? [{ incarnation }] : NONE;
+    this.persistedIncarnation = incarnation;
+    const rd: SwimReady = { snapshot: null, records, mustSync: records.length > 0, messages: this.outbox, events: this.events };
     this.outbox = [];
-    return out;
+    this.events = [];
+    this.outstanding = true;
+    return rd;
   }
 
-  persisted(): SwimPersisted {
-    return { incarnation: this.membership.self.incarnation };
+  /** Acknowledges the last Ready: its incarnation is durable, its messages sent, its events delivered. */
+  advance(): void {
+    if (!this.outstanding) throw new Error("SwimNode.advance: no Ready outstanding");
+    this.outstanding = false;
   }
 
   nextDeadlineMs(): number {

@@ -8,9 +8,16 @@
  *    or memberlist's, memberlist-endpoint.ts) to `receive`; the endpoint
  *    drops, counts and logs anything malformed, oversized or sealed with an
  *    unknown key, never throwing;
- * 3. gives the node's outbox to the endpoint: packets over UDP, stream
- *    messages over TCP (telling the node when a dial fails);
- * 4. reports member events to subscribers.
+ * 3. drains the node's Ready batches: gives their messages to the endpoint
+ *    (packets over UDP, stream messages over TCP, telling the node when a
+ *    dial fails), then
+ * 4. reports their member events to subscribers.
+ *
+ * A Ready's records (the member's incarnation, each time it rises) are not
+ * written anywhere: a real member keeps no disk, as with memberlist. A
+ * restarted member starts at incarnation 0, hears its old incarnation from
+ * the others and refutes above it (SWIM §4.2). The simulation keeps the
+ * records to model a member that does persist it.
  *
  * Everything the node does happens inside {@link SwimDriver.step}, one input
  * at a time, so the node needs no locks and sees time only move forward.
@@ -19,7 +26,7 @@ import type { Address, Channel, Clock, TimerHandle, Transport } from "@heck/sim"
 import type { Keyring } from "@heck/sim/io";
 import type { JoinRetryPolicy } from "../core/join-retry.ts";
 import type { SwimMessage } from "../core/messages.ts";
-import type { JoinProgress, SwimNode } from "../core/node.ts";
+import type { JoinProgress, SwimNode, SwimReady } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
 import { newDriverCounters, type DriverCounters, type Endpoint, type EndpointSink, type KeyRotation } from "./endpoint.ts";
 import { HeckEndpoint } from "./heck-endpoint.ts";
@@ -179,16 +186,30 @@ export class SwimDriver implements EndpointSink {
 
   // ---- outputs -----------------------------------------------------------------
 
+  /**
+   * Drains every Ready: send, then notify, then advance. A step taken while
+   * a batch is being sent (a failed stream send tells the node at once)
+   * finds it outstanding and leaves its own output to the next turn of
+   * this loop.
+   */
   private flush(): void {
     if (this.stopped) return;
-    for (const out of this.node.takeOutbox()) {
+    while (this.node.hasReady()) {
+      const rd = this.node.ready();
+      this.sendAll(rd.messages);
+      for (const event of rd.events) for (const listener of this.listeners) this.safely(() => listener(event));
+      this.node.advance();
+      if (this.stopped) return;
+    }
+    this.reschedule();
+    this.wake();
+  }
+
+  private sendAll(messages: SwimReady["messages"]): void {
+    for (const out of messages) {
       if ((out.channel ?? "packet") === "stream") this.endpoint.sendStream(out.to, out.message);
       else this.endpoint.sendPacket(out.to, out.message);
     }
-    const events = this.node.takeMemberEvents();
-    for (const event of events) for (const listener of this.listeners) this.safely(() => listener(event));
-    this.reschedule();
-    this.wake();
   }
 
   // ---- time --------------------------------------------------------------------

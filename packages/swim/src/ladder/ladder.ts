@@ -21,7 +21,7 @@
  *   (`CpuLag`, the model of the stage's own slow-node test) for 90 s: healthy
  *   members declared dead.
  */
-import { createPrng, Simulation, type Address, type Channel, type Outbound, type Prng, type SimProcess } from "@heck/sim";
+import { createPrng, NONE, Simulation, type Address, type Channel, type Outbound, type Prng, type SimProcess, type SimReady } from "@heck/sim";
 import { encodedSize } from "../core/codec.ts";
 import { lanConfig, withoutLifeguard, type SwimConfig } from "../core/config.ts";
 import type { SwimMessage } from "../core/messages.ts";
@@ -152,11 +152,8 @@ export function rungOf(key: RungKey): Rung {
   return RUNGS.find((r) => r.key === key)!;
 }
 
-// Shared by every member and never written to: the runner only reads an outbox.
-const NOTHING: never[] = [];
-
 /** A rung's member as the runner drives it: the detector, its lag if slow, and what it sends and concludes. */
-class RungMember<M> implements SimProcess<M, undefined> {
+class RungMember<M> implements SimProcess<M> {
   private outbox: Outbound<M>[] = [];
 
   constructor(
@@ -193,17 +190,19 @@ class RungMember<M> implements SimProcess<M, undefined> {
     return this.lag === undefined ? this.detector.nextDeadlineMs() : this.lag.nextDeadlineMs(this.detector);
   }
 
-  takeOutbox(): Outbound<M>[] {
-    // Most steps send nothing: hand back an empty array without allocating a new one.
-    if (this.outbox.length === 0) return NOTHING;
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  /** Most steps send nothing: the runner asks first, so nothing is allocated then. */
+  hasReady(): boolean {
+    return this.outbox.length > 0;
   }
 
-  persisted(): undefined {
-    return undefined;
+  /** The messages queued since the last batch; a failure detector persists nothing. */
+  ready(): SimReady<M> {
+    const messages = this.outbox;
+    this.outbox = [];
+    return { snapshot: null, records: NONE, mustSync: false, messages };
   }
+
+  advance(): void {}
 
   /** Acts on the detector's batch in order: queue its messages, report its verdicts, then advance. */
   private collect(): void {
@@ -218,7 +217,7 @@ class RungMember<M> implements SimProcess<M, undefined> {
 
 /** A simulated cluster of one rung, with the bookkeeping the experiments read. */
 class RungCluster<M> implements LadderCluster {
-  readonly sim: Simulation<M, undefined, RungMember<M>>;
+  readonly sim: Simulation<M, never, never, RungMember<M>>;
   readonly ids: readonly string[];
   readonly falselyDead = new Set<string>();
   private readonly killedAtMs = new Map<string, number>();
@@ -238,7 +237,7 @@ class RungCluster<M> implements LadderCluster {
     this.ids = Array.from({ length: options.nodes }, (_, i) => `n${i + 1}`);
     const slow = new Set(options.slow?.ids ?? []);
     const onReady = (observer: string, messages: readonly Outbound<M>[], verdicts: readonly Verdict[]): void => this.observe(observer, messages, verdicts);
-    this.sim = new Simulation<M, undefined, RungMember<M>>({
+    this.sim = new Simulation<M, never, never, RungMember<M>>({
       seed: options.seed,
       nodeIds: this.ids,
       // The network of SwimCluster: sub-millisecond LAN latency, loss as asked.

@@ -13,6 +13,8 @@ import type { Detector, DetectorReady, Verdict } from "./detector.ts";
 /** A SwimNode seen as a ladder rung. */
 export class SwimDetector implements Detector<SwimMessage> {
   private batch: DetectorReady<SwimMessage> | undefined;
+  /** The node's own Ready was taken for the current batch and waits for advance(). */
+  private taken = false;
 
   constructor(readonly node: SwimNode) {}
 
@@ -40,16 +42,26 @@ export class SwimDetector implements Detector<SwimMessage> {
   ready(): DetectorReady<SwimMessage> {
     if (this.batch === undefined) {
       const verdicts: Verdict[] = [];
-      for (const e of this.node.takeMemberEvents()) {
-        const state = e.type === "suspect" ? "suspect" : e.type === "dead" ? "dead" : e.type === "alive" || e.type === "join" ? "alive" : undefined;
-        if (state !== undefined && e.member.name !== this.node.id) verdicts.push({ subject: e.member.name, state, atMs: e.atMs });
+      let messages: DetectorReady<SwimMessage>["messages"] = [];
+      // The node's incarnation records are not needed here: a detector persists nothing.
+      this.taken = this.node.hasReady();
+      if (this.taken) {
+        const rd = this.node.ready();
+        for (const e of rd.events) {
+          const state = e.type === "suspect" ? "suspect" : e.type === "dead" ? "dead" : e.type === "alive" || e.type === "join" ? "alive" : undefined;
+          if (state !== undefined && e.member.name !== this.node.id) verdicts.push({ subject: e.member.name, state, atMs: e.atMs });
+        }
+        // The node's former outbox, handed over whole: the ladder only reads it.
+        messages = rd.messages as DetectorReady<SwimMessage>["messages"];
       }
-      this.batch = { messages: this.node.takeOutbox(), verdicts };
+      this.batch = { messages, verdicts };
     }
     return this.batch;
   }
 
   advance(): void {
+    if (this.taken) this.node.advance();
+    this.taken = false;
     this.batch = undefined;
   }
 }

@@ -12,7 +12,7 @@ import { decodeMessage, encodeMessage } from "../core/codec.ts";
 import { lanConfig, type SwimConfig } from "../core/config.ts";
 import type { JoinRetryPolicy } from "../core/join-retry.ts";
 import type { SwimMessage } from "../core/messages.ts";
-import { SwimNode, type SwimPersisted } from "../core/node.ts";
+import { recoverIncarnation, SwimNode, type SwimRecord } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
 import { SimMember } from "./sim-member.ts";
 
@@ -39,7 +39,7 @@ export interface ClusterOptions {
   /** Trace events kept for failure reports. Default 300; 0 for big runs. */
   traceLimit?: number;
   /** Extra invariants, checked after every step. */
-  invariants?: ReadonlyArray<Invariant<Simulation<SwimMessage, SwimPersisted, SimMember>>>;
+  invariants?: ReadonlyArray<Invariant<Simulation<SwimMessage, SwimRecord, never, SimMember>>>;
   /** Fail the run as soon as a live member is declared dead (only meaningful without loss and lag). Default false. */
   forbidFalseDeaths?: boolean;
   /** Joins (bootstrap "join", and restarts) retry on this policy until a seed answers; default one attempt. */
@@ -77,7 +77,7 @@ export const swimCodec: MessageCodec<SwimMessage> = {
 
 /** A simulated SWIM cluster with per-observer records of what happened when. */
 export class SwimCluster {
-  readonly sim: Simulation<SwimMessage, SwimPersisted, SimMember>;
+  readonly sim: Simulation<SwimMessage, SwimRecord, never, SimMember>;
   readonly ids: readonly string[];
   readonly config: SwimConfig;
   /** Crash times of members currently down. */
@@ -103,15 +103,15 @@ export class SwimCluster {
     const bootstrap = options.bootstrap ?? "converged";
     const useCodec = options.codec ?? options.nodes <= 200;
     const traceLimit = options.traceLimit ?? (options.nodes <= 200 ? 300 : 0);
-    const observer = (obs: string, events: MemberEvent[]): void => this.observe(obs, events);
-    const invariants: Array<Invariant<Simulation<SwimMessage, SwimPersisted, SimMember>>> = [
+    const observer = (obs: string, events: readonly MemberEvent[]): void => this.observe(obs, events);
+    const invariants: Array<Invariant<Simulation<SwimMessage, SwimRecord, never, SimMember>>> = [
       { name: VIEW_RULES, check: (sim) => viewViolation(sim.up) },
       ...(options.forbidFalseDeaths
         ? [{ name: "no live, reachable member is declared dead", check: () => (this.falseDeaths[0] ? describeFalseDeath(this.falseDeaths[0]) : undefined) }]
         : []),
       ...(options.invariants ?? []),
     ];
-    this.sim = new Simulation<SwimMessage, SwimPersisted, SimMember>({
+    this.sim = new Simulation<SwimMessage, SwimRecord, never, SimMember>({
       seed: options.seed,
       nodeIds: this.ids,
       network: {
@@ -123,20 +123,21 @@ export class SwimCluster {
       traceLimit,
       ...(options.onTrace !== undefined ? { onTrace: options.onTrace } : {}),
       invariants,
-      factory: ({ id, prng, peers, persisted, nowMs }) => {
-        const converged = bootstrap === "converged" && persisted === undefined;
+      factory: ({ id, prng, peers, disk, nowMs }) => {
+        const converged = bootstrap === "converged" && disk === undefined;
         const node = new SwimNode({
           name: id,
           addr: id,
           config: this.config,
           prng,
           nowMs,
-          ...(persisted !== undefined ? { incarnation: persisted.incarnation } : {}),
+          // A restarted member recovers its incarnation from its disk's records, as a persisting driver would.
+          ...(disk !== undefined ? { incarnation: recoverIncarnation(disk.records) } : {}),
           ...(converged ? { initialMembers: peers.filter((p) => p !== id).map((p) => ({ name: p, addr: p })) } : {}),
         });
         if (!converged) {
           // A fresh joiner goes through n1; a restarted member through any other member.
-          if (persisted !== undefined) {
+          if (disk !== undefined) {
             const up = peers.filter((p) => p !== id && this.sim.isUp(p));
             if (up.length > 0) node.join([prng.pick(up)], nowMs, options.joinRetry);
           } else if (id !== peers[0]) node.join([peers[0]!], nowMs, options.joinRetry);
@@ -285,10 +286,11 @@ export class SwimCluster {
     return new Set(this.falseDeaths.map((f) => `${f.subject}@${f.incarnation}`)).size;
   }
 
-  private observe(observer: string, events: MemberEvent[]): void {
+  private observe(observer: string, events: readonly MemberEvent[]): void {
     for (const e of events) {
       const { name, incarnation } = e.member;
-      const subjectUp = this.ids.includes(name) && this.sim.isUp(name) && !this.left.has(name);
+      // Only a suspicion or a death needs it (a member's start-up join events arrive while the runner is still being built).
+      const subjectUp = (e.type === "suspect" || e.type === "dead") && this.ids.includes(name) && this.sim.isUp(name) && !this.left.has(name);
       if (e.type === "suspect") {
         if (!this.firstSuspectMs.has(name)) this.firstSuspectMs.set(name, e.atMs);
         if (subjectUp) this.liveSuspicions.push({ observer, subject: name, incarnation, atMs: e.atMs });

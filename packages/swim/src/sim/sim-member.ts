@@ -4,20 +4,23 @@
  * that it handles its messages and timers late (the failure Lifeguard was
  * built for, Dadgar et al. 2018 §III; the lag itself is {@link CpuLag}).
  */
-import type { Address, Channel, Outbound, Prng, SimProcess } from "@heck/sim";
+import type { Address, Channel, Prng, SimProcess, SimReady } from "@heck/sim";
 import type { SwimMessage } from "../core/messages.ts";
-import type { SwimNode, SwimPersisted } from "../core/node.ts";
+import type { SwimNode, SwimRecord } from "../core/node.ts";
 import type { MemberEvent } from "../core/types.ts";
 import { CpuLag } from "./cpu-lag.ts";
 
 /** Receives every member event, tagged with the observing node. */
-export type EventObserver = (observer: string, events: MemberEvent[]) => void;
+export type EventObserver = (observer: string, events: readonly MemberEvent[]) => void;
 
-/** The runner-facing wrapper: forwards to the node, reports its events, optionally lags. */
-export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
+/**
+ * The runner-facing wrapper: forwards to the node, hands its Ready batches
+ * to the runner (checking each batch's member events against the view
+ * rules and tracing them), optionally lags.
+ */
+export class SimMember implements SimProcess<SwimMessage, SwimRecord> {
   readonly id: string;
   private readonly lag: CpuLag<SwimMessage> | undefined;
-  private traced: Array<{ event: string; msg?: unknown }> = [];
   private readonly view = new Map<string, { state: string; incarnation: number; atMs: number }>();
   /** The first safety rule this member's event stream broke, if any (see {@link checkView}). */
   violation: string | undefined;
@@ -49,7 +52,6 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
     this.stepMs = nowMs;
     if (this.lag === undefined) this.node.tick(nowMs);
     else this.lag.wake(nowMs, this.node);
-    this.report();
   }
 
   receive(from: Address, message: SwimMessage, channel: Channel, nowMs: number): void {
@@ -59,16 +61,28 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
       return;
     }
     this.node.receive(from, message, channel, nowMs);
-    this.report();
   }
 
-  takeOutbox(): Outbound<SwimMessage>[] {
-    const out = this.node.takeOutbox();
-    for (const o of out) {
+  hasReady(): boolean {
+    return this.node.hasReady();
+  }
+
+  /** The node's Ready, after noting its accusations and checking and tracing its member events. */
+  ready(): SimReady<SwimMessage, SwimRecord> {
+    const rd = this.node.ready();
+    for (const o of rd.messages) {
       if (o.message.type === "suspect") this.noteAccusation(o.to, o.message.name, o.message.from);
       else if (o.message.type === "compound") for (const p of o.message.parts) if (p.type === "suspect") this.noteAccusation(o.to, p.name, p.from);
     }
-    return out;
+    if (rd.events.length === 0) return rd;
+    this.checkView(rd.events);
+    this.observer?.(this.id, rd.events);
+    if (!this.traceEvents) return rd;
+    return { ...rd, trace: rd.events.map((e) => ({ event: e.type, msg: { member: e.member.name, incarnation: e.member.incarnation } })) };
+  }
+
+  advance(): void {
+    this.node.advance();
   }
 
   private noteAccusation(to: Address, subject: string, accuser: string): void {
@@ -81,21 +95,9 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
     return this.lag === undefined ? this.node.nextDeadlineMs() : this.lag.nextDeadlineMs(this.node);
   }
 
-  persisted(): SwimPersisted {
-    return this.node.persisted();
-  }
-
   streamFailed(to: Address, message: SwimMessage, nowMs: number): void {
     this.stepMs = nowMs;
     this.node.streamFailed(to, message, nowMs);
-    this.report();
-  }
-
-  takeEvents(): Array<{ event: string; msg?: unknown }> {
-    if (this.traced.length === 0) return [];
-    const out = this.traced;
-    this.traced = [];
-    return out;
   }
 
   /**
@@ -118,16 +120,6 @@ export class SimMember implements SimProcess<SwimMessage, SwimPersisted> {
       }
       if (this.violation === undefined && name === this.id && (state === "suspect" || state === "dead")) this.violation = `${this.id} marked itself ${state} at t=${e.atMs}`;
       this.view.set(name, { state, incarnation, atMs: e.atMs });
-    }
-  }
-
-  private report(): void {
-    const events = this.node.takeMemberEvents();
-    if (events.length === 0) return;
-    this.checkView(events);
-    this.observer?.(this.id, events);
-    if (this.traceEvents) {
-      for (const e of events) this.traced.push({ event: e.type, msg: { member: e.member.name, incarnation: e.member.incarnation } });
     }
   }
 }

@@ -1,16 +1,18 @@
 /**
  * A crdt-kv replica as a simulation process: the package's own `KvNode`
  * (delta-state CRDT store with BP+RR anti-entropy), which already is a
- * SimProcess, wrapped only to measure it: bytes per message (its JSON wire
- * text), payload bytes (the record values inside deltas and diffs), and every
- * record version that a local write or a merge makes visible (the node's own
- * change events, which the driver, not the simulator, normally drains).
+ * SimProcess, wrapped to play its driver's edge (messages travel as their
+ * JSON wire text and are decoded on arrival) and to measure it: bytes per
+ * message, payload bytes (the record values inside deltas and diffs), and
+ * every record version that a local write or a merge makes visible (the
+ * node's own change events, which the driver, not the simulator, normally
+ * drains). Its WAL lines and snapshots go to the runner's simulated disk.
  *
  * A health record is written in LWW mode with the record's HLC stamp as the
  * timestamp, as v2 does: the newest observation wins every merge.
  */
-import type { Channel, NodeFactoryArgs, Outbound, SimProcess } from "@heck/sim";
-import { KvNode, type Json, type KvPersisted, type KvNodeConfig } from "@heck/crdt-kv";
+import type { Channel, NodeFactoryArgs, Outbound, SimProcess, SimReady } from "@heck/sim";
+import { KvNode, diskFromWal, receiveWire, wireOf, type Json, type KvNodeConfig } from "@heck/crdt-kv";
 import type { Meter } from "./meter.ts";
 import { isRecord, type HealthRecord } from "./records.ts";
 
@@ -66,14 +68,14 @@ export function crdtPayloadBytes(wire: string): number {
 }
 
 /** A crdt-kv replica driven by the simulation runner. */
-export class CrdtStoreNode implements SimProcess<string, KvPersisted> {
+export class CrdtStoreNode implements SimProcess<string, string, string> {
   readonly id: string;
   readonly inner: KvNode;
   private readonly opts: CrdtStoreOptions;
   private readonly meterIndex: number;
   private now: number;
 
-  constructor(args: NodeFactoryArgs<KvPersisted>, opts: CrdtStoreOptions) {
+  constructor(args: NodeFactoryArgs<string, string>, opts: CrdtStoreOptions) {
     this.id = args.id;
     this.opts = opts;
     this.meterIndex = opts.meter.indexOf(args.id);
@@ -95,7 +97,7 @@ export class CrdtStoreNode implements SimProcess<string, KvPersisted> {
         ...opts.overrides,
       },
       args.nowMs,
-      args.persisted,
+      args.disk === undefined ? undefined : diskFromWal(args.disk),
     );
   }
 
@@ -109,11 +111,16 @@ export class CrdtStoreNode implements SimProcess<string, KvPersisted> {
   receive(from: string, wire: string, channel: Channel, nowMs: number): void {
     this.now = nowMs;
     this.opts.meter.received(this.meterIndex, utf8Length(wire));
-    this.inner.receive(from, wire, channel, nowMs);
+    receiveWire(this.inner, from, wire, channel, nowMs);
   }
 
-  takeOutbox(): Outbound<string>[] {
-    const ready = this.inner.takeReady();
+  hasReady(): boolean {
+    return this.inner.hasReady();
+  }
+
+  /** The replica's Ready with its messages as wire text, after metering them and its change events. */
+  ready(): SimReady<string, string, string> {
+    const ready = this.inner.ready();
     const meter = this.opts.meter;
     if (ready.events.length > 0) {
       meter.applied(this.meterIndex, ready.events.length);
@@ -122,16 +129,21 @@ export class CrdtStoreNode implements SimProcess<string, KvPersisted> {
         if (isRecord(v)) meter.observe(this.id, e.key, v, this.now);
       }
     }
-    for (const m of ready.messages) meter.sent(this.meterIndex, utf8Length(m.message), crdtPayloadBytes(m.message));
-    return ready.messages;
+    const messages: Outbound<string>[] = [];
+    for (const m of ready.messages) {
+      const wire = wireOf(m.message);
+      meter.sent(this.meterIndex, utf8Length(wire), crdtPayloadBytes(wire));
+      messages.push(m.channel !== undefined ? { to: m.to, message: wire, channel: m.channel } : { to: m.to, message: wire });
+    }
+    return { snapshot: ready.snapshot, records: ready.records, mustSync: ready.mustSync, messages };
+  }
+
+  advance(): void {
+    this.inner.advance();
   }
 
   nextDeadlineMs(): number {
     return this.inner.nextDeadlineMs();
-  }
-
-  persisted(): KvPersisted {
-    return this.inner.persisted();
   }
 
   // --- client operations -----------------------------------------------------------
@@ -160,6 +172,6 @@ export class CrdtStoreNode implements SimProcess<string, KvPersisted> {
 }
 
 /** A factory for the simulation runner. */
-export function crdtStoreFactory(opts: CrdtStoreOptions): (args: NodeFactoryArgs<KvPersisted>) => CrdtStoreNode {
+export function crdtStoreFactory(opts: CrdtStoreOptions): (args: NodeFactoryArgs<string, string>) => CrdtStoreNode {
   return (args) => new CrdtStoreNode(args, opts);
 }

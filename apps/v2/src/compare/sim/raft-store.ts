@@ -3,15 +3,15 @@
  * (`Replica`: Raft core, `KvStore` state machine, request waiters, follower
  * forwarding, read barrier), the same code the real server
  * (`packages/raft-kv/src/io/kv-node.ts`) drives. This file only plays the
- * driver: each Ready is persisted to an in-memory disk that survives a
- * simulated crash (`MemoryStorage`), its messages are sent, then the replica
- * applies it.
+ * driver: each Ready is persisted to an in-memory disk (`MemoryStorage`,
+ * handed to the runner's simulated disk whole, as a snapshot, whenever it
+ * changed), its messages are sent, then the replica applies it.
  *
  * It also reports to the run's {@link Meter}: bytes per message (the core's
  * binary wire codec, `encodeMessage`), payload bytes (record values inside
  * append entries) and every applied record version.
  */
-import type { Channel, NodeFactoryArgs, Outbound, SimProcess } from "@heck/sim";
+import { NONE, type Channel, type NodeFactoryArgs, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
 import {
   DEFAULT_KV_STORE_CONFIG,
   MemoryStorage,
@@ -76,11 +76,13 @@ export type ReadCallback = (result: { ok: true; record: HealthRecord | undefined
 const payloadOfData = new WeakMap<Uint8Array, number>();
 
 /** A raft-kv member driven by the simulation runner. */
-export class RaftStoreNode implements SimProcess<RaftEnvelope, RaftDisk> {
+export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> {
   readonly id: string;
   readonly replica: Replica;
   private readonly storage: MemoryStorage;
   private outbox: Outbound<RaftEnvelope>[] = [];
+  /** The storage's change count when it last went to the runner's disk. */
+  private handedOut = 0;
   private readonly opts: RaftStoreOptions;
   private readonly meterIndex: number;
   private now: number;
@@ -88,14 +90,15 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, RaftDisk> {
   private readonly pendingReads = new Map<ReadCallback, () => void>();
   private readyTerm = 0;
 
-  constructor(args: NodeFactoryArgs<RaftDisk>, opts: RaftStoreOptions) {
+  constructor(args: NodeFactoryArgs<never, RaftDisk>, opts: RaftStoreOptions) {
     this.id = args.id;
     this.opts = opts;
     this.meterIndex = opts.meter.indexOf(args.id);
     this.now = args.nowMs;
     // Ticks start at a random phase, as independent processes' timers do.
     const firstTickMs = args.nowMs + args.prng.nextFloat() * opts.tickMs;
-    const p = args.persisted;
+    // A node that crashed before its first Ready left an empty disk: it restarts from nothing, it does not bootstrap again.
+    const p = args.disk === undefined ? undefined : (args.disk.snapshot ?? { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
     this.storage = new MemoryStorage(p);
     this.replica = new Replica({
       raft: { id: args.id, prng: args.prng, electionTick: opts.electionTick, heartbeatTick: opts.heartbeatTick },
@@ -143,18 +146,23 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, RaftDisk> {
     this.process();
   }
 
-  takeOutbox(): Outbound<RaftEnvelope>[] {
-    const o = this.outbox;
-    this.outbox = [];
-    return o;
+  hasReady(): boolean {
+    return this.outbox.length > 0 || this.storage.changes !== this.handedOut;
   }
+
+  /** The storage when it changed (the runner's disk keeps it as a snapshot, synced), then the envelopes. */
+  ready(): SimReady<RaftEnvelope, never, RaftDisk> {
+    const changed = this.storage.changes !== this.handedOut;
+    this.handedOut = this.storage.changes;
+    const rd = { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages: this.outbox };
+    this.outbox = [];
+    return rd;
+  }
+
+  advance(): void {}
 
   nextDeadlineMs(): number {
     return this.replica.nextDeadlineMs();
-  }
-
-  persisted(): RaftDisk {
-    return this.storage.persisted();
   }
 
   // --- client operations ------------------------------------------------------------
@@ -328,6 +336,6 @@ function payloadOf(env: RaftEnvelope): number {
 }
 
 /** A factory for the simulation runner. */
-export function raftStoreFactory(opts: RaftStoreOptions): (args: NodeFactoryArgs<RaftDisk>) => RaftStoreNode {
+export function raftStoreFactory(opts: RaftStoreOptions): (args: NodeFactoryArgs<never, RaftDisk>) => RaftStoreNode {
   return (args) => new RaftStoreNode(args, opts);
 }

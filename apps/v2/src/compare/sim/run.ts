@@ -96,7 +96,7 @@ export interface RawRun {
   network: { delivered: number; dropped: number; spiked: number };
 }
 
-type AnyNode = SimProcess<unknown, unknown> & StoreNodeApi;
+type AnyNode = SimProcess<unknown, unknown, unknown> & StoreNodeApi;
 
 /** Runs `scenario` on `store` with `seed`. Deterministic: the same arguments give the same RawRun. */
 export function runScenario(store: SimStoreKind, scenario: Scenario, seed: number, settings: SimSettings = DEFAULT_SIM_SETTINGS): RawRun {
@@ -112,12 +112,12 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
     latency: settings.latency,
     faults: scenario.loss > 0 ? { dropRate: scenario.loss, spikeRate: scenario.loss, spikeMs: settings.retransmitMs } : {},
   };
-  let sim: Simulation<unknown, unknown, AnyNode>;
+  let sim: Simulation<unknown, unknown, unknown, AnyNode>;
   // Raft runs (and the raft part of a hybrid) move leadership to n1 before the workload, and change membership by conf changes.
   const hasRaft = store === "raft" || store === "hybrid";
   if (store === "hybrid") {
     const factory = hybridStoreFactory({ founders, meter, ...settings.raft }, (id) => ({ meter, members: () => viewOf(id), ...settings.crdt }));
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   } else if (store === "raft") {
     const factory = raftStoreFactory({
       founders,
@@ -127,12 +127,12 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
         if (leaderReadyAfter !== null && leaderReadyAfter.atMs === null && now >= leaderReadyAfter.afterMs) leaderReadyAfter.atMs = now;
       },
     });
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   } else {
     // Each replica gossips with the members its failure detector currently shows it (see Workload views).
     const factory = (args: Parameters<ReturnType<typeof crdtStoreFactory>>[0]): CrdtStoreNode =>
       crdtStoreFactory({ meter, members: () => viewOf(args.id), ...settings.crdt })(args);
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   }
 
   const cluster: ClusterView = {
@@ -152,7 +152,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
   );
   viewOf = (id) => workload.viewMembers(id) ?? [...members];
 
-  if (hasRaft) warmUpRaft(sim as unknown as Simulation<unknown, unknown, RaftStoreNode>, startMs - 200);
+  if (hasRaft) warmUpRaft(sim as unknown as Simulation<unknown, unknown, unknown, RaftStoreNode>, startMs - 200);
   else sim.runFor(Math.max(0, startMs - 200 - sim.nowMs));
   if (!scenario.idle) workload.start();
   else workload.recomputeViews();
@@ -327,7 +327,7 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
  * Elects a leader and moves leadership to n1 (§3.10, TimeoutNow), so that
  * "the leader" is the same node in every raft run.
  */
-function warmUpRaft(sim: Simulation<unknown, unknown, RaftStoreNode>, untilMs: number): void {
+function warmUpRaft(sim: Simulation<unknown, unknown, unknown, RaftStoreNode>, untilMs: number): void {
   const leader = (): RaftStoreNode | undefined => sim.up.find((n) => n.raft.role === "leader");
   sim.runUntil(() => leader() !== undefined, Math.max(0, untilMs - sim.nowMs - 500));
   const l = leader();
@@ -338,7 +338,7 @@ function warmUpRaft(sim: Simulation<unknown, unknown, RaftStoreNode>, untilMs: n
   if (sim.nowMs < untilMs) sim.runFor(untilMs - sim.nowMs);
 }
 
-function divergentKeys(sim: Simulation<unknown, unknown, AnyNode>, members: string[], origins: number): number {
+function divergentKeys(sim: Simulation<unknown, unknown, unknown, AnyNode>, members: string[], origins: number): number {
   const live = members.map((m) => sim.tryNode(m)).filter((n): n is AnyNode => n !== undefined);
   let n = 0;
   for (let o = 0; o < origins; o++) {

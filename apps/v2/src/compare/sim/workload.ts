@@ -150,7 +150,7 @@ export interface ClusterView {
 }
 
 /** Drives the workload on one simulation; see the file comment. */
-export class Workload<M, P, N extends SimProcess<M, P> & StoreNodeApi> {
+export class Workload<M, R, S, N extends SimProcess<M, R, S> & StoreNodeApi> {
   readonly log: OpLog = { writes: [], reads: [] };
   private readonly views = new Map<string, View>();
   private readonly truth: Array<{ k: number; status: HealthRecord["status"] }>;
@@ -158,7 +158,7 @@ export class Workload<M, P, N extends SimProcess<M, P> & StoreNodeApi> {
   private viewEpoch = 0;
 
   constructor(
-    private readonly sim: Simulation<M, P, N>,
+    private readonly sim: Simulation<M, R, S, N>,
     private readonly cluster: ClusterView,
     private readonly meter: Meter,
     private readonly opts: WorkloadOptions,

@@ -14,10 +14,18 @@
  * `decodeMessage` validates everything before any field is used: size first,
  * then JSON, then every field, returning an error that names the field. A
  * node never joins a delta that failed validation, so bad input cannot
- * corrupt state.
+ * corrupt state. Decoding happens at the edge (the driver, the simulation's
+ * codec); the node takes typed messages.
+ *
+ * A message's wire text is made once: the node encodes what it sends when
+ * it sends it (it needs the size to pick packet or stream), and
+ * {@link wireOf} hands the edge that same text, so nothing is encoded twice
+ * and a message says what the node knew when it sent it, even when it
+ * shares an object (a causal context) the node goes on changing.
  */
 import { CausalContext } from "../causality/causal-context.ts";
 import { isValidNodeId } from "../causality/dot.ts";
+import type { MessageCodec } from "@heck/sim";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
 import { utf8Length } from "../utf8.ts";
 import { decodeDelta, encodeDeltaText, MAX_DIGEST_BITS, type KvDelta } from "./kv-state.ts";
@@ -93,7 +101,23 @@ export interface DiffMessage {
 /** Every gossip message. */
 export type KvMessage = DeltaMessage | AckMessage | DigestMessage | DiffMessage;
 
-/** Encodes a message to its wire text. */
+/** Wire text of messages encoded or decoded so far (weak: it goes with the message). */
+const wires = new WeakMap<KvMessage, string>();
+
+/**
+ * A message's wire text: the text it was decoded from, or encoded to when
+ * first asked (the node asks when it sends), cached with the message.
+ */
+export function wireOf(m: KvMessage): string {
+  let wire = wires.get(m);
+  if (wire === undefined) {
+    wire = encodeMessage(m);
+    wires.set(m, wire);
+  }
+  return wire;
+}
+
+/** Encodes a message to its wire text (uncached; see {@link wireOf}). */
 export function encodeMessage(m: KvMessage): string {
   switch (m.type) {
     case "delta":
@@ -122,16 +146,43 @@ export function encodeMessage(m: KvMessage): string {
 
 const ADDRESS_MAX = 256;
 
-/** Decodes and validates wire text (or bytes); refuses anything over `maxBytes`. */
+/** Decodes and validates wire text (or bytes); refuses anything over `maxBytes`. The text is kept for {@link wireOf}. */
 export function decodeMessage(wire: string | Uint8Array, maxBytes: number): Decoded<KvMessage> {
   const size = typeof wire === "string" ? utf8Length(wire) : wire.byteLength;
   if (size > maxBytes) return fail(`message: ${size} bytes exceeds the limit of ${maxBytes}`);
+  let text: string;
   let json: unknown;
   try {
-    json = JSON.parse(typeof wire === "string" ? wire : new TextDecoder("utf-8", { fatal: true }).decode(wire));
+    text = typeof wire === "string" ? wire : utf8Decoder.decode(wire);
+    json = JSON.parse(text);
   } catch (e) {
     return fail(`message: not valid JSON (${(e as Error).message})`);
   }
+  const decoded = validateMessage(json);
+  if (decoded.ok) wires.set(decoded.value, text);
+  return decoded;
+}
+
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * The wire codec for simulations: every message is encoded to bytes on send
+ * and decoded on delivery, as between real processes, so no two simulated
+ * replicas ever share an object. A message that does not decode is a bug:
+ * it throws (a failing seed). No size limit here: every sender already
+ * keeps to its own maxMessageBytes.
+ */
+export const kvCodec: MessageCodec<KvMessage> = {
+  encode: (m) => utf8Encoder.encode(wireOf(m)),
+  decode(bytes) {
+    const r = decodeMessage(bytes, Infinity);
+    if (!r.ok) throw new Error(`codec: ${r.error}`);
+    return r.value;
+  },
+};
+
+function validateMessage(json: unknown): Decoded<KvMessage> {
   if (!isObject(json)) return fail("message: expected a JSON object");
   const { type, from, id } = json;
   if (typeof from !== "string" || from.length === 0 || from.length > ADDRESS_MAX) return fail("message.from: expected a non-empty address string");

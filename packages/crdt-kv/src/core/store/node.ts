@@ -1,10 +1,13 @@
 /**
  * One replica of the store as a pure state machine (STYLE.md): inputs are
- * `tick(nowMs)`, `receive(from, wire, channel, nowMs)` and client calls
- * (put/get/delete/list); outputs are drained with `takeReady()` (driver) or
- * `takeOutbox()` + `persisted()` (simulation runner): messages to send,
- * records to make durable first, change events. No timers, no I/O, no
- * wall clock: the same code runs under the simulator and the real driver.
+ * `tick(nowMs)`, `receive(from, message, channel, nowMs)` with a decoded
+ * {@link KvMessage}, and client calls (put/get/delete/list); output is one
+ * {@link KvReady} batch at a time (`ready()`, then `advance()`, the contract
+ * every Heck core shares, @heck/sim's ready.ts): WAL lines and snapshots to
+ * make durable first, messages to send, change events. No timers, no I/O,
+ * no wall clock: the same code runs under the simulator and the real
+ * driver, and both recover through the same constructor from the lines the
+ * Readies wrote.
  *
  * Anti-entropy (src/core/sync/delta-sync.ts): every `syncIntervalMs` the
  * node picks `fanout` random peers and sends each the delta-interval it has
@@ -26,7 +29,7 @@
  * context may therefore contain only dots known dead at the sender (plus the
  * dots of the versions it carries), never a live dot it left out.
  */
-import type { Channel, Outbound, Prng, SimProcess } from "@heck/sim";
+import { NONE, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
 import { CausalContext } from "../causality/causal-context.ts";
 import { dotKey, isValidNodeId, type Dot } from "../causality/dot.ts";
 import { isJson, type Json } from "../json.ts";
@@ -45,16 +48,8 @@ import {
   type KvDelta,
   type ReadResult,
 } from "./kv-state.ts";
-import { decodeMessage, encodeMessage, type DiffMessage, type DigestMessage, type KvMessage } from "./messages.ts";
-import {
-  decodeRecord,
-  decodeSnapshot,
-  encodeRecord,
-  encodeSnapshot,
-  walRecords,
-  type KvPersisted,
-  type WalList,
-} from "./persistence.ts";
+import { wireOf, type DiffMessage, type DigestMessage, type KvMessage } from "./messages.ts";
+import { decodeRecord, decodeSnapshot, encodeRecord, encodeSnapshot, walLine, type KvDisk } from "./persistence.ts";
 import type { Mode, Version } from "./version.ts";
 
 /** Configuration of one replica. Defaults in {@link DEFAULT_NODE_CONFIG}. */
@@ -209,14 +204,17 @@ export interface NodeStats {
   syncRounds: number;
 }
 
-/** Everything the driver must do after a step: persist first, then send, then notify. */
-export interface Ready {
-  /** A snapshot to write atomically first; it replaces the WAL written so far. */
-  snapshot: string | null;
-  /** WAL records to append (and fsync) after the snapshot, before sending messages or acknowledging writes. */
-  records: string[];
-  messages: Array<Outbound<string>>;
-  events: ChangeEvent[];
+/**
+ * One batch of a replica's work, in the shared order: write `snapshot`
+ * atomically (it replaces the WAL) and append `records` (WAL lines,
+ * `<crc32> <json>`), synced (`mustSync` whenever there is either); send
+ * `messages`; then notify `events`, the changed keys (when `emitEvents` is
+ * on). Messages wait for the sync because an ack or a delta promises data
+ * (its dots, what was joined) that a crash must not take back, and a
+ * client's write is acknowledged only once its record is durable.
+ */
+export interface KvReady extends Ready<Outbound<KvMessage>, string, string> {
+  readonly events: readonly ChangeEvent[];
 }
 
 /** Wraps KvState for the sync engine; counts merges and queues change events. */
@@ -255,7 +253,7 @@ export function digestBits(keys: number): number {
 }
 
 /** A store replica. Implements the simulation runner's SimProcess contract. */
-export class KvNode implements SimProcess<string, KvPersisted> {
+export class KvNode implements SimProcess<KvMessage, string, string> {
   readonly id: string;
   readonly config: KvNodeConfig;
   readonly stats: NodeStats = {
@@ -280,13 +278,14 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   private readonly sync: DeltaSync<KvDelta>;
   private now = 0;
   private nextSyncMs: number;
-  private outbox: Array<Outbound<string>> = [];
+  private outbox: Array<Outbound<KvMessage>> = [];
   private events: ChangeEvent[] = [];
   private pendingRecords: string[] = [];
   private pendingSnapshot: string | null = null;
-  private snapshot: string | null = null;
-  private wal: WalList | null = null;
+  /** WAL records since the last snapshot (recovered ones included): drives snapshotEveryRecords. */
   private walLength = 0;
+  /** A Ready was handed out and not yet advanced. */
+  private outstanding = false;
   private staticPeers: readonly string[];
   private readonly peerInfo = new Map<string, { id: string | null; inc: string | null; lastHeardMs: number | null }>();
   /** This replica's incarnation (see messages.ts). */
@@ -300,7 +299,14 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   /** Digest exchanges this node started: peer -> when, and its seq at the time. */
   private readonly digests = new Map<string, { startedMs: number; seq: number }>();
 
-  constructor(config: Partial<KvNodeConfig> & Pick<KvNodeConfig, "id" | "address" | "peers" | "prng">, nowMs = 0, persisted?: KvPersisted) {
+  /**
+   * A replica, fresh or recovered from `disk` (its snapshot and checked WAL
+   * records, as the real driver reads them from its data directory and the
+   * simulation from the lines its Readies wrote). A replica that has to
+   * choose its own incarnation (no data directory gave one, no snapshot
+   * holds one) persists it in a snapshot with its first Ready.
+   */
+  constructor(config: Partial<KvNodeConfig> & Pick<KvNodeConfig, "id" | "address" | "peers" | "prng">, nowMs = 0, disk?: KvDisk) {
     this.config = { ...DEFAULT_NODE_CONFIG, ...config };
     checkConfig(this.config);
     this.id = this.config.id;
@@ -312,8 +318,10 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       { algorithm: this.config.algorithm, maxIntervalBytes: this.config.maxMessageBytes >> 1, maxLogEntries: this.config.maxLogEntries, exactIntervalBytes: false },
       (joined, entry) => this.record(joined, entry),
     );
-    if (persisted !== undefined) this.restore(persisted);
-    this.incarnation = persisted?.incarnation ?? this.config.prng.nextUint32().toString(36);
+    const snapshotIncarnation = disk !== undefined ? this.restore(disk) : undefined;
+    const recoveredIncarnation = disk?.incarnation ?? snapshotIncarnation;
+    this.incarnation = recoveredIncarnation ?? this.config.prng.nextUint32().toString(36);
+    if (recoveredIncarnation === undefined) this.takeSnapshot();
     // Start the first round at a random point of the interval so nodes started together do not gossip in lockstep.
     this.nextSyncMs = nowMs + Math.floor(this.config.prng.nextFloat() * this.config.syncIntervalMs);
   }
@@ -322,7 +330,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   // Client API
   // ---------------------------------------------------------------------------
 
-  /** Writes `value` under `key`. Durable once the records of the next `takeReady()` are persisted. */
+  /** Writes `value` under `key`. Durable once the records of the next `ready()` are persisted. */
   put(key: string, value: Json, options: WriteOptions = {}): WriteResult {
     return this.applyLocal(this.putDelta(key, value, options));
   }
@@ -333,7 +341,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
    * one), but together they make one delta, one log entry, one WAL record and
    * one piece of the next delta-interval. Invalid or superseded writes get
    * their own result and do not stop the others. Durable, like `put`, once
-   * the records of the next `takeReady()` are persisted.
+   * the records of the next `ready()` are persisted.
    */
   putMany(writes: readonly BatchWrite[]): WriteResult[] {
     const results: WriteResult[] = [];
@@ -476,17 +484,11 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.maybeSnapshot();
   }
 
-  receive(_from: string, wire: string | Uint8Array, _channel: Channel, nowMs: number): void {
+  /** One decoded gossip message (the edge decodes: see `receiveWire`). Messages from our own address are ignored. */
+  receive(_from: string, m: KvMessage, _channel: Channel, nowMs: number): void {
     this.now = nowMs;
     this.stats.messagesReceived++;
-    this.stats.bytesReceived += typeof wire === "string" ? wireBytes(wire) : wire.byteLength;
-    const decoded = decodeMessage(wire, this.config.maxMessageBytes);
-    if (!decoded.ok) {
-      this.stats.rejected++;
-      this.stats.lastRejection = decoded.error;
-      return;
-    }
-    const m = decoded.value;
+    this.stats.bytesReceived += wireBytes(wireOf(m));
     if (m.from === this.config.address) return;
     const info = this.peerInfo.get(m.from) ?? { id: null, inc: null, lastHeardMs: null };
     if ((info.id !== null && info.id !== m.id) || (info.inc !== null && info.inc !== m.inc)) {
@@ -525,32 +527,45 @@ export class KvNode implements SimProcess<string, KvPersisted> {
     this.maybeSnapshot();
   }
 
-  takeOutbox(): Array<Outbound<string>> {
-    // Under the simulation runner durability is `persisted()`; drop the driver's queues.
-    this.pendingRecords = [];
-    this.pendingSnapshot = null;
-    this.events = [];
-    const out = this.outbox;
-    this.outbox = [];
-    return out;
+  /**
+   * Counts a message the edge could not decode (its size, and why): it
+   * changes nothing else, and gets no answer.
+   */
+  refuse(bytes: number, reason: string, nowMs: number): void {
+    this.now = nowMs;
+    this.stats.messagesReceived++;
+    this.stats.bytesReceived += bytes;
+    this.stats.rejected++;
+    this.stats.lastRejection = reason;
   }
 
-  /** Everything a real driver must do, in order: persist records (and the snapshot), send, notify. */
-  takeReady(): Ready {
-    const ready: Ready = { records: this.pendingRecords, snapshot: this.pendingSnapshot, messages: this.outbox, events: this.events };
+  /** Whether {@link ready} has work. False while a Ready is outstanding. */
+  hasReady(): boolean {
+    return !this.outstanding && (this.outbox.length > 0 || this.pendingRecords.length > 0 || this.pendingSnapshot !== null || this.events.length > 0);
+  }
+
+  /** Hands out everything since the last batch, in the order to carry it out (see {@link KvReady}). */
+  ready(): KvReady {
+    if (this.outstanding) throw new Error("KvNode.ready: call advance() for the previous Ready first");
+    const snapshot = this.pendingSnapshot;
+    const records = this.pendingRecords.length > 0 ? this.pendingRecords : NONE;
+    const rd: KvReady = { snapshot, records, mustSync: snapshot !== null || records.length > 0, messages: this.outbox, events: this.events.length > 0 ? this.events : NONE };
     this.pendingRecords = [];
     this.pendingSnapshot = null;
     this.outbox = [];
-    this.events = [];
-    return ready;
+    if (this.events.length > 0) this.events = [];
+    this.outstanding = true;
+    return rd;
+  }
+
+  /** Acknowledges the last Ready: its lines are durable (or queued, in order, behind an fsync), its messages sent or held. */
+  advance(): void {
+    if (!this.outstanding) throw new Error("KvNode.advance: no Ready outstanding");
+    this.outstanding = false;
   }
 
   nextDeadlineMs(): number {
     return this.nextSyncMs;
-  }
-
-  persisted(): KvPersisted {
-    return { snapshot: this.snapshot, wal: this.wal, incarnation: this.incarnation };
   }
 
   // ---------------------------------------------------------------------------
@@ -736,7 +751,8 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   }
 
   private send(to: string, m: KvMessage): number {
-    const wire = encodeMessage(m);
+    // Encoded now, once: the size picks the channel, and the edge sends this same text (wireOf).
+    const wire = wireOf(m);
     const bytes = wireBytes(wire);
     if (bytes > this.config.maxMessageBytes) {
       // Never expected (intervals and diffs are cut to half the limit); refuse rather than send what peers would refuse.
@@ -745,7 +761,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       return 0;
     }
     const channel: Channel = bytes <= this.config.maxPacketBytes ? "packet" : "stream";
-    this.outbox.push({ to, message: wire, channel });
+    this.outbox.push({ to, message: m, channel });
     this.stats.messagesSent++;
     this.stats.bytesSent += bytes;
     return bytes;
@@ -789,9 +805,7 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   }
 
   private record(joined: KvDelta, entry: LogEntry<KvDelta> | null): void {
-    const line = encodeRecord({ seq: entry?.seq ?? null, origin: entry?.origin ?? null, delta: joined });
-    this.pendingRecords.push(line);
-    this.wal = { record: line, prev: this.wal };
+    this.pendingRecords.push(walLine(encodeRecord({ seq: entry?.seq ?? null, origin: entry?.origin ?? null, delta: joined })));
     this.walLength++;
   }
 
@@ -804,22 +818,27 @@ export class KvNode implements SimProcess<string, KvPersisted> {
   takeSnapshot(): string {
     const text = encodeSnapshot({
       id: this.id,
+      inc: this.incarnation,
       c: this.sync.seq,
       state: this.kv.toDelta(),
       log: this.sync.entries().map((e) => ({ seq: e.seq, origin: e.origin, delta: e.delta })),
       acks: this.sync.ackEntries(),
     });
-    this.snapshot = text;
     this.pendingSnapshot = text;
     // The snapshot covers every record not yet written: the driver writes it instead.
     this.pendingRecords = [];
-    this.wal = null;
     this.walLength = 0;
     return text;
   }
 
-  private restore(p: KvPersisted): void {
+  /**
+   * Rebuilds the state from a snapshot and the WAL records after it:
+   * joins them again (idempotent) and restores the delta log and the
+   * acknowledgements. Returns the incarnation the snapshot holds.
+   */
+  private restore(p: KvDisk): string | undefined {
     let c = 0;
+    let inc: string | undefined;
     const log: Array<LogEntry<KvDelta>> = [];
     let acks: Array<[string, number]> = [];
     if (p.snapshot !== null) {
@@ -827,11 +846,12 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       if (!s.ok) throw new Error(`cannot restore ${this.id}: ${s.error}`);
       if (s.value.id !== this.id) throw new Error(`cannot restore ${this.id}: the snapshot belongs to replica ${s.value.id}`);
       this.kv.join(s.value.state);
+      inc = s.value.inc;
       c = s.value.c;
       for (const e of s.value.log) log.push({ ...e, bytes: deltaBytes(e.delta) });
       acks = [...s.value.acks];
     }
-    for (const line of walRecords(p.wal)) {
+    for (const line of p.records) {
       const r = decodeRecord(line);
       if (!r.ok) throw new Error(`cannot restore ${this.id}: ${r.error}`);
       this.kv.join(r.value.delta);
@@ -841,9 +861,8 @@ export class KvNode implements SimProcess<string, KvPersisted> {
       }
     }
     this.sync.restore(c, log, acks);
-    this.snapshot = p.snapshot;
-    this.wal = p.wal;
-    this.walLength = walRecords(p.wal).length;
+    this.walLength = p.records.length;
+    return inc;
   }
 }
 

@@ -1,17 +1,21 @@
 /**
  * What a node makes durable, as text: a snapshot (the whole state, the
- * delta log, the sequence counter and the peers' acknowledgements) plus a
- * write-ahead log of records, one per delta the node joined since the
- * snapshot. Replaying is just joining again: joins are idempotent, so a
- * record replayed twice (a crash between writing a snapshot and truncating
- * the log) changes nothing.
+ * delta log, the sequence counter, the peers' acknowledgements and the
+ * replica's incarnation) plus a write-ahead log of records, one per delta
+ * the node joined since the snapshot. Replaying is just joining again: joins
+ * are idempotent, so a record replayed twice (a crash between writing a
+ * snapshot and truncating the log) changes nothing.
  *
- * The same text serves the real disk (src/io/disk.ts: snapshot file written
- * atomically, records appended and fsynced before a write is acknowledged)
- * and the simulation runner (`persisted()` returns it after every step).
+ * A WAL record is one line, `<crc32 hex> <json>`, and the node's Ready
+ * hands out exactly these lines: the real driver appends them to `wal.log`
+ * (src/io/disk.ts), the simulation runner to its simulated disk, and both
+ * recover through {@link parseWal} and the node's constructor, so a seeded
+ * crash replays the bytes a real crash would leave, a torn last line
+ * included.
  */
 import { isValidNodeId } from "../causality/dot.ts";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
+import { utf8Length } from "../utf8.ts";
 import { decodeDelta, encodeDeltaText, type KvDelta } from "./kv-state.ts";
 
 /** One WAL record: a joined delta, with its log position when it was logged. */
@@ -25,23 +29,23 @@ export interface WalRecord {
 /** A snapshot's content. */
 export interface Snapshot {
   readonly id: string;
+  /** The replica's incarnation (absent in snapshots written before it was kept here). */
+  readonly inc?: string;
   readonly c: number;
   readonly state: KvDelta;
   readonly log: ReadonlyArray<{ seq: number; origin: string | null; delta: KvDelta }>;
   readonly acks: ReadonlyArray<[string, number]>;
 }
 
-/** An immutable list of records, newest first: persisted() shares it instead of copying. */
-export interface WalList {
-  readonly record: string;
-  readonly prev: WalList | null;
-}
-
-/** The durable image the simulation runner keeps across a crash. */
-export interface KvPersisted {
+/**
+ * What a replica finds when it starts: its newest snapshot, the WAL records
+ * after it (checked lines, oldest first: {@link parseWal} output, or the
+ * Ready records as written), and, from a data directory, its incarnation.
+ */
+export interface KvDisk {
   readonly snapshot: string | null;
-  readonly wal: WalList | null;
-  /** Chosen when the replica first started with nothing; kept for life (see messages.ts `inc`). */
+  readonly records: readonly string[];
+  /** Chosen when the data directory was created; without one (simulation) the snapshot carries it. */
   readonly incarnation?: string;
 }
 
@@ -69,7 +73,7 @@ export function decodeRecord(line: string): Decoded<WalRecord> {
 /** Encodes a snapshot. */
 export function encodeSnapshot(s: Snapshot): string {
   const log = s.log.map((e) => `[${e.seq},${JSON.stringify(e.origin)},${encodeDeltaText(e.delta)}]`).join(",");
-  return `${JSON.stringify({ v: 1, id: s.id, c: s.c, acks: s.acks }).slice(0, -1)},"state":${encodeDeltaText(s.state)},"log":[${log}]}`;
+  return `${JSON.stringify({ v: 1, id: s.id, inc: s.inc, c: s.c, acks: s.acks }).slice(0, -1)},"state":${encodeDeltaText(s.state)},"log":[${log}]}`;
 }
 
 /** Decodes a snapshot, validating every field. */
@@ -82,6 +86,7 @@ export function decodeSnapshot(text: string): Decoded<Snapshot> {
   }
   if (!isObject(json) || json.v !== 1) return fail("snapshot.v: expected version 1");
   if (!isValidNodeId(json.id)) return fail("snapshot.id: bad replica id");
+  if (json.inc !== undefined && (typeof json.inc !== "string" || !/^[0-9a-z]{1,32}$/.test(json.inc))) return fail("snapshot.inc: expected an incarnation of 1-32 characters [0-9a-z]");
   if (!isInt(json.c)) return fail("snapshot.c: expected an integer >= 0");
   const state = decodeDelta(json.state, "snapshot.state");
   if (!state.ok) return state;
@@ -99,12 +104,88 @@ export function decodeSnapshot(text: string): Decoded<Snapshot> {
   if (!Array.isArray(json.acks) || !json.acks.every((a) => Array.isArray(a) && a.length === 2 && typeof a[0] === "string" && isInt(a[1]))) {
     return fail("snapshot.acks: expected [[peer, seq], ...]");
   }
-  return ok({ id: json.id, c: json.c, state: state.value, log, acks: json.acks as Array<[string, number]> });
+  return ok({ id: json.id, ...(json.inc !== undefined ? { inc: json.inc as string } : {}), c: json.c, state: state.value, log, acks: json.acks as Array<[string, number]> });
 }
 
-/** The records of a WalList, oldest first. */
-export function walRecords(list: WalList | null): string[] {
-  const out: string[] = [];
-  for (let l = list; l !== null; l = l.prev) out.push(l.record);
-  return out.reverse();
+// ---------------------------------------------------------------------------
+// WAL lines: a checksum per record, so a torn last line is told from damage
+// ---------------------------------------------------------------------------
+
+const CRC_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    t[n] = c >>> 0;
+  }
+  return t;
+})();
+
+// eslint-disable-next-line no-control-regex
+const NON_ASCII = /[^\x00-\x7f]/;
+
+/** CRC-32 (IEEE) of a string's UTF-8 bytes. */
+export function crc32(text: string): number {
+  let c = 0xffffffff;
+  if (!NON_ASCII.test(text)) {
+    // Record text is almost always ASCII: one byte per char, no encoding pass.
+    for (let i = 0; i < text.length; i++) c = CRC_TABLE[(c ^ text.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
+  } else {
+    const bytes = new TextEncoder().encode(text);
+    for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  }
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** One WAL line for a record (no newline): `<crc32 of the record, 8 hex digits> <record>`. */
+export function walLine(record: string): string {
+  if (record.includes("\n")) throw new Error("WAL records must be single lines");
+  return `${crc32(record).toString(16).padStart(8, "0")} ${record}`;
+}
+
+/** A WAL's text from its lines, each ending in a newline (a torn last line is just a line with a bad checksum). */
+export function walText(lines: readonly string[]): string {
+  let text = "";
+  for (const l of lines) text += l + "\n";
+  return text;
+}
+
+/**
+ * Parses WAL text into records, checking every line's checksum. A bad line
+ * with no good line after it is a torn tail (a crash mid-append): it is
+ * dropped, which is safe because its record was never acknowledged. A bad
+ * line followed by good ones means the file was damaged, and parsing
+ * refuses rather than silently losing data.
+ */
+export function parseWal(text: string, name = "wal.log"): { records: string[]; truncatedTail: boolean; validBytes: number } {
+  const lines = text.split("\n");
+  const partial = lines.pop()!; // "" when the text ends with a newline, else a torn line
+  const valid = (line: string): string | undefined => {
+    const m = /^([0-9a-f]{8}) (.*)$/.exec(line);
+    return m !== null && parseInt(m[1]!, 16) === crc32(m[2]!) ? m[2]! : undefined;
+  };
+  const records: string[] = [];
+  let validBytes = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const record = valid(lines[i]!);
+    if (record === undefined) {
+      // A crash mid-append leaves only bad lines after this point; a good one later means damage.
+      if (lines.slice(i + 1).some((l) => valid(l) !== undefined)) {
+        throw new Error(`${name}: record ${i + 1} is damaged (bad checksum) and later records are intact; refusing to start`);
+      }
+      return { records, truncatedTail: true, validBytes };
+    }
+    records.push(record);
+    validBytes += utf8Length(lines[i]!) + 1;
+  }
+  return { records, truncatedTail: partial !== "", validBytes };
+}
+
+/**
+ * What a replica recovers from the lines its Readies wrote (the simulation
+ * keeps them on its simulated disk): the WAL is read back through
+ * {@link parseWal}, exactly as a data directory's `wal.log` is.
+ */
+export function diskFromWal(image: { readonly snapshot: string | null; readonly records: readonly string[] }): KvDisk {
+  return { snapshot: image.snapshot, records: parseWal(walText(image.records)).records };
 }

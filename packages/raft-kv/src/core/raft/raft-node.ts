@@ -1098,15 +1098,15 @@ export class RaftNode {
     const prev = this.prevHardState;
     const hardChanged = hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit;
     const snapshot = this.log.takeUnstableSnapshot();
-    const entries = this.log.unstableEntries();
+    const records = this.log.unstableEntries();
     const committedEntries = this.log.nextCommittedEntries();
     const ss = this.softState();
     const softChanged = ss.leader !== this.prevSoftState.leader || ss.role !== this.prevSoftState.role;
     const rd: Ready = {
       hardState: hardChanged ? hs : null,
-      entries,
+      records,
       snapshot,
-      mustSync: entries.length > 0 || snapshot !== null || hs.term !== prev.term || hs.vote !== prev.vote,
+      mustSync: records.length > 0 || snapshot !== null || hs.term !== prev.term || hs.vote !== prev.vote,
       messages: this.msgs,
       committedEntries,
       readStates: this.readStates,
@@ -1121,7 +1121,7 @@ export class RaftNode {
     const appliedTo = committedEntries.length > 0 ? committedEntries[committedEntries.length - 1]!.index : (snapshot?.metadata.index ?? this.log.applying);
     this.log.applying = Math.max(this.log.applying, appliedTo);
     this.outstanding = {
-      entries,
+      entries: records,
       snapshot,
       committedEntries,
       appliedTo,

@@ -7,7 +7,7 @@
  * state machine in the shape of etcd-io/raft's RawNode, and the driver
  * (src/io) owns disks, sockets and clocks.
  */
-import type { NodeId, Prng } from "@heck/sim";
+import type { NodeId, Prng, Ready as CoreReady } from "@heck/sim";
 
 export type { NodeId } from "@heck/sim";
 
@@ -248,11 +248,13 @@ export interface ReadState {
 
 /**
  * Everything the driver must do, in this order (fields are declared in that
- * order):
- * 1. persist `hardState` (if not null) and `entries` (first discarding any
- *    stored entry with index >= entries[0].index); persist `snapshot` (if
- *    not null: it replaces the whole log and the state machine); fsync when
- *    `mustSync`;
+ * order). It is the shared Ready contract of every Heck core (@heck/sim's
+ * ready.ts) with Raft's contents: the records are log entries, and the hard
+ * state is persisted beside them.
+ * 1. persist `hardState` (if not null) and `records`, the new log entries
+ *    (first discarding any stored entry with index >= records[0].index);
+ *    persist `snapshot` (if not null: it replaces the whole log and the
+ *    state machine); fsync when `mustSync`;
  * 2. send `messages` (only now: a vote or an acknowledgement must be durable
  *    before it leaves, Figure 2 "updated on stable storage before responding");
  * 3. restore the state machine from `snapshot` if present, then apply
@@ -261,9 +263,10 @@ export interface ReadState {
  * 5. note `softState` / `confState` if not null;
  * 6. call `advance()`.
  */
-export interface Ready {
+export interface Ready extends CoreReady<Message, Entry, Snapshot> {
   readonly hardState: HardState | null;
-  readonly entries: readonly Entry[];
+  /** Log entries to append (Figure 2's log[]), in index order. */
+  readonly records: readonly Entry[];
   readonly snapshot: Snapshot | null;
   /** True when term, vote or entries changed: only a commit-only change may skip fsync. */
   readonly mustSync: boolean;

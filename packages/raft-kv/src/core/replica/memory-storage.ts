@@ -9,7 +9,7 @@ import type { Entry, HardState, Message, PersistedState, Ready, Snapshot } from 
 import type { Replica } from "./replica.ts";
 
 /** The persistent part of a Ready. */
-export type PersistentPart = Pick<Ready, "hardState" | "entries" | "snapshot">;
+export type PersistentPart = Pick<Ready, "hardState" | "records" | "snapshot">;
 
 /** A node's durable state, in memory. */
 export class MemoryStorage {
@@ -17,6 +17,8 @@ export class MemoryStorage {
   snapshot: Snapshot | null = null;
   /** The entries after the snapshot, contiguous, in index order. */
   entries: Entry[] = [];
+  /** Bumped by every save and compaction: a simulation hands the disk to its runner only when it changed. */
+  changes = 0;
 
   /** Starts empty, or from what a previous incarnation persisted (copied: the two must not share arrays). */
   constructor(from?: PersistedState) {
@@ -36,17 +38,19 @@ export class MemoryStorage {
       this.snapshot = rd.snapshot;
       this.entries = [];
     }
-    if (rd.entries.length > 0) {
-      this.entries.length = Math.max(0, rd.entries[0]!.index - this.snapshotIndex() - 1);
-      for (const e of rd.entries) this.entries.push(e);
+    if (rd.records.length > 0) {
+      this.entries.length = Math.max(0, rd.records[0]!.index - this.snapshotIndex() - 1);
+      for (const e of rd.records) this.entries.push(e);
     }
     if (rd.hardState) this.hardState = rd.hardState;
+    if (rd.snapshot || rd.records.length > 0 || rd.hardState) this.changes++;
   }
 
   /** Records a snapshot this node took of its own state (compaction): the entries it covers are dropped. */
   compact(snapshot: Snapshot): void {
     this.snapshot = snapshot;
     this.entries = this.entries.filter((e) => e.index > snapshot.metadata.index);
+    this.changes++;
   }
 
   /** Index of the last entry the snapshot replaced (0 without a snapshot). */

@@ -10,7 +10,7 @@
  * `watch`, `proposeConfChange`), then the Ready loop:
  *
  *     rd = replica.ready()        // the core's Ready
- *     1. persist rd.hardState, rd.entries, rd.snapshot (fsync if rd.mustSync)
+ *     1. persist rd.hardState, rd.records, rd.snapshot (fsync if rd.mustSync)
  *     2. send rd.messages
  *     replica.advance(rd, nowMs)  // 3. apply, 4. release reads, 5. leadership and membership
  *

@@ -72,7 +72,7 @@ export function drain(r: RaftNode): Drained {
     const rd = r.ready();
     out.messages.push(...rd.messages);
     out.committed.push(...rd.committedEntries);
-    out.persisted.push(...rd.entries);
+    out.persisted.push(...rd.records);
     out.readStates.push(...rd.readStates);
     if (rd.hardState) out.hardState = rd.hardState;
     if (rd.snapshot) out.snapshot = rd.snapshot;

@@ -7,14 +7,22 @@
  * operations (put, compare-and-set, linearizable get), and the Raft safety
  * properties (Figure 3) checked as the run goes.
  */
-import type { Channel, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Outbound, Prng, SimProcess, Simulation } from "@heck/sim";
+import { NONE, type Channel, type KvOperation, type MessageCodec, type NodeFactoryArgs, type NodeId, type Outbound, type Prng, type SimProcess, type SimReady, type Simulation } from "@heck/sim";
 import type { Entry, Message, PersistedState, RaftConfig } from "../../../src/core/raft/types.ts";
 import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../../../src/core/kv/index.ts";
 import { MemoryStorage, Replica, decodeEnvelope, encodeEnvelope, processReadies, type Envelope, type LeaseExpiry, type PersistentPart } from "../../../src/core/replica/index.ts";
 import type { RaftNode } from "../../../src/core/raft/raft-node.ts";
 
-/** What a simulated node keeps across a crash: exactly what a Ready told it to persist. */
+/**
+ * What a simulated node keeps across a crash: exactly what a Ready told it
+ * to persist. It goes to the runner's simulated disk as one snapshot per
+ * Ready that changed it (the storage itself, not a copy), not yet as a WAL
+ * of hard-state and entry records.
+ */
 export type Disk = PersistedState;
+
+/** The disk of a node that crashed before its first Ready: it restarts from nothing, it does not bootstrap again. */
+const EMPTY_DISK: Disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
 
 /** The peer wire codec, so every simulated message also round-trips through encode/decode. */
 export const raftCodec: MessageCodec<Envelope> = {
@@ -144,7 +152,7 @@ class RecordedStorage extends MemoryStorage {
 
   override save(rd: PersistentPart): void {
     super.save(rd);
-    for (const e of rd.entries) this.recorder.onPersist(this.id, e, this.termAt(e.index - 1));
+    for (const e of rd.records) this.recorder.onPersist(this.id, e, this.termAt(e.index - 1));
     if (rd.hardState) {
       for (let i = this.recorder.committedTerm.length; i <= rd.hardState.commit; i++) {
         const t = this.termAt(i);
@@ -156,12 +164,14 @@ class RecordedStorage extends MemoryStorage {
 }
 
 /** A replica driven like a real server: persist, send, apply, advance. */
-export class RaftSimNode implements SimProcess<Envelope, Disk> {
+export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
   readonly id: NodeId;
   readonly replica: Replica;
   private readonly storage: RecordedStorage;
   private outbox: Outbound<Envelope>[] = [];
   private events: { event: string; msg?: unknown }[] = [];
+  /** The storage's change count when it last went to the runner's disk. */
+  private handedOut = 0;
   private readonly opts: RaftSimOptions;
   /** Messages received by type, and the distinct back-tracking hints received (one per probe round trip). */
   readonly received = new Map<string, number>();
@@ -169,12 +179,12 @@ export class RaftSimNode implements SimProcess<Envelope, Disk> {
   /** Simulated time of the last step. */
   now = 0;
 
-  constructor(args: NodeFactoryArgs<Disk>, opts: RaftSimOptions) {
+  constructor(args: NodeFactoryArgs<never, Disk>, opts: RaftSimOptions) {
     this.id = args.id;
     this.opts = opts;
     this.now = args.nowMs;
     const { commitBroadcast, ...raft } = opts.raft ?? {};
-    const p = args.persisted;
+    const p = args.disk === undefined ? undefined : (args.disk.snapshot ?? EMPTY_DISK);
     this.storage = new RecordedStorage(args.id, opts.recorder, p);
     this.replica = new Replica({
       raft: { id: args.id, prng: args.prng, ...raft },
@@ -237,25 +247,25 @@ export class RaftSimNode implements SimProcess<Envelope, Disk> {
     this.process();
   }
 
-  takeOutbox(): Outbound<Envelope>[] {
-    const o = this.outbox;
-    this.outbox = [];
-    return o;
+  hasReady(): boolean {
+    return this.outbox.length > 0 || this.events.length > 0 || this.storage.changes !== this.handedOut;
   }
 
-  takeEvents(): { event: string; msg?: unknown }[] {
-    const e = this.events;
+  /** The storage when it changed (synced), the envelopes, and the role changes for the trace. */
+  ready(): SimReady<Envelope, never, Disk> {
+    const changed = this.storage.changes !== this.handedOut;
+    this.handedOut = this.storage.changes;
+    const rd = { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages: this.outbox, trace: this.events };
+    this.outbox = [];
     this.events = [];
-    return e;
+    return rd;
   }
+
+  advance(): void {}
 
   /** Infinity: the runner ticks every node every 10 ms, and the replica's deadlines are checked then. */
   nextDeadlineMs(): number {
     return Infinity;
-  }
-
-  persisted(): Disk {
-    return this.storage.persisted();
   }
 
   // --- client operations --------------------------------------------------------
@@ -335,7 +345,7 @@ export class RaftSimNode implements SimProcess<Envelope, Disk> {
 }
 
 /** A factory for Simulation / runSeeded. */
-export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<Disk>) => RaftSimNode {
+export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<never, Disk>) => RaftSimNode {
   return (args) => new RaftSimNode(args, opts);
 }
 
@@ -347,16 +357,16 @@ export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<Disk>)
 export class PerRunRecorder {
   current = new SafetyRecorder();
 
-  factory(firstId: NodeId, opts: Omit<RaftSimOptions, "recorder">): (args: NodeFactoryArgs<Disk>) => RaftSimNode {
+  factory(firstId: NodeId, opts: Omit<RaftSimOptions, "recorder">): (args: NodeFactoryArgs<never, Disk>) => RaftSimNode {
     return (args) => {
-      if (args.id === firstId && args.nowMs === 0 && args.persisted === undefined) this.current = new SafetyRecorder();
+      if (args.id === firstId && args.nowMs === 0 && args.disk === undefined) this.current = new SafetyRecorder();
       return new RaftSimNode(args, { ...opts, recorder: this.current });
     };
   }
 }
 
 /** The cluster view every invariant and scenario uses. */
-export type RaftSim = Simulation<Envelope, Disk, RaftSimNode>;
+export type RaftSim = Simulation<Envelope, never, Disk, RaftSimNode>;
 
 /**
  * The safety invariants, checked after every simulation step:

@@ -423,12 +423,12 @@ export function formatMessage(m: Message): string {
 export function formatReady(rd: Ready, dropped: (m: Message) => boolean = () => false): string[] {
   const out: string[] = [];
   if (rd.softState) out.push(`soft state: ${ROLE_NAMES[rd.softState.role] ?? rd.softState.role}, leader ${rd.softState.leader ?? "none"}`);
-  if (rd.hardState || rd.snapshot || rd.entries.length > 0) {
+  if (rd.hardState || rd.snapshot || rd.records.length > 0) {
     // Only a new commit index may skip the fsync: it is volatile state (Figure 2) a leader re-sends.
     out.push(rd.mustSync ? "persist, then fsync:" : "persist (no fsync: only the commit index changed):");
     if (rd.hardState) out.push(`  hard state term=${rd.hardState.term} vote=${rd.hardState.vote ?? "none"} commit=${rd.hardState.commit}`);
     if (rd.snapshot) out.push(`  snapshot ${formatSnapshot(rd.snapshot)}`);
-    for (const e of rd.entries) out.push(`  entry ${formatEntry(e)}`);
+    for (const e of rd.records) out.push(`  entry ${formatEntry(e)}`);
   }
   if (rd.messages.length > 0) out.push("send:", ...rd.messages.map((m) => `  ${formatMessage(m)}${dropped(m) ? " (lost: partition)" : ""}`));
   if (rd.snapshot || rd.committedEntries.length > 0) {
