@@ -11,7 +11,7 @@
  */
 export type * from "./core/types.ts";
 export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/ready.ts";
-export { SimDisk, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
+export { SimDisk, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
 export { ManualClock } from "./core/manual-clock.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";
@@ -38,6 +38,9 @@ export {
   Simulation,
   SimulationFailure,
   InvariantViolation,
+  PERSIST_BEFORE_SEND,
+  type Departure,
+  type SimulationDiskOptions,
   type FailureKind,
   type Invariant,
   type MessageCodec,

@@ -7,13 +7,17 @@
  * every member's view must keep SWIM's ordering rules after every step. Then
  * the network heals, crashed members restart and rejoin, and within 60 s every
  * live member must see every other alive (reconnect and push-pull do the
- * re-merging).
+ * re-merging). A crashed member recovers its incarnation from the records
+ * its Readies left on its simulated disk, and the runner checks that no
+ * message claims an incarnation before it is there. `powerLoss` makes
+ * fsyncs slow and crashes lose unsynced records.
  */
-import { runSeeded, type SeededRunResult, type Simulation } from "@heck/sim";
+import { runSeeded, type SeededRunResult, type Simulation, type SimulationDiskOptions } from "@heck/sim";
 import { lanConfig } from "../src/core/config.ts";
 import type { SwimMessage } from "../src/core/messages.ts";
 import { recoverIncarnation, SwimNode, type SwimRecord } from "../src/core/node.ts";
 import { swimCodec, VIEW_RULES, viewViolation } from "../src/sim/cluster.ts";
+import { incarnationPersisted } from "../src/sim/persist-check.ts";
 import { SimMember } from "../src/sim/sim-member.ts";
 
 type Sim = Simulation<SwimMessage, SwimRecord, never, SimMember>;
@@ -27,13 +31,18 @@ function converged(sim: Sim): boolean {
   return true;
 }
 
+/** Slow fsyncs, and crashes that are power losses: part of the unsynced records is gone. */
+export const POWER_LOSS: SimulationDiskOptions<SwimRecord> = { syncLatency: { minMs: 1, maxMs: 20 }, faults: { lostUnsyncedRate: 0.7 } };
+
 /** Runs one seed; throws a SimulationFailure whose message starts with HECK_SEED=<n>. */
-export function runSeed(seed: number): SeededRunResult {
+export function runSeed(seed: number, options: { powerLoss?: boolean; member?: (node: SwimNode) => SimMember } = {}): SeededRunResult {
   return runSeeded<SwimMessage, SwimRecord, never, SimMember>({
     seed,
     nodeIds: (prng) => Array.from({ length: prng.nextInt(4, 9) }, (_, i) => `n${i + 1}`),
     network: { latency: { minMs: 0.2, meanTailMs: 0.5 }, maxPacketBytes: config.maxPacketBytes },
     codec: swimCodec,
+    ...(options.powerLoss === true ? { disk: POWER_LOSS } : {}),
+    beforeSend: incarnationPersisted,
     factory: ({ id, prng, peers, disk, nowMs }) => {
       const others = peers.filter((p) => p !== id);
       const node = new SwimNode({
@@ -46,7 +55,7 @@ export function runSeed(seed: number): SeededRunResult {
       });
       // A restarted member rejoins through a few others (some may be down too).
       if (disk !== undefined) node.join(prng.shuffle([...others]).slice(0, 3), nowMs);
-      return new SimMember(node, undefined);
+      return options.member !== undefined ? options.member(node) : new SimMember(node, undefined);
     },
     invariants: [{ name: VIEW_RULES, check: (sim: Sim) => viewViolation(sim.up) }],
     safetyPhaseMs: 30_000,

@@ -25,7 +25,9 @@ import {
   type FailureKind,
   type Invariant,
   type MessageCodec,
+  type Departure,
   type NodeFactoryArgs,
+  type SimulationDiskOptions,
   type SimulationNetworkOptions,
   type SimulationStats,
 } from "./simulation.ts";
@@ -43,6 +45,10 @@ export interface SeededRunOptions<M, R, S, N extends SimProcess<M, R, S>> {
   codec?: MessageCodec<M>;
   sizeOf?: (message: M) => number;
   tickIntervalMs?: number;
+  /** The nodes' simulated disks: sync latency and power-loss faults at crashes (see {@link SimulationDiskOptions}). */
+  disk?: SimulationDiskOptions<R>;
+  /** Checks every message as it leaves (see SimulationConfig.beforeSend). */
+  beforeSend?: (departure: Departure<M, R, S, N>) => string | undefined | void;
   /** Checked after every step of both phases. */
   invariants: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
   /** Schedules client operations with `sim.schedule` (its own "workload" stream). */
@@ -180,6 +186,8 @@ function runOnce<M, R, S, N extends SimProcess<M, R, S>>(
       ...(o.codec !== undefined ? { codec: o.codec } : {}),
       ...(o.sizeOf !== undefined ? { sizeOf: o.sizeOf } : {}),
       ...(o.tickIntervalMs !== undefined ? { tickIntervalMs: o.tickIntervalMs } : {}),
+      ...(o.disk !== undefined ? { disk: o.disk } : {}),
+      ...(o.beforeSend !== undefined ? { beforeSend: o.beforeSend } : {}),
       ...(onTrace !== undefined ? { onTrace } : {}),
       invariants: o.invariants,
       traceLimit,

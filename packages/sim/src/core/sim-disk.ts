@@ -4,13 +4,18 @@
  *
  * It models the two facts a recovery path has to survive. A snapshot is
  * written whole or not at all (both real drivers write it to a temporary
- * file, fsync, rename), and it replaces everything before it. Records are
- * appended; those covered by a sync are on stable storage, the tail after
- * the last sync only in the page cache. A process crash (kill -9) keeps the
- * page cache, so by default a crash loses nothing that was written; a
- * machine crash (power loss) can lose any suffix of the unsynced tail, and
- * leave the first lost record half written ("torn"). The runner draws those
- * faults from the run's seed when {@link DiskFaultOptions} asks for them.
+ * file, fsync, rename), and it replaces everything before it, which makes
+ * everything before it durable too. Records are appended; those covered by
+ * a sync are on stable storage, the tail after the last sync only in the
+ * page cache. A process crash (kill -9) keeps the page cache, so by default
+ * a crash loses nothing that was written; a machine crash (power loss) can
+ * lose any suffix of the unsynced tail, and leave the first lost record
+ * half written ("torn"). The runner draws those faults from the run's seed
+ * when {@link DiskFaultOptions} asks for them.
+ *
+ * Positions are counted over the disk's whole life (`written`, `synced`),
+ * not within the current snapshot's tail, so a sync in flight still means
+ * the same records after a snapshot replaced them.
  */
 import type { DiskImage, Prng } from "./types.ts";
 
@@ -41,9 +46,12 @@ export interface CrashDamage {
 /** One node's disk; survives the node's crashes and restarts. */
 export class SimDisk<R, S> {
   private snapshot: S | null = null;
+  /** The records appended since the last snapshot. */
   private records: R[] = [];
-  /** Records [0, synced) are on stable storage. */
-  private synced = 0;
+  /** Records ever appended (the position after the last one). */
+  private writtenCount = 0;
+  /** Records ever made durable (by a sync, a snapshot, or a crash that kept them). */
+  private syncedCount = 0;
   /** A record a crash left half written after the others, until the next restart's recovery cuts it off. */
   private torn: R | undefined;
   /** Counters of what was persisted, for stats. */
@@ -51,27 +59,38 @@ export class SimDisk<R, S> {
   snapshotsWritten = 0;
   syncs = 0;
 
-  /** Persists one Ready's snapshot (replacing everything before it) and appends its records. */
-  write(snapshot: S | null, records: readonly R[]): void {
-    if (snapshot !== null) {
-      this.snapshot = snapshot;
-      this.records = [];
-      this.synced = 0;
-      this.snapshotsWritten++;
-    }
-    for (let i = 0; i < records.length; i++) this.records.push(records[i]!);
-    this.recordsWritten += records.length;
+  /** Position after the last record written. */
+  get written(): number {
+    return this.writtenCount;
   }
 
-  /** Makes every record written so far durable (fsync). */
-  sync(): void {
-    this.synced = this.records.length;
-    this.syncs++;
+  /** Position after the last durable record. */
+  get synced(): number {
+    return this.syncedCount;
   }
 
   /** Records written but not yet synced. */
   get unsynced(): number {
-    return this.records.length - this.synced;
+    return this.writtenCount - this.syncedCount;
+  }
+
+  /** Persists one Ready's snapshot (replacing, and making durable, everything before it) and appends its records. */
+  write(snapshot: S | null, records: readonly R[]): void {
+    if (snapshot !== null) {
+      this.snapshot = snapshot;
+      this.records = [];
+      this.syncedCount = this.writtenCount;
+      this.snapshotsWritten++;
+    }
+    for (let i = 0; i < records.length; i++) this.records.push(records[i]!);
+    this.writtenCount += records.length;
+    this.recordsWritten += records.length;
+  }
+
+  /** Makes the records up to position `upTo` (default: all written so far) durable, as an fsync does. */
+  sync(upTo = this.writtenCount): void {
+    if (upTo > this.syncedCount) this.syncedCount = Math.min(upTo, this.writtenCount);
+    this.syncs++;
   }
 
   /** What a node restarted now would read (a torn last record included): a copy, so the caller may keep it. */
@@ -90,34 +109,49 @@ export class SimDisk<R, S> {
   }
 
   /**
-   * The records as they are now, without copying (invariants and checks
-   * read it after every step; a torn record is not included). Valid until
-   * the next write.
+   * Everything written so far, without copying (a torn record not
+   * included). Valid until the next write: read it, do not keep it.
    */
   view(): DiskImage<R, S> {
     return { snapshot: this.snapshot, records: this.records };
+  }
+
+  /** Only what is durable: the snapshot and the synced records. Valid until the next write. */
+  durableView(): DiskImage<R, S> {
+    const unsynced = this.unsynced;
+    return { snapshot: this.snapshot, records: unsynced === 0 ? this.records : this.records.slice(0, this.records.length - unsynced) };
   }
 
   /**
    * A crash: with `faults`, may lose a suffix of the unsynced tail and leave
    * its first record torn by `tear`. Draws from `prng` only when there is
    * an unsynced tail, so runs without one replay the same with faults on.
+   * Whatever survives is durable from then on.
    */
   crash(prng: Prng, faults: DiskFaultOptions, tear: ((record: R, prng: Prng) => R) | undefined): CrashDamage {
     const unsynced = this.unsynced;
     let damage: CrashDamage = { lost: 0, torn: false };
     if (unsynced > 0 && prng.chance(faults.lostUnsyncedRate)) {
-      const keep = this.synced + prng.nextInt(0, unsynced - 1);
+      const lost = prng.nextInt(1, unsynced);
+      const keep = this.records.length - lost;
       const first = this.records[keep]!;
-      damage = { lost: this.records.length - keep, torn: false };
       this.records.length = keep;
+      this.writtenCount -= lost;
+      damage = { lost, torn: false };
       if (tear !== undefined && prng.chance(faults.tornRecordRate)) {
         this.torn = tear(first, prng);
         damage.torn = true;
       }
     }
-    // After the crash, whatever is on the platters is all there is: durable by definition.
-    this.synced = this.records.length;
+    this.syncedCount = this.writtenCount;
     return damage;
   }
+}
+
+/**
+ * A `tear` for text records: a strict prefix, at least one character short,
+ * as a crash mid-write leaves a line without its end.
+ */
+export function tearText(record: string, prng: Prng): string {
+  return record.length <= 1 ? "" : record.slice(0, prng.nextInt(0, record.length - 1));
 }

@@ -21,12 +21,20 @@
  *   ({@link SimDisk}; synced when `mustSync`), then the messages into the
  *   network (through `codec.encode` / `codec.decode` when a codec is given,
  *   so serialisation bugs surface and bytes are counted), then `advance()`.
+ *   With `disk.syncLatency`, a sync takes simulated time, as an fsync on the
+ *   thread pool does: the messages of a batch that must be synced wait for
+ *   it, later batches' messages wait behind them in order, and later
+ *   records wait for the next sync (group commit). `beforeSend` sees every
+ *   message as it leaves, with the sender's durable disk, so a test can
+ *   check that what a message promises was persisted first.
  *   It refreshes the node's deadline, appends to the trace, then checks
  *   every invariant. A violated invariant throws a {@link SimulationFailure}
  *   whose message contains `HECK_SEED=<seed>`, the invariant's name and
  *   report, and the trace tail.
  * - **Crash and restart.** `crash(id)` drops the node and keeps its disk:
- *   messages to it are lost, its streams break. `restart(id)` calls the
+ *   messages to it are lost, its streams break, messages it held for a sync
+ *   are lost, and with `disk.faults` a power loss may take part of its
+ *   unsynced records and tear the first of them. `restart(id)` calls the
  *   factory again with the disk's image (the node recovers through its own
  *   recovery code) and a fresh stream (`node:<id>` forked by restart count).
  * - **Faults.** `partition(...groups)`, `cutOneWay`, `isolate`, `bridge`,
@@ -53,8 +61,8 @@ import { createPrng } from "./prng.ts";
 import { SimNetwork, type EndpointSink, type LatencyOptions, type NetworkFaultOptions, type NetworkStats } from "./sim-network.ts";
 import { formatTraceEvent, TraceRing } from "./trace.ts";
 import type { PartitionSpec } from "./partitions.ts";
-import { SimDisk } from "./sim-disk.ts";
-import type { Channel, DiskImage, NodeId, Prng, SimProcess, TraceEvent } from "./types.ts";
+import { SimDisk, type DiskFaultOptions } from "./sim-disk.ts";
+import type { Channel, DiskImage, NodeId, Outbound, Prng, SimProcess, TraceEvent } from "./types.ts";
 
 /** Encodes every message on send and decodes it on delivery (e.g. the protocol's wire codec). */
 export interface MessageCodec<M> {
@@ -89,6 +97,35 @@ export interface SimulationNetworkOptions {
   maxPacketBytes?: number;
 }
 
+/** The simulated disks: how long a sync takes, and what a crash may do to them. */
+export interface SimulationDiskOptions<R> {
+  /**
+   * How long an fsync takes, drawn uniformly per sync from the run's "disk"
+   * stream. While one runs, the messages of the batches it covers wait,
+   * later batches' messages wait behind them in order, and records written
+   * meanwhile wait for the next sync (group commit), as crdt-kv's and
+   * raft-kv's drivers do. Omit for instant syncs (a batch's messages leave
+   * in the step that made them).
+   */
+  syncLatency?: { minMs: number; maxMs: number };
+  /** Power-loss faults at a crash: lost unsynced records, a torn record. Default none (a crash is a kill -9). */
+  faults?: Partial<DiskFaultOptions>;
+  /** How a record looks when a crash cut its write short (text records: `tearText`). Without it, records are never torn. */
+  tear?: (record: R, prng: Prng) => R;
+}
+
+/** One message as it leaves a node, for {@link SimulationConfig.beforeSend}. */
+export interface Departure<M, R, S, N> {
+  from: N;
+  to: NodeId;
+  message: M;
+  /** What is durable on the sender's disk now (valid only during the call). */
+  durable: DiskImage<R, S>;
+}
+
+/** The invariant name a failed {@link SimulationConfig.beforeSend} check is reported under. */
+export const PERSIST_BEFORE_SEND = "persist before send";
+
 /** Configuration of a {@link Simulation}. */
 export interface SimulationConfig<M, R, S, N extends SimProcess<M, R, S>> {
   /** The one number a run is a function of. Folded to 32 bits. */
@@ -109,6 +146,15 @@ export interface SimulationConfig<M, R, S, N extends SimProcess<M, R, S>> {
   tickIntervalMs?: number;
   /** Checked after every step. */
   invariants?: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
+  /** Sync latency and crash faults of the nodes' simulated disks. Default: instant syncs, no faults. */
+  disk?: SimulationDiskOptions<R>;
+  /**
+   * Called for every message as it leaves its node, after the persistence
+   * its Ready asked for (and any sync it waited for): return a description
+   * of what the message promises that is not durable on the sender's disk
+   * yet, and the run fails with the invariant {@link PERSIST_BEFORE_SEND}.
+   */
+  beforeSend?: (departure: Departure<M, R, S, N>) => string | undefined | void;
   /** How many trace events to keep (the tail shown on failure). Default 500; 0 disables tracing (fastest). */
   traceLimit?: number;
   /** Also record every tick in the trace (noisy). Default false. */
@@ -190,6 +236,18 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
   private readonly invariants: ReadonlyArray<Invariant<Simulation<M, R, S, N>>>;
   private readonly nodes: (N | undefined)[];
   private readonly disks: SimDisk<R, S>[];
+  /** Per node: message batches waiting for a sync, oldest first, each with the disk position it needs durable. */
+  private readonly held: Array<Array<{ mark: number; messages: readonly Outbound<M>[] }>>;
+  private readonly syncing: boolean[];
+  /** Per node: the disk position every later batch's messages wait for (the end of the last batch that had to be synced). */
+  private readonly syncRequired: number[];
+  /** Per node: bumped at every crash, so a sync that was running when it crashed does nothing. */
+  private readonly epochs: number[];
+  private readonly diskPrng: Prng;
+  private readonly syncLatency: { minMs: number; maxMs: number } | undefined;
+  private readonly diskFaults: DiskFaultOptions;
+  private readonly tear: ((record: R, prng: Prng) => R) | undefined;
+  private readonly beforeSend: ((departure: Departure<M, R, S, N>) => string | undefined | void) | undefined;
   private readonly restartCount: number[];
   private readonly sinks: EndpointSink[];
   private readonly indexById = new Map<NodeId, number>();
@@ -240,6 +298,19 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
     const n = this.nodeIds.length;
     this.nodes = new Array<N | undefined>(n).fill(undefined);
     this.disks = Array.from({ length: n }, () => new SimDisk<R, S>());
+    this.held = Array.from({ length: n }, () => []);
+    this.syncing = new Array<boolean>(n).fill(false);
+    this.syncRequired = new Array<number>(n).fill(0);
+    this.epochs = new Array<number>(n).fill(0);
+    this.diskPrng = this.prng.fork("disk");
+    const latency = config.disk?.syncLatency;
+    if (latency !== undefined && !(latency.minMs >= 0 && latency.maxMs >= latency.minMs)) {
+      throw new RangeError(`Simulation: disk.syncLatency needs 0 <= minMs <= maxMs, got ${JSON.stringify(latency)}`);
+    }
+    this.syncLatency = latency !== undefined && latency.maxMs > 0 ? latency : undefined;
+    this.diskFaults = { lostUnsyncedRate: 0, tornRecordRate: 0, ...config.disk?.faults };
+    this.tear = config.disk?.tear;
+    this.beforeSend = config.beforeSend;
     this.restartCount = new Array<number>(n).fill(0);
     this.deadlines = new Float64Array(n).fill(Infinity);
     this.sinks = [];
@@ -481,7 +552,13 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
     this.setDeadline(i, Infinity);
     this.network.detach(id);
     this.crashes++;
-    if (this.tracing) this.record({ t: this.nowMs, node: id, event: "crash" });
+    // Messages waiting for a sync never left; a sync in flight never finishes.
+    this.held[i] = [];
+    this.syncing[i] = false;
+    this.epochs[i]!++;
+    const damage = this.disks[i]!.crash(this.diskPrng, this.diskFaults, this.tear);
+    this.syncRequired[i] = this.disks[i]!.written;
+    if (this.tracing) this.record({ t: this.nowMs, node: id, event: "crash", ...(damage.lost > 0 ? { msg: damage } : {}) });
     this.guard(() => this.checkInvariants());
   }
 
@@ -578,19 +655,71 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
    * Does what the node's Ready asks, in the contract's order: persist onto
    * its disk (and sync), then send, then advance. A real driver does the
    * same, which is what lets a crash here replay what a real node wrote.
+   * With a sync latency, messages that must wait for the sync are held.
    */
   private drainNode(i: number, node: N): void {
     if (!node.hasReady()) return;
     const rd = node.ready();
     const net = this.network;
     if (rd.trace !== undefined && this.tracing) for (const e of rd.trace) this.record({ t: net.nowMs(), node: node.id, event: e.event, msg: e.msg });
+    const disk = this.disks[i]!;
     if (rd.snapshot !== null || rd.records.length > 0) {
-      const disk = this.disks[i]!;
       disk.write(rd.snapshot, rd.records);
-      if (rd.mustSync) disk.sync();
       if (this.tracing) this.record({ t: net.nowMs(), node: node.id, event: "persist", msg: { records: rd.records.length, snapshot: rd.snapshot !== null, sync: rd.mustSync } });
     }
-    const out = rd.messages;
+    // A batch's messages wait for every record that had to be synced so far,
+    // this batch's and earlier ones' alike: a message may rest on either.
+    if (rd.mustSync) {
+      if (this.syncLatency === undefined) disk.sync();
+      this.syncRequired[i] = disk.written;
+    }
+    const mark = this.syncRequired[i]!;
+    const held = this.held[i]!;
+    if (held.length === 0 && mark <= disk.synced) this.sendAll(i, node, rd.messages);
+    else {
+      if (rd.messages.length > 0) held.push({ mark, messages: rd.messages });
+      this.startSync(i);
+    }
+    node.advance();
+  }
+
+  /** Starts a sync of everything written so far, unless one is running or there is nothing to sync. */
+  private startSync(i: number): void {
+    const disk = this.disks[i]!;
+    const latency = this.syncLatency!;
+    if (this.syncing[i] || disk.unsynced === 0) return;
+    this.syncing[i] = true;
+    const target = disk.written;
+    const epoch = this.epochs[i];
+    const delayMs = latency.minMs + this.diskPrng.nextFloat() * (latency.maxMs - latency.minMs);
+    this.network.at(this.network.nowMs() + delayMs, () => {
+      if (this.epochs[i] !== epoch) return;
+      this.syncing[i] = false;
+      disk.sync(target);
+      this.steps++;
+      if (this.tracing) this.record({ t: this.network.nowMs(), node: this.nodeIds[i]!, event: "synced", msg: { upTo: target } });
+      this.releaseHeld(i);
+      this.startSync(i);
+      const node = this.nodes[i];
+      if (node !== undefined) this.setDeadline(i, node.nextDeadlineMs());
+      if (this.invariants.length > 0) this.checkInvariants();
+    });
+  }
+
+  /** Sends the held batches whose records are now durable, in order. */
+  private releaseHeld(i: number): void {
+    const held = this.held[i]!;
+    const node = this.nodes[i];
+    const synced = this.disks[i]!.synced;
+    while (held.length > 0 && held[0]!.mark <= synced) {
+      const batch = held.shift()!;
+      if (node !== undefined) this.sendAll(i, node, batch.messages);
+    }
+  }
+
+  /** Hands a batch's messages to the network (through the codec), after the `beforeSend` check. */
+  private sendAll(i: number, node: N, out: readonly Outbound<M>[]): void {
+    const net = this.network;
     const codec = this.codec;
     const sizeOf = this.sizeOf;
     for (let k = 0; k < out.length; k++) {
@@ -610,10 +739,16 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
       } else if (sizeOf !== undefined) {
         size = sizeOf(o.message);
       }
+      if (this.beforeSend !== undefined) {
+        const problem = this.beforeSend({ from: node, to: o.to, message: o.message, durable: this.disks[i]!.durableView() });
+        if (typeof problem === "string") {
+          if (this.tracing) this.record({ t: net.nowMs(), node: "runner", event: "violation", msg: { invariant: PERSIST_BEFORE_SEND, detail: problem } });
+          throw new InvariantViolation(PERSIST_BEFORE_SEND, `${node.id} sent ${describeMessage(o.message)} to ${o.to}: ${problem}`, net.nowMs());
+        }
+      }
       if (this.tracing) this.record({ t: net.nowMs(), node: node.id, event: "send", msg: { to: o.to, channel, message: o.message } });
       net.send(i, dst, payload, channel, size);
     }
-    node.advance();
   }
 
   private flushAll(): void {
@@ -689,4 +824,10 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
   private toFailure(e: unknown): SimulationFailure {
     return e instanceof SimulationFailure ? e : this.failureReport(e);
   }
+}
+
+/** A message's `type` when it has one, for reports. */
+function describeMessage(message: unknown): string {
+  const type = typeof message === "object" && message !== null ? (message as { type?: unknown }).type : undefined;
+  return typeof type === "string" ? `a ${type} message` : "a message";
 }
