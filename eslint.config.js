@@ -1,11 +1,13 @@
 // One lint config for the whole monorepo. Its one job that matters most: keep
 // every `src/core/` pure. Core code is a state machine driven by an injected
-// clock, PRNG and transport (see ../shared/STYLE.md and docs/design.md), so
-// wall-clock reads, timers, ambient randomness and Node's I/O modules are
-// errors there, and a seeded simulation can replay any run. The same rules
-// hold in `src/ladder/`: the simpler designs each stage's ladder runs beside
-// its final one are state machines in the same simulation, so a seed replays
-// them too.
+// clock, PRNG and transport, that hands its work back in a Ready batch (see
+// ../shared/STYLE.md and docs/design.md), so wall-clock reads, timers,
+// ambient randomness, Node's I/O modules and anything asynchronous (async
+// functions, await, promises) are errors there, and a seeded simulation can
+// replay any run. The same rules hold in `src/ladder/` (the simpler designs
+// each stage's ladder runs beside its final one are state machines in the
+// same simulation) and in every simulation folder (`src/**/sim/`): what
+// drives the cores in a seeded run obeys the cores' rules.
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
@@ -29,6 +31,13 @@ const purityRules = (folder) => ({
     "error",
     { selector: "NewExpression[callee.name='Date'][arguments.length=0]", message: `${folder} is pure: \`new Date()\` reads the wall clock.` },
     { selector: "CallExpression[callee.name='Date']", message: `${folder} is pure: \`Date()\` reads the wall clock.` },
+    // Synchronous all the way: a core returns its work in a Ready, it never waits for it.
+    { selector: ":function[async=true]", message: `${folder} is pure: no async functions; return the work in a Ready and let the driver wait.` },
+    { selector: "AwaitExpression", message: `${folder} is pure: no await; return the work in a Ready and let the driver wait.` },
+    { selector: "ForOfStatement[await=true]", message: `${folder} is pure: no for await; return the work in a Ready and let the driver wait.` },
+    { selector: "NewExpression[callee.name='Promise']", message: `${folder} is pure: no promises; take a callback or return the work in a Ready.` },
+    { selector: "MemberExpression[object.name='Promise']", message: `${folder} is pure: no promises; take a callback or return the work in a Ready.` },
+    { selector: "TSTypeReference[typeName.name=/^(Promise|PromiseLike)$/]", message: `${folder} is pure: no Promise-returning APIs; promises belong in src/io.` },
   ],
   "no-restricted-imports": [
     "error",
@@ -56,4 +65,6 @@ export default tseslint.config(
   { files: ["**/*.js", "**/*.mjs", "**/*.cjs"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly" } } },
   { files: ["**/src/core/**/*.ts", "test/fixtures/lint-core/src/core/**/*.ts"], rules: purityRules("src/core") },
   { files: ["**/src/ladder/**/*.ts"], rules: purityRules("src/ladder") },
+  // Simulation folders, wherever they sit under a src/ (src/sim, src/compare/sim...).
+  { files: ["**/src/**/sim/**/*.ts"], rules: purityRules("a simulation folder (src/**/sim)") },
 );

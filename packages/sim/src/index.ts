@@ -10,6 +10,8 @@
  * test helpers (transport contract suite, seed lists) in `@heck/sim/testing`.
  */
 export type * from "./core/types.ts";
+// Type-only: the promise-returning transport contract lives with the edges (src/io/transport.ts).
+export type { StreamTransport, Transport } from "./io/transport.ts";
 export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/ready.ts";
 export { SimDisk, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
@@ -17,7 +19,7 @@ export { ManualClock } from "./core/manual-clock.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";
 export {
   SimNetwork,
-  SimTransport,
+  SimEndpoint,
   type EndpointSink,
   type LatencyOptions,
   type MessageInFlight,

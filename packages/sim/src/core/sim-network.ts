@@ -13,9 +13,10 @@
  *   {@link SimProcess} nodes through {@link SimNetwork.attach} and sends with
  *   {@link SimNetwork.send} on the hot path (integer endpoint indices, no
  *   copies, pooled events);
- * - driver-style code and the transport contract suite, which use
- *   {@link SimNetwork.transport} to get a {@link Transport} & {@link FaultControl}
- *   per address, and the network itself as their {@link Clock}.
+ * - driver-style code and the transport contract suite, which open a
+ *   `SimTransport` (src/io/sim-transport.ts: the promise-returning
+ *   `Transport` over a {@link SimEndpoint} from {@link SimNetwork.endpoint})
+ *   per address, and use the network itself as their {@link Clock}.
  *
  * Time only moves when the owner calls `step`, `runFor`, `runUntil` or
  * `advanceTo`: a run is a pure function of the seed and the calls made.
@@ -31,7 +32,7 @@ import type {
   Stream,
   TimerHandle,
   TraceEvent,
-  Transport,
+  PacketTransport,
 } from "./types.ts";
 
 /** Latency model: `minMs + Exp(meanTailMs)`, the shape of real one-way delays (a floor plus a long tail). */
@@ -64,9 +65,9 @@ export interface SimNetworkOptions {
   prng: Prng;
   latency?: Partial<LatencyOptions>;
   faults?: Partial<NetworkFaultOptions>;
-  /** Largest packet a {@link SimTransport} accepts. Default 65507 (the largest UDP/IPv4 payload). */
+  /** Largest packet a {@link SimEndpoint} accepts. Default 65507 (the largest UDP/IPv4 payload). */
   maxPacketBytes?: number;
-  /** Largest stream frame a {@link SimTransport} accepts. Default 4 MiB. */
+  /** Largest stream frame a {@link SimEndpoint} accepts. Default 4 MiB. */
   maxFrameBytes?: number;
   /** Simulated time at creation. Default 0. */
   startMs?: number;
@@ -212,7 +213,7 @@ export class SimNetwork implements Clock {
 
   private nextTimerId = 1;
   private readonly timers = new Map<number, NetEvent>();
-  private readonly transports = new Map<number, SimTransport>();
+  private readonly transports = new Map<number, SimEndpoint>();
   private readonly connections = new Set<SimConnection>();
   private partitions: PartitionSpec[] = [];
 
@@ -732,21 +733,22 @@ export class SimNetwork implements Clock {
   // -------------------------------------------------------------------------
 
   /**
-   * A {@link Transport} with {@link FaultControl} bound to `address`. Creating
-   * a transport at an address whose previous transport was closed is a restart.
+   * The packets, streams and {@link FaultControl} of `address`, callback
+   * style (`SimTransport` in src/io wraps it as a `Transport`). Opening an
+   * endpoint at an address whose previous one was closed is a restart.
    */
-  transport(address: Address): SimTransport {
+  endpoint(address: Address): SimEndpoint {
     const i = this.indexOf(address);
     const existing = this.transports.get(i);
-    if (existing !== undefined && !existing.closed) throw new Error(`SimNetwork: a transport is already open at ${address}`);
-    const t = new SimTransport(this, address, i);
+    if (existing !== undefined && !existing.closed) throw new Error(`SimNetwork: an endpoint is already open at ${address}`);
+    const t = new SimEndpoint(this, address, i);
     this.transports.set(i, t);
     this.attach(address, t.sink);
     return t;
   }
 
   /** @internal A transport listening for streams at `index`, if any. */
-  listenerAt(index: number): SimTransport | undefined {
+  listenerAt(index: number): SimEndpoint | undefined {
     const t = this.transports.get(index);
     return t !== undefined && !t.closed && this.up[index] === 1 && t.streamHandler !== undefined ? t : undefined;
   }
@@ -774,7 +776,7 @@ export class SimNetwork implements Clock {
 }
 
 // ---------------------------------------------------------------------------
-// SimTransport: the Transport interface over the simulated network
+// SimEndpoint: packets, streams and fault switches at one simulated address
 // ---------------------------------------------------------------------------
 
 /** One side of a simulated connection. */
@@ -901,11 +903,13 @@ export class SimConnection {
 }
 
 /**
- * The {@link Transport} and {@link FaultControl} interfaces over a
- * {@link SimNetwork}, for driver-style code and the transport contract suite.
- * Obtain one with {@link SimNetwork.transport}.
+ * One address on a {@link SimNetwork}: packets and fault switches as a
+ * transport has them, streams dialed with a callback. Synchronous and
+ * promise-free like everything in src/core; `SimTransport` (src/io) wraps
+ * it as the promise-returning `Transport` drivers use. Obtain one with
+ * {@link SimNetwork.endpoint}.
  */
-export class SimTransport implements Transport, FaultControl {
+export class SimEndpoint implements PacketTransport, FaultControl {
   readonly localAddress: Address;
   readonly maxPacketBytes: number;
   readonly maxFrameBytes: number;
@@ -948,52 +952,50 @@ export class SimTransport implements Transport, FaultControl {
     this.streamHandler = handler;
   }
 
-  dial(to: Address, timeoutMs: number): Promise<Stream> {
-    return new Promise<Stream>((resolve, reject) => {
-      const net = this.net;
-      if (this.closed) {
-        reject(new Error(`dial ${to}: transport closed`));
+  /** Opens a stream to `to`; `done` is called once, with the stream or why there is none (refused, timed out, reset). */
+  dialStream(to: Address, timeoutMs: number, done: (error: Error | undefined, stream?: Stream) => void): void {
+    const net = this.net;
+    if (this.closed) {
+      done(new Error(`dial ${to}: transport closed`));
+      return;
+    }
+    const dst = net.indexOf(to);
+    let settled = false;
+    const settle = (err: Error | undefined, stream?: SimStream): void => {
+      if (settled) return;
+      settled = true;
+      done(err, stream);
+    };
+    const timeout = net.setTimer(timeoutMs, () => settle(new Error(`dial ${to}: timed out after ${timeoutMs} ms`)));
+    if (net.linkDown(this.index, dst)) return; // SYNs are lost: only the timeout answers.
+    const synAt = net.nowMs() + net.streamLatency();
+    net.at(synAt, () => {
+      if (settled || this.closed) return;
+      if (net.linkDown(this.index, dst)) return;
+      const listener = net.listenerAt(dst);
+      if (listener === undefined || listener.isBlocking(this.localAddress)) {
+        // Nothing listens there: a reset comes back after one more hop.
+        net.at(net.nowMs() + net.streamLatency(), () => {
+          net.clearTimer(timeout);
+          settle(new Error(`dial ${to}: connection refused`));
+        });
         return;
       }
-      const dst = net.indexOf(to);
-      let settled = false;
-      const settle = (err: Error | undefined, stream?: SimStream): void => {
-        if (settled) return;
-        settled = true;
-        if (err !== undefined) reject(err);
-        else resolve(stream!);
-      };
-      const timeout = net.setTimer(timeoutMs, () => settle(new Error(`dial ${to}: timed out after ${timeoutMs} ms`)));
-      if (net.linkDown(this.index, dst)) return; // SYNs are lost: only the timeout answers.
-      const synAt = net.nowMs() + net.streamLatency();
-      net.at(synAt, () => {
-        if (settled || this.closed) return;
-        if (net.linkDown(this.index, dst)) return;
-        const listener = net.listenerAt(dst);
-        if (listener === undefined || listener.isBlocking(this.localAddress)) {
-          // Nothing listens there: a reset comes back after one more hop.
-          net.at(net.nowMs() + net.streamLatency(), () => {
-            net.clearTimer(timeout);
-            settle(new Error(`dial ${to}: connection refused`));
-          });
+      const conn = new SimConnection(net, this.index, dst);
+      listener.adopt(conn.b);
+      // The listener may send at once; its frames must not overtake the SYN-ACK.
+      const ackAt = net.nowMs() + net.streamLatency();
+      conn.b.tail = ackAt;
+      listener.streamHandler!(conn.b);
+      net.at(ackAt, () => {
+        net.clearTimer(timeout);
+        if (settled || this.closed || conn.broken) {
+          conn.break(new Error("dial abandoned"));
+          if (!settled) settle(new Error(`dial ${to}: connection reset`));
           return;
         }
-        const conn = new SimConnection(net, this.index, dst);
-        listener.adopt(conn.b);
-        // The listener may send at once; its frames must not overtake the SYN-ACK.
-        const ackAt = net.nowMs() + net.streamLatency();
-        conn.b.tail = ackAt;
-        listener.streamHandler!(conn.b);
-        net.at(ackAt, () => {
-          net.clearTimer(timeout);
-          if (settled || this.closed || conn.broken) {
-            conn.break(new Error("dial abandoned"));
-            if (!settled) settle(new Error(`dial ${to}: connection reset`));
-            return;
-          }
-          this.adopt(conn.a);
-          settle(undefined, conn.a);
-        });
+        this.adopt(conn.a);
+        settle(undefined, conn.a);
       });
     });
   }
@@ -1009,7 +1011,8 @@ export class SimTransport implements Transport, FaultControl {
     return this.blocked.has(address);
   }
 
-  async close(): Promise<void> {
+  /** Stops listening and breaks every stream (idempotent). */
+  close(): void {
     if (this.closed) return;
     this.closed = true;
     for (const s of this.streams) s.conn.break(new Error("transport closed"));

@@ -93,23 +93,6 @@ export interface Stream {
   close(): void;
 }
 
-/** Reliable ordered streams (TCP-like): dial a peer, accept peers' dials. */
-export interface StreamTransport {
-  readonly localAddress: Address;
-  /** Largest frame `Stream.send` accepts; a larger frame throws, a larger incoming frame breaks the stream. */
-  readonly maxFrameBytes: number;
-  /** Opens a stream; rejects if the peer is unreachable within `timeoutMs`. */
-  dial(to: Address, timeoutMs: number): Promise<Stream>;
-  /** Registers the one handler for accepted streams. */
-  onStream(handler: (stream: Stream) => void): void;
-}
-
-/** Both kinds of transport plus shutdown: what a node's driver is given. */
-export interface Transport extends PacketTransport, StreamTransport {
-  /** Stops listening and closes every stream. */
-  close(): Promise<void>;
-}
-
 /**
  * Runtime fault switches that real transports (and the sim) expose, so a test
  * or an admin command can partition real processes without root.

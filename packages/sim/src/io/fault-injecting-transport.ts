@@ -9,7 +9,8 @@
  * to it time out, and its dials to us are closed as soon as they arrive.
  */
 import { createPrng } from "../core/prng.ts";
-import type { Address, FaultControl, Prng, Stream, Transport } from "../core/types.ts";
+import type { Address, FaultControl, Prng, Stream } from "../core/types.ts";
+import type { Transport } from "./transport.ts";
 import type { Keyring } from "./keyring.ts";
 import type { TransportStats } from "./udp-tcp-transport.ts";
 

@@ -5,6 +5,8 @@
  */
 export { seedsFromEnv, parseSeed, type SeedListOptions } from "./seeds.ts";
 export { SystemClock } from "./system-clock.ts";
+export type { StreamTransport, Transport } from "./transport.ts";
+export { SimTransport } from "./sim-transport.ts";
 export { ByteQueue } from "./byte-queue.ts";
 export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions, type TransportStats } from "./udp-tcp-transport.ts";
 export {

@@ -26,7 +26,8 @@
 import * as dgram from "node:dgram";
 import * as dns from "node:dns";
 import * as net from "node:net";
-import type { Address, Stream, Transport } from "../core/types.ts";
+import type { Address, Stream } from "../core/types.ts";
+import type { Transport } from "./transport.ts";
 import { ByteQueue } from "./byte-queue.ts";
 import { ENCRYPTION_OVERHEAD_BYTES, type Keyring, type OpenFailure } from "./keyring.ts";
 

@@ -10,7 +10,9 @@
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createPrng } from "../../src/core/prng.ts";
 import { SimNetwork } from "../../src/core/sim-network.ts";
-import type { Address, FaultControl, Stream, Transport } from "../../src/core/types.ts";
+import type { Address, FaultControl, Stream } from "../../src/core/types.ts";
+import { SimTransport } from "../../src/io/sim-transport.ts";
+import type { Transport } from "../../src/io/transport.ts";
 import type { Keyring } from "../../src/io/keyring.ts";
 import { openTransport } from "../../src/io/open-transport.ts";
 import * as net from "node:net";
@@ -53,7 +55,7 @@ export function simHarness(seed = 1): TransportHarness {
   };
   return {
     async open() {
-      const t = network.transport(`sim-${next++}`);
+      const t = new SimTransport(network, `sim-${next++}`);
       opened.push(t);
       return t;
     },
