@@ -53,8 +53,13 @@ const textDecoder = new TextDecoder("utf-8", { fatal: true });
 // ---------------------------------------------------------------------------
 
 class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity`: the expected size; a right guess saves the copies and garbage of growing (an append of a batch is tens of KiB). */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private ensure(extra: number): void {
     if (this.len + extra <= this.buf.length) return;
@@ -105,8 +110,9 @@ class Writer {
     this.u8(b ? 1 : 0);
   }
 
+  /** The encoded bytes: a view when the buffer is mostly used (no copy), else a copy (no large buffer pinned by a small message). */
   finish(): Uint8Array {
-    return this.buf.slice(0, this.len);
+    return this.len * 2 >= this.buf.length ? this.buf.subarray(0, this.len) : this.buf.slice(0, this.len);
   }
 }
 
@@ -127,9 +133,25 @@ function writeSnapshot(w: Writer, s: Snapshot): void {
   w.bytes(s.data);
 }
 
-/** Encodes a message to bytes (one frame). Throws only for a message the core could not have produced (e.g. a negative term). */
-export function encodeMessage(m: Message): Uint8Array {
-  const w = new Writer();
+/** About how many bytes `m` encodes to: its entries' or snapshot's data plus room for the fields around them. */
+function encodedSizeHint(m: Message): number {
+  if (m.type === "append") {
+    let n = 128;
+    for (const e of m.entries) n += e.data.length + 32;
+    return n;
+  }
+  if (m.type === "installSnapshot") return m.snapshot.data.length + 1024;
+  return 128;
+}
+
+/**
+ * Encodes a message to bytes (one frame). Throws only for a message the core
+ * could not have produced (e.g. a negative term). `prefix`: a byte written
+ * before the message, for a caller that frames it (saves copying the frame).
+ */
+export function encodeMessage(m: Message, prefix?: number): Uint8Array {
+  const w = new Writer(encodedSizeHint(m));
+  if (prefix !== undefined) w.u8(prefix);
   w.u8(WIRE_VERSION);
   w.u8(TYPE_CODES[m.type]);
   w.str(m.from);

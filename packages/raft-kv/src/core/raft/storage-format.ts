@@ -148,7 +148,7 @@ const entryTypes = ["normal", "confChange"] as const;
 
 /** A log entry's record payload. */
 export function encodeEntry(e: Entry): Uint8Array {
-  return new Writer().uint(e.index).uint(e.term).uint(entryTypes.indexOf(e.type)).bytes(e.data).finish();
+  return new Writer(e.data.length + 32).uint(e.index).uint(e.term).uint(entryTypes.indexOf(e.type)).bytes(e.data).finish();
 }
 
 function decodeEntry(p: Uint8Array): Entry {

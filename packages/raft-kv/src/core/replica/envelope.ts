@@ -27,14 +27,8 @@ export type Envelope =
 
 /** Encodes one envelope as a frame. */
 export function encodeEnvelope(e: Envelope): Uint8Array {
-  if (e.kind === "raft") {
-    const body = encodeMessage(e.message);
-    const out = new Uint8Array(body.length + 1);
-    out[0] = 1;
-    out.set(body, 1);
-    return out;
-  }
-  if (e.kind === "forward") return new Writer().uint(2).string(e.requestId).string(e.from).bytes(e.data).finish().slice();
+  if (e.kind === "raft") return encodeMessage(e.message, 1);
+  if (e.kind === "forward") return new Writer(e.data.length + 128).uint(2).string(e.requestId).string(e.from).bytes(e.data).finish().slice();
   if (e.kind === "call") return new Writer().uint(4).string(e.from).string(e.requestId).string(e.method).bytes(e.body).finish().slice();
   if (e.kind === "callReply") return new Writer().uint(5).string(e.from).string(e.requestId).bool(e.ok).bytes(e.body).string(e.code).string(e.message).finish().slice();
   return new Writer().uint(3).string(e.from).string(e.requestId).bool(e.ok).uint(e.index).uint(e.term).string(e.code).string(e.message).string(e.leader).finish().slice();
