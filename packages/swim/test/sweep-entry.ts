@@ -10,14 +10,14 @@
  * re-merging). A crashed member recovers its incarnation from the records
  * its Readies left on its simulated disk, and the runner checks that no
  * message claims an incarnation before it is there. `powerLoss` makes
- * fsyncs slow and crashes lose unsynced records.
+ * fsyncs slow and crashes lose unsynced records, and tear the first of them.
  */
 import { runSeeded, type SeededRunResult, type Simulation, type SimulationDiskOptions } from "@heck/sim";
 import { lanConfig } from "../src/core/config.ts";
 import type { SwimMessage } from "../src/core/messages.ts";
 import { recoverIncarnation, SwimNode, type SwimRecord } from "../src/core/node.ts";
 import { swimCodec, VIEW_RULES, viewViolation } from "../src/sim/cluster.ts";
-import { incarnationPersisted } from "../src/sim/persist-check.ts";
+import { incarnationPersisted, tearIncarnation } from "../src/sim/persist-check.ts";
 import { SimMember } from "../src/sim/sim-member.ts";
 
 type Sim = Simulation<SwimMessage, SwimRecord, never, SimMember>;
@@ -31,8 +31,12 @@ function converged(sim: Sim): boolean {
   return true;
 }
 
-/** Slow fsyncs, and crashes that are power losses: part of the unsynced records is gone. */
-export const POWER_LOSS: SimulationDiskOptions<SwimRecord> = { syncLatency: { minMs: 1, maxMs: 20 }, faults: { lostUnsyncedRate: 0.7 } };
+/** Slow fsyncs, and crashes that are power losses: part of the unsynced records is gone, the first of them often torn. */
+export const POWER_LOSS: SimulationDiskOptions<SwimRecord> = {
+  syncLatency: { minMs: 1, maxMs: 20 },
+  faults: { lostUnsyncedRate: 0.7, tornRecordRate: 0.7 },
+  tear: tearIncarnation,
+};
 
 /** Runs one seed; throws a SimulationFailure whose message starts with HECK_SEED=<n>. */
 export function runSeed(seed: number, options: { powerLoss?: boolean; member?: (node: SwimNode) => SimMember } = {}): SeededRunResult {

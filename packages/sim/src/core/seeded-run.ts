@@ -269,6 +269,8 @@ function emptyStats(): SimulationStats {
     recordsPersisted: 0,
     snapshotsPersisted: 0,
     syncs: 0,
+    recordsLost: 0,
+    recordsTorn: 0,
   };
 }
 

@@ -58,6 +58,9 @@ export class SimDisk<R, S> {
   recordsWritten = 0;
   snapshotsWritten = 0;
   syncs = 0;
+  /** Counters of what crashes did: unsynced records lost, and lost records left torn. */
+  recordsLost = 0;
+  recordsTorn = 0;
 
   /** Position after the last record written. */
   get written(): number {
@@ -138,9 +141,11 @@ export class SimDisk<R, S> {
       this.records.length = keep;
       this.writtenCount -= lost;
       damage = { lost, torn: false };
+      this.recordsLost += lost;
       if (tear !== undefined && prng.chance(faults.tornRecordRate)) {
         this.torn = tear(first, prng);
         damage.torn = true;
+        this.recordsTorn++;
       }
     }
     this.syncedCount = this.writtenCount;

@@ -182,6 +182,9 @@ export interface SimulationStats extends NetworkStats {
   recordsPersisted: number;
   snapshotsPersisted: number;
   syncs: number;
+  /** Unsynced records that power-loss crashes took, and how many of them stayed on disk torn for recovery to drop. */
+  recordsLost: number;
+  recordsTorn: number;
 }
 
 /** Why a run failed. */
@@ -378,10 +381,14 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
     let recordsPersisted = 0;
     let snapshotsPersisted = 0;
     let syncs = 0;
+    let recordsLost = 0;
+    let recordsTorn = 0;
     for (const d of this.disks) {
       recordsPersisted += d.recordsWritten;
       snapshotsPersisted += d.snapshotsWritten;
       syncs += d.syncs;
+      recordsLost += d.recordsLost;
+      recordsTorn += d.recordsTorn;
     }
     return {
       ...s,
@@ -396,6 +403,8 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
       recordsPersisted,
       snapshotsPersisted,
       syncs,
+      recordsLost,
+      recordsTorn,
     };
   }
 

@@ -67,10 +67,15 @@ export interface SwimRecord {
   readonly incarnation: number;
 }
 
-/** The incarnation a restarted member resumes from: the highest its records hold, 0 for none. */
+/**
+ * The incarnation a restarted member resumes from: the highest its records
+ * hold, 0 for none. A record that does not read back as a whole number was
+ * torn by a crash in the middle of its write, and is skipped: its messages
+ * waited for a sync that never came, so nobody heard that incarnation.
+ */
 export function recoverIncarnation(records: readonly SwimRecord[]): number {
   let incarnation = 0;
-  for (const r of records) if (r.incarnation > incarnation) incarnation = r.incarnation;
+  for (const r of records) if (Number.isSafeInteger(r.incarnation) && r.incarnation > incarnation) incarnation = r.incarnation;
   return incarnation;
 }
 

@@ -38,3 +38,12 @@ export function incarnationPersisted({ from, message, durable }: Departure<SwimM
   const onDisk = recoverIncarnation(durable.records);
   return claimed <= onDisk ? undefined : `it claims incarnation ${claimed} while the disk holds ${onDisk}`;
 }
+
+/**
+ * How a crash leaves an incarnation record it cut short (the simulated
+ * disk's `tear`): its number does not read back, as a checksum would reject
+ * a half-written line. `recoverIncarnation` skips it.
+ */
+export function tearIncarnation(): SwimRecord {
+  return { incarnation: Number.NaN };
+}
