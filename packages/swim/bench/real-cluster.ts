@@ -46,11 +46,16 @@ export function bundleHeckNode(): string {
   return out;
 }
 
+/**
+ * Starts one member process. `nodeArgs` go to Node (heck only); `programArgs`
+ * to the member program (heck-node.ts's `--wire memberlist`, or the Go
+ * driver's flags).
+ */
 export function spawnNode(impl: Impl, name: string, bins: Bins, nodeArgs: readonly string[] = [], programArgs: readonly string[] = []): Promise<Proc> {
   const child =
     impl === "heck"
       ? spawn(process.execPath, [...nodeArgs, bins.heck, "--name", name, ...programArgs], { stdio: ["pipe", "pipe", "inherit"] })
-      : spawn(bins.go, ["-name", name], { stdio: ["pipe", "pipe", "inherit"] });
+      : spawn(bins.go, ["-name", name, ...programArgs], { stdio: ["pipe", "pipe", "inherit"] });
   const proc: Proc = { name, child, addr: "", present: new Set([name]), events: [], pending: [] };
   let buf = "";
   child.stdout!.on("data", (chunk: Buffer) => {

@@ -10,9 +10,16 @@
  *    same run: join convergence, kill -9 detection, packets, bytes and CPU
  *    per member per second, with heck/memberlist ratios.
  *
+ * 3. Mixed clusters (bench/mixed-bench.ts): half heck members on memberlist's
+ *    wire, half memberlist members, at N = 10 and 50, beside all-heck,
+ *    all-heck-on-memberlist's-wire and all-memberlist clusters in the same
+ *    run: convergence, detection of each kind's death, packets, bytes, CPU.
+ *
  * The last line is one JSON object with every figure. Environment knobs:
  * BENCH_RUNS (real runs per size, default 3), BENCH_SIZES (default 10,50,100),
- * BENCH_SKIP_REAL=1 / BENCH_SKIP_SIM=1, BENCH_SETTLE_MS / BENCH_WINDOW_MS.
+ * BENCH_MIXED_SIZES (default 10,50), BENCH_SKIP_REAL=1 / BENCH_SKIP_SIM=1 /
+ * BENCH_SKIP_MIXED=1, BENCH_SETTLE_MS / BENCH_WINDOW_MS. BENCH_MIXED=1 runs
+ * the mixed clusters alone.
  *
  * BENCH_CPU=1 runs only the steady-state load comparison (no simulation, no
  * join or detection timing): per size and run, a heck cluster and a
@@ -25,6 +32,7 @@ import { existsSync } from "node:fs";
 import { loadavg } from "node:os";
 import { median } from "../src/sim/cluster.ts";
 import { measureDissemination, measureFalsePositives, runScenario } from "../src/sim/scenario.ts";
+import { benchMixed } from "./mixed-bench.ts";
 import { buildMemberlistDriver, bundleHeckNode, cpuNs, sleep, startAll, stats, stopAll, waitUntil, type Bins, type Impl, type Proc } from "./real-cluster.ts";
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -365,6 +373,13 @@ async function cpuOnly(): Promise<Record<string, unknown>> {
 // ---------------------------------------------------------------------------
 
 const result: Record<string, unknown> = { bench: "swim", runs: RUNS };
+const MIXED_SIZES = (process.env.BENCH_MIXED_SIZES ?? "10,50").split(",").map(Number);
+const mixed = async (): Promise<Record<string, unknown>> => benchMixed({ go: buildMemberlistDriver(), heck: bundleHeckNode() }, MIXED_SIZES, RUNS, SETTLE_MS, WINDOW_MS, log);
+if (process.env.BENCH_MIXED === "1") {
+  result.mixed = await mixed();
+  console.log(JSON.stringify(result));
+  process.exit(0);
+}
 if (process.env.BENCH_CPU === "1") {
   result.cpu = await cpuOnly();
   console.log(JSON.stringify(result));
@@ -380,6 +395,7 @@ if (process.env.BENCH_SKIP_REAL !== "1") {
     log("memberlist sources not found (apt-get install golang-github-hashicorp-memberlist-dev); skipping the real-process comparison");
   } else {
     result.real = await real();
+    if (process.env.BENCH_SKIP_MIXED !== "1") result.mixed = await mixed();
   }
 }
 console.log(JSON.stringify(result));

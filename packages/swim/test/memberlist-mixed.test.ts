@@ -243,4 +243,27 @@ describe.skipIf(unavailable !== undefined)("heck and hashicorp/memberlist in one
     for (const g of [g1, g2]) await g.run("unblock");
     await waitFor(() => allSee(all, everyone), 90_000);
   });
+
+  it("without UDP between them, a heck member and a memberlist member keep each other alive through TCP pings, and user messages are counted", { timeout: 90_000 }, async () => {
+    // Two members only: no helpers for indirect probes, so the TCP fallback ping (protocol 3) is all there is.
+    const g1 = await go("tg1", { verbose: true });
+    const h1 = await heck("th1", ["--join", g1.addr]);
+    await waitFor(() => allSee([g1, h1], [{ name: "tg1", addr: g1.addr }, { name: "th1", addr: h1.addr }]), 20_000);
+    // memberlist's user messages, on a packet and on a stream: heck has no delegate, so it counts them.
+    await g1.run(`user-packet ${h1.addr} hello in a packet`);
+    await g1.run(`user ${h1.addr} hello on a stream`);
+    const userMessages = async (): Promise<number> => ((await (await fetch(`http://${h1.http}/v1/stats`)).json()) as { driver: { userMessages: number } }).driver.userMessages;
+    await waitFor(async () => (await userMessages()) >= 2, 10_000);
+
+    await g1.run(`mute ${h1.addr}`); // drops UDP both ways at the Go member; TCP still works
+    const mutedAt = Date.now();
+    const stats = async (): Promise<{ streamPingsSent: number; probesFailed: number }> => (await (await fetch(`http://${h1.http}/v1/stats`)).json()) as { streamPingsSent: number; probesFailed: number };
+    const before = await stats();
+    // Several probe periods each way.
+    await waitFor(async () => (await stats()).streamPingsSent >= before.streamPingsSent + 4 && /Was able to connect to th1 but other probes failed/.test(g1.log.join("")), 30_000);
+    expect(h1.events.filter((e) => e.t >= mutedAt && e.member === "tg1" && (e.event === "suspect" || e.event === "dead"))).toEqual([]);
+    expect(g1.log.join("")).not.toMatch(/Suspect th1 has failed/);
+    expect((await stats()).probesFailed).toBe(before.probesFailed);
+    expect(await allSee([g1, h1], [{ name: "tg1", addr: g1.addr }, { name: "th1", addr: h1.addr }])).toBe(true);
+  });
 });
