@@ -5,7 +5,7 @@
 //
 // stdout: one JSON object per line, every one with "t" (unix ms):
 //
-//	{"event":"ready","addr":"127.0.0.1:port"}
+//	{"event":"ready","addr":"127.0.0.1:port","name":...,"pid":...}
 //	{"event":"join"|"leave"|"dead"|"update","member":name,"state":...,"addr":...,"meta":...}
 //	{"event":"stats","packetsOut":n,"bytesOut":n,"members":n,"userMessages":n}
 //	{"event":"members","members":[{"name","addr","state","meta"}...]}
@@ -371,7 +371,7 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	emit(map[string]interface{}{"event": "ready", "addr": net.JoinHostPort(host, strconv.Itoa(port))})
+	emit(map[string]interface{}{"event": "ready", "addr": net.JoinHostPort(host, strconv.Itoa(port)), "name": *name, "pid": os.Getpid()})
 
 	ok := func(cmd string) { emit(map[string]interface{}{"event": "ok", "command": cmd}) }
 	scanner := bufio.NewScanner(os.Stdin)

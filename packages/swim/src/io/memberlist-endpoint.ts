@@ -28,6 +28,7 @@ import {
   type WireLimits,
   type WireStreamMessage,
 } from "../core/memberlist/codec.ts";
+import { dialableAddress } from "../core/memberlist/address.ts";
 import type { MemberlistDecodeError } from "../core/memberlist/msgpack.ts";
 import { packetFromWire, packetToWire, streamFromWire, streamToWire } from "../core/memberlist/translate.ts";
 import type { SwimMessage } from "../core/messages.ts";
@@ -161,7 +162,7 @@ export class MemberlistEndpoint implements Endpoint {
       return;
     }
     try {
-      this.transport.sendPacket(to, bytes);
+      this.transport.sendPacket(dialableAddress(to), bytes);
       this.counters.packetsOut++;
       this.counters.packetBytesOut += bytes.length;
     } catch (e) {
@@ -195,7 +196,7 @@ export class MemberlistEndpoint implements Endpoint {
       this.sink.warn("stream-gone", `dropped a ${message.type} for ${to}: its connection has closed`);
       return;
     }
-    this.transport.dial(to, this.options.streamTimeoutMs).then(
+    this.transport.dial(dialableAddress(to), this.options.streamTimeoutMs).then(
       (stream) => {
         if (this.stopped) {
           stream.close();

@@ -1,9 +1,13 @@
 /**
  * Addresses as memberlist carries them: an IP as raw bytes (4 for IPv4, 16
  * for IPv6) and a port as a 16-bit number, where heck carries one
- * "host:port" string. Formatting follows Go's `net.IP.String` and
- * `net.JoinHostPort`, so an address read from the wire prints the way the Go
- * node prints it; an IPv4 address mapped into 16 bytes prints as IPv4.
+ * "host:port" string. Formatting follows Go's `net.JoinHostPort` and
+ * RFC 5952, with one exception: an IPv4 address in its 16-byte form (Go's
+ * `net.ParseIP` result, which memberlist advertises when bound to 0.0.0.0)
+ * keeps that form as "[::ffff:a.b.c.d]:port". memberlist compares address
+ * bytes, not addresses, so relaying it as 4 bytes would look like another
+ * node claiming the name. {@link dialableAddress} gives the plain IPv4
+ * address to send to.
  */
 
 /** The two halves of an address, as memberlist's alive, indirect ping and node state messages hold them. */
@@ -38,9 +42,20 @@ export function parseIpPort(address: string): IpPort | undefined {
 export function formatIpPort(ip: Uint8Array, port: number): string | undefined {
   if (ip.length === 4) return `${ip.join(".")}:${port}`;
   if (ip.length !== 16) return undefined;
-  // Go prints an IPv4-mapped address (::ffff:a.b.c.d) as plain IPv4.
-  if (ip.subarray(0, 10).every((b) => b === 0) && ip[10] === 0xff && ip[11] === 0xff) return `${ip.subarray(12).join(".")}:${port}`;
+  if (isV4Mapped(ip)) return `[::ffff:${ip.subarray(12).join(".")}]:${port}`;
   return `[${formatIpv6(ip)}]:${port}`;
+}
+
+function isV4Mapped(ip: Uint8Array): boolean {
+  return ip.subarray(0, 10).every((b) => b === 0) && ip[10] === 0xff && ip[11] === 0xff;
+}
+
+/** Where to send for an address: "[::ffff:a.b.c.d]:port" becomes "a.b.c.d:port" (an IPv4 socket cannot send to the 16-byte form); anything else is returned as is. */
+export function dialableAddress(address: string): string {
+  if (!address.startsWith("[::ffff:")) return address;
+  const end = address.indexOf("]:");
+  const host = address.slice(8, end);
+  return end > 0 && host.includes(".") ? `${host}:${address.slice(end + 2)}` : address;
 }
 
 function parseIpv4(host: string): Uint8Array | undefined {

@@ -32,7 +32,7 @@
 import { META_MAX_BYTES, NAME_MAX_BYTES } from "../config.ts";
 import { crc32 } from "./crc32.ts";
 import { lzwCompress, lzwDecompress } from "./lzw.ts";
-import { MsgpackReader, MsgpackWriter, writeStruct, type MemberlistDecodeError } from "./msgpack.ts";
+import { MsgpackReader, MsgpackWriter, type MemberlistDecodeError } from "./msgpack.ts";
 
 /** memberlist's `messageType` values. */
 export const MEMBERLIST_TYPES = {
@@ -196,82 +196,117 @@ const EMPTY = new Uint8Array(0);
 
 // ---- encoding -------------------------------------------------------------------
 
+/*
+ * Each struct is written as go-msgpack writes it: a map whose keys are the
+ * Go field names in byte order (so "SeqNo" before "SourceAddr", "Addr"
+ * before "Incarnation"), `omitempty` fields left out when zero. The golden
+ * fixtures pin the order down byte for byte.
+ */
 function writeBody(w: MsgpackWriter, msg: WirePacketMessage | WireStreamMessage, channel: "packet" | "stream"): void {
   switch (msg.type) {
-    case "ping":
-      writeStruct(w, [
-        ["SeqNo", (x) => x.uint(msg.seqNo)],
-        ["Node", (x) => x.string(msg.node)],
-        // `codec:",omitempty"`: Go leaves zero source fields out.
-        msg.sourceAddr !== null && msg.sourceAddr.length > 0 ? ["SourceAddr", (x) => x.bytes(msg.sourceAddr)] : undefined,
-        msg.sourcePort !== 0 ? ["SourcePort", (x) => x.uint(msg.sourcePort)] : undefined,
-        msg.sourceNode !== "" ? ["SourceNode", (x) => x.string(msg.sourceNode)] : undefined,
-      ]);
+    case "ping": {
+      // `codec:",omitempty"`: Go leaves zero source fields out.
+      const addr = msg.sourceAddr !== null && msg.sourceAddr.length > 0;
+      w.mapHeader(2 + (addr ? 1 : 0) + (msg.sourceNode !== "" ? 1 : 0) + (msg.sourcePort !== 0 ? 1 : 0));
+      w.key("Node");
+      w.string(msg.node);
+      w.key("SeqNo");
+      w.uint(msg.seqNo);
+      writeSource(w, msg, addr);
       return;
-    case "indirect-ping":
-      writeStruct(w, [
-        ["SeqNo", (x) => x.uint(msg.seqNo)],
-        ["Target", (x) => x.bytes(msg.target)],
-        ["Port", (x) => x.uint(msg.port)],
-        ["Node", (x) => x.string(msg.node)],
-        ["Nack", (x) => x.bool(msg.nack)],
-        msg.sourceAddr !== null && msg.sourceAddr.length > 0 ? ["SourceAddr", (x) => x.bytes(msg.sourceAddr)] : undefined,
-        msg.sourcePort !== 0 ? ["SourcePort", (x) => x.uint(msg.sourcePort)] : undefined,
-        msg.sourceNode !== "" ? ["SourceNode", (x) => x.string(msg.sourceNode)] : undefined,
-      ]);
+    }
+    case "indirect-ping": {
+      const addr = msg.sourceAddr !== null && msg.sourceAddr.length > 0;
+      w.mapHeader(5 + (addr ? 1 : 0) + (msg.sourceNode !== "" ? 1 : 0) + (msg.sourcePort !== 0 ? 1 : 0));
+      w.key("Nack");
+      w.bool(msg.nack);
+      w.key("Node");
+      w.string(msg.node);
+      w.key("Port");
+      w.uint(msg.port);
+      w.key("SeqNo");
+      w.uint(msg.seqNo);
+      writeSource(w, msg, addr);
+      w.key("Target");
+      w.bytes(msg.target);
       return;
+    }
     case "ack":
-      writeStruct(w, [
-        ["SeqNo", (x) => x.uint(msg.seqNo)],
-        ["Payload", (x) => x.bytes(msg.payload)],
-      ]);
+      w.mapHeader(2);
+      w.key("Payload");
+      w.bytes(msg.payload);
+      w.key("SeqNo");
+      w.uint(msg.seqNo);
       return;
     case "nack":
-      writeStruct(w, [["SeqNo", (x) => x.uint(msg.seqNo)]]);
+      w.mapHeader(1);
+      w.key("SeqNo");
+      w.uint(msg.seqNo);
       return;
     case "err":
-      writeStruct(w, [["Error", (x) => x.string(msg.error)]]);
+      w.mapHeader(1);
+      w.key("Error");
+      w.string(msg.error);
       return;
     case "suspect":
     case "dead":
-      writeStruct(w, [
-        ["Incarnation", (x) => x.uint(msg.incarnation)],
-        ["Node", (x) => x.string(msg.node)],
-        ["From", (x) => x.string(msg.from)],
-      ]);
+      w.mapHeader(3);
+      w.key("From");
+      w.string(msg.from);
+      w.key("Incarnation");
+      w.uint(msg.incarnation);
+      w.key("Node");
+      w.string(msg.node);
       return;
     case "alive":
-      writeStruct(w, [
-        ["Incarnation", (x) => x.uint(msg.incarnation)],
-        ["Node", (x) => x.string(msg.node)],
-        ["Addr", (x) => x.bytes(msg.addr)],
-        ["Port", (x) => x.uint(msg.port)],
-        ["Meta", (x) => x.bytes(msg.meta)],
-        ["Vsn", (x) => x.bytes(msg.vsn)],
-      ]);
+      w.mapHeader(6);
+      w.key("Addr");
+      w.bytes(msg.addr);
+      w.key("Incarnation");
+      w.uint(msg.incarnation);
+      w.key("Meta");
+      w.bytes(msg.meta);
+      w.key("Node");
+      w.string(msg.node);
+      w.key("Port");
+      w.uint(msg.port);
+      w.key("Vsn");
+      w.bytes(msg.vsn);
       return;
     case "push-pull":
-      writeStruct(w, [
-        ["Nodes", (x) => x.uint(msg.nodes.length)],
-        ["UserStateLen", (x) => x.uint(msg.userState.length)],
-        ["Join", (x) => x.bool(msg.join)],
-      ]);
+      w.mapHeader(3);
+      w.key("Join");
+      w.bool(msg.join);
+      w.key("Nodes");
+      w.uint(msg.nodes.length);
+      w.key("UserStateLen");
+      w.uint(msg.userState.length);
       for (const n of msg.nodes) {
-        writeStruct(w, [
-          ["Name", (x) => x.string(n.name)],
-          ["Addr", (x) => x.bytes(n.addr)],
-          ["Port", (x) => x.uint(n.port)],
-          ["Meta", (x) => x.bytes(n.meta)],
-          ["Incarnation", (x) => x.uint(n.incarnation)],
-          ["State", (x) => x.uint(n.state)],
-          ["Vsn", (x) => x.bytes(n.vsn)],
-        ]);
+        w.mapHeader(7);
+        w.key("Addr");
+        w.bytes(n.addr);
+        w.key("Incarnation");
+        w.uint(n.incarnation);
+        w.key("Meta");
+        w.bytes(n.meta);
+        w.key("Name");
+        w.string(n.name);
+        w.key("Port");
+        w.uint(n.port);
+        w.key("State");
+        w.uint(n.state);
+        w.key("Vsn");
+        w.bytes(n.vsn);
       }
       w.raw(msg.userState);
       return;
     case "user":
       // On a packet the payload is simply the rest; on a stream a header gives its length.
-      if (channel === "stream") writeStruct(w, [["UserMsgLen", (x) => x.uint(msg.payload.length)]]);
+      if (channel === "stream") {
+        w.mapHeader(1);
+        w.key("UserMsgLen");
+        w.uint(msg.payload.length);
+      }
       w.raw(msg.payload);
       return;
     case "compound": {
@@ -292,12 +327,28 @@ function writeBody(w: MsgpackWriter, msg: WirePacketMessage | WireStreamMessage,
   }
 }
 
+/** The optional source fields of a ping or indirect ping, in key order (SourceAddr, SourceNode, SourcePort). */
+function writeSource(w: MsgpackWriter, msg: { sourceAddr: Uint8Array | null; sourcePort: number; sourceNode: string }, addr: boolean): void {
+  if (addr) {
+    w.key("SourceAddr");
+    w.bytes(msg.sourceAddr);
+  }
+  if (msg.sourceNode !== "") {
+    w.key("SourceNode");
+    w.string(msg.sourceNode);
+  }
+  if (msg.sourcePort !== 0) {
+    w.key("SourcePort");
+    w.uint(msg.sourcePort);
+  }
+}
+
 function writeCompressBody(w: MsgpackWriter, plain: Uint8Array): void {
-  const buf = lzwCompress(plain);
-  writeStruct(w, [
-    ["Algo", (x) => x.uint(0)],
-    ["Buf", (x) => x.bytes(buf)],
-  ]);
+  w.mapHeader(2);
+  w.key("Algo");
+  w.uint(0);
+  w.key("Buf");
+  w.bytes(lzwCompress(plain));
 }
 
 /** Encodes one packet message (type byte and body; a compound with its parts; a compressed one with its LZW). */

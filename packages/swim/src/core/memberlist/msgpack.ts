@@ -195,6 +195,12 @@ export class MsgpackReader {
   string(field: string, maxLen: number): string {
     const raw = this.bytesOrNil(field, maxLen);
     if (this.error || raw === null || raw.length === 0) return "";
+    // Field names, node names and most everything else are ASCII: no decoder call for those.
+    if (raw.length <= 64) {
+      let ascii = true;
+      for (let i = 0; i < raw.length; i++) if (raw[i]! >= 0x80) ascii = false;
+      if (ascii) return String.fromCharCode.apply(null, raw as unknown as number[]);
+    }
     try {
       return utf8.decode(raw);
     } catch (_e) {
@@ -395,7 +401,32 @@ export class MsgpackWriter {
   }
 
   string(s: string): void {
+    const n = s.length;
+    if (n < 32) {
+      // ASCII (names, field names): written in place, no encoder call.
+      this.room(1 + n);
+      const start = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        this.buf[start + i] = c;
+      }
+      if (i === n) {
+        this.buf[this.pos] = 0xa0 | n;
+        this.pos = start + n;
+        return;
+      }
+    }
     this.bytes(utf8Encoder.encode(s));
+  }
+
+  /**
+   * A struct field's name. Callers write a struct's fields in byte order of
+   * their names, as go-msgpack does (see writeStruct for the general form).
+   */
+  key(name: string): void {
+    this.string(name);
   }
 
   mapHeader(n: number): void {

@@ -184,10 +184,19 @@ function invalid(field: string, detail: string): MemberlistDecodeError {
 
 // ---- heck -> memberlist --------------------------------------------------------------
 
+/** Parsed addresses: a member sends to and about the same few addresses all the time. Bounded, cleared when full. */
+const parsedAddresses = new Map<Address, { ip: Uint8Array; port: number }>();
+const PARSED_ADDRESSES_MAX = 4096;
+
 /** Splits a heck address; throws a RangeError for one memberlist cannot carry (a host name): a configuration bug, not input. */
 function ipPort(addr: Address, field: string): { ip: Uint8Array; port: number } {
-  const parsed = parseIpPort(addr);
-  if (parsed === undefined || parsed.port === 0) throw new RangeError(`memberlist: ${field} must be an IP address with a port, got ${JSON.stringify(addr)}`);
+  let parsed = parsedAddresses.get(addr);
+  if (parsed === undefined) {
+    parsed = parseIpPort(addr);
+    if (parsed === undefined || parsed.port === 0) throw new RangeError(`memberlist: ${field} must be an IP address with a port, got ${JSON.stringify(addr)}`);
+    if (parsedAddresses.size >= PARSED_ADDRESSES_MAX) parsedAddresses.clear();
+    parsedAddresses.set(addr, parsed);
+  }
   return parsed;
 }
 
