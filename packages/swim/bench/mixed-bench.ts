@@ -36,6 +36,8 @@ const SHAPES: Shape[] = [
 /** One cluster's figures; detection keyed by the kind of member killed. */
 interface Figures {
   convergeMs: number | null;
+  /** When the last member of each kind completed its view (heck's own wire and memberlist's counted as heck). */
+  convergeByKindMs: Partial<Record<"heck" | "memberlist", number>>;
   deadAllMs: Partial<Record<"heck" | "memberlist", number | null>>;
   pktPerNodeSec: number;
   bytesPerNodeSec: number;
@@ -76,18 +78,23 @@ async function measure(shape: Shape, n: number, run: number, bins: Bins, steady:
     const t0 = Date.now();
     for (const p of procs.slice(1)) p.child.stdin!.write(`join ${procs[0]!.addr}\n`);
     let convergeMs: number | null = null;
+    const convergeByKindMs: Figures["convergeByKindMs"] = {};
     if (await waitUntil(() => procs.every((p) => p.present.size === n), 120_000)) {
       // The moment the last member completed its view, from the processes' own clocks.
       let last = t0;
-      for (const p of procs) {
+      procs.forEach((p, i) => {
         const seen = new Set([p.name]);
+        let complete = t0;
         for (const e of p.events) {
           const m = e.member as string | undefined;
           if (m === undefined || e.event === "dead" || e.event === "leave" || seen.has(m)) continue;
           seen.add(m);
-          if (seen.size === n) last = Math.max(last, e.t);
+          if (seen.size === n) complete = e.t;
         }
-      }
+        last = Math.max(last, complete);
+        const kind = kinds[i] === "memberlist" ? "memberlist" : "heck";
+        convergeByKindMs[kind] = Math.max(convergeByKindMs[kind] ?? 0, complete - t0);
+      });
       convergeMs = last - t0;
     }
     let load = { pktPerNodeSec: NaN, bytesPerNodeSec: NaN, cpuPctPerNode: NaN, loadavg: loadavg()[0]! };
@@ -126,7 +133,7 @@ async function measure(shape: Shape, n: number, run: number, bins: Bins, steady:
       alive.delete(victim);
       deadAllMs[victimKind] = await killAndTime(victim, [...alive]);
     }
-    return { convergeMs, deadAllMs, ...load };
+    return { convergeMs, convergeByKindMs, deadAllMs, ...load };
   } finally {
     await stopAll(procs);
   }
@@ -160,7 +167,8 @@ export async function benchMixed(bins: Bins, sizes: number[], runs: number, sett
         const dead = Object.entries(f.deadAllMs)
           .map(([k, v]) => `${k} member dead at all ${v ?? "never"} ms`)
           .join(", ");
-        log(`   N=${n} run ${r + 1} ${shape.label.padEnd(26)} converge ${f.convergeMs ?? "never"} ms, ${dead}${load} (load average ${f.loadavg.toFixed(1)})`);
+        const byKind = shape.label === "mixed" ? ` (last heck member ${f.convergeByKindMs.heck} ms, last memberlist member ${f.convergeByKindMs.memberlist} ms)` : "";
+        log(`   N=${n} run ${r + 1} ${shape.label.padEnd(26)} converge ${f.convergeMs ?? "never"} ms${byKind}, ${dead}${load} (load average ${f.loadavg.toFixed(1)})`);
       }
     }
     const summary: Record<string, Record<string, number | null>> = {};
