@@ -39,6 +39,8 @@ rl.on("line", (line) => {
   const [cmd, ...rest] = line.trim().split(/\s+/);
   switch (cmd) {
     case "join":
+      // When this process got to the join: the benchmark separates a busy machine's scheduling delay from the protocol's.
+      emit({ event: "joining" });
       member.join(rest).then(
         (p) => emit({ event: "joined", contacted: p.succeeded.length }),
         (e: Error) => emit({ event: "error", message: e.message }),

@@ -9,7 +9,7 @@
 //	{"event":"join"|"leave"|"dead"|"update","member":name,"state":...,"addr":...,"meta":...}
 //	{"event":"stats","packetsOut":n,"bytesOut":n,"members":n,"userMessages":n}
 //	{"event":"members","members":[{"name","addr","state","meta"}...]}
-//	{"event":"joined","contacted":n} / {"event":"bye"} / {"event":"ok","command":...}
+//	{"event":"joining"} then {"event":"joined","contacted":n} / {"event":"bye"} / {"event":"ok","command":...}
 //	{"event":"error","message":...}
 //
 // stdin, one command a line:
@@ -382,6 +382,8 @@ func main() {
 		}
 		switch fields[0] {
 		case "join":
+			// When this process got to the join: the benchmark separates a busy machine's scheduling delay from the protocol's.
+			emit(map[string]interface{}{"event": "joining"})
 			go func(seeds []string) {
 				n, err := list.Join(seeds)
 				if err != nil {
