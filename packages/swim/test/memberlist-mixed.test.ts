@@ -108,14 +108,28 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
       expect(at, `${h.name} declared g3 dead`).toBeDefined();
       expect(at! - killedAt, `${h.name}: detection within ${bound} ms`).toBeLessThanOrEqual(bound);
     }
-    for (const g of [g1, g2]) expect(g.eventTime("dead", "g3", killedAt), `${g.name} declared g3 dead`).toBeDefined();
+    for (const g of [g1, g2]) {
+      const at = g.eventTime("dead", "g3", killedAt);
+      expect(at, `${g.name} declared g3 dead`).toBeDefined();
+      expect(at! - killedAt, `${g.name}: detection within ${bound} ms`).toBeLessThanOrEqual(bound);
+    }
 
-    // And the other way: kill -9 a heck member; the memberlist members (and the heck ones) declare it dead.
+    // And the other way: kill -9 a heck member; the memberlist members and the heck ones declare it dead, within the same bound.
+    const heckBound = detectionBoundNoLossMs(heckConfig, 5);
     const heckKilledAt = Date.now();
     h3.proc.kill("SIGKILL");
     await h3.exited;
-    await waitFor(() => noneSeeAlive([h1, h2, g1, g2], "h3", "dead"), bound + 20_000);
-    for (const g of [g1, g2]) expect(g.eventTime("dead", "h3", heckKilledAt), `${g.name} declared h3 dead`).toBeDefined();
+    await waitFor(() => noneSeeAlive([h1, h2, g1, g2], "h3", "dead"), heckBound + 20_000);
+    for (const h of [h1, h2]) {
+      const at = h.events.find((e) => e.member === "h3" && e.event === "dead" && e.t >= heckKilledAt)?.t;
+      expect(at, `${h.name} declared h3 dead`).toBeDefined();
+      expect(at! - heckKilledAt, `${h.name}: detection within ${heckBound} ms`).toBeLessThanOrEqual(heckBound);
+    }
+    for (const g of [g1, g2]) {
+      const at = g.eventTime("dead", "h3", heckKilledAt);
+      expect(at, `${g.name} declared h3 dead`).toBeDefined();
+      expect(at! - heckKilledAt, `${g.name}: detection within ${heckBound} ms`).toBeLessThanOrEqual(heckBound);
+    }
   });
 
   it("leaves gracefully both ways, restarts with a higher incarnation, and carries metadata updates both ways", { timeout: 150_000 }, async () => {
@@ -185,6 +199,10 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     await waitFor(() => allSee(all, everyone), 30_000);
 
     const startedAt = Date.now();
+    const probeStats = async (h: Agent): Promise<{ ok: number; wrongKey: number }> => {
+      const s = (await (await fetch(`http://${h.http}/v1/stats`)).json()) as { probesStarted: number; probesFailed: number; driver: { wrongKey: number } };
+      return { ok: s.probesStarted - s.probesFailed, wrongKey: s.driver.wrongKey };
+    };
     for (const [verb, key] of [
       ["install", k2],
       ["use", k2],
@@ -193,8 +211,11 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
       const r = await runCli(["keys", verb, "--key", key, "--http", `${h1.http},${h2.http}`]);
       expect(r.code, r.stderr).toBe(0);
       for (const g of [g1, g2]) await g.run(`key-${verb} ${key}`);
-      // Let a few protocol periods and a push-pull run on the new keys.
-      await new Promise((r) => setTimeout(r, 1500));
+      // Before the next step, every heck member completes a round of probes (one per other member, two of
+      // them Go members) on the keys as they now are: the pings and acks crossed both kinds on this step's keys.
+      const before = await Promise.all([h1, h2].map(probeStats));
+      await waitFor(async () => (await Promise.all([h1, h2].map(probeStats))).every((s, i) => s.ok >= before[i]!.ok + 3), 20_000);
+      expect((await Promise.all([h1, h2].map(probeStats))).map((s) => s.wrongKey)).toEqual(before.map((s) => s.wrongKey));
     }
     expect(await allSee(all, everyone)).toBe(true);
     for (const h of [h1, h2]) expect(h.events.filter((e) => e.t >= startedAt && (e.event === "dead" || e.event === "leave" || e.event === "suspect")), h.name).toEqual([]);
@@ -216,6 +237,9 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     expect(s1.driver.wrongKey).toBeGreaterThan(0);
     expect(s2.driver.plaintextRejected).toBeGreaterThan(0);
     expect(await allSee(all, everyone)).toBe(true);
+    // Kept out: nobody lists the member with the stale key, and it lists only itself.
+    for (const m of all) expect((await view(m)).has("eg3"), m.name).toBe(false);
+    expect([...(await view(staleGo)).keys()]).toEqual(["eg3"]);
     for (const m of [g1, g2]) expect(m.child.exitCode).toBe(null);
     for (const m of [h1, h2]) expect(m.proc.exitCode).toBe(null);
 
@@ -245,9 +269,16 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
 
     // Heal. Gossip cannot cross by itself (each side holds the other dead); a push-pull across the
     // cut (heck retries a dead member every reconnect interval, Serf's reconnect) makes both refute.
+    const reconnects = async (): Promise<number> => {
+      const all = await Promise.all([h1, h2].map(async (h) => ((await (await fetch(`http://${h.http}/v1/stats`)).json()) as { reconnects: number }).reconnects));
+      return all.reduce((a, b) => a + b, 0);
+    };
+    const reconnectsBefore = await reconnects();
     for (const h of [h1, h2]) await fetch(`http://${h.http}/v1/faults`, { method: "POST", body: JSON.stringify({ unblock: true }) });
     for (const g of [g1, g2]) await g.run("unblock");
     await waitFor(() => allSee(all, everyone), 90_000);
+    // The views merged through push-pulls the heck members started towards members they held dead.
+    expect(await reconnects()).toBeGreaterThan(reconnectsBefore);
   });
 
   it("without UDP between them, a heck member and a memberlist member keep each other alive through TCP pings, and user messages are counted", { timeout: 90_000 }, async () => {
