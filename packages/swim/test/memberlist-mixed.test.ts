@@ -248,7 +248,7 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     await waitFor(() => noneSeeAlive([h1, h2, g1], "eg2", "dead"), detectionBoundNoLossMs(heckConfig, 4) + 20_000);
   });
 
-  it("a partition between the heck members and the memberlist members heals: the views merge through push-pull", { timeout: 180_000 }, async () => {
+  it("a partition between the heck members and the memberlist members heals: both sides refute and the views merge", { timeout: 180_000 }, async () => {
     const g1 = await go("pg1");
     const h1 = await heck("ph1", ["--join", g1.addr]);
     const [g2, h2] = await Promise.all([go("pg2"), heck("ph2", ["--join", g1.addr])]);
@@ -267,18 +267,12 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     expect(await allSee([h1, h2], [{ name: "ph1", addr: h1.addr }, { name: "ph2", addr: h2.addr }])).toBe(true);
     expect(await allSee([g1, g2], [{ name: "pg1", addr: g1.addr }, { name: "pg2", addr: g2.addr }])).toBe(true);
 
-    // Heal. Gossip cannot cross by itself (each side holds the other dead); a push-pull across the
-    // cut (heck retries a dead member every reconnect interval, Serf's reconnect) makes both refute.
-    const reconnects = async (): Promise<number> => {
-      const all = await Promise.all([h1, h2].map(async (h) => ((await (await fetch(`http://${h.http}/v1/stats`)).json()) as { reconnects: number }).reconnects));
-      return all.reduce((a, b) => a + b, 0);
-    };
-    const reconnectsBefore = await reconnects();
+    // Heal. Each side holds the other dead, so neither probes the other; what crosses is what both
+    // send to recently dead members (gossip to the dead; heck's reconnect push-pulls), and each side
+    // refutes the death it hears of.
     for (const h of [h1, h2]) await fetch(`http://${h.http}/v1/faults`, { method: "POST", body: JSON.stringify({ unblock: true }) });
     for (const g of [g1, g2]) await g.run("unblock");
     await waitFor(() => allSee(all, everyone), 90_000);
-    // The views merged through push-pulls the heck members started towards members they held dead.
-    expect(await reconnects()).toBeGreaterThan(reconnectsBefore);
   });
 
   it("without UDP between them, a heck member and a memberlist member keep each other alive through TCP pings, and user messages are counted", { timeout: 90_000 }, async () => {
