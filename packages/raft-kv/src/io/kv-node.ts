@@ -373,7 +373,11 @@ export class RaftKvNode {
     this.timerAtMs = Infinity;
     if (this.stopped) return;
     // A timer may fire a fraction of a millisecond before its deadline by the monotonic clock: it is due.
+    const missedBefore = this.replica.ticksMissed;
     this.replica.tick(Math.max(monotonicMs(), at));
+    const missed = this.replica.ticksMissed - missedBefore;
+    // The replica checks the clock on every input; a jump shows here first when the process was paused.
+    if (missed >= this.opts.electionTick) this.log(`the clock jumped ${missed} ticks (${missed * this.opts.tickMs} ms) past the last tick: paused or stalled; the lease aged by as much`);
     this.schedule();
   }
 

@@ -139,6 +139,23 @@ describe("lease-based reads (§6.4.1)", () => {
     expect(drain(leader).readStates).toEqual([]);
   });
 
+  it("ticks the caller missed (a paused process) age the lease: a leader paused past it takes a heartbeat round", () => {
+    const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true, electionTick: 10 });
+    pump.tickAll(1);
+    const leader = pump.node("n1");
+    // A pause of a few ticks leaves some lease: reads are still served from it.
+    leader.ticksMissed(3);
+    leader.readIndex("short-pause");
+    expect(drain(leader).readStates.map((r) => r.requestCtx)).toEqual(["short-pause"]);
+    // SIGSTOP for longer than the election timeout: the followers may have elected another leader meanwhile.
+    leader.ticksMissed(10);
+    expect(leader.role).toBe("leader");
+    leader.readIndex("after-long-pause");
+    const d = drain(leader);
+    expect(d.readStates).toEqual([]);
+    expect(d.messages.filter((m) => m.type === "heartbeat")).toHaveLength(2);
+  });
+
   it("a leader that sent TimeoutNow serves no more lease reads (a transfer election ignores leases)", () => {
     const pump = bootstrapCluster(THREE, "n1", { readOnlyOption: "leaseBased", checkQuorum: true });
     pump.tickAll(1);

@@ -134,6 +134,36 @@ describe("the read barrier (ReadIndex, §6.4)", () => {
   });
 });
 
+describe("lease reads under a paused leader (§6.4.1)", () => {
+  it("a leader stopped past its lease, asked to read the moment it resumes, does not answer from the old lease", () => {
+    const c = new ReplicaCluster(["n1", "n2", "n3"], {}, { readOnlyOption: "leaseBased", checkQuorum: true, preVote: true });
+    c.elect("n1");
+    c.advance(30);
+    expect(c.put("n1", "k", "old").outcome?.ok).toBe(true);
+    // The lease is live: a read is served from it, with no heartbeat round.
+    let served: string | undefined;
+    c.node("n1").readBarrier(c.nowMs, () => (served = c.value("n1", "k")));
+    c.settle();
+    expect(served).toBe("old");
+    // SIGSTOP n1 for 10 election timeouts: the others elect a new leader and accept a write.
+    c.pause("n1");
+    c.advance(1_000);
+    const leader = ["n2", "n3"].find((id) => c.node(id).role === "leader")!;
+    expect(leader).toBeDefined();
+    expect(c.put(leader, "k", "new").outcome?.ok).toBe(true);
+    // SIGCONT: the first thing n1 does is a client read, before any tick or message from the new leader.
+    c.resume("n1");
+    let outcome: { error?: string; value?: string } | undefined;
+    c.node("n1").readBarrier(c.nowMs, (error) => (outcome = error ? { error: error.code } : { value: c.value("n1", "k") }));
+    c.settle();
+    c.advance(200);
+    // Either refused or read after catching up: never the value from before the pause.
+    expect(outcome).toBeDefined();
+    expect(outcome!.value).not.toBe("old");
+    expect(c.node("n1").ticksMissed).toBeGreaterThanOrEqual(99);
+  });
+});
+
 describe("membership administration (§4.2.1, §3.10)", () => {
   it("adds a member as a learner, promotes it once it has caught up, and removing the leader itself hands leadership over", () => {
     const c = new ReplicaCluster(["n1", "n2", "n3"]);

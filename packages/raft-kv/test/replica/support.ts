@@ -7,6 +7,7 @@
 import { createPrng } from "@heck/sim";
 import { DEFAULT_KV_STORE_CONFIG, utf8, type WriteOp } from "../../src/core/kv/index.ts";
 import { MemoryStorage, Replica, processReadies, type Envelope, type ProposalOutcome, type ReplicaTiming } from "../../src/core/replica/index.ts";
+import type { RaftConfig } from "../../src/core/raft/types.ts";
 
 /** One member: its replica and its disk. */
 export interface Member {
@@ -24,12 +25,15 @@ export class ReplicaCluster {
   /** Envelopes for which this returns true are dropped (a partition). */
   drop: (from: string, to: string, envelope: Envelope) => boolean = () => false;
   nowMs = 0;
+  /** Members stopped like SIGSTOP: not ticked, and envelopes to them wait in `held` until `resume`. */
+  readonly paused = new Set<string>();
+  private held: Array<{ to: string; envelope: Envelope }> = [];
 
-  constructor(ids: string[], timing: Partial<ReplicaTiming> = {}) {
+  constructor(ids: string[], timing: Partial<ReplicaTiming> = {}, raft: Partial<Omit<RaftConfig, "id" | "prng">> = {}) {
     for (const id of ids) {
       const storage = new MemoryStorage();
       const replica = new Replica({
-        raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 },
+        raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1, ...raft },
         start: { bootstrap: ids },
         kvConfig: DEFAULT_KV_STORE_CONFIG,
         incarnation: "t",
@@ -52,13 +56,26 @@ export class ReplicaCluster {
     if (!this.drop(from, to, envelope)) this.queue.push({ to, envelope });
   }
 
+  /** Stops `id` (SIGSTOP): it runs nothing and receives nothing until `resume`. */
+  pause(id: string): void {
+    this.paused.add(id);
+  }
+
+  /** Resumes `id` (SIGCONT): what was sent to it meanwhile is queued, not yet delivered (the next `settle` does). */
+  resume(id: string): void {
+    this.paused.delete(id);
+    this.queue.push(...this.held.filter((h) => h.to === id));
+    this.held = this.held.filter((h) => h.to !== id);
+  }
+
   /** Runs every member's Ready loop and delivers envelopes until none are left. */
   settle(): void {
     for (let step = 0; step < 100_000; step++) {
-      for (const [id, m] of this.members) processReadies(m.replica, m.storage, (msg) => this.post(id, msg.to, { kind: "raft", message: msg }), this.nowMs);
+      for (const [id, m] of this.members) if (!this.paused.has(id)) processReadies(m.replica, m.storage, (msg) => this.post(id, msg.to, { kind: "raft", message: msg }), this.nowMs);
       const next = this.queue.shift();
       if (next === undefined) return;
-      this.members.get(next.to)?.replica.receive(next.envelope, this.nowMs);
+      if (this.paused.has(next.to)) this.held.push(next);
+      else this.members.get(next.to)?.replica.receive(next.envelope, this.nowMs);
     }
     throw new Error("ReplicaCluster.settle: message budget exhausted");
   }
@@ -68,7 +85,7 @@ export class ReplicaCluster {
     const end = this.nowMs + ms;
     while (this.nowMs < end) {
       this.nowMs = Math.min(end, this.nowMs + 10);
-      for (const m of this.members.values()) m.replica.tick(this.nowMs);
+      for (const [id, m] of this.members) if (!this.paused.has(id)) m.replica.tick(this.nowMs);
       this.settle();
     }
   }

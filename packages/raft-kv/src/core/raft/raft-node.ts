@@ -365,6 +365,18 @@ export class RaftNode {
     else this.tickElection();
   }
 
+  /**
+   * The caller's clock passed `ticks` ticks it never ran (the process was
+   * paused, or its event loop stalled). They are not replayed, but they age
+   * the lease: §6.4.1's lease is a span of time during which the other
+   * members' election timers cannot fire, and those timers kept running.
+   * A gap as long as the lease drops it, so the next read takes a heartbeat
+   * round (and finds out whether this node is still leader).
+   */
+  ticksMissed(ticks: number): void {
+    if (ticks > 0 && this.state === "leader") this.leaderTicks += ticks;
+  }
+
   private tickElection(): void {
     this.electionElapsed++;
     if (this.promotable() && this.electionElapsed >= this.randomizedElectionTimeout) {

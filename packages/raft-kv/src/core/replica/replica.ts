@@ -133,6 +133,7 @@ export class Replica {
   /** Set by a Ready that committed entries on the leader: announce the commit after advance(), now or after the delay. */
   private commitNews: "none" | "later" | "now" = "none";
   private commitAtMs = Infinity;
+  private missedTicks = 0;
 
   constructor(options: ReplicaOptions) {
     this.id = options.raft.id;
@@ -239,6 +240,7 @@ export class Replica {
 
   /** Time has reached `nowMs`: expire what is due, then run a Raft tick if one is due. */
   tick(nowMs: number): void {
+    this.observeClock(nowMs);
     this.proposals.expire(nowMs);
     this.reads.expire(nowMs);
     this.admin.expire(nowMs);
@@ -251,9 +253,31 @@ export class Replica {
     if (nowMs >= this.nextTickMs) {
       this.raft.tick();
       this.nextTickMs += this.timing.tickMs;
-      // Behind by more than a tick (a stalled event loop): skip the missed ticks rather than run a burst of them.
-      if (this.nextTickMs <= nowMs) this.nextTickMs = nowMs + this.timing.tickMs;
     }
+  }
+
+  /** Ticks that were due but never ran because the clock jumped past them (a paused or stalled process), since start. */
+  get ticksMissed(): number {
+    return this.missedTicks;
+  }
+
+  /**
+   * Every input checks the monotonic clock against the next tick's deadline:
+   * more than a tick past it means ticks were missed (SIGSTOP, a stalled
+   * event loop). They are skipped rather than run in a burst (a burst would
+   * fire elections and heartbeats at once), but Raft counts them toward the
+   * leader's lease, so a leader that was paused longer than its lease cannot
+   * serve a lease read from before the pause (etcd's docs warn of the same
+   * for clock drift). It runs before the input itself: a client read that
+   * arrives first after a pause already sees the lease aged.
+   */
+  private observeClock(nowMs: number): void {
+    const late = nowMs - this.nextTickMs;
+    if (late < this.timing.tickMs) return;
+    const missed = Math.floor(late / this.timing.tickMs);
+    this.missedTicks += missed;
+    this.raft.ticksMissed(missed);
+    this.nextTickMs += missed * this.timing.tickMs;
   }
 
   /** The earliest time `tick` has something to do. */
@@ -263,6 +287,7 @@ export class Replica {
 
   /** One envelope from a peer. Raft messages addressed to another node are ignored. */
   receive(envelope: Envelope, nowMs: number): void {
+    this.observeClock(nowMs);
     switch (envelope.kind) {
       case "raft":
         if (envelope.message.to === this.id) this.raft.step(envelope.message);
@@ -297,6 +322,7 @@ export class Replica {
 
   /** Waits until this node has applied every write committed before the call (ReadIndex, §6.4). Returns a cancel function. */
   readBarrier(nowMs: number, done: (error: ServerError | undefined) => void): () => void {
+    this.observeClock(nowMs);
     return this.reads.wait(nowMs, done);
   }
 
