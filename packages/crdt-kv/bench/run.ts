@@ -28,7 +28,7 @@ import { deltaBytes, KvState, type KvDelta } from "../src/core/store/kv-state.ts
 import { KvNode } from "../src/core/store/node.ts";
 import { kvCodec, type KvMessage } from "../src/core/store/messages.ts";
 import { SYNC_ALGORITHMS, type SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
-import { utf8Length } from "../src/core/utf8.ts";
+import { utf8Length } from "@heck/sim";
 import { LatticeNode, type LatticeMessage, type Workload } from "./lattice-node.ts";
 import { binaryTree, randomRegular, type Topology } from "./topology.ts";
 

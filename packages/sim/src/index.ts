@@ -3,11 +3,14 @@
  * `@heck/sim`: the deterministic-simulation kit shared by every distributed
  * stage: a seeded, forkable PRNG, clocks, the transport contracts with
  * simulated and real (UDP/TCP) implementations, a simulation runner with
- * fault schedules and seed replay, and a linearizability checker.
+ * fault schedules and seed replay, and a linearizability checker; and the
+ * small helpers every stage would otherwise write again (`utf8Length` here,
+ * `fsyncDir` in `@heck/sim/io`, JSON over HTTP in `@heck/sim/http`).
  *
  * This entry point is pure (safe to import from any `src/core`); the real
- * transports, the system clock and file I/O are in `@heck/sim/io`, and the
- * test helpers (transport contract suite, seed lists) in `@heck/sim/testing`.
+ * transports, the system clock and file I/O are in `@heck/sim/io`, the JSON
+ * HTTP helpers in `@heck/sim/http`, and the test helpers (transport
+ * contract suite, seed lists) in `@heck/sim/testing`.
  */
 export type * from "./core/types.ts";
 // Type-only: the promise-returning transport contract lives with the edges (src/io/transport.ts).
@@ -15,6 +18,7 @@ export type { StreamTransport, Transport } from "./io/transport.ts";
 export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/ready.ts";
 export { SimDisk, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
+export { utf8Length } from "./core/utf8.ts";
 export { ManualClock } from "./core/manual-clock.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";
 export {

@@ -5,7 +5,7 @@
  * sockets in src/io.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { request } from "undici";
+import { callJson } from "@heck/sim/http";
 import { ConfigError, presetConfig, resolveConfig, withoutLifeguard, type PresetName, type SwimConfig } from "./core/config.ts";
 import type { MemberEvent } from "./core/types.ts";
 import { startHttpApi, type MemberJson } from "./io/http-api.ts";
@@ -212,21 +212,10 @@ program
 // ---- members / leave / keys ----------------------------------------------------
 
 async function call(http: string, method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
-  const res = await request(`http://${http}${path}`, {
-    method,
-    ...(body !== undefined ? { body: JSON.stringify(body), headers: { "content-type": "application/json" } } : {}),
-    headersTimeout: 10_000,
-    bodyTimeout: 10_000,
-  });
-  const text = await res.body.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (e) {
-    throw new Error(`${http}${path}: HTTP ${res.statusCode}, not JSON: ${text.slice(0, 200)}`, { cause: e });
-  }
-  if (res.statusCode >= 400) throw new Error(`${http}${path}: ${(parsed as { error?: string }).error ?? `HTTP ${res.statusCode}`}`);
-  return parsed;
+  const res = await callJson(method, `http://${http}${path}`, body !== undefined ? { body } : {});
+  if (!res.json) throw new Error(`${http}${path}: HTTP ${res.status}, not JSON: ${res.text.slice(0, 200)}`);
+  if (res.status >= 400) throw new Error(`${http}${path}: ${(res.body as { error?: string }).error ?? `HTTP ${res.status}`}`);
+  return res.body;
 }
 
 program

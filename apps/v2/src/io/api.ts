@@ -22,6 +22,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import { parseFaultCommand } from "@heck/sim";
+import { readJson as readJsonBody, sendJson } from "@heck/sim/http";
 import { parseTarget } from "@heck/v1-checker";
 import { HEALTH_STATUSES, type HealthStatus } from "../core/types.ts";
 import type { Agent } from "./agent.ts";
@@ -110,32 +111,18 @@ export function nodeView(agent: Agent) {
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
-  res.end(text);
+  sendJson(res, status, body, { headers: { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" } });
 }
 
+/**
+ * A JSON request body: content-type application/json required, at most
+ * {@link MAX_BODY_BYTES}; past the limit the rest is drained (up to 16 times
+ * the limit) so the client reads our 413 instead of a reset.
+ */
 async function readJson(req: IncomingMessage): Promise<unknown> {
-  const type = req.headers["content-type"] ?? "";
-  if (!/^application\/json\b/.test(type)) throw new HttpError(415, "body: send JSON with content-type: application/json", "body");
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    // Past the limit, keep draining (so the client reads our 413 instead of
-    // a reset), up to 16 times the limit, then cut the connection.
-    if (size > 16 * MAX_BODY_BYTES) {
-      req.destroy();
-      break;
-    }
-    if (size <= MAX_BODY_BYTES) chunks.push(chunk as Buffer);
-  }
-  if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`, "body");
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as unknown;
-  } catch (e) {
-    throw new HttpError(400, `body: not valid JSON (${(e as Error).message})`, "body");
-  }
+  const body = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES, requireJsonContentType: true, drainUpToBytes: 16 * MAX_BODY_BYTES });
+  if (!body.ok) throw new HttpError(body.status, body.error, "body");
+  return body.value;
 }
 
 /** The API server of one agent. */

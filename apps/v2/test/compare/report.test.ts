@@ -8,7 +8,8 @@ import { describe, expect, it } from "vitest";
 import { registerCompareCommand } from "../../src/compare/command.ts";
 import { fmtMs, fmtShare, parseMarkdownTables } from "../../src/compare/report/format.ts";
 import { barChart, esc, lineChart, niceTicks } from "../../src/compare/report/svg.ts";
-import { crdtPayloadBytes, utf8Length } from "../../src/compare/sim/crdt-store.ts";
+import { utf8Length } from "@heck/sim";
+import { crdtPayloadBytes } from "../../src/compare/sim/crdt-store.ts";
 import { rendezvousOwner } from "../../src/compare/sim/workload.ts";
 import { parseClusterLine } from "../../src/compare/real/real-mode.ts";
 

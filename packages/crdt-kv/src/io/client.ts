@@ -1,8 +1,8 @@
 /**
  * A small HTTP client for the node API (the CLI's put/get/del/ls/status and
- * the partition/heal commands), on undici.
+ * the partition/heal commands), on the shared JSON client of `@heck/sim/http`.
  */
-import { request } from "undici";
+import { callJson, type JsonResponse } from "@heck/sim/http";
 
 /** A response: status and parsed JSON body. */
 export interface ApiResponse {
@@ -12,20 +12,14 @@ export interface ApiResponse {
 
 /** Calls `method url` with an optional body; rejects only when the node cannot be reached. */
 export async function call(method: "GET" | "PUT" | "DELETE" | "POST", url: string, body?: string, headers: Record<string, string> = {}): Promise<ApiResponse> {
-  let res;
+  let res: JsonResponse;
   try {
-    res = await request(url, { method, ...(body !== undefined ? { body } : {}), headers, headersTimeout: 10_000, bodyTimeout: 10_000 });
+    res = await callJson(method, url, { ...(body !== undefined ? { body } : {}), headers });
   } catch (e) {
     throw new Error(`cannot reach ${new URL(url).origin}: ${(e as Error).message}`, { cause: e });
   }
-  const text = await res.body.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = { error: `non-JSON response: ${text.slice(0, 200)}` };
-  }
-  return { status: res.statusCode, body: (parsed ?? {}) as Record<string, unknown> };
+  const parsed = res.json ? res.body : { error: `non-JSON response: ${res.text.slice(0, 200)}` };
+  return { status: res.status, body: (parsed ?? {}) as Record<string, unknown> };
 }
 
 /** The URL of a key on a node. */

@@ -19,6 +19,7 @@
 import { randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { fsyncDir } from "@heck/sim/io";
 import { parseWal, walText } from "../core/store/persistence.ts";
 
 /** What a data directory held when opened. */
@@ -29,15 +30,6 @@ export interface Loaded {
   records: string[];
   /** True when a torn last record was dropped. */
   truncatedTail: boolean;
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 function pidAlive(pid: number): boolean {

@@ -17,6 +17,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { applyFaultCommand, parseFaultCommand } from "@heck/sim";
+import { readBody as readBodyUnder, sendJson } from "@heck/sim/http";
 import { dotKey } from "../core/causality/dot.ts";
 import type { CausalContext } from "../core/causality/causal-context.ts";
 import type { Json } from "../core/json.ts";
@@ -62,27 +63,11 @@ function writeJson(r: WriteResult): { status: number; body: Record<string, unkno
   return { status: 200, body: { key: r.key, applied: true, ...(r.dot !== null ? { dot: dotKey(r.dot) } : {}), context: contextToken(r.context) } };
 }
 
-function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > max) {
-      reject(new HttpError(413, `body of ${declared} bytes exceeds the limit of ${max}`));
-      return;
-    }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on("data", (c: Buffer) => {
-      size += c.length;
-      if (size > max) {
-        reject(new HttpError(413, `body exceeds the limit of ${max} bytes`));
-        req.destroy();
-        return;
-      }
-      chunks.push(c);
-    });
-    req.on("end", () => resolve(Buffer.concat(chunks)));
-    req.on("error", reject);
-  });
+/** A request body under `max` bytes (refused by its Content-Length when that already says more). */
+async function readBody(req: http.IncomingMessage, max: number): Promise<Buffer> {
+  const body = await readBodyUnder(req, { maxBytes: max, checkDeclaredLength: true, destroyOnOverflow: true });
+  if (body.ok) return body.bytes;
+  throw new HttpError(413, body.declaredBytes !== undefined ? `body of ${body.declaredBytes} bytes exceeds the limit of ${max}` : `body exceeds the limit of ${max} bytes`);
 }
 
 function writeOptions(url: URL, req: http.IncomingMessage): { mode?: Mode; ts?: number; context?: CausalContext } {
@@ -175,14 +160,10 @@ export async function serveHttp(driver: KvDriver, options: HttpOptions = {}): Pr
   };
   const server = http.createServer((req, res) => {
     handle(req).then(
-      ({ status, body }) => {
-        res.writeHead(status, { "content-type": "application/json" });
-        res.end(JSON.stringify(body) + "\n");
-      },
+      ({ status, body }) => sendJson(res, status, body, { newline: true }),
       (e: unknown) => {
         const status = e instanceof HttpError ? e.status : 500;
-        if (!res.headersSent) res.writeHead(status, { "content-type": "application/json", ...(status === 413 ? { connection: "close" } : {}) });
-        res.end(JSON.stringify({ error: (e as Error).message }) + "\n");
+        sendJson(res, status, { error: (e as Error).message }, { newline: true, ...(status === 413 ? { headers: { connection: "close" } } : {}) });
       },
     );
   });

@@ -3,6 +3,7 @@
  * (src/io/fleet.ts) asks {@link planResponse} what to do for each request and
  * carries it out; everything here is pure so it can be tested without sockets.
  */
+import { utf8Length } from "@heck/sim";
 
 /** Every mode an origin can be in; the control API's `mode` field takes one of these. */
 export const MODES = ["healthy", "failing", "slow", "hanging", "closed", "flapping", "wrong-body", "reset", "redirect"] as const;
@@ -56,12 +57,6 @@ export function wrongBody(index: number): string {
 export type Parsed<T> = { ok: true; value: T } | { ok: false; errors: string[] };
 
 const BEHAVIOUR_FIELDS = new Set(["mode", "status", "latencyMs", "periodMs", "body", "location"]);
-
-const encoder = new TextEncoder();
-
-function utf8Length(s: string): number {
-  return encoder.encode(s).length;
-}
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === "object" && v !== null && !Array.isArray(v);

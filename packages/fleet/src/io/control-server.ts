@@ -1,4 +1,5 @@
 import http from "node:http";
+import { readJson as readJsonBody, sendJson as reply, type JsonBodyResult } from "@heck/sim/http";
 import type { AddressInfo } from "node:net";
 import { SELECTION_FIELDS, parseSelection } from "../core/selection.ts";
 import { FleetInputError, type Fleet } from "./fleet.ts";
@@ -50,28 +51,9 @@ export class ControlServer {
   }
 }
 
-function reply(res: http.ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) return;
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; error: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_CONTROL_BODY_BYTES) return { ok: false, status: 413, error: `body: larger than ${MAX_CONTROL_BODY_BYTES} bytes` };
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return { ok: false, status: 400, error: 'body: empty; expected JSON such as {"mode":"failing"}' };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, status: 400, error: `body: not valid JSON (${(err as Error).message})` };
-  }
+/** A control body: the shared reader's limits and errors, with an empty body refused by example. */
+function readJson(req: http.IncomingMessage): Promise<JsonBodyResult> {
+  return readJsonBody(req, { maxBytes: MAX_CONTROL_BODY_BYTES, whenEmpty: { error: 'body: empty; expected JSON such as {"mode":"failing"}' } });
 }
 
 async function handle(fleet: Fleet, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {

@@ -22,6 +22,7 @@ import https from "node:https";
 import type { TLSSocket } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import type { AddressInfo } from "node:net";
+import { readBody, sendJson } from "@heck/sim/http";
 import {
   DEFAULT_LIMITS,
   checkKey,
@@ -287,13 +288,7 @@ export class HttpApi {
 
   /** Sends a JSON answer (ends the response if headers already went out). */
   send(res: http.ServerResponse, status: number, body: unknown): void {
-    if (res.headersSent) {
-      res.end();
-      return;
-    }
-    const text = JSON.stringify(body, (_k, v: unknown) => (typeof v === "bigint" ? v.toString() : v));
-    res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-    res.end(text);
+    sendJson(res, status, body, { replacer: (_k, v) => (typeof v === "bigint" ? v.toString() : v) });
   }
 
   private fail(res: http.ServerResponse, error: unknown): void {
@@ -314,22 +309,12 @@ export class HttpApi {
     // The body must be JSON whatever the content-type says: curl -d sends form-urlencoded by default.
     // Base64 values take 4/3 of their size, so the HTTP body limit allows for it.
     const limit = Math.ceil((this.limits.maxRequestBytes * 4) / 3) + 1024;
-    const declared = Number(req.headers["content-length"] ?? "0");
-    if (declared > limit) {
+    const body = await readBody(req, { maxBytes: limit, checkDeclaredLength: true });
+    if (!body.ok) {
       req.resume();
-      throw new ServerError("too_large", `body: ${declared} bytes exceeds the ${limit}-byte limit`, { field: "body" });
+      throw new ServerError("too_large", body.declaredBytes !== undefined ? `body: ${body.declaredBytes} bytes exceeds the ${limit}-byte limit` : `body: more than ${limit} bytes`, { field: "body" });
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of req as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > limit) {
-        req.resume();
-        throw new ServerError("too_large", `body: more than ${limit} bytes`, { field: "body" });
-      }
-      chunks.push(chunk);
-    }
-    const text = Buffer.concat(chunks).toString("utf8");
+    const text = body.bytes.toString("utf8");
     if (text.trim() === "") return {};
     let parsed: unknown;
     try {

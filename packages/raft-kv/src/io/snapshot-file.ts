@@ -11,6 +11,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { fsyncDir, fsyncDirAsync } from "@heck/sim/io";
 import type { Snapshot } from "../core/raft/index.ts";
 import { SnapshotCorruptionError, decodeSnapshotFile, encodeSnapshotFile } from "../core/raft/storage-format.ts";
 
@@ -47,9 +48,7 @@ export class SnapshotStore {
       fs.closeSync(fd);
     }
     fs.renameSync(tmp, file);
-    const dfd = fs.openSync(this.dir, "r");
-    fs.fsyncSync(dfd);
-    fs.closeSync(dfd);
+    fsyncDir(this.dir);
     return file;
   }
 
@@ -69,12 +68,7 @@ export class SnapshotStore {
       await fh.close();
     }
     await fs.promises.rename(tmp, file);
-    const dh = await fs.promises.open(this.dir, "r");
-    try {
-      await dh.sync();
-    } finally {
-      await dh.close();
-    }
+    await fsyncDirAsync(this.dir);
     return file;
   }
 

@@ -15,6 +15,7 @@
 import fs from "node:fs";
 import path from "node:path";
 import zlib from "node:zlib";
+import { fsyncDir } from "@heck/sim/io";
 import type { Entry, HardState } from "../core/raft/index.ts";
 import { RecordType, WalAppender, WalCorruptionError, WalReplay, encodeHardState, encodeRecord, encodeSegmentHeader, parseRecord, type SnapshotMarker, type WalState } from "../core/raft/storage-format.ts";
 
@@ -43,15 +44,6 @@ function parseSegmentName(name: string): { seq: number; firstIndex: number } | u
   const m = /^([0-9a-f]{16})-([0-9a-f]{16})\.wal$/.exec(name);
   if (!m) return undefined;
   return { seq: parseInt(m[1]!, 16), firstIndex: parseInt(m[2]!, 16) };
-}
-
-function fsyncDir(dir: string): void {
-  const fd = fs.openSync(dir, "r");
-  try {
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
-  }
 }
 
 interface Segment {

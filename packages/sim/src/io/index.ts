@@ -8,6 +8,7 @@ export { SystemClock } from "./system-clock.ts";
 export type { StreamTransport, Transport } from "./transport.ts";
 export { SimTransport } from "./sim-transport.ts";
 export { ByteQueue } from "./byte-queue.ts";
+export { fsyncDir, fsyncDirAsync } from "./fsync-dir.ts";
 export { UdpTcpTransport, parseAddress, encodeFrame, FrameDecoder, type UdpTcpTransportOptions, type TransportStats } from "./udp-tcp-transport.ts";
 export {
   Keyring,

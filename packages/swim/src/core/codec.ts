@@ -13,6 +13,7 @@
  * {@link DecodeError} naming the field. Encrypted envelopes (@heck/sim/io keyring.ts)
  * start with 0xE1, which is never a message type here.
  */
+import { utf8Length } from "@heck/sim";
 import { META_MAX_BYTES, NAME_MAX_BYTES } from "./config.ts";
 import type { MemberRecord, PacketMessage, SwimMessage } from "./messages.ts";
 import { MEMBER_STATES, type MemberState } from "./types.ts";
@@ -52,21 +53,6 @@ export type DecodeResult = { ok: true; message: SwimMessage } | { ok: false; err
 
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
-
-/** UTF-8 byte length of a string without allocating. */
-export function utf8Length(s: string): number {
-  let bytes = 0;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) bytes += 1;
-    else if (c < 0x800) bytes += 2;
-    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length && (s.charCodeAt(i + 1) & 0xfc00) === 0xdc00) {
-      bytes += 4;
-      i++;
-    } else bytes += 3;
-  }
-  return bytes;
-}
 
 function varintLength(n: number): number {
   if (n < 0x80) return 1;

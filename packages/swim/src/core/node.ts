@@ -18,10 +18,10 @@
  * (SWIM §4.1) and on gossip rounds every gossipIntervalMs. Push-pull
  * exchanges full state periodically and on join.
  */
-import { NONE, type Address, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
+import { NONE, utf8Length, type Address, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
 import { Awareness } from "./awareness.ts";
 import { BroadcastQueue } from "./broadcast-queue.ts";
-import { COMPOUND_HEADER_BYTES, COMPOUND_MAX_PARTS, COMPOUND_PART_OVERHEAD_BYTES, encodedSize, utf8Length } from "./codec.ts";
+import { COMPOUND_HEADER_BYTES, COMPOUND_MAX_PARTS, COMPOUND_PART_OVERHEAD_BYTES, encodedSize } from "./codec.ts";
 import { META_MAX_BYTES, NAME_MAX_BYTES, pushPullIntervalFor, retransmitLimit, type SwimConfig } from "./config.ts";
 import { JoinRetry, type JoinRetryPolicy, type JoinRetryState } from "./join-retry.ts";
 import { Membership } from "./membership.ts";

@@ -18,6 +18,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MemberInfo } from "../core/types.ts";
+import { readJson as readJsonBody, sendJson as send } from "@heck/sim/http";
 import { KeyringError } from "@heck/sim/io";
 import type { SwimMember } from "./member.ts";
 
@@ -129,7 +130,9 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
     throw new HttpError(404, `no route GET ${path}`);
   }
   if (method !== "POST") throw new HttpError(405, `method ${method} not allowed`);
-  const body = await readJson(req);
+  const read = await readJsonBody(req, { maxBytes: MAX_BODY_BYTES, whenEmpty: { value: {} }, parserDetail: false });
+  if (!read.ok) throw new HttpError(read.status, read.error);
+  const body = read.value;
   switch (path) {
     case "/v1/keys/install":
     case "/v1/keys/use":
@@ -180,26 +183,4 @@ function stringField(body: unknown, field: string): string {
 function addressList(value: unknown, field: string): string[] {
   if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw new HttpError(400, `${field}: must be an array of "host:port" strings`);
   return value as string[];
-}
-
-async function readJson(req: http.IncomingMessage): Promise<unknown> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) throw new HttpError(413, `body: larger than ${MAX_BODY_BYTES} bytes`);
-    chunks.push(chunk as Buffer);
-  }
-  if (size === 0) return {};
-  try {
-    return JSON.parse(Buffer.concat(chunks).toString("utf8"));
-  } catch (_e) {
-    throw new HttpError(400, "body: not valid JSON");
-  }
-}
-
-function send(res: http.ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body, null, 0);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -1,5 +1,6 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { readJson as readJsonBody, sendJson as json, type JsonBodyResult } from "@heck/sim/http";
 import type { TargetSnapshot, TransitionEvent } from "../core/checker.ts";
 import { formatStatusRanges } from "../core/target.ts";
 import { HEALTH_STATUSES, type CheckError, type HealthStatus, type Transition } from "../core/types.ts";
@@ -242,16 +243,6 @@ export class ApiServer {
   }
 }
 
-function json(res: http.ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
 /** Targets serialised per chunk before the event loop gets a turn. */
 const LIST_CHUNK = 500;
 
@@ -287,19 +278,7 @@ async function jsonArray<T>(res: http.ServerResponse, items: T[], view: (item: T
   res.end("]");
 }
 
-async function readJson(req: http.IncomingMessage): Promise<{ ok: true; value: unknown } | { ok: false; status: number; error: string }> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > MAX_BODY_BYTES) return { ok: false, status: 413, error: `body: larger than ${MAX_BODY_BYTES} bytes` };
-    chunks.push(chunk as Buffer);
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
-  if (text.trim() === "") return { ok: false, status: 400, error: 'body: empty; expected a JSON target such as {"id":"web-1","url":"http://127.0.0.1:12000/health"}' };
-  try {
-    return { ok: true, value: JSON.parse(text) };
-  } catch (err) {
-    return { ok: false, status: 400, error: `body: not valid JSON (${(err as Error).message})` };
-  }
+/** A request body: the shared reader's limits and errors, with an empty body refused by example. */
+function readJson(req: http.IncomingMessage): Promise<JsonBodyResult> {
+  return readJsonBody(req, { maxBytes: MAX_BODY_BYTES, whenEmpty: { error: 'body: empty; expected a JSON target such as {"id":"web-1","url":"http://127.0.0.1:12000/health"}' } });
 }

@@ -11,7 +11,7 @@
  * A health record is written in LWW mode with the record's HLC stamp as the
  * timestamp, as v2 does: the newest observation wins every merge.
  */
-import type { Channel, NodeFactoryArgs, Outbound, SimProcess, SimReady } from "@heck/sim";
+import { utf8Length, type Channel, type NodeFactoryArgs, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
 import { KvNode, diskFromWal, receiveWire, wireOf, type Json, type KvNodeConfig } from "@heck/crdt-kv";
 import type { Meter } from "./meter.ts";
 import { isRecord, type HealthRecord } from "./records.ts";
@@ -27,26 +27,6 @@ export interface CrdtStoreOptions {
   fanout: number;
   /** Any other KvNode settings. */
   overrides?: Partial<KvNodeConfig>;
-}
-
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** UTF-8 length of a string (the wire text is mostly ASCII; this is exact for all of it). */
-export function utf8Length(s: string): number {
-  // Fast path: pure ASCII (all of the wire text in practice) is one byte per char.
-  if (!NON_ASCII.test(s)) return s.length;
-  let n = s.length;
-  for (let i = 0; i < s.length; i++) {
-    const c = s.charCodeAt(i);
-    if (c < 0x80) continue;
-    if (c < 0x800) n += 1;
-    else if (c >= 0xd800 && c <= 0xdbff) {
-      n += 2;
-      i++;
-    } else n += 2;
-  }
-  return n;
 }
 
 /**

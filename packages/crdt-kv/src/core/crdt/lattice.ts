@@ -7,7 +7,7 @@
  * written once against this interface, so every type is checked by the same
  * laws and measured by the same bench.
  */
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "@heck/sim";
 
 /** A join semilattice with bottom and join decomposition: the contract every state-based CRDT here meets. */
 export interface Lattice<S> {

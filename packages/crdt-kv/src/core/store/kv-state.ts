@@ -21,7 +21,7 @@ import { compareDots, dotKey, type Dot } from "../causality/dot.ts";
 import { IntervalSet } from "../causality/interval-set.ts";
 import type { Json } from "../json.ts";
 import { fail, isObject, ok, type Decoded } from "../result.ts";
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "@heck/sim";
 import { bucketOf, hash64, hex32 } from "./hash.ts";
 import { compareVersions, decodeVersion, encodeVersion, type EncodedVersion, type Mode, type Version } from "./version.ts";
 

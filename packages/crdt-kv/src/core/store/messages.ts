@@ -27,7 +27,7 @@ import { CausalContext } from "../causality/causal-context.ts";
 import { isValidNodeId } from "../causality/dot.ts";
 import type { MessageCodec } from "@heck/sim";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "@heck/sim";
 import { decodeDelta, encodeDeltaText, MAX_DIGEST_BITS, type KvDelta } from "./kv-state.ts";
 
 /** A delta-interval or a full state. */

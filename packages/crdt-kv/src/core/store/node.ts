@@ -29,12 +29,11 @@
  * context may therefore contain only dots known dead at the sender (plus the
  * dots of the versions it carries), never a live dot it left out.
  */
-import { NONE, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
+import { NONE, utf8Length, type Channel, type Outbound, type Prng, type Ready, type SimProcess } from "@heck/sim";
 import { CausalContext } from "../causality/causal-context.ts";
 import { dotKey, isValidNodeId, type Dot } from "../causality/dot.ts";
 import { isJson, type Json } from "../json.ts";
 import { DeltaSync, type LogEntry, type SyncAlgorithm, type SyncReplica } from "../sync/delta-sync.ts";
-import { utf8Length } from "../utf8.ts";
 import {
   checkKey,
   deltaBytes,

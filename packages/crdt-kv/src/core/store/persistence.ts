@@ -15,7 +15,7 @@
  */
 import { isValidNodeId } from "../causality/dot.ts";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "@heck/sim";
 import { decodeDelta, encodeDeltaText, type KvDelta } from "./kv-state.ts";
 
 /** One WAL record: a joined delta, with its log position when it was logged. */

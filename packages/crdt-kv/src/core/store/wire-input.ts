@@ -7,7 +7,7 @@
  * dropped, and the node never sees it.
  */
 import type { Channel } from "@heck/sim";
-import { utf8Length } from "../utf8.ts";
+import { utf8Length } from "@heck/sim";
 import { decodeMessage } from "./messages.ts";
 import type { KvNode } from "./node.ts";
 
