@@ -8,24 +8,26 @@
  *
  * Every input is fed to the core, then the core's ready batch is carried
  * out in order: stop checks, start checks (seeded with the newest record so
- * the status continues across owners), write records. The HTTP API and the
- * dashboard read the core and the store status; they never decide anything.
+ * the status continues across owners), write records. The HTTP API, the
+ * dashboard and the metrics see the agent only through its {@link AgentPort}
+ * (queries and a few commands); they never decide anything. Which store
+ * backs it is the factory's business (store/open-store.ts): the agent knows
+ * the {@link HeckStore} interface alone.
  */
 import { mkdirSync } from "node:fs";
 import { ownersOf } from "@heck/ownership";
 import { startMember, type SwimMember, type MemberInfo as SwimMemberInfo } from "@heck/swim";
 import { CheckEngine, parseDefaults, parseTarget, type InitialHealth, type ResultEvent, type TargetDefaults } from "@heck/v1-checker";
-import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type AgentReady, type CoreEvent } from "../core/agent-core.ts";
-import { splitHostPort, type AgentConfig } from "../core/config.ts";
+import type { FaultCommand } from "@heck/sim";
+import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type ActiveReason, type AgentReady, type CoreEvent } from "../core/agent-core.ts";
+import type { AgentConfig } from "../core/config.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
-import type { HealthRecord, MemberInfo, OriginSpec } from "../core/types.ts";
+import type { HealthRecord, MemberId, MemberInfo, OriginSpec, OwnershipEntry } from "../core/types.ts";
+import type { AgentPort, FaultSettings, MemberDetail } from "./agent-port.ts";
 import { ApiServer } from "./api.ts";
 import { AgentMetrics } from "./metrics.ts";
-import { CrdtStore } from "./store/crdt-store.ts";
-import { EtcdKv, parseEndpoints } from "./store/etcd-kv.ts";
-import { KvBackedStore } from "./store/kv-store.ts";
-import { EmbeddedRaftKv } from "./store/raft-kv.ts";
-import type { HeckStore, StoreEvent } from "./store/store.ts";
+import { openStore } from "./store/open-store.ts";
+import type { HeckStore, StoreEvent, StorePeerFaults } from "./store/store.ts";
 
 /** Rendezvous hashing from stage 2, as the core's ownership scheme. */
 export const rendezvous: OwnershipScheme = { ownersOf: (origin, members, k) => ownersOf(origin, members, k) };
@@ -76,14 +78,14 @@ export interface AgentOptions {
 }
 
 /** A running agent. */
-export class Agent {
-  readonly core: AgentCore;
-  readonly metrics: AgentMetrics;
+export class Agent implements AgentPort {
+  private readonly core: AgentCore;
+  private readonly metrics: AgentMetrics;
   private readonly engine: CheckEngine;
   private member!: SwimMember;
   private store!: HeckStore;
-  private crdt: CrdtStore | undefined;
-  private raft: EmbeddedRaftKv | undefined;
+  /** Fault switches of the store's own peer traffic (crdt gossip, raft peers); none for client-only stores. */
+  private storeFaults: StorePeerFaults | undefined;
   private api!: ApiServer;
   private tickTimer: NodeJS.Timeout | undefined;
   private writeBuffer: HealthRecord[] = [];
@@ -93,14 +95,14 @@ export class Agent {
   private resolveStopped!: () => void;
   private readonly stoppedPromise = new Promise<void>((r) => (this.resolveStopped = r));
   readonly startedAtMs = Date.now();
-  readonly log: (line: string) => void;
-  readonly defaults: TargetDefaults;
+  private readonly logLine: (line: string) => void;
+  private readonly defaults: TargetDefaults;
 
   private constructor(
     readonly config: AgentConfig,
     options: AgentOptions,
   ) {
-    this.log = options.log ?? ((line) => process.stderr.write(`[${config.id}] ${line}\n`));
+    this.logLine = options.log ?? ((line) => process.stderr.write(`[${config.id}] ${line}\n`));
     const defaults = parseDefaults({ intervalMs: config.intervalMs, timeoutMs: config.timeoutMs, rise: config.rise, fall: config.fall });
     if (!defaults.ok) throw new TypeError(defaults.errors.join("; "));
     this.defaults = defaults.value;
@@ -134,48 +136,15 @@ export class Agent {
   private async boot(): Promise<void> {
     const c = this.config;
     mkdirSync(c.dataDir, { recursive: true });
-    const bindHost = splitHostPort(c.bind)!.host;
-    const meta: AgentMeta = { api: "" };
-    const storeLog = (line: string) => this.log(line);
-    if (c.store === "crdt") {
-      this.crdt = new CrdtStore({
-        id: c.id,
-        dataDir: `${c.dataDir}/crdt`,
-        host: bindHost,
-        port: c.crdtPort,
-        prefix: c.prefix,
-        syncIntervalMs: c.crdtSyncIntervalMs,
-        peers: () => this.peerMetas().flatMap((m) => (m.crdt ? [m.crdt] : [])),
-        // One key for every peer protocol: SWIM, crdt gossip, raft peers.
-        ...(c.gossipKey !== "" ? { keys: [c.gossipKey] } : {}),
-        log: storeLog,
-      });
-      await this.crdt.open();
-      meta.crdt = this.crdt.address;
-      this.store = this.crdt;
-    } else if (c.store === "raft") {
-      if (c.raftPeers[c.id] !== undefined) {
-        this.raft = await EmbeddedRaftKv.start({
-          id: c.id,
-          peers: c.raftPeers,
-          dataDir: `${c.dataDir}/raft`,
-          grpc: c.raftGrpc,
-          // One key for every peer protocol: SWIM, crdt gossip, raft peers.
-          ...(c.gossipKey !== "" ? { keys: [c.gossipKey] } : {}),
-          log: (l) => this.log(`raft: ${l}`),
-        });
-        meta.grpc = this.raft.grpcAddress ?? undefined;
-        this.store = new KvBackedStore(this.raft, { kind: "raft", prefix: c.prefix, log: storeLog });
-      } else {
-        const kv = new EtcdKv({ endpoints: parseEndpoints(c.raftEndpoints.join(","), "raftEndpoints"), label: "raft-kv" });
-        this.store = new KvBackedStore(kv, { kind: "raft", prefix: c.prefix, log: storeLog });
-      }
-    } else {
-      this.store = new KvBackedStore(new EtcdKv({ endpoints: parseEndpoints(c.etcdEndpoints.join(","), "etcdEndpoints") }), { kind: "etcd", prefix: c.prefix, log: storeLog });
-    }
+    const opened = await openStore(c, {
+      crdtPeers: () => this.peerMetas().flatMap((m) => (m.crdt ? [m.crdt] : [])),
+      log: (line) => this.log(line),
+    });
+    this.store = opened.store;
+    this.storeFaults = opened.peerFaults;
 
-    this.api = await ApiServer.start(this, c.api);
-    meta.api = this.api.address;
+    this.api = await ApiServer.start(this, c.api, c.token);
+    const meta: AgentMeta = { api: this.api.address, ...opened.advertise };
 
     this.member = await startMember({
       name: c.id,
@@ -329,11 +298,65 @@ export class Agent {
   }
 
   // ---------------------------------------------------------------------------
-  // Queries (API, dashboard, metrics)
+  // Queries: the read side of the AgentPort (API, dashboard, metrics)
   // ---------------------------------------------------------------------------
 
+  get id(): string {
+    return this.config.id;
+  }
+
+  get replicas(): number {
+    return this.config.replicas;
+  }
+
+  get handoffGraceMs(): number {
+    return this.config.handoffGraceMs;
+  }
+
+  /** This agent's API address (host:port). */
+  get apiAddress(): string {
+    return this.api.address;
+  }
+
+  /** This agent's SWIM address (host:port). */
+  get gossipAddress(): string {
+    return this.member.address;
+  }
+
+  originList(): readonly OriginSpec[] {
+    return this.core.originList();
+  }
+
+  origin(id: string): OriginSpec | undefined {
+    return this.core.origin(id);
+  }
+
+  record(id: string): HealthRecord | undefined {
+    return this.core.record(id);
+  }
+
+  ownersOf(id: string): readonly MemberId[] {
+    return this.core.ownersOf(id);
+  }
+
+  activeOrigins(): ReadonlyMap<string, ActiveReason> {
+    return this.core.activeOrigins();
+  }
+
+  ownerView(): readonly MemberId[] {
+    return this.core.members();
+  }
+
+  load(): ReadonlyMap<MemberId, number> {
+    return this.core.load();
+  }
+
+  ownershipTable(): readonly OwnershipEntry[] {
+    return this.core.table();
+  }
+
   /** Members that own origins: SWIM alive and suspect (suspicion is not death, SWIM §4.2). */
-  ownerIds(): string[] {
+  private ownerIds(): string[] {
     return this.member.members().filter((m) => m.state === "alive" || m.state === "suspect").map((m) => m.name);
   }
 
@@ -345,9 +368,13 @@ export class Agent {
     });
   }
 
-  /** SWIM address and metadata of members (for fault injection and gossip peers). */
-  memberDetails(): { id: string; addr: string; state: string; meta: AgentMeta | undefined }[] {
-    return this.member.members().map((m) => ({ id: m.name, addr: m.addr, state: m.state, meta: decodeMeta(m.meta) }));
+  memberDetails(): MemberDetail[] {
+    return this.swimMembers().map((m) => ({ id: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation, api: m.meta?.api }));
+  }
+
+  /** SWIM members with their decoded metadata (for fault injection and gossip peers). */
+  private swimMembers(): { id: string; addr: string; state: MemberInfo["state"]; incarnation: number; meta: AgentMeta | undefined }[] {
+    return this.member.members().map((m) => ({ id: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: decodeMeta(m.meta) }));
   }
 
   private peerMetas(): AgentMeta[] {
@@ -361,40 +388,32 @@ export class Agent {
       });
   }
 
-  /** The store's status line and counters. */
   storeStatus() {
     return this.store.status();
   }
 
-  /** Engine counters. */
   engineStats() {
     return this.engine.stats();
   }
 
-  /** This agent's API address (host:port). */
-  get apiAddress(): string {
-    return this.api.address;
+  async metricsText(): Promise<{ contentType: string; text: string }> {
+    return { contentType: this.metrics.registry.contentType, text: await this.metrics.registry.metrics() };
   }
 
-  /** This agent's SWIM address (host:port). */
-  get gossipAddress(): string {
-    return this.member.address;
+  log(line: string): void {
+    this.logLine(line);
   }
 
   // ---------------------------------------------------------------------------
-  // Writes through any node
+  // Commands: the write side of the AgentPort
   // ---------------------------------------------------------------------------
 
-  /** Adds (or replaces) an origin in the replicated list; throws a TypeError naming the field for bad input. */
-  async addOrigin(raw: unknown, path = ""): Promise<OriginSpec> {
+  validateOrigin(raw: unknown, path: string): { ok: true } | { ok: false; errors: string[] } {
     const parsed = parseTarget(raw, this.defaults, path);
-    if (!parsed.ok) throw new TypeError(parsed.errors.join("; "));
-    const spec = raw as OriginSpec;
-    await this.store.putOrigin(spec);
-    return spec;
+    return parsed.ok ? { ok: true } : { ok: false, errors: parsed.errors };
   }
 
-  /** Adds several validated origins at once (pipelined in the store). */
+  /** Adds several validated origins at once (pipelined in the store); throws a TypeError naming the field for bad input. */
   async addOrigins(raws: readonly unknown[]): Promise<OriginSpec[]> {
     const specs = raws.map((raw, i) => {
       const parsed = parseTarget(raw, this.defaults, `[${i}]`);
@@ -412,49 +431,46 @@ export class Agent {
     return true;
   }
 
-  // ---------------------------------------------------------------------------
-  // Faults (tests and demos: partition real processes without root)
-  // ---------------------------------------------------------------------------
-
   /**
-   * Blocks or unblocks traffic with members (by id) on every transport this
-   * agent has: SWIM, crdt gossip, raft peers. `dropRate` drops that share of
-   * packets. Returns the resulting settings.
+   * Blocks or unblocks traffic with members (by id, or a raw transport
+   * address) on every transport this agent has: SWIM, and the store's own
+   * peer traffic (crdt gossip, raft peers). `dropRate` drops that share of
+   * packets. Partitions real processes without root, for tests and demos.
+   * Returns the resulting settings.
    */
-  setFaults(f: { block?: string[]; unblock?: string[]; unblockAll?: boolean; dropRate?: number }): { blocked: string[]; dropRate: number } {
-    const byId = new Map(this.memberDetails().map((m) => [m.id, m]));
-    const addrsOf = (ids: string[], field: string) =>
-      ids.flatMap((id) => {
+  setFaults(f: FaultCommand): FaultSettings {
+    const byId = new Map(this.swimMembers().map((m) => [m.id, m]));
+    // Each member by id and by every address it has: SWIM's, and its store's gossip address.
+    const peersOf = (ids: readonly string[], field: string) => {
+      const addrs = ids.flatMap((id) => {
         const m = byId.get(id);
         if (m !== undefined) return [m.addr, ...(m.meta?.crdt ? [m.meta.crdt] : [])];
         if (/^[^\s:]+:\d{1,5}$/.test(id)) return [id]; // a raw transport address
         throw new TypeError(`${field}: unknown member ${JSON.stringify(id)}`);
       });
-    const raftIds = (ids: string[]) => ids.filter((id) => this.config.raftPeers[id] !== undefined);
+      return { ids, addrs };
+    };
     const swim = this.member.faults;
-    const crdt = this.crdt?.faults;
+    const store = this.storeFaults;
     // Unblock before block, as @heck/sim's applyFaultCommand does, so one body can move a cut.
     if (f.unblockAll === true) {
       swim.unblock();
-      crdt?.unblock();
-      this.raft?.server.node.unblock();
+      store?.unblock();
     }
     if (f.unblock !== undefined) {
-      const addrs = addrsOf(f.unblock, "unblock");
-      swim.unblock(addrs);
-      crdt?.unblock(addrs);
-      this.raft?.server.node.unblock(raftIds(f.unblock));
+      const peers = peersOf(f.unblock, "unblock");
+      swim.unblock([...peers.addrs]);
+      store?.unblock(peers);
     }
     if (f.block !== undefined) {
-      const addrs = addrsOf(f.block, "block");
-      swim.block(addrs);
-      crdt?.block(addrs);
-      this.raft?.server.node.block(raftIds(f.block));
+      const peers = peersOf(f.block, "block");
+      swim.block([...peers.addrs]);
+      store?.block(peers);
     }
     if (f.dropRate !== undefined) {
       if (!(f.dropRate >= 0 && f.dropRate <= 1)) throw new TypeError("dropRate: must be a number in [0, 1]");
       swim.setDropRate(f.dropRate);
-      crdt?.setDropRate(f.dropRate);
+      store?.setDropRate?.(f.dropRate);
     }
     const blockedAddrs = new Set(swim.faults().blocked);
     return { blocked: [...byId.values()].filter((m) => blockedAddrs.has(m.addr)).map((m) => m.id), dropRate: swim.faults().dropRate };

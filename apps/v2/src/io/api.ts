@@ -23,9 +23,8 @@ import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import { parseFaultCommand } from "@heck/sim";
 import { readJson as readJsonBody, sendJson } from "@heck/sim/http";
-import { parseTarget } from "@heck/v1-checker";
 import { HEALTH_STATUSES, type HealthStatus } from "../core/types.ts";
-import type { Agent } from "./agent.ts";
+import type { AgentPort } from "./agent-port.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
 
 const MAX_BODY_BYTES = 1024 * 1024;
@@ -64,10 +63,10 @@ export interface OriginView {
 }
 
 /** Builds the view of one origin from what this node knows. */
-export function originView(agent: Agent, id: string, nowMs = Date.now()): OriginView | undefined {
-  const spec = agent.core.origin(id);
+export function originView(agent: AgentPort, id: string, nowMs = Date.now()): OriginView | undefined {
+  const spec = agent.origin(id);
   if (spec === undefined) return undefined;
-  const rec = agent.core.record(id);
+  const rec = agent.record(id);
   return {
     id,
     url: spec.url,
@@ -79,32 +78,32 @@ export function originView(agent: Agent, id: string, nowMs = Date.now()): Origin
     since: rec ? new Date(rec.sinceMs).toISOString() : null,
     latencyMs: rec?.latencyMs ?? null,
     lastError: rec?.lastError ?? null,
-    owners: [...agent.core.ownersOf(id)],
-    checkedHere: agent.core.activeOrigins().has(id),
+    owners: [...agent.ownersOf(id)],
+    checkedHere: agent.activeOrigins().has(id),
   };
 }
 
 /** The compact whole-node view the dashboard shows per node. */
-export function nodeView(agent: Agent) {
+export function nodeView(agent: AgentPort) {
   const now = Date.now();
-  const active = agent.core.activeOrigins();
-  const origins = agent.core
+  const active = agent.activeOrigins();
+  const origins = agent
     .originList()
     .map((o) => o.id)
     .sort()
     .map((id) => {
-      const r = agent.core.record(id);
+      const r = agent.record(id);
       // [id, status initial, observer, age ms, owner, checked here?]
-      return [id, (r?.status ?? "unknown")[0], r?.observer ?? "", r ? now - r.checkedAtMs : -1, agent.core.ownersOf(id)[0] ?? "", active.has(id) ? 1 : 0];
+      return [id, (r?.status ?? "unknown")[0], r?.observer ?? "", r ? now - r.checkedAtMs : -1, agent.ownersOf(id)[0] ?? "", active.has(id) ? 1 : 0];
     });
   return {
-    id: agent.config.id,
+    id: agent.id,
     atMs: now,
     api: agent.apiAddress,
     store: agent.storeStatus(),
     members: agent.members(),
-    ownerView: [...agent.core.members()],
-    load: Object.fromEntries(agent.core.load()),
+    ownerView: [...agent.ownerView()],
+    load: Object.fromEntries(agent.load()),
     checking: active.size,
     origins,
   };
@@ -132,12 +131,14 @@ export class ApiServer {
     readonly address: string,
   ) {}
 
-  /** Binds `listen` ("host:port", port 0 = any) and serves `agent`. */
-  static async start(agent: Agent, listen: string): Promise<ApiServer> {
+  /**
+   * Binds `listen` ("host:port", port 0 = any) and serves `agent`, with
+   * bearer auth when `token` is not empty.
+   */
+  static async start(agent: AgentPort, listen: string, token: string): Promise<ApiServer> {
     const i = listen.lastIndexOf(":");
     const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
     const port = Number(listen.slice(i + 1));
-    const token = agent.config.token;
     const server = createServer((req, res) => {
       handle(agent, token, req, res).catch((e: unknown) => {
         if (e instanceof HttpError) send(res, e.status, { error: e.message, ...(e.field ? { field: e.field } : {}) });
@@ -175,7 +176,7 @@ function authorized(token: string, req: IncomingMessage): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
-async function handle(agent: Agent, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(agent: AgentPort, token: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://agent");
   const path = url.pathname;
   const method = req.method ?? "GET";
@@ -188,7 +189,9 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
   }
   if (path === "/healthz") {
     const store = agent.storeStatus();
-    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.config.id, members: agent.ownerIds().length, origins: agent.core.originList().length, checking: agent.core.activeOrigins().size, engine: agent.engineStats(), store });
+    // members: those that own origins (SWIM alive and suspect).
+    const members = agent.members().filter((m) => m.state === "alive" || m.state === "suspect").length;
+    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.id, members, origins: agent.originList().length, checking: agent.activeOrigins().size, engine: agent.engineStats(), store });
     return;
   }
   if (path === "/metrics" || path.startsWith("/v1/")) {
@@ -198,8 +201,8 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
     }
   }
   if (path === "/metrics") {
-    const text = await agent.metrics.registry.metrics();
-    res.writeHead(200, { "content-type": agent.metrics.registry.contentType });
+    const { contentType, text } = await agent.metricsText();
+    res.writeHead(200, { "content-type": contentType });
     res.end(text);
     return;
   }
@@ -211,9 +214,9 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
       if (status !== null && !HEALTH_STATUSES.includes(status as HealthStatus)) throw new HttpError(400, `status: must be one of ${HEALTH_STATUSES.join(", ")}`, "status");
       const now = Date.now();
       // Filter on the record first: with 10,000 origins, building every view to keep a few costs.
-      const all = agent.core
+      const all = agent
         .originList()
-        .filter((o) => status === null || (agent.core.record(o.id)?.status ?? "unknown") === status)
+        .filter((o) => status === null || (agent.record(o.id)?.status ?? "unknown") === status)
         .map((o) => originView(agent, o.id, now)!)
         .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
       send(res, 200, all);
@@ -227,7 +230,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
       // Validate everything first: a batch is added whole or not at all.
       for (const [i, item] of items.entries()) {
         const path = Array.isArray(body) ? `[${i}]` : "";
-        const p = parseTarget(item, agent.defaults, path);
+        const p = agent.validateOrigin(item, path);
         if (!p.ok) {
           const msg = p.errors.join("; ");
           throw new HttpError(400, msg, msg.slice(0, msg.indexOf(":")));
@@ -235,7 +238,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
         const id = (item as { id: string }).id;
         if (seen.has(id)) throw new HttpError(400, `${path}${path ? "." : ""}id: "${id}" appears twice in the body`, "id");
         seen.add(id);
-        if (agent.core.origin(id) !== undefined) throw new HttpError(409, `id: an origin "${id}" already exists (DELETE it first)`, "id");
+        if (agent.origin(id) !== undefined) throw new HttpError(409, `id: an origin "${id}" already exists (DELETE it first)`, "id");
       }
       const added = await agent.addOrigins(items);
       send(res, 201, Array.isArray(body) ? added : added[0]);
@@ -265,18 +268,18 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
       send(
         res,
         200,
-        agent.memberDetails().map((m) => ({ id: m.id, name: m.id, addr: m.addr, state: m.state, incarnation: agent.members().find((x) => x.id === m.id)?.incarnation ?? 0, api: m.meta?.api ?? null, self: m.id === agent.config.id })),
+        agent.memberDetails().map((m) => ({ id: m.id, name: m.id, addr: m.addr, state: m.state, incarnation: m.incarnation, api: m.api ?? null, self: m.id === agent.id })),
       );
       return;
     case "/v1/ownership": {
       const one = url.searchParams.get("origin");
-      const table = one !== null ? agent.core.table().filter((e) => e.originId === one) : agent.core.table();
+      const table = one !== null ? agent.ownershipTable().filter((e) => e.originId === one) : agent.ownershipTable();
       if (one !== null && table.length === 0) throw new HttpError(404, `origin: no origin "${one}"`, "origin");
       send(res, 200, {
-        self: agent.config.id,
-        replicas: agent.config.replicas,
-        members: [...agent.core.members()],
-        load: Object.fromEntries(agent.core.load()),
+        self: agent.id,
+        replicas: agent.replicas,
+        members: [...agent.ownerView()],
+        load: Object.fromEntries(agent.load()),
         origins: table.map((e) => ({ id: e.originId, owners: e.owners })),
       });
       return;
@@ -288,10 +291,10 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
       const members = agent.memberDetails();
       const nodes = await Promise.all(
         members.map(async (m) => {
-          if (m.id === agent.config.id) return { id: m.id, state: m.state, ok: true, view: nodeView(agent) };
-          if (m.meta === undefined || m.state === "dead" || m.state === "left") return { id: m.id, state: m.state, ok: false, error: m.state };
+          if (m.id === agent.id) return { id: m.id, state: m.state, ok: true, view: nodeView(agent) };
+          if (m.api === undefined || m.state === "dead" || m.state === "left") return { id: m.id, state: m.state, ok: false, error: m.state };
           try {
-            const r = await fetch(`http://${m.meta.api}/v1/view`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(800) });
+            const r = await fetch(`http://${m.api}/v1/view`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(800) });
             if (!r.ok) return { id: m.id, state: m.state, ok: false, error: `HTTP ${r.status}` };
             return { id: m.id, state: m.state, ok: true, view: (await r.json()) as unknown };
           } catch (e) {
@@ -299,7 +302,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
           }
         }),
       );
-      send(res, 200, { self: agent.config.id, atMs: Date.now(), nodes });
+      send(res, 200, { self: agent.id, atMs: Date.now(), nodes });
       return;
     }
     case "/v1/admin/faults": {
@@ -320,7 +323,7 @@ async function handle(agent: Agent, token: string, req: IncomingMessage, res: Se
     }
     case "/v1/admin/leave": {
       if (method !== "POST") throw new HttpError(405, "method: use POST");
-      send(res, 202, { leaving: agent.config.id, graceMs: agent.config.handoffGraceMs });
+      send(res, 202, { leaving: agent.id, graceMs: agent.handoffGraceMs });
       void agent.leave();
       return;
     }

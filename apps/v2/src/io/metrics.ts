@@ -1,12 +1,14 @@
 /**
  * Prometheus metrics of one agent (prom-client, its own registry so several
  * agents can live in one test process). Gauges are computed at scrape time
- * from the core, so they cannot drift from what the API reports.
+ * through the agent's port (the same queries the API answers from), so they
+ * cannot drift from what the API reports.
  */
 import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
 import type { CoreEvent } from "../core/agent-core.ts";
 import { HEALTH_STATUSES } from "../core/types.ts";
-import type { Agent } from "./agent.ts";
+import type { AgentPort } from "./agent-port.ts";
+import type { StoreStatus } from "./store/store.ts";
 
 /** The metric set of an agent. */
 export class AgentMetrics {
@@ -17,9 +19,9 @@ export class AgentMetrics {
   private readonly takeOvers: Counter;
   private readonly memberEvents: Counter;
 
-  constructor(agent: Agent) {
+  constructor(agent: AgentPort) {
     const r = this.registry;
-    r.setDefaultLabels({ member: agent.config.id });
+    r.setDefaultLabels({ member: agent.id });
     collectDefaultMetrics({ register: r, prefix: "heck_agent_" });
     this.checks = new Counter({ name: "heck_checks_total", help: "Checks run by this agent's engine, by result.", labelNames: ["result"], registers: [r] });
     this.starts = new Counter({ name: "heck_ownership_starts_total", help: "Origins this agent started checking, by reason (primary, promoted).", labelNames: ["reason"], registers: [r] });
@@ -37,8 +39,8 @@ export class AgentMetrics {
       registers: [r],
       collect() {
         const counts: Record<string, number> = Object.fromEntries(HEALTH_STATUSES.map((s) => [s, 0]));
-        for (const o of agent.core.originList()) {
-          const st = agent.core.record(o.id)?.status ?? "unknown";
+        for (const o of agent.originList()) {
+          const st = agent.record(o.id)?.status ?? "unknown";
           counts[st] = (counts[st] ?? 0) + 1;
         }
         for (const [status, n] of Object.entries(counts)) this.set({ status }, n);
@@ -51,7 +53,7 @@ export class AgentMetrics {
       registers: [r],
       collect() {
         const counts: Record<string, number> = { primary: 0, promoted: 0, handoff: 0 };
-        for (const reason of agent.core.activeOrigins().values()) counts[reason] = (counts[reason] ?? 0) + 1;
+        for (const reason of agent.activeOrigins().values()) counts[reason] = (counts[reason] ?? 0) + 1;
         for (const [reason, n] of Object.entries(counts)) this.set({ reason }, n);
       },
     });
@@ -73,14 +75,14 @@ export class AgentMetrics {
       collect() {
         const now = Date.now();
         let max = 0;
-        for (const o of agent.core.originList()) {
-          const rec = agent.core.record(o.id);
+        for (const o of agent.originList()) {
+          const rec = agent.record(o.id);
           if (rec !== undefined) max = Math.max(max, now - rec.checkedAtMs);
         }
         this.set(max / 1000);
       },
     });
-    const storeGauge = (name: string, help: string, pick: (s: ReturnType<Agent["storeStatus"]>) => number) =>
+    const storeGauge = (name: string, help: string, pick: (s: StoreStatus) => number) =>
       new Gauge({
         name,
         help,

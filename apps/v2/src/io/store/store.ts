@@ -63,6 +63,39 @@ export interface HeckStore {
   close(): Promise<void>;
 }
 
+/**
+ * Peers named both ways a fault may need them: member ids (raft-kv blocks
+ * its peers by id) and the transport addresses they advertise (crdt-kv
+ * blocks addresses).
+ */
+export interface PeerRefs {
+  ids: readonly string[];
+  addrs: readonly string[];
+}
+
+/** Fault switches on a store's own peer traffic, for partition tests and demos (`POST /v1/admin/faults`). */
+export interface StorePeerFaults {
+  /** Drops all traffic with these peers, both directions, at this node. */
+  block(peers: PeerRefs): void;
+  /** Lets traffic with these peers through again; every peer when none are given. */
+  unblock(peers?: PeerRefs): void;
+  /** Drops this share (0-1) of the store's packets, when the store's transport can. */
+  setDropRate?(rate: number): void;
+}
+
+/**
+ * A store as the agent gets it from the factory (`open-store.ts`): the
+ * store, what peers must learn through SWIM metadata to reach it, and its
+ * fault switches when it has peer traffic of its own.
+ */
+export interface OpenedStore {
+  store: HeckStore;
+  /** Addresses to publish in SWIM metadata: the crdt gossip address, an embedded raft member's gRPC API. */
+  advertise: { crdt?: string; grpc?: string };
+  /** Absent for stores reached as a client (etcd, raft-kv over gRPC): they have no peer traffic here to cut. */
+  peerFaults?: StorePeerFaults;
+}
+
 /** The key prefix used when none is configured. */
 export const DEFAULT_KEY_PREFIX = "heck/";
 
