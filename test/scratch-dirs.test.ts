@@ -27,8 +27,16 @@ describe("default data directories", () => {
     expect(ignored(`${m![1]}/n1.log`)).toBe(true);
   });
 
+  it("heck-crdt cluster up's default data directory is git-ignored", () => {
+    const help = spawnSync(process.execPath, [path.join(root, "packages/crdt-kv/bin/heck-crdt.js"), "cluster", "up", "--help"], { encoding: "utf8" });
+    const m = /--data-dir <dir>[\s\S]*?\(default:\s+"([^"]+)"\)/.exec(help.stdout);
+    expect(m?.[1]).toBe(".heck/crdt-cluster");
+    expect(ignored(`${m![1]}/cluster.json`)).toBe(true);
+  });
+
   it("the directories older defaults created are ignored", () => {
     expect(ignored("heck-data/n1/crdt/wal")).toBe(true);
     expect(ignored("heck-raft-data/n1.log")).toBe(true);
+    expect(ignored("heck-crdt-data/cluster.json")).toBe(true);
   });
 });

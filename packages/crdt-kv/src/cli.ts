@@ -4,9 +4,10 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { keyringFromBase64 } from "@heck/sim/io";
+import { hostPortOf } from "@heck/sim/http";
 import { isValidNodeId } from "./core/causality/dot.ts";
 import { isSyncAlgorithm } from "./core/sync/delta-sync.ts";
-import { call, keyUrl } from "./io/client.ts";
+import { call, keyUrl, nodeBase } from "./io/client.ts";
 import { clusterUp, healCluster, partitionCluster, readCluster } from "./io/cluster.ts";
 import { startCrdtNode } from "./io/embed.ts";
 
@@ -22,7 +23,7 @@ const int = (name: string, min: number, max: number) => (v: string) => {
 /** `--key` accumulates: repeated flags and comma lists both add keys, in order (the first is the primary). */
 const collectKeys = (v: string, previous: string[]): string[] => [...previous, ...v.split(",").map((k) => k.trim()).filter((k) => k !== "")];
 const defaultNode = process.env.HECK_CRDT_NODE ?? "http://127.0.0.1:17100";
-const nodeOption = () => new Option("--node <url>", "a node's HTTP address (env HECK_CRDT_NODE)").default(defaultNode);
+const nodeOption = () => new Option("--node <url>", "a node's HTTP address, host:port or http://host:port (env HECK_CRDT_NODE)").default(defaultNode);
 
 function print(json: boolean, body: unknown, human: () => string): void {
   process.stdout.write(json ? JSON.stringify(body) + "\n" : human() + "\n");
@@ -82,8 +83,9 @@ program
         http: { host: o.host, port: o.httpPort },
         ...(o.key.length > 0 ? { keys: o.key } : {}),
       });
-      const info = { id: node.id, pid: process.pid, http: node.httpUrl, gossip: node.address };
-      print(Boolean(o.json), info, () => `node ${info.id} up: http ${info.http}, gossip ${info.gossip}, pid ${info.pid}`);
+      // --json carries host:port, as every stage's lines do; people get a URL to click.
+      const info = { id: node.id, pid: process.pid, http: hostPortOf(node.httpUrl ?? "") ?? null, gossip: node.address };
+      print(Boolean(o.json), info, () => `node ${info.id} up: http ${node.httpUrl}, gossip ${info.gossip}, pid ${info.pid}`);
       const shutdown = () => {
         node.close().then(
           () => process.exit(0),
@@ -101,7 +103,7 @@ cluster
   .description("start n nodes, print one JSON line when they are up, stay in the foreground until SIGINT/SIGTERM")
   .option("--nodes <n>", "how many nodes", int("--nodes", 1, 100), 5)
   .option("--base-port <port>", "HTTP ports base..base+n-1, gossip ports base+100..", int("--base-port", 1024, 64_000), 17100)
-  .option("--data-dir <dir>", "parent of every node's data directory", "./heck-crdt-data")
+  .option("--data-dir <dir>", "parent of every node's data directory (default under the git-ignored .heck/)", ".heck/crdt-cluster")
   .option("--sync-interval-ms <ms>", "anti-entropy period", int("--sync-interval-ms", 10, 600_000))
   .option("--fanout <n>", "peers contacted per round", int("--fanout", 1, 1000))
   .option("--key <base64>", "encrypt gossip between the nodes (see node --key); repeat or comma-separate, primary first", collectKeys, [])
@@ -128,7 +130,7 @@ cluster
       const out = { nodes: c.nodes.map((n) => ({ id: n.id, pid: n.pid, http: n.http, netns: n.netns, host: n.host })) };
       print(Boolean(o.json), out, () =>
         [
-          ...c.nodes.map((n) => `${n.id}  pid ${n.pid}  http ${n.http}  gossip ${n.gossip}${n.netns ? `  netns ${n.netns}` : ""}`),
+          ...c.nodes.map((n) => `${n.id}  pid ${n.pid}  http ${nodeBase(n.http)}  gossip ${n.gossip}${n.netns ? `  netns ${n.netns}` : ""}`),
           ...(c.lab ? [`cut the network in the kernel: pnpm heck-net partition n1 ${c.nodes.slice(1).map((n) => n.id).join(",")}   (then pnpm heck-net heal)`] : []),
           "Ctrl-C stops the cluster.",
         ].join("\n"),
@@ -207,7 +209,7 @@ program
   .option("--json", "print the response as JSON")
   .action(async (prefix: string | undefined, o: { node: string; limit: number; json?: boolean }) => {
     await run(async () => {
-      const u = new URL(`${o.node.replace(/\/$/, "")}/v1/kv`);
+      const u = new URL(`${nodeBase(o.node)}/v1/kv`);
       u.searchParams.set("prefix", prefix ?? "");
       u.searchParams.set("limit", String(o.limit));
       const res = await call("GET", u.toString());
@@ -223,7 +225,7 @@ program
   .option("--json", "print the response as JSON")
   .action(async (o: { node: string; json?: boolean }) => {
     await run(async () => {
-      const res = await call("GET", `${o.node.replace(/\/$/, "")}/v1/status`);
+      const res = await call("GET", `${nodeBase(o.node)}/v1/status`);
       if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
       const s = res.body as {
         id: string;

@@ -17,13 +17,13 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-cluster-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 type Node = { id: string; pid: number; http: string };
-const get = async (n: Node, key: string) => (await (await request(`${n.http}/v1/kv/${encodeURIComponent(key)}`)).body.json()) as { exists: boolean; value?: string; values: string[]; context: string };
+const get = async (n: Node, key: string) => (await (await request(`http://${n.http}/v1/kv/${encodeURIComponent(key)}`)).body.json()) as { exists: boolean; value?: string; values: string[]; context: string };
 const put = async (n: Node, key: string, value: string, q = "") => {
-  const r = await request(`${n.http}/v1/kv/${encodeURIComponent(key)}${q}`, { method: "PUT", body: value });
+  const r = await request(`http://${n.http}/v1/kv/${encodeURIComponent(key)}${q}`, { method: "PUT", body: value });
   expect(r.statusCode).toBe(200);
   return (await r.body.json()) as { context: string };
 };
-const vector = async (n: Node) => JSON.stringify(((await (await request(`${n.http}/v1/status`)).body.json()) as { vector: unknown }).vector);
+const vector = async (n: Node) => JSON.stringify(((await (await request(`http://${n.http}/v1/status`)).body.json()) as { vector: unknown }).vector);
 
 describe("a five-node cluster of real processes", () => {
   it("partitions through the fault layer, accepts writes on both sides, and converges after heal", async () => {
@@ -31,7 +31,8 @@ describe("a five-node cluster of real processes", () => {
     const { nodes } = JSON.parse(up.line) as { nodes: Node[] };
     try {
       expect(nodes.map((n) => n.id)).toEqual(["n1", "n2", "n3", "n4", "n5"]);
-      expect(nodes.every((n) => Number.isInteger(n.pid) && n.http.startsWith("http://127.0.0.1:"))).toBe(true);
+      // Addresses are host:port in every stage's --json line.
+      expect(nodes.every((n) => Number.isInteger(n.pid) && /^127\.0\.0\.1:\d+$/.test(n.http))).toBe(true);
       const [n1, n2, n3, n4, n5] = nodes as [Node, Node, Node, Node, Node];
 
       await put(n1, "shared", "before");
@@ -69,7 +70,9 @@ describe("a five-node cluster of real processes", () => {
       // A write with the merged context replaces exactly both siblings, everywhere.
       await put(n4, "doc", "merged", `?mode=mv&context=${(await get(n4, "doc")).context}`);
       expect(await eventually(async () => (await Promise.all(nodes.map((n) => get(n, "doc")))).every((r) => r.values.length === 1 && r.values[0] === "merged"), 10_000)).toBe(true);
+      // --node takes the line's host:port as it is, and the older http:// form too.
       const status = await runCli(["status", "--node", n3.http, "--json"]);
+      expect((await runCli(["status", "--node", `http://${n3.http}/`, "--json"])).code).toBe(0);
       const s = JSON.parse(status.stdout) as { stats: { bytesSent: number }; peers: unknown[] };
       expect(s.stats.bytesSent).toBeGreaterThan(0);
       expect(s.peers).toHaveLength(4);

@@ -34,7 +34,7 @@ describe("gossip encryption (--key)", () => {
       ]);
     // n2 holds a keyring of two (a rotation in progress: a new key installed, the shared one still primary).
     const procs = await Promise.all([start(0, [shared]), start(1, [shared, generateKey()]), start(2, [other])]);
-    const http = procs.map((p) => (JSON.parse(p.line) as { http: string }).http);
+    const http = procs.map((p) => `http://${(JSON.parse(p.line) as { http: string }).http}`);
     try {
       await json(`${http[0]}/v1/kv/a`, { method: "PUT", body: "from-n1" });
       await json(`${http[2]}/v1/kv/intruder`, { method: "PUT", body: "from-n3" });

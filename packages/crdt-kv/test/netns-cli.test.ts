@@ -25,14 +25,14 @@ describeWithLab("heck-crdt cluster up --netns", () => {
       expect(nodes.map((n) => Object.keys(n))).toEqual(Array.from({ length: 3 }, () => ["id", "pid", "http", "netns", "host"]));
       expect(new Set(nodes.map((n) => n.host)).size).toBe(3);
       for (const n of nodes) {
-        expect(n.http.startsWith(`http://${n.host}:`)).toBe(true);
+        expect(n.http.startsWith(`${n.host}:`)).toBe(true); // host:port, as every stage's --json line prints it
         expect(runsInNetns(n.pid, n.netns), `${n.id} (pid ${n.pid}) runs in ${n.netns}`).toBe(true);
       }
-      const w = await request(`${nodes[0]!.http}/v1/kv/across`, { method: "PUT", body: "the-bridge" });
+      const w = await request(`http://${nodes[0]!.http}/v1/kv/across`, { method: "PUT", body: "the-bridge" });
       expect(w.statusCode).toBe(200);
       await w.body.dump();
       for (const n of nodes.slice(1)) {
-        const seen = await eventually(async () => ((await (await request(`${n.http}/v1/kv/across`)).body.json()) as { value?: string }).value === "the-bridge", 20_000);
+        const seen = await eventually(async () => ((await (await request(`http://${n.http}/v1/kv/across`)).body.json()) as { value?: string }).value === "the-bridge", 20_000);
         expect(seen, `${n.id} read the write made on ${nodes[0]!.id}`).toBe(true);
       }
     } finally {

@@ -48,7 +48,7 @@ describe("kill -9", () => {
     const dir = path.join(tmp, "node-a");
     const args = ["node", "--id", "a", "--data-dir", dir, "--http-port", "0", "--snapshot-every", "25", "--json"];
     const first = await startCli(args);
-    const url = (JSON.parse(first.line) as { http: string }).http;
+    const url = `http://${(JSON.parse(first.line) as { http: string }).http}`;
     const written: Record<string, string> = {};
     for (let i = 0; i < 60; i++) {
       const res = await request(`${url}/v1/kv/key-${i}`, { method: "PUT", body: `value-${i}` });
@@ -62,7 +62,7 @@ describe("kill -9", () => {
     expect(fs.existsSync(path.join(dir, "snapshot.json"))).toBe(true); // 60 records crossed the snapshot threshold
 
     const second = await startCli(args);
-    const url2 = (JSON.parse(second.line) as { http: string }).http;
+    const url2 = `http://${(JSON.parse(second.line) as { http: string }).http}`;
     try {
       const list = (await (await request(`${url2}/v1/kv?prefix=key-`)).body.json()) as { keys: string[] };
       expect(list.keys.sort()).toEqual(Object.keys(written).sort());

@@ -1,6 +1,7 @@
 // heck-fleet: parse and validate flags, start the fleet and its control API,
 // print where they listen, stop cleanly on Ctrl-C. No logic lives here.
 import { Command, InvalidArgumentError, Option } from "commander";
+import { hostPortOf } from "@heck/sim/http";
 import { parseHostPort } from "./core/address.ts";
 import { MODES } from "./core/behaviour.ts";
 import { parseIndexList } from "./core/selection.ts";
@@ -87,7 +88,8 @@ const program = new Command("heck-fleet")
     const first = fleet.port(0);
     const last = fleet.port(fleet.count - 1);
     if (opts.json) {
-      process.stdout.write(JSON.stringify({ ready: true, count: fleet.count, host: fleet.host, firstPort: first, lastPort: last, control: controlUrl, maxConnections: fleet.maxConnections, pid: process.pid }) + "\n");
+      // Addresses in --json lines are host:port, in every stage (the form --control takes back).
+      process.stdout.write(JSON.stringify({ ready: true, count: fleet.count, host: fleet.host, firstPort: first, lastPort: last, control: hostPortOf(controlUrl) ?? controlUrl, maxConnections: fleet.maxConnections, pid: process.pid }) + "\n");
     } else {
       const ports = opts.basePort === 0 ? "OS-assigned ports (see GET /origins)" : `ports ${first}-${last}`;
       process.stdout.write(

@@ -21,13 +21,14 @@ describe("heck-fleet CLI", () => {
         setTimeout(() => reject(new Error("no ready line in 15 s")), 15_000);
       });
       const ready = JSON.parse(line) as { firstPort: number; lastPort: number; control: string };
-      expect(ready).toMatchObject({ firstPort: 12400, lastPort: 12402, control: "http://127.0.0.1:12490" });
+      // host:port, as every stage's --json line carries addresses.
+      expect(ready).toMatchObject({ firstPort: 12400, lastPort: 12402, control: "127.0.0.1:12490" });
       expect((await fetch("http://127.0.0.1:12400/")).status).toBe(200);
       expect((await fetch("http://127.0.0.1:12401/")).status).toBe(503);
-      const put = await fetch(`${ready.control}/origins/2`, { method: "PUT", body: '{"mode":"failing","status":500}' });
+      const put = await fetch(`http://${ready.control}/origins/2`, { method: "PUT", body: '{"mode":"failing","status":500}' });
       expect(put.status).toBe(200);
       expect((await fetch("http://127.0.0.1:12402/")).status).toBe(500);
-      const counts = (await (await fetch(`${ready.control}/origins`)).json()) as { origins: Array<{ requests: number }> };
+      const counts = (await (await fetch(`http://${ready.control}/origins`)).json()) as { origins: Array<{ requests: number }> };
       expect(counts.origins.map((o) => o.requests)).toEqual([1, 1, 1]);
     } finally {
       const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));

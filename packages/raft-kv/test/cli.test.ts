@@ -52,6 +52,9 @@ describe("heck-raft cluster up --json", () => {
       // A leader exists: a write through the CLI succeeds right away.
       const { stdout } = await exec(process.execPath, [CLI_BIN, "--endpoints", parsed.nodes.map((n) => n.http).join(","), "--json", "put", "cli-key", "v"]);
       expect(JSON.parse(stdout).revision).toBeGreaterThan(1);
+      // --endpoints takes the line's host:port, and the http:// form other tools print.
+      const viaUrl = await exec(process.execPath, [CLI_BIN, "--endpoints", `http://${parsed.nodes[0]!.http}/`, "--json", "get", "cli-key"]);
+      expect(JSON.parse(viaUrl.stdout).value).toBe("v");
       const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
       child.kill("SIGTERM");
       expect(await exited).toBe(0);

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { utf8Length } from "../src/index.ts";
-import { callJson, readBody, readJson, sendJson, type ReadJsonOptions } from "../src/io/http-json.ts";
+import { callJson, hostPortOf, httpBaseOf, readBody, readJson, sendJson, type ReadJsonOptions } from "../src/io/http-json.ts";
 import { fsyncDir, fsyncDirAsync } from "../src/io/index.ts";
 
 describe("utf8Length", () => {
@@ -109,5 +109,13 @@ describe("JSON over HTTP", () => {
     });
     expect(await callJson("GET", url)).toEqual({ status: 404, text: "not here", json: false });
     await expect(callJson("GET", "http://127.0.0.1:1/")).rejects.toThrow(/ECONNREFUSED/);
+  });
+
+  it("reads an HTTP address in both forms a --json line may carry: host:port and http://host:port", () => {
+    for (const a of ["127.0.0.1:17100", "http://127.0.0.1:17100", "http://127.0.0.1:17100/", " localhost:80 ", "[::1]:8080", "http://[::1]:8080"]) {
+      expect(hostPortOf(a)).toBe(a.trim().replace(/^http:\/\//, "").replace(/\/$/, ""));
+      expect(httpBaseOf(a)).toBe(`http://${hostPortOf(a)}`);
+    }
+    for (const bad of ["", "127.0.0.1", "https://127.0.0.1:1", "http://127.0.0.1:1/v1/kv", "ftp://a:1", "a:70000", "a b:1"]) expect(hostPortOf(bad)).toBeUndefined();
   });
 });

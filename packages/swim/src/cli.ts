@@ -5,7 +5,7 @@
  * sockets in src/io.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
-import { callJson } from "@heck/sim/http";
+import { callJson, hostPortOf } from "@heck/sim/http";
 import { ConfigError, presetConfig, resolveConfig, withoutLifeguard, type PresetName, type SwimConfig } from "./core/config.ts";
 import type { MemberEvent } from "./core/types.ts";
 import { startHttpApi, type MemberJson } from "./io/http-api.ts";
@@ -211,7 +211,9 @@ program
 
 // ---- members / leave / keys ----------------------------------------------------
 
-async function call(http: string, method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+async function call(address: string, method: "GET" | "POST", path: string, body?: unknown): Promise<unknown> {
+  // --http takes host:port (what --json lines print) or http://host:port.
+  const http = hostPortOf(address) ?? address;
   const res = await callJson(method, `http://${http}${path}`, body !== undefined ? { body } : {});
   if (!res.json) throw new Error(`${http}${path}: HTTP ${res.status}, not JSON: ${res.text.slice(0, 200)}`);
   if (res.status >= 400) throw new Error(`${http}${path}: ${(res.body as { error?: string }).error ?? `HTTP ${res.status}`}`);

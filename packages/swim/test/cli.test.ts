@@ -37,6 +37,10 @@ describe("heck-swim agent processes", () => {
     expect(rows.map((r) => r.name)).toEqual(["a1", "a2", "a3"]);
     for (const r of rows) expect(Object.keys(r)).toEqual(expect.arrayContaining(["name", "addr", "state", "incarnation", "meta"]));
     expect(rows.find((r) => r.name === "a2")!.meta).toBe("api=127.0.0.1:9002");
+    // --http takes the ready line's host:port, and the http:// form too.
+    const viaUrl = await runCli(["members", "--http", `http://${a1.http}/`, "--json"]);
+    expect(viaUrl.code).toBe(0);
+    expect((JSON.parse(viaUrl.stdout) as unknown[]).length).toBe(3);
 
     // kill -9: no goodbye. The others suspect a3, then declare it dead.
     a3.proc.kill("SIGKILL");

@@ -2,7 +2,7 @@
  * A small HTTP client for the node API (the CLI's put/get/del/ls/status and
  * the partition/heal commands), on the shared JSON client of `@heck/sim/http`.
  */
-import { callJson, type JsonResponse } from "@heck/sim/http";
+import { callJson, httpBaseOf, type JsonResponse } from "@heck/sim/http";
 
 /** A response: status and parsed JSON body. */
 export interface ApiResponse {
@@ -22,9 +22,17 @@ export async function call(method: "GET" | "PUT" | "DELETE" | "POST", url: strin
   return { status: res.status, body: (parsed ?? {}) as Record<string, unknown> };
 }
 
-/** The URL of a key on a node. */
+/**
+ * The base URL of a node given as `host:port` (what `--json` lines carry)
+ * or as `http://host:port`; anything else is used as given.
+ */
+export function nodeBase(node: string): string {
+  return httpBaseOf(node) ?? node.replace(/\/$/, "");
+}
+
+/** The URL of a key on a node (`node` in either form, see {@link nodeBase}). */
 export function keyUrl(node: string, key: string, query: Record<string, string | undefined> = {}): string {
-  const u = new URL(`${node.replace(/\/$/, "")}/v1/kv/${encodeURIComponent(key)}`);
+  const u = new URL(`${nodeBase(node)}/v1/kv/${encodeURIComponent(key)}`);
   for (const [k, v] of Object.entries(query)) if (v !== undefined) u.searchParams.set(k, v);
   return u.toString();
 }

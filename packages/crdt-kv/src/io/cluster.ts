@@ -17,12 +17,14 @@ import { labPlacement, loopbackPlacement, type NetLab } from "@heck/net";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
-import { call } from "./client.ts";
+import { hostPortOf } from "@heck/sim/http";
+import { call, nodeBase } from "./client.ts";
 
 /** One node of a running cluster, as written to cluster.json. */
 export interface ClusterNode {
   id: string;
   pid: number;
+  /** HTTP API, `host:port` (older cluster.json files hold `http://host:port`; both are read). */
   http: string;
   gossip: string;
   /** The lab namespace it runs in, or null on loopback. */
@@ -60,7 +62,8 @@ export function gossipPort(basePort: number, i: number): number {
 export function readCluster(dataDir: string): ClusterNode[] {
   const file = path.join(dataDir, "cluster.json");
   if (!fs.existsSync(file)) throw new Error(`${file} not found: start a cluster with "heck-crdt cluster up --data-dir ${dataDir}" first`);
-  return (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: ClusterNode[] }).nodes;
+  // Files written before addresses became host:port hold URLs: read both forms.
+  return (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: ClusterNode[] }).nodes.map((n) => ({ ...n, http: hostPortOf(n.http) ?? n.http }));
 }
 
 /** Starts the processes; resolves with them once all are up. Stops them all if any fails to start. */
@@ -133,14 +136,14 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
               const line = JSON.parse(buf.slice(0, nl)) as { http: string; gossip: string };
               const netns = placement.netnsOf(id);
               const command = ["node", ...args.slice(0, 1).map((b) => path.relative(process.cwd(), b)), ...args.slice(1)];
-              resolve({ id, pid: child.pid!, http: line.http, gossip: line.gossip, netns, host: placement.addressOf(id), command: netns === null ? command : ["ip", "netns", "exec", netns, ...command] });
+              resolve({ id, pid: child.pid!, http: hostPortOf(line.http) ?? line.http, gossip: line.gossip, netns, host: placement.addressOf(id), command: netns === null ? command : ["ip", "netns", "exec", netns, ...command] });
             } catch {
               reject(new Error(`${id} printed an unexpected first line: ${buf.slice(0, nl)}`));
             }
           });
         });
         // Up means answering HTTP, not only listening.
-        const health = await call("GET", `${ready.http}/v1/health`);
+        const health = await call("GET", `${nodeBase(ready.http)}/v1/health`);
         if (health.status !== 200) throw new Error(`${id} is not healthy: ${JSON.stringify(health.body)}`);
         return ready;
       }),
@@ -173,7 +176,7 @@ export async function partitionCluster(nodes: readonly ClusterNode[], groups: re
     nodes.map(async (n) => {
       const mine = groupOf.get(n.id) ?? -1;
       const block = nodes.filter((m) => (groupOf.get(m.id) ?? -1) !== mine).map((m) => m.gossip);
-      const res = await call("POST", `${n.http}/v1/admin/faults`, JSON.stringify({ unblockAll: true, block }));
+      const res = await call("POST", `${nodeBase(n.http)}/v1/admin/faults`, JSON.stringify({ unblockAll: true, block }));
       if (res.status !== 200) throw new Error(`${n.id}: ${JSON.stringify(res.body)}`);
       result[n.id] = block;
     }),
@@ -185,7 +188,7 @@ export async function partitionCluster(nodes: readonly ClusterNode[], groups: re
 export async function healCluster(nodes: readonly ClusterNode[]): Promise<void> {
   await Promise.all(
     nodes.map(async (n) => {
-      const res = await call("POST", `${n.http}/v1/admin/faults`, JSON.stringify({ unblockAll: true, dropRate: 0 }));
+      const res = await call("POST", `${nodeBase(n.http)}/v1/admin/faults`, JSON.stringify({ unblockAll: true, dropRate: 0 }));
       if (res.status !== 200) throw new Error(`${n.id}: ${JSON.stringify(res.body)}`);
     }),
   );

@@ -1,3 +1,4 @@
+import { httpBaseOf } from "@heck/sim/http";
 import type { FleetStats, OriginSnapshot } from "./fleet.ts";
 
 /**
@@ -7,8 +8,13 @@ import type { FleetStats, OriginSnapshot } from "./fleet.ts";
  * on a non-2xx answer.
  */
 export class FleetClient {
-  /** `baseUrl` is the control API, e.g. `http://127.0.0.1:12999`. */
-  constructor(readonly baseUrl: string) {}
+  /** The control API's base URL, e.g. `http://127.0.0.1:12999`. */
+  readonly baseUrl: string;
+
+  /** `control` is the control API as `http://127.0.0.1:12999` or as `127.0.0.1:12999` (the form `--json` prints). */
+  constructor(control: string) {
+    this.baseUrl = httpBaseOf(control) ?? control;
+  }
 
   /** Flips origin `i`, e.g. `setMode(3, { mode: "failing", status: 500 })`. */
   async setMode(i: number, behaviour: Record<string, unknown>): Promise<OriginSnapshot> {

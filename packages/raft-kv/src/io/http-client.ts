@@ -8,6 +8,7 @@
  * when given the cluster's CA (and a client certificate where the servers
  * demand one), and authenticates as a user when given credentials.
  */
+import { hostPortOf } from "@heck/sim/http";
 import { Agent, fetch as undiciFetch } from "undici";
 import { ClientSession } from "./client-session.ts";
 
@@ -101,8 +102,10 @@ export class RaftKvHttpClient {
 
   constructor(options: HttpClientOptions) {
     if (options.endpoints.length === 0) throw new TypeError("endpoints: give at least one host:port");
-    for (const e of options.endpoints) if (!/^[^\s/:]+:\d{1,5}$/.test(e)) throw new TypeError(`endpoints: ${JSON.stringify(e)} is not host:port`);
-    this.endpoints = [...options.endpoints];
+    // host:port (the form every --json line prints), or http://host:port as older lines and other tools give it.
+    const endpoints = options.endpoints.map((e) => hostPortOf(e) ?? e);
+    for (const e of endpoints) if (!/^[^\s/:]+:\d{1,5}$/.test(e)) throw new TypeError(`endpoints: ${JSON.stringify(e)} is not host:port`);
+    this.endpoints = endpoints;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.useSessions = options.sessions ?? true;
     this.agent = options.tls ? new Agent({ connect: { ...(options.tls.ca ? { ca: options.tls.ca } : {}), ...(options.tls.cert ? { cert: options.tls.cert } : {}), ...(options.tls.key ? { key: options.tls.key } : {}) } }) : undefined;

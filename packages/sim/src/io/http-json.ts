@@ -158,3 +158,23 @@ export async function callJson(method: "GET" | "PUT" | "POST" | "DELETE", url: s
     return { status: res.statusCode, text, json: false };
   }
 }
+
+const ADDRESS = /^(?:http:\/\/)?(\[[^\]\s]+\]|[^\s/:[\]]+):(\d{1,5})\/?$/;
+
+/**
+ * `host:port` of an HTTP address given in either of the two forms the
+ * project's `--json` lines and flags have carried: `host:port` (the
+ * convention) or `http://host:port` (a trailing slash allowed). Undefined
+ * for anything else, so callers can name the flag in their error.
+ */
+export function hostPortOf(address: string): string | undefined {
+  const m = ADDRESS.exec(address.trim());
+  if (m === null || Number(m[2]) > 65535) return undefined;
+  return `${m[1]}:${m[2]}`;
+}
+
+/** The base URL (`http://host:port`) of an address in either form (see {@link hostPortOf}); undefined for anything else. */
+export function httpBaseOf(address: string): string | undefined {
+  const hp = hostPortOf(address);
+  return hp === undefined ? undefined : `http://${hp}`;
+}
