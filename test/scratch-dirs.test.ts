@@ -20,14 +20,14 @@ describe("default data directories", () => {
     expect(ignored(`${dir}/crdt/wal`)).toBe(true);
   });
 
-  it("heck-raft cluster up's default data directory is git-ignored", () => {
+  it("heck-raft cluster up's default data directory is git-ignored", { timeout: 30_000 }, () => {
     const help = spawnSync(process.execPath, [path.join(root, "packages/raft-kv/bin/heck-raft.js"), "cluster", "up", "--help"], { encoding: "utf8" });
     const m = /--data-dir <dir>[\s\S]*?\(default:\s+"([^"]+)"\)/.exec(help.stdout);
     expect(m?.[1]).toBe(".heck/raft-cluster");
     expect(ignored(`${m![1]}/n1.log`)).toBe(true);
   });
 
-  it("heck-crdt cluster up's default data directory is git-ignored", () => {
+  it("heck-crdt cluster up's default data directory is git-ignored", { timeout: 30_000 }, () => {
     const help = spawnSync(process.execPath, [path.join(root, "packages/crdt-kv/bin/heck-crdt.js"), "cluster", "up", "--help"], { encoding: "utf8" });
     const m = /--data-dir <dir>[\s\S]*?\(default:\s+"([^"]+)"\)/.exec(help.stdout);
     expect(m?.[1]).toBe(".heck/crdt-cluster");

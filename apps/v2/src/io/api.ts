@@ -8,7 +8,7 @@
  *   GET    /v1/members                  SWIM members with state and API address
  *   GET    /v1/ownership[?origin=id]    the rendezvous table this node computes
  *   GET    /v1/view                     this node's whole view (for the dashboard)
- *   GET    /v1/cluster                  every member's /v1/view, side by side
+ *   GET    /v1/cluster                  every member's /v1/view, side by side (members SWIM holds dead too: one that answers is cut off, not crashed)
  *   POST   /v1/admin/faults             {block, unblock, unblockAll, dropRate}: member ids (tests, demos)
  *   POST   /v1/admin/leave              graceful leave, then the process exits
  *   GET    /healthz, /metrics, /        liveness, Prometheus, the dashboard
@@ -292,13 +292,15 @@ async function handle(agent: AgentPort, token: string, req: IncomingMessage, res
       const nodes = await Promise.all(
         members.map(async (m) => {
           if (m.id === agent.id) return { id: m.id, state: m.state, ok: true, view: nodeView(agent) };
-          if (m.api === undefined || m.state === "dead" || m.state === "left") return { id: m.id, state: m.state, ok: false, error: m.state };
+          if (m.api === undefined || m.state === "left") return { id: m.id, state: m.state, ok: false, error: m.state };
+          // A member SWIM holds dead is asked too: if it answers, it is alive but cut off from
+          // this node's gossip (a partition), which the dashboard must not show as a crash.
           try {
-            const r = await fetch(`http://${m.api}/v1/view`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(800) });
+            const r = await fetch(`http://${m.api}/v1/view`, { headers: token ? { authorization: `Bearer ${token}` } : {}, signal: AbortSignal.timeout(m.state === "dead" ? 500 : 800) });
             if (!r.ok) return { id: m.id, state: m.state, ok: false, error: `HTTP ${r.status}` };
             return { id: m.id, state: m.state, ok: true, view: (await r.json()) as unknown };
           } catch (e) {
-            return { id: m.id, state: m.state, ok: false, error: (e as Error).message };
+            return { id: m.id, state: m.state, ok: false, error: m.state === "dead" ? "dead" : (e as Error).message };
           }
         }),
       );

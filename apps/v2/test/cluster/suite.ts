@@ -14,6 +14,7 @@ import { clusterUp, type ClusterNode, type RunningCluster } from "../../src/io/c
 import { AgentClient } from "../../src/io/client.ts";
 import { TAKEOVER_FIRST_CHECK_MS } from "../../src/core/agent-core.ts";
 import type { OriginView } from "../../src/io/api.ts";
+import type { StoreStatus } from "../../src/io/store/store.ts";
 import { until } from "../support/wait.ts";
 
 export const INTERVAL_MS = 300;
@@ -134,6 +135,26 @@ export function defineClusterSuite(store: "crdt" | "raft" | "etcd", basePort: nu
         expect(n.api.startsWith(`${n.host}:`)).toBe(true);
       }
       expect(Object.keys(c.fleet).sort()).toEqual(["control", "pid"]);
+    });
+
+    it("reports the store on /healthz; an agent embedding a raft member names the leader and the voters (the dashboard's raft line)", async () => {
+      const stores = await Promise.all(cluster.nodes.map(async (n) => (await client(n).get<{ store: StoreStatus }>("/healthz")).store));
+      for (const st of stores) expect(st.kind).toBe(store);
+      const raft = stores.flatMap((st) => (st.raft ? [st.raft] : []));
+      if (store !== "raft") {
+        expect(raft).toEqual([]);
+        return;
+      }
+      // The first three agents embed the members; the fourth is a client over gRPC and has no Raft view.
+      expect(raft).toHaveLength(3);
+      for (const r of raft) {
+        expect(r.voters).toEqual(["n1", "n2", "n3"]);
+        expect(r.term).toBeGreaterThan(0);
+      }
+      await until(async () => {
+        const leaders = (await Promise.all(cluster.nodes.slice(0, 3).map(async (n) => (await client(n).get<{ store: StoreStatus }>("/healthz")).store.raft?.leader))).filter((l) => l !== null);
+        return leaders.length === 3 && new Set(leaders).size === 1 && ["n1", "n2", "n3"].includes(leaders[0]!);
+      }, 10_000, "one leader known to every member");
     });
 
     it("no DDoS: in steady state each origin gets one check per interval (counted at the fleet)", async () => {

@@ -21,7 +21,7 @@
  */
 import { isNewer } from "../../core/health-record.ts";
 import type { HealthRecord, OriginSpec } from "../../core/types.ts";
-import { decodeStored, storeKeys, type HeckStore, type StoreEvent, type StoreKind, type StoreStatus } from "./store.ts";
+import { decodeStored, storeKeys, type HeckStore, type RaftView, type StoreEvent, type StoreKind, type StoreStatus } from "./store.ts";
 
 /** One stored pair with its etcd-style modification revision. */
 export interface RevEntry {
@@ -65,6 +65,8 @@ export interface RevKv {
   casMany(items: readonly CasItem[]): Promise<{ ok: true; modRevision: number } | { ok: false; current: (RevEntry | undefined)[] }>;
   /** One line for the status page. */
   describe(): string;
+  /** The Raft view of an embedded member (leader, term, voters); absent when this is a client. */
+  raftView?(): RaftView;
   close(): Promise<void>;
 }
 
@@ -369,6 +371,7 @@ export class KvBackedStore implements HeckStore {
       detail: `${this.kv.describe()}${recentError ? `; last error: ${this.lastError}` : ""}`,
       ...this.counters,
       pendingWrites: this.pending.size + this.inFlight,
+      ...(this.kv.raftView !== undefined ? { raft: this.kv.raftView() } : {}),
     };
   }
 

@@ -8,6 +8,7 @@
  */
 import { startServer, type RaftKvServer } from "@heck/raft-kv";
 import type { CasItem, RevEntry, RevEvent, RevKv } from "./kv-store.ts";
+import type { RaftView } from "./store.ts";
 
 const decoder = new TextDecoder();
 const encoder = new TextEncoder();
@@ -69,6 +70,11 @@ export class EmbeddedRaftKv implements RevKv {
     const e = this.server.encryption;
     const peers = e.enabled ? `peers encrypted, key ${e.keys[0]}${e.decryptFailures > 0 ? `, ${e.decryptFailures} undecryptable frames` : ""}` : "peers plaintext";
     return `raft-kv member ${this.server.id} (embedded, gRPC ${this.server.grpcAddress ?? "off"}, ${peers})`;
+  }
+
+  raftView(): RaftView {
+    const node = this.server.node;
+    return { leader: node.leader, term: node.header().raftTerm, voters: node.members().filter((m) => !m.learner).map((m) => m.id) };
   }
 
   async list(prefix: string): Promise<{ entries: RevEntry[]; revision: number }> {

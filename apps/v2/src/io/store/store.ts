@@ -33,6 +33,17 @@ export interface StoreStatus {
   writeErrors: number;
   /** Records waiting to be written (write-behind queue). */
   pendingWrites: number;
+  /** On an agent that embeds a raft-kv member: the Raft view of this member (absent for other stores and raft clients). */
+  raft?: RaftView;
+}
+
+/** What an embedded raft-kv member knows of its cluster (for the dashboard: who leads, which voters there are). */
+export interface RaftView {
+  /** The leader this member follows (itself when it leads), or null during an election. */
+  leader: string | null;
+  term: number;
+  /** The voting members of the current configuration; a write needs a majority of them. */
+  voters: string[];
 }
 
 /** The interface every store adapter implements. */
