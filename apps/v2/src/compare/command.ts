@@ -3,15 +3,16 @@
  * validates flags and calls {@link runCompare}; nothing else happens here.
  *
  * ```sh
- * heck compare                 # simulation + real processes, full size; writes docs/compare/
- * heck compare --quick         # the small version the test suite runs (< 2 minutes)
+ * heck compare                 # simulation + real processes, full size; rewrites docs/compare/ and the chapter's figures
+ * heck compare --quick         # the small version the test suite runs (< 2 minutes); writes .heck/compare/
  * heck compare --mode sim --seed 7 --only steady,partition
  * ```
  */
 import { existsSync, readFileSync } from "node:fs";
-import { dirname, join, resolve } from "node:path";
+import { dirname, join, relative, resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { runCompare, type CompareMode } from "./run-compare.ts";
+import { unknownScenarioNames } from "./experiment.ts";
+import { ALL_REAL_STORES, isCompleteResults, isCompleteRun, resultsProblem, runCompare, type CompareMode } from "./run-compare.ts";
 import type { SimStoreKind } from "./sim/run.ts";
 import type { CompareResults } from "./types.ts";
 
@@ -45,26 +46,46 @@ function parseList<T extends string>(flag: string, allowed: readonly T[]): (v: s
   };
 }
 
-/** Adds `compare` to a commander program (the founder wires this into apps/v2's `heck`). */
+/** `--only`: names that select at least one scenario of a full or a quick run (the action checks the run's own size). */
+function parseOnly(v: string): string[] {
+  const names = v.split(",").map((x) => x.trim()).filter((x) => x.length > 0);
+  if (names.length === 0) throw new InvalidArgumentError("--only needs at least one scenario id or family (steady, crash, partition, bridge, loss, churn, scale)");
+  const full = unknownScenarioNames(false, names);
+  const quick = unknownScenarioNames(true, names);
+  const unknown = full.unknown.filter((n) => quick.unknown.includes(n));
+  if (unknown.length > 0) {
+    const known = [...new Set([...full.known, ...quick.known])];
+    throw new InvalidArgumentError(`--only: no scenario is called ${unknown.map((n) => `"${n}"`).join(", ")}; the scenarios are ${known.join(", ")} (a family name such as "partition" selects all of its scenarios)`);
+  }
+  return names;
+}
+
+/** Adds `compare` to a commander program (apps/v2's `heck` wires it in). */
 export function registerCompareCommand(program: Command): Command {
   return program
     .command("compare")
-    .description("Compare the raft and CRDT stores on the same health-check workload; writes docs/compare/ (report.md, charts, results.json)")
-    .option("--quick", "the small version (the test suite's; under two minutes)", false)
+    .description(
+      "Compare the raft and CRDT stores on the same health-check workload. A full run (no --quick, --only or --mode, every store) rewrites the committed report, docs/compare/ and the chapter's key figures; any other run writes .heck/compare/ unless --out says where",
+    )
+    .option("--quick", "the small version (the test suite's; under two minutes); written to .heck/compare/ unless --out", false)
     .addOption(new Option("--mode <mode>", "simulation, real processes, or both").choices(["sim", "real", "all"]).default("all"))
     .option("--seed <n>", "the simulation's first seed", parseSeed, 1)
     .option("--seeds <k>", "seeds per scenario, from --seed on; figures are medians (default: 5, quick: 2)", parseSeedCount)
-    .option("--out <dir>", "output directory (default: <repo>/docs/compare)")
-    .option("--chapter <file>", "chapter whose key-figures block to refresh (default: <repo>/docs/compare.md)")
+    .option("--out <dir>", "output directory (default: <repo>/docs/compare for a full run, <repo>/.heck/compare otherwise)")
+    .option("--chapter <file>", "chapter whose key figures to refresh (default: <repo>/docs/compare.md when writing <repo>/docs/compare, else none)")
     .option("--stores <list>", "simulation stores: raft,crdt", parseList("--stores", ["raft", "crdt"] as const), ["raft", "crdt"])
     .option("--real-stores <list>", "real-mode stores: crdt,raft,etcd (default: all three; quick: crdt,raft)", parseList("--real-stores", ["crdt", "raft", "etcd"] as const))
-    .option("--only <ids>", "only these simulation scenarios (ids or prefixes: steady, crash, partition, bridge, loss, churn, scale)")
+    .option("--only <ids>", "only these simulation scenarios (ids, or families: steady, crash, partition, bridge, loss, churn, scale)", parseOnly)
     .option("--json", "print one JSON line with the key figures at the end", false)
-    .option("--render <results.json>", "measure nothing: re-render report.md, the charts and the chapter's table from a results.json")
-    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string; json: boolean; render?: string }) => {
+    .option("--render <results.json>", "measure nothing: re-render report.md, the charts and the chapter's figures from a results.json")
+    .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string[]; json: boolean; render?: string }, cmd: Command) => {
+      const refuse = (message: string): never => cmd.error(`error: ${message}`, { exitCode: 2 });
       const root = findRepoRoot(process.cwd()) ?? process.cwd();
-      const outDir = resolve(opts.out ?? join(root, "docs", "compare"));
-      const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : join(root, "docs", "compare.md");
+      if (opts.only !== undefined && opts.render === undefined) {
+        const { unknown, known } = unknownScenarioNames(opts.quick, opts.only);
+        if (unknown.length > 0) refuse(`--only: ${unknown.map((n) => `"${n}"`).join(", ")} selects no scenario of a ${opts.quick ? "quick" : "full"} run; its scenarios are ${known.join(", ")}`);
+      }
+      const realStores = opts.realStores ?? (opts.quick ? ["crdt", "raft"] : [...ALL_REAL_STORES]);
       // The command that regenerates the results, as the report prints it (output flags left out).
       const command = [
         "heck compare",
@@ -72,7 +93,7 @@ export function registerCompareCommand(program: Command): Command {
         opts.mode !== "all" ? `--mode ${opts.mode}` : "",
         opts.seed !== 1 ? `--seed ${opts.seed}` : "",
         opts.seeds !== undefined ? `--seeds ${opts.seeds}` : "",
-        opts.only !== undefined ? `--only ${opts.only}` : "",
+        opts.only !== undefined ? `--only ${opts.only.join(",")}` : "",
         opts.stores.join(",") !== "raft,crdt" ? `--stores ${opts.stores.join(",")}` : "",
         opts.realStores !== undefined ? `--real-stores ${opts.realStores.join(",")}` : "",
       ]
@@ -80,27 +101,52 @@ export function registerCompareCommand(program: Command): Command {
         .join(" ");
       let from: CompareResults | undefined;
       if (opts.render !== undefined) {
+        let text: string;
         try {
-          from = JSON.parse(readFileSync(opts.render, "utf8")) as CompareResults;
+          text = readFileSync(opts.render, "utf8");
         } catch (e) {
-          throw new InvalidArgumentError(`--render: cannot read ${opts.render}: ${(e as Error).message}`);
+          return refuse(`--render: cannot read ${opts.render}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
-        if (from?.schema !== 1 || from.generator !== "heck compare") throw new InvalidArgumentError(`--render: ${opts.render} is not a heck compare results.json (schema 1)`);
+        let value: unknown;
+        try {
+          value = JSON.parse(text);
+        } catch (e) {
+          return refuse(`--render: ${opts.render} is not JSON (${(e as Error).message})`);
+        }
+        const problem = resultsProblem(value);
+        if (problem !== undefined) return refuse(`--render: ${opts.render} cannot be rendered: ${problem}`);
+        from = value as CompareResults;
       }
-      const { results } = await runCompare({
-        ...(from !== undefined ? { from } : {}),
-        quick: opts.quick,
-        mode: opts.mode,
-        seed: opts.seed,
-        seedCount: opts.seeds ?? (opts.quick ? 2 : 5),
-        outDir,
-        chapter,
-        simStores: opts.stores,
-        realStores: opts.realStores ?? (opts.quick ? ["crdt", "raft"] : ["crdt", "raft", "etcd"]),
-        ...(opts.only !== undefined ? { only: opts.only.split(",").map((s) => s.trim()) } : {}),
-        command,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
+      // Only a run that measured everything replaces the committed report; anything else goes to the scratch folder.
+      const complete = from !== undefined ? isCompleteResults(from) : isCompleteRun({ quick: opts.quick, mode: opts.mode, ...(opts.only !== undefined ? { only: opts.only } : {}), simStores: opts.stores, realStores });
+      const committed = join(root, "docs", "compare");
+      const outDir = resolve(opts.out ?? (complete ? committed : join(root, ".heck", "compare")));
+      const chapter = opts.chapter !== undefined ? resolve(opts.chapter) : outDir === resolve(committed) ? join(root, "docs", "compare.md") : undefined;
+      const log = (line: string) => process.stderr.write(`${line}\n`);
+      if (opts.out === undefined && !complete) {
+        log(`${from !== undefined ? "results of a partial run" : "a quick or partial run"}: writing ${relative(process.cwd(), outDir) || "."} (git-ignored); the committed report in docs/compare changes only on a full run (no --quick, --only or --mode, every store), or with --out`);
+      }
+      let results: CompareResults;
+      try {
+        ({ results } = await runCompare({
+          ...(from !== undefined ? { from } : {}),
+          quick: opts.quick,
+          mode: opts.mode,
+          seed: opts.seed,
+          seedCount: opts.seeds ?? (opts.quick ? 2 : 5),
+          outDir,
+          ...(chapter !== undefined ? { chapter } : {}),
+          simStores: opts.stores,
+          realStores,
+          ...(opts.only !== undefined ? { only: opts.only } : {}),
+          command,
+          log,
+        }));
+      } catch (e) {
+        // Results that passed the shape check can still hold values the renderer cannot use.
+        if (from !== undefined) return refuse(`--render: ${opts.render} cannot be rendered: ${(e as Error).message}`);
+        throw e;
+      }
       if (opts.json) {
         const sim = results.sim;
         const key = (store: string) => sim?.runs.find((r) => r.store === store && r.scenario === "steady");

@@ -40,6 +40,61 @@ export interface CompareOptions {
   from?: CompareResults;
 }
 
+/** The simulation and real-mode stores of a run that measures everything. */
+export const ALL_SIM_STORES: readonly SimStoreKind[] = ["raft", "crdt"];
+export const ALL_REAL_STORES: readonly ("crdt" | "raft" | "etcd")[] = ["crdt", "raft", "etcd"];
+
+/**
+ * True for a run that measures everything: full size, both modes, every
+ * scenario and store. Only such a run may replace the committed report
+ * (docs/compare/ and the chapter's figures): anything smaller would leave
+ * the chapter's prose describing figures the report no longer holds.
+ */
+export function isCompleteRun(o: { quick: boolean; mode: CompareMode; only?: readonly string[]; simStores: readonly string[]; realStores: readonly string[] }): boolean {
+  const all = (have: readonly string[], want: readonly string[]) => want.every((x) => have.includes(x));
+  return !o.quick && o.mode === "all" && o.only === undefined && all(o.simStores, ALL_SIM_STORES) && all(o.realStores, ALL_REAL_STORES);
+}
+
+/** {@link isCompleteRun} for results read back from a results.json (from its recorded command). */
+export function isCompleteResults(r: CompareResults): boolean {
+  return !r.quick && r.sim !== null && r.real !== null && !/ --(only|mode|stores|real-stores)\b/.test(` ${r.command}`);
+}
+
+/**
+ * What makes `value` unusable as results to render, or undefined when it
+ * has every part the report reads: a results.json written by another
+ * version, cut short or edited by hand is refused naming the first problem
+ * rather than failing somewhere inside the renderer.
+ */
+export function resultsProblem(value: unknown): string | undefined {
+  const obj = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+  if (!obj(value)) return "not a JSON object";
+  if (value.schema !== 1 || value.generator !== "heck compare") return 'not a heck compare results.json (needs "schema": 1 and "generator": "heck compare")';
+  if (typeof value.command !== "string") return "command: must be a string";
+  if (typeof value.quick !== "boolean") return "quick: must be true or false";
+  const sim = value.sim;
+  if (sim !== null) {
+    if (!obj(sim)) return "sim: must be an object or null";
+    for (const k of ["seeds", "stores", "scenarios", "runs"]) if (!Array.isArray(sim[k])) return `sim.${k}: must be an array`;
+    if ((sim.seeds as unknown[]).length === 0) return "sim.seeds: must not be empty";
+    for (const k of ["settings", "cost", "scale"]) if (!obj(sim[k])) return `sim.${k}: must be an object`;
+    const runs = sim.runs as unknown[];
+    for (let i = 0; i < runs.length; i++) {
+      const r = runs[i];
+      if (!obj(r) || typeof r.store !== "string" || typeof r.scenario !== "string" || !obj(r.writes) || !obj(r.visibilityMs) || !obj(r.traffic) || !Array.isArray(r.checks)) {
+        return `sim.runs[${i}]: not a run (needs store, scenario, writes, visibilityMs, traffic, checks)`;
+      }
+    }
+  }
+  const real = value.real;
+  if (real !== null) {
+    if (!obj(real)) return "real: must be an object or null";
+    if (typeof real.available !== "boolean") return "real.available: must be true or false";
+    if (!Array.isArray(real.stores)) return "real.stores: must be an array";
+  }
+  return undefined;
+}
+
 /** Runs everything the options ask for and writes the report. */
 export async function runCompare(o: CompareOptions): Promise<{ results: CompareResults; written: WrittenReport }> {
   if (o.from !== undefined) {

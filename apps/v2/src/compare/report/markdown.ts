@@ -43,10 +43,20 @@ export function shortName(id: string): string {
   return id;
 }
 
-/** A markdown table; a "|" inside a cell is escaped so it cannot split the cell. */
-function table(header: string[], rows: string[][]): string {
+/**
+ * A markdown table; a "|" inside a cell is escaped so it cannot split the
+ * cell. A table with no rows is replaced by `whenEmpty`, which says why (a
+ * header with nothing under it reads as a broken report).
+ */
+function table(header: string[], rows: string[][], whenEmpty = "No rows: this run measured nothing of this kind."): string {
+  if (rows.length === 0) return `*${whenEmpty}*`;
   const line = (cells: string[]) => `| ${cells.map((c) => c.replace(/\|/g, "\\|")).join(" | ")} |`;
   return [line(header), `| ${header.map(() => "---").join(" | ")} |`, ...rows.map(line)].join("\n");
+}
+
+/** Why a simulation table is empty: the run did not include those scenarios (run with --only). */
+function notRun(l: Lookup, what: string): string {
+  return `No rows: this run did not include ${what} (it ran ${l.sim.scenarios.map((x) => x.id).join(", ") || "no scenario"}); a run without --only runs them all.`;
 }
 
 class Lookup {
@@ -100,7 +110,7 @@ function writeSection(l: Lookup, charts: Chart[]): string {
       if (r === undefined) continue;
       rows.push([s.id, store, fmtCount(r.writes.attempts), fmtShare(r.writes.okShare), fmtMs(r.writes.latencyMs.p50), fmtMs(r.writes.latencyMs.p99), fmtMs(r.writes.latencyMs.max)]);
       d.values[store] = { value: r.writes.latencyMs.p50, hi: r.writes.latencyMs.p99 };
-      sd.values[store] = { value: r.writes.okShare === null ? null : r.writes.okShare * 100 };
+      sd.values[store] = { value: r.writes.okShare === null ? null : r.writes.okShare * 100, why: `${store}: no writes were made in this scenario` };
     }
     data.push(d);
     success.push(sd);
@@ -112,7 +122,7 @@ function writeSection(l: Lookup, charts: Chart[]): string {
     "",
     "![write success](write-success.svg)",
     "",
-    table(["scenario", "store", "writes", "succeeded", "p50 ms", "p99 ms", "max ms"], rows),
+    table(["scenario", "store", "writes", "succeeded", "p50 ms", "p99 ms", "max ms"], rows, notRun(l, "any scenario but the scale runs")),
   ].join("\n");
 }
 
@@ -141,7 +151,7 @@ function visibilitySection(l: Lookup, charts: Chart[]): string {
     "",
     "![visibility distribution](visibility-cdf.svg)",
     "",
-    table(["scenario", "store", "writes", "p50 ms", "p90 ms", "p99 ms", "max ms", "never visible"], rows),
+    table(["scenario", "store", "writes", "p50 ms", "p90 ms", "p99 ms", "max ms", "never visible"], rows, notRun(l, "any scenario but the scale runs")),
   ].join("\n");
 }
 
@@ -168,15 +178,17 @@ function partitionSection(l: Lookup, charts: Chart[]): string {
         const f = l.run(store, s.id)?.sides?.[side];
         if (f === undefined) continue;
         rows.push([s.id, side, store, fmtShare(f.writes.okShare), ...readCells(f.localReads), ...(f.linearizableReads ? [fmtShare(f.linearizableReads.okShare), fmtShare(f.linearizableReads.staleShare)] : [NONE, NONE])]);
-        wd.values[store] = { value: f.writes.okShare === null ? null : f.writes.okShare * 100 };
+        const none = (what: string) => `${store}: no ${what} on this side while the partition held`;
+        const noneOk = (what: string) => `${store}: no ${what} on this side succeeded, so there is no age to show`;
+        wd.values[store] = { value: f.writes.okShare === null ? null : f.writes.okShare * 100, why: none("writes were invoked") };
         if (store === "raft") {
-          rd.values["raft (linearizable)"] = { value: f.linearizableReads?.okShare == null ? null : f.linearizableReads.okShare * 100 };
-          rd.values["raft (local)"] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100 };
-          ad.values["raft (local)"] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99 };
-          ad.values["raft (linearizable)"] = { value: f.linearizableReads?.ageMs.p50 ?? null, hi: f.linearizableReads?.ageMs.p99 ?? null };
+          rd.values["raft (linearizable)"] = { value: f.linearizableReads?.okShare == null ? null : f.linearizableReads.okShare * 100, why: none("linearizable reads were invoked") };
+          rd.values["raft (local)"] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100, why: none("local reads were invoked") };
+          ad.values["raft (local)"] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99, why: noneOk("local read") };
+          ad.values["raft (linearizable)"] = { value: f.linearizableReads?.ageMs.p50 ?? null, hi: f.linearizableReads?.ageMs.p99 ?? null, why: noneOk("linearizable read") };
         } else {
-          rd.values[`${store} (local)`] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100 };
-          ad.values[`${store} (local)`] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99 };
+          rd.values[`${store} (local)`] = { value: f.localReads.okShare === null ? null : f.localReads.okShare * 100, why: none("local reads were invoked") };
+          ad.values[`${store} (local)`] = { value: f.localReads.ageMs.p50, hi: f.localReads.ageMs.p99, why: noneOk("local read") };
         }
       }
       writes.push(wd);
@@ -194,7 +206,7 @@ function partitionSection(l: Lookup, charts: Chart[]): string {
     "",
     "![partition age](partition-age.svg)",
     "",
-    table(["scenario", "side", "store", "writes ok", "local reads ok", "stale", "wrong status", "age p50 ms", "age max ms", "linearizable reads ok", "linearizable stale"], rows),
+    table(["scenario", "side", "store", "writes ok", "local reads ok", "stale", "wrong status", "age p50 ms", "age max ms", "linearizable reads ok", "linearizable stale"], rows, notRun(l, "the partition scenarios")),
   ].join("\n");
 }
 
@@ -212,7 +224,7 @@ function crashSection(l: Lookup, charts: Chart[]): string {
     data.push(d);
   }
   charts.push({ file: "downtime.svg", svg: barChart({ title: "Write downtime after a crash", subtitle: "failed probe writes x probe period, worst surviving node", yLabel: "ms", series: l.sim.stores, data }) });
-  return ["![downtime](downtime.svg)", "", table(["scenario", "store", "crashed", "downtime ms", "failed probes", "leaderless ms"], rows)].join("\n");
+  return ["![downtime](downtime.svg)", "", table(["scenario", "store", "crashed", "downtime ms", "failed probes", "leaderless ms"], rows, notRun(l, "the crash scenarios"))].join("\n");
 }
 
 function trafficSection(l: Lookup, charts: Chart[]): string {
@@ -240,7 +252,7 @@ function trafficSection(l: Lookup, charts: Chart[]): string {
     "",
     "![messages per update](messages-per-update.svg)",
     "",
-    table(["scenario", "store", "updates", "messages/update", "bytes/update", "payload bytes", "metadata bytes"], rows),
+    table(["scenario", "store", "updates", "messages/update", "bytes/update", "payload bytes", "metadata bytes"], rows, notRun(l, "any scenario but the scale runs")),
     "",
     "Crash scenarios are left out: their probe writes (every 25 ms per node) would dominate the per-update figures.",
   ].join("\n");
@@ -265,7 +277,7 @@ function healSection(l: Lookup, charts: Chart[]): string {
   }
   charts.push({ file: "reconverge-time.svg", svg: barChart({ title: "Time to re-converge after the heal", subtitle: "until every write made before the heal is visible on every node", yLabel: "ms", series: l.sim.stores, data: time }) });
   charts.push({ file: "reconverge-bytes.svg", svg: barChart({ title: "Bytes sent while re-converging", subtitle: "all nodes, from the heal until re-converged", yLabel: "bytes", series: l.sim.stores, data: bytes }) });
-  return ["![reconverge time](reconverge-time.svg)", "", "![reconverge bytes](reconverge-bytes.svg)", "", table(["scenario", "store", "re-converged after ms", "bytes", "messages"], rows)].join("\n");
+  return ["![reconverge time](reconverge-time.svg)", "", "![reconverge bytes](reconverge-bytes.svg)", "", table(["scenario", "store", "re-converged after ms", "bytes", "messages"], rows, notRun(l, "a partition that heals"))].join("\n");
 }
 
 function lossSection(l: Lookup, charts: Chart[]): string {
@@ -290,7 +302,7 @@ function lossSection(l: Lookup, charts: Chart[]): string {
     "",
     "![loss success](loss-write-success.svg)",
     "",
-    table(["loss", "store", "writes ok", "write p50 ms", "write p99 ms", "visible p50 ms", "visible p99 ms"], rows),
+    table(["loss", "store", "writes ok", "write p50 ms", "write p99 ms", "visible p50 ms", "visible p99 ms"], rows, notRun(l, "the loss scenarios")),
   ].join("\n");
 }
 
@@ -305,7 +317,7 @@ function churnSection(l: Lookup, charts: Chart[]): string {
     data[0]!.values[store] = { value: c.catchUpMs.p50, hi: c.catchUpMs.max };
   }
   charts.push({ file: "churn-catchup.svg", svg: barChart({ title: "Churn: time for a joining node to hold every record", subtitle: "bar: median; whisker: slowest join", yLabel: "ms", series: l.sim.stores, data, width: 520 }) });
-  return ["![churn](churn-catchup.svg)", "", table(["store", "joins", "catch-up p50 ms", "catch-up max ms", "never caught up", "writes ok", "visible p99 ms"], rows)].join("\n");
+  return ["![churn](churn-catchup.svg)", "", table(["store", "joins", "catch-up p50 ms", "catch-up max ms", "never caught up", "writes ok", "visible p99 ms"], rows, notRun(l, "the churn scenario"))].join("\n");
 }
 
 function scaleSection(l: Lookup, charts: Chart[]): string {
@@ -347,11 +359,11 @@ function scaleSection(l: Lookup, charts: Chart[]): string {
     "",
     "![scale visibility](scale-visibility.svg)",
     "",
-    table(["N", "store", "offered updates/s", "capacity updates/s", "µs per update (first node to saturate)", "its idle µs/s", "messages/update", "bytes/update", "visible p99 ms"], rows),
+    table(["N", "store", "offered updates/s", "capacity updates/s", "µs per update (first node to saturate)", "its idle µs/s", "messages/update", "bytes/update", "visible p99 ms"], rows, notRun(l, "the scale runs")),
     "",
     "Universal Scalability Law fit, X(N) = λN / (1 + σ(N−1) + κN(N−1)), least squares on log capacity:",
     "",
-    table(["store", "λ (updates/s)", "σ contention", "κ coherency", "R²", "peak N"], uslRows),
+    table(["store", "λ (updates/s)", "σ contention", "κ coherency", "R²", "peak N"], uslRows, "No rows: a fit needs the scale runs at two sizes at least; this run had fewer (run without --only scale-...)."),
   ].join("\n");
 }
 
@@ -377,7 +389,7 @@ function correctnessSection(l: Lookup): string {
   }
   const example = l.run("crdt", "steady")?.linearizability;
   const parts = [
-    table(["scenario", "store", "seeds", "linearizable (seeds)", "stale linearizable reads", "converged (seeds)", "divergent keys (max)", "writes never visible"], rows),
+    table(["scenario", "store", "seeds", "linearizable (seeds)", "stale linearizable reads", "converged (seeds)", "divergent keys (max)", "writes never visible"], rows, notRun(l, "any scenario")),
     "",
     "These are per seed, not medians: a property holds for a scenario only if it held in every seed. Raft's history holds its writes and its ReadIndex reads; crdt's holds its writes and its local reads. `checkKvHistory` (from `@heck/sim`) searches for a legal sequential order per key (Wing-Gong-Lowe); when there is none it shrinks the history to a witness that is impossible by itself. *Converged*: after the workload stopped, every acknowledged write reached every live member and they all hold the same records.",
   ];
@@ -387,7 +399,7 @@ function correctnessSection(l: Lookup): string {
   return parts.join("\n");
 }
 
-function realSection(real: RealResults | null, charts: Chart[]): string {
+function realSection(real: RealResults | null, charts: Chart[], realQuick: boolean): string {
   if (real === null) return "Real-process mode was not run (`--mode sim`).";
   if (!real.available) return `Real-process mode could not run: ${real.reason ?? "unknown reason"}.`;
   const stores = real.stores.map((s) => s.store);
@@ -424,11 +436,14 @@ function realSection(real: RealResults | null, charts: Chart[]): string {
     { category: "after kill -9", values: {} },
   ];
   for (const s of real.stores) {
-    cats[0]!.values[s.store] = { value: s.steady.visibleMs.p50, hi: s.steady.visibleMs.p99 };
-    cats[1]!.values[s.store] = { value: s.loss?.visibleMs.p50 ?? null, hi: s.loss?.visibleMs.p99 ?? null };
-    cats[2]!.values[s.store] = { value: s.partition?.sides.minority?.visibleMs.p50 ?? null, hi: s.partition?.sides.minority?.visibleMs.p99 ?? null };
-    cats[3]!.values[s.store] = { value: s.partition?.sides.majority?.visibleMs.p50 ?? null, hi: s.partition?.sides.majority?.visibleMs.p99 ?? null };
-    cats[4]!.values[s.store] = { value: s.crash?.visibleMs ?? null };
+    // Why a phase has no figure: the store's run failed, the phase is not in a quick run, or nothing was seen.
+    const why = (phase: "loss" | "partition" | "crash", ran: boolean) =>
+      s.error !== null ? `${s.store}'s run failed: ${s.error}` : !ran && phase === "loss" && realQuick ? `${s.store}: a quick run skips the loss phase` : !ran ? `${s.store}: the ${phase} phase did not run` : `${s.store}: no flip was seen by every node within the bound`;
+    cats[0]!.values[s.store] = { value: s.steady.visibleMs.p50, hi: s.steady.visibleMs.p99, why: s.error ?? `${s.store}: no flip was seen by every node within the bound` };
+    cats[1]!.values[s.store] = { value: s.loss?.visibleMs.p50 ?? null, hi: s.loss?.visibleMs.p99 ?? null, why: why("loss", s.loss !== null) };
+    cats[2]!.values[s.store] = { value: s.partition?.sides.minority?.visibleMs.p50 ?? null, hi: s.partition?.sides.minority?.visibleMs.p99 ?? null, why: why("partition", s.partition !== null) };
+    cats[3]!.values[s.store] = { value: s.partition?.sides.majority?.visibleMs.p50 ?? null, hi: s.partition?.sides.majority?.visibleMs.p99 ?? null, why: why("partition", s.partition !== null) };
+    cats[4]!.values[s.store] = { value: s.crash?.visibleMs ?? null, why: why("crash", s.crash !== null) };
   }
   charts.push({ file: "real-flip-visible.svg", svg: barChart({ title: "Real processes: an origin flips; until every node's API says so", subtitle: "fleet flip to the last node reporting it (partition: per node, on its side)", yLabel: "ms", series: stores, data: cats, width: 900 }) });
   charts.push({
@@ -443,13 +458,13 @@ function realSection(real: RealResults | null, charts: Chart[]): string {
     "",
     "![real cpu](real-cpu.svg)",
     "",
-    table(["store", "nodes", "origins", "flips", "visible p50 ms", "visible p99 ms", "first-to-last node p50 ms", "first-to-last p99 ms", "not seen", "read p50 ms", "read p99 ms", "reads ok", "CPU % per agent (mean)", "CPU % (busiest)", "error"], steady),
+    table(["store", "nodes", "origins", "flips", "visible p50 ms", "visible p99 ms", "first-to-last node p50 ms", "first-to-last p99 ms", "not seen", "read p50 ms", "read p99 ms", "reads ok", "CPU % per agent (mean)", "CPU % (busiest)", "error"], steady, "No rows: no real-mode store was run (--real-stores)."),
     "",
-    table(["store", "drop rate", "flips", "visible p50 ms", "visible p99 ms", "first-to-last p50 ms", "not seen"], loss),
+    table(["store", "drop rate", "flips", "visible p50 ms", "visible p99 ms", "first-to-last p50 ms", "not seen"], loss, realQuick ? "No rows: a quick run skips the loss phase." : "No rows: no store finished the loss phase (see the errors above)."),
     "",
-    table(["store", "cut", "side", "nodes", "flips seen", "visible p50 ms", "visible p99 ms", "all agree after heal ms"], part),
+    table(["store", "cut", "side", "nodes", "flips seen", "visible p50 ms", "visible p99 ms", "all agree after heal ms"], part, "No rows: no store finished the partition phase (see the errors above)."),
     "",
-    table(["store", "killed", "its origins flipped at once", "visible on every survivor, median ms", "not seen"], crash),
+    table(["store", "killed", "its origins flipped at once", "visible on every survivor, median ms", "not seen"], crash, "No rows: no store finished the kill -9 phase (see the errors above)."),
   ].join("\n");
 }
 
@@ -494,6 +509,62 @@ export function summaryBlock(results: CompareResults): string {
   return out.join("\n");
 }
 
+/** A duration for prose: ms below a second, else seconds with one decimal. */
+function proseMs(v: number | null | undefined): string {
+  if (v === null || v === undefined || !Number.isFinite(v)) return NONE;
+  return Math.abs(v) >= 1000 ? `${(v / 1000).toFixed(1)} s` : `${fmtMs(v)} ms`;
+}
+
+/** The smallest and largest of some durations, for prose ("2.0-2.2 s"), or one value when they round alike. */
+function proseRange(values: readonly (number | null | undefined)[]): string {
+  const xs = values.filter((v): v is number => v !== null && v !== undefined && Number.isFinite(v));
+  if (xs.length === 0) return NONE;
+  const lo = proseMs(Math.min(...xs));
+  const hi = proseMs(Math.max(...xs));
+  if (lo === hi) return lo;
+  const [a, ua] = lo.split(" ");
+  const [b, ub] = hi.split(" ");
+  return ua === ub ? `${a}-${b} ${ub}` : `${lo} to ${hi}`;
+}
+
+/**
+ * The figures the chapter's prose may quote, by name. The chapter writes one
+ * as `<!-- fig NAME -->value<!-- /fig -->` and every run rewrites the value,
+ * so the prose never states a number the report no longer holds. Names are
+ * `sim.<scenario>.<store>.<figure>`, `sim.scale.<store>.<coefficient>` and
+ * `real.<figure>` (ranges over the real-mode stores).
+ */
+export function chapterFigures(results: CompareResults): Record<string, string> {
+  const out: Record<string, string> = {};
+  const sim = results.sim;
+  if (sim !== null) {
+    const l = new Lookup(sim);
+    const minority = (store: string) => l.run(store, "partition-leader-minority")?.sides?.minority;
+    for (const store of sim.stores) {
+      out[`sim.steady.${store}.visible-p99`] = proseMs(l.run(store, "steady")?.visibilityMs.p99);
+      out[`sim.steady.${store}.write-p50`] = proseMs(l.run(store, "steady")?.writes.latencyMs.p50);
+      out[`sim.steady.${store}.payload-bytes`] = `${fmtCount(l.run(store, "steady")?.traffic.perUpdate.payloadBytes)} bytes`;
+      out[`sim.steady.${store}.bytes`] = `${fmtCount(l.run(store, "steady")?.traffic.perUpdate.bytes)} bytes`;
+      out[`sim.partition-leader-minority.${store}.minority-age-max`] = proseMs(minority(store)?.localReads.ageMs.max);
+      out[`sim.partition-leader-minority.${store}.minority-age-p50`] = proseMs(minority(store)?.localReads.ageMs.p50);
+      out[`sim.partition-leader-minority.${store}.reconverge`] = proseMs(l.run(store, "partition-leader-minority")?.heal?.reconvergeMs);
+      out[`sim.crash-leader.${store}.downtime`] = proseMs(l.run(store, "crash-leader")?.crash?.downtimeMs);
+      out[`sim.loss-10.${store}.write-p99`] = proseMs(l.run(store, "loss-10")?.writes.latencyMs.p99);
+      const usl = sim.scale[store]?.usl;
+      out[`sim.scale.${store}.sigma`] = fmtCoef(usl?.sigma);
+      out[`sim.scale.${store}.kappa`] = fmtCoef(usl?.kappa);
+      out[`sim.scale.${store}.r2`] = fmtCoef(usl?.r2);
+    }
+  }
+  const real = results.real;
+  if (real !== null && real.available) {
+    out["real.steady.visible-p50"] = proseRange(real.stores.map((s) => s.steady.visibleMs.p50));
+    out["real.crash.visible"] = proseRange(real.stores.map((s) => s.crash?.visibleMs));
+    for (const s of real.stores) out[`real.steady.${s.store}.spread-p50`] = proseMs(s.steady.spreadMs.p50);
+  }
+  return out;
+}
+
 /** Renders the whole report. */
 export function renderReport(results: CompareResults): RenderedReport {
   const charts: Chart[] = [];
@@ -501,6 +572,8 @@ export function renderReport(results: CompareResults): RenderedReport {
     "# Raft or CRDTs for a health checker: the measurements",
     "",
     `Generated by \`${results.command}\`${results.quick ? " (quick version: shorter runs, smaller sizes)" : ""}. Do not edit: every number, table and chart here is regenerated from \`results.json\` by that command. The chapter that explains them is [../compare.md](../compare.md).`,
+    "",
+    `A "${NONE}" in a table is a figure that does not apply to that store (a crdt has no leader and offers no linearizable reads) or had no samples in this run; an "n/a" bar in a chart has its reason written under the chart.`,
     "",
   ];
   const sim = results.sim;
@@ -573,6 +646,6 @@ export function renderReport(results: CompareResults): RenderedReport {
       "",
     );
   }
-  out.push("## Real processes", "", realSection(results.real, charts), "");
+  out.push("## Real processes", "", realSection(results.real, charts, results.quick), "");
   return { markdown: out.join("\n"), charts, summary: summaryBlock(results) };
 }

@@ -102,11 +102,18 @@ function legend(f: Frame, names: readonly string[], extra: Array<{ name: string;
   return out;
 }
 
+/** Written across an empty chart: the run had nothing of this kind (the report's note under the chart's table says which scenarios it ran). */
+export const NO_DATA = "no data: this run did not include these scenarios (see the note in the report)";
+
 /** One bar group: a category with a value per series. */
 export interface BarDatum {
   category: string;
-  /** series name -> value (null: no data, drawn as "n/a"); `hi` draws a whisker up to it; `parts` stacks segments. */
-  values: Record<string, { value: number | null; hi?: number | null; parts?: Array<{ label: string; value: number }> }>;
+  /**
+   * series name -> value; `hi` draws a whisker up to it; `parts` stacks
+   * segments. A null value (or a missing series) is drawn as "n/a", and the
+   * chart says why below the plot: `why`, or "no samples" / "not in this run".
+   */
+  values: Record<string, { value: number | null; hi?: number | null; parts?: Array<{ label: string; value: number }>; why?: string }>;
 }
 
 /** Options of a bar chart. */
@@ -126,7 +133,18 @@ export interface BarChartOptions {
 
 /** A grouped bar chart; see {@link BarChartOptions}. */
 export function barChart(o: BarChartOptions): string {
-  const f: Frame = { width: o.width ?? 760, height: o.height ?? 380, left: 70, right: 20, top: o.subtitle ? 50 : 36, bottom: 80 };
+  // Every "n/a" bar says why, in a note under the plot: one line per distinct reason.
+  const naNotes: string[] = [];
+  for (const d of o.data) for (const s of o.series) {
+    const v = d.values[s];
+    if (v !== undefined && v.value !== null) continue;
+    const why = v === undefined ? `${s} was not measured here in this run` : (v.why ?? `${s}: no samples in this run`);
+    const note = `n/a (${d.category}): ${why}`;
+    if (!naNotes.includes(note)) naNotes.push(note);
+  }
+  const notes = naNotes.length > 6 ? [...naNotes.slice(0, 5), `... and ${naNotes.length - 5} more n/a bars for the same kinds of reason`] : naNotes;
+  const f: Frame = { width: o.width ?? 760, height: o.height ?? 380, left: 70, right: 20, top: o.subtitle ? 50 : 36, bottom: 80 + 14 * notes.length };
+  f.height += 14 * notes.length;
   const plotW = f.width - f.left - f.right;
   const plotH = f.height - f.top - f.bottom;
   let max = 0;
@@ -188,6 +206,7 @@ export function barChart(o: BarChartOptions): string {
     });
   });
   out.push(`<line x1="${f.left}" y1="${y(0)}" x2="${f.left + plotW}" y2="${y(0)}" stroke="#333333"/>`);
+  notes.forEach((n, i) => out.push(`<text x="${f.left}" y="${(f.top + plotH + 56 + 14 * i).toFixed(1)}" fill="#555555" font-size="11">${esc(n)}</text>`));
   const extra = (o.partNames ?? []).length > 0 ? [] : [];
   out.push(...legend(f, o.series, extra));
   if (o.partNames !== undefined && o.partNames.length > 0) {
@@ -196,6 +215,7 @@ export function barChart(o: BarChartOptions): string {
   if (o.data.some((d) => o.series.some((s) => d.values[s]?.hi !== undefined && d.values[s]?.hi !== null))) {
     out.push(`<text x="${f.width - f.right}" y="${f.height - 26}" text-anchor="end" fill="#555555">bar: median (p50); whisker: p99</text>`);
   }
+  if (o.data.length === 0) out.push(`<text x="${(f.left + plotW / 2).toFixed(1)}" y="${(f.top + plotH / 2).toFixed(1)}" text-anchor="middle" fill="#888888">${esc(NO_DATA)}</text>`);
   out.push("</svg>");
   return out.join("\n") + "\n";
 }
@@ -240,7 +260,8 @@ export function lineChart(o: LineChartOptions): string {
     xs.push(x);
     ys.push(y);
   }
-  if (xs.length === 0) {
+  const empty = xs.length === 0;
+  if (empty) {
     xs.push(o.xLog ? 1 : 0, o.xLog ? 10 : 1);
     ys.push(o.yLog ? 1 : 0, o.yLog ? 10 : 1);
   }
@@ -278,6 +299,7 @@ export function lineChart(o: LineChartOptions): string {
     if (s.markers ?? !s.dashed) for (const [x, y] of pts) out.push(`<circle cx="${sx(x).toFixed(1)}" cy="${sy(y).toFixed(1)}" r="3" fill="${color}"><title>${esc(`${s.name}: (${fmtNumber(x)}, ${fmtNumber(y)})`)}</title></circle>`);
   });
   out.push(...legend(f, solid.map((s) => s.name), o.series.filter((s) => s.dashed).map((s) => ({ name: s.name, dashed: true, color: s.color ?? colorOf(s.name.replace(/ \(fit\)$/, ""), 0) }))));
+  if (empty) out.push(`<text x="${(f.left + plotW / 2).toFixed(1)}" y="${(f.top + plotH / 2).toFixed(1)}" text-anchor="middle" fill="#888888">${esc(NO_DATA)}</text>`);
   out.push("</svg>");
   return out.join("\n") + "\n";
 }
