@@ -9,7 +9,7 @@
  * play) or replayed from the list (after running to t). So going back in time
  * is re-running from the seed to that instant, and it lands on the same state.
  */
-import { formatTraceLine, SimulationFailure, summarize, type TraceEvent } from "@heck/sim";
+import { SimulationFailure, summarize, type TraceEvent } from "@heck/sim";
 import { formatAction, type Action, type ActionRequest } from "./actions.ts";
 import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageCheck, StageContext, StageName } from "./stage.ts";
 import { TraceHasher } from "./trace-hash.ts";
@@ -62,6 +62,16 @@ export interface Snapshot {
   partitioned: boolean;
 }
 
+/** A trace event as kept: its position in the trace and the event itself. */
+interface KeptEvent {
+  index: number;
+  event: TraceEvent;
+}
+
+function show(k: KeptEvent): ShownEvent {
+  return { index: k.index, t: k.event.t, node: k.event.node, event: k.event.event, summary: summarize(k.event.msg, 200) };
+}
+
 /** Events that are the network's plumbing; everything else goes on the timeline. */
 const PLUMBING = new Set(["send", "deliver", "tick", "duplicate"]);
 
@@ -87,8 +97,8 @@ export class ScopeRun {
   private readonly actionList: Action[];
   private applied = 0;
   private readonly hasher = new TraceHasher();
-  private readonly recent: ShownEvent[] = [];
-  private readonly timelineEvents: ShownEvent[] = [];
+  private readonly recent: KeptEvent[] = [];
+  private readonly timelineEvents: KeptEvent[] = [];
   private readonly recentLimit: number;
   private readonly timelineLimit: number;
   private lossRate = 0;
@@ -206,13 +216,13 @@ export class ScopeRun {
   }
 
   /** The last events of the trace, oldest first. */
-  recentEvents(): readonly ShownEvent[] {
-    return this.recent.length > this.recentLimit ? this.recent.slice(-this.recentLimit) : this.recent;
+  recentEvents(limit = this.recentLimit): ShownEvent[] {
+    return this.recent.slice(-Math.min(limit, this.recentLimit)).map(show);
   }
 
   /** The protocol's events (elections, suspicions, deaths, commits, merges, crashes, faults), oldest first. */
-  timeline(): readonly ShownEvent[] {
-    return this.timelineEvents;
+  timeline(limit = this.timelineLimit): ShownEvent[] {
+    return this.timelineEvents.slice(-Math.min(limit, this.timelineLimit)).map(show);
   }
 
   private invariantStatuses(): InvariantStatus[] {
@@ -267,15 +277,13 @@ export class ScopeRun {
   }
 
   private onTrace(event: TraceEvent): void {
-    this.hasher.update(formatTraceLine(event));
-    const index = this.hasher.lines - 1;
-    const plumbing = PLUMBING.has(event.event);
-    const shown = (): ShownEvent => ({ index, t: event.t, node: event.node, event: event.event, summary: summarize(event.msg, 200) });
-    const e = shown();
-    this.recent.push(e);
+    this.hasher.updateEvent(event);
+    // Kept raw and summarised only when shown: most events are never looked at.
+    const kept: KeptEvent = { index: this.hasher.lines - 1, event };
+    this.recent.push(kept);
     if (this.recent.length > this.recentLimit * 2) this.recent.splice(0, this.recent.length - this.recentLimit);
-    if (!plumbing) {
-      this.timelineEvents.push(e);
+    if (!PLUMBING.has(event.event)) {
+      this.timelineEvents.push(kept);
       if (this.timelineEvents.length > this.timelineLimit * 2) this.timelineEvents.splice(0, this.timelineEvents.length - this.timelineLimit);
     }
   }

@@ -35,6 +35,12 @@ export interface HeckScopeApi {
   error(): string | null;
   /** The trace file loaded, if any: its events. */
   loadedTrace(): TraceEvent[] | null;
+  /**
+   * Re-runs this page's run (seed and actions) from scratch to `untilMs`
+   * without showing it, and says how long that took here: what every
+   * rewind costs (the benchmark's figure).
+   */
+  timeRerun(untilMs: number): { ms: number; events: number; traceHash: string };
 }
 
 declare global {
@@ -326,7 +332,7 @@ function render(): void {
   const r = run;
   if (r === undefined) return;
   const snap = r.snapshot();
-  for (const e of r.recentEvents()) {
+  for (const e of r.recentEvents(60)) {
     if (e.event === "drop" && r.nowMs - e.t < 50) {
       const m = /"from":"([^"]+)","to":"([^"]+)"/.exec(e.summary);
       if (m !== null && !dropSeen.has(`${e.index}`)) dropSeen.set(`${e.index}`, { atReal: performance.now(), from: m[1]!, to: m[2]! });
@@ -359,8 +365,8 @@ function render(): void {
   scrubber.value = String(snap.tMs);
   const marks = $("marks");
   marks.textContent = "";
-  const timeline = r.timeline();
-  for (const e of timeline.slice(-300)) {
+  const timeline = r.timeline(300);
+  for (const e of timeline) {
     if (e.event === "drop") continue;
     const i = document.createElement("i");
     i.style.left = `${furthestMs > 0 ? (100 * e.t) / furthestMs : 0}%`;
@@ -382,7 +388,7 @@ function render(): void {
   }
   const recent = $("recent");
   recent.textContent = "";
-  for (const e of r.recentEvents().slice(-60)) recent.append(eventLine(e));
+  for (const e of r.recentEvents(60)) recent.append(eventLine(e));
   recent.scrollTop = recent.scrollHeight;
   $("play").textContent = playing ? "pause" : "play";
   writeUrl(r, snap.tMs);
@@ -564,6 +570,13 @@ window.heckScope = {
   inFlight: () => requireRun().inFlight(),
   error: () => errorText,
   loadedTrace: () => trace,
+  timeRerun: (untilMs) => {
+    const r = requireRun();
+    const started = performance.now();
+    const fresh = newRun(params!, r.actions);
+    fresh.run(untilMs);
+    return { ms: performance.now() - started, events: fresh.eventCount, traceHash: fresh.traceHash() };
+  },
 };
 
 function boot(): void {

@@ -35,14 +35,26 @@ export function raftStage(context: StageContext): StageAdapter {
     { name: LEADER, kind: "progress" },
   ]);
   const leaderOfTerm = new Map<number, string>();
-  const last = new Map<string, { role: string; term: number; commit: number; lastIndex: number }>();
-  let logsChanged = false;
+  const last = new Map<string, { role: string; term: number; commit: number; lastIndex: number; lastTerm: number }>();
 
-  /** After every step: note elections, step-downs and commits in the trace, and check the safety properties. */
+  /**
+   * After every step: note elections, step-downs and commits in the trace,
+   * and check the safety properties. Cheap reads first (role and term are
+   * fields; the log's end is probed with termAt), the full status only for
+   * a node whose role or term moved, or for the leader (its commit index).
+   */
   const observe = (sim: RaftSim): string | undefined => {
+    let logsChanged = false;
     for (const m of sim.up) {
-      const s = m.replica.raft.status();
+      const raft = m.replica.raft;
+      const role = raft.role;
+      const term = raft.term;
       const before = last.get(m.id);
+      if (before !== undefined && before.role === role && before.term === term && role !== "leader") {
+        // A follower's log moved if an entry appeared past its end or its last entry changed term.
+        if (raft.termAt(before.lastIndex + 1) === undefined && (before.lastIndex === 0 || raft.termAt(before.lastIndex) === before.lastTerm)) continue;
+      }
+      const s = raft.status();
       if (before === undefined || before.role !== s.role || before.term !== s.term) {
         if (s.role === "leader") {
           sim.record({ t: sim.nowMs, node: m.id, event: "elected", msg: { term: s.term } });
@@ -53,12 +65,12 @@ export function raftStage(context: StageContext): StageAdapter {
         else if (before !== undefined && s.term > before.term && s.role === "candidate") sim.record({ t: sim.nowMs, node: m.id, event: "campaign", msg: { term: s.term } });
       }
       if (s.role === "leader" && before !== undefined && s.commit > before.commit) sim.record({ t: sim.nowMs, node: m.id, event: "commit", msg: { index: s.commit, term: s.term } });
-      if (before === undefined || before.lastIndex !== s.lastIndex || before.term !== s.term) logsChanged = true;
-      last.set(m.id, { role: s.role, term: s.term, commit: s.commit, lastIndex: s.lastIndex });
+      const lastTerm = s.lastIndex > 0 ? (raft.termAt(s.lastIndex) ?? -1) : 0;
+      if (before === undefined || before.lastIndex !== s.lastIndex || before.lastTerm !== lastTerm || before.term !== s.term) logsChanged = true;
+      last.set(m.id, { role: s.role, term: s.term, commit: s.commit, lastIndex: s.lastIndex, lastTerm });
     }
     if (logsChanged) {
-      logsChanged = false;
-      const broken = logMatchingViolation(sim.up);
+      const broken = logMatchingViolation(sim.up, (id) => last.get(id)?.lastIndex ?? 0);
       if (broken !== undefined && board.fail(LOG_MATCHING, broken)) return broken;
     }
     return undefined;
@@ -142,12 +154,12 @@ function raftView(sim: RaftSim, id: string): NodeView {
  * where both logs hold the same term; every earlier index they both hold
  * must carry the same term too.
  */
-function logMatchingViolation(nodes: readonly RaftMember[]): string | undefined {
+function logMatchingViolation(nodes: readonly RaftMember[], lastIndexOf: (id: string) => number): string | undefined {
   for (let i = 0; i < nodes.length; i++) {
     for (let j = i + 1; j < nodes.length; j++) {
       const a = nodes[i]!.replica.raft;
       const b = nodes[j]!.replica.raft;
-      const hi = Math.min(a.status().lastIndex, b.status().lastIndex);
+      const hi = Math.min(lastIndexOf(a.id), lastIndexOf(b.id));
       let matched = false;
       for (let k = hi; k >= 1; k--) {
         const ta = a.termAt(k);
