@@ -3,7 +3,8 @@
  * hash printed by a Node run, and bad input refused with one clear line and
  * exit code 2.
  */
-import { spawnSync } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
 import { runScope } from "../src/index.ts";
@@ -14,6 +15,33 @@ function cli(...args: string[]): { status: number | null; stdout: string; stderr
   const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+describe("heck-scope --listen --json", () => {
+  it("prints one JSON line with the URL once the page answers, serves it, and exits 0 on SIGTERM", async () => {
+    const child = spawn(process.execPath, [BIN, "raft", "--seed", "7", "--listen", "127.0.0.1:0", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    let out = "";
+    child.stdout.setEncoding("utf8");
+    const line = await new Promise<string>((resolve, reject) => {
+      child.stdout.on("data", (chunk: string) => {
+        out += chunk;
+        if (out.includes("\n")) resolve(out.split("\n")[0]!);
+      });
+      child.once("exit", (code) => reject(new Error(`exited with ${code} before printing a URL`)));
+    });
+    const { url } = JSON.parse(line) as { url: string };
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/\?stage=raft&seed=7$/);
+    const page = await fetch(url);
+    expect(page.status).toBe(200);
+    expect(await page.text()).toContain("heck scope");
+    const script = await fetch(new URL("scope.js", url));
+    expect(script.status).toBe(200);
+    expect((await script.text()).length).toBeGreaterThan(50_000);
+    child.kill("SIGTERM");
+    const [code] = (await once(child, "exit")) as [number | null];
+    expect(code).toBe(0);
+    expect(out.trim().split("\n")).toHaveLength(1);
+  }, 60_000);
+});
 
 describe("heck-scope --trace-hash", () => {
   it("prints one line, the hash of the same run in this process", () => {
@@ -38,6 +66,8 @@ describe("heck-scope --trace-hash", () => {
     [["raft", "--seed", "1", "--until", "soon", "--trace-hash"], /--until: --until must be a simulated time/],
     [["raft", "--seed", "1", "--trace-hash"], /--until: --until must be a simulated time/],
     [["raft", "--seed", "1", "--until", "10", "--trace-hash", "--actions", "5 crash n7"], /--actions: action 1 .*unknown node "n7"/],
+    [["raft", "--seed", "1", "--listen", "localhost"], /--listen: expected host:port/],
+    [["raft", "--seed", "1", "--at", "later"], /--at: --at must be a simulated time/],
   ])("refuses %j with a clear line and exit code 2", (args, message) => {
     const r = cli(...args);
     expect(r.status).toBe(2);
