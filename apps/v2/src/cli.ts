@@ -10,6 +10,7 @@
  */
 import { readFileSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
 import { Agent, configOriginErrors } from "./io/agent.ts";
@@ -18,11 +19,10 @@ import { clusterUp } from "./io/cluster.ts";
 import { registerCompareCommand } from "./compare/command.ts";
 import type { OriginView } from "./io/api.ts";
 
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-});
+// `heck origins ls | head` closes the pipe early: that ends the output, it is no error.
+handleClosedPipes();
 
-const fail = (msg: string, code = 2): never => {
+const fail = (msg: string, code = EXIT_USAGE): never => {
   process.stderr.write(`heck: ${msg}\n`);
   process.exit(code);
 };
@@ -33,7 +33,7 @@ const intArg = (flag: string, min: number, max: number) => (v: string) => {
   return n;
 };
 
-const program = new Command("heck")
+const program = exitCodesForUsageErrors(new Command("heck"))
   .description(
     "Stage 6 of Heck: a distributed health checker. Agents form a SWIM cluster, split the origins by rendezvous hashing\n" +
       "(one checker per origin), check them with the v1 engine, and share results through a store (crdt-kv, raft-kv or etcd),\n" +
@@ -124,14 +124,10 @@ agentCmd.action(async (opts: Record<string, string | boolean | undefined>) => {
   }
   if (opts.json) process.stdout.write(JSON.stringify({ id: config.id, pid: process.pid, api: agent.apiAddress, gossip: agent.gossipAddress, store: config.store }) + "\n");
   else process.stdout.write(`heck agent ${config.id}: API and dashboard http://${agent.apiAddress}/, gossip ${agent.gossipAddress}, store ${config.store}. Ctrl-C leaves gracefully.\n`);
-  let signals = 0;
-  const onSignal = () => {
-    signals += 1;
-    if (signals > 1) process.exit(130); // a second Ctrl-C: stop now
-    void agent.leave();
-  };
-  process.on("SIGINT", onSignal);
-  process.on("SIGTERM", onSignal);
+  // Ctrl-C or SIGTERM: a graceful leave (others record `left`, and hand-offs complete). Started through
+  // pnpm, one Ctrl-C arrives as SIGINT and then SIGTERM: onShutdownSignal reads them as one request.
+  // A second Ctrl-C stops at once.
+  onShutdownSignal(() => void agent.leave());
   await agent.whenStopped();
   process.exit(0);
 });
@@ -318,10 +314,7 @@ program
         ].join("\n"),
       );
     }
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
+    onShutdownSignal(() => {
       log("stopping...");
       cluster.stop().then(
         () => {
@@ -331,9 +324,7 @@ program
         },
         () => process.exit(1),
       );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    });
   });
 
 // heck compare: raft vs CRDT (and etcd) on the same workload (src/compare).

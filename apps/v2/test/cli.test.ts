@@ -11,6 +11,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KvDriver } from "@heck/crdt-kv";
 import { afterAll, describe, expect, it } from "vitest";
+import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
 import { until } from "./support/wait.ts";
 
 // Ports 19500-19599 belong to this file.
@@ -197,6 +198,38 @@ describe.concurrent("joining like Consul's retry_join", () => {
       await stop(a.child);
     }
   }, 60_000);
+
+  it("Ctrl-C on `pnpm heck agent` leaves gracefully: the others record left, not dead", async () => {
+    // A terminal's Ctrl-C reaches the whole foreground process group: pnpm and the agent under it. pnpm
+    // relays it to the agent as SIGTERM a moment later; the agent must still take the graceful path once.
+    const seed = startAgent(["--id", "sa", "--bind", "127.0.0.1:19540", "--api", "127.0.0.1:19541", "--data-dir", join(dir, "sa"), "--swim-preset", "local"]);
+    try {
+      await seed.up;
+      const pnpm = pnpmCommand();
+      const args = ["heck", "agent", "--id", "sb", "--bind", "127.0.0.1:19542", "--api", "127.0.0.1:19543", "--join", "127.0.0.1:19540", "--data-dir", join(dir, "sb"), "--swim-preset", "local"];
+      const child = spawn(pnpm.command, [...pnpm.args, ...args], { cwd: REPO_ROOT, detached: true, stdio: ["ignore", "pipe", "pipe"] });
+      let out = "";
+      child.stdout!.on("data", (c: Buffer) => (out += c.toString()));
+      child.stderr!.on("data", (c: Buffer) => (out += c.toString()));
+      const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+      const stateOfSb = async () => ((await (await fetch("http://127.0.0.1:19541/v1/members")).json()) as { id: string; state: string }[]).find((m) => m.id === "sb")?.state;
+      try {
+        await until(async () => (await stateOfSb()) === "alive", 30_000, "sb joined");
+        process.kill(-child.pid!, "SIGINT");
+        await until(async () => ["left", "dead"].includes((await stateOfSb()) ?? ""), 30_000, "sb gone from the seed's view");
+        expect(await stateOfSb(), out).toBe("left");
+        await exited;
+      } finally {
+        try {
+          process.kill(-child.pid!, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+    } finally {
+      await stop(seed.child);
+    }
+  }, 90_000);
 
   it("gives up after --join-timeout-ms with an error naming the seeds", { timeout: 30_000 }, async () => {
     const r = await heckAsync("agent", "--id", "jc", "--bind", "127.0.0.1:19524", "--api", "127.0.0.1:19525", "--join", "127.0.0.1:19526,127.0.0.1:19527", "--join-timeout-ms", "1500", "--data-dir", join(dir, "jc"), "--swim-preset", "local");

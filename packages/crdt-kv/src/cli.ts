@@ -3,15 +3,19 @@
  * validation only; the work is in src/io.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { keyringFromBase64 } from "@heck/sim/io";
 import { hostPortOf } from "@heck/sim/http";
 import { isValidNodeId } from "./core/causality/dot.ts";
 import { isSyncAlgorithm } from "./core/sync/delta-sync.ts";
 import { call, keyUrl, nodeBase } from "./io/client.ts";
-import { clusterUp, healCluster, partitionCluster, readCluster } from "./io/cluster.ts";
+import { clusterUp, healCluster, partitionCluster, readCluster, recordRestart } from "./io/cluster.ts";
 import { startCrdtNode } from "./io/embed.ts";
 
-const program = new Command("heck-crdt")
+// `heck-crdt ls | head` closes the pipe early: that ends the output, it is no error.
+handleClosedPipes();
+
+const program = exitCodesForUsageErrors(new Command("heck-crdt"))
   .description("Stage 5: a key-value store converging without coordination: gossip, delta-state CRDTs, dotted version vectors.")
   .showHelpAfterError();
 
@@ -28,9 +32,10 @@ const nodeOption = () => new Option("--node <url>", "a node's HTTP address, host
 function print(json: boolean, body: unknown, human: () => string): void {
   process.stdout.write(json ? JSON.stringify(body) + "\n" : human() + "\n");
 }
-function fail(message: string): never {
+/** Exits with a message: `EXIT_FAILED` (1) when the operation did not happen, `EXIT_USAGE` (2) for bad flags. */
+function fail(message: string, code: number = EXIT_FAILED): never {
   process.stderr.write(`heck-crdt: ${message}\n`);
-  process.exit(1);
+  process.exit(code);
 }
 async function run(body: () => Promise<void>): Promise<void> {
   try {
@@ -57,15 +62,15 @@ program
   .option("--key <base64>", "encrypt gossip with AES-256-GCM: a 32-byte key in base64; repeat or comma-separate for a keyring, primary first", collectKeys, [])
   .option("--json", "print the ready line as JSON")
   .action(async (o: { id: string; dataDir: string; peers: string; host: string; port: number; httpPort: number; syncIntervalMs: number; fanout: number; mode: "lww" | "mv"; algorithm: string; snapshotEvery: number; key: string[]; json?: boolean }) => {
-    if (!isValidNodeId(o.id)) fail("--id must match [A-Za-z0-9_.-]{1,64}");
-    if (!isSyncAlgorithm(o.algorithm)) fail("--algorithm is invalid");
+    if (!isValidNodeId(o.id)) fail("--id must match [A-Za-z0-9_.-]{1,64}", EXIT_USAGE);
+    if (!isSyncAlgorithm(o.algorithm)) fail("--algorithm is invalid", EXIT_USAGE);
     const peers = o.peers.split(",").map((p) => p.trim()).filter((p) => p !== "");
-    for (const p of peers) if (!/^[^\s:]+:\d{1,5}$/.test(p) && !/^\[[^\]]+\]:\d{1,5}$/.test(p)) fail(`--peers: ${JSON.stringify(p)} is not host:port`);
+    for (const p of peers) if (!/^[^\s:]+:\d{1,5}$/.test(p) && !/^\[[^\]]+\]:\d{1,5}$/.test(p)) fail(`--peers: ${JSON.stringify(p)} is not host:port`, EXIT_USAGE);
     if (o.key.length > 0) {
       try {
         keyringFromBase64(o.key);
       } catch (e) {
-        fail(`--key: ${(e as Error).message}`);
+        fail(`--key: ${(e as Error).message}`, EXIT_USAGE);
       }
     }
     await run(async () => {
@@ -86,14 +91,18 @@ program
       // --json carries host:port, as every stage's lines do; people get a URL to click.
       const info = { id: node.id, pid: process.pid, http: hostPortOf(node.httpUrl ?? "") ?? null, gossip: node.address };
       print(Boolean(o.json), info, () => `node ${info.id} up: http ${node.httpUrl}, gossip ${info.gossip}, pid ${info.pid}`);
-      const shutdown = () => {
+      // Restarted by hand into a `cluster up` directory: keep its cluster.json true to what runs.
+      try {
+        if (info.http !== null) recordRestart(o.dataDir, { id: info.id, pid: info.pid, http: info.http, gossip: info.gossip });
+      } catch (e) {
+        process.stderr.write(`heck-crdt: could not record this node's pid in its cluster.json: ${(e as Error).message}\n`);
+      }
+      onShutdownSignal(() => {
         node.close().then(
-          () => process.exit(0),
-          () => process.exit(1),
+          () => process.exit(EXIT_OK),
+          () => process.exit(EXIT_FAILED),
         );
-      };
-      process.once("SIGINT", shutdown);
-      process.once("SIGTERM", shutdown);
+      });
     });
   });
 
@@ -114,7 +123,7 @@ cluster
       try {
         keyringFromBase64(o.key);
       } catch (e) {
-        fail(`--key: ${(e as Error).message}`);
+        fail(`--key: ${(e as Error).message}`, EXIT_USAGE);
       }
     }
     await run(async () => {
@@ -136,13 +145,10 @@ cluster
         ].join("\n"),
       );
       let stopping = false;
-      const shutdown = () => {
-        if (stopping) return;
+      onShutdownSignal(() => {
         stopping = true;
-        c.stop().then(() => process.exit(0));
-      };
-      process.on("SIGINT", shutdown);
-      process.on("SIGTERM", shutdown);
+        c.stop().then(() => process.exit(EXIT_OK));
+      });
       for (const child of c.children) {
         child.once("exit", (code, signal) => {
           if (!stopping) process.stderr.write(`heck-crdt: node pid ${child.pid} exited (${signal ?? code})\n`);
@@ -165,6 +171,8 @@ program
       const res = await call("PUT", keyUrl(o.node, key, { mode: o.mode, ts: o.ts, context: o.context }), value, o.jsonValue ? { "content-type": "application/json" } : {});
       if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
       print(Boolean(o.json), res.body, () => (res.body.applied ? `ok ${key} (dot ${String(res.body.dot)}, context ${String(res.body.context)})` : `not applied: ${String(res.body.reason)}`));
+      // A write that lost to a newer version did not happen: a script must be able to tell.
+      if (!res.body.applied) process.exitCode = EXIT_FAILED;
     });
   });
 
@@ -181,7 +189,7 @@ program
       print(Boolean(o.json), res.body, () =>
         b.exists ? `${(b.values ?? []).map((v) => (typeof v === "string" ? v : JSON.stringify(v))).join("\n")}\n(${b.mode}, context ${b.context})` : `${key}: not found`,
       );
-      if (!b.exists) process.exitCode = 1;
+      if (!b.exists) process.exitCode = EXIT_FAILED;
     });
   });
 
@@ -198,6 +206,7 @@ program
       const res = await call("DELETE", keyUrl(o.node, key, { mode: o.mode, ts: o.ts, context: o.context }));
       if (res.status !== 200) fail(String(res.body.error ?? `HTTP ${res.status}`));
       print(Boolean(o.json), res.body, () => (res.body.applied ? `deleted ${key}` : `not applied: ${String(res.body.reason)}`));
+      if (!res.body.applied) process.exitCode = EXIT_FAILED;
     });
   });
 

@@ -9,10 +9,12 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
+import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
 import { eventually, runCli, startCli, stop } from "./support/procs.ts";
 
-const BASE = 17400; // this file's ports: HTTP 17400-17404, gossip 17500-17504
+const BASE = 17400; // this file's ports: HTTP 17400-17406, gossip 17500-17506
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-cluster-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -81,4 +83,64 @@ describe("a five-node cluster of real processes", () => {
     }
     for (const n of nodes) expect(() => process.kill(n.pid, 0)).toThrow(); // every node process is gone
   }, 90_000);
+});
+
+describe("the command line's promises to scripts", () => {
+  it("a write that lost to a newer version exits 1; a node restarted by hand from cluster.json's command records its new pid there", async () => {
+    const small = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-restart-"));
+    const up = await startCli(["cluster", "up", "--nodes", "2", "--base-port", String(BASE + 5), "--data-dir", small, "--sync-interval-ms", "150", "--json"], 60_000);
+    const { nodes } = JSON.parse(up.line) as { nodes: Node[] };
+    const [n1, n2] = nodes as [Node, Node];
+    let restarted: number | undefined;
+    try {
+      expect((await runCli(["put", "greeting", "hello", "--node", n1.http])).code).toBe(0);
+      const late = await runCli(["put", "greeting", "too late", "--ts", "1000", "--node", n1.http]);
+      expect(late.stdout).toBe("not applied: superseded: a version with a later timestamp is already stored\n");
+      expect(late.code).toBe(1);
+      const missing = await runCli(["get", "nothing-here", "--node", n1.http]);
+      expect([missing.code, missing.stdout]).toEqual([1, "nothing-here: not found\n"]);
+
+      // kill -9 n2, then start it again exactly as cluster.json says, from the repository root.
+      const file = path.join(small, "cluster.json");
+      const recorded = (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: Array<Node & { command: string[] }> }).nodes[1]!;
+      expect(recorded.command.slice(0, 3)).toEqual(["pnpm", "heck-crdt", "node"]);
+      process.kill(n2.pid, "SIGKILL");
+      const pnpm = pnpmCommand();
+      const child = spawn(pnpm.command, [...pnpm.args, ...recorded.command.slice(1)], { cwd: REPO_ROOT, stdio: "ignore", detached: true });
+      restarted = child.pid!;
+      // The restarted process records its own pid (pnpm runs it as a child, so it is not pnpm's).
+      const newPid = await eventually(async () => {
+        const now = (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: Node[] }).nodes[1]!.pid;
+        return now !== n2.pid;
+      }, 30_000);
+      expect(newPid).toBe(true);
+      const pid = (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: Node[] }).nodes[1]!.pid;
+      expect(() => process.kill(pid, 0)).not.toThrow();
+      expect(await eventually(async () => (await get(n2, "greeting")).value === "hello", 20_000)).toBe(true);
+    } finally {
+      if (restarted !== undefined) {
+        try {
+          process.kill(-restarted, "SIGKILL");
+        } catch {
+          // already gone
+        }
+      }
+      await stop(up.child, "SIGINT");
+      fs.rmSync(small, { recursive: true, force: true });
+    }
+  }, 90_000);
+
+  it("a malformed cluster.json is named in the error, exit 1", async () => {
+    const broken = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-broken-"));
+    try {
+      fs.writeFileSync(path.join(broken, "cluster.json"), '{"nodes": [');
+      const r = await runCli(["partition", "n1", "n2", "--data-dir", broken]);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(new RegExp(`^heck-crdt: ${path.join(broken, "cluster.json").replace(/[.*+?^${}()|[\]\\/]/g, "\\$&")}: not valid JSON \\(.*\\); it is written by "pnpm heck-crdt cluster up"\\n$`));
+      fs.writeFileSync(path.join(broken, "cluster.json"), '{"nodes": [{"id": "n1"}]}');
+      expect((await runCli(["heal", "--data-dir", broken])).stderr).toMatch(/cluster\.json: nodes\[0\]\.http: expected a string/);
+    } finally {
+      fs.rmSync(broken, { recursive: true, force: true });
+    }
+  }, 30_000);
 });

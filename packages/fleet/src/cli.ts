@@ -1,6 +1,7 @@
 // heck-fleet: parse and validate flags, start the fleet and its control API,
 // print where they listen, stop cleanly on Ctrl-C. No logic lives here.
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal, usageError } from "@heck/cli-kit";
 import { hostPortOf } from "@heck/sim/http";
 import { parseHostPort } from "./core/address.ts";
 import { MODES } from "./core/behaviour.ts";
@@ -10,10 +11,7 @@ import { startFleet } from "./io/start.ts";
 import { testCertificate } from "./io/test-certificate.ts";
 
 // `heck-fleet ... | head` closes the pipe early: that is not an error.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
-});
+handleClosedPipes();
 
 function intArg(name: string, min: number, max: number) {
   return (value: string): number => {
@@ -28,7 +26,7 @@ function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }
 
-const program = new Command("heck-fleet")
+const program = exitCodesForUsageErrors(new Command("heck-fleet"))
   .description(
     "A fleet of real HTTP origin servers on loopback with controllable behaviour, for tests, benchmarks and demos.\n" +
       "Origin i listens on <base-port>+i and answers any path; a control API flips origins at runtime:\n" +
@@ -50,10 +48,7 @@ const program = new Command("heck-fleet")
   .option("--tls", "serve HTTPS with the repository's self-signed test certificate (localhost, 127.0.0.1; test-only)", false)
   .option("--json", "print one JSON line with the addresses when ready (for scripts)", false)
   .action(async (opts: { count: number; basePort: number; host: string; control: string; maxConnections?: number; keepAliveMs: number; set: string[]; tls: boolean; json: boolean }) => {
-    const fail = (msg: string): never => {
-      process.stderr.write(`heck-fleet: ${msg}\n`);
-      process.exit(2);
-    };
+    const fail = (msg: string): never => usageError("heck-fleet", msg);
     const control = parseHostPort(opts.control, "--control");
     if (!control.ok) return fail(control.errors.join("; "));
     if (opts.basePort > 0 && opts.basePort + opts.count - 1 > 65535) fail(`--base-port ${opts.basePort} with --count ${opts.count} runs past port 65535`);
@@ -100,20 +95,15 @@ const program = new Command("heck-fleet")
           `Ctrl-C stops it.\n`,
       );
     }
-    let stopping = false;
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
+    onShutdownSignal(() => {
       running.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
+        () => process.exit(EXIT_OK),
+        () => process.exit(EXIT_FAILED),
       );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    });
   });
 
 program.parseAsync().catch((err: unknown) => {
   process.stderr.write(`heck-fleet: ${(err as Error).message}\n`);
-  process.exit(1);
+  process.exit(EXIT_FAILED);
 });

@@ -40,8 +40,11 @@ describe("heck-fleet CLI", () => {
   it("rejects bad flags with a message naming the flag", () => {
     const run = (...args: string[]) => spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 15_000 });
     let r = run("--count", "abc");
-    expect(r.status).not.toBe(0);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--count must be an integer/);
+    r = run("--count", "-3");
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--count must be an integer from 1 to 20000, got "-3"/);
     r = run("--count", "3", "--base-port", "12400", "--control", "nohost");
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/--control: expected host:port/);

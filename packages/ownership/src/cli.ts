@@ -4,6 +4,7 @@
  * work is in src/core (tables, diffs, reports) and src/io (the origins file).
  */
 import { Command, Option } from "commander";
+import { EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes } from "@heck/cli-kit";
 import { compareSchemes, DEFAULT_BOUNDED_LOAD_EPSILON } from "./core/compare.ts";
 import { createScheme, isSchemeName, type SchemeOptions } from "./core/create-scheme.ts";
 import { OwnershipInputError } from "./core/errors.ts";
@@ -70,7 +71,9 @@ function common(cmd: Command, withOrigins: boolean): Command {
     .option("--json", "print JSON instead of text");
 }
 
-const program = new Command("heck-ownership")
+handleClosedPipes();
+
+const program = exitCodesForUsageErrors(new Command("heck-ownership"))
   .description("Which node checks which origin: rendezvous hashing (default), a ring with vnodes, jump hash and Maglev.")
   .showHelpAfterError();
 
@@ -163,7 +166,7 @@ try {
 } catch (err) {
   if (err instanceof OwnershipInputError) {
     process.stderr.write(`heck-ownership: error: ${err.message}\n`);
-    process.exitCode = 2;
+    process.exitCode = EXIT_USAGE;
   } else {
     throw err;
   }

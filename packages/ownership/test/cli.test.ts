@@ -86,5 +86,28 @@ describe("heck-ownership", () => {
     expect(k.stderr).toMatch(/--k: must be an integer >= 1/);
     const prime = run("table", "-m", "a", "-o", "5", "--scheme", "maglev", "--table-size", "100");
     expect(prime.stderr).toMatch(/tableSize: must be a prime/);
+    const unknown = run("table", "-m", "a", "-o", "5", "--colour", "red");
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toMatch(/unknown option '--colour'/);
+  }, 60_000);
+
+  it("refuses a binary file as origins, naming it, exit code 2", () => {
+    const png = path.join(dir, "logo.png");
+    writeFileSync(png, Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0xff, 0xfe]));
+    const r = run("table", "-m", "a,b", "-o", png);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`heck-ownership: error: --origins: ${png} is not UTF-8 text (a binary file?); give a file with one origin per line\n`);
+    const nul = path.join(dir, "nul.txt");
+    writeFileSync(nul, "origin-1\norigin\u00002\n");
+    const r2 = run("table", "-m", "a,b", "-o", nul);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toMatch(/nul\.txt:2: an origin cannot contain control characters/);
+  }, 60_000);
+
+  it("ends quietly when the reader closes the pipe (`| head`)", () => {
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${bin}" diff --members 5 --origins 10000 --remove n1 --scheme jump --limit 0 | head -1`], { encoding: "utf8", timeout: 30_000 });
+    expect(r.stdout).toBe("jump: remove n1\n");
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
   });
 });

@@ -7,6 +7,7 @@ import path from "node:path";
 import { spawn } from "node:child_process";
 import v8 from "node:v8";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { parseKey } from "@heck/sim/io";
 import { startServer, parseListen } from "./io/embed.ts";
 import { LocalCluster } from "./io/local-cluster.ts";
@@ -148,12 +149,13 @@ function print(g: GlobalOpts, json: unknown, text: string): void {
   process.stdout.write((g.json ? JSON.stringify(json) : text) + "\n");
 }
 
-function fail(error: unknown, json: boolean): never {
+/** Prints an error and exits: `EXIT_FAILED` (1) when the operation did not happen, `EXIT_USAGE` (2) for bad flags. */
+function fail(error: unknown, json: boolean, exitCode: number = EXIT_FAILED): never {
   const code = error instanceof RaftKvHttpError || error instanceof ServerError ? error.code : "error";
   const message = error instanceof Error ? error.message : String(error);
   if (json) process.stdout.write(JSON.stringify({ error: { code, message } }) + "\n");
   else process.stderr.write(`heck-raft: ${message}\n`);
-  process.exit(1);
+  process.exit(exitCode);
 }
 
 function showKv(kv: HttpKeyValue): string {
@@ -179,7 +181,10 @@ function tierUpSooner(): void {
   v8.setFlagsFromString("--minimum-invocations-after-ic-update=10");
 }
 
-const program = new Command("heck-raft")
+// `heck-raft get --prefix app/ | head` closes the pipe early: that ends the output, it is no error.
+handleClosedPipes();
+
+const program = exitCodesForUsageErrors(new Command("heck-raft"))
   .description("Stage 4: a Raft-replicated key-value store that speaks a subset of etcd's API.")
   .option("--endpoints <list>", "HTTP API host:port list of the cluster", DEFAULT_ENDPOINTS)
   .option("--json", "machine-readable output (one JSON object per line)", false)
@@ -216,19 +221,19 @@ program
   .option("--trusted-ca-file <file>", "the CA (PEM) that signs client certificates")
   .option("--client-cert-auth", "refuse clients without a certificate --trusted-ca-file signed; with auth on, the certificate's common name is the user", false)
   .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
-    if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json);
+    if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json, EXIT_USAGE);
     let tls: ServerTls | undefined;
     try {
       tls = serverTls(o);
     } catch (error) {
-      fail(error, g().json);
+      fail(error, g().json, EXIT_USAGE);
     }
-    if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json);
+    if (!o.join && !o.peers[o.id] && !o.peerListen) fail(new Error(`--peers must include ${o.id}=host:port (or use --join with --peer-listen)`), g().json, EXIT_USAGE);
     let keys: string[] | undefined;
     try {
       keys = peerKeys(o.key);
     } catch (error) {
-      fail(error, g().json);
+      fail(error, g().json, EXIT_USAGE);
     }
     tierUpSooner();
     let server: Awaited<ReturnType<typeof startServer>>;
@@ -254,24 +259,19 @@ program
         log: (line) => process.stderr.write(`${new Date().toISOString()} [${o.id}] ${line}\n`),
         onRemoved: () => {
           process.stderr.write(`${new Date().toISOString()} [${o.id}] removed from the cluster; exiting\n`);
-          void server.stop().finally(() => process.exit(0));
+          void server.stop().finally(() => process.exit(EXIT_OK));
         },
       });
     } catch (error) {
       fail(error, g().json);
     }
     print(g(), { id: server.id, pid: process.pid, peer: server.peerAddress, http: server.httpAddress, grpc: server.grpcAddress }, `${server.id} serving: peer ${server.peerAddress}, http ${server.httpAddress ?? "-"}, grpc ${server.grpcAddress ?? "-"} (pid ${process.pid})`);
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
+    onShutdownSignal(() => {
       server.stop().then(
-        () => process.exit(0),
-        () => process.exit(1),
+        () => process.exit(EXIT_OK),
+        () => process.exit(EXIT_FAILED),
       );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    });
   });
 
 const cluster = program.command("cluster").description("a local cluster of server processes");
@@ -323,14 +323,9 @@ cluster
           (o.netns ? `talk to it: pnpm heck-raft --endpoints ${endpoints} put k v\nisolate the leader: pnpm heck-net isolate ${leader}   (then pnpm heck-net heal)\n` : ""),
       );
     }
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      c.down().then(() => process.exit(0));
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    onShutdownSignal(() => {
+      c.down().then(() => process.exit(EXIT_OK));
+    });
     // Stay in the foreground: the timer keeps the event loop alive until a signal arrives.
     setInterval(() => {}, 1 << 30);
   });
@@ -357,7 +352,7 @@ program
       }
       const r = await c.cas(key, { ...(o.ifValue !== undefined ? { value: o.ifValue } : {}), ...(o.ifVersion !== undefined ? { version: o.ifVersion } : {}), ...(o.ifModRevision !== undefined ? { modRevision: o.ifModRevision } : {}) }, value);
       print(g(), r, r.succeeded ? "OK" : `FAILED: compare did not hold (current: ${r.current ? JSON.stringify(r.current.value) : "absent"})`);
-      if (!r.succeeded) process.exitCode = 1;
+      if (!r.succeeded) process.exitCode = EXIT_FAILED;
     } catch (error) {
       fail(error, g().json);
     }
@@ -379,9 +374,9 @@ program
       }
       const kv = await c.get(key, { serializable: o.serializable });
       if (!kv) {
-        print(g(), { key, found: false }, "");
-        if (!g().json) process.stderr.write(`key ${key} not found\n`);
-        process.exitCode = 1;
+        if (g().json) print(g(), { key, found: false }, "");
+        else process.stderr.write(`key ${key} not found\n`);
+        process.exitCode = EXIT_FAILED;
         return;
       }
       print(g(), kv, showKv(kv));
@@ -419,9 +414,9 @@ program
       },
       (reason) => fail(new Error(`watch ended: ${reason}`), g().json),
     );
-    process.on("SIGINT", () => {
+    onShutdownSignal(() => {
       stop();
-      process.exit(0);
+      process.exit(EXIT_OK);
     });
   });
 
@@ -561,7 +556,7 @@ lease
       show(first);
       if (o.once) return;
       const kept = await keepLease(c, first, n, show);
-      process.on("SIGINT", () => void kept.stop(false).then(() => process.exit(0)));
+      onShutdownSignal(() => void kept.stop(false).then(() => process.exit(EXIT_OK)));
       await kept.lost;
       fail(new ServerError("lease_not_found", `lease ${hex(n)} expired or revoked`), g().json);
     } catch (error) {
@@ -582,8 +577,7 @@ program
         stop.abort();
         await kept.stop(true);
       };
-      process.on("SIGINT", () => void release().then(() => process.exit(0)));
-      process.on("SIGTERM", () => void release().then(() => process.exit(0)));
+      onShutdownSignal(() => void release().then(() => process.exit(EXIT_OK)));
       const held = await c.lock(name, kept.id, stop.signal);
       if (command.length === 0) {
         // The create revision is the lock's fencing token: writes made under the lock should compare it (see the README).
@@ -623,8 +617,7 @@ program
         if (held.leader) await c.resign(held.leader).catch(() => {});
         await kept.stop(true);
       };
-      process.on("SIGINT", () => void resign().then(() => process.exit(0)));
-      process.on("SIGTERM", () => void resign().then(() => process.exit(0)));
+      onShutdownSignal(() => void resign().then(() => process.exit(EXIT_OK)));
       held.leader = await c.campaign(name, kept.id, proposal, stop.signal);
       print(g(), held.leader, `${held.leader.key}\n${proposal}`);
       await kept.lost;

@@ -9,6 +9,7 @@ import { execFile, spawn } from "node:child_process";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { describeWithLab, runsInNetns } from "@heck/net/testing";
+import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
 import { CLI_BIN } from "../src/io/local-cluster.ts";
 import { tempDir } from "./support/cluster.ts";
 import { firstStdoutLine } from "./support/first-line.ts";
@@ -55,6 +56,29 @@ describe("heck-raft cluster up --json", () => {
       // --endpoints takes the line's host:port, and the http:// form other tools print.
       const viaUrl = await exec(process.execPath, [CLI_BIN, "--endpoints", `http://${parsed.nodes[0]!.http}/`, "--json", "get", "cli-key"]);
       expect(JSON.parse(viaUrl.stdout).value).toBe("v");
+      // kill -9 a member: cluster up prints the command that restarts it, and that command works as printed
+      // (from the repository root, through pnpm, as every hint the CLIs print must).
+      let stderr = "";
+      child.stderr.on("data", (d: Buffer) => (stderr += d.toString("utf8")));
+      process.kill(parsed.nodes[2]!.pid, "SIGKILL");
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline && !/restart it with: (.*)\n/.test(stderr)) await new Promise((r) => setTimeout(r, 50));
+      const hint = /n3 \(pid \d+\) exited: SIGKILL; restart it with: (.*)\n/.exec(stderr)?.[1];
+      expect(hint, stderr).toMatch(/^pnpm heck-raft server --id n3 /);
+      const pnpm = pnpmCommand();
+      // Job control: the restarted member gets a process group of its own, so the test can stop all of it.
+      const shell = `set -m; pnpm() { ${[pnpm.command, ...pnpm.args].map((a) => JSON.stringify(a)).join(" ")} "$@"; }; ${hint!} echo $!`;
+      const restarted = Number((await exec("bash", ["-c", shell], { cwd: REPO_ROOT })).stdout.trim());
+      try {
+        const back = await exec(process.execPath, [CLI_BIN, "--endpoints", "127.0.0.1:15427", "--timeout-ms", "30000", "get", "cli-key"]);
+        expect(back.stdout).toBe("cli-key\nv\n");
+      } finally {
+        try {
+          process.kill(-restarted, "SIGKILL");
+        } catch {
+          process.kill(restarted, "SIGKILL");
+        }
+      }
       const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
@@ -94,9 +118,10 @@ describeWithLab("heck-raft cluster up --netns --json", () => {
 });
 
 describe("heck-raft bad arguments", () => {
-  it("names the bad flag and exits non-zero", async () => {
+  it("names the bad flag and exits 2", async () => {
     const run = (...args: string[]) => exec(process.execPath, [CLI_BIN, ...args]).then(() => "exit 0", (e: { stderr: string; code: number }) => `exit ${e.code}: ${e.stderr}`);
-    expect(await run("server", "--id", "n1", "--peers", "n1=nowhere", "--data-dir", "/tmp/x")).toMatch(/exit 1: .*--peers: "n1=nowhere" is not id=host:port/);
-    expect(await run("cluster", "up", "--nodes", "0")).toMatch(/exit 1: .*--nodes must be between 1 and 9/);
+    expect(await run("server", "--id", "n1", "--peers", "n1=nowhere", "--data-dir", "/tmp/x")).toMatch(/exit 2: .*--peers: "n1=nowhere" is not id=host:port/);
+    expect(await run("cluster", "up", "--nodes", "0")).toMatch(/exit 2: .*--nodes must be between 1 and 9/);
+    expect(await run("server", "--id", "n1", "--peers", "n1=127.0.0.1:15429", "--data-dir", "/tmp/x", "--election-tick", "2", "--heartbeat-tick", "2")).toMatch(/exit 2: .*--heartbeat-tick must be smaller/);
   }, 30_000);
 });

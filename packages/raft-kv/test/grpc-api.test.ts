@@ -101,7 +101,11 @@ describe("etcd v3 gRPC API: bad input gets etcd's errors, never a crash", () => 
     await expect(c.call("KV", "Put", { key: Buffer.from("k"), value: Buffer.alloc(1024 * 1024 + 1) })).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT, details: "etcdserver: request is too large" });
     const dup = { request: "request_put", request_put: { key: Buffer.from("d"), value: Buffer.from("1") } };
     await expect(c.call("KV", "Txn", { success: [dup, dup] })).rejects.toMatchObject({ details: "etcdserver: duplicate key given in txn request" });
-    await expect(c.call("KV", "Range", { key: Buffer.from("k"), revision: "1" })).rejects.toMatchObject({ code: grpc.status.OUT_OF_RANGE });
+    // A read at a past revision: etcd's code and exact words, which Go's clientv3 maps back to ErrCompacted.
+    await expect(c.call("KV", "Range", { key: Buffer.from("k"), revision: "1" })).rejects.toMatchObject({
+      code: grpc.status.OUT_OF_RANGE,
+      details: "etcdserver: mvcc: required revision has been compacted",
+    });
   });
 
   it("answers bytes that are not a protobuf message with an error and keeps serving", async () => {

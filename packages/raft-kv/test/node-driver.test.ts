@@ -11,7 +11,7 @@ import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8 } from "../src/core/kv/index.ts
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { ServerError } from "../src/core/replica/errors.ts";
 
-// Ports 15210-15249 and 15260-15263 (peer listeners), one sub-range per test below.
+// Ports 15210-15249 and 15260-15267 (peer listeners), one sub-range per test below.
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -230,6 +230,43 @@ describe("membership", () => {
     const after = await (await c.leader()).node.removeMember("n4");
     expect(after.map((m) => m.id)).toEqual(["n1", "n2", "n3"]);
     await expect(leader.node.removeMember("n42")).rejects.toMatchObject({ code: "unknown_member" });
+  }, 40_000);
+  it("a member removed while it could not hear of it is told so by the others, and stops instead of campaigning forever", async () => {
+    const c = await cluster(3, 15264);
+    const leader = await c.leader();
+    await leader.kv.put("before", "n4"); // the bootstrap configuration is applied: one membership change at a time (§4.1)
+    c.peers.n4 = "127.0.0.1:15267";
+    c.extra.join = true;
+    let removedCalls = 0;
+    c.extra.onRemoved = () => removedCalls++;
+    const n4 = await c.startNode("n4");
+    c.extra.join = false;
+    await leader.node.addMember("n4", "127.0.0.1:15267");
+    await n4.kv.range("", { linearizable: true });
+    // Cut n4 off, then remove it: the removal commits on the majority, and n4 never hears of it.
+    const others = [...c.servers.values()].filter((s) => s.id !== "n4");
+    n4.node.block(others.map((s) => s.id));
+    for (const s of others) s.node.block(["n4"]);
+    const leaderOfOthers = async () => {
+      for (const deadline = Date.now() + 10_000; Date.now() < deadline; await new Promise((r) => setTimeout(r, 25))) {
+        const l = others.find((s) => s.node.isLeader);
+        if (l !== undefined) return l;
+      }
+      throw new Error("the three others lost their leader");
+    };
+    const after = await (await leaderOfOthers()).node.removeMember("n4");
+    expect(after.map((m) => m.id)).toEqual(["n1", "n2", "n3"]);
+    expect(n4.node.status().role).not.toBe("removed");
+    // Healed, n4 campaigns from its old configuration; the others answer that it was removed.
+    n4.node.unblock();
+    for (const s of others) s.node.unblock();
+    const deadline = Date.now() + 15_000;
+    while (Date.now() < deadline && removedCalls === 0) await new Promise((r) => setTimeout(r, 50));
+    expect(removedCalls).toBe(1);
+    expect(n4.node.status().role).toBe("removed");
+    expect(c.logs.some((l) => /^\[n4\] n\d reports that this node was removed from the cluster/.test(l))).toBe(true);
+    // The others kept a leader throughout: the removed member disrupted nothing.
+    await leaderOfOthers();
   }, 40_000);
 });
 

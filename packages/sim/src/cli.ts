@@ -7,6 +7,7 @@
  *   heck-sim trace run.jsonl --node n1 --event deliver --tail 50
  */
 import { Command, InvalidArgumentError } from "commander";
+import { exitCodesForUsageErrors, handleClosedPipes } from "@heck/cli-kit";
 import * as path from "node:path";
 import { filterTrace, formatTraceEvent, type TraceEvent } from "./index.ts";
 import { parseSeed } from "./io/seeds.ts";
@@ -32,7 +33,10 @@ function numberFlag(name: string) {
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, ...value.split(",").filter((s) => s.length > 0)];
 
-const program: Command = new Command("heck-sim").description("Deterministic simulation kit: seed sweeps and trace tools.").showHelpAfterError();
+// `heck-sim trace run.jsonl | head` closes the pipe early: that ends the output, it is no error.
+handleClosedPipes();
+
+const program: Command = exitCodesForUsageErrors(new Command("heck-sim")).description("Deterministic simulation kit: seed sweeps and trace tools.").showHelpAfterError();
 
 program
   .command("sweep")
@@ -58,7 +62,8 @@ program
     const outDir = path.resolve(opts.out ?? path.join(root, ".heck", "sweep", label));
     const seeds = opts.seed !== undefined ? [opts.seed] : Array.from({ length: opts.seeds }, (_, i) => (opts.start + i) >>> 0);
     console.log(`sweeping ${seeds.length} seed(s) of ${path.relative(process.cwd(), entry) || entry} with ${Math.min(opts.jobs, seeds.length)} job(s); logs in ${outDir}`);
-    const result = await sweep({ entry, seeds, jobs: opts.jobs, outDir, timeoutMs: opts.timeoutMs, log: (l) => console.log(l) });
+    const replayCommand = `pnpm heck-sim sweep ${opts.package !== undefined ? `--package ${opts.package}` : `--entry ${opts.entry}`} --seed {seed}`;
+    const result = await sweep({ entry, seeds, jobs: opts.jobs, outDir, timeoutMs: opts.timeoutMs, log: (l) => console.log(l), replayCommand });
     console.log(
       `${result.seeds} seeds: ${result.passed} passed, ${result.failed.length} failed; ` +
         `${(result.cpuMs / 1000).toFixed(1)} s CPU in ${(result.wallMs / 1000).toFixed(1)} s wall (${(result.cpuMs / result.seeds).toFixed(0)} ms CPU per seed)`,
@@ -69,7 +74,7 @@ program
         const fs = await import("node:fs");
         console.log(fs.readFileSync(result.failed[0]!.logFile!, "utf8"));
       } else {
-        console.log(`replay one: heck-sim sweep ${opts.package !== undefined ? `--package ${opts.package}` : `--entry ${opts.entry}`} --seed ${result.failed[0]!.seed}`);
+        console.log(`replay one: ${replayCommand.replace("{seed}", String(result.failed[0]!.seed))}`);
       }
       process.exitCode = 1;
     }

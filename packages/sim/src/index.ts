@@ -56,6 +56,7 @@ export {
   type SimulationStats,
 } from "./core/simulation.ts";
 export { runSeeded, applyFault, ddmin, type SeededRunOptions, type SeededRunResult } from "./core/seeded-run.ts";
+export { setReplayHint, replayHint } from "./core/replay-hint.ts";
 export {
   randomFaultSchedule,
   describeFaultStep,

@@ -7,6 +7,7 @@ import {
   type Invariant,
   type MessageCodec,
 } from "../src/index.ts";
+import "./support/index.ts"; // failure reports name this file's replay command
 import { EchoNode, TaggingNode, type EchoMessage, type TaggedMessage } from "./support/echo.ts";
 import { NaiveLeaderNode } from "./support/leader.ts";
 
@@ -194,7 +195,8 @@ describe("runSeeded", () => {
     expect(failure).toBeInstanceOf(SimulationFailure);
     const f = failure!;
     expect(f.message).toMatch(new RegExp(`^HECK_SEED=${f.seed}: invariant "at most one leader" violated`));
-    expect(f.message).toContain(`Replay exactly this run: HECK_SEED=${f.seed}`);
+    // The replay command is this test file's own, not `pnpm test` (which would rerun every package).
+    expect(f.message).toContain(`Replay exactly this run: HECK_SEED=${f.seed} pnpm vitest run packages/sim/test/simulation.test.ts\n`);
     // The shrunk schedule needs one cut (a partition or a very lossy network).
     const m = /shrunk from (\d+) to (\d+) steps/.exec(f.message);
     expect(m).not.toBeNull();

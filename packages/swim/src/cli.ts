@@ -5,6 +5,7 @@
  * sockets in src/io.
  */
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { callJson, hostPortOf } from "@heck/sim/http";
 import { ConfigError, presetConfig, resolveConfig, withoutLifeguard, type PresetName, type SwimConfig } from "./core/config.ts";
 import type { MemberEvent } from "./core/types.ts";
@@ -15,7 +16,12 @@ import { swimClusterUp, type SwimCluster } from "./io/local-cluster.ts";
 import { parseMemberlistKey } from "./io/memberlist-keyring.ts";
 import { formatScenario, runScenario } from "./sim/scenario.ts";
 
-const program = new Command("heck-swim").description("Stage 3: SWIM membership and failure detection with Lifeguard.");
+// `heck-swim members | head -3` closes the pipe early: that ends the output, it is no error.
+// A running agent whose log reader goes away leaves the cluster gracefully instead.
+let onClosedPipe: () => void = () => process.exit(EXIT_OK);
+handleClosedPipes(() => onClosedPipe());
+
+const program = exitCodesForUsageErrors(new Command("heck-swim")).description("Stage 3: SWIM membership and failure detection with Lifeguard.");
 
 function int(name: string, min = 0): (v: string) => number {
   return (v) => {
@@ -62,9 +68,10 @@ function configFrom(opts: Record<string, unknown>): SwimConfig {
   return opts.lifeguard === false ? withoutLifeguard(config) : config;
 }
 
-function fail(message: string): never {
+/** Exits with a message: `EXIT_USAGE` (2) for bad flags, `EXIT_FAILED` (1) when the operation did not happen. */
+function fail(message: string, code: number = EXIT_FAILED): never {
   process.stderr.write(`heck-swim: ${message}\n`);
-  process.exit(1);
+  process.exit(code);
 }
 
 // ---- agent -------------------------------------------------------------------
@@ -92,7 +99,7 @@ withTimingOptions(
   try {
     config = configFrom(opts);
   } catch (e) {
-    fail(e instanceof ConfigError ? e.message : String(e));
+    fail(e instanceof ConfigError ? e.message : String(e), EXIT_USAGE);
   }
   const json = opts.json === true;
   const print = (event: string, fields: Record<string, unknown>): void => {
@@ -119,7 +126,8 @@ withTimingOptions(
       log: (level, message) => process.stderr.write(`${new Date().toISOString()} ${level} ${message}\n`),
     });
   } catch (e) {
-    fail(e instanceof KeyringError || e instanceof ConfigError || e instanceof TypeError ? e.message : `could not start: ${(e as Error).message}`);
+    if (e instanceof KeyringError || e instanceof ConfigError || e instanceof TypeError) fail(e.message, EXIT_USAGE);
+    fail(`could not start: ${(e as Error).message}`);
   }
   const self = member.name;
   member.subscribe((e: MemberEvent) => {
@@ -127,7 +135,7 @@ withTimingOptions(
   });
   let exiting = false;
   const exit = async (graceful: boolean): Promise<void> => {
-    if (exiting) process.exit(1); // a second signal: leave now
+    if (exiting) return;
     exiting = true;
     if (graceful) {
       const complete = await member.leave(5000);
@@ -135,12 +143,13 @@ withTimingOptions(
     }
     await api.close();
     await member.shutdown();
-    process.exit(0);
+    process.exit(EXIT_OK);
   };
   const api = await startHttpApi(member, { listen: opts.http as string, onLeave: () => void exit(false) });
-  print("ready", { self, addr: member.address, http: api.address, members: member.members().length, encrypted: member.keyring !== undefined, ...(member.wire !== "heck" ? { wire: member.wire } : {}) });
-  process.on("SIGINT", () => void exit(true));
-  process.on("SIGTERM", () => void exit(true));
+  print("ready", { self, addr: member.address, http: api.address, pid: process.pid, members: member.members().length, encrypted: member.keyring !== undefined, ...(member.wire !== "heck" ? { wire: member.wire } : {}) });
+  // Ctrl-C or SIGTERM: a graceful leave (others record `left`, not `dead`); a second Ctrl-C stops at once.
+  onShutdownSignal(() => void exit(true));
+  onClosedPipe = () => void exit(true);
   // Join like Consul's retry_join: a seed that is not up yet is retried with backoff, never fatal
   // unless --retry-max bounds the attempts.
   const seeds = [...(opts.join as string[]), ...(opts.retryJoin as string[])];
@@ -153,7 +162,7 @@ withTimingOptions(
         process.stderr.write(`heck-swim: ${e.message}\n`);
         await api.close();
         await member.shutdown();
-        process.exit(1);
+        process.exit(EXIT_FAILED);
       },
     );
   }
@@ -278,7 +287,7 @@ for (const [verb, what] of [
         // Every size any wire takes (16, 24, 32 bytes); each agent then checks its own wire's.
         parseMemberlistKey(opts.key);
       } catch (e) {
-        fail((e as Error).message);
+        fail((e as Error).message, EXIT_USAGE);
       }
     }
     let failed = false;
@@ -291,7 +300,7 @@ for (const [verb, what] of [
         process.stderr.write(`heck-swim: ${(e as Error).message}\n`);
       }
     }
-    if (failed) process.exit(1);
+    if (failed) process.exit(EXIT_FAILED);
   });
 }
 
@@ -313,10 +322,10 @@ withTimingOptions(
   try {
     config = configFrom(opts);
   } catch (e) {
-    fail(e instanceof ConfigError ? e.message : String(e));
+    fail(e instanceof ConfigError ? e.message : String(e), EXIT_USAGE);
   }
   const nodes = opts.nodes as number;
-  if ((opts.kill as number) >= nodes) fail(`--kill must be below --nodes (${nodes}), got ${String(opts.kill)}`);
+  if ((opts.kill as number) >= nodes) fail(`--kill must be below --nodes (${nodes}), got ${String(opts.kill)}`, EXIT_USAGE);
   const result = runScenario({
     nodes,
     seed: opts.seed as number,

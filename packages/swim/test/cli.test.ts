@@ -4,8 +4,13 @@
  * Protocol periods are shortened (500 ms) to keep the test bounded; every
  * wait has a deadline, and no assertion is about speed.
  */
+import { spawn, spawnSync } from "node:child_process";
+import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { killAll, members, runCli, startAgent, stateOf, waitFor, type Agent, type AgentEvent } from "./support/agents.ts";
+import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
+import { FAST_FLAGS, killAll, members, runCli, startAgent, stateOf, waitFor, type Agent, type AgentEvent } from "./support/agents.ts";
+
+const BIN = fileURLToPath(new URL("../bin/heck-swim.js", import.meta.url));
 
 const agents: Agent[] = [];
 afterAll(() => killAll(agents));
@@ -109,20 +114,77 @@ describe("heck-swim agent processes", () => {
     // An agent that only has the retired key cannot get in; the members count it as a wrong key.
     const stale = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local", "--retry-max", "1"]);
     expect(stale.code).toBe(1);
-    expect(stale.stderr).toMatch(/join/);
+    // The seed accepted the connection and dropped what it could not open: the error says keys may differ.
+    expect(stale.stderr).toContain(`join: none of ${b1.addr} answered after 1 attempt(s); ${b1.addr} accepted a connection but never answered: this member's keys may not be the cluster's`);
+    // With no key at all, the hint says to start it with one.
+    const plain = await runCli(["agent", "--bind", "127.0.0.1:0", "--join", b1.addr, "--preset", "local", "--retry-max", "1"]);
+    expect(plain.code).toBe(1);
+    expect(plain.stderr).toMatch(/the cluster may encrypt gossip: start this member with one of its keys/);
     const stats = (await (await fetch(`http://${b1.http}/v1/stats`)).json()) as { driver: { wrongKey: number } };
     expect(stats.driver.wrongKey).toBeGreaterThan(0);
   });
 
-  it("rejects bad flags with a message naming them", { timeout: 30_000 }, async () => {
+  it("rejects bad flags with a message naming them, exit code 2", { timeout: 60_000 }, async () => {
     const r = await runCli(["agent", "--bind", "127.0.0.1:0", "--probe-interval", "abc"]);
-    expect(r.code).not.toBe(0);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--probe-interval must be an integer/);
     const k = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", "short"]);
-    expect(k.code).toBe(1);
+    expect(k.code).toBe(2);
     expect(k.stderr).toMatch(/key: must decode to 32 bytes/);
     const s = await runCli(["sim", "--nodes", "5", "--kill", "5"]);
-    expect(s.code).toBe(1);
+    expect(s.code).toBe(2);
     expect(s.stderr).toMatch(/--kill must be below --nodes/);
+  });
+
+  it("refuses a fault command with a field it does not know, as fleet and v1 do", { timeout: 60_000 }, async () => {
+    const f = await start("f1");
+    const post = async (body: string) => {
+      const res = await fetch(`http://${f.http}/v1/faults`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
+    expect(await post('{"banana":1}')).toEqual({ status: 400, body: { error: "banana: unknown field (expected dropRate, block, unblock)" } });
+    expect((await post("[1]")).status).toBe(400);
+    expect(await post('{"dropRate":0.25}')).toMatchObject({ status: 200, body: { dropRate: 0.25 } });
+    const meta = await fetch(`http://${f.http}/v1/meta`, { method: "POST", body: '{"meta":"x","extra":true}' });
+    expect(meta.status).toBe(400);
+  });
+
+  it("ends quietly when the reader closes the pipe (`members | head -1`)", { timeout: 60_000 }, async () => {
+    const a = await start("p1");
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${BIN}" members --http ${a.http} | head -1`], { encoding: "utf8", timeout: 30_000 });
+    expect(r.stdout).toMatch(/^NAME +ADDR +STATE +INCARNATION +META\n$/);
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+  });
+
+  it("Ctrl-C on `pnpm heck-swim agent` leaves gracefully: the others record left, not dead", { timeout: 90_000 }, async () => {
+    // A terminal's Ctrl-C sends SIGINT to the whole foreground process group: pnpm and the agent under it.
+    // pnpm then relays it to the agent as SIGTERM and exits; the agent must read the two as one request.
+    const seed = await start("g1");
+    const pnpm = pnpmCommand();
+    const child = spawn(pnpm.command, [...pnpm.args, "heck-swim", "agent", "--name", "g2", "--bind", "127.0.0.1:0", "--http", "127.0.0.1:0", "--join", seed.addr, ...FAST_FLAGS], {
+      cwd: REPO_ROOT,
+      detached: true, // its own process group, as a terminal gives a foreground job
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    child.stderr!.on("data", (d: Buffer) => (out += d.toString("utf8")));
+    const exited = new Promise<void>((resolve) => child.on("exit", () => resolve()));
+    try {
+      await waitFor(async () => (await stateOf(seed, "g2"))?.state === "alive", 30_000);
+      process.kill(-child.pid!, "SIGINT");
+      await waitFor(async () => (await stateOf(seed, "g2"))?.state === "left" || (await stateOf(seed, "g2"))?.state === "dead", 20_000);
+      expect((await stateOf(seed, "g2"))?.state, out).toBe("left");
+      await waitFor(() => /bye +self=g2 goodbyeComplete=true/.test(out), 10_000);
+      expect(seed.events.filter((e) => e.member === "g2" && (e.event === "dead" || e.event === "suspect"))).toEqual([]);
+      await exited;
+    } finally {
+      try {
+        process.kill(-child.pid!, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
   });
 });

@@ -1,6 +1,7 @@
 // heck-v1: parse and validate flags, wire the engine, API, fleet or client,
 // print. Every decision lives in src/core or src/io; this file only connects.
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { formatAge, formatTable } from "./core/format.ts";
 import { HEALTH_STATUSES, type HealthStatus } from "./core/types.ts";
 import { CheckerClient, DEFAULT_LISTEN } from "./io/api-client.ts";
@@ -11,12 +12,9 @@ import { CheckEngine } from "./io/engine.ts";
 import { DEFAULT_HEAP_GROWING_PERCENT, setHeapGrowingPercent } from "./io/v8-heap.ts";
 
 // `heck-v1 status | head` closes the pipe early: that is not an error.
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-  throw err;
-});
+handleClosedPipes();
 
-function fail(message: string, code = 2): never {
+function fail(message: string, code = EXIT_USAGE): never {
   process.stderr.write(`heck-v1: ${message}\n`);
   process.exit(code);
 }
@@ -56,7 +54,7 @@ function statusRows(targets: TargetView[]): string[] {
   );
 }
 
-const program = new Command("heck-v1")
+const program = exitCodesForUsageErrors(new Command("heck-v1"))
   .description(
     "Stage 1 of Heck: one process polls n origins every interval and answers what is healthy.\n" +
       "Start with `heck-v1 demo`; run your own with `heck-v1 run --config heck.yaml`; ask with `heck-v1 status`.",
@@ -108,20 +106,15 @@ program
     }
     engine.start();
     process.stdout.write(`heck-v1: checking ${engine.stats().targets} targets; API on ${api.url} (GET /v1/targets, /v1/events, /metrics)\n`);
-    let stopping = false;
-    const stop = (): void => {
-      if (stopping) return;
-      stopping = true;
+    onShutdownSignal(() => {
       void api
         .close()
         .then(() => engine.stop())
         .then(
-          () => process.exit(0),
-          () => process.exit(1),
+          () => process.exit(EXIT_OK),
+          () => process.exit(EXIT_FAILED),
         );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
+    });
   });
 
 program
@@ -225,9 +218,14 @@ program
   .addOption(new Option("--duration-s <s>", "stop after this many seconds").argParser(intArg("--duration-s", 1, 86_400)))
   .action(async (opts: { server: string; durationS?: number }) => {
     const ac = new AbortController();
-    process.on("SIGINT", () => ac.abort());
+    onShutdownSignal(() => ac.abort());
     if (opts.durationS !== undefined) setTimeout(() => ac.abort(), opts.durationS * 1000).unref();
-    await new CheckerClient(opts.server).events((t) => process.stdout.write(`${t.at}  ${t.id}  ${t.from} -> ${t.to}  ${t.reason}\n`), ac.signal);
+    await new CheckerClient(opts.server).events(
+      (t) => process.stdout.write(`${t.at}  ${t.id}  ${t.from} -> ${t.to}  ${t.reason}\n`),
+      ac.signal,
+      // On stderr, so a pipe or a file gets only the transitions; the reader learns that nothing is missed from here on.
+      () => process.stderr.write(`heck-v1: following the transitions of ${opts.server} (Ctrl-C stops)\n`),
+    );
   });
 
 program
@@ -259,8 +257,7 @@ program
       seed: number;
     }) => {
       const ac = new AbortController();
-      process.on("SIGINT", () => ac.abort());
-      process.on("SIGTERM", () => ac.abort());
+      onShutdownSignal(() => ac.abort());
       let summary;
       try {
         summary = await runDemo({
@@ -280,7 +277,7 @@ program
         });
       } catch (err) {
         const msg = (err as Error).message;
-        fail(/EADDRINUSE/.test(msg) ? `${msg}\n  another demo or checker is using that port; pick others, e.g. --listen 127.0.0.1:0 --fleet-control 127.0.0.1:0` : msg, 1);
+        fail(/EADDRINUSE/.test(msg) ? `${msg}\n  another demo or checker is using that port; pick others, e.g. --listen 127.0.0.1:0 --fleet-control 127.0.0.1:0` : msg, EXIT_FAILED);
       }
       process.stdout.write(
         `\ndemo over: ${summary.checks} checks of ${summary.origins} origins, ${summary.transitions} transitions; now ${summary.byStatus.healthy} healthy, ${summary.byStatus.unhealthy} unhealthy, ${summary.byStatus.unknown} unknown\n`,
@@ -289,4 +286,4 @@ program
     },
   );
 
-program.parseAsync().catch((err: unknown) => fail((err as Error).message, 1));
+program.parseAsync().catch((err: unknown) => fail((err as Error).message, EXIT_FAILED));

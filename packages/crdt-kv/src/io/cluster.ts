@@ -58,12 +58,51 @@ export function gossipPort(basePort: number, i: number): number {
   return basePort + 100 + i;
 }
 
-/** Reads `<dataDir>/cluster.json`. */
+/** Reads `<dataDir>/cluster.json`; a missing or malformed file is an error naming the file. */
 export function readCluster(dataDir: string): ClusterNode[] {
   const file = path.join(dataDir, "cluster.json");
-  if (!fs.existsSync(file)) throw new Error(`${file} not found: start a cluster with "heck-crdt cluster up --data-dir ${dataDir}" first`);
+  if (!fs.existsSync(file)) throw new Error(`${file} not found: start a cluster with "pnpm heck-crdt cluster up --data-dir ${dataDir}" first`);
+  const nodes = parseClusterFile(fs.readFileSync(file, "utf8"));
+  if (!nodes.ok) throw new Error(`${file}: ${nodes.error}; it is written by "pnpm heck-crdt cluster up"`);
   // Files written before addresses became host:port hold URLs: read both forms.
-  return (JSON.parse(fs.readFileSync(file, "utf8")) as { nodes: ClusterNode[] }).nodes.map((n) => ({ ...n, http: hostPortOf(n.http) ?? n.http }));
+  return nodes.value.map((n) => ({ ...n, http: hostPortOf(n.http) ?? n.http }));
+}
+
+/** Validates cluster.json's text: `{ "nodes": [ { "id", "pid", "http", "gossip", "command"? } ] }`. */
+export function parseClusterFile(text: string): { ok: true; value: ClusterNode[] } | { ok: false; error: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    return { ok: false, error: `not valid JSON (${(e as Error).message})` };
+  }
+  const nodes = (json as { nodes?: unknown } | null)?.nodes;
+  if (!Array.isArray(nodes)) return { ok: false, error: "nodes: expected an array" };
+  for (const [i, n] of nodes.entries()) {
+    const o = n as Record<string, unknown> | null;
+    for (const field of ["id", "http", "gossip"]) if (typeof o?.[field] !== "string") return { ok: false, error: `nodes[${i}].${field}: expected a string` };
+    if (typeof o?.pid !== "number") return { ok: false, error: `nodes[${i}].pid: expected a number` };
+  }
+  return { ok: true, value: nodes as ClusterNode[] };
+}
+
+/**
+ * A node started by hand in a `cluster up` data directory (its own data dir
+ * is `<cluster dir>/<id>`) records its new PID in cluster.json, so the file
+ * does not keep the PID of the process it replaced. Does nothing outside
+ * such a directory, or for a node the file does not list at these addresses.
+ */
+export function recordRestart(nodeDataDir: string, node: ClusterNode): void {
+  const file = path.join(path.dirname(path.resolve(nodeDataDir)), "cluster.json");
+  if (!fs.existsSync(file)) return;
+  const parsed = parseClusterFile(fs.readFileSync(file, "utf8"));
+  if (!parsed.ok) return;
+  const entry = parsed.value.find((n) => n.id === node.id && (hostPortOf(n.http) ?? n.http) === node.http && n.gossip === node.gossip);
+  if (entry === undefined || entry.pid === node.pid) return;
+  entry.pid = node.pid;
+  const tmp = `${file}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, JSON.stringify({ nodes: parsed.value }, null, 2) + "\n");
+  fs.renameSync(tmp, file);
 }
 
 /** Starts the processes; resolves with them once all are up. Stops them all if any fails to start. */
@@ -135,7 +174,8 @@ export async function clusterUp(o: ClusterOptions): Promise<{ nodes: ClusterNode
             try {
               const line = JSON.parse(buf.slice(0, nl)) as { http: string; gossip: string };
               const netns = placement.netnsOf(id);
-              const command = ["node", ...args.slice(0, 1).map((b) => path.relative(process.cwd(), b)), ...args.slice(1)];
+              // The command that restarts it, run from the directory `cluster up` ran in, as every command here is run.
+              const command = ["pnpm", "heck-crdt", ...args.slice(1)];
               resolve({ id, pid: child.pid!, http: hostPortOf(line.http) ?? line.http, gossip: line.gossip, netns, host: placement.addressOf(id), command: netns === null ? command : ["ip", "netns", "exec", netns, ...command] });
             } catch {
               reject(new Error(`${id} printed an unexpected first line: ${buf.slice(0, nl)}`));

@@ -65,6 +65,9 @@ export function parseOriginsText(text: string, source: string, flag = "--origins
   text.split(/\r?\n/).forEach((raw, i) => {
     const line = raw.trim();
     if (line === "" || line.startsWith("#")) return;
+    // Control characters never belong in an origin (a URL or a host name); they mean a binary file.
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u0008\u000b-\u001f\u007f]/.test(line)) throw new OwnershipInputError(flag, `${source}:${i + 1}: an origin cannot contain control characters (a binary file?)`);
     const first = lineOf.get(line);
     if (first !== undefined) throw new OwnershipInputError(flag, `${source}:${i + 1}: duplicate origin ${JSON.stringify(line)} (first on line ${first})`);
     lineOf.set(line, i + 1);

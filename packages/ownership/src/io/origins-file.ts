@@ -10,12 +10,20 @@ import { generateOrigins, isOriginCount, parseOriginsText } from "../core/parse.
 export function loadOrigins(spec: string, flag = "--origins"): string[] {
   if (spec === undefined || spec.trim() === "") throw new OwnershipInputError(flag, "needs a file (one origin per line) or a count, e.g. --origins 1000");
   if (isOriginCount(spec)) return generateOrigins(spec, flag);
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(spec, "utf8");
+    bytes = readFileSync(spec);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
     throw new OwnershipInputError(flag, `cannot read file ${JSON.stringify(spec)} (${code}); give a file with one origin per line, or a count`);
+  }
+  // A binary file (an image, a tarball passed by mistake) is refused whole
+  // rather than read as thousands of mangled origin names.
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new OwnershipInputError(flag, `${spec} is not UTF-8 text (a binary file?); give a file with one origin per line`);
   }
   return parseOriginsText(text, spec, flag);
 }

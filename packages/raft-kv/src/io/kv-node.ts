@@ -105,6 +105,7 @@ export class RaftKvNode {
         if (!this.stopped) this.replica.raft.reportUnreachable(id);
       },
       log: (m) => this.log(m),
+      isRemoved: (id) => this.replica.isFormerMember(id),
     });
   }
 

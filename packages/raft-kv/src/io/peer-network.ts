@@ -9,6 +9,9 @@
 import type { Address, FaultControl, Stream, StreamTransport } from "@heck/sim";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../core/replica/envelope.ts";
 
+/** Inbound streams of removed members that were already told so. */
+const told = new WeakSet<Stream>();
+
 /** How the network reaches the rest of the node. */
 export interface PeerNetworkHooks {
   /** The current address of a peer (initial peers, conf-change contexts, published attributes). */
@@ -19,6 +22,8 @@ export interface PeerNetworkHooks {
   onUnreachable(id: string): void;
   /** Something worth a log line. */
   log(message: string): void;
+  /** True for a peer this node has seen removed from the configuration. */
+  isRemoved?(id: string): boolean;
 }
 
 /** Tuning for {@link PeerNetwork}. */
@@ -168,8 +173,12 @@ export class PeerNetwork {
         stream.onClose(() => {
           if (link.stream === stream) link.stream = null;
         });
-        // We never read from our own outgoing stream, but a peer could write; ignore it.
-        stream.onFrame(() => {});
+        // Peers write back on our outgoing stream only to say we were removed (as etcd answers a
+        // removed member's requests with 410 Gone); anything else there is ignored.
+        stream.onFrame((frame) => {
+          const decoded = decodeEnvelope(frame);
+          if (decoded.ok && decoded.value.kind === "removed" && decoded.value.member === this.selfId) this.hooks.onEnvelope(decoded.value);
+        });
         const queued = link.queue;
         link.queue = [];
         for (const f of queued) {
@@ -210,6 +219,19 @@ export class PeerNetwork {
       const env = decoded.value;
       const from = env.kind === "raft" ? env.message.from : env.from;
       if (this.blockedIds.has(from)) return;
+      if (this.hooks.isRemoved?.(from)) {
+        // A member removed while it could not hear of it keeps campaigning from its old configuration.
+        // Tell it, on the stream it wrote to (we may no longer know its address), once per stream.
+        if (!told.has(stream)) {
+          told.add(stream);
+          try {
+            stream.send(encodeEnvelope({ kind: "removed", from: this.selfId, member: from }));
+          } catch {
+            // It will dial again; we tell it then.
+          }
+        }
+        return;
+      }
       this.hooks.onEnvelope(env);
     });
   }

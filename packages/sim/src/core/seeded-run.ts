@@ -19,6 +19,7 @@
  */
 import { describeFaultStep, randomFaultSchedule, type FaultScheduleGenerator, type FaultStep, type RandomFaultScheduleOptions } from "./fault-schedule.ts";
 import { createPrng } from "./prng.ts";
+import { replayHint } from "./replay-hint.ts";
 import {
   Simulation,
   SimulationFailure,
@@ -134,7 +135,7 @@ export function runSeeded<M, R, S, N extends SimProcess<M, R, S>>(options: Seede
   const lines: string[] = [];
   const what = report.kind === "invariant" ? `invariant "${report.what}" violated` : report.kind === "liveness" ? "liveness: not converged" : `exception (${report.what})`;
   lines.push(`HECK_SEED=${seed}: ${what} at t=${report.atMs!.toFixed(3)} ms: ${report.detail}`);
-  lines.push(`Replay exactly this run: HECK_SEED=${seed} pnpm test`);
+  lines.push(`Replay exactly this run: ${replayHint(seed)}`);
   lines.push(`Cluster: ${nodeIds.join(",")}; safety phase ${options.safetyPhaseMs} ms, liveness budget ${options.livenessBudgetMs} ms`);
   if (!deterministic) {
     lines.push(

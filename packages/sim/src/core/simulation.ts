@@ -58,6 +58,7 @@
  * ```
  */
 import { createPrng } from "./prng.ts";
+import { replayHint } from "./replay-hint.ts";
 import { SimNetwork, type EndpointSink, type LatencyOptions, type NetworkFaultOptions, type NetworkStats } from "./sim-network.ts";
 import { formatTraceEvent, TraceRing } from "./trace.ts";
 import type { PartitionSpec } from "./partitions.ts";
@@ -811,7 +812,7 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
     const detail = error instanceof InvariantViolation ? error.detail : error instanceof Error ? error.message : String(error);
     const lines = [
       `HECK_SEED=${this.seed}: ${error instanceof Error ? error.message : String(error)}`,
-      `Replay: HECK_SEED=${this.seed} pnpm test`,
+      `Replay: ${replayHint(this.seed)}`,
       ...(trace.length > 0 ? [`Last ${trace.length} events:`, ...trace.map((e) => formatTraceEvent(e))] : []),
     ];
     if (!(error instanceof InvariantViolation) && error instanceof Error && error.stack) lines.push("Stack:", error.stack);

@@ -4,6 +4,7 @@
  * protocol and docs; this file has no logic beyond "run, time, report".
  */
 import { pathToFileURL } from "node:url";
+import { setReplayHint } from "../core/replay-hint.ts";
 
 type SeedRunner = (seed: number) => void | Promise<void>;
 
@@ -28,6 +29,9 @@ async function main(): Promise<void> {
     const fn = mod.runSeed ?? mod.default;
     if (typeof fn !== "function") throw new TypeError(`${entryPath} must export a function runSeed(seed) (or a default export)`);
     run = fn as SeedRunner;
+    // After the entry's imports, which may set a hint of their own for test runs.
+    const replay = process.argv[3];
+    if (replay !== undefined) setReplayHint((seed) => replay.replace("{seed}", String(seed)));
   } catch (e) {
     send({ type: "load-error", error: e instanceof Error ? (e.stack ?? e.message) : String(e) });
     process.exit(2);

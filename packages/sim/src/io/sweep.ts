@@ -22,7 +22,7 @@
  * `test/sweep-entry.ts`, `test/sim/sweep-entry.ts` or `sim/sweep-entry.ts`,
  * else the one `sweep-entry.ts` anywhere under `test/` or `sim/`.
  * The package's own vitest file calls the same `runSeed` for
- * `seedsFromEnv(...)`, so `HECK_SEED=<n> pnpm test` replays a swept failure.
+ * `seedsFromEnv(...)`, so `HECK_SEED=<n> pnpm vitest run <that test file>` replays a swept failure.
  *
  * ## Processes
  *
@@ -52,6 +52,8 @@ export interface SweepOptions {
   timeoutMs?: number;
   /** Progress lines (default: nothing). */
   log?: (line: string) => void;
+  /** The command that replays one seed, `{seed}` standing for it; failure reports print it. */
+  replayCommand?: string;
 }
 
 /** One seed's outcome. */
@@ -212,7 +214,7 @@ export function sweep(options: SweepOptions): Promise<SweepResult> {
 
     const spawn = (): void => {
       if (queue.length === 0) return;
-      const child = fork(workerShim, [entry], { stdio: ["ignore", "pipe", "pipe", "ipc"], cwd: path.dirname(entry) });
+      const child = fork(workerShim, [entry, ...(options.replayCommand !== undefined ? [options.replayCommand] : [])], { stdio: ["ignore", "pipe", "pipe", "ipc"], cwd: path.dirname(entry) });
       const w: Worker = { child, ready: false, seed: undefined, startedAt: 0, output: [], timer: undefined };
       workers.add(w);
       const capture = (chunk: Buffer): void => {

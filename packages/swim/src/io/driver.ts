@@ -91,6 +91,20 @@ export class SwimDriver implements EndpointSink {
     return this.endpoint.keyring;
   }
 
+  /**
+   * Why a join may have gone unanswered, for the log: a seed that accepted
+   * our connection and never answered is listening but dropping what we send,
+   * which with gossip encryption means the keys differ (a seed silently drops
+   * what no installed key opens, as memberlist does). Empty when every seed
+   * was simply unreachable.
+   */
+  joinHint(seeds: readonly Address[]): string {
+    const silent = seeds.filter((s) => this.endpoint.connectedTo?.(s) === true);
+    if (silent.length === 0) return "";
+    const fix = this.keyring === undefined ? "the cluster may encrypt gossip: start this member with one of its keys" : "this member's keys may not be the cluster's (a member drops what none of its keys opens)";
+    return `; ${silent.join(", ")} accepted a connection but never answered: ${fix}`;
+  }
+
   /** Starts listening and ticking. */
   start(): void {
     if (this.started) return;
@@ -129,7 +143,7 @@ export class SwimDriver implements EndpointSink {
         reportedAttempts = p.attempts;
         const of = retry !== undefined && retry.maxAttempts > 0 ? ` of ${retry.maxAttempts}` : "";
         const inMs = Math.max(0, p.nextAttemptMs - this.clock.nowMs());
-        this.log("warn", `join: none of ${seeds.join(", ")} answered (attempt ${p.attempts}${of}); retrying in ${(inMs / 1000).toFixed(1)} s`);
+        this.log("warn", `join: none of ${seeds.join(", ")} answered (attempt ${p.attempts}${of}); retrying in ${(inMs / 1000).toFixed(1)} s${this.joinHint(seeds)}`);
       }
       return p.pending === 0 && p.retry !== "trying" && p.retry !== "waiting";
     }).then(() => {

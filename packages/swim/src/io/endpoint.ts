@@ -86,6 +86,8 @@ export interface Endpoint {
   parseKey(text: string): Uint8Array;
   /** Open stream connections. */
   readonly openStreams: number;
+  /** True when the last stream dial to `address` connected (it listens, whatever it then did with what we sent). */
+  connectedTo?(address: Address): boolean;
   start(sink: EndpointSink): void;
   sendPacket(to: Address, message: SwimMessage): void;
   sendStream(to: Address, message: SwimMessage): void;

@@ -42,6 +42,8 @@ export class HeckEndpoint implements Endpoint {
   private readonly streams = new Set<StreamEntry>();
   private readonly streamByAddr = new Map<Address, StreamEntry>();
   private readonly dialing = new Map<Address, Array<{ bytes: Uint8Array; message: SwimMessage }>>();
+  /** Addresses whose last dial connected: a seed here that never answers a join is listening but refusing us. */
+  private readonly connected = new Set<Address>();
   private stopped = false;
 
   constructor(private readonly options: HeckEndpointOptions) {
@@ -53,6 +55,11 @@ export class HeckEndpoint implements Endpoint {
 
   parseKey(text: string): Uint8Array {
     return parseKey(text);
+  }
+
+  /** See {@link Endpoint.connectedTo}. */
+  connectedTo(address: Address): boolean {
+    return this.connected.has(address);
   }
 
   get openStreams(): number {
@@ -195,6 +202,7 @@ export class HeckEndpoint implements Endpoint {
     this.transport.dial(to, this.options.streamTimeoutMs).then(
       (stream) => {
         this.dialing.delete(to);
+        this.connected.add(to);
         if (this.stopped) {
           stream.close();
           return;
@@ -207,6 +215,7 @@ export class HeckEndpoint implements Endpoint {
       },
       (err: Error) => {
         this.dialing.delete(to);
+        this.connected.delete(to);
         if (this.stopped) return;
         this.counters.dialFailures++;
         this.sink.warn(`dial-${to}`, `could not reach ${to}: ${err.message}`);

@@ -139,6 +139,7 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
     case "/v1/keys/remove": {
       const keyring = member.keyring;
       if (keyring === undefined) throw new HttpError(400, "encryption is not enabled on this agent (start it with --key)");
+      onlyFields(body, ["key"]);
       // Each wire takes its own key sizes: heck's 32 bytes, memberlist's 16, 24 or 32.
       const key = member.parseKey(stringField(body, "key"));
       if (path.endsWith("install")) keyring.install(key);
@@ -147,10 +148,11 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
       return keysJson(member);
     }
     case "/v1/meta":
+      onlyFields(body, ["meta"]);
       member.updateMeta(stringField(body, "meta"));
       return memberToJson(member.member(member.name)!);
     case "/v1/faults": {
-      const f = body as { dropRate?: unknown; block?: unknown; unblock?: unknown };
+      const f = onlyFields(body, ["dropRate", "block", "unblock"]) as { dropRate?: unknown; block?: unknown; unblock?: unknown };
       if (f.dropRate !== undefined) {
         if (typeof f.dropRate !== "number" || !(f.dropRate >= 0 && f.dropRate <= 1)) throw new HttpError(400, "dropRate: must be a number in [0, 1]");
         member.faults.setDropRate(f.dropRate);
@@ -161,6 +163,7 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
       return member.faults.faults();
     }
     case "/v1/leave": {
+      onlyFields(body, []);
       const complete = await member.leave();
       setImmediate(() => options.onLeave?.());
       return { left: true, goodbyeComplete: complete };
@@ -172,6 +175,19 @@ async function handle(member: SwimMember, req: http.IncomingMessage, options: Ht
 function keysJson(member: SwimMember): unknown {
   const keyring = member.keyring;
   return keyring === undefined ? { enabled: false, primary: null, keys: [] } : { enabled: true, ...keyring.list() };
+}
+
+/**
+ * Refuses a body that is not a JSON object or has a field the call does not
+ * know, as fleet's and v1's APIs do: `{"banana": 1}` is a mistake, and
+ * answering 200 would let it pass for a fault that was set.
+ */
+function onlyFields(body: unknown, allowed: readonly string[]): Record<string, unknown> {
+  if (typeof body !== "object" || body === null || Array.isArray(body)) throw new HttpError(400, "body: must be a JSON object");
+  for (const k of Object.keys(body)) {
+    if (!allowed.includes(k)) throw new HttpError(400, `${k}: unknown field (expected ${allowed.length === 0 ? "no fields" : allowed.join(", ")})`);
+  }
+  return body as Record<string, unknown>;
 }
 
 function stringField(body: unknown, field: string): string {

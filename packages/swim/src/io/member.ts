@@ -109,7 +109,7 @@ export class SwimMember {
   /** Joins (more) members through `seeds`, one attempt; rejects if none answered. */
   async join(seeds: readonly string[]): Promise<JoinProgress> {
     const progress = await this.driver.join(seeds);
-    if (seeds.length > 0 && progress.succeeded.length === 0) throw new Error(`join: none of ${seeds.join(", ")} answered`);
+    if (seeds.length > 0 && progress.succeeded.length === 0) throw new Error(`join: none of ${seeds.join(", ")} answered${this.driver.joinHint(seeds)}`);
     return progress;
   }
 
@@ -124,7 +124,7 @@ export class SwimMember {
     const progress = await this.driver.join(seeds, resolved);
     if (progress.retry !== "joined" && !(progress.retry === "none" && progress.pending === 0 && seeds.every((s) => s === this.address))) {
       const why = progress.retry === "gave-up" ? `after ${progress.attempts} attempt(s)` : "before the member stopped";
-      throw new Error(`join: none of ${seeds.join(", ")} answered ${why}`);
+      throw new Error(`join: none of ${seeds.join(", ")} answered ${why}${this.driver.joinHint(seeds)}`);
     }
     return progress;
   }

@@ -33,10 +33,11 @@ export class CheckerClient {
     return (await this.call("DELETE", `/v1/targets/${encodeURIComponent(id)}`)) as TargetView;
   }
 
-  /** Streams `GET /v1/events` transitions to `onTransition` until `signal` aborts or the server goes away. */
-  async events(onTransition: (t: TransitionView & { url: string }) => void, signal?: AbortSignal): Promise<void> {
+  /** Streams `GET /v1/events` transitions to `onTransition` until `signal` aborts or the server goes away; `onOpen` runs once the stream is connected. */
+  async events(onTransition: (t: TransitionView & { url: string }) => void, signal?: AbortSignal, onOpen?: () => void): Promise<void> {
     const res = await this.fetch("/v1/events", { signal: signal ?? null });
     if (!res.ok || !res.body) throw new Error(`GET /v1/events: ${res.status}`);
+    onOpen?.();
     const decoder = new TextDecoder();
     let buffer = "";
     try {

@@ -360,7 +360,12 @@ export class KvStore {
     const rev = q.revision ?? 0;
     if (rev <= 0 || rev === this.currentRevision) return undefined;
     if (rev > this.currentRevision) return { code: "future_revision", message: `revision ${rev} is newer than the store's ${this.currentRevision}` };
-    return { code: "compacted", message: `revision ${rev} is older than the current ${this.currentRevision}; raft-kv keeps only the current state for reads` };
+    // etcd keeps every revision until a compaction; raft-kv keeps only the current state, so to
+    // a reader every older revision is as good as compacted. Say that, and what is kept for watches.
+    return {
+      code: "compacted",
+      message: `revision ${rev} is older than the current revision ${this.currentRevision}: raft-kv keeps only the current revision for reads (as if every older one were compacted); watches can start at revision ${this.compacted + 1} or later`,
+    };
   }
 
   private toKv(key: string, rec: Record): KeyValue {

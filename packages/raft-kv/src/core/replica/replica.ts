@@ -127,6 +127,8 @@ export class Replica {
   private softRole: Role = "follower";
   private conf: ConfState = { voters: [], learners: [] };
   private isRemoved = false;
+  /** Ids that were in the configuration and left it: one still writing to us missed its own removal. */
+  private readonly formerMembers = new Set<NodeId>();
   private confChangeApplied = false;
   private lastSnapshotIndex = 0;
   private nextTickMs: number;
@@ -298,7 +300,21 @@ export class Replica {
       case "forwardReply":
         this.proposals.onForwardReply(envelope, nowMs);
         return;
+      case "removed":
+        // The removal committed while this node could not hear it (partitioned, or the leader stopped
+        // sending to it once it left). Without this it would campaign from its old configuration forever.
+        if (envelope.member === this.id && !this.isRemoved) {
+          this.isRemoved = true;
+          this.hooks.log?.(`${envelope.from} reports that this node was removed from the cluster while it could not hear it; it no longer serves requests`);
+          this.hooks.removed?.();
+        }
+        return;
     }
+  }
+
+  /** True for a node this replica saw leave the configuration (and not come back). */
+  isFormerMember(id: NodeId): boolean {
+    return this.formerMembers.has(id);
   }
 
   /**
@@ -494,6 +510,8 @@ export class Replica {
   }
 
   private onConfState(cs: ConfState): void {
+    for (const id of [...this.conf.voters, ...this.conf.learners]) if (!cs.voters.includes(id) && !cs.learners.includes(id)) this.formerMembers.add(id);
+    for (const id of [...cs.voters, ...cs.learners]) this.formerMembers.delete(id);
     this.conf = cs;
     const member = cs.voters.includes(this.id) || cs.learners.includes(this.id);
     if (!member && (cs.voters.length > 0 || cs.learners.length > 0) && !this.isRemoved) {
