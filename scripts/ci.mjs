@@ -35,6 +35,7 @@ if (!run("system deps", "bash", [path.join(root, "scripts/ensure-system-deps.sh"
 for (const [label, cmd, args] of [
   ["lint", bin("eslint"), ["."]],
   ["typecheck", bin("turbo"), ["run", "typecheck", "--output-logs=errors-only"]],
+  ["typecheck (repository tests)", bin("tsc"), ["-p", "tsconfig.json"]],
 ]) {
   if (run(label, cmd, args)) passed += 1;
   else failed += 1;
