@@ -5,6 +5,6 @@ import { defineConfig } from "vitest/config";
 // also works on its own.
 export default defineConfig({
   test: {
-    projects: ["packages/*/vitest.config.ts", "apps/*/vitest.config.ts", "vitest.root.config.ts"],
+    projects: ["packages/*/vitest.config.ts", "apps/*/vitest.config.ts", "vitest.root.config.ts", "vitest.docs.config.ts"],
   },
 });

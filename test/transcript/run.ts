@@ -131,6 +131,9 @@ class Shell {
     return this.child.pid!;
   }
 
+  /** Background jobs' PIDs: never the foreground command a timeout kills. */
+  private readonly background = new Set<number>();
+
   /** Runs a foreground command; resolves with its output (stdout and stderr in order) and exit status, or a timeout. */
   async run(command: string, timeoutMs: number): Promise<{ output: string; status: number | "timeout"; outFile: string }> {
     const n = ++this.counter;
@@ -146,7 +149,7 @@ class Shell {
       this.stdout = "";
     } else {
       // Kill only the foreground job this shell started for the command (its own process group), then let the shell report.
-      for (const pid of this.childPids()) signalGroup(pid, "SIGKILL");
+      for (const pid of this.childPids()) if (!this.background.has(pid)) signalGroup(pid, "SIGKILL");
       await waitFor(() => re.test(this.stdout) || this.exited, 5_000, 20);
       this.stdout = "";
     }
@@ -164,6 +167,7 @@ class Shell {
     const m = re.exec(this.stdout);
     this.stdout = "";
     if (m === null) throw new Error(`the shell did not start ${JSON.stringify(command)}`);
+    this.background.add(Number(m[1]));
     return Number(m[1]);
   }
 

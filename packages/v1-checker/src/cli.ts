@@ -57,7 +57,7 @@ function statusRows(targets: TargetView[]): string[] {
 const program = exitCodesForUsageErrors(new Command("heck-v1"))
   .description(
     "Stage 1 of Heck: one process polls n origins every interval and answers what is healthy.\n" +
-      "Start with `heck-v1 demo`; run your own with `heck-v1 run --config heck.yaml`; ask with `heck-v1 status`.",
+      "Start with `pnpm heck-v1 demo`; run your own with `pnpm heck-v1 run --config heck.yaml`; ask with `pnpm heck-v1 status`.",
   )
   .showHelpAfterError();
 

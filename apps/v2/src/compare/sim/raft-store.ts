@@ -318,6 +318,9 @@ function computeSize(env: RaftEnvelope): number {
     case "callReply":
       // Calls to the leader's services (lease keep-alives): the store never makes one, but a size is still a size.
       return env.body.byteLength + 20 + FRAME_BYTES;
+    case "removed":
+      // Two node ids: sent to a removed member that still writes to us.
+      return 16 + FRAME_BYTES;
   }
 }
 
