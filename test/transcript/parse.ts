@@ -62,7 +62,8 @@ export interface BlockProblem {
 }
 
 const SHELL_INFOS = new Set(["sh", "bash", "shell", "zsh"]);
-export const DEFAULT_TIMEOUT_MS = 60_000;
+// Generous: a command on a busy 2-core machine can take tens of seconds to start; this only bounds a hang.
+export const DEFAULT_TIMEOUT_MS = 180_000;
 
 /** Parses a marker comment's body (`slow session=x wait=20`) into options. */
 export function parseMarker(body: string, file: string, line: number): { options: BlockOptions; problems: BlockProblem[] } {
