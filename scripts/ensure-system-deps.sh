@@ -6,13 +6,14 @@
 # members), the network lab's tools (iproute2 for namespaces and veth pairs,
 # nftables for partitions/loss/duplication, iptables for its NFQUEUE target,
 # and gcc + libnetfilter-queue-dev to build the delay queue used where the
-# kernel has no sch_netem), openssl (raft-kv's test certificates), and for
-# benchmarks wrk and hyperfine.
-#   ensure-system-deps.sh test    -> etcd, chromium, golang, memberlist, the network lab's tools, openssl
+# kernel has no sch_netem), openssl (raft-kv's test certificates), curl (the
+# READMEs' tested transcripts use it, as a reader would), and for benchmarks
+# wrk and hyperfine.
+#   ensure-system-deps.sh test    -> etcd, chromium, golang, memberlist, the network lab's tools, openssl, curl
 #   ensure-system-deps.sh bench   -> the above plus wrk, hyperfine
 # Idempotent: does nothing when everything is there already.
 set -euo pipefail
-want=(etcd-server etcd-client chromium golang-go golang-github-hashicorp-memberlist-dev iproute2 nftables iptables gcc libc6-dev libnetfilter-queue-dev openssl)
+want=(etcd-server etcd-client chromium golang-go golang-github-hashicorp-memberlist-dev iproute2 nftables iptables gcc libc6-dev libnetfilter-queue-dev openssl curl)
 if [[ "${1:-test}" == "bench" ]]; then
   want+=(wrk hyperfine)
 fi

@@ -13,17 +13,17 @@
  */
 import { existsSync } from "node:fs";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { EXIT_FAILED, EXIT_OK, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { describeFaults, parseDurationMs, parsePercent, type FaultState, type Impairment } from "./core/faults.ts";
 import { MAX_HOSTS } from "./core/lab-plan.ts";
 import { cleanLeftovers, destroyLabSync, LabUnsupportedError, NetLab } from "./io/lab.ts";
 import { labDir, readOwner } from "./io/state.ts";
 import { delayQueueSupport, labSupport } from "./io/system.ts";
 
-process.stdout.on("error", (err: NodeJS.ErrnoException) => {
-  if (err.code === "EPIPE") process.exit(0);
-});
+// `heck-net ls | head` closes the pipe early: that ends the output, it is no error.
+handleClosedPipes();
 
-function fail(message: string, code = 1): never {
+function fail(message: string, code = EXIT_FAILED): never {
   process.stderr.write(`heck-net: ${message}\n`);
   process.exit(code);
 }
@@ -45,7 +45,7 @@ const ms = (flag: string) => (v: string) => {
 };
 const hostList = (v: string): string[] => v.split(",").map((s) => s.trim()).filter((s) => s.length > 0);
 
-const program = new Command("heck-net")
+const program = exitCodesForUsageErrors(new Command("heck-net"))
   .description(
     "A network lab on one Linux machine: hosts are network namespaces on a bridge, each with its own address;\n" +
       "partitions, loss, delay, duplication and reordering between them come from the kernel. Needs root.",
@@ -164,18 +164,16 @@ program
         ].join("\n"),
       );
     }
-    let stopping = false;
-    const stop = () => {
-      if (stopping) return;
-      stopping = true;
-      lab.destroy().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    };
-    process.on("SIGINT", stop);
-    process.on("SIGTERM", stop);
-    process.on("SIGHUP", stop);
+    // Ctrl-C (also relayed by pnpm as SIGTERM), SIGTERM or a closed terminal: tear the lab down once.
+    onShutdownSignal(
+      () => {
+        lab.destroy().then(
+          () => process.exit(EXIT_OK),
+          () => process.exit(EXIT_FAILED),
+        );
+      },
+      { signals: ["SIGINT", "SIGTERM", "SIGHUP"] },
+    );
     setInterval(() => undefined, 1 << 30);
   });
 
@@ -241,7 +239,11 @@ program
       fail((e as Error).message);
     }
     const child = lab.spawn(host, command[0]!, command.slice(1), { stdio: "inherit" });
-    for (const sig of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
+    // The child shares our process group, so a terminal's Ctrl-C reaches it directly: forwarding
+    // SIGINT too would deliver it twice (a second Ctrl-C, which forces most servers to stop at once).
+    // SIGTERM and SIGHUP are sent to us alone (by kill, or by pnpm relaying a Ctrl-C): pass them on.
+    process.on("SIGINT", () => undefined);
+    for (const sig of ["SIGTERM", "SIGHUP"] as const) process.on(sig, () => child.kill(sig));
     child.on("error", (e) => fail(`${command[0]}: ${e.message}`));
     child.on("exit", (code, signal) => process.exit(code ?? (signal ? 128 + 15 : 1)));
   });
