@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
+import { spawn } from "node:child_process";
 import { existsSync, readFileSync, rmSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { linePattern, matchOutput, outputLines, substitute } from "./transcript/match.ts";
 import { parseTranscripts, sessionsOf, type TranscriptSession } from "./transcript/parse.ts";
-import { runSession } from "./transcript/run.ts";
+import { groupAlive, rerunCommand, runSession, sessionTestName } from "./transcript/run.ts";
 
 // The transcript runner behind test/docs.test.ts: parsing, matching with
 // placeholders, and real runs of small fixture documents, including one that
@@ -59,6 +60,18 @@ describe("parsing", () => {
   });
 });
 
+describe("naming sessions", () => {
+  it("the rerun command a failure prints selects its session's test and no other", () => {
+    const pattern = (cmd: string) => new RegExp(/-t '(.*)'$/.exec(cmd)![1]!);
+    const main = { file: "packages/swim/README.md", name: "main", slow: false };
+    const re = pattern(rerunCommand(main));
+    expect(re.test(`transcripts ${sessionTestName(main)}`)).toBe(true);
+    expect(re.test(`transcripts ${sessionTestName({ ...main, slow: true })}`)).toBe(true);
+    expect(re.test(`transcripts ${sessionTestName({ ...main, name: "main-2" })}`)).toBe(false);
+    expect(re.test(`transcripts ${sessionTestName({ ...main, file: "packages/sim/README.md" })}`)).toBe(false);
+  });
+});
+
 describe("matching", () => {
   it("folds runs of spaces, so a widened column still matches", () => {
     expect(matchOutput(["n1  pid {{pid}}  http 127.0.0.1:15001"], outputLines("n1  pid 123456   http 127.0.0.1:15001\n"), new Map()).ok).toBe(true);
@@ -86,6 +99,11 @@ describe("matching", () => {
     expect(() => linePattern("{{colour}}", new Map())).toThrow(/unknown placeholder kind/);
   });
 
+  it("says when a mismatch is a name bound by an earlier command", () => {
+    const r = matchOutput(["term={{int:t}}"], ["term=6"], new Map([["t", "2"]]));
+    expect(!r.ok && r.reason).toBe('expected line 1 "term={{int:t}}", got output line 1 "term=6" (t is "2" from an earlier command; use a new name for a new value)');
+  });
+
   it("lets `...` stand for any run of lines, and reports where a mismatch is", () => {
     expect(matchOutput(["a", "...", "z"], ["a", "b", "c", "z"], new Map()).ok).toBe(true);
     expect(matchOutput(["a", "...", "z"], ["a", "z"], new Map()).ok).toBe(true);
@@ -111,8 +129,11 @@ describe("running against real processes", () => {
     const result = await runSession(session!, { root });
     try {
       expect(result.ok).toBe(false);
-      expect(result.report).toContain("test/fixtures/transcripts/broken.md:4: the output differs from the transcript");
+      expect(result.report).toContain(
+        'test/fixtures/transcripts/broken.md:4 (the ```console block at line 3 under "A transcript that has drifted from what the command prints", session main): the output differs from the transcript',
+      );
       expect(result.report).toContain('expected line 1 "the answer is 41", got output line 1 "the answer is 42"');
+      expect(result.report).toContain("rerun this session alone: pnpm test:docs -t 'test/fixtures/transcripts/broken.md session=main( |$)'");
       expect(existsSync(result.scratchDir)).toBe(true);
       expect(readFileSync(path.join(result.scratchDir, ".transcript", "command-1.out"), "utf8")).toBe("the answer is 42\n");
     } finally {
@@ -128,6 +149,21 @@ describe("running against real processes", () => {
       expect(readFileSync(path.join(result.scratchDir, "stopped-by-sigint"), "utf8")).toBe("graceful\n");
     } finally {
       rmSync(result.scratchDir, { recursive: true, force: true });
+    }
+  });
+
+  it("counts a process group whose only member is a zombie as stopped (an orphan under an init that never reaps)", async () => {
+    // perl forks a child into a group of its own that exits at once, and never reaps it: the group holds only a zombie.
+    const parent = spawn("perl", ["-e", '$| = 1; my $p = fork; if ($p == 0) { setpgrp(0, 0); exit 0 } print "$p\\n"; sleep 60'], { stdio: ["ignore", "pipe", "inherit"] });
+    try {
+      const pid = await new Promise<number>((resolve) => parent.stdout!.once("data", (d: Buffer) => resolve(Number(d.toString().trim()))));
+      const state = () => readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ")[0];
+      for (let i = 0; i < 100 && state() !== "Z"; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(state()).toBe("Z");
+      expect(() => process.kill(-pid, 0)).not.toThrow();
+      expect(groupAlive(pid)).toBe(false);
+    } finally {
+      parent.kill("SIGKILL");
     }
   });
 

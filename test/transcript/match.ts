@@ -129,7 +129,11 @@ export function matchOutput(expected: string[], actual: string[], bindings: Bind
       : got === undefined
         ? `output ended before the expected line ${expectedIndex + 1}: ${JSON.stringify(want)}`
         : `expected line ${expectedIndex + 1} ${JSON.stringify(want)}, got output line ${actualIndex + 1} ${JSON.stringify(got)}`;
-  return { ok: false, reason };
+  // A name bound by an earlier command must match the same text again: say so, or "term=6" against
+  // "term={{int:t}}" reads like a matcher bug when t is still the term of three blocks ago.
+  const earlier = want === undefined ? [] : [...want.matchAll(PLACEHOLDER)].map((m) => m[2]).filter((n): n is string => n !== undefined && bindings.has(n));
+  const boundNote = earlier.length === 0 ? "" : ` (${[...new Set(earlier)].map((n) => `${n} is ${JSON.stringify(bindings.get(n))} from an earlier command; use a new name for a new value`).join("; ")})`;
+  return { ok: false, reason: reason + boundNote };
 }
 
 /** Replaces `{{kind:name}}` in a command with what `name` is bound to; unbound names are an error. */

@@ -26,7 +26,7 @@ export interface BlockOptions {
   slow: boolean;
   /** Blocks of one session share a shell, a scratch directory, background processes and bound placeholders. */
   session: string;
-  /** Each command may be re-run until its output matches, for at most this long. */
+  /** Each command may be re-run until its output matches, for at most this long after its first answer. */
   waitMs: number;
   /** The longest a command (or a background command's expected output) may take. */
   timeoutMs: number;
@@ -49,6 +49,8 @@ export interface TranscriptBlock {
   file: string;
   /** 1-based line of the opening fence. */
   line: number;
+  /** The nearest Markdown heading above the block (`Run it`), or "" before the first heading. */
+  section: string;
   info: string;
   options: BlockOptions;
   commands: TranscriptCommand[];
@@ -127,10 +129,13 @@ export function parseTranscripts(markdown: string, file: string): { blocks: Tran
   const lines = markdown.split("\n");
   const blocks: TranscriptBlock[] = [];
   const problems: BlockProblem[] = [];
+  let section = "";
   let i = 0;
   while (i < lines.length) {
     const open = /^(\s*)(`{3,}|~{3,})\s*([^\s`]*)\s*$/.exec(lines[i]!);
     if (open === null) {
+      const heading = /^#{1,6}\s+(.*?)\s*#*\s*$/.exec(lines[i]!);
+      if (heading !== null) section = heading[1]!;
       i += 1;
       continue;
     }
@@ -154,7 +159,7 @@ export function parseTranscripts(markdown: string, file: string): { blocks: Tran
     const parsed = parseMarker(marker?.[1] ?? "", file, above + 1);
     problems.push(...parsed.problems);
     if (parsed.options.illustrative) {
-      blocks.push({ file, line: start + 1, info, options: parsed.options, commands: [] });
+      blocks.push({ file, line: start + 1, section, info, options: parsed.options, commands: [] });
       continue;
     }
     if (!isConsole) {
@@ -163,7 +168,7 @@ export function parseTranscripts(markdown: string, file: string): { blocks: Tran
     }
     const cmds = parseCommands(body, start + 2, file);
     problems.push(...cmds.problems);
-    blocks.push({ file, line: start + 1, info, options: parsed.options, commands: cmds.commands });
+    blocks.push({ file, line: start + 1, section, info, options: parsed.options, commands: cmds.commands });
   }
   return { blocks, problems };
 }

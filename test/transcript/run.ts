@@ -7,8 +7,8 @@
  * out of the repository.
  *
  * Bounded everywhere, like the integration tests: a command gets the block's
- * timeout; `wait=S` re-runs a command until its output matches, at most S
- * seconds; a background command's first lines are waited for as a
+ * timeout; `wait=S` re-runs a command until its output matches, for at most S
+ * seconds after its first answer; a background command's first lines are waited for as a
  * condition. When the session ends, each background job gets SIGINT on its
  * process group (a Ctrl-C in its terminal), a bounded wait for the group to
  * be gone, then SIGKILL. On failure the scratch directory, every command's
@@ -19,7 +19,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import os from "node:os";
 import path from "node:path";
 import { matchOutput, outputLines, substitute, type Bindings, type MatchResult } from "./match.ts";
-import type { TranscriptCommand, TranscriptSession } from "./parse.ts";
+import type { TranscriptBlock, TranscriptCommand, TranscriptSession } from "./parse.ts";
 
 /** How a session ended. */
 export interface SessionResult {
@@ -48,14 +48,37 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** True while any process is in the group `pgid`. */
-function groupAlive(pgid: number): boolean {
+/**
+ * True while any live process is in the group `pgid`. A zombie does not
+ * count: a job whose parent (pnpm) exited first is reparented to the PID
+ * namespace's init, which may be a program that never reaps (node under a
+ * container or `unshare --pid`), and `kill(-pgid, 0)` would call the group
+ * alive forever. Where there is no /proc, a signal probe decides.
+ */
+export function groupAlive(pgid: number): boolean {
   try {
     process.kill(-pgid, 0);
-    return true;
   } catch (e) {
     return (e as NodeJS.ErrnoException).code === "EPERM";
   }
+  let entries: string[];
+  try {
+    entries = readdirSync("/proc").filter((e) => /^\d+$/.test(e));
+  } catch {
+    return true;
+  }
+  for (const pid of entries) {
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    } catch {
+      continue; // exited while we looked
+    }
+    // "pid (comm) state ppid pgrp ...": comm may hold spaces and parentheses, so split after the last ')'.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    if (Number(fields[2]) === pgid && fields[0] !== "Z" && fields[0] !== "X") return true;
+  }
+  return false;
 }
 
 function signalGroup(pgid: number, signal: NodeJS.Signals): void {
@@ -197,8 +220,20 @@ interface BackgroundJob {
   logFile: string;
 }
 
-function where(c: TranscriptCommand, session: TranscriptSession): string {
-  return `${session.file}:${c.line}`;
+/** Where a command is: its line, and the block it belongs to (line, heading, session), so a reader finds the block that drifted. */
+function where(c: TranscriptCommand, block: TranscriptBlock, session: TranscriptSession): string {
+  const under = block.section === "" ? "" : ` under "${block.section}"`;
+  return `${session.file}:${c.line} (the \`\`\`console block at line ${block.line}${under}, session ${session.name})`;
+}
+
+/** The name docs.test.ts gives a session's test; {@link rerunCommand} selects it. */
+export function sessionTestName(session: Pick<TranscriptSession, "file" | "name" | "slow">): string {
+  return `${session.file} session=${session.name}${session.slow ? " (slow)" : ""}`;
+}
+
+/** The command that reruns one session alone (vitest's -t is a regular expression; a file name's dots match themselves). */
+export function rerunCommand(session: Pick<TranscriptSession, "file" | "name">): string {
+  return `pnpm test:docs -t '${session.file} session=${session.name}( |$)'`;
 }
 
 function showLines(lines: string[]): string {
@@ -234,7 +269,7 @@ export async function runSession(session: TranscriptSession, options: RunOptions
         try {
           text = substitute(c.text, bindings);
         } catch (e) {
-          failure = `${where(c, session)}: ${(e as Error).message}`;
+          failure = `${where(c, block, session)}: ${(e as Error).message}`;
           break outer;
         }
         if (c.background) {
@@ -259,7 +294,7 @@ export async function runSession(session: TranscriptSession, options: RunOptions
           }
           const log = existsSync(logFile) ? readFileSync(logFile, "utf8") : "";
           failure = [
-            `${where(c, session)}: background command did not print what the transcript shows ${matched ? "before it exited" : `within ${block.options.timeoutMs / 1000} s`}`,
+            `${where(c, block, session)}: background command did not print what the transcript shows ${matched ? "before it exited" : `within ${block.options.timeoutMs / 1000} s`}`,
             `  $ ${text} &`,
             `  ${last.reason}`,
             "  expected (first lines):",
@@ -270,14 +305,19 @@ export async function runSession(session: TranscriptSession, options: RunOptions
           ].join("\n");
           break outer;
         }
-        const deadline = Date.now() + block.options.waitMs;
+        // wait=S counts from the first answer: a command that itself takes long on a loaded machine
+        // still gets its S seconds of re-runs for the effect to show.
+        let deadline = Number.POSITIVE_INFINITY;
         let attempts = 0;
         let firstAttempt: string[] = [];
         for (;;) {
           attempts += 1;
           const r = await shell.run(text, block.options.timeoutMs);
           const lines = actualLines(r.output, r.status);
-          if (attempts === 1) firstAttempt = lines;
+          if (attempts === 1) {
+            firstAttempt = lines;
+            deadline = Date.now() + block.options.waitMs;
+          }
           const m = matchOutput(c.expected, lines, bindings);
           if (m.ok) {
             bindings = m.bindings;
@@ -288,7 +328,7 @@ export async function runSession(session: TranscriptSession, options: RunOptions
             continue;
           }
           failure = [
-            `${where(c, session)}: the output differs from the transcript${attempts > 1 ? ` (after ${attempts} attempts over ${block.options.waitMs / 1000} s)` : ""}`,
+            `${where(c, block, session)}: the output differs from the transcript${attempts > 1 ? ` (after ${attempts} attempts, re-run for ${block.options.waitMs / 1000} s after the first)` : ""}`,
             `  $ ${text}`,
             `  ${m.reason}`,
             "  expected:",
@@ -323,6 +363,11 @@ export async function runSession(session: TranscriptSession, options: RunOptions
   if (ok && !options.keep) rmSync(scratchDir, { recursive: true, force: true });
   const report = ok
     ? `${session.file} (session ${session.name}): ${commandsRun} command(s) as shown`
-    : `${failure}\n  scratch directory kept: ${scratchDir} (every command's output and background log under .transcript/)`;
+    : [
+        failure,
+        `  scratch directory kept: ${scratchDir} (every command's output and background log under .transcript/)`,
+        `  rerun this session alone: ${rerunCommand(session)}`,
+        "  If the program is right, make the block show what it prints now; if the block is right, the program has regressed.",
+      ].join("\n");
   return { ok, report, scratchDir, commandsRun, durationMs: Date.now() - started };
 }
