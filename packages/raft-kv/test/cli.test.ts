@@ -3,9 +3,11 @@
  * `cluster up --nodes <n> --base-port <p> --data-dir <dir> --json` prints one
  * JSON line `{ "nodes": [ { "id", "pid", "http", "grpc", "netns", "host" } ] }`
  * once a leader is elected, stays up, and stops every member on SIGTERM.
- * Ports 15420-15428.
+ * Ports 15420-15428 and 15430-15438.
  */
 import { execFile, spawn } from "node:child_process";
+import { existsSync, readFileSync } from "node:fs";
+import path from "node:path";
 import { promisify } from "node:util";
 import { describe, expect, it } from "vitest";
 import { describeWithLab, runsInNetns } from "@heck/net/testing";
@@ -124,4 +126,32 @@ describe("heck-raft bad arguments", () => {
     expect(await run("cluster", "up", "--nodes", "0")).toMatch(/exit 2: .*--nodes must be between 1 and 9/);
     expect(await run("server", "--id", "n1", "--peers", "n1=127.0.0.1:15429", "--data-dir", "/tmp/x", "--election-tick", "2", "--heartbeat-tick", "2")).toMatch(/exit 2: .*--heartbeat-tick must be smaller/);
   }, 30_000);
+});
+
+describe("the README's first exercise", () => {
+  // Exercise 1 asks what happens when broadcastTime is not much smaller than the election timeout
+  // (§5.6). With 1 ms ticks and an election timeout of 2-4 ticks, a heartbeat held up by an fsync, a
+  // timer or the scheduler for a few milliseconds starts an election, so leaders must come and go
+  // on loopback as well; with the defaults (0.5-1 s) one election is all a run sees.
+  it('--server-args "--tick-ms 1 --election-tick 2" makes leadership churn', async () => {
+    const t = tempDir();
+    const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15430", "--data-dir", t.dir, "--server-args", "--tick-ms 1 --election-tick 2", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      await firstStdoutLine(child);
+      const terms = () => {
+        const log = path.join(t.dir, "n1.log");
+        const text = existsSync(log) ? readFileSync(log, "utf8") : "";
+        return new Set([...text.matchAll(/leader is now \S+ \(this node: \w+, term (\d+)\)/g)].map((m) => m[1]));
+      };
+      const deadline = Date.now() + 30_000;
+      while (Date.now() < deadline && terms().size < 5) await new Promise((r) => setTimeout(r, 100));
+      expect(terms().size).toBeGreaterThanOrEqual(5);
+      const exited = new Promise<number | null>((r) => child.on("exit", (code) => r(code)));
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      t.cleanup();
+    }
+  }, 60_000);
 });
