@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { existsSync, readFileSync, readdirSync, statSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { parseTranscripts } from "./transcript/parse.ts";
 
 // The learner's path through Heck is its READMEs and docs. These tests keep
 // them to the house standard: every stage README teaches one idea in under
@@ -117,5 +118,28 @@ describe("links in READMEs and docs", () => {
       }
     }
     expect(broken).toEqual([]);
+  });
+});
+
+describe("the guided route", () => {
+  const learn = readFileSync(path.join(root, "docs/learn.md"), "utf8");
+
+  it("docs/learn.md is the first link in the root README", () => {
+    const first = /\]\(([^)\s]+)\)/.exec(readFileSync(path.join(root, "README.md"), "utf8"));
+    expect(first?.[1]).toBe("docs/learn.md");
+  });
+
+  it("has a section per stage, each with a checkpoint that runs as a transcript, and ends at heck compare's answer", () => {
+    const { blocks } = parseTranscripts(learn, "docs/learn.md");
+    const headings = secondLevelHeadings(learn);
+    const stages = ["v1-checker", "ownership", "swim", "raft-kv", "crdt-kv", "apps/v2"];
+    for (const stage of stages) {
+      const heading = headings.find((h) => h.includes(`(${stage},`));
+      expect(heading, `a "## N. ... (${stage}, about ...)" section`).toBeDefined();
+      const runnable = blocks.filter((b) => b.section === heading && !b.options.illustrative && b.commands.length > 0);
+      expect(runnable.length, `${heading}: a console block the transcript test runs`).toBeGreaterThan(0);
+    }
+    expect(headings[headings.length - 1]).toMatch(/raft or CRDTs/);
+    expect(learn).toContain("pnpm heck compare");
   });
 });
