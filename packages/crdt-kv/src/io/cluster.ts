@@ -92,7 +92,7 @@ export function parseClusterFile(text: string): { ok: true; value: ClusterNode[]
  * does not keep the PID of the process it replaced. Does nothing outside
  * such a directory, or for a node the file does not list at these addresses.
  */
-export function recordRestart(nodeDataDir: string, node: ClusterNode): void {
+export function recordRestart(nodeDataDir: string, node: Pick<ClusterNode, "id" | "pid" | "http" | "gossip">): void {
   const file = path.join(path.dirname(path.resolve(nodeDataDir)), "cluster.json");
   if (!fs.existsSync(file)) return;
   const parsed = parseClusterFile(fs.readFileSync(file, "utf8"));

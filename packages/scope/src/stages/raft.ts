@@ -179,6 +179,7 @@ export function describeEnvelope(payload: unknown): MessageDescription {
   if (e.kind === "forward" || e.kind === "call") return { type: e.kind, detail: { requestId: e.requestId, from: e.from } };
   if (e.kind === "callReply") return { type: e.kind, detail: { requestId: e.requestId, ok: e.ok } };
   if (e.kind === "forwardReply") return { type: e.kind, detail: { requestId: e.requestId, ok: e.ok, index: e.index } };
+  if (e.kind === "removed") return { type: e.kind, detail: { from: e.from, member: e.member } };
   const m = e.message;
   switch (m.type) {
     case "append":
