@@ -260,7 +260,7 @@ program
 program
   .command("partition <groups...>")
   .description('cut a running cluster into groups, e.g. "partition n1,n2 n3,n4,n5" (unlisted nodes form one more group)')
-  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", "./heck-crdt-data")
+  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", ".heck/crdt-cluster")
   .option("--json", "print what each node now blocks as JSON")
   .action(async (groups: string[], o: { dataDir: string; json?: boolean }) => {
     await run(async () => {
@@ -274,7 +274,7 @@ program
 program
   .command("heal")
   .description("remove every partition of a running cluster")
-  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", "./heck-crdt-data")
+  .option("--data-dir <dir>", "the cluster's data directory (holds cluster.json)", ".heck/crdt-cluster")
   .option("--json", "print the result as JSON")
   .action(async (o: { dataDir: string; json?: boolean }) => {
     await run(async () => {
