@@ -56,12 +56,12 @@ describe("gossip encryption (--key)", () => {
     }
   }, 40_000);
 
-  it("refuses a malformed key with a message naming the flag", async () => {
+  it("refuses a malformed key with a message naming the flag, exit 2 (called wrong)", async () => {
     const r = await runCli(["node", "--id", "x", "--data-dir", path.join(tmp, "bad"), "--key", "not-base64!"]);
-    expect(r.code).toBe(1);
+    expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--key: keys\[0\]: key: must be base64/);
     const short = await runCli(["cluster", "up", "--nodes", "1", "--data-dir", path.join(tmp, "bad2"), "--key", Buffer.alloc(16).toString("base64")]);
-    expect(short.code).toBe(1);
+    expect(short.code).toBe(2);
     expect(short.stderr).toMatch(/must decode to 32 bytes/);
   }, 30_000);
 });
