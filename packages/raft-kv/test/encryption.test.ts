@@ -162,6 +162,6 @@ describe("heck-raft cluster up --key (real processes)", () => {
       () => "exit 0",
       (e: { stderr: string; code: number }) => `exit ${e.code}: ${e.stderr}`,
     );
-    expect(bad).toMatch(/exit 1: .*--key: must be base64|exit 1: .*--key: must decode to 32 bytes/);
+    expect(bad).toMatch(/exit 2: .*--key: must be base64|exit 2: .*--key: must decode to 32 bytes/);
   }, 60_000);
 });
