@@ -17,6 +17,7 @@ import * as path from "node:path";
 import { request } from "undici";
 import { expect, it } from "vitest";
 import { createPrng } from "@heck/sim";
+import { httpBaseOf } from "@heck/sim/http";
 import { describeWithLab } from "@heck/net/testing";
 import { clusterUp, type ClusterNode } from "../src/io/cluster.ts";
 import { convergenceRounds } from "../src/core/store/convergence.ts";
@@ -28,10 +29,12 @@ const SYNC_MS = 200;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 type Status = { vector: Record<string, number>; stats: { syncRounds: number; rejected: number } };
-const status = async (n: ClusterNode) => (await (await request(`${n.http}/v1/status`, { headersTimeout: 10_000 })).body.json()) as Status;
-const read = async (n: ClusterNode, key: string) => (await (await request(`${n.http}/v1/kv/${encodeURIComponent(key)}`, { headersTimeout: 10_000 })).body.json()) as { exists: boolean; values?: unknown[]; context: string };
+/** A node's HTTP base URL: cluster up's lines give addresses as host:port. */
+const base = (n: ClusterNode): string => httpBaseOf(n.http) ?? n.http;
+const status = async (n: ClusterNode) => (await (await request(`${base(n)}/v1/status`, { headersTimeout: 10_000 })).body.json()) as Status;
+const read = async (n: ClusterNode, key: string) => (await (await request(`${base(n)}/v1/kv/${encodeURIComponent(key)}`, { headersTimeout: 10_000 })).body.json()) as { exists: boolean; values?: unknown[]; context: string };
 const write = async (n: ClusterNode, key: string, value: string, q = "") => {
-  const r = await request(`${n.http}/v1/kv/${encodeURIComponent(key)}${q}`, { method: "PUT", body: value, headersTimeout: 10_000 });
+  const r = await request(`${base(n)}/v1/kv/${encodeURIComponent(key)}${q}`, { method: "PUT", body: value, headersTimeout: 10_000 });
   expect(r.statusCode).toBe(200);
   await r.body.dump();
 };
@@ -45,7 +48,7 @@ describeWithLab("crdt-kv on real hosts under kernel faults", () => {
       const prng = createPrng(seed);
       const ids = c.nodes.map((n) => n.id);
       const byId = new Map(c.nodes.map((n) => [n.id, n]));
-      for (const n of c.nodes) expect(n.http.startsWith(`http://${lab.host(n.id).address}:`)).toBe(true);
+      for (const n of c.nodes) expect(base(n).startsWith(`http://${lab.host(n.id).address}:`)).toBe(true);
       const log: string[] = [];
       const cycles = FULL ? 4 : 1;
       for (let cycle = 0; cycle < cycles; cycle++) {

@@ -7,7 +7,7 @@
  * over a Unix socket in the lab's state directory.
  */
 import { spawn } from "node:child_process";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, renameSync } from "node:fs";
 import { connect } from "node:net";
 import path from "node:path";
@@ -18,8 +18,21 @@ import { delayQueueSupport, inNetns, processStartTime, run } from "./system.ts";
 const NATIVE_DIR = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../native");
 const SOURCE = path.join(NATIVE_DIR, "delay-queue.c");
 
+/** The build in progress in this process, so hosts starting at once share one gcc run. */
+let building: Promise<string> | undefined;
+
 /** Builds heck-delay-queue if this source has not been built yet; resolves with the binary's path. */
-export async function delayQueueBinary(): Promise<string> {
+export function delayQueueBinary(): Promise<string> {
+  // A lab starts one delay queue per host at once: without sharing the build, each would run gcc
+  // into the same temporary file and one could execute a binary another is still writing.
+  building ??= buildDelayQueue().catch((e: unknown) => {
+    building = undefined;
+    throw e;
+  });
+  return building;
+}
+
+async function buildDelayQueue(): Promise<string> {
   const source = readFileSync(SOURCE);
   const hash = createHash("sha256").update(source).digest("hex").slice(0, 12);
   const out = path.join(NATIVE_DIR, "build", `heck-delay-queue-${hash}`);
@@ -27,8 +40,8 @@ export async function delayQueueBinary(): Promise<string> {
   const missing = delayQueueSupport();
   if (missing !== undefined) throw new Error(missing);
   mkdirSync(path.dirname(out), { recursive: true });
-  // Build beside the target and rename: two labs starting at once both build, and neither sees half a file.
-  const tmp = `${out}.${process.pid}.tmp`;
+  // Build beside the target and rename: two processes starting labs at once both build, and neither sees half a file.
+  const tmp = `${out}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`;
   await run("gcc", ["-O2", "-Wall", "-o", tmp, SOURCE, "-lnetfilter_queue", "-lnfnetlink"], { timeoutMs: 120_000 });
   renameSync(tmp, out);
   return out;
