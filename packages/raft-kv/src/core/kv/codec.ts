@@ -23,6 +23,7 @@ import type {
   WriteOp,
   WriteResponse,
 } from "./types.ts";
+import { AUTH_ERROR_CODES } from "./types.ts";
 
 /** Nested transactions deeper than this are refused (etcd allows nesting; a bound keeps decoding safe). */
 export const MAX_TXN_DEPTH = 8;
@@ -47,22 +48,7 @@ const errorCodes: KvErrorCode[] = [
   "lease_not_found",
   "lease_exists",
   "lease_ttl_too_large",
-  "root_user_not_exist",
-  "root_role_not_exist",
-  "user_exists",
-  "user_empty",
-  "user_not_found",
-  "role_exists",
-  "role_not_found",
-  "role_empty",
-  "auth_failed",
-  "permission_denied",
-  "role_not_granted",
-  "permission_not_granted",
-  "auth_not_enabled",
-  "invalid_auth_token",
-  "invalid_auth_mgmt",
-  "auth_old_revision",
+  ...AUTH_ERROR_CODES,
 ];
 const permissionTypes: PermissionType[] = ["read", "write", "readwrite"];
 

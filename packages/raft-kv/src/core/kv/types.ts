@@ -190,6 +190,29 @@ export type KvCommand = (
 /** A command as a caller hands it to a node, which adds the `requestId` (Omit over each member of the union, not over the union as one). */
 export type KvCommandInput = KvCommand extends infer C ? (C extends unknown ? Omit<C, "requestId"> : never) : never;
 
+/** The auth store's refusals (auth-store.ts), listed once: the codec and the replica's errors read this list. */
+export const AUTH_ERROR_CODES = [
+  "root_user_not_exist",
+  "root_role_not_exist",
+  "user_exists",
+  "user_empty",
+  "user_not_found",
+  "role_exists",
+  "role_not_found",
+  "role_empty",
+  "auth_failed",
+  "permission_denied",
+  "role_not_granted",
+  "permission_not_granted",
+  "auth_not_enabled",
+  "invalid_auth_token",
+  "invalid_auth_mgmt",
+  "auth_old_revision",
+] as const;
+
+/** One of {@link AUTH_ERROR_CODES}. */
+export type AuthErrorCode = (typeof AUTH_ERROR_CODES)[number];
+
 /** The reasons a committed command can fail in the state machine (every replica fails it the same way). */
 export type KvErrorCode =
   | "session_expired"
@@ -201,22 +224,7 @@ export type KvErrorCode =
   | "lease_not_found"
   | "lease_exists"
   | "lease_ttl_too_large"
-  | "root_user_not_exist"
-  | "root_role_not_exist"
-  | "user_exists"
-  | "user_empty"
-  | "user_not_found"
-  | "role_exists"
-  | "role_not_found"
-  | "role_empty"
-  | "auth_failed"
-  | "permission_denied"
-  | "role_not_granted"
-  | "permission_not_granted"
-  | "auth_not_enabled"
-  | "invalid_auth_token"
-  | "invalid_auth_mgmt"
-  | "auth_old_revision";
+  | AuthErrorCode;
 
 /** A deterministic failure of one command. */
 export interface KvError {

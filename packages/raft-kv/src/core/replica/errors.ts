@@ -5,6 +5,9 @@
  */
 
 import type { RaftError } from "../raft/index.ts";
+import { AUTH_ERROR_CODES, type AuthErrorCode } from "../kv/types.ts";
+
+export type { AuthErrorCode };
 
 /** Stable error codes of the raft-kv server. */
 export type ServerErrorCode =
@@ -46,43 +49,7 @@ export type ServerErrorCode =
   | "no_election_leader"
   | AuthErrorCode;
 
-/** The auth store's refusals, named as in the state machine (core/kv/auth-store.ts). */
-export type AuthErrorCode =
-  | "root_user_not_exist"
-  | "root_role_not_exist"
-  | "user_exists"
-  | "user_empty"
-  | "user_not_found"
-  | "role_exists"
-  | "role_not_found"
-  | "role_empty"
-  | "auth_failed"
-  | "permission_denied"
-  | "role_not_granted"
-  | "permission_not_granted"
-  | "auth_not_enabled"
-  | "invalid_auth_token"
-  | "invalid_auth_mgmt"
-  | "auth_old_revision";
-
-const AUTH_CODES: ReadonlySet<string> = new Set<AuthErrorCode>([
-  "root_user_not_exist",
-  "root_role_not_exist",
-  "user_exists",
-  "user_empty",
-  "user_not_found",
-  "role_exists",
-  "role_not_found",
-  "role_empty",
-  "auth_failed",
-  "permission_denied",
-  "role_not_granted",
-  "permission_not_granted",
-  "auth_not_enabled",
-  "invalid_auth_token",
-  "invalid_auth_mgmt",
-  "auth_old_revision",
-]);
+const AUTH_CODES: ReadonlySet<string> = new Set<AuthErrorCode>(AUTH_ERROR_CODES);
 
 
 /** A failure with a code, a message and (for redirects) the leader's id and HTTP address. */
