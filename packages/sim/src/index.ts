@@ -4,12 +4,12 @@
  * stage: a seeded, forkable PRNG, clocks, the transport contracts with
  * simulated and real (UDP/TCP) implementations, a simulation runner with
  * fault schedules and seed replay, and a linearizability checker; and the
- * small helpers every stage would otherwise write again (`utf8Length` here,
+ * small utilities every stage would otherwise write again (`utf8Length` here,
  * `fsyncDir` in `@heck/sim/io`, JSON over HTTP in `@heck/sim/http`).
  *
  * This entry point is pure (safe to import from any `src/core`); the real
  * transports, the system clock and file I/O are in `@heck/sim/io`, the JSON
- * HTTP helpers in `@heck/sim/http`, and the test helpers (transport
+ * HTTP functions in `@heck/sim/http`, and the test utilities (transport
  * contract suite, seed lists) in `@heck/sim/testing`.
  */
 export type * from "./core/types.ts";

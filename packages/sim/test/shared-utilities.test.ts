@@ -1,5 +1,5 @@
 /**
- * The small helpers every stage imports instead of keeping a copy:
+ * The small utilities every stage imports instead of keeping a copy:
  * `utf8Length`, `fsyncDir`, and JSON over HTTP (`@heck/sim/http`). The HTTP
  * cases pin the refusals each stage's API documents: 413 over the limit,
  * 415 without a JSON content-type when required, 400 for bad JSON, and what

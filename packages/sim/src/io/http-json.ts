@@ -4,7 +4,7 @@
  * Import as `@heck/sim/http` from drivers and CLIs (it opens no sockets of
  * its own; the servers and clients are the caller's).
  *
- * The server helpers return typed results instead of throwing, so each
+ * The server functions return typed results instead of throwing, so each
  * stage keeps its own error type and body shape (`{"error"}`, `{"error",
  * "errors"}`, a `field`), while the limits, the status codes and the
  * wording of the body errors are the same everywhere:
