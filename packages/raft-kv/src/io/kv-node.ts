@@ -44,6 +44,8 @@ export class RaftKvNode {
   private timer: NodeJS.Timeout | null = null;
   private timerAtMs = Infinity;
   private scheduled = false;
+  /** Replica.ticksMissed when last reported (see reportClockJump). */
+  private ticksMissedSeen = 0;
   private stopped = false;
   private processing = false;
   private snapshotting = false;
@@ -374,12 +376,19 @@ export class RaftKvNode {
     this.timerAtMs = Infinity;
     if (this.stopped) return;
     // A timer may fire a fraction of a millisecond before its deadline by the monotonic clock: it is due.
-    const missedBefore = this.replica.ticksMissed;
     this.replica.tick(Math.max(monotonicMs(), at));
-    const missed = this.replica.ticksMissed - missedBefore;
-    // The replica checks the clock on every input; a jump shows here first when the process was paused.
-    if (missed >= this.opts.electionTick) this.log(`the clock jumped ${missed} ticks (${missed * this.opts.tickMs} ms) past the last tick: paused or stalled; the lease aged by as much`);
     this.schedule();
+  }
+
+  /**
+   * The replica checks the clock on every input (a tick, a peer message, a
+   * read), so after a pause the first input of any kind finds the jump: say
+   * so once, whichever it was.
+   */
+  private reportClockJump(): void {
+    const missed = this.replica.ticksMissed - this.ticksMissedSeen;
+    this.ticksMissedSeen = this.replica.ticksMissed;
+    if (missed >= this.opts.electionTick) this.log(`the clock jumped ${missed} ticks (${missed * this.opts.tickMs} ms) past the last tick: paused or stalled; the lease aged by as much`);
   }
 
   /** Arms the one timer for the replica's next deadline, unless an earlier one is armed. */
@@ -393,6 +402,7 @@ export class RaftKvNode {
   }
 
   private schedule(): void {
+    this.reportClockJump();
     if (this.scheduled || this.stopped) return;
     this.scheduled = true;
     setImmediate(() => {
