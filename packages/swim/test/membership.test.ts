@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { MemberEventType } from "../src/core/types.ts";
-import { makeNode, sent, takeEvents } from "./support/nodes.ts";
+import { makeNode, sent, takeEvents, takeMessages } from "./support/nodes.ts";
 
 const meta = (s: string): Uint8Array => new TextEncoder().encode(s);
 const types = (events: { type: MemberEventType; member: { name: string } }[]): string[] => events.map((e) => `${e.type}:${e.member.name}`);
@@ -68,6 +68,31 @@ describe("membership rules (SWIM §4.2, memberlist state.go)", () => {
     a.receive("b", { type: "ping", seq: 1, target: "a", fromName: "b", fromAddr: "b" }, "packet", 30);
     const out = sent(a);
     expect(out.map((o) => o.msg)).toContainEqual({ type: "alive", name: "a", addr: "a", incarnation: 6, meta: new Uint8Array(0) });
+  });
+
+  it("answers a claim older than a refutation it holds with the refutation, sent back to whoever made the stale claim", () => {
+    const a = makeNode("a", { peers: ["b", "c", "d"] });
+    a.receive("b", { type: "suspect", name: "a", incarnation: 0, from: "b" }, "packet", 10);
+    a.receive("b", { type: "alive", name: "b", addr: "b", incarnation: 2, meta: new Uint8Array(0) }, "packet", 20);
+    sent(a);
+    const alive = (name: string, incarnation: number) => ({ type: "alive", name, addr: name, incarnation, meta: new Uint8Array(0) });
+    // c missed a's refutation and probes it with the suspicion attached (Lifeguard's buddy system).
+    a.receive("c", { type: "ping", seq: 1, target: "a", fromName: "c", fromAddr: "c" }, "packet", 30);
+    a.receive("c", { type: "suspect", name: "a", incarnation: 0, from: "c" }, "packet", 30);
+    // d relays an old accusation of b and, later, declares b dead at the incarnation b refuted.
+    a.receive("d", { type: "suspect", name: "b", incarnation: 1, from: "c" }, "packet", 40);
+    a.receive("d", { type: "dead", name: "b", incarnation: 1, from: "d" }, "packet", 50);
+    // Each answer is a packet of its own, led by the alive (queued gossip may ride behind it).
+    const answers = (): Array<{ to: string; msg: unknown }> => takeMessages(a).map((o) => ({ to: o.to, msg: o.message.type === "compound" ? o.message.parts[0] : o.message }));
+    expect(answers().filter((o) => (o.msg as { type: string }).type === "alive")).toEqual([
+      { to: "c", msg: alive("a", 1) },
+      { to: "d", msg: alive("b", 2) },
+      { to: "d", msg: alive("b", 2) },
+    ]);
+    // Neither stale claim changed a's view, and a current claim is not answered.
+    expect(a.member("b")).toMatchObject({ state: "alive", incarnation: 2 });
+    a.receive("d", { type: "suspect", name: "b", incarnation: 2, from: "d" }, "packet", 60);
+    expect(answers().filter((o) => (o.msg as { type: string }).type === "alive")).toEqual([]);
   });
 
   it("out-votes a stale alive claim about itself with different metadata", () => {

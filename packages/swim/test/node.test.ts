@@ -3,7 +3,7 @@ import { createPrng } from "@heck/sim";
 import { describe, expect, it } from "vitest";
 import { encodedSize } from "../src/core/codec.ts";
 import { lanConfig } from "../src/core/config.ts";
-import type { PingMessage, PingReqMessage, SwimMessage } from "../src/core/messages.ts";
+import type { PacketMessage, PingMessage, PingReqMessage, SwimMessage } from "../src/core/messages.ts";
 import { SwimNode } from "../src/core/node.ts";
 import { makeNode, runTo, sent, takeMessages } from "./support/nodes.ts";
 
@@ -174,6 +174,40 @@ describe("stalled suspicions (heck addition)", () => {
     // The member asked holds the verdict: it answers, and we record it.
     a.receive(queries[0]!.to, { type: "dead", name: "f", incarnation: 0, from: queries[0]!.to }, "packet", queries[0]!.at + 1);
     expect(a.member("f")!.state).toBe("dead");
+  });
+});
+
+describe("a refutation gossip missed (heck addition)", () => {
+  it("a stalled suspicion also tells the suspect, which answers with the refutation the suspector missed", () => {
+    // 6 members: k = 2, so a lone accusation stalls after the 4 s minimum.
+    const a = makeNode("a", { peers: ["b", "c", "d", "e", "f"] });
+    a.receive("b", { type: "suspect", name: "f", incarnation: 0, from: "b" }, "packet", 10);
+    // f refuted at once, but the gossip of its alive at incarnation 1 never reached a.
+    const f = makeNode("f", { peers: ["a", "b", "c", "d", "e"] });
+    f.receive("b", { type: "suspect", name: "f", incarnation: 0, from: "b" }, "packet", 10);
+    expect(f.incarnation).toBe(1);
+    sent(f);
+    let told: PacketMessage | SwimMessage | undefined;
+    let toldAt = 0;
+    for (let t = a.nextDeadlineMs(); t <= 10 + 4000 + 1000 && told === undefined; t = a.nextDeadlineMs()) {
+      a.tick(t);
+      toldAt = t;
+      // Gossip of the accusation and the buddy suspicion on a's probes of f come before; the
+      // stalled query's tell is a packet of its own, led by the suspicion.
+      // The others answer a's probes, so a stays healthy and keeps its one-second period.
+      for (const o of takeMessages(a)) {
+        const lead = o.message.type === "compound" ? o.message.parts[0] : o.message;
+        if (o.to === "f" && t >= 10 + 4000 && lead?.type === "suspect") told = lead;
+        if (lead?.type === "ping" && o.to !== "f" && o.channel !== "stream") a.receive(o.to, { type: "ack", seq: lead.seq }, "packet", t + 1);
+      }
+    }
+    expect(told, "a tells f of its stalled suspicion within a period of the minimum timeout").toEqual({ type: "suspect", name: "f", incarnation: 0, from: "a" });
+    // f answers a directly with its alive at incarnation 1, and a's suspicion ends.
+    expect(toldAt).toBeGreaterThanOrEqual(10 + 4000);
+    f.receive("a", told!, "packet", toldAt + 1);
+    const answer = takeMessages(f).find((o) => o.to === "a")!;
+    a.receive("f", answer.message, "packet", toldAt + 2);
+    expect(a.member("f")).toMatchObject({ state: "alive", incarnation: 1 });
   });
 });
 

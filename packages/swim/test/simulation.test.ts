@@ -14,6 +14,13 @@ import { resolveJoinRetryPolicy } from "../src/core/join-retry.ts";
 import { SwimCluster } from "../src/sim/cluster.ts";
 
 const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 2 });
+/**
+ * 360187214: the heal lands as the suspicion starts, and gossip of n5's
+ * refutation missed n2; n2 kept n5 suspect for 10.9 s, until a periodic
+ * push-pull, because n5 ignored the stale suspicion n2 attached to its probe
+ * instead of answering with the refutation (a regression seed).
+ */
+const refuteSeeds = process.env.HECK_SEED ? seeds : [...seeds, 360187214];
 
 /** Runs `body`, turning any failure into a report that names the seed. */
 function withSeed(seed: number, body: () => void): void {
@@ -106,7 +113,7 @@ describe("simulated SWIM clusters", () => {
     });
   });
 
-  it.each(seeds)("refute: a briefly isolated member is suspected, refutes, and is never declared dead (seed %i)", (seed) => {
+  it.each(refuteSeeds)("refute: a briefly isolated member is suspected, refutes, and is never declared dead (seed %i)", (seed) => {
     withSeed(seed, () => {
       const c = new SwimCluster({ nodes: 10, seed, forbidFalseDeaths: true });
       c.runFor(2000);
@@ -114,11 +121,15 @@ describe("simulated SWIM clusters", () => {
       const suspected = c.runUntil(() => c.liveSuspicions.some((s) => s.subject === "n5"), 10_000, 20);
       expect(suspected, "n5 suspected while isolated").toBeDefined();
       c.sim.heal();
-      const refuted = c.runUntil(() => c.live.every((obs) => {
-        const m = c.node(obs).member("n5");
-        return m?.state === "alive" && m.incarnation > 0;
-      }), 10_000, 50);
-      expect(refuted, "everyone saw n5 refute").toBeDefined();
+      // n5 refutes, and every suspicion of it is cleared: a member still suspecting it holds the
+      // old incarnation, so "alive everywhere" means the refutation reached every accuser. (A
+      // member that never heard the suspicion may still hold n5 alive at the old incarnation until
+      // gossip or the next push-pull brings the new one; that view is stale but not wrong.)
+      // A member the refutation's gossip missed learns it at the latest when its suspicion stalls
+      // (suspicionTimeoutMs: 4 s at n = 10) and it tells n5 within a period, which answers: about
+      // 5 s after the suspicion started, inside the 10 s allowed.
+      const refuted = c.runUntil(() => c.node("n5").incarnation > 0 && c.live.every((obs) => c.node(obs).member("n5")?.state === "alive"), 10_000, 50);
+      expect(refuted, "n5 refuted and no member still suspects it").toBeDefined();
       // Every suspicion of a live member ended in a refutation, not a death.
       expect(c.runUntil(() => c.converged(), 30_000, 100)).toBeDefined();
     });

@@ -263,7 +263,7 @@ export class Membership {
    * suspicion (Lifeguard: independent accusers shorten the timeout), starts
    * one on an alive member, or refutes it if it is about us.
    */
-  handleSuspect(msg: SuspectMessage, nowMs: number, hearsay = false): void {
+  handleSuspect(msg: SuspectMessage, nowMs: number, hearsay = false, sender?: Address): void {
     const member = this.table.get(msg.name);
     if (member === undefined) return;
     if ((member.state === "dead" || member.state === "left") && msg.incarnation <= member.incarnation && !hearsay) {
@@ -272,7 +272,10 @@ export class Membership {
       this.tellVerdict(member, msg.from);
       return;
     }
-    if (msg.incarnation < member.incarnation) return;
+    if (msg.incarnation < member.incarnation) {
+      this.tellRefutation(member, sender);
+      return;
+    }
 
     const running = this.suspicions.get(msg.name);
     if (running !== undefined) {
@@ -315,9 +318,13 @@ export class Membership {
    * `from === name` means the member left gracefully. About us: refuted,
    * unless we are the one leaving.
    */
-  handleDead(msg: DeadMessage, nowMs: number): void {
+  handleDead(msg: DeadMessage, nowMs: number, sender?: Address): void {
     const member = this.table.get(msg.name);
-    if (member === undefined || msg.incarnation < member.incarnation) return;
+    if (member === undefined) return;
+    if (msg.incarnation < member.incarnation) {
+      this.tellRefutation(member, sender);
+      return;
+    }
     this.suspicions.delete(msg.name);
     if (member.state === "dead" || member.state === "left") return;
     if (member === this.self && !this.leftCluster) {
@@ -435,6 +442,25 @@ export class Membership {
     this.hooks.tell(target.addr, { type: "dead", name: member.name, incarnation: member.incarnation, from: member.state === "left" ? member.name : this.self.name });
   }
 
+  /**
+   * A heck addition. `sender` just sent us a suspicion or death of `member`
+   * at an incarnation below the one we hold alive: it missed the refutation
+   * (SWIM §4.2 spreads it by gossip, which reaches each member only with high
+   * probability, and memberlist drops such stale claims in silence). Nothing
+   * else would repair its view before the next push-pull, and it would keep
+   * the member suspect for the whole Lifeguard timeout, then declare it dead.
+   * So we answer the sender with the newer `alive`. This covers the suspect
+   * itself too (it is alive in its own table): the buddy-system suspicion a
+   * lagging prober attaches to its ping is answered with the refutation the
+   * prober missed. One packet per stale claim, and a sender stops sending
+   * stale claims once it has the news, since the news replaces them in its
+   * queue.
+   */
+  private tellRefutation(member: Member, sender: Address | undefined): void {
+    if (sender === undefined || member.state !== "alive" || sender === this.self.addr) return;
+    this.hooks.tell(sender, member === this.self ? this.aliveMessageForSelf() : aliveMessageOf(member));
+  }
+
   /** Our goodbye, while we are leaving: a `dead` about us, from us. */
   goodbye(): DeadMessage | undefined {
     return this.leftCluster ? { type: "dead", name: this.self.name, incarnation: this.self.incarnation, from: this.self.name } : undefined;
@@ -463,6 +489,11 @@ export class Membership {
 }
 
 const NONE: readonly string[] = [];
+
+/** The `alive` claim we hold about `member`. */
+function aliveMessageOf(member: Member): AliveMessage {
+  return { type: "alive", name: member.name, addr: member.addr, incarnation: member.incarnation, meta: member.meta, ...(member.vsn !== undefined ? { vsn: member.vsn } : {}) };
+}
 
 function bytesEqual(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;

@@ -567,13 +567,21 @@ export class SwimNode implements SimProcess<SwimMessage, SwimRecord> {
    * so now and then a member misses one), and then no confirmation will ever
    * come and we would wait out the long Lifeguard timeout. So once per probe
    * period we ask one random member to probe the suspect (a ping-req); a
-   * member that holds the verdict answers with it. Two packets per stalled
-   * suspicion per period, only while detecting.
+   * member that holds the verdict answers with it. The third case is that
+   * the suspect refuted and gossip of the refutation missed us: so, with the
+   * buddy system on, we also tell the suspect itself that we suspect it, and
+   * a live suspect answers with its refutation (see Membership's
+   * tellRefutation). That bounds how long a missed refutation lasts by the
+   * minimum suspicion timeout plus one probe period, instead of by our next
+   * probe of the suspect (up to two probe rounds away) or the next
+   * push-pull. Two or three packets per stalled suspicion per period, only
+   * while detecting.
    */
   private askAboutStalledSuspects(nowMs: number): void {
     for (const name of this.membership.stalledSuspicions(nowMs)) {
       const m = this.membership.get(name);
       if (m === undefined) continue;
+      if (this.config.buddySystem && m.state === "suspect") this.sendPacket(m.addr, { type: "suspect", name, incarnation: m.incarnation, from: this.name });
       const [helper] = this.membership.randomMembers(1, (x) => x.state === "alive" && x.name !== name);
       if (helper === undefined) continue;
       this.counters.stalledQueries++;
@@ -676,10 +684,10 @@ export class SwimNode implements SimProcess<SwimMessage, SwimRecord> {
         this.membership.handleAlive(msg, nowMs);
         return;
       case "suspect":
-        this.membership.handleSuspect(msg, nowMs);
+        this.membership.handleSuspect(msg, nowMs, false, from);
         return;
       case "dead":
-        this.membership.handleDead(msg, nowMs);
+        this.membership.handleDead(msg, nowMs, from);
         return;
     }
   }
