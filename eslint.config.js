@@ -65,6 +65,6 @@ export default tseslint.config(
   { files: ["**/*.js", "**/*.mjs", "**/*.cjs"], languageOptions: { globals: { process: "readonly", console: "readonly", URL: "readonly", setTimeout: "readonly", clearTimeout: "readonly" } } },
   { files: ["**/src/core/**/*.ts", "test/fixtures/lint-core/src/core/**/*.ts"], rules: purityRules("src/core") },
   { files: ["**/src/ladder/**/*.ts"], rules: purityRules("src/ladder") },
-  // Simulation folders, wherever they sit under a src/ (src/sim, src/compare/sim...).
+  // Simulation folders, wherever they sit under a src/ (a stage's src/sim, or a deeper one).
   { files: ["**/src/**/sim/**/*.ts"], rules: purityRules("a simulation folder (src/**/sim)") },
 );

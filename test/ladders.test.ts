@@ -37,7 +37,7 @@ const LADDERS: Ladder[] = [
   { bin: "heck-crdt", readme: "packages/crdt-kv/README.md", quick: ["--sizes", "8,16", "--trials", "1"], cheap: false },
   { bin: "heck-ownership", readme: "packages/ownership/README.md", quick: ["--origins", "2000"], cheap: true },
   { bin: "heck-raft", readme: "packages/raft-kv/README.md", quick: [], cheap: true },
-  { bin: "heck", readme: "apps/v2/src/compare/README.md", quick: ["--sizes", "3,4,5"], cheap: false },
+  { bin: "heck", readme: "packages/compare/README.md", quick: ["--sizes", "3,4,5"], cheap: false },
 ];
 
 /**

@@ -18,6 +18,7 @@ const STAGE_READMES = [
   "packages/raft-kv/README.md",
   "packages/crdt-kv/README.md",
   "apps/v2/README.md",
+  "packages/compare/README.md",
   "packages/fleet/README.md",
   "packages/sim/README.md",
   "packages/net/README.md",

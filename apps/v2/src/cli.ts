@@ -9,14 +9,15 @@
  *   heck ladder [--seed n] [--sizes 3,5,9,17] [--json] (the cost of coordination: raft, raft for the list only, CRDTs)
  */
 import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
+import { registerCompareCommand, registerLadderCommand } from "@heck/compare";
 import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
 import { Agent, configOriginErrors } from "./io/agent.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
 import { clusterUp } from "./io/cluster.ts";
-import { registerCompareCommand } from "./compare/command.ts";
 import type { OriginView } from "./io/api.ts";
 
 // `heck origins ls | head` closes the pipe early: that ends the output, it is no error.
@@ -327,30 +328,10 @@ program
     });
   });
 
-// heck compare: raft vs CRDT (and etcd) on the same workload (src/compare).
-registerCompareCommand(program);
-
-// heck ladder: the coordination-cost ladder, on the comparison's simulation (src/compare/ladder.ts).
-program
-  .command("ladder")
-  .description("the cost of coordination as N grows: raft-kv for every record, for the origin list only, and crdt-kv for everything (USL fits, CALM)")
-  .option("--seed <n>", "simulation seed (same seed, same table)", intArg("--seed", 0, 0xffffffff), 1)
-  .option(
-    "--sizes <list>",
-    "cluster sizes, at least three (comma-separated)",
-    (v: string) => {
-      const out = v.split(",").map((x) => Number(x.trim()));
-      if (out.length < 3 || out.some((n) => !Number.isInteger(n) || n < 2 || n > 129)) throw new InvalidArgumentError(`--sizes: at least three integers 2..129, comma-separated, got ${JSON.stringify(v)}`);
-      return out;
-    },
-    [3, 5, 9, 17],
-  )
-  .option("--json", "print one JSON line { rungs: [{ name, broke, ...figures }] }")
-  .action(async (o: { seed: number; sizes: number[]; json?: boolean }) => {
-    // Loaded on demand: the agent does not need the comparison.
-    const { coordinationLadderJson, formatCoordinationLadder, runCoordinationLadder } = await import("./compare/ladder.ts");
-    const ladder = runCoordinationLadder({ seed: o.seed, sizes: o.sizes });
-    process.stdout.write(`${o.json ? coordinationLadderJson(ladder) : formatCoordinationLadder(ladder)}\n`);
-  });
+// heck compare and heck ladder: raft vs CRDTs (and etcd) on the same workload,
+// and the cost of coordination as N grows (@heck/compare). Real mode starts
+// its agents with this very CLI.
+registerCompareCommand(program, { heck: [process.execPath, fileURLToPath(new URL("../bin/heck.js", import.meta.url))], cwd: fileURLToPath(new URL("..", import.meta.url)) });
+registerLadderCommand(program);
 
 await program.parseAsync();

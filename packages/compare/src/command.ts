@@ -1,6 +1,8 @@
 /**
- * `heck compare`: the CLI face of the comparison (docs/compare.md). It parses and
- * validates flags and calls {@link runCompare}; nothing else happens here.
+ * `heck compare` and `heck ladder`: the CLI face of the comparison
+ * (docs/compare.md). It parses and validates flags and calls
+ * {@link runCompare} or the ladder; nothing else happens here. apps/v2's
+ * `heck` registers both commands.
  *
  * ```sh
  * heck compare                 # simulation + real processes, full size; rewrites docs/compare/ and the chapter's figures
@@ -60,8 +62,19 @@ function parseOnly(v: string): string[] {
   return names;
 }
 
-/** Adds `compare` to a commander program (apps/v2's `heck` wires it in). */
-export function registerCompareCommand(program: Command): Command {
+/** How `heck compare`'s real mode starts the agents: the argv prefix that runs `heck`, and its working directory. */
+export interface HeckLauncher {
+  /** argv prefix that runs the heck CLI, e.g. `[process.execPath, "<apps/v2>/bin/heck.js"]`. */
+  heck: string[];
+  /** Working directory of the heck processes (default: the current one). */
+  cwd?: string;
+}
+
+/**
+ * Adds `compare` to a commander program (apps/v2's `heck` wires it in,
+ * passing itself as `launcher` so that real mode can start its agents).
+ */
+export function registerCompareCommand(program: Command, launcher?: HeckLauncher): Command {
   return program
     .command("compare")
     .description(
@@ -141,6 +154,7 @@ export function registerCompareCommand(program: Command): Command {
           ...(opts.only !== undefined ? { only: opts.only } : {}),
           command,
           log,
+          ...(launcher !== undefined ? { real: { ...launcher } } : {}),
         }));
       } catch (e) {
         // Results that passed the shape check can still hold values the renderer cannot use.
@@ -162,5 +176,37 @@ export function registerCompareCommand(program: Command): Command {
           }) + "\n",
         );
       }
+    });
+}
+
+/** An integer flag in [min, max], refused with the flag's name otherwise. */
+const integerIn = (flag: string, min: number, max: number) => (v: string) => {
+  const n = Number(v);
+  if (!/^-?\d+$/.test(v) || n < min || n > max) throw new InvalidArgumentError(`${flag} must be an integer in ${min}..${max}`);
+  return n;
+};
+
+/** Adds `ladder` (the cost of coordination as N grows, ladder.ts) to a commander program. */
+export function registerLadderCommand(program: Command): Command {
+  return program
+    .command("ladder")
+    .description("the cost of coordination as N grows: raft-kv for every record, for the origin list only, and crdt-kv for everything (USL fits, CALM)")
+    .option("--seed <n>", "simulation seed (same seed, same table)", integerIn("--seed", 0, 0xffffffff), 1)
+    .option(
+      "--sizes <list>",
+      "cluster sizes, at least three (comma-separated)",
+      (v: string) => {
+        const out = v.split(",").map((x) => Number(x.trim()));
+        if (out.length < 3 || out.some((n) => !Number.isInteger(n) || n < 2 || n > 129)) throw new InvalidArgumentError(`--sizes: at least three integers 2..129, comma-separated, got ${JSON.stringify(v)}`);
+        return out;
+      },
+      [3, 5, 9, 17],
+    )
+    .option("--json", "print one JSON line { rungs: [{ name, broke, ...figures }] }")
+    .action(async (o: { seed: number; sizes: number[]; json?: boolean }) => {
+      // Loaded on demand: only this command runs the ladder.
+      const { coordinationLadderJson, formatCoordinationLadder, runCoordinationLadder } = await import("./ladder.ts");
+      const ladder = runCoordinationLadder({ seed: o.seed, sizes: o.sizes });
+      process.stdout.write(`${o.json ? coordinationLadderJson(ladder) : formatCoordinationLadder(ladder)}\n`);
     });
 }

@@ -5,12 +5,12 @@
  */
 import { seedsFromEnv } from "@heck/sim/io";
 import { spawnSync } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { uslThroughput } from "../../src/compare/analysis/usl.ts";
-import { runCoordinationLadder, type CoordinationRung } from "../../src/compare/ladder.ts";
+import { uslThroughput } from "../src/analysis/usl.ts";
+import { runCoordinationLadder, type CoordinationRung } from "../src/ladder.ts";
+import { heckBin } from "./support/heck-bin.ts";
 
-const BIN = fileURLToPath(new URL("../../bin/heck.js", import.meta.url));
+const BIN = heckBin();
 
 function rung(rungs: readonly CoordinationRung[], store: CoordinationRung["store"]): CoordinationRung {
   return rungs.find((r) => r.store === store)!;

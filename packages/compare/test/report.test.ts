@@ -5,13 +5,13 @@
  */
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
-import { registerCompareCommand } from "../../src/compare/command.ts";
-import { fmtMs, fmtShare, parseMarkdownTables } from "../../src/compare/report/format.ts";
-import { barChart, esc, lineChart, niceTicks } from "../../src/compare/report/svg.ts";
+import { registerCompareCommand } from "../src/command.ts";
+import { fmtMs, fmtShare, parseMarkdownTables } from "../src/report/format.ts";
+import { barChart, esc, lineChart, niceTicks } from "../src/report/svg.ts";
 import { utf8Length } from "@heck/sim";
-import { crdtPayloadBytes } from "../../src/compare/sim/crdt-store.ts";
-import { rendezvousOwner } from "../../src/compare/sim/workload.ts";
-import { parseClusterLine } from "../../src/compare/real/real-mode.ts";
+import { crdtPayloadBytes } from "../src/sim/crdt-store.ts";
+import { rendezvousOwner } from "../src/sim/workload.ts";
+import { parseClusterLine } from "../src/real/real-mode.ts";
 
 describe("svg charts", () => {
   it("a bar chart has one bar per present value, n/a for missing ones, and escapes text", () => {

@@ -2,21 +2,28 @@
  * Real-process mode, end to end, on one store: opt in with
  * HECK_COMPARE_REAL=1 (it starts a local v2 cluster through
  * `heck cluster up`, about a minute, on ports 20000+, a benchmark's range).
- * Without the variable only the probe that explains a missing CLI runs.
+ * Without the variable only the probes that explain a missing CLI run.
  */
 import { describe, expect, it } from "vitest";
-import { probeClusterUp, runRealMode } from "../../src/compare/real/real-mode.ts";
+import { probeClusterUp, runRealMode } from "../src/real/real-mode.ts";
+import { heckBin } from "./support/heck-bin.ts";
 
 describe("real mode", () => {
   it("says exactly what is missing when the heck CLI cannot run cluster up", () => {
     expect(probeClusterUp([process.execPath, "/nonexistent/heck.js"])).toMatch(/heck CLI is missing/);
   });
 
+  it("reports itself unavailable, saying why, when it was given no heck CLI to start", async () => {
+    const r = await runRealMode({ quick: true, stores: ["crdt"], log: () => {} });
+    expect(r.available).toBe(false);
+    expect(r.reason).toMatch(/no heck CLI to start the agents with/);
+  });
+
   it.skipIf(!process.env.HECK_COMPARE_REAL)(
     "measures flips, a partition and a kill -9 on a real crdt cluster",
     async () => {
       const lines: string[] = [];
-      const r = await runRealMode({ quick: true, stores: ["crdt"], log: (l) => lines.push(l) });
+      const r = await runRealMode({ quick: true, stores: ["crdt"], log: (l) => lines.push(l), heck: [process.execPath, heckBin()] });
       expect(r.available, r.reason ?? "").toBe(true);
       const s = r.stores[0]!;
       expect(s.error, lines.join("\n")).toBeNull();

@@ -4,7 +4,7 @@
  * writes up; failed writes are not waited for.
  */
 import { describe, expect, it } from "vitest";
-import { Meter } from "../../src/compare/sim/meter.ts";
+import { Meter } from "../src/sim/meter.ts";
 
 function meter(): Meter {
   const m = new Meter(["a", "b", "c"]);

@@ -13,15 +13,16 @@
  * a crash with SIGKILL. Only processes this code started are signalled, by
  * their pid (the cluster-up process group, and agents it reported).
  *
- * When apps/v2 does not offer `heck cluster up` yet, the result says so
- * (available: false, reason) and the report prints the reason.
+ * The comparison does not depend on apps/v2 (apps/v2 depends on it, to
+ * offer `heck compare`), so the caller says how to start `heck`: the
+ * `heck` option, an argv prefix such as `[node, <apps/v2>/bin/heck.js]`.
+ * When there is none, or it does not offer `heck cluster up`, the result
+ * says so (available: false, reason) and the report prints the reason.
  */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { existsSync, readFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { dirname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { median, summarize, share } from "../analysis/stats.ts";
 import type { FlipFigures, RealResults, RealSide, RealStoreResult } from "../types.ts";
 
@@ -30,8 +31,10 @@ export interface RealModeOptions {
   quick: boolean;
   stores: Array<"crdt" | "raft" | "etcd">;
   log: (line: string) => void;
-  /** argv prefix that runs the heck CLI (default: node <apps/v2>/bin/heck.js). */
+  /** argv prefix that runs the heck CLI, e.g. `[process.execPath, "<apps/v2>/bin/heck.js"]`; required for real mode. */
   heck: string[];
+  /** Working directory of the heck processes (default: the current one). */
+  cwd?: string;
   nodes: number;
   origins: number;
   intervalMs: number;
@@ -45,13 +48,8 @@ export interface RealModeOptions {
   flipTimeoutMs: number;
 }
 
-const HERE = dirname(fileURLToPath(import.meta.url));
-/** apps/v2. */
-export const V2_DIR = resolve(HERE, "..", "..", "..");
-
-function defaults(quick: boolean): Omit<RealModeOptions, "quick" | "stores" | "log"> {
+function defaults(quick: boolean): Omit<RealModeOptions, "quick" | "stores" | "log" | "heck"> {
   return {
-    heck: [process.execPath, join(V2_DIR, "bin", "heck.js")],
     nodes: quick ? 3 : 5,
     origins: quick ? 30 : 200,
     intervalMs: 1_000,
@@ -151,9 +149,10 @@ export function cpuSeconds(pid: number): number | null {
 }
 
 /** Whether `heck cluster up` exists with the contract's flags; a reason when not. */
-export function probeClusterUp(heck: readonly string[]): string | null {
+export function probeClusterUp(heck: readonly string[], cwd?: string): string | null {
+  if (heck.length === 0) return "no heck CLI to start the agents with (real mode needs the `heck` option: the argv that runs `heck`)";
   if (!existsSync(heck[1] ?? "")) return `the heck CLI is missing (${heck[1]})`;
-  const r = spawnSync(heck[0]!, [...heck.slice(1), "cluster", "up", "--help"], { encoding: "utf8", timeout: 30_000, cwd: V2_DIR });
+  const r = spawnSync(heck[0]!, [...heck.slice(1), "cluster", "up", "--help"], { encoding: "utf8", timeout: 30_000, ...(cwd !== undefined ? { cwd } : {}) });
   const out = `${r.stdout ?? ""}${r.stderr ?? ""}`;
   if (r.status !== 0 || !out.includes("--base-port")) {
     return "apps/v2 does not offer `heck cluster up --nodes --origins --store --base-port --interval-ms --json` (its interface contract); `heck cluster up --help` " + (r.status === 0 ? "lacks --base-port" : `exited ${r.status ?? "by a signal"}: ${out.trim().split("\n").slice(-1)[0] ?? ""}`);
@@ -163,8 +162,8 @@ export function probeClusterUp(heck: readonly string[]): string | null {
 
 /** Runs real mode for every store; never throws (errors are reported per store). */
 export async function runRealMode(partial: Partial<RealModeOptions> & Pick<RealModeOptions, "quick" | "stores" | "log">): Promise<RealResults> {
-  const o: RealModeOptions = { ...defaults(partial.quick), ...partial };
-  const missing = probeClusterUp(o.heck);
+  const o: RealModeOptions = { heck: [], ...defaults(partial.quick), ...partial };
+  const missing = probeClusterUp(o.heck, o.cwd);
   if (missing !== null) return { available: false, reason: missing, stores: [], machine: null };
   const stores: RealStoreResult[] = [];
   // cluster up's layout: 10 ports per agent slot (n + 10 slots), then the fleet control, etcd, and the origins.
@@ -246,7 +245,7 @@ function emptyResult(store: RealStoreResult["store"], o: RealModeOptions): RealS
 async function runOneStore(store: RealStoreResult["store"], o: RealModeOptions): Promise<RealStoreResult> {
   const result = emptyResult(store, o);
   const args = [...o.heck.slice(1), "cluster", "up", "--nodes", String(o.nodes), "--origins", String(o.origins), "--store", store, "--base-port", String(o.basePort), "--interval-ms", String(o.intervalMs), "--json"];
-  const child = spawn(o.heck[0]!, args, { cwd: V2_DIR, stdio: ["ignore", "pipe", "pipe"], detached: true });
+  const child = spawn(o.heck[0]!, args, { ...(o.cwd !== undefined ? { cwd: o.cwd } : {}), stdio: ["ignore", "pipe", "pipe"], detached: true });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr = (stderr + d.toString()).slice(-4_000);

@@ -10,10 +10,10 @@ import { mkdtempSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { runCompare } from "../../src/compare/run-compare.ts";
-import { fmtCoef, fmtCount, fmtMs, fmtShare, NONE, parseMarkdownTables } from "../../src/compare/report/format.ts";
-import type { CompareResults } from "../../src/compare/types.ts";
-import type { AggregatedRun } from "../../src/compare/experiment.ts";
+import { runCompare } from "../src/run-compare.ts";
+import { fmtCoef, fmtCount, fmtMs, fmtShare, NONE, parseMarkdownTables } from "../src/report/format.ts";
+import type { CompareResults } from "../src/types.ts";
+import type { AggregatedRun } from "../src/experiment.ts";
 
 let dir: string;
 let results: CompareResults;
@@ -200,9 +200,9 @@ describe("heck compare --quick (simulation)", () => {
   });
 
   it("is deterministic: the same seed gives the same figures, a different seed different ones", async () => {
-    const { runScenario, DEFAULT_SIM_SETTINGS } = await import("../../src/compare/sim/run.ts");
-    const { buildScenarios, QUICK_SCALE } = await import("../../src/compare/sim/scenarios.ts");
-    const { figuresOf, DEFAULT_COST_MODEL } = await import("../../src/compare/analysis/metrics.ts");
+    const { runScenario, DEFAULT_SIM_SETTINGS } = await import("../src/sim/run.ts");
+    const { buildScenarios, QUICK_SCALE } = await import("../src/sim/scenarios.ts");
+    const { figuresOf, DEFAULT_COST_MODEL } = await import("../src/analysis/metrics.ts");
     const sc = buildScenarios(QUICK_SCALE).find((s) => s.id === "partition-leader-minority")!;
     const fig = (store: "raft" | "crdt", seed: number) =>
       figuresOf(runScenario(store, sc, seed), { timeoutMs: DEFAULT_SIM_SETTINGS.workload.timeoutMs, probeEveryMs: 25, cost: DEFAULT_COST_MODEL, checkLinearizability: false });

@@ -34,7 +34,7 @@ export interface CompareOptions {
   command: string;
   /** Progress lines (stderr in the CLI). */
   log: (line: string) => void;
-  /** Real mode: how to start `heck` (defaults: this package's bin/heck.js). */
+  /** Real mode: how to start `heck` (`heck`, `cwd`) and its sizes; without `heck` real mode reports itself unavailable. */
   real?: Partial<RealModeOptions>;
   /** Re-render the report from this results.json instead of measuring anything. */
   from?: CompareResults;

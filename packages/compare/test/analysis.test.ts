@@ -4,10 +4,10 @@
  */
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
-import { CompletedWrites } from "../../src/compare/analysis/metrics.ts";
-import { cdfPoints, quantileSorted, summarize } from "../../src/compare/analysis/stats.ts";
-import { fitUsl, uslThroughput } from "../../src/compare/analysis/usl.ts";
-import type { WriteRecord } from "../../src/compare/sim/workload.ts";
+import { CompletedWrites } from "../src/analysis/metrics.ts";
+import { cdfPoints, quantileSorted, summarize } from "../src/analysis/stats.ts";
+import { fitUsl, uslThroughput } from "../src/analysis/usl.ts";
+import type { WriteRecord } from "../src/sim/workload.ts";
 
 describe("USL fit", () => {
   it("recovers sigma and kappa from exact throughputs", () => {
