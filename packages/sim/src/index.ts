@@ -55,11 +55,25 @@ export {
   type SimulationNetworkOptions,
   type SimulationStats,
 } from "./core/simulation.ts";
-export { runSeeded, applyFault, ddmin, type SeededRunOptions, type SeededRunResult } from "./core/seeded-run.ts";
+export {
+  runSeeded,
+  applyFault,
+  ddmin,
+  seededScenario,
+  createSeededSimulation,
+  startSeededWorkload,
+  enterLivenessPhase,
+  type SeededRunOptions,
+  type SeededRunResult,
+  type SeededScenario,
+} from "./core/seeded-run.ts";
 export { setReplayHint, replayHint } from "./core/replay-hint.ts";
 export {
   randomFaultSchedule,
   describeFaultStep,
+  formatFaultSchedule,
+  parseFaultSchedule,
+  type ParseFaultScheduleResult,
   type Fault,
   type FaultStep,
   type FaultScheduleContext,

@@ -53,6 +53,7 @@ export { startHttpApi, memberToJson, type HttpApi, type HttpApiOptions, type Mem
 // Simulation.
 export { SwimCluster, swimCodec, median, VIEW_RULES, viewViolation, type ClusterOptions, type FalseDeath } from "./sim/cluster.ts";
 export { SimMember, type EventObserver } from "./sim/sim-member.ts";
+export { swimSweepOptions, POWER_LOSS, type SwimSweepVariant } from "./sim/sweep-scenario.ts";
 export {
   runScenario,
   formatScenario,

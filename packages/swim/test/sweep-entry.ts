@@ -1,71 +1,15 @@
 /**
  * The swim sweep entry for `heck-sim sweep --package swim` (and for
- * test/seeded.test.ts): a VOPR-style run through @heck/sim's runSeeded.
- * The seed draws the cluster size (4 to 9 members) and a random fault
- * schedule (partitions of every shape, crashes and restarts, packet loss,
- * duplication, reordering, delay spikes) for a 30 s safety phase, during which
- * every member's view must keep SWIM's ordering rules after every step. Then
- * the network heals, crashed members restart and rejoin, and within 60 s every
- * live member must see every other alive (reconnect and push-pull do the
- * re-merging). A crashed member recovers its incarnation from the records
- * its Readies left on its simulated disk, and the runner checks that no
- * message claims an incarnation before it is there. `powerLoss` makes
- * fsyncs slow and crashes lose unsynced records, and tear the first of them.
+ * test/seeded.test.ts): the scenario in src/sim/sweep-scenario.ts, run
+ * through @heck/sim's runSeeded. A failure's report names the command that
+ * opens the same run in the browser view at the failure.
  */
-import { runSeeded, type SeededRunResult, type Simulation, type SimulationDiskOptions } from "@heck/sim";
-import { lanConfig } from "../src/core/config.ts";
-import type { SwimMessage } from "../src/core/messages.ts";
-import { recoverIncarnation, SwimNode, type SwimRecord } from "../src/core/node.ts";
-import { swimCodec, VIEW_RULES, viewViolation } from "../src/sim/cluster.ts";
-import { incarnationPersisted, tearIncarnation } from "../src/sim/persist-check.ts";
-import { SimMember } from "../src/sim/sim-member.ts";
+import { runSeeded, type SeededRunResult } from "@heck/sim";
+import { swimSweepOptions, type SwimSweepVariant } from "../src/sim/sweep-scenario.ts";
 
-type Sim = Simulation<SwimMessage, SwimRecord, never, SimMember>;
-
-/** Faster reconnects than Serf's 30 s so the liveness budget stays short. */
-const config = { ...lanConfig(), reconnectIntervalMs: 5000 };
-
-function converged(sim: Sim): boolean {
-  const up = sim.up;
-  for (const obs of up) for (const subj of up) if (obs.node.member(subj.id)?.state !== "alive") return false;
-  return true;
-}
-
-/** Slow fsyncs, and crashes that are power losses: part of the unsynced records is gone, the first of them often torn. */
-export const POWER_LOSS: SimulationDiskOptions<SwimRecord> = {
-  syncLatency: { minMs: 1, maxMs: 20 },
-  faults: { lostUnsyncedRate: 0.7, tornRecordRate: 0.7 },
-  tear: tearIncarnation,
-};
+export { POWER_LOSS } from "../src/sim/sweep-scenario.ts";
 
 /** Runs one seed; throws a SimulationFailure whose message starts with HECK_SEED=<n>. */
-export function runSeed(seed: number, options: { powerLoss?: boolean; member?: (node: SwimNode) => SimMember } = {}): SeededRunResult {
-  return runSeeded<SwimMessage, SwimRecord, never, SimMember>({
-    seed,
-    nodeIds: (prng) => Array.from({ length: prng.nextInt(4, 9) }, (_, i) => `n${i + 1}`),
-    network: { latency: { minMs: 0.2, meanTailMs: 0.5 }, maxPacketBytes: config.maxPacketBytes },
-    codec: swimCodec,
-    ...(options.powerLoss === true ? { disk: POWER_LOSS } : {}),
-    beforeSend: incarnationPersisted,
-    factory: ({ id, prng, peers, disk, nowMs }) => {
-      const others = peers.filter((p) => p !== id);
-      const node = new SwimNode({
-        name: id,
-        addr: id,
-        config,
-        prng,
-        nowMs,
-        ...(disk === undefined ? { initialMembers: others.map((p) => ({ name: p, addr: p })) } : { incarnation: recoverIncarnation(disk.records) }),
-      });
-      // A restarted member rejoins through a few others (some may be down too).
-      if (disk !== undefined) node.join(prng.shuffle([...others]).slice(0, 3), nowMs);
-      return options.member !== undefined ? options.member(node) : new SimMember(node, undefined);
-    },
-    invariants: [{ name: VIEW_RULES, check: (sim: Sim) => viewViolation(sim.up) }],
-    safetyPhaseMs: 30_000,
-    converged,
-    livenessBudgetMs: 60_000,
-    describeState: (sim: Sim) =>
-      sim.up.map((m) => `${m.id} inc=${m.node.incarnation} sees ${m.node.members().map((x) => `${x.name}:${x.state}@${x.incarnation}`).join(" ")}`).join("\n"),
-  });
+export function runSeed(seed: number, options: SwimSweepVariant = {}): SeededRunResult {
+  return runSeeded(swimSweepOptions(seed, options));
 }

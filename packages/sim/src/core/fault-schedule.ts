@@ -158,3 +158,138 @@ export function describeFaultStep(step: FaultStep): string {
         .join(" ")}`;
   }
 }
+
+/**
+ * A schedule as one line of text, steps separated by `;`, each its simulated
+ * time then the fault: `1200 crash n2; 1800 partition n1,n2|n3; 2100 heal;
+ * 2500 one-way n1>n2,n3; 2700 bridge n1,n2<n3>n4,n5; 3000 restart n2;
+ * 3100 network dropRate=0.1,spikeRate=0.02`. Times are exact (JavaScript's
+ * shortest round-trip form), so a run replayed from the text is the same run.
+ * It is the form a failure report prints for a viewer to replay.
+ */
+export function formatFaultSchedule(steps: readonly FaultStep[]): string {
+  return steps.map(formatFaultStep).join("; ");
+}
+
+function formatFaultStep(step: FaultStep): string {
+  const f = step.fault;
+  const t = String(step.atMs);
+  switch (f.kind) {
+    case "crash":
+    case "restart":
+      return `${t} ${f.kind} ${f.node}`;
+    case "heal":
+      return `${t} heal`;
+    case "network":
+      return `${t} network ${Object.entries(f.faults)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(",")}`;
+    case "partition": {
+      const s = f.spec;
+      switch (s.kind) {
+        case "groups":
+          return `${t} partition ${s.groups.map((g) => g.join(",")).join("|")}`;
+        case "one-way":
+          return `${t} one-way ${s.from.join(",")}>${s.to.join(",")}`;
+        case "bridge":
+          return `${t} bridge ${s.left.join(",")}<${s.bridge}>${s.right.join(",")}`;
+      }
+    }
+  }
+}
+
+/** The result of {@link parseFaultSchedule}: the steps in time order, or the first problem in words. */
+export type ParseFaultScheduleResult = { ok: true; steps: FaultStep[] } | { ok: false; error: string };
+
+const NETWORK_KEYS: ReadonlyArray<keyof NetworkFaultOptions> = ["dropRate", "duplicateRate", "reorderRate", "reorderWindowMs", "spikeRate", "spikeMs"];
+const NODE_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+
+/**
+ * Parses {@link formatFaultSchedule}'s text. With `nodeIds`, only those nodes
+ * may be named. Never throws: a bad step is reported by number and text.
+ */
+export function parseFaultSchedule(text: string, nodeIds?: readonly NodeId[]): ParseFaultScheduleResult {
+  const steps: FaultStep[] = [];
+  const parts = text.split(";").map((p) => p.trim()).filter((p) => p.length > 0);
+  let last = 0;
+  for (let i = 0; i < parts.length; i++) {
+    const step = parseFaultStep(parts[i]!, nodeIds);
+    const where = `fault ${i + 1} ("${parts[i]!.length > 60 ? parts[i]!.slice(0, 59) + "…" : parts[i]!}")`;
+    if (typeof step === "string") return { ok: false, error: `${where}: ${step}` };
+    if (step.atMs < last) return { ok: false, error: `${where}: time ${step.atMs} ms is before the previous fault's ${last} ms` };
+    last = step.atMs;
+    steps.push(step);
+  }
+  return { ok: true, steps };
+}
+
+function parseFaultStep(text: string, nodeIds: readonly NodeId[] | undefined): FaultStep | string {
+  const [time, kind, arg, ...extra] = text.split(/\s+/);
+  if (time === undefined || !/^\d+(\.\d+)?(e[+-]?\d+)?$/.test(time)) return "expected a simulated time in ms first (e.g. `1200 crash n1`)";
+  const atMs = Number(time);
+  if (!Number.isFinite(atMs) || atMs > 1e12) return `time ${time} is out of range`;
+  if (extra.length > 0) return "too many words";
+  const list = (s: string): NodeId[] | string => {
+    const names = s.split(",");
+    for (const n of names) {
+      if (!NODE_NAME.test(n)) return `expected node names separated by commas, got ${JSON.stringify(s)}`;
+      if (nodeIds !== undefined && !nodeIds.includes(n)) return `unknown node ${JSON.stringify(n)} (nodes are ${nodeIds.join(", ")})`;
+    }
+    return names;
+  };
+  switch (kind) {
+    case "crash":
+    case "restart": {
+      if (arg === undefined) return `${kind} takes one node`;
+      const nodes = list(arg);
+      if (typeof nodes === "string") return nodes;
+      if (nodes.length !== 1) return `${kind} takes one node`;
+      return { atMs, fault: { kind, node: nodes[0]! } };
+    }
+    case "heal":
+      return arg === undefined ? { atMs, fault: { kind } } : "heal takes nothing";
+    case "partition": {
+      const groups = (arg ?? "").split("|").map(list);
+      const bad = groups.find((g): g is string => typeof g === "string");
+      if (arg === undefined || bad !== undefined) return bad ?? "partition takes groups like n1,n2|n3";
+      const seen = new Set<NodeId>();
+      for (const n of (groups as NodeId[][]).flat()) {
+        if (seen.has(n)) return `node ${n} is in two groups`;
+        seen.add(n);
+      }
+      return { atMs, fault: { kind: "partition", spec: { kind: "groups", groups: groups as NodeId[][] } } };
+    }
+    case "one-way": {
+      const m = /^([^>]+)>([^>]+)$/.exec(arg ?? "");
+      if (m === null) return "one-way takes from>to, like n1>n2,n3";
+      const from = list(m[1]!);
+      const to = list(m[2]!);
+      if (typeof from === "string") return from;
+      if (typeof to === "string") return to;
+      return { atMs, fault: { kind: "partition", spec: { kind: "one-way", from, to } } };
+    }
+    case "bridge": {
+      const m = /^([^<>]+)<([^<>]+)>([^<>]+)$/.exec(arg ?? "");
+      if (m === null) return "bridge takes left<bridge>right, like n1,n2<n3>n4,n5";
+      const left = list(m[1]!);
+      const bridge = list(m[2]!);
+      const right = list(m[3]!);
+      for (const x of [left, bridge, right]) if (typeof x === "string") return x;
+      if ((bridge as NodeId[]).length !== 1) return "a bridge is one node";
+      return { atMs, fault: { kind: "partition", spec: { kind: "bridge", left: left as NodeId[], bridge: (bridge as NodeId[])[0]!, right: right as NodeId[] } } };
+    }
+    case "network": {
+      const faults: Partial<NetworkFaultOptions> = {};
+      for (const pair of (arg ?? "").split(",").filter((p) => p.length > 0)) {
+        const [k, v] = pair.split("=");
+        if (k === undefined || !(NETWORK_KEYS as readonly string[]).includes(k)) return `unknown network setting ${JSON.stringify(k ?? "")} (${NETWORK_KEYS.join(", ")})`;
+        const x = Number(v);
+        if (v === undefined || v.trim() === "" || !Number.isFinite(x) || x < 0 || (k.endsWith("Rate") && x > 1)) return `${k} must be a number${k.endsWith("Rate") ? " from 0 to 1" : " >= 0"}, got ${JSON.stringify(v ?? "")}`;
+        faults[k as keyof NetworkFaultOptions] = x;
+      }
+      return { atMs, fault: { kind: "network", faults } };
+    }
+    default:
+      return `unknown fault ${JSON.stringify(kind ?? "")} (crash, restart, heal, partition, one-way, bridge, network)`;
+  }
+}

@@ -17,7 +17,7 @@
  * simulated time as the first run, something in the protocol read a wall
  * clock or Math.random, and the report says so.
  */
-import { describeFaultStep, randomFaultSchedule, type FaultScheduleGenerator, type FaultStep, type RandomFaultScheduleOptions } from "./fault-schedule.ts";
+import { describeFaultStep, formatFaultSchedule, randomFaultSchedule, type FaultScheduleGenerator, type FaultStep, type RandomFaultScheduleOptions } from "./fault-schedule.ts";
 import { createPrng } from "./prng.ts";
 import { replayHint } from "./replay-hint.ts";
 import {
@@ -71,6 +71,19 @@ export interface SeededRunOptions<M, R, S, N extends SimProcess<M, R, S>> {
   maxShrinkRuns?: number;
   /** Streams every trace event of the first run (e.g. to a JSONL file). */
   onTrace?: (event: TraceEvent) => void;
+  /**
+   * The command that opens this scenario in a viewer at the failure, given
+   * the seed and the (shrunk) fault schedule in {@link formatFaultSchedule}'s
+   * text; failure reports print it. It only shapes the message.
+   */
+  watchCommand?: (seed: number, faults: string) => string;
+}
+
+/** A seed's cluster and fault schedule, drawn exactly as {@link runSeeded} draws them. */
+export interface SeededScenario {
+  seed: number;
+  nodeIds: NodeId[];
+  schedule: FaultStep[];
 }
 
 /** What a passing run reports. */
@@ -102,11 +115,7 @@ interface Outcome {
  */
 export function runSeeded<M, R, S, N extends SimProcess<M, R, S>>(options: SeededRunOptions<M, R, S, N>): SeededRunResult {
   validate(options);
-  const root = createPrng(options.seed);
-  const seed = root.seed;
-  const nodeIds = typeof options.nodeIds === "function" ? options.nodeIds(root.fork("cluster")) : [...options.nodeIds];
-  const generate = options.faultSchedule ?? ((ctx) => randomFaultSchedule(ctx, options.faultOptions));
-  const schedule = generate({ prng: root.fork("faults"), nodeIds, safetyPhaseMs: options.safetyPhaseMs });
+  const { seed, nodeIds, schedule } = seededScenario(options);
 
   const first = runOnce(options, nodeIds, schedule, 0, options.onTrace);
   if (!first.failed) {
@@ -136,6 +145,7 @@ export function runSeeded<M, R, S, N extends SimProcess<M, R, S>>(options: Seede
   const what = report.kind === "invariant" ? `invariant "${report.what}" violated` : report.kind === "liveness" ? "liveness: not converged" : `exception (${report.what})`;
   lines.push(`HECK_SEED=${seed}: ${what} at t=${report.atMs!.toFixed(3)} ms: ${report.detail}`);
   lines.push(`Replay exactly this run: ${replayHint(seed)}`);
+  if (options.watchCommand !== undefined) lines.push(`Watch it in the browser, opened at the failure: ${options.watchCommand(seed, formatFaultSchedule(shownSchedule))}`);
   lines.push(`Cluster: ${nodeIds.join(",")}; safety phase ${options.safetyPhaseMs} ms, liveness budget ${options.livenessBudgetMs} ms`);
   if (!deterministic) {
     lines.push(
@@ -160,6 +170,60 @@ export function runSeeded<M, R, S, N extends SimProcess<M, R, S>>(options: Seede
   throw new SimulationFailure(lines.join("\n"), seed, report.kind!, report.what!, report.atMs!, report.trace ?? [], report.detail!);
 }
 
+/** Draws a seed's cluster (stream "cluster") and fault schedule (stream "faults") as {@link runSeeded} does. */
+export function seededScenario<M, R, S, N extends SimProcess<M, R, S>>(options: SeededRunOptions<M, R, S, N>): SeededScenario {
+  const root = createPrng(options.seed);
+  const nodeIds = typeof options.nodeIds === "function" ? options.nodeIds(root.fork("cluster")) : [...options.nodeIds];
+  const generate = options.faultSchedule ?? ((ctx) => randomFaultSchedule(ctx, options.faultOptions));
+  const schedule = generate({ prng: root.fork("faults"), nodeIds, safetyPhaseMs: options.safetyPhaseMs });
+  return { seed: root.seed, nodeIds, schedule };
+}
+
+/**
+ * The simulation one run of a seeded scenario uses, before its first step:
+ * built from `o`, its workload started and `schedule`'s faults scheduled.
+ * {@link runSeeded} runs it through the safety phase, then
+ * {@link enterLivenessPhase}; a viewer steps the very same simulation.
+ */
+export function createSeededSimulation<M, R, S, N extends SimProcess<M, R, S>>(
+  o: SeededRunOptions<M, R, S, N>,
+  nodeIds: readonly NodeId[],
+  schedule: readonly FaultStep[],
+  traceLimit: number,
+  onTrace: ((event: TraceEvent) => void) | undefined,
+): Simulation<M, R, S, N> {
+  return new Simulation<M, R, S, N>({
+    seed: o.seed,
+    nodeIds,
+    factory: o.factory,
+    ...(o.network !== undefined ? { network: o.network } : {}),
+    ...(o.codec !== undefined ? { codec: o.codec } : {}),
+    ...(o.sizeOf !== undefined ? { sizeOf: o.sizeOf } : {}),
+    ...(o.tickIntervalMs !== undefined ? { tickIntervalMs: o.tickIntervalMs } : {}),
+    ...(o.disk !== undefined ? { disk: o.disk } : {}),
+    ...(o.beforeSend !== undefined ? { beforeSend: o.beforeSend } : {}),
+    ...(onTrace !== undefined ? { onTrace } : {}),
+    invariants: o.invariants,
+    traceLimit,
+  });
+}
+
+/** Starts the workload (its own "workload" stream) and schedules every fault of `schedule`. */
+export function startSeededWorkload<M, R, S, N extends SimProcess<M, R, S>>(s: Simulation<M, R, S, N>, o: SeededRunOptions<M, R, S, N>, schedule: readonly FaultStep[]): void {
+  o.workload?.(s, s.prng.fork("workload"));
+  for (const step of schedule) {
+    s.schedule(Math.max(step.atMs, 0), () => applyFault(s, step));
+  }
+}
+
+/** The end of the safety phase: heal every partition, restart every crashed node, restore the baseline packet faults. */
+export function enterLivenessPhase<M, R, S, N extends SimProcess<M, R, S>>(s: Simulation<M, R, S, N>, o: SeededRunOptions<M, R, S, N>): void {
+  s.record({ t: s.nowMs, node: "runner", event: "liveness-phase" });
+  s.heal();
+  s.restartAll();
+  s.network.setFaults({ dropRate: 0, duplicateRate: 0, reorderRate: 0, spikeRate: 0, ...o.network?.faults });
+}
+
 function validate<M, R, S, N extends SimProcess<M, R, S>>(o: SeededRunOptions<M, R, S, N>): void {
   if (o === undefined || typeof o !== "object") throw new TypeError("runSeeded: options are required");
   if (!Number.isFinite(o.seed)) throw new RangeError(`runSeeded: seed must be a finite number, got ${o.seed}`);
@@ -179,31 +243,12 @@ function runOnce<M, R, S, N extends SimProcess<M, R, S>>(
 ): Outcome {
   let sim: Simulation<M, R, S, N> | undefined;
   try {
-    sim = new Simulation<M, R, S, N>({
-      seed: o.seed,
-      nodeIds,
-      factory: o.factory,
-      ...(o.network !== undefined ? { network: o.network } : {}),
-      ...(o.codec !== undefined ? { codec: o.codec } : {}),
-      ...(o.sizeOf !== undefined ? { sizeOf: o.sizeOf } : {}),
-      ...(o.tickIntervalMs !== undefined ? { tickIntervalMs: o.tickIntervalMs } : {}),
-      ...(o.disk !== undefined ? { disk: o.disk } : {}),
-      ...(o.beforeSend !== undefined ? { beforeSend: o.beforeSend } : {}),
-      ...(onTrace !== undefined ? { onTrace } : {}),
-      invariants: o.invariants,
-      traceLimit,
-    });
+    sim = createSeededSimulation(o, nodeIds, schedule, traceLimit, onTrace);
     const s = sim;
-    o.workload?.(s, s.prng.fork("workload"));
-    for (const step of schedule) {
-      s.schedule(Math.max(step.atMs, 0), () => applyFault(s, step));
-    }
+    startSeededWorkload(s, o, schedule);
     s.runFor(o.safetyPhaseMs);
     // Liveness: heal everything and give the cluster its budget.
-    s.record({ t: s.nowMs, node: "runner", event: "liveness-phase" });
-    s.heal();
-    s.restartAll();
-    s.network.setFaults({ dropRate: 0, duplicateRate: 0, reorderRate: 0, spikeRate: 0, ...o.network?.faults });
+    enterLivenessPhase(s, o);
     const ok = s.runUntil(() => o.converged(s), o.livenessBudgetMs);
     if (!ok) {
       return {
