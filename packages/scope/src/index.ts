@@ -15,16 +15,19 @@ export { parseActions, formatAction, formatActions, type Action, type ActionRequ
 export { STAGES, NODE_IDS, isStageName, type StageName, type StageAdapter, type NodeView, type InvariantStatus, type MessageDescription } from "./core/stage.ts";
 export { TraceHasher } from "./core/trace-hash.ts";
 export { checkSeed, checkStage, checkTimeMs, type Checked } from "./core/options.ts";
-export { createStage } from "./stages/index.ts";
+export { createStage, SCENARIOS, isScenario } from "./stages/index.ts";
 
-import { ScopeRun } from "./core/scope-run.ts";
+import { ScopeRun, type ScopeRunOptions } from "./core/scope-run.ts";
 import type { Action } from "./core/actions.ts";
 import type { StageName } from "./core/stage.ts";
 import { createStage } from "./stages/index.ts";
 
-/** Runs `stage` from `seed` with `actions` to `untilMs` and returns the run (the CLI's `--trace-hash`). */
-export function runScope(stage: StageName, seed: number, untilMs: number, actions: readonly Action[] = []): ScopeRun {
-  const run = new ScopeRun({ stage, seed, actions }, createStage);
+/**
+ * Runs `stage` from `seed` with `actions` to `untilMs` and returns the run
+ * (the CLI's `--trace-hash`); `more` picks a seeded scenario, its faults, extra checks.
+ */
+export function runScope(stage: StageName, seed: number, untilMs: number, actions: readonly Action[] = [], more: Pick<ScopeRunOptions, "scenario" | "faults" | "checks"> = {}): ScopeRun {
+  const run = new ScopeRun({ stage, seed, actions, ...more }, createStage);
   run.run(untilMs);
   return run;
 }

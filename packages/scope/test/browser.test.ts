@@ -187,11 +187,29 @@ describe("bad input", () => {
     const page = await open("stage=raft&seed=1");
     await page.setInputFiles("#trace-file", { name: "bad.jsonl", mimeType: "application/json", buffer: Buffer.from('{"t":1,"node":"n1","event":"x"}\nnot json\n') });
     await page.waitForFunction(() => window.heckScope.error() !== null);
-    expect(await page.locator("#error").innerText()).toMatch(/trace file does not parse: line 2: not JSON/);
+    expect(await page.locator("#error").innerText()).toMatch(/cannot load that file: the file is neither a failure report .* nor a trace .*: line 2: not JSON/);
     await page.setInputFiles("#trace-file", { name: "good.jsonl", mimeType: "application/json", buffer: Buffer.from('{"t":1,"node":"n1","event":"elected","msg":{"term":2}}\n{"t":5,"node":"n2","event":"crash"}\n') });
     await page.waitForSelector("#trace-loaded");
     expect(await page.evaluate(() => window.heckScope.loadedTrace()?.length)).toBe(2);
     expect(await page.evaluate(() => window.heckScope.error())).toBeNull();
+    await page.close();
+  }, 60_000);
+
+  it("a failure report opens its run: the scenario, the seed and the shrunk faults, at the failure", async () => {
+    const page = await open("stage=raft&seed=1");
+    const report = [
+      "HECK_SEED=4: invariant \"SWIM view rules\" violated at t=2000.000 ms: (a report as a test prints it)",
+      "Replay exactly this run: HECK_SEED=4 pnpm vitest run packages/swim/test/seeded.test.ts",
+      'Watch it in the browser, opened at the failure: pnpm heck-scope swim --scenario sweep --seed 4 --faults "1500 crash n2; 1900 partition n1|n3" --at failure',
+    ].join("\n");
+    await page.setInputFiles("#trace-file", { name: "seed-4.log", mimeType: "text/plain", buffer: Buffer.from(report) });
+    await page.waitForURL(/scenario=sweep/);
+    await page.waitForSelector("body[data-ready]");
+    const s = await snapshot(page);
+    expect(s).toMatchObject({ stage: "swim", scenario: "sweep", seed: 4, faults: "1500 crash n2; 1900 partition n1|n3" });
+    // No invariant breaks in this run, so it ran to the scenario's end and says so.
+    expect(await page.evaluate(() => window.heckScope.error())).toMatch(/without breaking an invariant/);
+    expect(await page.locator("#faults").innerText()).toContain("1500 crash n2");
     await page.close();
   }, 60_000);
 });

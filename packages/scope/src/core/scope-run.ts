@@ -9,13 +9,13 @@
  * play) or replayed from the list (after running to t). So going back in time
  * is re-running from the seed to that instant, and it lands on the same state.
  */
-import { SimulationFailure, summarize, type TraceEvent } from "@heck/sim";
+import { formatFaultSchedule, SimulationFailure, summarize, type FaultStep, type TraceEvent } from "@heck/sim";
 import { formatAction, type Action, type ActionRequest } from "./actions.ts";
 import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageCheck, StageContext, StageName } from "./stage.ts";
 import { TraceHasher } from "./trace-hash.ts";
 
 /** Builds a stage's adapter (see src/stages). */
-export type StageFactory = (stage: StageName, context: StageContext) => StageAdapter;
+export type StageFactory = (stage: StageName, context: StageContext, scenario?: string) => StageAdapter;
 
 /** How a run stopped early: the runner's report of a broken invariant or an exception. */
 export interface RunFailure {
@@ -50,6 +50,10 @@ export interface ShownMessage extends MessageDescription {
 export interface Snapshot {
   stage: StageName;
   seed: number;
+  /** The seeded test scenario this run is (e.g. "sweep"), or null for the stage's own cluster. */
+  scenario: string | null;
+  /** The fault schedule given in place of the scenario seed's own, as text (null when the seed draws it, or without a scenario). */
+  faults: string | null;
   tMs: number;
   traceHash: string;
   /** Trace events so far. */
@@ -87,13 +91,19 @@ export interface ScopeRunOptions {
   timelineLimit?: number;
   /** Extra checks after every step (see {@link StageContext.checks}). */
   checks?: ReadonlyArray<StageCheck>;
+  /** One of the stage's seeded test scenarios instead of its own cluster (see stages/seeded.ts). */
+  scenario?: string;
+  /** With a scenario: the faults to apply instead of the seed's own schedule (a failure's shrunk one). */
+  faults?: FaultStep[];
 }
 
 /** A stage's seeded run, its actions and its trace. See the file comment. */
 export class ScopeRun {
   readonly stage: StageName;
   readonly seed: number;
+  readonly scenario: string | null;
   readonly adapter: StageAdapter;
+  private readonly faultText: string | null;
   private readonly actionList: Action[];
   private applied = 0;
   private readonly hasher = new TraceHasher();
@@ -111,7 +121,22 @@ export class ScopeRun {
     this.actionList = [...(options.actions ?? [])];
     this.recentLimit = options.recentLimit ?? 400;
     this.timelineLimit = options.timelineLimit ?? 20_000;
-    this.adapter = factory(options.stage, { seed: options.seed, onTrace: (e) => this.onTrace(e), ...(options.checks !== undefined ? { checks: options.checks } : {}) });
+    this.scenario = options.scenario ?? null;
+    this.faultText = options.faults !== undefined ? formatFaultSchedule(options.faults) : null;
+    this.adapter = factory(
+      options.stage,
+      { seed: options.seed, onTrace: (e) => this.onTrace(e), ...(options.checks !== undefined ? { checks: options.checks } : {}), ...(options.faults !== undefined ? { faults: options.faults } : {}) },
+      options.scenario,
+    );
+    for (const a of this.actionList) {
+      const named = a.kind === "crash" || a.kind === "restart" || a.kind === "put" ? [a.node] : a.kind === "partition" ? a.groups.flat() : [];
+      for (const n of named) if (!this.adapter.nodeIds.includes(n)) throw new RangeError(`actions: ${formatAction(a)}: unknown node ${JSON.stringify(n)} (nodes are ${this.adapter.nodeIds.join(", ")})`);
+    }
+  }
+
+  /** The scenario's fault schedule as text: the given one, or null when the seed draws its own or there is no scenario. */
+  get faults(): string | null {
+    return this.faultText;
   }
 
   /** Simulated time now. */
@@ -198,6 +223,8 @@ export class ScopeRun {
     return {
       stage: this.stage,
       seed: this.seed,
+      scenario: this.scenario,
+      faults: this.faultText,
       tMs: sim.nowMs,
       traceHash: this.traceHash(),
       events: this.eventCount,

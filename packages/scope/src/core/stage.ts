@@ -5,7 +5,7 @@
  * run), and says what its nodes hold in the paper's words, which invariants
  * hold right now, and what a message in flight is.
  */
-import type { MessageInFlight, TraceEvent } from "@heck/sim";
+import type { FaultStep, MessageInFlight, TraceEvent } from "@heck/sim";
 
 /** The stages the view opens. */
 export const STAGES = ["swim", "raft", "crdt", "v2", "ownership"] as const;
@@ -75,6 +75,8 @@ export interface StageAdapter {
   readonly operations: readonly OperationKind[];
   /** Origins a flip may name (v2), else empty. */
   readonly origins: readonly string[];
+  /** Where a seeded scenario's run ends (its safety phase plus its liveness budget); a failure shows by then. */
+  readonly endMs?: number;
   crash(id: string): void;
   restart(id: string): void;
   put(node: string, key: string, value: string): void;
@@ -93,12 +95,14 @@ export interface StageContext {
    * learner's "break X" exercise, or a test's deliberately wrong rule).
    */
   checks?: ReadonlyArray<StageCheck>;
+  /** The fault schedule a seeded scenario applies instead of the one its seed draws (e.g. a failure's shrunk one). */
+  faults?: FaultStep[];
 }
 
-/** A check run after every step: a description of the violation, or undefined while it holds. */
+/** A check run after every step, given the stage's simulation: a description of the violation, or undefined while it holds. */
 export interface StageCheck {
   name: string;
-  check(): string | undefined;
+  check(sim: unknown): string | undefined;
 }
 
 /**

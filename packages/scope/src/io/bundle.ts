@@ -21,6 +21,7 @@ const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly s
     ["swim/src/core/codec.ts", ["decodeMessage", "encodeMessage"]],
     ["swim/src/core/node.ts", ["SwimNode", "recoverIncarnation"]],
     ["swim/src/core/config.ts", ["presetConfig", "resolveConfig", "detectionBoundMs", "lanConfig"]],
+    ["swim/src/sim/sweep-scenario.ts", ["swimSweepOptions", "POWER_LOSS"]],
   ],
   "@heck/crdt-kv": [
     ["crdt-kv/src/core/store/node.ts", ["KvNode"]],

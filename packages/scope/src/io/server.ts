@@ -23,8 +23,8 @@ export function parseListen(text: string): { host: string; port: number } | stri
   return { host, port };
 }
 
-/** Starts serving `files`; resolves once listening. */
-export async function startServer(files: PageFiles, host: string, port: number): Promise<ScopeServer> {
+/** Starts serving `files` (and `trace`, a loaded trace file, at /trace.jsonl); resolves once listening. */
+export async function startServer(files: PageFiles & { trace?: string }, host: string, port: number): Promise<ScopeServer> {
   const server = http.createServer((req, res) => {
     const path = (req.url ?? "/").split("?")[0];
     if (req.method !== "GET" && req.method !== "HEAD") {
@@ -33,6 +33,7 @@ export async function startServer(files: PageFiles, host: string, port: number):
     }
     if (path === "/" || path === "/index.html") send(res, 200, "text/html; charset=utf-8", files.html);
     else if (path === "/scope.js") send(res, 200, "text/javascript; charset=utf-8", files.script);
+    else if (path === "/trace.jsonl" && files.trace !== undefined) send(res, 200, "application/jsonl; charset=utf-8", files.trace);
     else send(res, 404, "text/plain; charset=utf-8", `not found: ${path}\n`);
   });
   await new Promise<void>((resolve, reject) => {

@@ -8,12 +8,13 @@
  * `window.heckScope` is the same view for scripts and tests: run(untilMs),
  * crash, restart, partition, heal, snapshot() (see the package README).
  */
-import { parseTrace, type TraceEvent } from "@heck/sim";
+import { formatFaultSchedule, parseFaultSchedule, type FaultStep, type TraceEvent } from "@heck/sim";
+import { readLoadedFile } from "../core/loaded-file.ts";
 import { formatAction, parseActions, type Action, type ActionRequest } from "../core/actions.ts";
 import { checkSeed, checkStage, checkTimeMs } from "../core/options.ts";
 import { ScopeRun, type ShownEvent, type Snapshot } from "../core/scope-run.ts";
 import { NODE_IDS, STAGES, type NodeView, type StageName } from "../core/stage.ts";
-import { createStage } from "../stages/index.ts";
+import { createStage, isScenario, SCENARIOS } from "../stages/index.ts";
 
 /** What scripts and tests drive (see the file comment). */
 export interface HeckScopeApi {
@@ -59,6 +60,10 @@ const DROP_SHOWN_REAL_MS = 1_500;
 interface Params {
   stage: StageName;
   seed: number;
+  /** A seeded test scenario (`?scenario=sweep`), or undefined for the stage's own cluster. */
+  scenario: string | undefined;
+  /** With a scenario: the faults given (`?faults=...`), else the seed's own schedule. */
+  faults: FaultStep[] | undefined;
   actions: Action[];
   openAtMs: number | "failure";
 }
@@ -70,13 +75,27 @@ function readParams(search: string): Params | string {
   if (!stage.ok) return `stage: ${stage.error}`;
   const seed = checkSeed(q.get("seed") ?? "1");
   if (!seed.ok) return `seed: ${seed.error}`;
-  const parsed = parseActions(q.get("actions") ?? "", NODE_IDS);
+  const scenario = q.get("scenario") ?? undefined;
+  if (scenario !== undefined && !isScenario(stage.value, scenario)) {
+    return `scenario: ${stage.value} has no scenario ${JSON.stringify(scenario)}${SCENARIOS[stage.value].length > 0 ? ` (it has ${SCENARIOS[stage.value].join(", ")})` : " (it has none)"}`;
+  }
+  let faults: FaultStep[] | undefined;
+  const faultText = q.get("faults");
+  if (faultText !== null) {
+    if (scenario === undefined) return "faults: apply to a seeded scenario; add scenario=...";
+    const f = parseFaultSchedule(faultText);
+    if (!f.ok) return `faults: ${f.error}`;
+    faults = f.steps;
+  }
+  // A scenario's cluster size comes from its seed: the run checks the node names.
+  const parsed = parseActions(q.get("actions") ?? "", scenario === undefined ? NODE_IDS : undefined);
   if (!parsed.ok) return `actions: ${parsed.error}`;
   const t = q.get("t");
-  if (t === "failure") return { stage: stage.value, seed: seed.value, actions: parsed.actions, openAtMs: "failure" };
+  const base = { stage: stage.value, seed: seed.value, scenario, faults, actions: parsed.actions };
+  if (t === "failure") return { ...base, openAtMs: "failure" };
   const at = t === null ? { ok: true as const, value: 0 } : checkTimeMs(t, "t");
   if (!at.ok) return `t: ${at.error} (or "failure")`;
-  return { stage: stage.value, seed: seed.value, actions: parsed.actions, openAtMs: at.value };
+  return { ...base, openAtMs: at.value };
 }
 
 /** How far a run goes looking for a failure (`t=failure`): ten simulated minutes. */
@@ -111,7 +130,7 @@ function requireRun(): ScopeRun {
 }
 
 function newRun(p: Params, actions: readonly Action[]): ScopeRun {
-  return new ScopeRun({ stage: p.stage, seed: p.seed, actions }, createStage);
+  return new ScopeRun({ stage: p.stage, seed: p.seed, actions, ...(p.scenario !== undefined ? { scenario: p.scenario } : {}), ...(p.faults !== undefined ? { faults: p.faults } : {}) }, createStage);
 }
 
 // ---------------------------------------------------------------------------
@@ -338,7 +357,7 @@ function render(): void {
       if (m !== null && !dropSeen.has(`${e.index}`)) dropSeen.set(`${e.index}`, { atReal: performance.now(), from: m[1]!, to: m[2]! });
     }
   }
-  $("status").textContent = `${snap.stage} seed ${snap.seed}  t = ${snap.tMs.toFixed(3)} ms  events ${snap.events}  trace ${snap.traceHash}${playing ? "  ▶" : ""}`;
+  $("status").textContent = `${snap.stage}${snap.scenario !== null ? ` (${snap.scenario} scenario)` : ""} seed ${snap.seed}  t = ${snap.tMs.toFixed(3)} ms  events ${snap.events}  trace ${snap.traceHash}${playing ? "  ▶" : ""}`;
   $("status").dataset.t = String(snap.tMs);
   drawView(r, snap);
   const inv = $("invariants");
@@ -380,6 +399,13 @@ function render(): void {
   tl.scrollTop = tl.scrollHeight;
   const acts = $("actions");
   acts.textContent = "";
+  if (snap.scenario !== null) {
+    const d = document.createElement("div");
+    d.className = "hint";
+    d.id = "faults";
+    d.textContent = snap.faults !== null ? `faults (given): ${snap.faults || "none"}` : `faults: the seed's own schedule`;
+    acts.append(d);
+  }
   for (const a of r.actions) {
     const d = document.createElement("div");
     d.textContent = formatAction(a);
@@ -396,6 +422,8 @@ function render(): void {
 
 function writeUrl(r: ScopeRun, tMs: number): void {
   const q = new URLSearchParams({ stage: r.stage, seed: String(r.seed) });
+  if (r.scenario !== null) q.set("scenario", r.scenario);
+  if (r.faults !== null) q.set("faults", r.faults);
   if (r.actions.length > 0) q.set("actions", r.actions.map(formatAction).join(";"));
   if (tMs > 0) q.set("t", String(Math.round(tMs * 1000) / 1000));
   const url = `${location.pathname}?${q.toString()}`;
@@ -508,26 +536,32 @@ function wireHeader(current: StageName | undefined, seed: number | undefined): v
   });
   $<HTMLInputElement>("trace-file").addEventListener("change", (ev) => {
     const file = (ev.target as HTMLInputElement).files?.[0];
-    if (file !== undefined) void file.text().then(loadTrace, (e: unknown) => showError(`trace file: ${String(e)}`));
+    if (file !== undefined) void file.text().then(loadFile, (e: unknown) => showError(`cannot read that file: ${String(e)}`));
   });
 }
 
 /**
- * A trace file written by a sweep (JSON lines of trace events). Shown in the
- * event lists; a `HECK_SEED` in it is offered as the run to open.
+ * A loaded file (see core/loaded-file.ts): a failure report opens its run at
+ * the failure (the page navigates to it, so the URL shares it); a trace file
+ * is listed in the timeline; anything else gets a clear message.
  */
-function loadTrace(text: string): void {
-  const parsed = parseTrace(text);
-  if (parsed.events.length === 0 || parsed.errors.length > 0) {
+function loadFile(text: string): void {
+  const loaded = readLoadedFile(text);
+  if (loaded.kind === "error") {
     trace = null;
-    showError(`trace file does not parse: ${parsed.errors.slice(0, 3).join("; ") || "no trace events in it"}`);
+    showError(`cannot load that file: ${loaded.error}`);
     return;
   }
   clearError();
-  trace = parsed.events;
+  if (loaded.kind === "report") {
+    const r = loaded.run;
+    location.search = `?${new URLSearchParams({ stage: r.stage, scenario: r.scenario, seed: String(r.seed), faults: formatFaultSchedule(r.faults), t: "failure" }).toString()}`;
+    return;
+  }
+  trace = loaded.events;
   const tl = $("timeline");
   tl.textContent = "";
-  parsed.events.slice(-500).forEach((e, i) => {
+  loaded.events.slice(-500).forEach((e, i) => {
     const d = document.createElement("div");
     d.textContent = `${e.t.toFixed(3).padStart(11)} ${e.node.padEnd(7)} ${e.event.padEnd(13)} ${JSON.stringify(e.msg ?? "").slice(0, 160)}`;
     d.dataset.index = String(i);
@@ -535,7 +569,7 @@ function loadTrace(text: string): void {
   });
   const heading = document.createElement("div");
   heading.className = "hint";
-  heading.textContent = `loaded trace: ${parsed.events.length} events, t = ${parsed.events[0]!.t} to ${parsed.events[parsed.events.length - 1]!.t} ms`;
+  heading.textContent = `loaded trace: ${loaded.events.length} events, t = ${loaded.events[0]!.t} to ${loaded.events[loaded.events.length - 1]!.t} ms`;
   heading.id = "trace-loaded";
   tl.prepend(heading);
 }
@@ -592,16 +626,32 @@ function boot(): void {
   }
   params = p;
   wireHeader(p.stage, p.seed);
-  const r = newRun(p, p.actions);
+  let r: ScopeRun;
+  try {
+    r = newRun(p, p.actions);
+  } catch (e) {
+    // A fault or action naming a node this seed's cluster does not have.
+    $("main").style.display = "none";
+    showError(`This page cannot open that run: ${e instanceof Error ? e.message : String(e)}.`);
+    document.body.dataset.ready = "error";
+    return;
+  }
   run = r;
   wireControls(r);
   if (p.openAtMs === "failure") {
     // Open at the moment an invariant broke: run until the run stops on its own.
-    r.run(FAILURE_SEARCH_MS);
-    if (r.failure === null) showError(`seed ${p.seed} ran ${FAILURE_SEARCH_MS / 60_000} simulated minutes on ${p.stage} without breaking an invariant`);
+    const horizonMs = r.adapter.endMs ?? FAILURE_SEARCH_MS;
+    r.run(horizonMs);
+    if (r.failure === null) showError(`seed ${p.seed} ran ${horizonMs / 1000} simulated seconds on ${p.stage}${p.scenario !== undefined ? `'s ${p.scenario} scenario` : ""} without breaking an invariant`);
   } else r.run(p.openAtMs);
   furthestMs = r.nowMs;
   render();
+  if (new URLSearchParams(location.search).get("trace") === "1") {
+    // The CLI's --load <trace file>: the server has it beside the page.
+    void fetch("trace.jsonl")
+      .then((res) => (res.ok ? res.text() : Promise.reject(new Error(`HTTP ${res.status}`))))
+      .then(loadFile, (e: unknown) => showError(`cannot fetch the loaded trace: ${String(e)}`));
+  }
   document.body.dataset.ready = "yes";
   requestAnimationFrame(frame);
 }

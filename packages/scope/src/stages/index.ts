@@ -8,6 +8,9 @@ import { ownershipStage } from "./ownership.ts";
 import { raftStage } from "./raft.ts";
 import { swimStage } from "./swim.ts";
 import { v2Stage } from "./v2.ts";
+import { scenarioStage } from "./seeded.ts";
+
+export { SCENARIOS, isScenario } from "./seeded.ts";
 
 const BUILDERS: Record<StageName, (context: StageContext) => StageAdapter> = {
   swim: swimStage,
@@ -17,7 +20,12 @@ const BUILDERS: Record<StageName, (context: StageContext) => StageAdapter> = {
   ownership: ownershipStage,
 };
 
-/** Builds `stage`'s seeded cluster (a {@link StageFactory} for ScopeRun). */
-export function createStage(stage: StageName, context: StageContext): StageAdapter {
-  return BUILDERS[stage](context);
+/**
+ * Builds `stage`'s seeded cluster (a {@link StageFactory} for ScopeRun): its
+ * own hand-built one, or with `scenario` one of its seeded test scenarios
+ * (see seeded.ts). Throws a RangeError naming the problem for an unknown
+ * scenario or a fault naming a node the cluster does not have.
+ */
+export function createStage(stage: StageName, context: StageContext, scenario?: string): StageAdapter {
+  return scenario === undefined ? BUILDERS[stage](context) : scenarioStage(stage, scenario, context);
 }

@@ -1,0 +1,98 @@
+/**
+ * A stage's seeded test scenario in the view: the very run `runSeeded` makes
+ * for a seed (the cluster and fault schedule drawn from it, the workload, the
+ * scenario's own invariants after every step), so a failure a sweep or a
+ * simulation test reports opens here at the same instant. The fault schedule
+ * can be given (the shrunk one a failure report prints) instead of drawn.
+ *
+ * At the end of the safety phase the run heals, restarts every crashed node
+ * and restores the baseline network, as runSeeded does; the scenario's
+ * `converged` is shown as a progress check from then on.
+ */
+import { createSeededSimulation, describeFaultStep, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
+import { swimSweepOptions } from "@heck/swim";
+import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageContext, StageName } from "../core/stage.ts";
+import { describeSwim, swimView } from "./swim.ts";
+
+/** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
+export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
+  swim: ["sweep", "sweep-power-loss"],
+  raft: [],
+  crdt: [],
+  v2: [],
+  ownership: [],
+};
+
+/** True when `stage` opens the scenario called `name`. */
+export function isScenario(stage: StageName, name: string): boolean {
+  return SCENARIOS[stage].includes(name);
+}
+
+/** What a scenario adapter shows of its nodes and messages. */
+interface ScenarioShape<S> {
+  view(sim: S, id: string): NodeView;
+  describe(payload: unknown): MessageDescription;
+}
+
+/** Builds `stage`'s scenario `name` for the context's seed, with its faults (default: the seed's own schedule). */
+export function scenarioStage(stage: StageName, name: string, context: StageContext): StageAdapter {
+  switch (stage) {
+    case "swim":
+      return seededAdapter(stage, swimSweepOptions(context.seed, { powerLoss: name === "sweep-power-loss" }), context, {
+        view: (sim, id) => swimView(sim as never, id),
+        describe: describeSwim,
+      });
+    default:
+      throw new RangeError(`stage ${stage} has no scenario ${JSON.stringify(name)}${SCENARIOS[stage].length > 0 ? ` (it has ${SCENARIOS[stage].join(", ")})` : " (it has none)"}`);
+  }
+}
+
+function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName, options: SeededRunOptions<M, R, S, N>, context: StageContext, shape: ScenarioShape<unknown>): StageAdapter {
+  const drawn = seededScenario(options);
+  const schedule: FaultStep[] = context.faults ?? drawn.schedule;
+  for (const step of schedule) {
+    const named = step.fault.kind === "crash" || step.fault.kind === "restart" ? [step.fault.node] : [];
+    for (const n of named) if (!drawn.nodeIds.includes(n)) throw new RangeError(`faults: ${describeFaultStep(step).trim()}: seed ${context.seed}'s cluster is ${drawn.nodeIds.join(", ")}`);
+  }
+  const withChecks: SeededRunOptions<M, R, S, N> = {
+    ...options,
+    invariants: [...options.invariants, ...((context.checks ?? []).map((c) => ({ name: c.name, check: (s: unknown) => c.check(s) })))],
+  };
+  const sim = createSeededSimulation(withChecks, drawn.nodeIds, schedule, 1, context.onTrace);
+  startSeededWorkload(sim, withChecks, schedule);
+  let liveness = false;
+  sim.schedule(options.safetyPhaseMs, (s) => {
+    enterLivenessPhase(s, withChecks);
+    liveness = true;
+  });
+  const CONVERGED = "converged after the faults heal";
+  return {
+    stage,
+    sim: sim as unknown as StageAdapter["sim"],
+    nodeIds: drawn.nodeIds,
+    operations: [],
+    origins: [],
+    endMs: options.safetyPhaseMs + options.livenessBudgetMs,
+    crash: (id) => {
+      if (sim.isUp(id)) sim.crash(id);
+    },
+    restart: (id) => {
+      if (!sim.isUp(id)) sim.restart(id);
+    },
+    put: () => undefined,
+    flip: () => undefined,
+    nodeView: (id) => shape.view(sim, id),
+    invariants: (): InvariantStatus[] => {
+      const safety: InvariantStatus[] = withChecks.invariants.map((i) => ({ name: i.name, kind: "safety", ok: true }));
+      let ok: boolean;
+      try {
+        ok = liveness && options.converged(sim);
+      } catch {
+        // A scenario's convergence check may throw on what it finds (diverged replicas): not converged.
+        ok = false;
+      }
+      return [...safety, { name: CONVERGED, kind: "progress", ok, detail: liveness ? (ok ? "converged" : "not yet") : `faults until t=${options.safetyPhaseMs} ms` }];
+    },
+    describe: shape.describe,
+  };
+}
