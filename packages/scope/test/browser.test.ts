@@ -10,6 +10,8 @@
  * - crdt-kv: partition, different writes on both sides, heal; every replica
  *   shows the same values and version vector;
  * - v2: crash an agent; its origins move to the others;
+ * - ownership: a member goes, only its origins move; it comes back, exactly
+ *   those return; a swim suspect shows its suspicion's deadline;
  * - bad input in the URL or a bad trace file: a clear message, no crash.
  *
  * Screenshots go to test-results/scope/ (kept as artifacts).
@@ -112,7 +114,14 @@ describe("the learner's scenarios", () => {
     for (let t = 3_100; t < 30_000 && !seen(s, "dead").every(Boolean); t += 100) {
       s = await runTo(page, t);
       if (seen(s, "suspect").some(Boolean)) {
-        if (!suspected) await shot(page, "swim-1-suspect");
+        if (!suspected) {
+          // A suspect shows its suspicion's deadline (Lifeguard): dead then unless it refutes.
+          const accuser = s.nodes.find((n) => n.up && (n.members as Array<{ name: string; state: string }>).some((m) => m.name === "n3" && m.state === "suspect"))!;
+          const entry = (accuser.members as Array<{ name: string; suspicion?: { deadlineMs: number; k: number } }>).find((m) => m.name === "n3")!;
+          expect(entry.suspicion!.deadlineMs).toBeGreaterThan(s.tMs);
+          expect(await page.locator(`.card[data-node="${accuser.id}"] [data-member="n3"].state-suspect`).innerText()).toMatch(/dead at \d+ ms \(in \d+ ms\) unless refuted; \d+\/\d+ confirmations/);
+          await shot(page, "swim-1-suspect");
+        }
         suspected = true;
       }
     }
@@ -163,6 +172,36 @@ describe("the learner's scenarios", () => {
     for (const o of lost) expect(now.has(o)).toBe(true);
     expect(s.invariants.filter((i) => i.kind === "safety").every((i) => i.ok)).toBe(true);
     await shot(page, "v2-2-moved");
+    await page.close();
+  }, 120_000);
+});
+
+describe("the learner's scenarios, ownership", () => {
+  it("ownership: a member goes, only its origins move; it comes back, exactly those return", async () => {
+    const page = await open("stage=ownership&seed=7");
+    const ownedBy = (snap: Snapshot): Map<string, string[]> => new Map(snap.nodes.filter((n) => n.up).map((n) => [n.id, n.owned as string[]]));
+    const agreed = (snap: Snapshot): boolean => snap.invariants.find((i) => i.name.startsWith("each origin owned"))!.ok;
+    let s = await runTo(page, 3_000);
+    expect(agreed(s)).toBe(true);
+    const before = ownedBy(s);
+    const lost = before.get("n2")!;
+    expect(lost.length).toBeGreaterThan(0);
+    await shot(page, "ownership-1-table");
+    await page.evaluate(() => window.heckScope.crash("n2"));
+    for (let t = s.tMs + 500; t < 40_000 && !(agreed(s) && !s.nodes.some((n) => n.up && (n.liveView as string[]).includes("n2"))); t += 500) s = await runTo(page, t);
+    expect(agreed(s)).toBe(true);
+    const during = ownedBy(s);
+    // Rendezvous hashing moves only the departed member's origins: everyone else keeps theirs and gains some of n2's.
+    for (const [id, owned] of during) {
+      for (const o of before.get(id)!) expect(owned).toContain(o);
+      for (const o of owned.filter((x) => !before.get(id)!.includes(x))) expect(lost).toContain(o);
+    }
+    await shot(page, "ownership-2-moved");
+    await page.evaluate(() => window.heckScope.restart("n2"));
+    for (let t = s.tMs + 500; t < s.tMs + 40_000 && !(agreed(s) && s.nodes.every((n) => n.up && (n.liveView as string[]).includes("n2"))); t += 500) s = await runTo(page, t);
+    expect(agreed(s)).toBe(true);
+    expect(ownedBy(s)).toEqual(before);
+    await shot(page, "ownership-3-back");
     await page.close();
   }, 120_000);
 });

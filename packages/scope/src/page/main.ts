@@ -318,11 +318,16 @@ function nodeCard(v: NodeView): HTMLElement {
       }
       td.append(row);
     } else if (k === "members" && Array.isArray(value) && typeof value[0] === "object") {
-      for (const m of value as Array<{ name: string; state: string; incarnation: number }>) {
+      for (const m of value as Array<{ name: string; state: string; incarnation: number; suspicion?: { deadlineMs: number; confirmations: number; k: number } }>) {
         const s = document.createElement("div");
         s.dataset.member = m.name;
         s.className = `state-${m.state}`;
         s.textContent = `${m.name} ${m.state} inc ${m.incarnation}`;
+        if (m.suspicion !== undefined) {
+          const left = m.suspicion.deadlineMs - (run?.nowMs ?? 0);
+          s.textContent += `, dead at ${m.suspicion.deadlineMs.toFixed(0)} ms (in ${left.toFixed(0)} ms) unless refuted; ${m.suspicion.confirmations}/${m.suspicion.k} confirmations`;
+          s.title = "Lifeguard §IV-B: each independent confirmation shortens the suspicion, down to its minimum";
+        }
         td.append(s);
       }
     } else if (k === "progress" && value !== null && typeof value === "object") {

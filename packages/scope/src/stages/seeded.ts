@@ -9,7 +9,7 @@
  * and restores the baseline network, as runSeeded does; the scenario's
  * `converged` is shown as a progress check from then on.
  */
-import { createSeededSimulation, describeFaultStep, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
+import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
 import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageContext, StageName } from "../core/stage.ts";
 import { describeSwim, swimView } from "./swim.ts";
@@ -51,8 +51,8 @@ function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName,
   const drawn = seededScenario(options);
   const schedule: FaultStep[] = context.faults ?? drawn.schedule;
   for (const step of schedule) {
-    const named = step.fault.kind === "crash" || step.fault.kind === "restart" ? [step.fault.node] : [];
-    for (const n of named) if (!drawn.nodeIds.includes(n)) throw new RangeError(`faults: ${describeFaultStep(step).trim()}: seed ${context.seed}'s cluster is ${drawn.nodeIds.join(", ")}`);
+    const named = nodesOf(step);
+    for (const n of named) if (!drawn.nodeIds.includes(n)) throw new RangeError(`faults: "${formatFaultSchedule([step])}" names ${n}, but seed ${context.seed}'s cluster is ${drawn.nodeIds.join(", ")}`);
   }
   const withChecks: SeededRunOptions<M, R, S, N> = {
     ...options,
@@ -95,4 +95,13 @@ function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName,
     },
     describe: shape.describe,
   };
+}
+
+/** Every node a fault names. */
+function nodesOf(step: FaultStep): string[] {
+  const f = step.fault;
+  if (f.kind === "crash" || f.kind === "restart") return [f.node];
+  if (f.kind !== "partition") return [];
+  const p = f.spec;
+  return p.kind === "groups" ? p.groups.flat() : p.kind === "one-way" ? [...p.from, ...p.to] : [...p.left, p.bridge, ...p.right];
 }

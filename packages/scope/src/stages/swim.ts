@@ -2,8 +2,9 @@
  * SWIM in the view: the stage's own seeded cluster (`SwimCluster`, as its
  * tests and the `sim` command build it: five members that start knowing each
  * other, the LAN configuration, every packet through the binary codec). Each
- * node shows its member list in the paper's words (state, incarnation) and
- * Lifeguard's local health multiplier; the trace carries every suspect, dead
+ * node shows its member list in the paper's words (state, incarnation, and
+ * for a suspect its suspicion's deadline and confirmations) and Lifeguard's
+ * local health multiplier; the trace carries every suspect, dead
  * and alive event the members report.
  *
  * Checked after every step by the cluster itself: the view rules (an
@@ -71,7 +72,14 @@ export function swimView(sim: SwimSim, id: string): NodeView {
     incarnation: node.incarnation,
     // Lifeguard's Local Health Multiplier (§IV-A): 0 is healthy; each point stretches probe timeouts.
     localHealth: node.healthScore,
-    members: node.members().map((x) => ({ name: x.name, state: x.state, incarnation: x.incarnation })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
+    // A suspect carries its suspicion's deadline: dead then unless it refutes, sooner as confirmations come in (Lifeguard §IV-B).
+    members: node
+      .members()
+      .map((x) => {
+        const s = x.state === "suspect" ? node.suspicionOf(x.name) : undefined;
+        return { name: x.name, state: x.state, incarnation: x.incarnation, ...(s !== undefined ? { suspicion: { deadlineMs: s.deadlineMs, confirmations: s.confirmations, k: s.k } } : {}) };
+      })
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0)),
   };
 }
 

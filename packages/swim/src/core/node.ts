@@ -297,6 +297,16 @@ export class SwimNode implements SimProcess<SwimMessage, SwimRecord> {
     return m === undefined ? undefined : { name: m.name, addr: m.addr, state: m.state, incarnation: m.incarnation, meta: m.meta };
   }
 
+  /**
+   * The suspicion running on `name`, if any (Lifeguard §IV-B): when it
+   * started, when the suspect is declared dead unless it refutes first, and
+   * the independent confirmations counted of the `k` that shorten it most.
+   */
+  suspicionOf(name: string): { startMs: number; deadlineMs: number; confirmations: number; k: number } | undefined {
+    const s = this.membership.suspicionOf(name);
+    return s === undefined ? undefined : { startMs: s.startMs, deadlineMs: s.deadlineMs, confirmations: s.confirmationCount, k: s.k };
+  }
+
   /** Counters since start. */
   stats(): SwimStats {
     return { ...this.counters, ...this.membership.counters, healthScore: this.awareness.score };
