@@ -55,7 +55,9 @@ function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
   });
 }
 
-describe("heck-v1 CLI", () => {
+// The three cases share nothing but the fleet's origins (each CLI binds port 0), and most of their time is
+// process start-up and waiting on checks: they run concurrently.
+describe.concurrent("heck-v1 CLI", () => {
   let running: RunningFleet;
   let dir: string;
 
@@ -91,33 +93,34 @@ describe("heck-v1 CLI", () => {
       // Poll through the API (cheap); the CLI itself is exercised below.
       const list = async (...extra: string[]) => (await (await fetch(`${server}/v1/targets${extra.length ? "?status=unhealthy" : ""}`)).json()) as TargetView[];
       await waitForAsync(async () => (await list()).every((t) => t.status === "healthy"), "both targets healthy", 20_000);
-      const json = await runCli("status", "--json", "--server", server);
+      // Commands that do not depend on each other run at once: each is a process start of a second or two.
+      const [json, table] = await Promise.all([runCli("status", "--json", "--server", server), runCli("status", "--server", server)]);
       expect((JSON.parse(json.stdout) as TargetView[]).map((t) => [t.id, t.status])).toEqual([
         ["web-0", "healthy"],
         ["web-1", "healthy"],
       ]);
-      let r = await runCli("status", "--server", server);
-      expect(r.stdout).toMatch(/^ID\s+STATUS\s+FOR\s+LATENCY\s+LAST ERROR\s+URL$/m);
-      expect(r.stdout).toMatch(/2 targets: 2 healthy, 0 unhealthy, 0 unknown/);
+      expect(table.stdout).toMatch(/^ID\s+STATUS\s+FOR\s+LATENCY\s+LAST ERROR\s+URL$/m);
+      expect(table.stdout).toMatch(/2 targets: 2 healthy, 0 unhealthy, 0 unknown/);
 
       await f.setBehaviour(1, { mode: "wrong-body" });
       await waitForAsync(async () => (await list("--unhealthy")).length === 1, "web-1 unhealthy", 20_000);
-      r = await runCli("status", "--unhealthy", "--server", server);
-      expect(r.stdout).toMatch(/web-1\s+unhealthy\s+.*body: body/);
-      expect(r.stdout).not.toMatch(/web-0/);
-
-      r = await runCli("add", "web-2", f.url(2), "--interval-ms", "100", "--rise", "1", "--server", server);
-      expect(r.status).toBe(0);
-      expect(r.stdout).toMatch(/^added web-2 .*every 100 ms/);
-      r = await runCli("add", "web-2", f.url(2), "--server", server);
-      expect(r.status).not.toBe(0);
-      expect(r.stderr).toMatch(/id: a target "web-2" already exists/);
-      r = await runCli("add", "web-3", "ftp://nowhere", "--server", server);
-      expect(r.stderr).toMatch(/url: must start with http:\/\/, https:\/\/ or tcp:\/\//);
-      r = await runCli("show", "web-1", "--server", server);
-      const shown = JSON.parse(r.stdout) as TargetView;
+      const [unhealthy, added, badUrl, show] = await Promise.all([
+        runCli("status", "--unhealthy", "--server", server),
+        runCli("add", "web-2", f.url(2), "--interval-ms", "100", "--rise", "1", "--server", server),
+        runCli("add", "web-3", "ftp://nowhere", "--server", server),
+        runCli("show", "web-1", "--server", server),
+      ]);
+      expect(unhealthy.stdout).toMatch(/web-1\s+unhealthy\s+.*body: body/);
+      expect(unhealthy.stdout).not.toMatch(/web-0/);
+      expect(added.status).toBe(0);
+      expect(added.stdout).toMatch(/^added web-2 .*every 100 ms/);
+      expect(badUrl.stderr).toMatch(/url: must start with http:\/\/, https:\/\/ or tcp:\/\//);
+      const shown = JSON.parse(show.stdout) as TargetView;
       expect(shown).toMatchObject({ id: "web-1", status: "unhealthy", lastError: { kind: "body" } });
       expect(shown.history!.at(-1)).toMatchObject({ from: "healthy", to: "unhealthy", errorKind: "body" });
+      let r = await runCli("add", "web-2", f.url(2), "--server", server);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/id: a target "web-2" already exists/);
       r = await runCli("remove", "web-2", "--server", server);
       expect(r.stdout).toMatch(/^removed web-2/);
       r = await runCli("remove", "web-2", "--server", server);
