@@ -3,7 +3,7 @@
  * named, the security rule (no auth/encryption off loopback), and the
  * client commands against a real agent with a bearer token.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -19,8 +19,7 @@ const HECK = fileURLToPath(new URL("../bin/heck.js", import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), "heck-v2-cli-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const heck = (...args: string[]) => spawnSync(process.execPath, [HECK, ...args], { encoding: "utf8", timeout: 30_000 });
-/** The same, without blocking the event loop, so independent cases run concurrently. */
+/** Runs `heck ...` to completion without blocking the event loop, so independent cases run concurrently. */
 const heckAsync = (...args: string[]) =>
   new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) => {
     const child = spawn(process.execPath, [HECK, ...args], { stdio: ["ignore", "pipe", "pipe"] });
@@ -90,32 +89,41 @@ describe("a running agent with a token, through the CLI", () => {
       expect((await fetch("http://127.0.0.1:19511/v1/origins", { headers: { authorization: "Bearer wrong-token-xxxxxxx" } })).status).toBe(401);
       expect((await fetch("http://127.0.0.1:19511/healthz")).status).toBe(200);
       const api = ["--api", "127.0.0.1:19511", "--token", token];
-      expect(heck("origins", "ls", ...api).status).toBe(0);
-      const add = heck("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api);
-      expect(add.stdout).toMatch(/added api-2/);
-      const dup = heck("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api);
-      expect(dup.status).toBe(1);
-      expect(dup.stderr).toMatch(/already exists/);
-      const bad = heck("origins", "add", "x", "gopher://nope", ...api);
+      // Each command is a process start of a second or two: those that do not depend on each other run at once.
+      const [ls, bad, get, getNope, membersOut, ownership, noToken, unreachable] = await Promise.all([
+        heckAsync("origins", "ls", ...api),
+        heckAsync("origins", "add", "x", "gopher://nope", ...api),
+        heckAsync("origins", "get", "web", "--json", ...api),
+        heckAsync("origins", "get", "nope", ...api),
+        heckAsync("members", "--json", ...api),
+        heckAsync("ownership", ...api),
+        heckAsync("members", "--api", "127.0.0.1:19511"),
+        heckAsync("members", "--api", "127.0.0.1:19599"),
+      ]);
+      expect(ls.status).toBe(0);
       expect(bad.status).toBe(1);
       expect(bad.stderr).toMatch(/url/);
-      const ls = JSON.parse(heck("origins", "ls", "--json", ...api).stdout) as { id: string }[];
-      expect(ls.map((o) => o.id).sort()).toEqual(["api-2", "web"]);
-      const get = JSON.parse(heck("origins", "get", "web", "--json", ...api).stdout) as { owners: string[] };
-      expect(get.owners).toEqual(["solo"]);
-      expect(heck("origins", "get", "nope", ...api).stderr).toMatch(/no origin "nope"/);
-      expect(heck("origins", "rm", "api-2", ...api).stdout).toMatch(/removed api-2/);
-      const members = JSON.parse(heck("members", "--json", ...api).stdout) as { id: string; state: string; api: string }[];
+      expect((JSON.parse(get.stdout) as { owners: string[] }).owners).toEqual(["solo"]);
+      expect(getNope.stderr).toMatch(/no origin "nope"/);
+      const members = JSON.parse(membersOut.stdout) as { id: string; state: string; api: string }[];
       expect(members).toEqual([expect.objectContaining({ id: "solo", state: "alive", api: "127.0.0.1:19511" })]);
-      expect(heck("ownership", ...api).stdout).toMatch(/solo\s+1/);
-      expect(heck("members", "--api", "127.0.0.1:19511").stderr).toMatch(/bearer token/);
-      expect(heck("members", "--api", "127.0.0.1:19599").stderr).toMatch(/cannot reach the agent/);
+      expect(ownership.stdout).toMatch(/solo\s+1/);
+      expect(noToken.stderr).toMatch(/bearer token/);
+      expect(unreachable.stderr).toMatch(/cannot reach the agent/);
+      const add = await heckAsync("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api);
+      expect(add.stdout).toMatch(/added api-2/);
+      const [dup, lsJson] = await Promise.all([heckAsync("origins", "add", "api-2", "http://127.0.0.1:2/health", ...api), heckAsync("origins", "ls", "--json", ...api)]);
+      expect(dup.status).toBe(1);
+      expect(dup.stderr).toMatch(/already exists/);
+      expect((JSON.parse(lsJson.stdout) as { id: string }[]).map((o) => o.id).sort()).toEqual(["api-2", "web"]);
+      expect((await heckAsync("origins", "rm", "api-2", ...api)).stdout).toMatch(/removed api-2/);
+      expect((await fetch("http://127.0.0.1:19511/v1/origins/api-2", { headers: { authorization: `Bearer ${token}` } })).status).toBe(404);
     } finally {
       child.kill("SIGTERM");
       await new Promise((r) => child.once("exit", r));
     }
     expect(child.exitCode).toBe(0);
-  }, 60_000);
+  }, 90_000);
 });
 
 describe.concurrent("joining like Consul's retry_join", () => {
@@ -167,6 +175,9 @@ describe.concurrent("joining like Consul's retry_join", () => {
         await b.up;
         const members = (await (await fetch("http://127.0.0.1:19533/v1/members")).json()) as { id: string; state: string }[];
         expect(members.map((m) => `${m.id}:${m.state}`).sort()).toEqual(["ka:alive", "kb:alive"]);
+        // An agent with another key tries to join meanwhile (its verdict is read below): it starts now
+        // because its start-up and its join timeout are most of this test's time.
+        const wrongKeyJoin = heckAsync("agent", "--id", "kc", "--bind", "127.0.0.1:19534", "--api", "127.0.0.1:19535", "--join", "127.0.0.1:19530", "--join-timeout-ms", "2000", "--data-dir", join(dir, "kc"), "--swim-preset", "local", "--gossip-key", randomBytes(32).toString("base64"));
         // The origin list crosses the store's gossip between the two.
         const add = await fetch("http://127.0.0.1:19531/v1/origins", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ id: "k-origin", url: "http://127.0.0.1:1/health" }) });
         expect(add.status).toBe(201);
@@ -185,8 +196,7 @@ describe.concurrent("joining like Consul's retry_join", () => {
           await intruder.close();
         }
         // Another key: every packet of it is dropped, so no seed ever answers.
-        const wrong = randomBytes(32).toString("base64");
-        const r = await heckAsync("agent", "--id", "kc", "--bind", "127.0.0.1:19534", "--api", "127.0.0.1:19535", "--join", "127.0.0.1:19530", "--join-timeout-ms", "2000", "--data-dir", join(dir, "kc"), "--swim-preset", "local", "--gossip-key", wrong);
+        const r = await wrongKeyJoin;
         expect(r.status).toBe(1);
         expect(r.stderr).toMatch(/join: none of 127\.0\.0\.1:19530 answered within 2000 ms/);
         const after = (await (await fetch("http://127.0.0.1:19531/v1/members")).json()) as { id: string }[];
