@@ -27,7 +27,9 @@ const put = async (n: Node, key: string, value: string, q = "") => {
 };
 const vector = async (n: Node) => JSON.stringify(((await (await request(`http://${n.http}/v1/status`)).body.json()) as { vector: unknown }).vector);
 
-describe("a five-node cluster of real processes", () => {
+// The two suites use their own ports and data directories and share nothing; most of their time is
+// process start-up and gossip rounds, so they run concurrently.
+describe.concurrent("a five-node cluster of real processes", () => {
   it("partitions through the fault layer, accepts writes on both sides, and converges after heal", async () => {
     const up = await startCli(["cluster", "up", "--nodes", "5", "--base-port", String(BASE), "--data-dir", dir, "--sync-interval-ms", "150", "--json"], 60_000);
     const { nodes } = JSON.parse(up.line) as { nodes: Node[] };
@@ -73,8 +75,8 @@ describe("a five-node cluster of real processes", () => {
       await put(n4, "doc", "merged", `?mode=mv&context=${(await get(n4, "doc")).context}`);
       expect(await eventually(async () => (await Promise.all(nodes.map((n) => get(n, "doc")))).every((r) => r.values.length === 1 && r.values[0] === "merged"), 10_000)).toBe(true);
       // --node takes the line's host:port as it is, and the older http:// form too.
-      const status = await runCli(["status", "--node", n3.http, "--json"]);
-      expect((await runCli(["status", "--node", `http://${n3.http}/`, "--json"])).code).toBe(0);
+      const [status, viaUrl] = await Promise.all([runCli(["status", "--node", n3.http, "--json"]), runCli(["status", "--node", `http://${n3.http}/`, "--json"])]);
+      expect(viaUrl.code).toBe(0);
       const s = JSON.parse(status.stdout) as { stats: { bytesSent: number }; peers: unknown[] };
       expect(s.stats.bytesSent).toBeGreaterThan(0);
       expect(s.peers).toHaveLength(4);
@@ -85,7 +87,7 @@ describe("a five-node cluster of real processes", () => {
   }, 90_000);
 });
 
-describe("the command line's promises to scripts", () => {
+describe.concurrent("the command line's promises to scripts", () => {
   it("a write that lost to a newer version exits 1; a node restarted by hand from cluster.json's command records its new pid there", async () => {
     const small = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-restart-"));
     const up = await startCli(["cluster", "up", "--nodes", "2", "--base-port", String(BASE + 5), "--data-dir", small, "--sync-interval-ms", "150", "--json"], 60_000);
@@ -94,10 +96,9 @@ describe("the command line's promises to scripts", () => {
     let restarted: number | undefined;
     try {
       expect((await runCli(["put", "greeting", "hello", "--node", n1.http])).code).toBe(0);
-      const late = await runCli(["put", "greeting", "too late", "--ts", "1000", "--node", n1.http]);
+      const [late, missing] = await Promise.all([runCli(["put", "greeting", "too late", "--ts", "1000", "--node", n1.http]), runCli(["get", "nothing-here", "--node", n1.http])]);
       expect(late.stdout).toBe("not applied: superseded: a version with a later timestamp is already stored\n");
       expect(late.code).toBe(1);
-      const missing = await runCli(["get", "nothing-here", "--node", n1.http]);
       expect([missing.code, missing.stdout]).toEqual([1, "nothing-here: not found\n"]);
 
       // kill -9 n2, then start it again exactly as cluster.json says, from the repository root.
