@@ -71,10 +71,12 @@ describe("heck-swim agent processes", () => {
   it("an agent started before its seed keeps retrying the join and gets in once the seed is up", { timeout: 60_000 }, async () => {
     // Fixed addresses in this file's port range (14960-14969): the seed's address must be known before it runs.
     const seedAddr = "127.0.0.1:14960";
+    // --retry-max bounds it: with nobody ever at the address the agent gives up and exits 1. It runs
+    // meanwhile (its verdict is read at the end): a process start and two attempts are most of its time.
+    const boundedRun = runCli(["agent", "--bind", "127.0.0.1:0", "--join", "127.0.0.1:14961", "--preset", "local", "--retry-max", "2", "--retry-interval", "200"]);
     const early = await start("r2", ["--join", seedAddr, "--retry-interval", "1000"]);
-    await new Promise((r) => setTimeout(r, 2500));
+    await waitFor(() => /join: none of 127\.0\.0\.1:14960 answered \(attempt 1\); retrying in/.test(early.stderr.join("")), 15_000);
     expect(early.proc.exitCode).toBe(null);
-    expect(early.stderr.join("")).toMatch(/join: none of 127\.0\.0\.1:14960 answered \(attempt 1\); retrying in/);
     expect(early.events.some((e) => e.event === "joined")).toBe(false);
     const seed = await start("r1", [], seedAddr);
     await waitFor(() => allAlive([early, seed], ["r1", "r2"]), 15_000);
@@ -83,25 +85,31 @@ describe("heck-swim agent processes", () => {
     expect(joined?.attempts).toBeGreaterThan(1);
     early.proc.kill("SIGKILL");
     seed.proc.kill("SIGKILL");
-    // --retry-max bounds it: with nobody ever at the address the agent gives up and exits 1.
-    const bounded = await runCli(["agent", "--bind", "127.0.0.1:0", "--join", "127.0.0.1:14961", "--preset", "local", "--retry-max", "2", "--retry-interval", "200"]);
+    const bounded = await boundedRun;
     expect(bounded.code).toBe(1);
     expect(bounded.stderr).toMatch(/join: none of 127\.0\.0\.1:14961 answered after 2 attempt/);
   });
 
   it("rotates the encryption key across the cluster without dropping a member", { timeout: 60_000 }, async () => {
-    const k1 = (await runCli(["keygen"])).stdout.trim();
-    const k2 = (await runCli(["keygen"])).stdout.trim();
+    const keygen = async () => (await runCli(["keygen"])).stdout.trim();
+    const [k1, k2] = await Promise.all([keygen(), keygen()]);
     const b1 = await start("b1", ["--key", k1]);
     const [b2, b3] = await Promise.all([start("b2", ["--key", k1, "--join", b1.addr]), start("b3", ["--key", k1, "--join", b1.addr])]);
     const all = [b1, b2, b3];
     await waitFor(() => allAlive(all, ["b1", "b2", "b3"]), 15_000);
     const https = all.map((a) => a.http).join(",");
+    const probesOk = async (a: Agent): Promise<number> => {
+      const st = (await (await fetch(`http://${a.http}/v1/stats`)).json()) as { probesStarted: number; probesFailed: number };
+      return st.probesStarted - st.probesFailed;
+    };
     const startedAt = Date.now();
     for (const verb of ["install", "use", "remove"] as const) {
       const r = await runCli(["keys", verb, "--key", verb === "remove" ? k1 : k2, "--http", https]);
       expect(r.code, r.stderr).toBe(0);
-      await new Promise((resolve) => setTimeout(resolve, 1000)); // let a few protocol periods run on the new keys
+      // Before the next step, every member completes a round of probes (one per other member) on the keys
+      // as they now are: pings and acks crossed the cluster on this step's keys.
+      const before = await Promise.all(all.map(probesOk));
+      await waitFor(async () => (await Promise.all(all.map(probesOk))).every((ok, i) => ok >= before[i]! + 2), 15_000);
     }
     const listed = await runCli(["keys", "list", "--http", b3.http]);
     expect(JSON.parse(listed.stdout.split(" ").slice(1).join(" "))).toMatchObject({ enabled: true, keys: [expect.any(String)] });
@@ -112,12 +120,15 @@ describe("heck-swim agent processes", () => {
       expect(dropped, `${a.name} saw a member dropped during rotation`).toEqual([]);
     }
     // An agent that only has the retired key cannot get in; the members count it as a wrong key.
-    const stale = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local", "--retry-max", "1"]);
+    // (It and the keyless one below run at once: each is mostly a process start.)
+    const [stale, plain] = await Promise.all([
+      runCli(["agent", "--bind", "127.0.0.1:0", "--key", k1, "--join", b1.addr, "--preset", "local", "--retry-max", "1"]),
+      runCli(["agent", "--bind", "127.0.0.1:0", "--join", b1.addr, "--preset", "local", "--retry-max", "1"]),
+    ]);
     expect(stale.code).toBe(1);
     // The seed accepted the connection and dropped what it could not open: the error says keys may differ.
     expect(stale.stderr).toContain(`join: none of ${b1.addr} answered after 1 attempt(s); ${b1.addr} accepted a connection but never answered: this member's keys may not be the cluster's`);
     // With no key at all, the hint says to start it with one.
-    const plain = await runCli(["agent", "--bind", "127.0.0.1:0", "--join", b1.addr, "--preset", "local", "--retry-max", "1"]);
     expect(plain.code).toBe(1);
     expect(plain.stderr).toMatch(/the cluster may encrypt gossip: start this member with one of its keys/);
     const stats = (await (await fetch(`http://${b1.http}/v1/stats`)).json()) as { driver: { wrongKey: number } };
@@ -125,13 +136,15 @@ describe("heck-swim agent processes", () => {
   });
 
   it("rejects bad flags with a message naming them, exit code 2", { timeout: 60_000 }, async () => {
-    const r = await runCli(["agent", "--bind", "127.0.0.1:0", "--probe-interval", "abc"]);
+    const [r, k, s] = await Promise.all([
+      runCli(["agent", "--bind", "127.0.0.1:0", "--probe-interval", "abc"]),
+      runCli(["agent", "--bind", "127.0.0.1:0", "--key", "short"]),
+      runCli(["sim", "--nodes", "5", "--kill", "5"]),
+    ]);
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/--probe-interval must be an integer/);
-    const k = await runCli(["agent", "--bind", "127.0.0.1:0", "--key", "short"]);
     expect(k.code).toBe(2);
     expect(k.stderr).toMatch(/key: must decode to 32 bytes/);
-    const s = await runCli(["sim", "--nodes", "5", "--kill", "5"]);
     expect(s.code).toBe(2);
     expect(s.stderr).toMatch(/--kill must be below --nodes/);
   });

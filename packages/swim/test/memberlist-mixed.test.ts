@@ -189,8 +189,7 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
   it("with encryption: memberlist-format keys, a rotation while everyone stays alive, and a wrong key kept out and counted", { timeout: 150_000 }, async () => {
     // A 16-byte key (AES-128, memberlist's smallest) first, then a 32-byte one.
     const k1 = Buffer.alloc(16, 7).toString("base64");
-    const k2 = (await runCli(["keygen"])).stdout.trim();
-    const g1 = await go("eg1", { keys: [k1] });
+    const [k2, g1] = await Promise.all([runCli(["keygen"]).then((r) => r.stdout.trim()), go("eg1", { keys: [k1] })]);
     const h1 = await heck("eh1", ["--key", k1, "--join", g1.addr]);
     const [g2, h2] = await Promise.all([go("eg2", { keys: [k1] }), heck("eh2", ["--key", k1, "--join", g1.addr])]);
     g2.command(`join ${h1.addr}`);
@@ -224,13 +223,16 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     expect(JSON.parse(listed.stdout.split(" ").slice(1).join(" "))).toMatchObject({ enabled: true, keys: [expect.any(String)] });
 
     // Members holding only the retired key, or none, are kept out and counted; nothing crashes.
-    const stale = await runCli(["agent", "--wire", "memberlist", "--bind", "127.0.0.1:0", "--key", k1, "--join", h1.addr, ...heckTimingFlags(timings), "--retry-max", "1"]);
+    // The three outsiders start at once: each is mostly a process start.
+    const [stale, staleGo, plain] = await Promise.all([
+      runCli(["agent", "--wire", "memberlist", "--bind", "127.0.0.1:0", "--key", k1, "--join", h1.addr, ...heckTimingFlags(timings), "--retry-max", "1"]),
+      go("eg3", { keys: [k1] }),
+      runCli(["agent", "--wire", "memberlist", "--bind", "127.0.0.1:0", "--join", h2.addr, ...heckTimingFlags(timings), "--retry-max", "1"]),
+    ]);
     expect(stale.code).toBe(1);
-    const staleGo = await go("eg3", { keys: [k1] });
     const joinError = staleGo.next((e) => e.event === "error" || e.event === "joined", 20_000);
     staleGo.command(`join ${h1.addr}`);
     expect((await joinError).event).toBe("error");
-    const plain = await runCli(["agent", "--wire", "memberlist", "--bind", "127.0.0.1:0", "--join", h2.addr, ...heckTimingFlags(timings), "--retry-max", "1"]);
     expect(plain.code).toBe(1);
     const s1 = (await (await fetch(`http://${h1.http}/v1/stats`)).json()) as { driver: { wrongKey: number } };
     const s2 = (await (await fetch(`http://${h2.http}/v1/stats`)).json()) as { driver: { plaintextRejected: number } };
