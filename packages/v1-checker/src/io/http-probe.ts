@@ -100,7 +100,6 @@ export class HttpProber {
   private readonly timeouts = new Map<number, ExpiryQueue<HttpCheck<unknown>>>();
   private timer: NodeJS.Timeout | undefined;
   private timerAtMs = Infinity;
-  private readonly onTimer = (): void => this.expire();
   private running = 0;
   private readonly keepAliveTimeoutMs: number;
   private readonly connectionsPerOrigin: number;
@@ -217,7 +216,23 @@ export class HttpProber {
   }
 
   /** Times out every check past its deadline, then re-arms for the earliest one left. */
+  /**
+   * The timer's callback: decides nothing yet. Node runs expired timers
+   * before it reads the sockets, so after a stall of this process (a busy
+   * CPU, a long garbage collection) a timer would abort checks whose answers
+   * have been waiting, unread, in the kernel since before their deadline:
+   * the checker's own delay reported as the origin's timeout. `setImmediate`
+   * runs after the next socket read, so every answer that has arrived is
+   * taken first, and only checks still without one time out.
+   */
+  private readonly onTimer = (): void => {
+    setImmediate(this.onAfterRead);
+  };
+
+  private readonly onAfterRead = (): void => this.expire();
+
   private expire(): void {
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.timerAtMs = Infinity;
     const now = performance.now();
