@@ -17,7 +17,7 @@ import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
 import { Agent, configOriginErrors } from "./io/agent.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
-import { clusterUp } from "./io/cluster.ts";
+import { clusterBanner, clusterUp } from "./io/cluster.ts";
 import type { OriginView } from "./io/api.ts";
 
 // `heck origins ls | head` closes the pipe early: that ends the output, it is no error.
@@ -278,43 +278,7 @@ program
       return fail(`cluster up: ${(e as Error).message}`, 1);
     }
     if (opts.json) process.stdout.write(JSON.stringify(cluster.contract()) + "\n");
-    else {
-      const n1 = cluster.nodes[0]!;
-      const n2 = cluster.nodes[1] ?? n1;
-      const lab = cluster.lab;
-      // Off loopback the API wants the token: every hint carries it.
-      const auth = cluster.token ? ` -H "authorization: Bearer $HECK_TOKEN"` : "";
-      const others = cluster.nodes.filter((n) => n !== n2).map((n) => n.id).join(",");
-      process.stdout.write(
-        [
-          `heck cluster: ${cluster.nodes.length} agents (store ${opts.store}) checking ${opts.origins} origins every ${opts.intervalMs} ms${lab ? `, each on its own host (${lab.name})` : ""}`,
-          ``,
-          `  dashboard   http://${n1.api}/${cluster.token ? `?token=${cluster.token}` : ""}      (every agent serves one)`,
-          ...cluster.nodes.map((n) => `  agent ${n.id.padEnd(4)} http://${n.api}  pid ${n.pid}${n.netns ? `  netns ${n.netns}` : ""}`),
-          `  fleet       http://${cluster.fleet.control}  pid ${cluster.fleet.pid}`,
-          `  logs        ${cluster.dataDir}/<id>.log   (kept after Ctrl-C)`,
-          ...(cluster.token ? [``, `The agents are off loopback, so their API wants a token:`, `  export HECK_TOKEN=${cluster.token}`] : []),
-          ``,
-          `Break things and watch the dashboard:`,
-          `  curl -X PUT http://${cluster.fleet.control}/origins/3 -d '{"mode":"failing"}'     # origin o3 fails`,
-          `  pnpm heck origins ls --api ${n2.api} --status unhealthy                # any agent answers`,
-          `  kill -9 ${n2.pid}                                                      # crash agent ${n2.id}: its origins move`,
-          ...(lab
-            ? [
-                `  pnpm heck-net partition ${n2.id} ${others}                # cut ${n2.id} off in the kernel: both sides keep answering`,
-                `  pnpm heck-net loss 20%                                              # lose 20% of packets between agents`,
-                `  pnpm heck-net heal                                                  # heal`,
-              ]
-            : [
-                `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json'${auth} -d '{"block":["${n2.id}"]}'   # cut ${n1.id} from ${n2.id}`,
-                `  curl -X POST http://${n1.api}/v1/admin/faults -H 'content-type: application/json'${auth} -d '{"unblock":"all"}'        # heal`,
-              ]),
-          ``,
-          `Ctrl-C stops everything.`,
-          ``,
-        ].join("\n"),
-      );
-    }
+    else process.stdout.write(clusterBanner(cluster, { store: opts.store, origins: opts.origins, intervalMs: opts.intervalMs }));
     onShutdownSignal(() => {
       log("stopping...");
       cluster.stop().then(

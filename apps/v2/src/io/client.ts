@@ -14,6 +14,11 @@ export class ApiError extends Error {
   }
 }
 
+/** Errors of a connection closed by the other side before any answer came back. */
+const CLOSED_BEFORE_ANSWER = new Set(["UND_ERR_SOCKET", "ECONNRESET"]);
+
+const causeCode = (e: unknown): string | undefined => (e as { cause?: { code?: string } }).cause?.code;
+
 /** Talks to one agent ("host:port" or a URL). */
 export class AgentClient {
   readonly base: string;
@@ -31,12 +36,18 @@ export class AgentClient {
     const headers: Record<string, string> = {};
     if (this.token) headers.authorization = `Bearer ${this.token}`;
     if (body !== undefined) headers["content-type"] = "application/json";
+    const send = () => fetch(`${this.base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(this.timeoutMs) });
     let res: Response;
     try {
-      res = await fetch(`${this.base}${path}`, { method, headers, ...(body !== undefined ? { body: JSON.stringify(body) } : {}), signal: AbortSignal.timeout(this.timeoutMs) });
+      res = await send().catch((e: unknown) => {
+        // A kept-alive connection the agent closed as idle just as this request went out
+        // fails without an answer. A GET changes nothing, so it is sent once more on a
+        // fresh connection, as Go's net/http does for idempotent requests.
+        if (method === "GET" && CLOSED_BEFORE_ANSWER.has(causeCode(e) ?? "")) return send();
+        throw e;
+      });
     } catch (e) {
-      const cause = (e as { cause?: { code?: string } }).cause?.code;
-      throw new ApiError(0, `cannot reach the agent at ${this.base} (${cause ?? (e as Error).message})`);
+      throw new ApiError(0, `cannot reach the agent at ${this.base} (${causeCode(e) ?? (e as Error).message})`);
     }
     if (res.status === 204) return undefined as T;
     const text = await res.text();

@@ -369,6 +369,70 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
   return running;
 }
 
+/**
+ * What `heck cluster up` prints once the cluster is up: where everything
+ * is, and steps that break something with an effect the learner can see,
+ * each saying what to expect. The steps touch different agents, in an
+ * order where none undoes another: an origin fails and recovers; the last
+ * agent is cut off from all the others and healed (a cut between two agents
+ * that both still hear a third changes nothing visible: SWIM's indirect
+ * probes route around it, §4.3); then a different agent is killed. On a
+ * network lab the cut is made in the kernel (heck-net), and off loopback
+ * every command carries the API token.
+ * Timings follow v1's default rise 2 / fall 3 and the `local` SWIM preset
+ * (1 s probes, suspicion 3-18 s under Lifeguard, reconnect every 15 s).
+ */
+export function clusterBanner(c: RunningCluster, o: { store: string; origins: number; intervalMs: number }): string {
+  const nodes = c.nodes;
+  const n1 = nodes[0]!;
+  const lab = c.lab;
+  const secs = (ms: number) => `${Math.round(ms / 100) / 10} s`;
+  // Off loopback the API wants the token: every hint carries it.
+  const auth = c.token ? ` -H "authorization: Bearer $HECK_TOKEN"` : "";
+  const faults = (node: ClusterNode, body: string) => `curl -X POST http://${node.api}/v1/admin/faults -H 'content-type: application/json'${auth} -d '${body}'`;
+  const lines = [
+    `heck cluster: ${nodes.length} agents (store ${o.store}) checking ${o.origins} origins every ${o.intervalMs} ms${lab ? `, each on its own host (${lab.name})` : ""}`,
+    ``,
+    `  dashboard   http://${n1.api}/${c.token ? `?token=${c.token}` : ""}      (every agent serves one; its legend says how to read it)`,
+    ...nodes.map((n) => `  agent ${n.id.padEnd(4)}  http://${n.api}  pid ${n.pid}${n.netns ? `  netns ${n.netns}` : ""}`),
+    `  fleet       http://${c.fleet.control}  pid ${c.fleet.pid}`,
+    `  logs        ${c.dataDir}/<id>.log   (kept after Ctrl-C)`,
+    ...(c.token ? [``, `The agents are off loopback, so their API wants a token:`, `  export HECK_TOKEN=${c.token}`] : []),
+    ``,
+    `Break things and watch the dashboard:`,
+  ];
+  if (o.origins > 0) {
+    const i = Math.min(3, o.origins - 1);
+    const other = nodes[1] ?? n1;
+    lines.push(
+      `  1. An origin fails: o${i} turns red in every column within about ${secs(3 * o.intervalMs + 1000)} (3 failed checks in a row); any agent answers.`,
+      `     curl -X PUT http://${c.fleet.control}/origins/${i} -d '{"mode":"failing"}'`,
+      `     pnpm heck origins ls --api ${other.api} --status unhealthy`,
+      `     curl -X PUT http://${c.fleet.control}/origins/${i} -d '{"mode":"healthy"}'    # back to green after 2 good checks`,
+    );
+  }
+  if (nodes.length >= 2) {
+    const cut = nodes[nodes.length - 1]!;
+    const others = nodes.filter((n) => n !== cut).map((n) => n.id);
+    lines.push(
+      `  2. A partition cuts ${cut.id} off: the others mark it dead within about 10 s and take its origins, ${cut.id} marks them dead`,
+      `     within about 25 s and checks every origin; both sides answer, and the dashboard shows ${cut.id} "cut off", not crashed.`,
+      ...(lab
+        ? [`     pnpm heck-net partition ${cut.id} ${others.join(",")}`, `     pnpm heck-net heal    # heal: one view again within about 20 s`, `     pnpm heck-net loss 20%    # then lose 20% of packets between agents (pnpm heck-net heal ends it)`]
+        : [`     ${faults(cut, `{"block":[${others.map((id) => `"${id}"`).join(",")}]}`)}`, `     ${faults(cut, '{"unblock":"all"}')}    # heal: one view again within about 20 s`]),
+    );
+  }
+  if (nodes.length >= 2) {
+    const victim = nodes[1]!;
+    lines.push(
+      `  3. A crash: ${victim.id} turns suspect, then dead, within about 10 s; only its origins move, each to its second-ranked agent.`,
+      `     kill -9 ${victim.pid}`,
+    );
+  }
+  lines.push(``, `Ctrl-C stops everything.`, ``);
+  return lines.join("\n");
+}
+
 async function waitForMembers(nodes: ClusterNode[], token: string, timeoutMs: number): Promise<void> {
   const end = Date.now() + timeoutMs;
   for (;;) {
