@@ -3,7 +3,7 @@
  * hash printed by a Node run, and bad input refused with one clear line and
  * exit code 2.
  */
-import { spawn, spawnSync } from "node:child_process";
+import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
@@ -11,12 +11,23 @@ import { runScope } from "../src/index.ts";
 
 const BIN = fileURLToPath(new URL("../bin/heck-scope.js", import.meta.url));
 
-function cli(...args: string[]): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(process.execPath, [BIN, ...args], { encoding: "utf8", timeout: 60_000 });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+/** Runs `heck-scope ...` to completion without blocking, so independent cases run concurrently. */
+function cli(...args: string[]): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (c: Buffer) => (stdout += c.toString()));
+    child.stderr.on("data", (c: Buffer) => (stderr += c.toString()));
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    child.once("close", (status) => {
+      clearTimeout(timer);
+      resolve({ status, stdout, stderr });
+    });
+  });
 }
 
-describe("heck-scope --listen --json", () => {
+describe.concurrent("heck-scope --listen --json", () => {
   it("prints one JSON line with the URL once the page answers, serves it, and exits 0 on SIGTERM", async () => {
     const child = spawn(process.execPath, [BIN, "raft", "--seed", "7", "--listen", "127.0.0.1:0", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
@@ -43,16 +54,18 @@ describe("heck-scope --listen --json", () => {
   }, 60_000);
 });
 
-describe("heck-scope --trace-hash", () => {
-  it("prints one line, the hash of the same run in this process", () => {
-    const r = cli("raft", "--seed", "7", "--until", "3000", "--trace-hash");
+// Each case here and above is one process start of a second or so and shares nothing with the others
+// (the server binds port 0): they run concurrently.
+describe.concurrent("heck-scope --trace-hash", () => {
+  it("prints one line, the hash of the same run in this process", async () => {
+    const r = await cli("raft", "--seed", "7", "--until", "3000", "--trace-hash");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
     expect(r.stdout).toBe(`${runScope("raft", 7, 3_000).traceHash()}\n`);
   }, 60_000);
 
-  it("replays --actions", () => {
-    const r = cli("crdt", "--seed", "3", "--until", "5000", "--trace-hash", "--json", "--actions", "1000 partition n1,n2|n3,n4,n5; 1500 put n1 x=a; 1500 put n4 x=b; 3000 heal");
+  it("replays --actions", async () => {
+    const r = await cli("crdt", "--seed", "3", "--until", "5000", "--trace-hash", "--json", "--actions", "1000 partition n1,n2|n3,n4,n5; 1500 put n1 x=a; 1500 put n4 x=b; 3000 heal");
     expect(r.status).toBe(0);
     const line = JSON.parse(r.stdout) as { traceHash: string; failure: unknown };
     expect(line.failure).toBeNull();
@@ -71,8 +84,8 @@ describe("heck-scope --trace-hash", () => {
     [["swim", "--scenario", "sweep", "--faults", "100 crash n42", "--until", "10", "--trace-hash"], /faults: "100 crash n42" names n42, but seed 1's cluster is n1, n2, /],
     [["--load", "/nonexistent/seed-1.log", "--trace-hash"], /--load: cannot read \/nonexistent\/seed-1.log: ENOENT/],
     [["--load", fileURLToPath(new URL("../package.json", import.meta.url)), "--trace-hash"], /--load: .*neither a failure report .* nor a trace/],
-  ])("refuses %j with a clear line and exit code 2", (args, message) => {
-    const r = cli(...args);
+  ])("refuses %j with a clear line and exit code 2", async (args, message) => {
+    const r = await cli(...args);
     expect(r.status).toBe(2);
     expect(r.stdout).toBe("");
     expect(r.stderr).toMatch(message);
