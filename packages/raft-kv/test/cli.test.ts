@@ -122,9 +122,15 @@ describeWithLab("heck-raft cluster up --netns --json", () => {
 describe("heck-raft bad arguments", () => {
   it("names the bad flag and exits 2", async () => {
     const run = (...args: string[]) => exec(process.execPath, [CLI_BIN, ...args]).then(() => "exit 0", (e: { stderr: string; code: number }) => `exit ${e.code}: ${e.stderr}`);
-    expect(await run("server", "--id", "n1", "--peers", "n1=nowhere", "--data-dir", "/tmp/x")).toMatch(/exit 2: .*--peers: "n1=nowhere" is not id=host:port/);
-    expect(await run("cluster", "up", "--nodes", "0")).toMatch(/exit 2: .*--nodes must be between 1 and 9/);
-    expect(await run("server", "--id", "n1", "--peers", "n1=127.0.0.1:15429", "--data-dir", "/tmp/x", "--election-tick", "2", "--heartbeat-tick", "2")).toMatch(/exit 2: .*--heartbeat-tick must be smaller/);
+    // Three refusals that share nothing, started at once: each is a process start.
+    const [peers, nodes, ticks] = await Promise.all([
+      run("server", "--id", "n1", "--peers", "n1=nowhere", "--data-dir", "/tmp/x"),
+      run("cluster", "up", "--nodes", "0"),
+      run("server", "--id", "n1", "--peers", "n1=127.0.0.1:15429", "--data-dir", "/tmp/x", "--election-tick", "2", "--heartbeat-tick", "2"),
+    ]);
+    expect(peers).toMatch(/exit 2: .*--peers: "n1=nowhere" is not id=host:port/);
+    expect(nodes).toMatch(/exit 2: .*--nodes must be between 1 and 9/);
+    expect(ticks).toMatch(/exit 2: .*--heartbeat-tick must be smaller/);
   }, 30_000);
 });
 
