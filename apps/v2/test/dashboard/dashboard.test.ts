@@ -32,17 +32,24 @@ let shots: string;
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error("chromium is not installed: run scripts/ensure-system-deps.sh test");
-  cluster = await clusterUp({
-    nodes: 3, origins: 12, store: "crdt", basePort: 19300, intervalMs: 300, host: "127.0.0.1", replicas: 1, swimPreset: "local",
-    agentArgs: ["--rise", "1", "--fall", "2", "--timeout-ms", "250"],
-  });
   profile = mkdtempSync(join(tmpdir(), "heck-v2-chromium-"));
   shots = mkdtempSync(join(tmpdir(), "heck-v2-shots-"));
-  context = await chromium.launchPersistentContext(profile, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-  });
+  // The cluster and the browser start at the same time: neither needs the other to start. Whichever
+  // started is kept, so afterAll stops it even when the other failed.
+  const [started, launched] = await Promise.allSettled([
+    clusterUp({
+      nodes: 3, origins: 12, store: "crdt", basePort: 19300, intervalMs: 300, host: "127.0.0.1", replicas: 1, swimPreset: "local",
+      agentArgs: ["--rise", "1", "--fall", "2", "--timeout-ms", "250"],
+    }),
+    chromium.launchPersistentContext(profile, {
+      executablePath: CHROMIUM,
+      headless: true,
+      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    }),
+  ]);
+  if (started.status === "fulfilled") cluster = started.value;
+  if (launched.status === "fulfilled") context = launched.value;
+  for (const r of [started, launched]) if (r.status === "rejected") throw r.reason;
 }, 90_000);
 
 afterAll(async () => {
@@ -146,7 +153,8 @@ async function pageWith(answer: unknown): Promise<Page> {
   return page;
 }
 
-describe("dashboard (real Chromium, crafted views): what each part means", () => {
+// Each case is a page of its own with its own crafted answer: they run concurrently.
+describe.concurrent("dashboard (real Chromium, crafted views): what each part means", () => {
   it("the badge counts members that are seen differently, not only origins", { timeout: 60_000 }, async () => {
     // n1 holds n3 suspect, n2 holds it dead, n3 sees itself alive; every view has the same origin status.
     const origin = (here: number): [string, string, string, number, string, number] => ["o1", "h", "n2", 100, "n2", here];
