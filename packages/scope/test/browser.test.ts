@@ -206,7 +206,8 @@ describe("the learner's scenarios, ownership", () => {
   }, 120_000);
 });
 
-describe("bad input", () => {
+// Each case opens a page of its own in the one browser: they run concurrently.
+describe.concurrent("bad input", () => {
   it.each([
     ["stage=paxos&seed=1", /unknown stage "paxos"/],
     ["stage=raft&seed=banana", /seed must be a whole number/],
