@@ -16,7 +16,7 @@ export type * from "./core/types.ts";
 // Type-only: the promise-returning transport contract lives with the edges (src/io/transport.ts).
 export type { StreamTransport, Transport } from "./io/transport.ts";
 export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/ready.ts";
-export { SimDisk, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
+export { SimDisk, tearBytes, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
 export { utf8Length } from "./core/utf8.ts";
 export { ManualClock } from "./core/manual-clock.ts";

@@ -10,7 +10,7 @@
  *
  * ```ts
  * core.receive(from, message, "packet", nowMs);   // or tick, or a client call
- * if (core.hasReady()) {
+ * while (core.hasReady()) {                        // advance() may make more work
  *   const rd = core.ready();
  *   persist(rd.snapshot, rd.records, rd.mustSync); // 1. first, fsync if mustSync
  *   for (const m of rd.messages) send(m);          // 2. only then send

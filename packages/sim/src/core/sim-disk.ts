@@ -160,3 +160,11 @@ export class SimDisk<R, S> {
 export function tearText(record: string, prng: Prng): string {
   return record.length <= 1 ? "" : record.slice(0, prng.nextInt(0, record.length - 1));
 }
+
+/**
+ * A `tear` for binary records (a WAL's framed records): a strict prefix, at
+ * least one byte short, as a crash mid-write leaves a record without its end.
+ */
+export function tearBytes(record: Uint8Array, prng: Prng): Uint8Array {
+  return record.length <= 1 ? new Uint8Array(0) : record.slice(0, prng.nextInt(0, record.length - 1));
+}

@@ -16,11 +16,12 @@
  *   each node (handed to the factory), `net` for the network (latency and
  *   packet faults), `faults` for the fault schedule, `workload` for clients.
  *   Adding a node, a fault or a client request changes no other stream.
- * - **After every step** the runner drains the stepped node's Ready as a real
- *   driver does: the snapshot and records onto the node's simulated disk
- *   ({@link SimDisk}; synced when `mustSync`), then the messages into the
- *   network (through `codec.encode` / `codec.decode` when a codec is given,
- *   so serialisation bugs surface and bytes are counted), then `advance()`.
+ * - **After every step** the runner drains the stepped node's Readies, until
+ *   it has none, as a real driver does: the snapshot and records onto the
+ *   node's simulated disk ({@link SimDisk}; synced when `mustSync`), then the
+ *   messages into the network (through `codec.encode` / `codec.decode` when
+ *   a codec is given, so serialisation bugs surface and bytes are counted),
+ *   then `advance()`.
  *   With `disk.syncLatency`, a sync takes simulated time, as an fsync on the
  *   thread pool does: the messages of a batch that must be synced wait for
  *   it, later batches' messages wait behind them in order, and later
@@ -123,6 +124,9 @@ export interface Departure<M, R, S, N> {
   /** What is durable on the sender's disk now (valid only during the call). */
   durable: DiskImage<R, S>;
 }
+
+/** A node whose `advance()` keeps making work would stall the run: one step drains at most this many Readies. */
+const MAX_READIES_PER_STEP = 1000;
 
 /** The invariant name a failed {@link SimulationConfig.beforeSend} check is reported under. */
 export const PERSIST_BEFORE_SEND = "persist before send";
@@ -662,13 +666,26 @@ export class Simulation<M, R = never, S = never, N extends SimProcess<M, R, S> =
   }
 
   /**
-   * Does what the node's Ready asks, in the contract's order: persist onto
-   * its disk (and sync), then send, then advance. A real driver does the
+   * Carries out the node's Readies until it has none left, as a real
+   * driver's loop does: a core whose `advance()` produces more work (Raft
+   * applies committed entries there, and what they answer goes out in the
+   * next Ready) finishes it in the same step. Cores that hand out all their
+   * work in one Ready take one turn.
+   */
+  private drainNode(i: number, node: N): void {
+    for (let turn = 0; node.hasReady(); turn++) {
+      if (turn === MAX_READIES_PER_STEP) throw new Error(`node ${node.id} still has a Ready after ${MAX_READIES_PER_STEP} in one step; its advance() keeps making work`);
+      this.drainReady(i, node);
+    }
+  }
+
+  /**
+   * Does what one Ready asks, in the contract's order: persist onto the
+   * node's disk (and sync), then send, then advance. A real driver does the
    * same, which is what lets a crash here replay what a real node wrote.
    * With a sync latency, messages that must wait for the sync are held.
    */
-  private drainNode(i: number, node: N): void {
-    if (!node.hasReady()) return;
+  private drainReady(i: number, node: N): void {
     const rd = node.ready();
     const net = this.network;
     if (rd.trace !== undefined && this.tracing) for (const e of rd.trace) this.record({ t: net.nowMs(), node: node.id, event: e.event, msg: e.msg });

@@ -84,6 +84,12 @@ export class TaggingNode implements SimProcess<TaggedMessage, number> {
   private records: number[] = [];
   /** With `unsafe`: the records of the previous Ready, persisted with the next one. */
   private late: number[] = [];
+  /**
+   * True between advance() and the runner's next hasReady(): the runner
+   * drains Readies until there are none, so late records wait for the next
+   * drain (the next step) rather than go out in this one.
+   */
+  private justAdvanced = false;
 
   constructor(
     readonly id: NodeId,
@@ -124,7 +130,9 @@ export class TaggingNode implements SimProcess<TaggedMessage, number> {
   }
 
   hasReady(): boolean {
-    return this.outbox.length > 0 || this.records.length > 0 || this.late.length > 0;
+    const lateDue = this.late.length > 0 && !this.justAdvanced;
+    this.justAdvanced = false;
+    return this.outbox.length > 0 || this.records.length > 0 || lateDue;
   }
 
   ready(): SimReady<TaggedMessage, number> {
@@ -139,7 +147,9 @@ export class TaggingNode implements SimProcess<TaggedMessage, number> {
     return { snapshot: null, records, mustSync: records.length > 0, messages };
   }
 
-  advance(): void {}
+  advance(): void {
+    this.justAdvanced = true;
+  }
 
   nextDeadlineMs(): number {
     return this.next;
