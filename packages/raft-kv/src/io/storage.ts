@@ -5,7 +5,8 @@
  */
 import path from "node:path";
 import fs from "node:fs";
-import type { HardState, PersistedState, Ready, Snapshot } from "../core/raft/index.ts";
+import type { PersistedState, Ready, Snapshot } from "../core/raft/index.ts";
+import { restartState } from "../core/raft/storage-format.ts";
 import { SnapshotStore } from "./snapshot-file.ts";
 import { Wal, type WalOptions } from "./wal.ts";
 import { ServerError } from "../core/replica/errors.ts";
@@ -62,12 +63,7 @@ export class DiskStorage {
     const { wal, state } = Wal.open(path.join(dataDir, "wal"), options);
     const storage = new DiskStorage(dataDir, wal, snaps);
     storage.newestMarkerIndex = state.snapshot?.index ?? 0;
-    const fresh = state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null;
-    if (fresh) return { storage, persisted: null, tornBytes: state.tornBytes };
-    let snapshot: Snapshot | null = null;
-    if (state.snapshot) snapshot = snaps.load(state.snapshot.index, state.snapshot.term);
-    const hardState: HardState = snapshot && state.hardState.commit < snapshot.metadata.index ? { ...state.hardState, commit: snapshot.metadata.index } : state.hardState;
-    return { storage, persisted: { hardState, snapshot, entries: state.entries }, tornBytes: state.tornBytes };
+    return { storage, persisted: restartState(state, (index, term) => snaps.load(index, term)), tornBytes: state.tornBytes };
   }
 
   /**

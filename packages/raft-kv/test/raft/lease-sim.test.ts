@@ -23,7 +23,7 @@ import { Simulation, runSeeded, type NodeFactoryArgs, type NodeId, type Prng } f
 import { seedsFromEnv } from "@heck/sim/testing";
 import type { Entry } from "../../src/core/raft/index.ts";
 import type { Envelope, LeaseExpiry } from "../../src/core/replica/index.ts";
-import { PerRunRecorder, RaftSimNode, SafetyRecorder, converged, describeCluster, leaderOf, raftCodec, raftInvariants, type Disk, type RaftSim } from "./support/raft-sim.ts";
+import { PerRunRecorder, RaftSimNode, SafetyRecorder, converged, describeCluster, leaderOf, raftCodec, raftInvariants, type RaftSim, type SnapshotImage, type WalRecord } from "./support/raft-sim.ts";
 import { startLockClients, type LockStats } from "./support/lock-clients.ts";
 
 const SAFETY_MS = 6000;
@@ -89,10 +89,10 @@ function runLeaseSeed(seed: number, leaseExpiry: LeaseExpiry = LEASE_EXPIRY): Lo
   let stats: LockStats | null = null;
   let lockSafety: () => string | undefined = () => undefined;
   let idle: () => boolean = () => true;
-  runSeeded<Envelope, never, Disk, RaftSimNode>({
+  runSeeded<Envelope, WalRecord, SnapshotImage, RaftSimNode>({
     seed,
     nodeIds: (prng) => (prng.chance(0.5) ? ["n1", "n2", "n3"] : ["n1", "n2", "n3", "n4", "n5"]),
-    factory: (args: NodeFactoryArgs<never, Disk>) => {
+    factory: (args: NodeFactoryArgs<WalRecord, SnapshotImage>) => {
       // A new run of the seed (runSeeded reruns it to shrink a failure): fresh records.
       if (args.id === "n1" && args.nowMs === 0 && args.disk === undefined) {
         recorder = new LeaseRecorder();
@@ -168,7 +168,7 @@ describe("when a lease expires", () => {
   /** Three members on a quiet network; `n1` is made leader. */
   function cluster(): { sim: RaftSim; recorder: LeaseRecorder } {
     const recorder = new LeaseRecorder();
-    const sim: RaftSim = new Simulation<Envelope, never, Disk, RaftSimNode>({ seed: 42, nodeIds: ["n1", "n2", "n3"], factory: (args) => new RaftSimNode(args, { founders: args.peers, recorder }), codec: raftCodec, tickIntervalMs: 10 });
+    const sim: RaftSim = new Simulation<Envelope, WalRecord, SnapshotImage, RaftSimNode>({ seed: 42, nodeIds: ["n1", "n2", "n3"], factory: (args) => new RaftSimNode(args, { founders: args.peers, recorder }), codec: raftCodec, tickIntervalMs: 10 });
     sim.tryNode("n1")!.campaign();
     expect(sim.runUntil((s) => leaderOf(s)?.id === "n1", 2000)).toBe(true);
     return { sim, recorder };

@@ -22,7 +22,8 @@ import {
   raftFactory,
   raftInvariants,
   toKvOperations,
-  type Disk,
+  type SnapshotImage,
+  type WalRecord,
   type HistoryOp,
   type RaftSim,
 } from "./support/raft-sim.ts";
@@ -36,7 +37,7 @@ interface SimOptions {
 
 function makeSim(seed: number, nodeIds: NodeId[], o: SimOptions = {}): RaftSim {
   const recorder = new SafetyRecorder();
-  return new Simulation<Envelope, never, Disk, RaftSimNode>({
+  return new Simulation<Envelope, WalRecord, SnapshotImage, RaftSimNode>({
     seed,
     nodeIds,
     factory: raftFactory({ founders: o.founders ?? nodeIds, ...(o.raft ? { raft: o.raft } : {}), compactEvery: o.compactEvery ?? 0, recorder }),

@@ -12,15 +12,22 @@
  * every fourth seed changes membership one server at a time under faults,
  * and seeds 2-3, 6-7, ... tell followers of new commits lazily (with the
  * next append or heartbeat, or at the next tick), as the server does.
+ * Each node persists its Readies as WAL records on the runner's simulated
+ * disk and a restart replays them (src/core/replica/replica-node.ts); every
+ * message is checked as it leaves for promises its disk does not hold yet
+ * (support/persist-check.ts).
  * Election Safety, Log Matching, Leader Completeness and State Machine
  * Safety are checked after every step; after
  * the faults heal the cluster must converge (one leader, every member applied
  * the same log) with identical key-value state on every replica, and the
- * clients' history must be linearizable (checkKvHistory from @heck/sim).
+ * clients' history must be linearizable (checkKvHistory from @heck/sim)
+ * and every write a client was told succeeded must still be in the log.
+ * {@link SweepOptions} adds power-loss disks and leader crashes
+ * (persist-before-send.test.ts) or swaps in a wrong driver.
  *
  * `HECK_SWEEP=1` doubles the fault phase (8 s of simulated time).
  */
-import { checkKvHistory, runSeeded, type NodeId, type Prng } from "@heck/sim";
+import { checkKvHistory, runSeeded, tearBytes, type NodeFactoryArgs, type NodeId, type Prng, type SimulationDiskOptions, type SimulationStats } from "@heck/sim";
 import type { ProposalPosition, RaftResult } from "../../src/core/raft/types.ts";
 import type { Envelope } from "../../src/core/replica/index.ts";
 import {
@@ -28,15 +35,19 @@ import {
   converged,
   describeCluster,
   leaderOf,
+  lostAcknowledgedWrite,
   raftCodec,
   raftInvariants,
   startClients,
   toKvOperations,
-  type Disk,
+  type SnapshotImage,
+  type WalRecord,
   type HistoryOp,
   type RaftSim,
   type RaftSimNode,
+  type RaftSimOptions,
 } from "./support/raft-sim.ts";
+import { raftPromisesPersisted } from "./support/persist-check.ts";
 
 const LONG = process.env.HECK_SWEEP === "1";
 /** Simulated ms of faults before the heal. */
@@ -53,9 +64,9 @@ function clusterIds(prng: Prng, membership: boolean): NodeId[] {
  * learner, remove a member), refused changes are simply dropped, while the
  * random faults go on.
  */
-function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number; changed: boolean }): void {
+function churnMembership(sim: RaftSim, prng: Prng, accepted: { count: number; changed: boolean }, untilMs: number): void {
   let t = prng.nextInt(300, 700);
-  while (t < SAFETY_MS) {
+  while (t < untilMs) {
     sim.schedule(t, (s) => {
       const l = leaderOf(s);
       if (!l) return;
@@ -91,16 +102,37 @@ function sameState(sim: RaftSim): string | null {
  * whoever leads at that moment (the fault that makes deposed leaders serve
  * stale reads if the read path is wrong), then heal.
  */
-function isolateLeaders(sim: RaftSim, prng: Prng): void {
+function isolateLeaders(sim: RaftSim, prng: Prng, untilMs: number): void {
   let t = prng.nextInt(200, 600);
-  while (t < SAFETY_MS) {
+  while (t < untilMs) {
     const cutFor = prng.nextInt(150, 500);
     sim.schedule(t, (s) => {
       const l = leaderOf(s);
       if (l) s.isolate(l.id);
     });
-    sim.schedule(Math.min(t + cutFor, SAFETY_MS), (s) => s.heal());
+    sim.schedule(Math.min(t + cutFor, untilMs), (s) => s.heal());
     t += cutFor + prng.nextInt(100, 600);
+  }
+}
+
+/**
+ * Power loss where it hurts: now and then crash whoever leads at that
+ * moment (it writes an entry for every client write, so its disk usually
+ * has records written and not yet synced), and restart it a little later.
+ */
+function crashLeaders(sim: RaftSim, prng: Prng, untilMs: number): void {
+  let t = prng.nextInt(200, 500);
+  while (t < untilMs) {
+    const downFor = prng.nextInt(20, 200);
+    let crashed: string | undefined;
+    sim.schedule(t, (s) => {
+      crashed = leaderOf(s)?.id;
+      if (crashed !== undefined) s.crash(crashed);
+    });
+    sim.schedule(Math.min(t + downFor, untilMs), (s) => {
+      if (crashed !== undefined) s.restart(crashed);
+    });
+    t += downFor + prng.nextInt(200, 500);
   }
 }
 
@@ -115,10 +147,39 @@ export interface SweepRun {
   membershipChanged: boolean;
   /** The leader's configuration at convergence. */
   finalConf: { voters: readonly string[]; learners: readonly string[] } | null;
+  /** Client writes answered "ok" (each checked to survive). */
+  acknowledged: number;
+  stats: SimulationStats;
 }
 
-/** Runs one seed; throws a SimulationFailure naming HECK_SEED on any violation. */
-export function runSeed(seed: number): SweepRun {
+/**
+ * A disk whose fsyncs take 1-20 ms (so crashes find records written and
+ * not yet synced) and whose crashes are power losses that often lose that
+ * unsynced tail and leave its first record torn, for recovery to cut off.
+ */
+export const POWER_LOSS: SimulationDiskOptions<WalRecord> = { syncLatency: { minMs: 1, maxMs: 20 }, faults: { lostUnsyncedRate: 0.7, tornRecordRate: 0.7 }, tear: tearBytes };
+
+/** What a test may change about a seed's run. */
+export interface SweepOptions {
+  /** The disks' sync latency and crash faults; default instant syncs, crashes as kill -9 (nothing written is lost). */
+  disk?: SimulationDiskOptions<WalRecord>;
+  /** Builds each node: a test swaps in a deliberately wrong driver. Default {@link RaftSimNode}. */
+  node?: (args: NodeFactoryArgs<WalRecord, SnapshotImage>, opts: RaftSimOptions) => RaftSimNode;
+  /** Also crash whoever leads every few hundred ms (with `disk` faults, a power loss mid-write). Default false. */
+  crashLeaders?: boolean;
+  /** Simulated ms of faults before the heal; default {@link SAFETY_MS}. */
+  safetyMs?: number;
+  /** Re-runs spent shrinking a failing schedule; default 16 (64 with HECK_SWEEP=1). */
+  maxShrinkRuns?: number;
+}
+
+/**
+ * Runs one seed; throws a SimulationFailure naming HECK_SEED on any
+ * violation, a message that leaves before what it promises is durable
+ * (support/persist-check.ts) included.
+ */
+export function runSeed(seed: number, options: SweepOptions = {}): SweepRun {
+  const safetyMs = options.safetyMs ?? SAFETY_MS;
   const holder = new PerRunRecorder();
   const compactEvery = seed % 3 === 0 ? 15 : 0;
   // Every fourth seed starts 3 founders among 5 nodes and changes membership under faults.
@@ -131,26 +192,30 @@ export function runSeed(seed: number): SweepRun {
   let nodes = 0;
   const accepted = { count: 0, changed: false };
   let finalConf: SweepRun["finalConf"] = null;
-  runSeeded<Envelope, never, Disk, RaftSimNode>({
+  let acknowledged = 0;
+  const result = runSeeded<Envelope, WalRecord, SnapshotImage, RaftSimNode>({
     seed,
     nodeIds: (prng) => {
       const ids = clusterIds(prng, membership);
       nodes = ids.length;
       return ids;
     },
-    factory: (args) => holder.factory("n1", { founders: membership ? args.peers.slice(0, 3) : args.peers, compactEvery, raft: { readOnlyOption, commitBroadcast } })(args),
+    factory: (args) => holder.factory("n1", { founders: membership ? args.peers.slice(0, 3) : args.peers, compactEvery, raft: { readOnlyOption, commitBroadcast } }, options.node)(args),
     codec: raftCodec,
     network: { maxPacketBytes: 1 << 24 },
     tickIntervalMs: 10,
+    ...(options.disk ? { disk: options.disk } : {}),
+    beforeSend: raftPromisesPersisted<RaftSimNode>(),
     invariants: raftInvariants(holder),
     workload: (sim, prng) => {
-      history = startClients(sim, prng.fork("clients"), { clients: 8, keys: ["a", "b"], untilMs: SAFETY_MS, timeoutMs: 300, thinkMs: 2 });
-      isolateLeaders(sim, prng.fork("nemesis"));
+      history = startClients(sim, prng.fork("clients"), { clients: 8, keys: ["a", "b"], untilMs: safetyMs, timeoutMs: 300, thinkMs: 2 });
+      isolateLeaders(sim, prng.fork("nemesis"), safetyMs);
+      if (options.crashLeaders) crashLeaders(sim, prng.fork("crashes"), safetyMs);
       accepted.count = 0;
       accepted.changed = false;
-      if (membership) churnMembership(sim, prng.fork("membership"), accepted);
+      if (membership) churnMembership(sim, prng.fork("membership"), accepted, safetyMs);
     },
-    safetyPhaseMs: SAFETY_MS,
+    safetyPhaseMs: safetyMs,
     faultOptions: { meanGapMs: 250 },
     converged: (sim) => {
       // Members are whoever the leader's configuration names (removed nodes are out for good).
@@ -160,15 +225,19 @@ export function runSeed(seed: number): SweepRun {
       // Every client history must be linearizable (ops still running count as unknown outcomes).
       const verdict = checkKvHistory(toKvOperations(history));
       if (verdict.linearizable === false) throw new Error(`client history not linearizable:\n${verdict.report}`);
+      // And no write a client was told succeeded is gone, whatever the crashes and power losses took.
+      const lost = lostAcknowledgedWrite(sim, holder.current);
+      if (lost !== null) throw new Error(`an acknowledged write was lost: ${lost}`);
+      acknowledged = holder.current.acknowledged.length;
       finalConf = leaderOf(sim)!.raft.status().confState;
       if (finalConf.learners.length > 0 || finalConf.voters.join(",") !== "n1,n2,n3") accepted.changed = true;
       return true;
     },
     livenessBudgetMs: 6000,
     describeState: describeCluster,
-    maxShrinkRuns: LONG ? 64 : 16,
+    maxShrinkRuns: options.maxShrinkRuns ?? (LONG ? 64 : 16),
   });
-  return { history, nodes, compactEvery, confChanges: accepted.count, membershipChanged: accepted.changed, finalConf };
+  return { history, nodes, compactEvery, confChanges: accepted.count, membershipChanged: accepted.changed, finalConf, acknowledged, stats: result.stats };
 }
 
 export default runSeed;

@@ -21,7 +21,7 @@
  * go on ({@link WalCorruptionError}), because silently continuing could
  * forget committed entries.
  */
-import type { ConfState, Entry, HardState, Snapshot } from "./types.ts";
+import type { ConfState, Entry, HardState, PersistedState, Snapshot } from "./types.ts";
 import { Reader, Writer } from "../kv/wire.ts";
 
 /** A CRC-32 (IEEE 802.3) of some bytes; injected so a server can use a native one. */
@@ -350,6 +350,19 @@ export class WalReplay {
     }
     return { hardState: this.hardState, snapshot: snap, entries, tornBytes: this.tornBytes };
   }
+}
+
+/**
+ * What a node restarts from, given what replay read and a way to load the
+ * snapshot its newest marker names: null when nothing durable was found (a
+ * fresh data dir: bootstrap or join). A snapshot holds only committed
+ * state, so the commit index is at least the snapshot's.
+ */
+export function restartState(state: WalState, loadSnapshot: (index: number, term: number) => Snapshot): PersistedState | null {
+  if (state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null) return null;
+  const snapshot = state.snapshot ? loadSnapshot(state.snapshot.index, state.snapshot.term) : null;
+  const hardState: HardState = snapshot && state.hardState.commit < snapshot.metadata.index ? { ...state.hardState, commit: snapshot.metadata.index } : state.hardState;
+  return { hardState, snapshot, entries: state.entries };
 }
 
 // ---------------------------------------------------------------------------

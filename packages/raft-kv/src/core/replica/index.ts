@@ -8,6 +8,7 @@ export { Proposals, type ProposalOutcome, type ConfChangeOutcome } from "./propo
 export { ReadBarrier } from "./read-barrier.ts";
 export { WatchHub, type WatchOptions, type WatchHandle, type WatchListener, type WatchStart } from "./watch-hub.ts";
 export { MemoryStorage, processReadies, type PersistentPart } from "./memory-storage.ts";
+export { ReplicaNode, recoverStorage, type ReplicaNodeOptions, type ReplicaNodeReady, type SnapshotImage, type StorageImage, type ChannelOf } from "./replica-node.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./envelope.ts";
 export { LeaseKeeper, type LeaseKeeperHost, type LeaseExpiry } from "./leases.ts";
 export { ServerError, httpStatusOf, raftErrorToServer, kvErrorToServer, type ServerErrorCode } from "./errors.ts";

@@ -1,9 +1,10 @@
 /**
  * Stable storage kept in memory: exactly what each Ready told the node to
  * persist (Raft Figure 2's currentTerm, votedFor and log[], plus the
- * snapshot that replaced the log's prefix). Simulations keep one per node and
- * restart a crashed node from it; the real server keeps the same state in its
- * write-ahead log instead (`src/io/storage.ts`).
+ * snapshot that replaced the log's prefix). In-memory harnesses (the replica
+ * tests, the ladder) keep one per node; `ReplicaNode` keeps one beside
+ * the WAL records it hands out, and the real server keeps the same state in
+ * its write-ahead log (`src/io/storage.ts`).
  */
 import type { Entry, HardState, Message, PersistedState, Ready, Snapshot } from "../raft/index.ts";
 import type { Replica } from "./replica.ts";

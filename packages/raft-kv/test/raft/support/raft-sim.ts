@@ -1,28 +1,26 @@
 /**
  * Raft replicas as @heck/sim SimProcesses, with everything a simulation test
- * needs around them: the package's own replica (`src/core/replica`: Raft
- * core, key-value state machine, request waiters, read barrier) persisting
- * each Ready to a {@link MemoryStorage} that survives a crash, snapshots
- * every N applied entries, clients that record a history of register
- * operations (put, compare-and-set, linearizable get), and the Raft safety
- * properties (Figure 3) checked as the run goes.
+ * needs around them: the package's own replica behind the shared Ready
+ * contract (`src/core/replica/replica-node.ts`: its Readies ask to persist
+ * the write-ahead log's own records and snapshot files, onto the runner's
+ * simulated disk, and a restart recovers through the WAL's replay),
+ * snapshots every N applied entries, clients that record a history of
+ * register operations (put, compare-and-set, linearizable get), and the
+ * Raft safety properties (Figure 3) checked as the run goes.
  */
-import { NONE, type Channel, type KvOperation, type MessageCodec, type NodeFactoryArgs, type NodeId, type Outbound, type Prng, type SimProcess, type SimReady, type Simulation } from "@heck/sim";
-import type { Entry, Message, PersistedState, RaftConfig } from "../../../src/core/raft/types.ts";
+import type { Channel, DiskImage, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Prng, SimProcess, Simulation } from "@heck/sim";
+import type { Entry, RaftConfig } from "../../../src/core/raft/types.ts";
 import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../../../src/core/kv/index.ts";
-import { MemoryStorage, Replica, decodeEnvelope, encodeEnvelope, processReadies, type Envelope, type LeaseExpiry, type PersistentPart } from "../../../src/core/replica/index.ts";
+import { ReplicaNode, decodeEnvelope, encodeEnvelope, recoverStorage, type Envelope, type LeaseExpiry, type ReplicaNodeReady, type SnapshotImage } from "../../../src/core/replica/index.ts";
 import type { RaftNode } from "../../../src/core/raft/raft-node.ts";
 
-/**
- * What a simulated node keeps across a crash: exactly what a Ready told it
- * to persist. It goes to the runner's simulated disk as one snapshot per
- * Ready that changed it (the storage itself, not a copy), not yet as a WAL
- * of hard-state and entry records.
- */
-export type Disk = PersistedState;
+export type { SnapshotImage } from "../../../src/core/replica/index.ts";
 
-/** The disk of a node that crashed before its first Ready: it restarts from nothing, it does not bootstrap again. */
-const EMPTY_DISK: Disk = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+/** One write-ahead log record, as the server writes it to its WAL file and the simulation to its simulated disk. */
+export type WalRecord = Uint8Array;
+
+/** What a simulated node's disk holds: its last snapshot image and the WAL records written after it. */
+export type Disk = DiskImage<WalRecord, SnapshotImage>;
 
 /** The peer wire codec, so every simulated message also round-trips through encode/decode. */
 export const raftCodec: MessageCodec<Envelope> = {
@@ -79,6 +77,8 @@ export class SafetyRecorder {
   readonly leaders = new Map<number, NodeId>();
   /** Highest applied index across nodes (for workload progress checks). */
   maxApplied = 0;
+  /** Client writes answered "ok", with the log position of the entry that carried each. */
+  readonly acknowledged: { node: NodeId; index: number; term: number }[] = [];
 
   fail(msg: string): void {
     if (this.violation === null) this.violation = msg;
@@ -140,76 +140,54 @@ type ReadCallback = (value: string | null) => void;
 /** The simulation's tick: the runner ticks every node every 10 ms (tickIntervalMs), one Raft tick each. */
 const TICK_MS = 10;
 
-/** Persists each Ready to memory and reports every entry and commit it makes durable to the recorder. */
-class RecordedStorage extends MemoryStorage {
-  constructor(
-    private readonly id: NodeId,
-    private readonly recorder: SafetyRecorder,
-    from: PersistedState | undefined,
-  ) {
-    super(from);
-  }
-
-  override save(rd: PersistentPart): void {
-    super.save(rd);
-    for (const e of rd.records) this.recorder.onPersist(this.id, e, this.termAt(e.index - 1));
-    if (rd.hardState) {
-      for (let i = this.recorder.committedTerm.length; i <= rd.hardState.commit; i++) {
-        const t = this.termAt(i);
-        if (t === undefined) break;
-        this.recorder.onCommit(this.id, i, t, rd.hardState.term);
-      }
-    }
-  }
-}
-
-/** A replica driven like a real server: persist, send, apply, advance. */
-export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
-  readonly id: NodeId;
-  readonly replica: Replica;
-  private readonly storage: RecordedStorage;
-  private outbox: Outbound<Envelope>[] = [];
-  private events: { event: string; msg?: unknown }[] = [];
-  /** The storage's change count when it last went to the runner's disk. */
-  private handedOut = 0;
-  private readonly opts: RaftSimOptions;
+/**
+ * A replica driven like a real server (persist, send, apply, advance) by
+ * the simulation runner, with what the tests observe: every entry and commit
+ * it persists goes to the recorder, the messages it receives are counted,
+ * and its role changes go to the trace.
+ */
+export class RaftSimNode extends ReplicaNode implements SimProcess<Envelope, WalRecord, SnapshotImage> {
+  private readonly recorder: SafetyRecorder;
   /** Messages received by type, and the distinct back-tracking hints received (one per probe round trip). */
   readonly received = new Map<string, number>();
   readonly rejectionHints = new Set<string>();
-  /** Simulated time of the last step. */
-  now = 0;
+  /** Writes whose answer went out while their entry was being applied: the `applied` hook that follows names the entry. */
+  private readonly answered = new Set<string>();
 
-  constructor(args: NodeFactoryArgs<never, Disk>, opts: RaftSimOptions) {
-    this.id = args.id;
-    this.opts = opts;
-    this.now = args.nowMs;
+  constructor(args: NodeFactoryArgs<WalRecord, SnapshotImage>, opts: RaftSimOptions) {
     const { commitBroadcast, ...raft } = opts.raft ?? {};
-    const p = args.disk === undefined ? undefined : (args.disk.snapshot ?? EMPTY_DISK);
-    this.storage = new RecordedStorage(args.id, opts.recorder, p);
-    this.replica = new Replica({
-      raft: { id: args.id, prng: args.prng, ...raft },
-      start: p !== undefined ? { persisted: this.storage.persisted() } : opts.founders.includes(args.id) ? { bootstrap: opts.founders } : { join: true },
-      kvConfig: DEFAULT_KV_STORE_CONFIG,
-      // Each (re)start draws its own stream, so request ids never repeat an earlier run's.
-      incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
-      timing: {
-        tickMs: TICK_MS,
-        // The first runner tick after this start is a Raft tick, and so is every one after it.
-        firstTickMs: args.nowMs,
-        // The clients give up on their own; the replica keeps waiting.
-        requestTimeoutMs: Infinity,
-        readRetryMs: Infinity,
-        commitBroadcastDelayMs: commitBroadcast === "lazy" ? TICK_MS : -1,
-        ...(opts.leaseExpiry ? { leaseExpiry: opts.leaseExpiry } : {}),
+    // A restart reads the disk back as the server reads its data dir: nothing durable on it means a fresh start.
+    const persisted = args.disk === undefined ? null : recoverStorage(args.disk);
+    const id = args.id;
+    super(
+      {
+        raft: { id, prng: args.prng, ...raft },
+        start: persisted !== null ? { persisted } : opts.founders.includes(id) ? { bootstrap: opts.founders } : { join: true },
+        kvConfig: DEFAULT_KV_STORE_CONFIG,
+        // Each (re)start draws its own stream, so request ids never repeat an earlier run's.
+        incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
+        timing: {
+          tickMs: TICK_MS,
+          // The first runner tick after this start is a Raft tick, and so is every one after it.
+          firstTickMs: args.nowMs,
+          // The clients give up on their own; the replica keeps waiting.
+          requestTimeoutMs: Infinity,
+          readRetryMs: Infinity,
+          commitBroadcastDelayMs: commitBroadcast === "lazy" ? TICK_MS : -1,
+          ...(opts.leaseExpiry ? { leaseExpiry: opts.leaseExpiry } : {}),
+        },
+        snapshotEntries: opts.compactEvery ?? 0,
+        nowMs: args.nowMs,
+        hooks: {
+          applied: (e, command) => {
+            opts.recorder.onApply(id, e);
+            if (command !== undefined && this.answered.delete(command.requestId)) opts.recorder.acknowledged.push({ node: id, index: e.index, term: e.term });
+          },
+        },
       },
-      snapshotEntries: opts.compactEvery ?? 0,
-      nowMs: args.nowMs,
-      hooks: {
-        send: (to, envelope) => this.outbox.push({ to, message: envelope, channel: "stream" }),
-        applied: (e) => opts.recorder.onApply(this.id, e),
-      },
-    });
-    this.process();
+      (m) => opts.channel ?? (m.type === "installSnapshot" ? "stream" : "packet"),
+    );
+    this.recorder = opts.recorder;
   }
 
   /** The Raft core. */
@@ -227,14 +205,7 @@ export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
 
   // --- SimProcess -------------------------------------------------------------
 
-  tick(nowMs: number): void {
-    this.now = nowMs;
-    this.replica.tick(nowMs);
-    this.process();
-  }
-
-  receive(_from: NodeId, envelope: Envelope, _channel: Channel, nowMs: number): void {
-    this.now = nowMs;
+  override receive(from: NodeId, envelope: Envelope, channel: Channel, nowMs: number): void {
     if (envelope.kind === "raft") {
       const message = envelope.message;
       this.received.set(message.type, (this.received.get(message.type) ?? 0) + 1);
@@ -243,28 +214,30 @@ export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
         this.rejectionHints.add(`${message.from}:${message.term}:${message.rejectHint}:${message.logTerm}`);
       }
     }
-    this.replica.receive(envelope, nowMs);
-    this.process();
+    super.receive(from, envelope, channel, nowMs);
   }
 
-  hasReady(): boolean {
-    return this.outbox.length > 0 || this.events.length > 0 || this.storage.changes !== this.handedOut;
+  /** The replica's Ready (WAL records, snapshot image, envelopes), reported to the recorder, with role changes for the trace. */
+  override ready(): ReplicaNodeReady & { trace?: { event: string; msg?: unknown }[] } {
+    const rd = super.ready();
+    const core = rd.raft;
+    if (core !== null) {
+      for (const e of core.records) this.recorder.onPersist(this.id, e, this.storedTermAt(e.index - 1));
+      if (core.hardState) {
+        for (let i = this.recorder.committedTerm.length; i <= core.hardState.commit; i++) {
+          const t = this.storedTermAt(i);
+          if (t === undefined) break;
+          this.recorder.onCommit(this.id, i, t, core.hardState.term);
+        }
+      }
+    }
+    // Leadership changes, as trace events.
+    const ss = core?.softState;
+    return ss ? { ...rd, trace: [{ event: ss.role === "leader" ? "elected" : "role", msg: { term: this.raft.term, leader: ss.leader, role: ss.role } }] } : rd;
   }
-
-  /** The storage when it changed (synced), the envelopes, and the role changes for the trace. */
-  ready(): SimReady<Envelope, never, Disk> {
-    const changed = this.storage.changes !== this.handedOut;
-    this.handedOut = this.storage.changes;
-    const rd = { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages: this.outbox, trace: this.events };
-    this.outbox = [];
-    this.events = [];
-    return rd;
-  }
-
-  advance(): void {}
 
   /** Infinity: the runner ticks every node every 10 ms, and the replica's deadlines are checked then. */
-  nextDeadlineMs(): number {
+  override nextDeadlineMs(): number {
     return Infinity;
   }
 
@@ -284,17 +257,16 @@ export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
         cb("fail", false);
         return;
       }
+      this.answered.add(requestId);
       const r = outcome.result;
       cb("ok", r.ok && "response" in r && (r.response.type !== "txn" || r.response.succeeded));
     });
-    this.process();
     return true;
   }
 
   /** Starts an election now (a PreVote round first when PreVote is on), as if this node's timeout fired. */
   campaign(): void {
     this.raft.campaign();
-    this.process();
   }
 
   /** A linearizable read through the read barrier (ReadIndex); false, doing nothing, when no leader is known. */
@@ -305,7 +277,6 @@ export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
       const kv = this.replica.kv.get(utf8(key));
       cb(kv === undefined ? null : fromUtf8(kv.value));
     });
-    this.process();
     return true;
   }
 
@@ -315,37 +286,18 @@ export class RaftSimNode implements SimProcess<Envelope, never, Disk> {
     return `${this.id}: ${s.role} term=${s.term} lead=${s.leader} commit=${s.commit} applied=${s.applied} snap=${s.snapshotIndex} last=${s.lastIndex} voters=${s.confState.voters.join(",")} learners=${s.confState.learners.join(",")}`;
   }
 
-  // --- the Ready loop -------------------------------------------------------------
-
-  private process(): void {
-    processReadies(
-      this.replica,
-      this.storage,
-      (m: Message) => this.outbox.push({ to: m.to, message: { kind: "raft", message: m }, channel: this.opts.channel ?? (m.type === "installSnapshot" ? "stream" : "packet") }),
-      this.now,
-    );
-    // Leadership changes, as trace events.
-    const { role, leader } = this.replica;
-    if (role !== this.seen.role || leader !== this.seen.leader) {
-      this.seen = { role, leader };
-      this.events.push({ event: role === "leader" ? "elected" : "role", msg: { term: this.raft.term, leader, role } });
-    }
-  }
-
-  private seen: { role: string; leader: NodeId | null } = { role: "follower", leader: null };
-
   /** Term at `index` in this node's persisted log (undefined if compacted or absent). */
   termAt(index: number): number | undefined {
-    return this.storage.termAt(index);
+    return this.storedTermAt(index);
   }
 
   snapshotIndex(): number {
-    return this.storage.snapshotIndex();
+    return this.storedSnapshotIndex();
   }
 }
 
 /** A factory for Simulation / runSeeded. */
-export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<never, Disk>) => RaftSimNode {
+export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<WalRecord, SnapshotImage>) => RaftSimNode {
   return (args) => new RaftSimNode(args, opts);
 }
 
@@ -357,16 +309,20 @@ export function raftFactory(opts: RaftSimOptions): (args: NodeFactoryArgs<never,
 export class PerRunRecorder {
   current = new SafetyRecorder();
 
-  factory(firstId: NodeId, opts: Omit<RaftSimOptions, "recorder">): (args: NodeFactoryArgs<never, Disk>) => RaftSimNode {
+  factory(
+    firstId: NodeId,
+    opts: Omit<RaftSimOptions, "recorder">,
+    make: (args: NodeFactoryArgs<WalRecord, SnapshotImage>, opts: RaftSimOptions) => RaftSimNode = (a, o) => new RaftSimNode(a, o),
+  ): (args: NodeFactoryArgs<WalRecord, SnapshotImage>) => RaftSimNode {
     return (args) => {
       if (args.id === firstId && args.nowMs === 0 && args.disk === undefined) this.current = new SafetyRecorder();
-      return new RaftSimNode(args, { ...opts, recorder: this.current });
+      return make(args, { ...opts, recorder: this.current });
     };
   }
 }
 
 /** The cluster view every invariant and scenario uses. */
-export type RaftSim = Simulation<Envelope, never, Disk, RaftSimNode>;
+export type RaftSim = Simulation<Envelope, WalRecord, SnapshotImage, RaftSimNode>;
 
 /**
  * The safety invariants, checked after every simulation step:
@@ -449,6 +405,25 @@ export function converged(sim: RaftSim, members?: readonly NodeId[]): boolean {
     if (s.term !== ls.term || s.leader !== l.id || s.applied !== ls.commit || s.lastIndex !== ls.lastIndex) return false;
   }
   return true;
+}
+
+/**
+ * The first client write answered "ok" whose entry the leader no longer
+ * holds, described, or null: an acknowledged write must survive every crash
+ * and power loss (§5.4.2: a committed entry is in every later leader's log).
+ * Entries under the leader's snapshot are checked against the terms
+ * committed there.
+ */
+export function lostAcknowledgedWrite(sim: RaftSim, recorder: SafetyRecorder): string | null {
+  const l = leaderOf(sim);
+  if (!l) return null;
+  const base = l.snapshotIndex();
+  for (const a of recorder.acknowledged) {
+    const held = a.index <= base ? recorder.committedTerm[a.index] : l.termAt(a.index);
+    if (a.index <= base && held === undefined) continue;
+    if (held !== a.term) return `${a.node} acknowledged the write at index ${a.index} (term ${a.term}); leader ${l.id} holds ${held === undefined ? "nothing" : `term ${held}`} there`;
+  }
+  return null;
 }
 
 /** Every node's state, one line each, for failure reports. */
