@@ -6,7 +6,7 @@
  */
 import { seedsFromEnv } from "@heck/sim/testing";
 import { describe, expect, it } from "vitest";
-import { measureLoss, measureScale, measureSlowMember, openScale, rungOf, RUNGS, runLadder, ladderJson } from "../src/ladder/ladder.ts";
+import { measureLoss, measureScale, measureSlowMember, openScale, rungOf, RUNGS, runLadder, ladderJson, scaleFigures } from "../src/ladder/ladder.ts";
 import { runScenario } from "../src/sim/scenario.ts";
 import { runCli } from "./support/agents.ts";
 
@@ -34,6 +34,24 @@ describe("the failure-detection ladder", () => {
       // And it does detect: every member decides alone, within its timeout.
       expect(large.deadEverywhereMs).not.toBeNull();
     });
+  });
+
+  it("all-to-all's figures above the simulated size are counted, and counting gives what simulating gives", () => {
+    const rung = rungOf("all-to-all");
+    expect(rung.counted).toBeDefined();
+    const simulated = measureScale(rung, 60, 4);
+    const counted = rung.counted!.scaleTo(measureScale(rung, 20, 4), 60);
+    expect(counted.countedFrom).toBe(20);
+    expect(counted.packetsPerMemberPerPeriod).toBeCloseTo(simulated.packetsPerMemberPerPeriod, 9);
+    expect(counted.bytesPerMemberPerPeriod).toBeCloseTo(simulated.bytesPerMemberPerPeriod, 9);
+    // Detection does not depend on n: both runs detect within the same timeout (5 s of silence,
+    // checked every 100 ms, after a last heartbeat up to a period before the crash).
+    for (const f of [counted, simulated]) {
+      expect(f.deadEverywhereMs!).toBeGreaterThan(4000);
+      expect(f.deadEverywhereMs!).toBeLessThanOrEqual(5100);
+    }
+    // The ladder counts only past the limit.
+    expect(scaleFigures(rung, 12, 4)).toEqual(measureScale(rung, 12, 4));
   });
 
   it.each(seeds)("gossip heartbeats send one packet per member per period, but detection slows and packets grow with n (seed %i)", (seed) => {
