@@ -39,9 +39,10 @@ export function raftStage(context: StageContext): StageAdapter {
 
   /**
    * After every step: note elections, step-downs and commits in the trace,
-   * and check the safety properties. Cheap reads first (role and term are
-   * fields; the log's end is probed with termAt), the full status only for
-   * a node whose role or term moved, or for the leader (its commit index).
+   * and check the safety properties. Only cheap reads (role, term, commit
+   * index and the log's end are fields; a follower's log change is probed
+   * with termAt), since this runs after every one of a re-run's events and a
+   * full status() builds the membership and progress tables each time.
    */
   const observe = (sim: RaftSim): string | undefined => {
     let logsChanged = false;
@@ -54,20 +55,21 @@ export function raftStage(context: StageContext): StageAdapter {
         // A follower's log moved if an entry appeared past its end or its last entry changed term.
         if (raft.termAt(before.lastIndex + 1) === undefined && (before.lastIndex === 0 || raft.termAt(before.lastIndex) === before.lastTerm)) continue;
       }
-      const s = raft.status();
-      if (before === undefined || before.role !== s.role || before.term !== s.term) {
-        if (s.role === "leader") {
-          sim.record({ t: sim.nowMs, node: m.id, event: "elected", msg: { term: s.term } });
-          const other = leaderOfTerm.get(s.term);
-          if (other !== undefined && other !== m.id && board.fail(ELECTION_SAFETY, `${other} and ${m.id} both lead term ${s.term}`)) return `${other} and ${m.id} both lead term ${s.term}`;
-          leaderOfTerm.set(s.term, m.id);
-        } else if (before?.role === "leader") sim.record({ t: sim.nowMs, node: m.id, event: "stepped-down", msg: { term: s.term, role: s.role } });
-        else if (before !== undefined && s.term > before.term && s.role === "candidate") sim.record({ t: sim.nowMs, node: m.id, event: "campaign", msg: { term: s.term } });
+      const commit = raft.commitIndex;
+      const lastIndex = raft.lastIndex;
+      if (before === undefined || before.role !== role || before.term !== term) {
+        if (role === "leader") {
+          sim.record({ t: sim.nowMs, node: m.id, event: "elected", msg: { term } });
+          const other = leaderOfTerm.get(term);
+          if (other !== undefined && other !== m.id && board.fail(ELECTION_SAFETY, `${other} and ${m.id} both lead term ${term}`)) return `${other} and ${m.id} both lead term ${term}`;
+          leaderOfTerm.set(term, m.id);
+        } else if (before?.role === "leader") sim.record({ t: sim.nowMs, node: m.id, event: "stepped-down", msg: { term, role } });
+        else if (before !== undefined && term > before.term && role === "candidate") sim.record({ t: sim.nowMs, node: m.id, event: "campaign", msg: { term } });
       }
-      if (s.role === "leader" && before !== undefined && s.commit > before.commit) sim.record({ t: sim.nowMs, node: m.id, event: "commit", msg: { index: s.commit, term: s.term } });
-      const lastTerm = s.lastIndex > 0 ? (raft.termAt(s.lastIndex) ?? -1) : 0;
-      if (before === undefined || before.lastIndex !== s.lastIndex || before.lastTerm !== lastTerm || before.term !== s.term) logsChanged = true;
-      last.set(m.id, { role: s.role, term: s.term, commit: s.commit, lastIndex: s.lastIndex, lastTerm });
+      if (role === "leader" && before !== undefined && commit > before.commit) sim.record({ t: sim.nowMs, node: m.id, event: "commit", msg: { index: commit, term } });
+      const lastTerm = lastIndex > 0 ? (raft.termAt(lastIndex) ?? -1) : 0;
+      if (before === undefined || before.lastIndex !== lastIndex || before.lastTerm !== lastTerm || before.term !== term) logsChanged = true;
+      last.set(m.id, { role, term, commit, lastIndex, lastTerm });
     }
     if (logsChanged) {
       const broken = logMatchingViolation(sim.up, (id) => last.get(id)?.lastIndex ?? 0);

@@ -273,6 +273,14 @@ export class RaftNode {
   get role(): Role {
     return this.state;
   }
+  /** The highest index known committed (Figure 2's commitIndex); cheaper than {@link status} for a per-step read. */
+  get commitIndex(): number {
+    return this.log.committed;
+  }
+  /** The index of the last entry in the log (0 when empty). */
+  get lastIndex(): number {
+    return this.log.lastIndex();
+  }
 
   // ---------------------------------------------------------------------------
   // Role transitions (§5.2)
