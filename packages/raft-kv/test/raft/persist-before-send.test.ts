@@ -114,7 +114,7 @@ describe("persist before send (Raft's term, vote and log)", () => {
     const failure = failureOf(() => runSeed(1, { safetyMs: SAFETY_MS, maxShrinkRuns: 0, node: (args, opts) => new EarlySender(args, opts, (m) => m.type === "voteResponse") }));
     expect(failure.what).toBe(PERSIST_BEFORE_SEND);
     expect(failure.message).toMatch(/HECK_SEED=1/);
-    expect(failure.message).toMatch(/sent a message to n\d: it (grants its vote to n\d in term \d+ while its disk holds vote|carries term \d+ while its disk holds term)/);
+    expect(failure.message).toMatch(/sent a message to n\d: (it grants its vote to n\d in term \d+ while its disk holds vote|its voteResponse carries term \d+ while its disk holds term)/);
   });
 
   it("catches a follower that acknowledges entries before its disk holds them", () => {

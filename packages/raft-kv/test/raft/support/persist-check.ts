@@ -77,7 +77,7 @@ export function raftPromisesPersisted<N extends CheckedNode>(): (d: Departure<En
       const problem = ackProblem(m.index, disk, from.replica.raft.termAt(m.index));
       if (problem !== undefined) return problem;
     }
-    if (m.term > hs.term) return `it carries term ${m.term} while its disk holds term ${hs.term}`;
+    if (m.term > hs.term) return `its ${m.type} carries term ${m.term} while its disk holds term ${hs.term}`;
     return undefined;
   };
 }
