@@ -6,7 +6,7 @@
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { RecordType, SnapshotCorruptionError, WalAppender, WalCorruptionError, WalReplay, crc32, decodeSnapshotFile, encodeSnapshotFile, type SnapshotMarker } from "../../src/core/raft/storage-format.ts";
+import { RecordType, SnapshotCorruptionError, WalAppender, WalCorruptionError, WalReplay, crc32, decodeSnapshotFile, encodeSnapshotFile, restartState, type SnapshotMarker } from "../../src/core/raft/storage-format.ts";
 import type { Entry, Snapshot } from "../../src/core/raft/types.ts";
 
 const entry = (index: number, term: number, text = `e${index}`): Entry => ({ index, term, type: "normal", data: new TextEncoder().encode(text) });
@@ -82,6 +82,37 @@ describe("WalReplay", () => {
   it("refuses a log that does not start right after its snapshot", () => {
     const records = [marker({ index: 5, term: 1, confState: conf, kind: "compact" }), ...w().records(null, [entry(8, 1)], true)];
     expect(() => replay(records)).toThrow(/log starts at 8 but the snapshot covers only up to 5/);
+  });
+});
+
+describe("restartState", () => {
+  it("a power loss that tears off the hard state after a new term's entries resumes in that term with no vote, not refusing to start", () => {
+    const appender = new WalAppender({ term: 1, vote: "n2", commit: 0 });
+    const first = appender.records({ term: 1, vote: "n2", commit: 0 }, [entry(1, 1)], true);
+    // A new leader's append in term 2: its entry, then the hard state with the new term; the power loss tears the last record.
+    const second = appender.records({ term: 2, vote: null, commit: 1 }, [entry(2, 2)], true);
+    const torn = second[1]!.slice(0, 5);
+    const state = replay([...first, second[0]!, torn]);
+    expect(state.torn).not.toBeNull();
+    expect(state.hardState).toEqual({ term: 1, vote: "n2", commit: 0 });
+    const restart = restartState(state, () => {
+      throw new Error("no snapshot");
+    })!;
+    expect(restart.hardState).toEqual({ term: 2, vote: null, commit: 0 });
+    expect(restart.entries.map((e) => [e.index, e.term])).toEqual([
+      [1, 1],
+      [2, 2],
+    ]);
+  });
+
+  it("finds nothing on a fresh log, and keeps the hard state when it is as new as the log", () => {
+    const none = () => {
+      throw new Error("no snapshot");
+    };
+    expect(restartState(replay([]), none)).toBeNull();
+    const appender = new WalAppender({ term: 0, vote: null, commit: 0 });
+    const records = appender.records({ term: 3, vote: "n1", commit: 1 }, [entry(1, 2)], true);
+    expect(restartState(replay(records), none)!.hardState).toEqual({ term: 3, vote: "n1", commit: 1 });
   });
 });
 

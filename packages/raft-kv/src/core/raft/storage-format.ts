@@ -357,11 +357,22 @@ export class WalReplay {
  * snapshot its newest marker names: null when nothing durable was found (a
  * fresh data dir: bootstrap or join). A snapshot holds only committed
  * state, so the commit index is at least the snapshot's.
+ *
+ * A power loss may tear off the hard state written after a Ready's entries
+ * (or after an installed snapshot's marker), keeping entries of a term the
+ * hard state never reached. That write was never synced, so nothing in it
+ * was acknowledged and no vote in that term ever left the node (every
+ * earlier hard state of that term would have survived, being earlier in
+ * the log): it resumes in the newest term its log holds, having voted for
+ * nobody, rather than refuse to start.
  */
 export function restartState(state: WalState, loadSnapshot: (index: number, term: number) => Snapshot): PersistedState | null {
   if (state.hardState.term === 0 && state.entries.length === 0 && state.snapshot === null) return null;
   const snapshot = state.snapshot ? loadSnapshot(state.snapshot.index, state.snapshot.term) : null;
-  const hardState: HardState = snapshot && state.hardState.commit < snapshot.metadata.index ? { ...state.hardState, commit: snapshot.metadata.index } : state.hardState;
+  let hardState: HardState = state.hardState;
+  const logTerm = Math.max(state.entries.at(-1)?.term ?? 0, snapshot?.metadata.term ?? 0);
+  if (logTerm > hardState.term) hardState = { term: logTerm, vote: null, commit: hardState.commit };
+  if (snapshot && hardState.commit < snapshot.metadata.index) hardState = { ...hardState, commit: snapshot.metadata.index };
   return { hardState, snapshot, entries: state.entries };
 }
 
