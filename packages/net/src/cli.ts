@@ -17,7 +17,7 @@ import { EXIT_FAILED, EXIT_OK, exitCodesForUsageErrors, handleClosedPipes, onShu
 import { describeFaults, parseDurationMs, parsePercent, type FaultState, type Impairment } from "./core/faults.ts";
 import { MAX_HOSTS } from "./core/lab-plan.ts";
 import { cleanLeftovers, destroyLabSync, LabUnsupportedError, NetLab } from "./io/lab.ts";
-import { labDir, readOwner } from "./io/state.ts";
+import { labDir, pidNamespace, readOwner } from "./io/state.ts";
 import { delayQueueSupport, labSupport } from "./io/system.ts";
 
 // `heck-net ls | head` closes the pipe early: that ends the output, it is no error.
@@ -200,7 +200,10 @@ program
     const lab = attach(o.lab);
     const k = lab.plan.index;
     const owner = readOwner(k);
-    if (owner !== undefined) {
+    if (owner !== undefined && owner.pidNs !== undefined && owner.pidNs !== pidNamespace()) {
+      // Its pid means nothing in this PID namespace (signalling it could hit another process): remove it directly.
+      destroyLabSync(k, () => undefined);
+    } else if (owner !== undefined) {
       try {
         process.kill(owner.pid, "SIGTERM");
       } catch {

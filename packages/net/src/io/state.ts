@@ -29,6 +29,25 @@ export function labDir(index: number): string {
 export interface LabOwner {
   pid: number;
   startTime: string;
+  /**
+   * The PID namespace the pid means something in (its inode). A process in
+   * another PID namespace (a container, `unshare --pid`) is invisible from
+   * here, so its pid says nothing about whether it is alive.
+   */
+  pidNs?: string;
+}
+
+/** This process's PID namespace (inode of /proc/self/ns/pid), or "" where there is none to read. */
+export function pidNamespace(): string {
+  try {
+    return String(statSync("/proc/self/ns/pid").ino);
+  } catch {
+    return "";
+  }
+}
+
+function ownerLine(owner: LabOwner): string {
+  return `${owner.pid} ${owner.startTime} ${owner.pidNs ?? pidNamespace()}\n`;
 }
 
 /** What `lab.json` holds. */
@@ -56,9 +75,9 @@ export interface LabState {
 /** The owner record of lab k, or undefined while it is being written or when the directory is gone. */
 export function readOwner(index: number): LabOwner | undefined {
   try {
-    const [pid, startTime] = readFileSync(path.join(labDir(index), "owner"), "utf8").trim().split(" ");
+    const [pid, startTime, pidNs] = readFileSync(path.join(labDir(index), "owner"), "utf8").trim().split(" ");
     if (pid === undefined || startTime === undefined) return undefined;
-    return { pid: Number(pid), startTime };
+    return { pid: Number(pid), startTime, ...(pidNs ? { pidNs } : {}) };
   } catch {
     return undefined;
   }
@@ -86,10 +105,13 @@ const CLAIM_GRACE_MS = 30_000;
 
 /**
  * Lab k is live when its owner process is alive. A lab whose owner is gone,
- * or a claim that never got an owner file, is a leftover.
+ * or a claim that never got an owner file, is a leftover. An owner in
+ * another PID namespace cannot be seen from here: its lab counts as live
+ * (removing it could pull the network from under a running cluster).
  */
 export function labIsLive(index: number): boolean {
   const owner = readOwner(index);
+  if (owner !== undefined && owner.pidNs !== undefined && owner.pidNs !== pidNamespace()) return true;
   if (owner !== undefined) return isAlive(owner.pid, owner.startTime);
   try {
     return Date.now() - statSync(labDir(index)).mtimeMs < CLAIM_GRACE_MS;
@@ -130,7 +152,7 @@ export function claimIndex(preferred: number | undefined, clearLeftover: (k: num
         if (!labIsLive(k) && clearLeftover(k)) continue;
         break;
       }
-      writeFileSync(path.join(labDir(k), "owner"), `${me.pid} ${me.startTime}\n`);
+      writeFileSync(path.join(labDir(k), "owner"), ownerLine(me));
       return k;
     }
   }
@@ -139,7 +161,7 @@ export function claimIndex(preferred: number | undefined, clearLeftover: (k: num
 
 /** Hands lab k to another process (the owner that will tear it down). */
 export function setOwner(index: number, owner: LabOwner): void {
-  writeFileSync(path.join(labDir(index), "owner"), `${owner.pid} ${owner.startTime}\n`);
+  writeFileSync(path.join(labDir(index), "owner"), ownerLine(owner));
 }
 
 /** Removes lab k's state directory. */
