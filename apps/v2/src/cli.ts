@@ -7,6 +7,7 @@
  *   heck cluster up --nodes 5 --origins 1000 --store crdt [--netns] [--json]
  *   heck compare [--quick] [--mode sim|real|all]      (raft vs CRDTs on the same workload; writes docs/compare/)
  *   heck ladder [--seed n] [--sizes 3,5,9,17] [--json] (the cost of coordination: raft, raft for the list only, CRDTs)
+ *   heck soak --store crdt --agents 7 --origins 2000 --duration 15m [--faults kernel|app] [--seed n]
  */
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
@@ -18,6 +19,7 @@ import { decodeAgentConfig } from "./core/config.ts";
 import { Agent, configOriginErrors } from "./io/agent.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
 import { clusterBanner, clusterUp } from "./io/cluster.ts";
+import { registerSoakCommand } from "./soak/command.ts";
 import type { OriginView } from "./io/api.ts";
 
 // `heck origins ls | head` closes the pipe early: that ends the output, it is no error.
@@ -297,5 +299,7 @@ program
 // its agents with this very CLI.
 registerCompareCommand(program, { heck: [process.execPath, fileURLToPath(new URL("../bin/heck.js", import.meta.url))], cwd: fileURLToPath(new URL("..", import.meta.url)) });
 registerLadderCommand(program);
+// heck soak: a long, seeded fault schedule on real hosts (src/soak).
+registerSoakCommand(program);
 
 await program.parseAsync();
