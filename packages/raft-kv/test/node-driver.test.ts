@@ -272,14 +272,18 @@ describe("membership", () => {
 
 describe("client sessions expire by the log's clock (dissertation §6.3)", () => {
   it("a client whose session expired while idle registers again by itself, and each write applies once", async () => {
-    // Ports 15260-15262. A 200 ms session TTL: the next write's own timestamp expires the idle session.
-    const c = await cluster(1, 15260, { kvConfig: { ...DEFAULT_KV_STORE_CONFIG, sessionTtlMs: 200 } });
+    // Ports 15260-15262. A 1 s session TTL: long enough that the two first writes, one after the
+    // other, both find their sessions alive on a busy machine; once both have been idle past it, the
+    // next write's own timestamp expires them.
+    const ttlMs = 1_000;
+    const c = await cluster(1, 15260, { kvConfig: { ...DEFAULT_KV_STORE_CONFIG, sessionTtlMs: ttlMs } });
     const s = c.server("n1");
     const http = new RaftKvHttpClient({ endpoints: [s.httpAddress!] });
     await s.kv.put("embedded", "1");
     await http.put("http", "1");
     expect(s.node.status().sessions).toBe(2);
-    await new Promise((r) => setTimeout(r, 300));
+    // Sessions expire by the clock, so the wait is for time itself to pass the TTL.
+    await new Promise((r) => setTimeout(r, ttlMs + 100));
     // Both writes find their session gone (session_expired, certainly not applied), register again and succeed.
     await s.kv.put("embedded", "2");
     await http.put("http", "2");
