@@ -97,6 +97,8 @@ describe("a failing seed opens at the failure", () => {
   }, 60_000);
 
   it("the report, loaded as a file (heck-scope --load), opens the same run", () => {
+    expect(readLoadedFile('{"name": "not a report"}\n')).toMatchObject({ kind: "error", error: expect.stringMatching(/neither a failure report .* nor a trace .*: line 1/) });
+    expect(readLoadedFile("HECK_SEED=9: invariant broken\nReplay exactly this run: HECK_SEED=9 pnpm vitest run x.test.ts\n")).toMatchObject({ kind: "error", error: expect.stringMatching(/has no view.*replay it with HECK_SEED=9 pnpm vitest run x.test.ts/) });
     const loaded = readLoadedFile(`some test output\n${failure.message}\n`);
     if (loaded.kind !== "report") throw new Error(`not read as a report: ${JSON.stringify(loaded)}`);
     expect(loaded.run).toMatchObject({ stage: "swim", scenario: "sweep", seed: SEED });
