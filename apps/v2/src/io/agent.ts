@@ -46,7 +46,11 @@ export interface AgentMeta {
 export function decodeMeta(bytes: Uint8Array): AgentMeta | undefined {
   try {
     const v = JSON.parse(new TextDecoder().decode(bytes)) as unknown;
-    if (typeof v === "object" && v !== null && typeof (v as AgentMeta).api === "string") return v as AgentMeta;
+    if (typeof v !== "object" || v === null) return undefined;
+    const { api, crdt, grpc } = v as Record<string, unknown>;
+    // Every address the agent will dial must be a string, or another member's bad metadata crashes a lookup later.
+    if (typeof api !== "string" || (crdt !== undefined && typeof crdt !== "string") || (grpc !== undefined && typeof grpc !== "string")) return undefined;
+    return { api, ...(crdt !== undefined ? { crdt } : {}), ...(grpc !== undefined ? { grpc } : {}) };
   } catch {
     // not ours
   }
