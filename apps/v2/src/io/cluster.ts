@@ -460,12 +460,16 @@ async function waitForOrigins(nodes: ClusterNode[], token: string, count: number
         try {
           return (await new AgentClient(n.api, token, 5_000).get<{ origins: number }>("/healthz")).origins;
         } catch {
-          return 0;
+          // No answer in time is not an empty list: the message below keeps them apart.
+          return null;
         }
       }),
     );
     if (counts.every((c) => c === count)) return;
-    if (Date.now() > end) throw new Error(`the origin list did not reach every agent within ${timeoutMs} ms (${counts.join(",")} of ${count})`);
+    if (Date.now() > end) {
+      const said = nodes.map((n, i) => `${n.id}: ${counts[i] === null ? "no answer within 5 s" : counts[i]}`).join(", ");
+      throw new Error(`the origin list did not reach every agent within ${timeoutMs} ms (${said}; of ${count})`);
+    }
     await new Promise((r) => setTimeout(r, 100));
   }
 }
