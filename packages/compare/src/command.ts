@@ -13,8 +13,8 @@
 import { existsSync, readFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { InvalidArgumentError, Option, type Command } from "commander";
-import { unknownScenarioNames } from "./experiment.ts";
-import { ALL_REAL_STORES, isCompleteResults, isCompleteRun, resultsProblem, runCompare, type CompareMode } from "./run-compare.ts";
+import type { CompareMode } from "./run-compare.ts";
+import { unknownScenarioNames } from "./sim/scenarios.ts";
 import type { SimStoreKind } from "./sim/run.ts";
 import type { CompareResults } from "./types.ts";
 
@@ -92,6 +92,8 @@ export function registerCompareCommand(program: Command, launcher?: HeckLauncher
     .option("--json", "print one JSON line with the key figures at the end", false)
     .option("--render <results.json>", "measure nothing: re-render report.md, the charts and the chapter's figures from a results.json")
     .action(async (opts: { quick: boolean; mode: CompareMode; seed: number; seeds?: number; out?: string; chapter?: string; stores: SimStoreKind[]; realStores?: Array<"crdt" | "raft" | "etcd">; only?: string[]; json: boolean; render?: string }, cmd: Command) => {
+      // The experiment (both stores' code) loads only when the command runs: every other heck command starts without it.
+      const { ALL_REAL_STORES, isCompleteResults, isCompleteRun, resultsProblem, runCompare } = await import("./run-compare.ts");
       const refuse = (message: string): never => cmd.error(`error: ${message}`, { exitCode: 2 });
       const root = findRepoRoot(process.cwd()) ?? process.cwd();
       if (opts.only !== undefined && opts.render === undefined) {

@@ -9,7 +9,7 @@ import { DEFAULT_COST_MODEL, figuresOf, type CostModel, type RunFigures } from "
 import { round } from "./analysis/stats.ts";
 import { fitUsl, type UslFit } from "./analysis/usl.ts";
 import { DEFAULT_SIM_SETTINGS, runScenario, type SimSettings, type SimStoreKind } from "./sim/run.ts";
-import { buildScenarios, FULL_SCALE, QUICK_SCALE, type Scenario } from "./sim/scenarios.ts";
+import { selectScenarios, type Scenario } from "./sim/scenarios.ts";
 
 /** One point of the scale curve. */
 export interface ScalePoint {
@@ -82,25 +82,9 @@ export interface SimExperimentOptions {
   clock?: () => number;
 }
 
-/** True when `name` selects scenario `id`: the id itself, or its family's prefix ("partition" selects "partition-leader-minority"). */
-function selects(name: string, id: string): boolean {
-  return id === name || id.startsWith(`${name}-`);
-}
-
-/** The scenarios of a run (all, or those `only` names). */
-export function selectScenarios(quick: boolean, only?: readonly string[]): Scenario[] {
-  return buildScenarios(quick ? QUICK_SCALE : FULL_SCALE).filter((s) => only === undefined || only.some((name) => selects(name, s.id)));
-}
-
-/**
- * The names in `only` that select no scenario of a run of this size, with
- * every scenario id there is, for the error that refuses them (a name that
- * selects nothing would run nothing and write an empty report).
- */
-export function unknownScenarioNames(quick: boolean, only: readonly string[]): { unknown: string[]; known: string[] } {
-  const known = buildScenarios(quick ? QUICK_SCALE : FULL_SCALE).map((s) => s.id);
-  return { unknown: only.filter((name) => !known.some((id) => selects(name, id))), known };
-}
+// Which scenarios a run selects lives beside the scenarios themselves (sim/scenarios.ts), so the
+// command line can check --only without loading the simulation.
+export { selectScenarios, unknownScenarioNames } from "./sim/scenarios.ts";
 
 /** Runs the simulation experiment. */
 export function runSimExperiment(o: SimExperimentOptions): SimResults {

@@ -211,3 +211,23 @@ export function buildScenarios(s: ScenarioScale): Scenario[] {
   }
   return out;
 }
+
+/** True when `name` selects scenario `id`: the id itself, or its family's prefix ("partition" selects "partition-leader-minority"). */
+function selects(name: string, id: string): boolean {
+  return id === name || id.startsWith(`${name}-`);
+}
+
+/** The scenarios of a run (all, or those `only` names). */
+export function selectScenarios(quick: boolean, only?: readonly string[]): Scenario[] {
+  return buildScenarios(quick ? QUICK_SCALE : FULL_SCALE).filter((s) => only === undefined || only.some((name) => selects(name, s.id)));
+}
+
+/**
+ * The names in `only` that select no scenario of a run of this size, with
+ * every scenario id there is, for the error that refuses them (a name that
+ * selects nothing would run nothing and write an empty report).
+ */
+export function unknownScenarioNames(quick: boolean, only: readonly string[]): { unknown: string[]; known: string[] } {
+  const known = buildScenarios(quick ? QUICK_SCALE : FULL_SCALE).map((s) => s.id);
+  return { unknown: only.filter((name) => !known.some((id) => selects(name, id))), known };
+}
