@@ -19,6 +19,7 @@ export { NONE, type Ready, type ReadyCore, type ProtocolCore } from "./core/read
 export { SimDisk, tearBytes, tearText, type CrashDamage, type DiskFaultOptions } from "./core/sim-disk.ts";
 export { createPrng } from "./core/prng.ts";
 export { utf8Length } from "./core/utf8.ts";
+export { crc32, crc32Text } from "./core/crc32.ts";
 export { ManualClock } from "./core/manual-clock.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";
 export {

@@ -1,6 +1,6 @@
 /**
  * The small utilities every stage imports instead of keeping a copy:
- * `utf8Length`, `fsyncDir`, and JSON over HTTP (`@heck/sim/http`). The HTTP
+ * `utf8Length`, `crc32`, `fsyncDir`, and JSON over HTTP (`@heck/sim/http`). The HTTP
  * cases pin the refusals each stage's API documents: 413 over the limit,
  * 415 without a JSON content-type when required, 400 for bad JSON, and what
  * an empty body means.
@@ -9,10 +9,11 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
+import { crc32 as zlibCrc32 } from "node:zlib";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
-import { utf8Length } from "../src/index.ts";
+import { crc32, crc32Text, utf8Length } from "../src/index.ts";
 import { callJson, hostPortOf, httpBaseOf, readBody, readJson, sendJson, type ReadJsonOptions } from "../src/io/http-json.ts";
 import { fsyncDir, fsyncDirAsync } from "../src/io/index.ts";
 
@@ -22,6 +23,19 @@ describe("utf8Length", () => {
     fc.assert(fc.property(fc.string({ unit: "grapheme-composite" }), (s) => utf8Length(s) === Buffer.byteLength(s, "utf8")), { numRuns: 500 });
     expect(utf8Length("é€😀a")).toBe(2 + 3 + 4 + 1);
     expect(utf8Length("\ud800x")).toBe(3 + 1);
+  });
+});
+
+describe("crc32", () => {
+  it("gives the IEEE check value and zlib's result", () => {
+    expect(crc32(new TextEncoder().encode("123456789"))).toBe(0xcbf43926);
+    expect(crc32(new Uint8Array())).toBe(0);
+    fc.assert(fc.property(fc.uint8Array({ maxLength: 300 }), (bytes) => crc32(bytes) === zlibCrc32(bytes)), { numRuns: 300 });
+  });
+
+  it("of a string is the CRC-32 of its UTF-8 bytes, ASCII or not", () => {
+    fc.assert(fc.property(fc.string({ unit: "binary", maxLength: 100 }), (text) => crc32Text(text) === crc32(new TextEncoder().encode(text))), { numRuns: 300 });
+    fc.assert(fc.property(fc.string({ unit: "grapheme-ascii", maxLength: 100 }), (text) => crc32Text(text) === zlibCrc32(text)), { numRuns: 300 });
   });
 });
 

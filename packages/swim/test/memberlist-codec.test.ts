@@ -17,7 +17,7 @@ import {
   type WirePacketMessage,
   type WireStreamMessage,
 } from "../src/core/memberlist/codec.ts";
-import { crc32 } from "../src/core/memberlist/crc32.ts";
+import { crc32 } from "@heck/sim";
 import { lzwCompress, lzwDecompress } from "../src/core/memberlist/lzw.ts";
 import { MsgpackReader, MsgpackWriter } from "../src/core/memberlist/msgpack.ts";
 import { HECK_VSN, memberlistEncodedSize, packetFromWire, packetToWire, streamFromWire, streamToWire } from "../src/core/memberlist/translate.ts";

@@ -15,7 +15,7 @@
  */
 import { isValidNodeId } from "../causality/dot.ts";
 import { fail, isInt, isObject, ok, type Decoded } from "../result.ts";
-import { utf8Length } from "@heck/sim";
+import { crc32Text, utf8Length } from "@heck/sim";
 import { decodeDelta, encodeDeltaText, type KvDelta } from "./kv-state.ts";
 
 /** One WAL record: a joined delta, with its log position when it was logged. */
@@ -111,31 +111,8 @@ export function decodeSnapshot(text: string): Decoded<Snapshot> {
 // WAL lines: a checksum per record, so a torn last line is told from damage
 // ---------------------------------------------------------------------------
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-// eslint-disable-next-line no-control-regex
-const NON_ASCII = /[^\x00-\x7f]/;
-
-/** CRC-32 (IEEE) of a string's UTF-8 bytes. */
-export function crc32(text: string): number {
-  let c = 0xffffffff;
-  if (!NON_ASCII.test(text)) {
-    // Record text is almost always ASCII: one byte per char, no encoding pass.
-    for (let i = 0; i < text.length; i++) c = CRC_TABLE[(c ^ text.charCodeAt(i)) & 0xff]! ^ (c >>> 8);
-  } else {
-    const bytes = new TextEncoder().encode(text);
-    for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  }
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** CRC-32 (IEEE) of a string's UTF-8 bytes: the shared kit's `crc32Text`. */
+export const crc32 = crc32Text;
 
 /** One WAL line for a record (no newline): `<crc32 of the record, 8 hex digits> <record>`. */
 export function walLine(record: string): string {

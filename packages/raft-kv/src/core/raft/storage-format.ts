@@ -22,27 +22,14 @@
  * forget committed entries.
  */
 import type { ConfState, Entry, HardState, PersistedState, Snapshot } from "./types.ts";
+import { crc32 } from "@heck/sim";
 import { Reader, Writer } from "../kv/wire.ts";
 
 /** A CRC-32 (IEEE 802.3) of some bytes; injected so a server can use a native one. */
 export type Checksum = (bytes: Uint8Array) => number;
 
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-/** CRC-32 (IEEE 802.3, as zlib's crc32), table-driven. */
-export function crc32(bytes: Uint8Array): number {
-  let c = 0xffffffff;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
+/** CRC-32 (IEEE 802.3, as zlib's crc32): the shared kit's, which the simulation and the tests use; the server injects zlib's native one. */
+export { crc32 };
 
 /** Record types; the numbers are on disk, never renumber. */
 export const RecordType = { SegmentHeader: 1, Entry: 2, HardState: 3, Snapshot: 4 } as const;

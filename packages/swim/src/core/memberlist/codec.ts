@@ -30,7 +30,7 @@
  * problem is a typed {@link MemberlistDecodeError}.
  */
 import { META_MAX_BYTES, NAME_MAX_BYTES } from "../config.ts";
-import { crc32 } from "./crc32.ts";
+import { crc32 } from "@heck/sim";
 import { lzwCompress, lzwDecompress } from "./lzw.ts";
 import { MsgpackReader, MsgpackWriter, type MemberlistDecodeError } from "./msgpack.ts";
 
