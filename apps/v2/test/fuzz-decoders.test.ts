@@ -8,6 +8,7 @@
  * Bounded runs.
  */
 import fc from "fast-check";
+import { mutateText, textMutation } from "@heck/sim/testing";
 import { parseDefaults, parseTarget } from "@heck/v1-checker";
 import { describe, expect, it } from "vitest";
 import { decodeAgentConfig } from "../src/core/config.ts";
@@ -15,21 +16,6 @@ import { decodeRecord, observe } from "../src/core/health-record.ts";
 import { decodeMeta } from "../src/io/agent.ts";
 import { decodeStored, storeKeys } from "../src/io/store/store.ts";
 
-/** A mutation of a text: some characters replaced, then cut or extended. */
-const mutation = fc.record({
-  edits: fc.array(fc.tuple(fc.nat(), fc.string({ maxLength: 3 })), { minLength: 1, maxLength: 6 }),
-  cut: fc.option(fc.nat(), { nil: undefined }),
-  tail: fc.string({ maxLength: 8 }),
-});
-function mutate(text: string, m: { edits: Array<[number, string]>; cut: number | undefined; tail: string }): string {
-  let out = text;
-  for (const [at, s] of m.edits) {
-    const i = out.length === 0 ? 0 : at % out.length;
-    out = out.slice(0, i) + s + out.slice(i + 1);
-  }
-  if (m.cut !== undefined) out = out.slice(0, m.cut % (out.length + 1));
-  return out + m.tail;
-}
 /** A real JSON object with one field (or a new one) set to any JSON value. */
 const fieldReplaced = (real: Record<string, unknown>) =>
   fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(real)), fc.string({ maxLength: 6 })), fc.jsonValue({ maxDepth: 3 })).map(([k, v]) => ({ ...real, [k]: v }));
@@ -52,7 +38,7 @@ describe("SWIM metadata from other members", () => {
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(mutation, (m) => check(new TextEncoder().encode(mutate(real, m)))),
+      fc.property(textMutation, (m) => check(new TextEncoder().encode(mutateText(real, m)))),
       { numRuns: 500 },
     );
     fc.assert(
@@ -84,11 +70,11 @@ describe("values read from the shared store", () => {
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(mutation, (m) => decode(keys.origin("o1"), mutate(realOrigin, m))),
+      fc.property(textMutation, (m) => decode(keys.origin("o1"), mutateText(realOrigin, m))),
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(mutation, (m) => decode(keys.record("o1"), mutate(realRecord, m))),
+      fc.property(textMutation, (m) => decode(keys.record("o1"), mutateText(realRecord, m))),
       { numRuns: 500 },
     );
     fc.assert(

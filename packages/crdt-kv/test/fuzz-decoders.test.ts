@@ -8,6 +8,7 @@
  * message, and recovery refuses a bad record by name. Bounded runs.
  */
 import { createPrng } from "@heck/sim";
+import { mutateText, textMutation } from "@heck/sim/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeMessage, wireOf } from "../src/core/store/messages.ts";
@@ -49,21 +50,6 @@ const real = corpus();
 /** The records inside the WAL lines (a line is "<crc32> <record>"). */
 const records = parseWal(walText(real.walLines)).records;
 
-/** A mutation of a text: some characters replaced, then cut or extended. */
-const mutation = fc.record({
-  edits: fc.array(fc.tuple(fc.nat(), fc.string({ maxLength: 3 })), { minLength: 1, maxLength: 6 }),
-  cut: fc.option(fc.nat(), { nil: undefined }),
-  tail: fc.string({ maxLength: 8 }),
-});
-function mutate(text: string, m: { edits: Array<[number, string]>; cut: number | undefined; tail: string }): string {
-  let out = text;
-  for (const [at, s] of m.edits) {
-    const i = out.length === 0 ? 0 : at % out.length;
-    out = out.slice(0, i) + s + out.slice(i + 1);
-  }
-  if (m.cut !== undefined) out = out.slice(0, m.cut % (out.length + 1));
-  return out + m.tail;
-}
 
 function expectTyped(r: { ok: true } | { ok: false; error: unknown }): void {
   if (!r.ok) expect(r.error).toBeTruthy();
@@ -89,7 +75,7 @@ describe("gossip messages", () => {
 
   it("mutated real messages never throw", () => {
     fc.assert(
-      fc.property(fc.constantFrom(...real.messages), mutation, (w, m) => expectTyped(decodeMessage(mutate(w, m), MAX_BYTES))),
+      fc.property(fc.constantFrom(...real.messages), textMutation, (w, m) => expectTyped(decodeMessage(mutateText(w, m), MAX_BYTES))),
       { numRuns: 1000 },
     );
   });
@@ -117,9 +103,9 @@ describe("the data directory read back", () => {
 
   it("mutated WAL text is read back or refused by name, and mutated records and snapshots never throw", () => {
     fc.assert(
-      fc.property(mutation, (m) => {
+      fc.property(textMutation, (m) => {
         try {
-          parseWal(mutate(walText(real.walLines), m));
+          parseWal(mutateText(walText(real.walLines), m));
         } catch (error) {
           expect(String(error)).toMatch(/^Error: wal\.log: record \d+ is damaged/);
         }
@@ -127,11 +113,11 @@ describe("the data directory read back", () => {
       { numRuns: 500 },
     );
     fc.assert(
-      fc.property(fc.constantFrom(...records), mutation, (line, m) => expectTyped(decodeRecord(mutate(line, m)))),
+      fc.property(fc.constantFrom(...records), textMutation, (line, m) => expectTyped(decodeRecord(mutateText(line, m)))),
       { numRuns: 1000 },
     );
     fc.assert(
-      fc.property(fc.constantFrom(...real.snapshots), mutation, (text, m) => expectTyped(decodeSnapshot(mutate(text, m)))),
+      fc.property(fc.constantFrom(...real.snapshots), textMutation, (text, m) => expectTyped(decodeSnapshot(mutateText(text, m)))),
       { numRuns: 500 },
     );
   });

@@ -8,6 +8,7 @@
  * and a bad WAL stops recovery with a WalCorruptionError that names the
  * file and offset. Runs are bounded so the file takes a second or two.
  */
+import { byteMutation, mutateBytes } from "@heck/sim/testing";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { decodeEnvelope, encodeEnvelope, type Envelope } from "../src/core/replica/envelope.ts";
@@ -37,21 +38,6 @@ const envelopes: Envelope[] = [
   { kind: "removed", from: "n1", member: "n4" },
 ] as Envelope[];
 
-/** A mutation of `bytes`: some bytes changed, then cut or extended. */
-const mutation = fc.record({
-  flips: fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { minLength: 1, maxLength: 8 }),
-  cut: fc.option(fc.nat(), { nil: undefined }),
-  tail: fc.uint8Array({ maxLength: 16 }),
-});
-function mutate(bytes: Uint8Array, m: { flips: Array<[number, number]>; cut: number | undefined; tail: Uint8Array }): Uint8Array {
-  const out = bytes.slice();
-  for (const [at, value] of m.flips) if (out.length > 0) out[at % out.length] = value;
-  const kept = m.cut === undefined ? out : out.subarray(0, m.cut % (out.length + 1));
-  const joined = new Uint8Array(kept.length + m.tail.length);
-  joined.set(kept);
-  joined.set(m.tail, kept.length);
-  return joined;
-}
 
 /** A decode result is a value or an error with something to say. */
 function expectTyped(r: { ok: true } | { ok: false; error: unknown }): void {
@@ -72,7 +58,7 @@ describe("peer frames", () => {
 
   it("mutated real frames never throw", () => {
     fc.assert(
-      fc.property(fc.constantFrom(...envelopes), mutation, (e, m) => expectTyped(decodeEnvelope(mutate(encodeEnvelope(e), m)))),
+      fc.property(fc.constantFrom(...envelopes), byteMutation, (e, m) => expectTyped(decodeEnvelope(mutateBytes(encodeEnvelope(e), m)))),
       { numRuns: 1000 },
     );
   });
@@ -85,7 +71,7 @@ describe("commands in log entries", () => {
       { numRuns: 1000 },
     );
     fc.assert(
-      fc.property(fc.constantFrom(...commands), mutation, (c, m) => expectTyped(decodeCommand(mutate(encodeCommand(c), m)))),
+      fc.property(fc.constantFrom(...commands), byteMutation, (c, m) => expectTyped(decodeCommand(mutateBytes(encodeCommand(c), m)))),
       { numRuns: 1000 },
     );
   });
@@ -128,7 +114,7 @@ describe("the write-ahead log read back", () => {
 
   it("mutated segments recover or stop with a WalCorruptionError, sealed or last", () => {
     fc.assert(
-      fc.property(mutation, fc.boolean(), (m, isLast) => replay(mutate(segment(), m), isLast)),
+      fc.property(byteMutation, fc.boolean(), (m, isLast) => replay(mutateBytes(segment(), m), isLast)),
       { numRuns: 1000 },
     );
   });

@@ -26,3 +26,4 @@ export {
 export { EchoNode, TaggingNode, type EchoMessage, type TaggedMessage } from "./echo.ts";
 export { linearizableHistory, bruteForceLinearizable, type HistoryShape } from "./kv-histories.ts";
 export { NaiveLeaderNode, type Heartbeat } from "./leader.ts";
+export { byteMutation, mutateBytes, textMutation, mutateText, type ByteMutation, type TextMutation } from "./mutations.ts";
