@@ -278,7 +278,7 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
   });
 
   it("without UDP between them, a heck member and a memberlist member keep each other alive through TCP pings, and user messages are counted", { timeout: 90_000 }, async () => {
-    // Two members only: no helpers for indirect probes, so the TCP fallback ping (protocol 3) is all there is.
+    // Two members only: no third member to probe through indirectly, so the TCP fallback ping (protocol 3) is all there is.
     const g1 = await go("tg1", { verbose: true });
     const h1 = await heck("th1", ["--join", g1.addr]);
     await waitFor(() => allSee([g1, h1], [{ name: "tg1", addr: g1.addr }, { name: "th1", addr: h1.addr }]), 20_000);
