@@ -19,6 +19,7 @@ export interface Timings {
   gossipIntervalMs?: number;
   suspicionMult?: number;
   pushPullIntervalMs?: number;
+  gossipToTheDeadMs?: number;
 }
 
 /** `heck-swim agent` flags for `t`. */
@@ -29,6 +30,7 @@ export function heckTimingFlags(t: Timings): string[] {
   if (t.gossipIntervalMs !== undefined) f.push("--gossip-interval", String(t.gossipIntervalMs));
   if (t.suspicionMult !== undefined) f.push("--suspicion-mult", String(t.suspicionMult));
   if (t.pushPullIntervalMs !== undefined) f.push("--push-pull-interval", String(t.pushPullIntervalMs));
+  if (t.gossipToTheDeadMs !== undefined) f.push("--gossip-to-the-dead", String(t.gossipToTheDeadMs));
   return f;
 }
 
@@ -40,6 +42,7 @@ export function goTimingFlags(t: Timings): string[] {
   if (t.gossipIntervalMs !== undefined) f.push("-gossip-interval", String(t.gossipIntervalMs));
   if (t.suspicionMult !== undefined) f.push("-suspicion-mult", String(t.suspicionMult));
   if (t.pushPullIntervalMs !== undefined) f.push("-push-pull-interval", String(t.pushPullIntervalMs));
+  if (t.gossipToTheDeadMs !== undefined) f.push("-gossip-to-the-dead", String(t.gossipToTheDeadMs));
   return f;
 }
 

@@ -53,6 +53,7 @@ function withTimingOptions(cmd: Command): Command {
     .option("--gossip-interval <ms>", "gossip round interval", int("--gossip-interval", 0))
     .option("--push-pull-interval <ms>", "full state exchange interval (0 = off)", int("--push-pull-interval", 0))
     .option("--reconnect-interval <ms>", "push-pull with one random dead member this often, what re-merges a healed partition (0 = off)", int("--reconnect-interval", 0))
+    .option("--gossip-to-the-dead <ms>", "keep gossiping to a member this long after declaring it dead, so a live one hears and refutes", int("--gossip-to-the-dead", 0))
     .option("--no-lifeguard", "plain SWIM: no health multiplier, fixed suspicion timeout, no buddy system");
 }
 
@@ -64,6 +65,7 @@ function configFrom(opts: Record<string, unknown>): SwimConfig {
   if (opts.gossipInterval !== undefined) overrides.gossipIntervalMs = opts.gossipInterval as number;
   if (opts.pushPullInterval !== undefined) overrides.pushPullIntervalMs = opts.pushPullInterval as number;
   if (opts.reconnectInterval !== undefined) overrides.reconnectIntervalMs = opts.reconnectInterval as number;
+  if (opts.gossipToTheDead !== undefined) overrides.gossipToTheDeadMs = opts.gossipToTheDead as number;
   const config = resolveConfig(overrides, presetConfig(opts.preset as PresetName));
   return opts.lifeguard === false ? withoutLifeguard(config) : config;
 }

@@ -278,6 +278,7 @@ func main() {
 	suspicionMult := flag.Int("suspicion-mult", 0, "SuspicionMult")
 	pushPull := flag.Int("push-pull-interval", -1, "PushPullInterval, ms (0 disables)")
 	tcpTimeout := flag.Int("tcp-timeout", 0, "TCPTimeout, ms")
+	gossipToTheDead := flag.Int("gossip-to-the-dead", 0, "GossipToTheDeadTime, ms (0: the preset's)")
 	capture := flag.String("capture", "", "record traffic to this file (JSON lines)")
 	verbose := flag.Bool("v", false, "memberlist's own logs on stderr")
 	var keys keysFlag
@@ -310,6 +311,9 @@ func main() {
 	}
 	if *tcpTimeout > 0 {
 		conf.TCPTimeout = ms(*tcpTimeout)
+	}
+	if *gossipToTheDead > 0 {
+		conf.GossipToTheDeadTime = ms(*gossipToTheDead)
 	}
 	conf.EnableCompression = *compress
 	conf.Name = *name
