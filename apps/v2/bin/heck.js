@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Runs the TypeScript CLI straight from source through tsx, so `pnpm heck`
-// works right after install with no build step.
-import { register } from "tsx/esm/api";
-register();
-await import("../src/cli.ts");
+// Runs the TypeScript CLI with no build step: the first start bundles
+// src/cli.ts with esbuild into this package's node_modules/.cache, later
+// starts run that bundle while its sources are unchanged (see
+// @heck/cli-kit/launch), and without esbuild it runs through tsx.
+import { importEntry } from "@heck/cli-kit/launch";
+await importEntry(new URL("../src/cli.ts", import.meta.url), { name: "heck" });

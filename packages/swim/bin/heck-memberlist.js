@@ -5,9 +5,8 @@
 // ...) and stdin commands (members, stats, meta <text>, leave, quit) are
 // listed at the top of main.go; events print as JSON lines.
 import { spawn } from "node:child_process";
-import { register } from "tsx/esm/api";
-register();
-const { memberlistNodeBinary } = await import("../bench/memberlist-build.ts");
+import { importEntry } from "@heck/cli-kit/launch";
+const { memberlistNodeBinary } = await importEntry(new URL("../bench/memberlist-build.ts", import.meta.url), { name: "heck-memberlist" });
 let bin;
 try {
   bin = memberlistNodeBinary();
