@@ -318,6 +318,7 @@ withTimingOptions(
     .option("--kill <k>", "members to crash after warm-up", int("--kill"), 1)
     .option("--slow <k>", "members with a lagging CPU (Lifeguard's slow node)", int("--slow"), 0)
     .option("--lag <ms>", "how late a slow member handles its work, at most", int("--lag"), 5000)
+    .option("--join", "start from n1 alone, every other member joining through it at once, and time the join")
     .option("--json", "print the result as JSON"),
 ).action((opts: Record<string, unknown>) => {
   let config: SwimConfig;
@@ -336,6 +337,7 @@ withTimingOptions(
     config,
     slow: opts.slow as number,
     lagMs: opts.lag as number,
+    join: opts.join === true,
   });
   if (opts.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else process.stdout.write(`${formatScenario(result)}\n`);

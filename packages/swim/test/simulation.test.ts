@@ -12,6 +12,7 @@ import { createPrng } from "@heck/sim";
 import { deadlineAfterAccusationsMs, detectionBoundMs, detectionBoundNoLossMs, lanConfig, withoutLifeguard } from "../src/core/config.ts";
 import { resolveJoinRetryPolicy } from "../src/core/join-retry.ts";
 import { SwimCluster } from "../src/sim/cluster.ts";
+import { formatScenario, runScenario } from "../src/sim/scenario.ts";
 
 const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 2 });
 /**
@@ -41,6 +42,16 @@ describe("simulated SWIM clusters", () => {
       const at = c.runUntil(() => c.converged(), config.pushPullRampStartMs + 500, 10);
       expect(at, "converged").toBeDefined();
     });
+  });
+
+  it("the sim command's join timing: a join converges in simulated time, and later when every member's CPU lags (seed 1)", () => {
+    const quick = { nodes: 30, seed: 1, join: true, kill: 0, warmupMs: 0, steadyMs: 1000, codec: false };
+    const prompt = runScenario(quick);
+    const lagging = runScenario({ ...quick, slow: 30, lagMs: 200 });
+    expect(prompt.joinConvergedMs).toBeDefined();
+    expect(lagging.joinConvergedMs).toBeGreaterThan(prompt.joinConvergedMs!);
+    expect(formatScenario(prompt)).toContain(`join: every member lists all 30 alive after ${(prompt.joinConvergedMs! / 1000).toFixed(2)} s`);
+    expect(runScenario({ ...quick, join: false })).not.toHaveProperty("joinConvergedMs");
   });
 
   it.each(seeds)("retry join: members started before their seed keep trying and join once it is up (seed %i)", (seed) => {

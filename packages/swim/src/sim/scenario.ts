@@ -25,6 +25,12 @@ export interface ScenarioOptions {
   lagMs?: number;
   /** Pass the binary codec on every message (default for nodes <= 200). */
   codec?: boolean;
+  /**
+   * Start with n1 alone and have every other member join through it at time
+   * 0, timing until every member lists every other alive, instead of
+   * starting converged. Default false.
+   */
+  join?: boolean;
 }
 
 /** What one scenario measured. Times are ms after the crash. */
@@ -59,6 +65,8 @@ export interface ScenarioResult {
   falseSuspicions: number;
   /** Simulated time covered. */
   simulatedMs: number;
+  /** With `join`: ms from the joins until every member listed every other alive (undefined: not within 120 s). */
+  joinConvergedMs?: number | undefined;
 }
 
 /** Runs the scenario; deterministic for a given seed. */
@@ -76,7 +84,9 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     lossRate,
     ...(slowIds.length > 0 ? { slow: { ids: slowIds, lagMs: options.lagMs ?? 5000 } } : {}),
     ...(options.codec !== undefined ? { codec: options.codec } : {}),
+    ...(options.join ? { bootstrap: "join" as const } : {}),
   });
+  const joined = options.join ? { joinConvergedMs: cluster.runUntil(() => cluster.converged(), 120_000, 10) } : {};
   cluster.runFor(options.warmupMs ?? 10_000);
   const steadyMs = options.steadyMs ?? 10_000;
   const before = cluster.load();
@@ -127,6 +137,7 @@ export function runScenario(options: ScenarioOptions): ScenarioResult {
     falsePositivesHealthy: new Set(cluster.falseDeaths.filter((f) => !slowIds.includes(f.subject)).map((f) => `${f.subject}@${f.incarnation}`)).size,
     falseSuspicions: cluster.liveSuspicions.length,
     simulatedMs: cluster.nowMs,
+    ...joined,
   };
 }
 
@@ -135,6 +146,7 @@ export function formatScenario(r: ScenarioResult): string {
   const ms = (v: number | undefined): string => (v === undefined ? "-" : `${(v / 1000).toFixed(2)} s`);
   return [
     `cluster: ${r.nodes} members, ${(r.lossRate * 100).toFixed(0)}% packet loss, seed ${r.seed} (replay: --seed ${r.seed})`,
+    ...("joinConvergedMs" in r ? [`join: every member lists all ${r.nodes} alive ${r.joinConvergedMs === undefined ? "NOT within 120 s" : `after ${ms(r.joinConvergedMs)}`} (all joined through n1 at once)`] : []),
     `steady state: ${r.steadyPacketsPerMemberPerPeriod.toFixed(2)} packets per member per protocol period, ${r.steadyBytesPerPacket.toFixed(1)} bytes per packet`,
     `crashed: ${r.killed.join(", ") || "(none)"}`,
     `  first suspicion after ${ms(r.firstSuspectMs)}; dead at every member: median ${ms(r.deadMedianMs)}, last ${ms(r.deadLastMs)} (${r.boundKind === "no-loss" ? "bound" : "timers-only worst case"} ${ms(r.boundMs)}: ${r.allDetected ? "met" : "NOT MET"})`,
