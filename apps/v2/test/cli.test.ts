@@ -247,6 +247,47 @@ describe.concurrent("joining like Consul's retry_join", () => {
     expect(r.stderr).toMatch(/agent jc could not start: join: none of 127\.0\.0\.1:19526, 127\.0\.0\.1:19527 answered within 1500 ms/);
   });
 
+  it("a restarted agent answers 503 'starting' while it joins and loads its origins, never an empty list", { timeout: 60_000 }, async () => {
+    // The state behind agents seen answering 0 origins: a restarted agent's API listens while it
+    // joins (for as long as its seeds are slow, starved of CPU or across a partition) and before
+    // its store's origin list is loaded, and it used to answer 200 with "origins": 0 meanwhile.
+    const args = ["--id", "ra", "--bind", "127.0.0.1:19550", "--api", "127.0.0.1:19551", "--data-dir", join(dir, "ra"), "--swim-preset", "local"];
+    const first = startAgent(args);
+    try {
+      await first.up;
+      const ids = ["r1", "r2", "r3"];
+      const add = await fetch("http://127.0.0.1:19551/v1/origins", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(ids.map((id) => ({ id, url: "http://127.0.0.1:1/health" }))) });
+      expect(add.status).toBe(201);
+    } finally {
+      first.child.kill("SIGKILL");
+      await new Promise((r) => first.child.once("exit", r));
+    }
+    // Back from kill -9 with its data, joining a seed that is not up yet.
+    const again = startAgent([...args, "--join", "127.0.0.1:19552", "--join-timeout-ms", "0"]);
+    try {
+      let health: Response | undefined;
+      await until(async () => (health = await fetch("http://127.0.0.1:19551/healthz").catch(() => undefined)) !== undefined, 20_000, "ra's API listening");
+      expect(health!.status).toBe(503);
+      expect(health!.headers.get("retry-after")).toBe("1");
+      expect(await health!.json()).toEqual({ status: "starting", id: "ra", starting: "joining the cluster through 127.0.0.1:19552" });
+      const list = await fetch("http://127.0.0.1:19551/v1/origins");
+      expect(list.status).toBe(503);
+      expect(((await list.json()) as { error: string }).error).toMatch(/^starting: this agent is joining the cluster through 127\.0\.0\.1:19552; ask again shortly/);
+      const seed = startAgent(["--id", "rs", "--bind", "127.0.0.1:19552", "--api", "127.0.0.1:19553", "--data-dir", join(dir, "rs"), "--swim-preset", "local"]);
+      try {
+        await seed.up;
+        await again.up;
+        const up = (await (await fetch("http://127.0.0.1:19551/healthz")).json()) as { status: string; origins: number };
+        expect(up).toMatchObject({ status: "ok", origins: 3 });
+        expect(((await (await fetch("http://127.0.0.1:19551/v1/origins")).json()) as { id: string }[]).map((o) => o.id)).toEqual(["r1", "r2", "r3"]);
+      } finally {
+        await stop(seed.child);
+      }
+    } finally {
+      await stop(again.child);
+    }
+  });
+
   it("refuses a bad --join-timeout-ms, naming the field", { timeout: 30_000 }, async () => {
     const r = await heckAsync("agent", "--id", "jd", "--join-timeout-ms", "-5");
     expect(r.status).toBe(2);

@@ -42,6 +42,12 @@ export interface AgentPort {
   /** This agent's API address, "host:port". */
   readonly apiAddress: string;
 
+  /**
+   * Null once the agent is up; before (joining, loading the origin list from
+   * the store), what it is doing. Until then its lists are incomplete.
+   */
+  readonly starting: string | null;
+
   // ---- read-only queries --------------------------------------------------
 
   /** The replicated origin list, as this agent has received it. */

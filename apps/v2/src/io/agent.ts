@@ -95,6 +95,8 @@ export class Agent implements AgentPort {
   private writeBuffer: HealthRecord[] = [];
   private writeScheduled = false;
   private stopped = false;
+  /** Why the agent cannot answer for the cluster yet (see {@link Agent.starting}); null once up. */
+  private startPhase: string | null = "opening the store";
   private leaving: Promise<void> | undefined;
   private resolveStopped!: () => void;
   private readonly stoppedPromise = new Promise<void>((r) => (this.resolveStopped = r));
@@ -147,6 +149,9 @@ export class Agent implements AgentPort {
     this.store = opened.store;
     this.storeFaults = opened.peerFaults;
 
+    // The API listens from here on, so a client hears "starting" rather than nothing; until the
+    // origin list is loaded below, every answer about origins would be an empty or partial list.
+    this.startPhase = "starting the membership";
     this.api = await ApiServer.start(this, c.api, c.token);
     const meta: AgentMeta = { api: this.api.address, ...opened.advertise };
 
@@ -161,11 +166,15 @@ export class Agent implements AgentPort {
     // Join like Consul's retry_join: agents started together may come up in
     // any order. Until the join succeeds this node owns nothing (its view
     // would be itself alone, and it would check every origin).
-    if (c.join.length > 0) await this.joinCluster(c.join, c.joinTimeoutMs);
+    if (c.join.length > 0) {
+      this.startPhase = `joining the cluster through ${c.join.join(", ")}`;
+      await this.joinCluster(c.join, c.joinTimeoutMs);
+    }
 
     this.engine.on("result", (e) => this.onResult(e));
     this.engine.start();
 
+    this.startPhase = `loading the origin list from the ${this.store.kind} store`;
     await this.store.start((e) => this.onStoreEvent(e));
     // Origins from the config file seed an empty store; existing ones are kept.
     const seed: OriginSpec[] = [];
@@ -186,6 +195,7 @@ export class Agent implements AgentPort {
       this.process();
     }, tickMs);
     this.tickTimer.unref();
+    this.startPhase = null;
     this.log(`agent up: api http://${this.api.address}, gossip ${this.member.address}, store ${this.store.kind} (${this.store.status().detail})`);
   }
 
@@ -325,6 +335,15 @@ export class Agent implements AgentPort {
   /** This agent's SWIM address (host:port). */
   get gossipAddress(): string {
     return this.member.address;
+  }
+
+  /**
+   * Null once the agent is up; before, what it is doing (joining, loading the
+   * origin list). Its lists are incomplete until then, so the API says
+   * "starting" instead of answering with them.
+   */
+  get starting(): string | null {
+    return this.startPhase;
   }
 
   originList(): readonly OriginSpec[] {

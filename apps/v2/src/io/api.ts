@@ -13,6 +13,11 @@
  *   POST   /v1/admin/leave              graceful leave, then the process exits
  *   GET    /healthz, /metrics, /        liveness, Prometheus, the dashboard
  *
+ * Until the agent is up (joined, origin list loaded) every route but the
+ * dashboard answers 503 with `retry-after` and what it is doing
+ * (`/healthz`: `{"status": "starting", "id", "starting"}`), never a list
+ * that is empty only because it has not been loaded yet.
+ *
  * Bearer-token auth guards everything under /v1 and /metrics when a token is
  * configured (the config refuses an empty token off loopback). Bad input
  * gets a 4xx with an error naming the field; nothing in a request can crash
@@ -187,7 +192,15 @@ async function handle(agent: AgentPort, token: string, req: IncomingMessage, res
     res.end(DASHBOARD_HTML);
     return;
   }
+  const starting = agent.starting;
   if (path === "/healthz") {
+    // Not ready yet: a 503 (as a load balancer's readiness probe expects) that says why, instead of
+    // a 200 whose origin count is 0 or partial because the list is still being loaded.
+    if (starting !== null) {
+      res.setHeader("retry-after", "1");
+      send(res, 503, { status: "starting", id: agent.id, starting });
+      return;
+    }
     const store = agent.storeStatus();
     // members: those that own origins (SWIM alive and suspect).
     const members = agent.members().filter((m) => m.state === "alive" || m.state === "suspect").length;
@@ -199,6 +212,12 @@ async function handle(agent: AgentPort, token: string, req: IncomingMessage, res
       res.setHeader("www-authenticate", 'Bearer realm="heck"');
       throw new HttpError(401, "authorization: missing or wrong bearer token");
     }
+  }
+  if (starting !== null) {
+    // Every other answer depends on the membership or the origin list, neither of which is whole yet:
+    // an empty list here would read as "this cluster checks nothing".
+    res.setHeader("retry-after", "1");
+    throw new HttpError(503, `starting: this agent is ${starting}; ask again shortly, or ask another agent`);
   }
   if (path === "/metrics") {
     const { contentType, text } = await agent.metricsText();
