@@ -44,6 +44,8 @@ export {
   type KvReady,
 } from "./core/store/node.ts";
 export { receiveWire } from "./core/store/wire-input.ts";
+export { crdtSweep, SWEEP_SYNC_MS, SWEEP_ROUNDS_TO_CONVERGE, type CrdtSweep } from "./sim/sweep-scenario.ts";
+export { Reference, kvFactory, convergedTo, noInventedDots, randomWorkload, type KvSim } from "./sim/cluster.ts";
 export { KvState, resolve, encodeDelta, decodeDelta, joinDeltas, type KvDelta, type ReadResult, type EncodedDelta } from "./core/store/kv-state.ts";
 export { compareVersions, type Mode, type Version } from "./core/store/version.ts";
 export { encodeMessage, decodeMessage, wireOf, kvCodec, type KvMessage } from "./core/store/messages.ts";

@@ -16,7 +16,7 @@ import { canonicalJson } from "../src/core/json.ts";
 import { encodeDelta } from "../src/core/store/kv-state.ts";
 import { kvCodec, type KvMessage } from "../src/core/store/messages.ts";
 import type { KvNode } from "../src/core/store/node.ts";
-import { convergedTo, kvFactory, noInventedDots, randomWorkload, Reference, type KvSim } from "./support/cluster.ts";
+import { convergedTo, kvFactory, noInventedDots, randomWorkload, Reference, type KvSim } from "../src/sim/cluster.ts";
 import { dotsPersisted } from "./support/persist-check.ts";
 
 const SYNC_MS = 100;

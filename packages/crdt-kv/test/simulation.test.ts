@@ -4,61 +4,28 @@
  * partition shape and crash-restart, with a random workload of LWW and MV
  * writes and deletes. After every step: no replica knows a dot nobody wrote.
  * After the heal: every replica equals the join of all accepted updates
- * within a bounded number of gossip rounds. A failure prints HECK_SEED=<n>;
+ * within a bounded number of gossip rounds (the scenario is
+ * src/sim/sweep-scenario.ts). A failure prints HECK_SEED=<n> and the
+ * command that opens it in the browser view;
  * `HECK_SEED=<n> pnpm --filter @heck/crdt-kv test` replays it.
  */
-import { runSeeded, Simulation, type Prng } from "@heck/sim";
+import { Simulation } from "@heck/sim";
 import { seedsFromEnv } from "@heck/sim/io";
 import { describe, expect, it } from "vitest";
-import { convergedTo, kvFactory, noInventedDots, randomWorkload, Reference, type KvSim } from "./support/cluster.ts";
-import { kvCodec, type KvMessage } from "../src/core/store/messages.ts";
-import type { KvNode } from "../src/core/store/node.ts";
+import { convergedTo, kvFactory, randomWorkload, Reference, type KvSim } from "../src/sim/cluster.ts";
+import { kvCodec } from "../src/core/store/messages.ts";
 import { convergenceRounds } from "../src/core/store/convergence.ts";
-import type { SyncAlgorithm } from "../src/core/sync/delta-sync.ts";
+import { SWEEP_ROUNDS_TO_CONVERGE, SWEEP_SYNC_MS } from "../src/sim/sweep-scenario.ts";
+import { runSeed } from "./sweep-entry.ts";
 
-const SYNC_MS = 100;
-/** The liveness bound: rounds after the heal within which every replica must have converged. */
-const ROUNDS_TO_CONVERGE = 20;
-
-function sweep(seed: number, algorithm: SyncAlgorithm) {
-  const ref = new Reference();
-  // Three shapes by seed: a small log and a large full-state limit (lagging peers get full
-  // states), a small log and a tiny limit (they get digest exchanges), a log long enough for deltas.
-  const shape = seed % 3;
-  return {
-    ref,
-    result: runSeeded<KvMessage, string, string, KvNode>({
-      seed,
-      nodeIds: (prng: Prng) => Array.from({ length: prng.nextInt(3, 7) }, (_, i) => `n${i + 1}`),
-      factory: kvFactory(ref, {
-        algorithm,
-        syncIntervalMs: SYNC_MS,
-        fanout: 2,
-        maxLogEntries: shape === 2 ? 64 : 8,
-        fullStateMaxBytes: shape === 1 ? 256 : 1 << 20,
-        digestTimeoutMs: 5 * SYNC_MS,
-        snapshotEveryRecords: 16,
-      }),
-      network: { latency: { minMs: 1, meanTailMs: 4 }, faults: { dropRate: 0.02, duplicateRate: 0.02, reorderRate: 0.05 } },
-      codec: kvCodec,
-      invariants: [{ name: "no invented dots", check: (sim: KvSim) => noInventedDots(sim, ref) }],
-      workload: (sim, prng) => randomWorkload(sim, prng, 120, 6_000),
-      safetyPhaseMs: 6_000,
-      converged: (sim) => convergedTo(sim, ref),
-      livenessBudgetMs: ROUNDS_TO_CONVERGE * SYNC_MS,
-      describeState: (sim) =>
-        sim.up.map((n) => `${n.id}: vv=${JSON.stringify(Object.fromEntries(n.vector()))} ${JSON.stringify(n.sizes())}`).join("\n") +
-        `\nexpected vv=${JSON.stringify(Object.fromEntries(ref.state.cc.vector()))} versions=${ref.state.versionCount}`,
-      maxShrinkRuns: 16,
-    }),
-  };
-}
+const SYNC_MS = SWEEP_SYNC_MS;
+const ROUNDS_TO_CONVERGE = SWEEP_ROUNDS_TO_CONVERGE;
 
 describe("simulation sweep", () => {
   it.each(seedsFromEnv({ fixed: [1, 2, 3, 4, 5, 6, 7, 8], random: 2 }))(
     "seed %i: every replica converges to the join of all updates after faults heal",
     (seed) => {
-      const { ref, result } = sweep(seed, "bprr");
+      const { reference: ref, result } = runSeed(seed);
       expect(ref.updates).toBeGreaterThan(0);
       expect(result.convergedAtMs).toBeGreaterThanOrEqual(6_000);
     },

@@ -9,6 +9,11 @@
  * The view's run of exactly those arguments (with the same added rule) breaks
  * the same rule at the same simulated instant, and the printed command, run
  * from the repository root as written, serves that page.
+ *
+ * raft-kv's and crdt-kv's sweeps print their command the same way; for them
+ * the rule is "no node ever crashes" (their sweeps crash nodes), the view's
+ * run breaks it at the same instant, and the CLI takes the printed arguments
+ * (its Node replay of them hashes as the in-process run does).
  */
 import { spawn, spawnSync } from "node:child_process";
 import { once } from "node:events";
@@ -17,9 +22,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
-import { parseFaultSchedule, runSeeded, SimulationFailure } from "@heck/sim";
+import { parseFaultSchedule, runSeeded, SimulationFailure, type SeededRunOptions } from "@heck/sim";
 import { swimSweepOptions, type SimMember } from "@heck/swim";
-import { runScope } from "../src/index.ts";
+import { raftSweep } from "@heck/raft-kv/sim";
+import { crdtSweep } from "@heck/crdt-kv";
+import { runScope, type StageName } from "../src/index.ts";
 import { readLoadedFile } from "../src/core/loaded-file.ts";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));
@@ -40,20 +47,38 @@ function words(command: string): string[] {
   return [...command.matchAll(/"([^"]*)"|(\S+)/g)].map((m) => m[1] ?? m[2]!);
 }
 
-function failingRun(): SimulationFailure {
-  const options = swimSweepOptions(SEED);
+/** Another wrong rule, for sweeps whose nodes are not SWIM members: crashing a node is in every sweep's faults. */
+const NO_CRASH = {
+  name: "no node ever crashes",
+  check: (sim: unknown): string | undefined => {
+    const s = sim as { nodeIds: readonly string[]; isUp(id: string): boolean };
+    const down = s.nodeIds.filter((id) => !s.isUp(id));
+    return down.length > 0 ? `${down.join(", ")} crashed` : undefined;
+  },
+};
+
+/** A sweep's options, whatever its messages and nodes (each case builds its own). */
+type AnySweep = SeededRunOptions<never, never, never, never>;
+
+/** Runs a sweep's seed with `rule` added to its invariants and returns its failure report. */
+function failingRun(options: AnySweep, rule: typeof NO_CRASH): SimulationFailure {
   try {
-    runSeeded({ ...options, invariants: [...options.invariants, NO_DEATH], maxShrinkRuns: 8, traceTail: 5 });
+    runSeeded({ ...options, invariants: [...options.invariants, rule], maxShrinkRuns: 8, traceTail: 5 });
   } catch (e) {
     if (e instanceof SimulationFailure) return e;
     throw e;
   }
-  throw new Error(`seed ${SEED} did not fail: the rule should break when the sweep crashes a member`);
+  throw new Error(`seed ${options.seed} did not fail: the rule should break when the sweep crashes a node`);
+}
+
+/** The view's command in a failure report, without its "Watch it..." label. */
+function hintOf(failure: SimulationFailure): string | undefined {
+  return failure.message.split("\n").find((l) => l.startsWith("Watch it in the browser, opened at the failure: "))?.replace(/^[^:]+: /, "");
 }
 
 describe("a failing seed opens at the failure", () => {
-  const failure = failingRun();
-  const hint = failure.message.split("\n").find((l) => l.startsWith("Watch it in the browser, opened at the failure: "))?.replace(/^[^:]+: /, "");
+  const failure = failingRun(swimSweepOptions(SEED) as unknown as AnySweep, NO_DEATH);
+  const hint = hintOf(failure);
 
   it("the report prints the view's command with the shrunk schedule", () => {
     expect(hint).toMatch(new RegExp(`^pnpm heck-scope swim --scenario sweep --seed ${SEED} --faults "[^"]+" --at failure$`));
@@ -110,5 +135,37 @@ describe("a failing seed opens at the failure", () => {
     const line = JSON.parse(r.stdout) as { stage: string; seed: number; traceHash: string };
     expect(line).toMatchObject({ stage: "swim", seed: SEED });
     expect(line.traceHash).toBe(runScope("swim", SEED, 20_000, [], { scenario: "sweep", faults: loaded.run.faults }).traceHash());
+  }, 60_000);
+});
+
+describe("raft-kv's and crdt-kv's failing seeds open at the failure too", () => {
+  // Seeds whose sweep crashes a node early, so the shrinking re-runs and the view's run stay short.
+  // One case also runs the printed arguments through the CLI: the other's go through the same parsing (stage, scenario, faults), checked here in-process.
+  const cases: Array<{ stage: StageName; seed: number; options: () => AnySweep; cli: boolean }> = [
+    { stage: "raft", seed: 35, options: () => raftSweep(35).options as unknown as AnySweep, cli: true },
+    { stage: "crdt", seed: 1, options: () => crdtSweep(1).options as unknown as AnySweep, cli: false },
+  ];
+
+  it.each(cases)("$stage: the report's command replays the same failure in the view", ({ stage, seed, options, cli }) => {
+    const failure = failingRun(options(), NO_CRASH);
+    const hint = hintOf(failure);
+    expect(hint).toMatch(new RegExp(`^pnpm heck-scope ${stage} --scenario sweep --seed ${seed} --faults "[^"]+" --at failure$`));
+    expect(failure.message).toMatch(/Fault schedule, shrunk from \d+ to \d+ steps/);
+    const args = words(hint!);
+    const faults = parseFaultSchedule(args[args.indexOf("--faults") + 1]!);
+    if (!faults.ok) throw new Error(faults.error);
+    const more = { scenario: args[args.indexOf("--scenario") + 1]!, faults: faults.steps };
+    const run = runScope(stage, Number(args[args.indexOf("--seed") + 1]), 200_000, [], { ...more, checks: [NO_CRASH] });
+    expect(run.failure?.what).toBe(NO_CRASH.name);
+    expect(run.failure?.atMs).toBe(failure.atMs);
+    expect(run.failure?.detail).toBe(failure.detail);
+    expect(readLoadedFile(failure.message)).toMatchObject({ kind: "report", run: { stage, scenario: "sweep", seed } });
+    if (!cli) return;
+    // The printed arguments, as the CLI takes them (the Node replay, hashed, instead of serving the page).
+    const untilMs = Math.ceil(failure.atMs);
+    const r = spawnSync(process.execPath, [BIN, ...args.slice(2), "--until", String(untilMs), "--trace-hash", "--json"], { encoding: "utf8", timeout: 60_000 });
+    expect(r.stderr).toBe("");
+    expect(r.status).toBe(0);
+    expect((JSON.parse(r.stdout) as { traceHash: string }).traceHash).toBe(runScope(stage, seed, untilMs, [], more).traceHash());
   }, 60_000);
 });

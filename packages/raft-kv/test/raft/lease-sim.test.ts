@@ -23,7 +23,7 @@ import { Simulation, runSeeded, type NodeFactoryArgs, type NodeId, type Prng } f
 import { seedsFromEnv } from "@heck/sim/testing";
 import type { Entry } from "../../src/core/raft/index.ts";
 import type { Envelope, LeaseExpiry } from "../../src/core/replica/index.ts";
-import { PerRunRecorder, RaftSimNode, SafetyRecorder, converged, describeCluster, leaderOf, raftCodec, raftInvariants, type RaftSim, type SnapshotImage, type WalRecord } from "./support/raft-sim.ts";
+import { PerRunRecorder, RaftSimNode, SafetyRecorder, converged, describeCluster, leaderOf, raftCodec, raftInvariants, type RaftSim, type SnapshotImage, type WalRecord } from "../../src/sim/raft-sim.ts";
 import { startLockClients, type LockStats } from "./support/lock-clients.ts";
 
 const SAFETY_MS = 6000;

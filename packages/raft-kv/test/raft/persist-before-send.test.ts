@@ -3,7 +3,7 @@
  * Readies wrote. Every seeded run (here and in sweep.test.ts) has the runner
  * check each message as it leaves: what it promises (a term, a granted
  * vote, an acknowledged entry) must already be on its sender's durable disk
- * (support/persist-check.ts), and a restarted node recovers by replaying
+ * (src/sim/persist-check.ts), and a restarted node recovers by replaying
  * its disk's records through the WAL's own replay. Here the same seeds run
  * under power loss: fsyncs take time, messages wait for them, and a crash
  * may lose the unsynced tail and tear its first record, which replay must
@@ -20,7 +20,7 @@ import { seedsFromEnv } from "@heck/sim/testing";
 import { describe, expect, it } from "vitest";
 import type { Message } from "../../src/core/raft/types.ts";
 import { mayLeaveBeforePersist, type ReplicaNodeReady } from "../../src/core/replica/index.ts";
-import { RaftSimNode, type RaftSimOptions, type SnapshotImage, type WalRecord } from "./support/raft-sim.ts";
+import { RaftSimNode, type RaftSimOptions, type SnapshotImage, type WalRecord } from "../../src/sim/raft-sim.ts";
 import { POWER_LOSS, runSeed, type SweepRun } from "./sweep-entry.ts";
 
 /** Shorter fault phases than the sweep's: these seeds are about the disk. */

@@ -26,7 +26,7 @@ import {
   type WalRecord,
   type HistoryOp,
   type RaftSim,
-} from "./support/raft-sim.ts";
+} from "../../src/sim/raft-sim.ts";
 
 interface SimOptions {
   founders?: NodeId[];

@@ -9,7 +9,7 @@ import { Simulation, createPrng, tearBytes } from "@heck/sim";
 import { describe, expect, it } from "vitest";
 import { WalCorruptionError } from "../../src/core/raft/storage-format.ts";
 import { recoverStorage, type Envelope, type StorageImage } from "../../src/core/replica/index.ts";
-import { RaftSimNode, SafetyRecorder, leaderOf, raftCodec, startClients, type RaftSim, type SnapshotImage, type WalRecord } from "../raft/support/raft-sim.ts";
+import { RaftSimNode, SafetyRecorder, leaderOf, raftCodec, startClients, type RaftSim, type SnapshotImage, type WalRecord } from "../../src/sim/raft-sim.ts";
 
 /** Three replicas under a write workload, compacting every 15 entries, for `ms` of simulated time. */
 function cluster(ms: number): RaftSim {

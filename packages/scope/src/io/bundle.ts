@@ -28,6 +28,7 @@ const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly s
     ["crdt-kv/src/core/store/messages.ts", ["kvCodec", "wireOf"]],
     ["crdt-kv/src/core/store/persistence.ts", ["diskFromWal"]],
     ["crdt-kv/src/core/store/wire-input.ts", ["receiveWire"]],
+    ["crdt-kv/src/sim/sweep-scenario.ts", ["crdtSweep"]],
   ],
   "@heck/ownership": [["ownership/src/core/rendezvous.ts", ["ownersOf"]]],
 };

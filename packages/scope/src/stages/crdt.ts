@@ -132,7 +132,8 @@ function reads(n: KvNode): Record<string, unknown[]> {
   return out;
 }
 
-function crdtView(sim: KvSim, id: string): NodeView {
+/** One replica's keys, version vector, dot cloud and peers' acknowledgements, of this stage's cluster or of the crdt-kv sweep's. */
+export function crdtView(sim: KvSim, id: string): NodeView {
   const n = sim.tryNode(id);
   if (n === undefined) return { id, up: false };
   const cc = n.context().encode() as unknown;

@@ -13,7 +13,7 @@
  */
 import { Simulation } from "@heck/sim";
 import { RaftMember } from "@heck/raft-kv/ladder";
-import type { Envelope, PersistedState } from "@heck/raft-kv";
+import type { Envelope, PersistedState, Replica } from "@heck/raft-kv";
 import { InvariantBoard, NODE_IDS, type InvariantStatus, type MessageDescription, type NodeView, type StageAdapter, type StageContext } from "../core/stage.ts";
 
 const NODES = [...NODE_IDS];
@@ -125,8 +125,8 @@ function round(x: number): number {
   return Math.round(x * 1000) / 1000;
 }
 
-/** Figure 2's state of one server. */
-function raftView(sim: RaftSim, id: string): NodeView {
+/** Figure 2's state of one server, of this stage's cluster or of the raft-kv sweep's (any node holding a `Replica`). */
+export function raftView(sim: { tryNode(id: string): { replica: Replica } | undefined }, id: string): NodeView {
   const m = sim.tryNode(id);
   if (m === undefined) return { id, up: false };
   const raft = m.replica.raft;

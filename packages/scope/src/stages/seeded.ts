@@ -11,14 +11,18 @@
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
+import { raftSweep, RAFT_SWEEP_SCENARIOS } from "@heck/raft-kv/sim";
+import { crdtSweep } from "@heck/crdt-kv";
 import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageContext, StageName } from "../core/stage.ts";
 import { describeSwim, swimView } from "./swim.ts";
+import { describeEnvelope, raftView } from "./raft.ts";
+import { crdtView, describeKv } from "./crdt.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
   swim: ["sweep", "sweep-power-loss"],
-  raft: [],
-  crdt: [],
+  raft: Object.keys(RAFT_SWEEP_SCENARIOS),
+  crdt: ["sweep"],
   v2: [],
   ownership: [],
 };
@@ -42,9 +46,22 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
         view: (sim, id) => swimView(sim as never, id),
         describe: describeSwim,
       });
+    case "raft":
+      if (RAFT_SWEEP_SCENARIOS[name] === undefined) break;
+      return seededAdapter(stage, raftSweep(context.seed, { safetyMs: RAFT_SWEEP_SCENARIOS[name] }).options, context, {
+        view: (sim, id) => raftView(sim as never, id),
+        describe: describeEnvelope,
+      });
+    case "crdt":
+      if (name !== "sweep") break;
+      return seededAdapter(stage, crdtSweep(context.seed).options, context, {
+        view: (sim, id) => crdtView(sim as never, id),
+        describe: describeKv,
+      });
     default:
-      throw new RangeError(`stage ${stage} has no scenario ${JSON.stringify(name)}${SCENARIOS[stage].length > 0 ? ` (it has ${SCENARIOS[stage].join(", ")})` : " (it has none)"}`);
+      break;
   }
+  throw new RangeError(`stage ${stage} has no scenario ${JSON.stringify(name)}${SCENARIOS[stage].length > 0 ? ` (it has ${SCENARIOS[stage].join(", ")})` : " (it has none)"}`);
 }
 
 function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName, options: SeededRunOptions<M, R, S, N>, context: StageContext, shape: ScenarioShape<unknown>): StageAdapter {

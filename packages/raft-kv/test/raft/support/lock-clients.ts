@@ -20,7 +20,7 @@
 import type { NodeId, Prng } from "@heck/sim";
 import { decodeCommand, prefixRangeEnd, utf8 } from "../../../src/core/kv/index.ts";
 import type { Entry } from "../../../src/core/raft/index.ts";
-import type { RaftSim, RaftSimNode } from "./raft-sim.ts";
+import type { RaftSim, RaftSimNode } from "../../../src/sim/raft-sim.ts";
 
 /** Tuning of the lock workload. */
 export interface LockWorkloadOptions {

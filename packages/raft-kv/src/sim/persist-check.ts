@@ -23,8 +23,8 @@
  * durable records as they become durable.
  */
 import type { Departure } from "@heck/sim";
-import { WalReplay, type WalState } from "../../../src/core/raft/storage-format.ts";
-import type { Envelope, Replica, SnapshotImage } from "../../../src/core/replica/index.ts";
+import { WalReplay, type WalState } from "../core/raft/storage-format.ts";
+import type { Envelope, Replica, SnapshotImage } from "../core/replica/index.ts";
 import type { WalRecord } from "./raft-sim.ts";
 
 /** What the check reads from the sender: its id and its in-memory log (for the term of the entry an ack names). */

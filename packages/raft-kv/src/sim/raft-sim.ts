@@ -9,12 +9,12 @@
  * Raft safety properties (Figure 3) checked as the run goes.
  */
 import type { Channel, DiskImage, KvOperation, MessageCodec, NodeFactoryArgs, NodeId, Prng, SimProcess, Simulation } from "@heck/sim";
-import type { Entry, RaftConfig } from "../../../src/core/raft/types.ts";
-import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../../../src/core/kv/index.ts";
-import { ReplicaNode, decodeEnvelope, encodeEnvelope, recoverStorage, type Envelope, type LeaseExpiry, type ReplicaNodeReady, type SnapshotImage } from "../../../src/core/replica/index.ts";
-import type { RaftNode } from "../../../src/core/raft/raft-node.ts";
+import type { Entry, RaftConfig } from "../core/raft/types.ts";
+import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8, type WriteOp } from "../core/kv/index.ts";
+import { ReplicaNode, decodeEnvelope, encodeEnvelope, recoverStorage, type Envelope, type LeaseExpiry, type ReplicaNodeReady, type SnapshotImage } from "../core/replica/index.ts";
+import type { RaftNode } from "../core/raft/raft-node.ts";
 
-export type { SnapshotImage } from "../../../src/core/replica/index.ts";
+export type { SnapshotImage } from "../core/replica/index.ts";
 
 /** One write-ahead log record, as the server writes it to its WAL file and the simulation to its simulated disk. */
 export type WalRecord = Uint8Array;
@@ -52,8 +52,11 @@ function toWriteOp(cmd: KvCommand): WriteOp {
 // Safety properties (Raft paper Figure 3), checked incrementally
 // ---------------------------------------------------------------------------
 
+/** An entry as text (its type and its bytes in hex), so two copies compare as strings; plain code, so it runs in a browser too. */
 function fingerprint(e: Entry): string {
-  return `${e.type}:${Buffer.from(e.data).toString("base64")}`;
+  let hex = "";
+  for (const b of e.data) hex += (b < 16 ? "0" : "") + b.toString(16);
+  return `${e.type}:${hex}`;
 }
 
 /**

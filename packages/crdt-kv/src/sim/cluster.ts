@@ -1,16 +1,16 @@
 /**
- * A simulated cluster of KvNodes for the simulation tests and the bench:
+ * A simulated cluster of KvNodes for the simulation sweep, the tests and the bench:
  * the factory, a workload of random writes and deletes (LWW and MV), and
  * the reference every replica must converge to: the join of every local
  * update that was accepted anywhere.
  */
 import type { NodeFactoryArgs, Prng, Simulation } from "@heck/sim";
-import { CausalContext } from "../../src/core/causality/causal-context.ts";
-import { canonicalJson } from "../../src/core/json.ts";
-import { encodeDelta, KvState, type KvDelta } from "../../src/core/store/kv-state.ts";
-import { KvNode, type KvNodeConfig } from "../../src/core/store/node.ts";
-import type { KvMessage } from "../../src/core/store/messages.ts";
-import { diskFromWal } from "../../src/core/store/persistence.ts";
+import { CausalContext } from "../core/causality/causal-context.ts";
+import { canonicalJson } from "../core/json.ts";
+import { encodeDelta, KvState, type KvDelta } from "../core/store/kv-state.ts";
+import { KvNode, type KvNodeConfig } from "../core/store/node.ts";
+import type { KvMessage } from "../core/store/messages.ts";
+import { diskFromWal } from "../core/store/persistence.ts";
 
 /** The join of all accepted updates, kept incrementally. */
 export class Reference {
