@@ -10,6 +10,7 @@
  */
 import { Session } from "node:inspector/promises";
 import { writeFileSync } from "node:fs";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import * as readline from "node:readline";
 import type { PresetName } from "../src/core/config.ts";
 import { startMember } from "../src/io/member.ts";
@@ -34,6 +35,11 @@ const member = await startMember({ name, bind: "127.0.0.1:0", preset: (args.get(
 member.subscribe((e) => emit({ event: e.type, member: e.member.name, state: e.member.state, incarnation: e.member.incarnation }));
 emit({ event: "ready", addr: member.address });
 
+// How late this process runs its callbacks (timers, socket reads), worst since the last join command:
+// a member that handles its protocol late probes, acks and gossips late, whatever the protocol says.
+const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+loopDelay.enable();
+
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
   const [cmd, ...rest] = line.trim().split(/\s+/);
@@ -41,6 +47,7 @@ rl.on("line", (line) => {
     case "join":
       // When this process got to the join: the benchmark separates a busy machine's scheduling delay from the protocol's.
       emit({ event: "joining" });
+      loopDelay.reset();
       member.join(rest).then(
         (p) => emit({ event: "joined", contacted: p.succeeded.length }),
         (e: Error) => emit({ event: "error", message: e.message }),
@@ -48,7 +55,13 @@ rl.on("line", (line) => {
       break;
     case "stats": {
       const s = member.stats();
-      emit({ event: "stats", packetsOut: s.driver.packetsOut, bytesOut: s.driver.packetBytesOut, members: member.members().filter((m) => m.state === "alive").length });
+      emit({
+        event: "stats",
+        packetsOut: s.driver.packetsOut,
+        bytesOut: s.driver.packetBytesOut,
+        members: member.members().filter((m) => m.state === "alive").length,
+        loopDelayMaxMs: loopDelay.max / 1e6,
+      });
       break;
     }
     case "leave":

@@ -45,6 +45,12 @@ interface Figures {
   /** When the last member of each kind completed its view (heck's own wire and memberlist's counted as heck). */
   convergeByKindMs: Partial<Record<"heck" | "memberlist", number>>;
   deadAllMs: Partial<Record<"heck" | "memberlist", number | null>>;
+  /**
+   * The worst event-loop delay any heck member had between its join and the
+   * moment the cluster converged (null without heck members): how late a
+   * busy machine made the protocol's timers and socket reads run.
+   */
+  heckLoopDelayMaxMs: number | null;
   pktPerNodeSec: number;
   bytesPerNodeSec: number;
   cpuPctPerNode: number;
@@ -105,7 +111,10 @@ async function measure(shape: Shape, n: number, run: number, bins: Bins, steady:
     let convergeMs: number | null = null;
     let convergeAfterLastJoinMs: number | null = null;
     const convergeByKindMs: Figures["convergeByKindMs"] = {};
-    if (await waitUntil(() => procs.every((p) => p.present.size === n), 120_000)) {
+    const converged = await waitUntil(() => procs.every((p) => p.present.size === n), 120_000);
+    const delays = (await stats(procs)).flatMap((s) => (s.loopDelayMaxMs === undefined ? [] : [s.loopDelayMaxMs]));
+    const heckLoopDelayMaxMs = delays.length > 0 ? Math.max(...delays) : null;
+    if (converged) {
       // The moment the last member completed its view, from the processes' own clocks.
       let last = t0;
       procs.forEach((p, i) => {
@@ -161,7 +170,7 @@ async function measure(shape: Shape, n: number, run: number, bins: Bins, steady:
       alive.delete(victim);
       deadAllMs[victimKind] = await killAndTime(victim, [...alive]);
     }
-    return { convergeMs, convergeAfterLastJoinMs, convergeByKindMs, deadAllMs, ...load };
+    return { convergeMs, convergeAfterLastJoinMs, convergeByKindMs, deadAllMs, heckLoopDelayMaxMs, ...load };
   } finally {
     await stopAll(procs);
   }
@@ -196,7 +205,8 @@ export async function benchMixed(bins: Bins, sizes: number[], runs: number, sett
           .map(([k, v]) => `${k} member dead at all ${v ?? "never"} ms`)
           .join(", ");
         const byKind = shape.label === "mixed" ? ` (last heck member ${f.convergeByKindMs.heck} ms, last memberlist member ${f.convergeByKindMs.memberlist} ms)` : "";
-        log(`   N=${n} run ${r + 1} ${shape.label.padEnd(26)} converge ${f.convergeMs ?? "never"} ms (${f.convergeAfterLastJoinMs ?? "-"} ms after the last join began)${byKind}, ${dead}${load} (load average ${f.loadavg.toFixed(1)})`);
+        const lag = f.heckLoopDelayMaxMs === null ? "" : `, worst heck event-loop delay while joining ${f.heckLoopDelayMaxMs.toFixed(0)} ms`;
+        log(`   N=${n} run ${r + 1} ${shape.label.padEnd(26)} converge ${f.convergeMs ?? "never"} ms (${f.convergeAfterLastJoinMs ?? "-"} ms after the last join began)${byKind}${lag}, ${dead}${load} (load average ${f.loadavg.toFixed(1)})`);
       }
     }
     const summary: Record<string, Record<string, number | null>> = {};
@@ -207,6 +217,7 @@ export async function benchMixed(bins: Bins, sizes: number[], runs: number, sett
         convergeMs: round(med(conv)),
         convergeMaxMs: conv.some((c) => c === null) ? null : round(Math.max(...(conv as number[]))),
         convergeAfterLastJoinMs: round(med(fs.map((f) => f.convergeAfterLastJoinMs))),
+        heckLoopDelayMaxMs: round(med(fs.map((f) => f.heckLoopDelayMaxMs))),
         deadAllHeckMs: round(med(fs.map((f) => f.deadAllMs.heck))),
         deadAllMemberlistMs: round(med(fs.map((f) => f.deadAllMs.memberlist))),
         pktPerNodeSec: round(fs[0]!.pktPerNodeSec, 2),

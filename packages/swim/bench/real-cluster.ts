@@ -95,14 +95,15 @@ export function spawnNode(impl: Impl, name: string, bins: Bins, nodeArgs: readon
 }
 
 /** Sends `stats` to every process and collects the replies. */
-export async function stats(procs: Proc[]): Promise<Array<{ packetsOut: number; bytesOut: number }>> {
+export async function stats(procs: Proc[]): Promise<Array<{ packetsOut: number; bytesOut: number; loopDelayMaxMs?: number }>> {
   return Promise.all(
     procs.map(
       (p) =>
-        new Promise<{ packetsOut: number; bytesOut: number }>((resolve) => {
+        new Promise<{ packetsOut: number; bytesOut: number; loopDelayMaxMs?: number }>((resolve) => {
           p.pending.push((e) => {
             if (e.event !== "stats") return false;
-            resolve({ packetsOut: Number(e.packetsOut), bytesOut: Number(e.bytesOut) });
+            // loopDelayMaxMs: heck members only (bench/heck-node.ts), worst event-loop delay since the last join.
+            resolve({ packetsOut: Number(e.packetsOut), bytesOut: Number(e.bytesOut), ...(typeof e.loopDelayMaxMs === "number" ? { loopDelayMaxMs: e.loopDelayMaxMs } : {}) });
             return true;
           });
           p.child.stdin!.write("stats\n");
