@@ -20,11 +20,11 @@
  * gives up after 300 ms: a read that never answered did nothing; a write's
  * outcome is then unknown, which the checker allows either way.
  */
-import { checkKvHistory, KvHistoryRecorder, NONE, Simulation, type Channel, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
+import { checkKvHistory, KvHistoryRecorder, NONE, Simulation, type Channel, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type SimProcess, type SimReady } from "@heck/sim";
 import { fromUtf8, utf8 } from "../core/kv/bytes.ts";
 import { DEFAULT_KV_STORE_CONFIG } from "../core/kv/index.ts";
 import type { PersistedState } from "../core/raft/index.ts";
-import { MemoryStorage, processReadies, Replica, type Envelope } from "../core/replica/index.ts";
+import { recoverStorage, ReplicaNode, type Envelope, type SnapshotImage } from "../core/replica/index.ts";
 import { PrimaryBackupNode, type PrimaryBackupMessage } from "./primary-backup.ts";
 
 /** What the story's clients ask of a node, whatever the design behind it. */
@@ -100,41 +100,35 @@ class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage>, Agreement
 /** Milliseconds per Raft tick in the ladder's cluster: an election timeout of 100-190 ms. */
 const RAFT_TICK_MS = 10;
 
+/** The state a member restarts from when its disk holds nothing durable: empty, never bootstrapped again. */
+const EMPTY_STATE: PersistedState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+
 /**
  * A member of this stage's design: the package's `Replica` (Raft core with
  * PreVote and CheckQuorum, the key-value state machine, forwarding and the
- * ReadIndex barrier), driven as the server drives it: each Ready persisted
- * to an in-memory disk, then sent, then applied (`processReadies`).
- * Exported so other simulations (the browser view) run the same member.
+ * ReadIndex barrier) behind `ReplicaNode`, so the runner drives it as the
+ * server drives the replica: each Ready's WAL records written to the node's
+ * simulated disk, then its messages sent, then applied; a restart replays
+ * that disk through the WAL's own recovery. Exported so other simulations
+ * (the browser view) run the same member.
  */
-export class RaftMember implements SimProcess<Envelope, never, PersistedState>, AgreementNode {
-  readonly replica: Replica;
-  private readonly storage: MemoryStorage;
-  private outbox: Outbound<Envelope>[] = [];
-  /** The storage's change count when it last went to the runner's disk. */
-  private handedOut = 0;
-  private nowMs: number;
-
-  constructor(args: NodeFactoryArgs<never, PersistedState>) {
-    this.nowMs = args.nowMs;
-    // A node that crashed before its first Ready left an empty disk: it restarts from nothing.
-    const persisted = args.disk === undefined ? undefined : (args.disk.snapshot ?? { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
-    this.storage = new MemoryStorage(persisted);
-    this.replica = new Replica({
-      raft: { id: args.id, prng: args.prng, electionTick: 10, heartbeatTick: 1 },
-      start: persisted !== undefined ? { persisted: this.storage.persisted() } : { bootstrap: args.peers },
-      kvConfig: DEFAULT_KV_STORE_CONFIG,
-      incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
-      timing: { tickMs: RAFT_TICK_MS, requestTimeoutMs: Infinity, readRetryMs: 100, commitBroadcastDelayMs: -1 },
-      snapshotEntries: 0,
-      nowMs: args.nowMs,
-      hooks: { send: (to, envelope) => this.outbox.push({ to, message: envelope, channel: "stream" }) },
-    });
-    this.process();
-  }
-
-  get id(): string {
-    return this.replica.id;
+export class RaftMember extends ReplicaNode implements SimProcess<Envelope, Uint8Array, SnapshotImage>, AgreementNode {
+  constructor(args: NodeFactoryArgs<Uint8Array, SnapshotImage>) {
+    // A node that crashed before its first Ready left nothing durable: it restarts from nothing.
+    const persisted = args.disk === undefined ? undefined : (recoverStorage(args.disk) ?? EMPTY_STATE);
+    super(
+      {
+        raft: { id: args.id, prng: args.prng, electionTick: 10, heartbeatTick: 1 },
+        start: persisted !== undefined ? { persisted } : { bootstrap: args.peers },
+        kvConfig: DEFAULT_KV_STORE_CONFIG,
+        incarnation: args.prng.fork("incarnation").nextUint32().toString(16),
+        timing: { tickMs: RAFT_TICK_MS, requestTimeoutMs: Infinity, readRetryMs: 100, commitBroadcastDelayMs: -1 },
+        snapshotEntries: 0,
+        nowMs: args.nowMs,
+      },
+      // Raft's own messages go as packets (a lost one is retried by the protocol); forwarded requests on streams.
+      () => "packet",
+    );
   }
 
   get leads(): boolean {
@@ -151,7 +145,6 @@ export class RaftMember implements SimProcess<Envelope, never, PersistedState>, 
     this.replica.propose({ type: "write", requestId, op: { type: "put", key: utf8(key), value: utf8(value) }, timeMs: Math.round(nowMs) }, false, nowMs, (outcome) => {
       if (outcome.ok && outcome.result.ok) done();
     });
-    this.process();
     return true;
   }
 
@@ -162,44 +155,7 @@ export class RaftMember implements SimProcess<Envelope, never, PersistedState>, 
       const kv = this.replica.kv.get(utf8(key));
       done(kv === undefined ? null : fromUtf8(kv.value));
     });
-    this.process();
     return true;
-  }
-
-  tick(nowMs: number): void {
-    this.nowMs = nowMs;
-    this.replica.tick(nowMs);
-    this.process();
-  }
-
-  receive(_from: NodeId, envelope: Envelope, _channel: Channel, nowMs: number): void {
-    this.nowMs = nowMs;
-    this.replica.receive(envelope, nowMs);
-    this.process();
-  }
-
-  hasReady(): boolean {
-    return this.outbox.length > 0 || this.storage.changes !== this.handedOut;
-  }
-
-  /** The in-memory disk when it changed (the runner keeps it as a snapshot, synced), then the envelopes. */
-  ready(): SimReady<Envelope, never, PersistedState> {
-    const changed = this.storage.changes !== this.handedOut;
-    this.handedOut = this.storage.changes;
-    const messages = this.outbox;
-    this.outbox = [];
-    return { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages };
-  }
-
-  advance(): void {}
-
-  nextDeadlineMs(): number {
-    return this.replica.nextDeadlineMs();
-  }
-
-  /** The Ready loop: persist, send, apply, until the core has nothing left. */
-  private process(): void {
-    processReadies(this.replica, this.storage, (m) => this.outbox.push({ to: m.to, message: { kind: "raft", message: m }, channel: "packet" }), this.nowMs);
   }
 }
 
@@ -234,7 +190,7 @@ export const AGREEMENT_RUNGS: readonly AgreementRung[] = [
     key: "raft",
     name: "Raft (terms, majorities; raft-kv's replica)",
     cluster: (seed, traceLimit = 0) => ({
-      sim: new Simulation<Envelope, never, PersistedState, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
+      sim: new Simulation<Envelope, Uint8Array, SnapshotImage, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
     }),
   },
 ];

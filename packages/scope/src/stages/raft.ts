@@ -1,7 +1,9 @@
 /**
  * raft-kv in the view: five members of the stage's own `Replica` (Raft core
  * with PreVote and CheckQuorum, the key-value state machine), the very member
- * the agreement ladder runs (`RaftMember`), on @heck/sim's network with the
+ * the agreement ladder runs (`RaftMember`, behind `ReplicaNode`: its Readies
+ * write raft-kv's WAL records to the runner's simulated disk, and a restarted
+ * member recovers by replaying them), on @heck/sim's network with the
  * ladder's latency. Each node shows Figure 2's state: term, role, vote, the
  * log with its committed prefix, commit and applied index, and the leader's
  * per-follower progress (nextIndex, matchIndex).
@@ -13,7 +15,7 @@
  */
 import { Simulation } from "@heck/sim";
 import { RaftMember } from "@heck/raft-kv/ladder";
-import type { Envelope, PersistedState, Replica } from "@heck/raft-kv";
+import type { Envelope, Replica, SnapshotImage } from "@heck/raft-kv";
 import { InvariantBoard, NODE_IDS, type InvariantStatus, type MessageDescription, type NodeView, type StageAdapter, type StageContext } from "../core/stage.ts";
 
 const NODES = [...NODE_IDS];
@@ -25,7 +27,7 @@ const LEADER = "a leader is elected";
 /** Log entries shown per node (the newest). */
 const SHOWN_ENTRIES = 12;
 
-type RaftSim = Simulation<Envelope, never, PersistedState, RaftMember>;
+type RaftSim = Simulation<Envelope, Uint8Array, SnapshotImage, RaftMember>;
 
 /** Builds the raft stage's adapter. */
 export function raftStage(context: StageContext): StageAdapter {
@@ -78,7 +80,7 @@ export function raftStage(context: StageContext): StageAdapter {
     return undefined;
   };
 
-  const sim: RaftSim = new Simulation<Envelope, never, PersistedState, RaftMember>({
+  const sim: RaftSim = new Simulation<Envelope, Uint8Array, SnapshotImage, RaftMember>({
     seed: context.seed,
     nodeIds: NODES,
     network: NETWORK,
