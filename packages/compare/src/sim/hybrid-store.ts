@@ -11,38 +11,48 @@
  * message is tagged with the part it belongs to, both parts' Readies are
  * drained into one (the parts' persistence first, then their messages), and
  * both parts report to the same meter, so the node's traffic and CPU are the
- * sum of what it runs.
+ * sum of what it runs. On the disk, the Raft part's WAL records and snapshot
+ * images sit between crdt-kv's WAL lines, each tagged with its part; a
+ * restart splits them apart and each part recovers through its own replay.
  */
 import type { Channel, DiskImage, NodeFactoryArgs, Outbound, SimProcess, SimReady } from "@heck/sim";
-import type { RaftNode } from "@heck/raft-kv";
+import type { RaftNode, SnapshotImage } from "@heck/raft-kv";
 import { CrdtStoreNode, type CrdtStoreOptions } from "./crdt-store.ts";
-import { RaftStoreNode, type RaftDisk, type RaftEnvelope, type RaftStoreOptions, type ReadCallback, type WriteCallback } from "./raft-store.ts";
+import { RaftStoreNode, type RaftDisk, type RaftEnvelope, type RaftRecord, type RaftStoreOptions, type ReadCallback, type WriteCallback } from "./raft-store.ts";
 import type { HealthRecord } from "./records.ts";
 
 /** A message of one of the two parts. */
 export type HybridMessage = { part: "raft"; message: RaftEnvelope } | { part: "crdt"; message: string };
 
-/** One record on a hybrid member's disk: the Raft part's whole durable state when it changed, or a crdt-kv WAL line. */
-export type HybridRecord = { part: "raft"; disk: RaftDisk } | { part: "crdt"; line: string };
+/**
+ * One record on a hybrid member's disk: a Raft WAL record, a Raft snapshot
+ * image (which replaces the Raft records before it, not crdt-kv's), or a
+ * crdt-kv WAL line.
+ */
+export type HybridRecord = { part: "raft"; record: RaftRecord } | { part: "raft-snapshot"; image: SnapshotImage } | { part: "crdt"; line: string };
 
 /**
  * A snapshot on a hybrid member's disk: crdt-kv's snapshot, which replaces
- * every record before it, so it carries the Raft part's state at that point too.
+ * every record before it, so it carries the Raft part's disk at that point too.
  */
 export interface HybridSnapshot {
-  raft: RaftDisk | null;
+  raft: RaftDisk;
   crdt: string;
 }
 
-/** Splits a hybrid member's disk into each part's own image: the last Raft state written, and crdt-kv's snapshot and WAL lines. */
-export function splitHybridDisk(disk: DiskImage<HybridRecord, HybridSnapshot>): { raft: DiskImage<never, RaftDisk>; crdt: DiskImage<string, string> } {
-  let raft = disk.snapshot?.raft ?? null;
+/** Splits a hybrid member's disk into each part's own image: the Raft part's snapshot image and WAL records, and crdt-kv's snapshot and WAL lines. */
+export function splitHybridDisk(disk: DiskImage<HybridRecord, HybridSnapshot>): { raft: RaftDisk; crdt: DiskImage<string, string> } {
+  let raftSnapshot = disk.snapshot?.raft.snapshot ?? null;
+  let raftRecords = [...(disk.snapshot?.raft.records ?? [])];
   const lines: string[] = [];
   for (const r of disk.records) {
-    if (r.part === "raft") raft = r.disk;
-    else lines.push(r.line);
+    if (r.part === "raft") raftRecords.push(r.record);
+    else if (r.part === "raft-snapshot") {
+      raftSnapshot = r.image;
+      raftRecords = [];
+    } else lines.push(r.line);
   }
-  return { raft: { snapshot: raft, records: [] }, crdt: { snapshot: disk.snapshot?.crdt ?? null, records: lines } };
+  return { raft: { snapshot: raftSnapshot, records: raftRecords }, crdt: { snapshot: disk.snapshot?.crdt ?? null, records: lines } };
 }
 
 /** Keys under this prefix (the origin list) go through Raft; every other key through the CRDT. */
@@ -53,13 +63,15 @@ export class HybridStoreNode implements SimProcess<HybridMessage, HybridRecord, 
   readonly id: string;
   readonly raftPart: RaftStoreNode;
   readonly crdtPart: CrdtStoreNode;
-  /** The Raft part's state as last handed to the disk, for the next snapshot. */
-  private raftDisk: RaftDisk | null;
+  /** The Raft part's disk as handed out so far (its last snapshot image, the records after it), for the next crdt-kv snapshot to carry. */
+  private raftSnapshot: SnapshotImage | null;
+  private raftRecords: RaftRecord[];
 
   constructor(args: NodeFactoryArgs<HybridRecord, HybridSnapshot>, raft: RaftStoreOptions, crdt: CrdtStoreOptions) {
     this.id = args.id;
     const parts = args.disk === undefined ? undefined : splitHybridDisk(args.disk);
-    this.raftDisk = parts?.raft.snapshot ?? null;
+    this.raftSnapshot = parts?.raft.snapshot ?? null;
+    this.raftRecords = [...(parts?.raft.records ?? [])];
     // Each part draws from its own stream, so neither changes the other's randomness.
     this.raftPart = new RaftStoreNode({ ...args, prng: args.prng.fork("raft"), disk: parts?.raft }, raft);
     this.crdtPart = new CrdtStoreNode({ ...args, prng: args.prng.fork("crdt"), disk: parts?.crdt }, crdt);
@@ -89,21 +101,29 @@ export class HybridStoreNode implements SimProcess<HybridMessage, HybridRecord, 
   }
 
   /**
-   * Both parts' Readies as one: their persistence (the Raft part's state as a
-   * record, crdt-kv's snapshot and WAL lines), then their messages, Raft's
-   * first. Each part is advanced here: this node is their driver, and the
-   * runner carries out the merged batch in that order.
+   * Both parts' Readies as one: their persistence (the Raft part's WAL
+   * records and snapshot images, crdt-kv's snapshot and WAL lines), then
+   * their messages, Raft's first. The Raft part's Readies are drained
+   * whole (its `advance()` applies committed entries, which may make more),
+   * then crdt-kv's: this node is their driver, and the runner carries out
+   * the merged batch in that order, so nothing leaves before what it rests
+   * on is written.
    */
   ready(): SimReady<HybridMessage, HybridRecord, HybridSnapshot> {
     let snapshot: HybridSnapshot | null = null;
     let records: HybridRecord[] = [];
     let mustSync = false;
     const messages: Outbound<HybridMessage>[] = [];
-    if (this.raftPart.hasReady()) {
+    while (this.raftPart.hasReady()) {
       const rd = this.raftPart.ready();
       if (rd.snapshot !== null) {
-        this.raftDisk = rd.snapshot;
-        records.push({ part: "raft", disk: rd.snapshot });
+        this.raftSnapshot = rd.snapshot;
+        this.raftRecords = [];
+        records.push({ part: "raft-snapshot", image: rd.snapshot });
+      }
+      for (const record of rd.records) {
+        this.raftRecords.push(record);
+        records.push({ part: "raft", record });
       }
       mustSync ||= rd.mustSync;
       for (const o of rd.messages) messages.push({ to: o.to, message: { part: "raft", message: o.message }, ...(o.channel ? { channel: o.channel } : {}) });
@@ -112,8 +132,8 @@ export class HybridStoreNode implements SimProcess<HybridMessage, HybridRecord, 
     if (this.crdtPart.hasReady()) {
       const rd = this.crdtPart.ready();
       if (rd.snapshot !== null) {
-        // The snapshot replaces every record before it, the Raft part's included: it carries that state.
-        snapshot = { raft: this.raftDisk, crdt: rd.snapshot };
+        // The snapshot replaces every record before it, the Raft part's included: it carries that part's disk.
+        snapshot = { raft: { snapshot: this.raftSnapshot, records: [...this.raftRecords] }, crdt: rd.snapshot };
         records = [];
       }
       for (const line of rd.records) records.push({ part: "crdt", line });

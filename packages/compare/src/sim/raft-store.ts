@@ -2,32 +2,37 @@
  * A raft-kv member as a simulation process: the package's own replica
  * (`Replica`: Raft core, `KvStore` state machine, request waiters, follower
  * forwarding, read barrier), the same code the real server
- * (`packages/raft-kv/src/io/kv-node.ts`) drives. This file only plays the
- * driver: each Ready is persisted to an in-memory disk (`MemoryStorage`,
- * handed to the runner's simulated disk whole, as a snapshot, whenever it
- * changed), its messages are sent, then the replica applies it.
+ * (`packages/raft-kv/src/io/kv-node.ts`) drives, behind raft-kv's
+ * `ReplicaNode`: each Ready asks the runner to write the write-ahead log's
+ * own records and snapshot files to the node's simulated disk, then to send
+ * its messages, then to let the replica apply it. A crashed member restarts
+ * by replaying that disk through the WAL's own recovery (`recoverStorage`),
+ * as the server replays its data directory.
  *
- * It also reports to the run's {@link Meter}: bytes per message (the core's
- * binary wire codec, `encodeMessage`), payload bytes (record values inside
- * append entries) and every applied record version.
+ * This file adds the workload's client operations and reports to the run's
+ * {@link Meter}: bytes per message (the core's binary wire codec,
+ * `encodeMessage`), payload bytes (record values inside append entries) and
+ * every applied record version.
  */
-import { NONE, type Channel, type NodeFactoryArgs, type Outbound, type SimProcess, type SimReady } from "@heck/sim";
+import type { Channel, NodeFactoryArgs, SimProcess } from "@heck/sim";
 import {
   DEFAULT_KV_STORE_CONFIG,
-  MemoryStorage,
-  Replica,
+  ReplicaNode,
   encodeCommand,
   encodeMessage,
   fromUtf8,
-  processReadies,
+  recoverStorage,
   utf8,
   type ApplyResult,
   type Entry,
   type Envelope,
   type KvCommand,
-  type Message,
   type PersistedState,
   type RaftNode,
+  type ReplicaNodeReady,
+  type Snapshot,
+  type SnapshotImage,
+  type StorageImage,
 } from "@heck/raft-kv";
 import type { Meter } from "./meter.ts";
 import { compareVersion, parseRecord, type HealthRecord } from "./records.ts";
@@ -35,8 +40,11 @@ import { compareVersion, parseRecord, type HealthRecord } from "./records.ts";
 /** What travels between simulated raft-kv members: raft-kv's peer envelopes (Raft messages, forwarded writes and their answers). */
 export type RaftEnvelope = Envelope;
 
-/** What survives a crash: exactly what the Ready batches told the node to persist. */
-export type RaftDisk = PersistedState;
+/** One record on a member's simulated disk: a write-ahead log record, in the bytes raft-kv's WAL writes. */
+export type RaftRecord = Uint8Array;
+
+/** What survives a crash: the snapshot image and WAL records the Ready batches told the node to persist. */
+export type RaftDisk = StorageImage;
 
 /** Settings of a simulated raft-kv cluster (defaults are raft-kv's server defaults). */
 export interface RaftStoreOptions {
@@ -60,6 +68,9 @@ const FRAME_BYTES = 5;
 /** The KvStore tuning every member uses: watch history bounded to keep 65 simulated members in memory. */
 const STORE_CONFIG = { ...DEFAULT_KV_STORE_CONFIG, historyRevisions: 1_000 };
 
+/** The state a member restarts from when its disk holds nothing durable: empty, never bootstrapped again. */
+const EMPTY_STATE: PersistedState = { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] };
+
 /**
  * Outcome of a write: `ok` true = the store now holds this record or a newer
  * observation (`applied` says whether this write is the one that put it
@@ -76,33 +87,23 @@ export type ReadCallback = (result: { ok: true; record: HealthRecord | undefined
 const payloadOfData = new WeakMap<Uint8Array, number>();
 
 /** A raft-kv member driven by the simulation runner. */
-export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> {
-  readonly id: string;
-  readonly replica: Replica;
-  private readonly storage: MemoryStorage;
-  private outbox: Outbound<RaftEnvelope>[] = [];
-  /** The storage's change count when it last went to the runner's disk. */
-  private handedOut = 0;
+export class RaftStoreNode extends ReplicaNode implements SimProcess<RaftEnvelope, RaftRecord, SnapshotImage> {
   private readonly opts: RaftStoreOptions;
   private readonly meterIndex: number;
-  private now: number;
   private writeSeq = 0;
   private readonly pendingReads = new Map<ReadCallback, () => void>();
   private readyTerm = 0;
 
-  constructor(args: NodeFactoryArgs<never, RaftDisk>, opts: RaftStoreOptions) {
-    this.id = args.id;
-    this.opts = opts;
-    this.meterIndex = opts.meter.indexOf(args.id);
-    this.now = args.nowMs;
+  constructor(args: NodeFactoryArgs<RaftRecord, SnapshotImage>, opts: RaftStoreOptions) {
     // Ticks start at a random phase, as independent processes' timers do.
     const firstTickMs = args.nowMs + args.prng.nextFloat() * opts.tickMs;
-    // A node that crashed before its first Ready left an empty disk: it restarts from nothing, it does not bootstrap again.
-    const p = args.disk === undefined ? undefined : (args.disk.snapshot ?? { hardState: { term: 0, vote: null, commit: 0 }, snapshot: null, entries: [] });
-    this.storage = new MemoryStorage(p);
-    this.replica = new Replica({
-      raft: { id: args.id, prng: args.prng, electionTick: opts.electionTick, heartbeatTick: opts.heartbeatTick },
-      start: p !== undefined ? { persisted: this.storage.persisted() } : opts.founders.includes(args.id) ? { bootstrap: opts.founders } : { join: true },
+    // A restart replays the disk as the server replays its data dir. A node that crashed before its first
+    // Ready left nothing durable: it restarts from nothing, it does not bootstrap again.
+    const persisted = args.disk === undefined ? undefined : (recoverStorage(args.disk) ?? EMPTY_STATE);
+    const id = args.id;
+    super({
+      raft: { id, prng: args.prng, electionTick: opts.electionTick, heartbeatTick: opts.heartbeatTick },
+      start: persisted !== undefined ? { persisted } : opts.founders.includes(id) ? { bootstrap: opts.founders } : { join: true },
       kvConfig: STORE_CONFIG,
       incarnation: "",
       // The workload gives up on its own (and counts the outcome as unknown); the replica never times out.
@@ -110,13 +111,14 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
       snapshotEntries: opts.compactEvery,
       nowMs: args.nowMs,
       hooks: {
-        send: (to, env) => this.send(to, env),
         applied: (e, command, result) => this.onApplied(e, command, result),
         snapshotInstalled: () => this.observeAll(),
-        softState: (_leader, role) => this.opts.meter.event(this.now, this.id, role === "leader" ? "leader" : "role", role),
+        softState: (_leader, role) => opts.meter.event(this.now, id, role === "leader" ? "leader" : "role", role),
       },
     });
-    this.process();
+    // Raft-kv's peer network runs over TCP: every envelope is a stream frame (ReplicaNode's default).
+    this.opts = opts;
+    this.meterIndex = opts.meter.indexOf(id);
   }
 
   /** The Raft core. */
@@ -124,45 +126,29 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
     return this.replica.raft;
   }
 
-  // --- SimProcess --------------------------------------------------------------------
+  // --- SimProcess (the rest is ReplicaNode's) ------------------------------------------------
 
-  tick(nowMs: number): void {
-    this.now = nowMs;
-    this.replica.tick(nowMs);
-    this.process();
-  }
-
-  receive(_from: string, env: RaftEnvelope, _channel: Channel, nowMs: number): void {
-    this.now = nowMs;
+  override receive(from: string, env: RaftEnvelope, channel: Channel, nowMs: number): void {
     this.opts.meter.received(this.meterIndex, sizeOf(env));
-    this.replica.receive(env, nowMs);
-    this.process();
+    super.receive(from, env, channel, nowMs);
   }
 
   streamFailed(_to: string, env: RaftEnvelope, nowMs: number): void {
     this.now = nowMs;
     // A forwarded write that never reached the leader certainly did nothing.
     if (env.kind === "forward") this.replica.forwardLost(env.requestId, nowMs);
-    this.process();
   }
 
-  hasReady(): boolean {
-    return this.outbox.length > 0 || this.storage.changes !== this.handedOut;
-  }
-
-  /** The storage when it changed (the runner's disk keeps it as a snapshot, synced), then the envelopes. */
-  ready(): SimReady<RaftEnvelope, never, RaftDisk> {
-    const changed = this.storage.changes !== this.handedOut;
-    this.handedOut = this.storage.changes;
-    const rd = { snapshot: changed ? this.storage : null, records: NONE, mustSync: changed, messages: this.outbox };
-    this.outbox = [];
+  /** The replica's Ready, with every envelope it sends metered as it leaves. */
+  override ready(): ReplicaNodeReady {
+    const rd = super.ready();
+    for (const o of rd.messages) this.opts.meter.sent(this.meterIndex, sizeOf(o.message), payloadOf(o.message));
     return rd;
   }
 
-  advance(): void {}
-
-  nextDeadlineMs(): number {
-    return this.replica.nextDeadlineMs();
+  /** A snapshot's payload is the record values it holds, counted when an installSnapshot carries it. */
+  protected override compacted(snapshot: Snapshot): void {
+    payloadOfData.set(snapshot.data, this.storedValueBytes());
   }
 
   // --- client operations ------------------------------------------------------------
@@ -210,7 +196,6 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
       const r = outcome.result;
       cb(true, r.ok && "response" in r && r.response.type === "txn" && r.response.succeeded);
     });
-    this.process();
   }
 
   /** A linearizable read through ReadIndex (§6.4): answered once this node has applied the read point. */
@@ -222,7 +207,6 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
       cb(error ? { ok: false } : { ok: true, record: this.readLocal(key) });
     });
     this.pendingReads.set(cb, cancel);
-    this.process();
   }
 
   /** Forgets a read the client gave up on (its answer, if any, is dropped). */
@@ -242,12 +226,7 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
     return this.replica.kv.appliedIndex;
   }
 
-  // --- the Ready loop -------------------------------------------------------------------
-
-  private process(): void {
-    const snapshot = processReadies(this.replica, this.storage, (m: Message) => this.send(m.to, { kind: "raft", message: m }), this.now);
-    if (snapshot) payloadOfData.set(snapshot.data, this.storedValueBytes());
-  }
+  // --- what the meter sees ---------------------------------------------------------------
 
   /** Meters every record version an applied write put, and notes when a new leader committed its first entry. */
   private onApplied(e: Entry, command: KvCommand | undefined, result: ApplyResult | undefined): void {
@@ -287,11 +266,6 @@ export class RaftStoreNode implements SimProcess<RaftEnvelope, never, RaftDisk> 
     return n;
   }
 
-  private send(to: string, env: RaftEnvelope): void {
-    // Raft-kv's peer network runs over TCP: every envelope is a stream frame.
-    this.outbox.push({ to, message: env, channel: "stream" });
-    this.opts.meter.sent(this.meterIndex, sizeOf(env), payloadOf(env));
-  }
 }
 
 const sizeCache = new WeakMap<RaftEnvelope, number>();
@@ -339,6 +313,6 @@ function payloadOf(env: RaftEnvelope): number {
 }
 
 /** A factory for the simulation runner. */
-export function raftStoreFactory(opts: RaftStoreOptions): (args: NodeFactoryArgs<never, RaftDisk>) => RaftStoreNode {
+export function raftStoreFactory(opts: RaftStoreOptions): (args: NodeFactoryArgs<RaftRecord, SnapshotImage>) => RaftStoreNode {
   return (args) => new RaftStoreNode(args, opts);
 }

@@ -169,8 +169,14 @@ export class ReplicaNode {
     this.outstanding = null;
     if (rd) this.replica.advance(rd, this.now);
     const snap = this.replica.compactIfDue();
-    if (snap) this.pendingCompaction = snap;
+    if (snap) {
+      this.pendingCompaction = snap;
+      this.compacted(snap);
+    }
   }
+
+  /** Called when this node has just taken a snapshot of its own state (it is written with the next Ready); for subclasses that observe compactions. */
+  protected compacted(_snapshot: Snapshot): void {}
 
   /** Our own snapshot (compaction): the file, its marker, the entries after it, and the hard state. */
   private compactionImage(snap: Snapshot): SnapshotImage {
