@@ -4,9 +4,7 @@
  * time moved by the test.
  */
 import { describe, expect, it } from "vitest";
-import { createPrng } from "@heck/sim";
-import { DEFAULT_KV_STORE_CONFIG } from "../../src/core/kv/index.ts";
-import { MemoryStorage, Replica, type ServerError } from "../../src/core/replica/index.ts";
+import type { ServerError } from "../../src/core/replica/index.ts";
 import { ReplicaCluster, TEST_TIMING } from "./support.ts";
 
 describe("proposals and forwarding", () => {
@@ -170,7 +168,7 @@ describe("membership administration (§4.2.1, §3.10)", () => {
     c.elect("n1");
     for (let i = 0; i < 20; i++) c.put("n1", `k${i}`, `${i}`);
     // n4 starts empty and waits to be added.
-    c.members.set("n4", { replica: joiner("n4", c), storage: new MemoryStorage() });
+    c.addJoiner("n4");
     let added: ServerError | undefined | "pending" = "pending";
     c.node("n1").addMember("n4", "127.0.0.1:1", false, c.nowMs, (e) => (added = e));
     c.settle();
@@ -213,17 +211,3 @@ describe("close", () => {
     expect(cancelled).toBe("node stopped");
   });
 });
-
-/** A replica that starts empty and waits to be added (as `heck-raft server --join`). */
-function joiner(id: string, c: ReplicaCluster): Replica {
-  return new Replica({
-    raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 },
-    start: { join: true },
-    kvConfig: DEFAULT_KV_STORE_CONFIG,
-    incarnation: "t",
-    timing: TEST_TIMING,
-    snapshotEntries: 0,
-    nowMs: c.nowMs,
-    hooks: { send: (to, envelope) => c.queue.push({ to, envelope }) },
-  });
-}

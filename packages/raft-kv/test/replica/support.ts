@@ -1,18 +1,19 @@
 /**
- * A few replicas wired by hand for the replica tests: each persists its
- * Readies to a MemoryStorage (the same loop the simulations use), envelopes
- * wait in one queue until `settle()` delivers them, and time moves only when
- * a test says so.
+ * A few replicas wired by hand for the replica tests: each is a
+ * `ReplicaNode` (the Ready contract the simulations drive), whose Readies are
+ * carried out in order (persist, send, advance) with the records dropped,
+ * since these tests never restart a member; envelopes wait in one queue
+ * until `settle()` delivers them, and time moves only when a test says so.
  */
 import { createPrng } from "@heck/sim";
 import { DEFAULT_KV_STORE_CONFIG, utf8, type WriteOp } from "../../src/core/kv/index.ts";
-import { MemoryStorage, Replica, processReadies, type Envelope, type ProposalOutcome, type ReplicaTiming } from "../../src/core/replica/index.ts";
+import { ReplicaNode, type Envelope, type ProposalOutcome, type Replica, type ReplicaTiming } from "../../src/core/replica/index.ts";
 import type { RaftConfig } from "../../src/core/raft/types.ts";
 
-/** One member: its replica and its disk. */
+/** One member: the node the cluster drives, and its replica. */
 export interface Member {
+  node: ReplicaNode;
   replica: Replica;
-  storage: MemoryStorage;
 }
 
 /** Timing of the test replicas: 10 ms ticks, 1 s request timeout, reads asked again after 100 ms. */
@@ -21,18 +22,17 @@ export const TEST_TIMING: ReplicaTiming = { tickMs: 10, requestTimeoutMs: 1_000,
 /** A cluster of founders exchanging envelopes through one queue. */
 export class ReplicaCluster {
   readonly members = new Map<string, Member>();
-  readonly queue: Array<{ to: string; envelope: Envelope }> = [];
+  readonly queue: Array<{ from: string; to: string; envelope: Envelope }> = [];
   /** Envelopes for which this returns true are dropped (a partition). */
   drop: (from: string, to: string, envelope: Envelope) => boolean = () => false;
   nowMs = 0;
   /** Members stopped like SIGSTOP: not ticked, and envelopes to them wait in `held` until `resume`. */
   readonly paused = new Set<string>();
-  private held: Array<{ to: string; envelope: Envelope }> = [];
+  private held: Array<{ from: string; to: string; envelope: Envelope }> = [];
 
   constructor(ids: string[], timing: Partial<ReplicaTiming> = {}, raft: Partial<Omit<RaftConfig, "id" | "prng">> = {}) {
     for (const id of ids) {
-      const storage = new MemoryStorage();
-      const replica = new Replica({
+      const node = new ReplicaNode({
         raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1, ...raft },
         start: { bootstrap: ids },
         kvConfig: DEFAULT_KV_STORE_CONFIG,
@@ -40,11 +40,24 @@ export class ReplicaCluster {
         timing: { ...TEST_TIMING, ...timing },
         snapshotEntries: 0,
         nowMs: 0,
-        hooks: { send: (to, envelope) => this.post(id, to, envelope) },
       });
-      this.members.set(id, { replica, storage });
+      this.members.set(id, { node, replica: node.replica });
     }
     this.settle();
+  }
+
+  /** Adds a member that starts empty and waits to be added through a conf change. */
+  addJoiner(id: string): void {
+    const node = new ReplicaNode({
+      raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 },
+      start: { join: true },
+      kvConfig: DEFAULT_KV_STORE_CONFIG,
+      incarnation: "t",
+      timing: TEST_TIMING,
+      snapshotEntries: 0,
+      nowMs: this.nowMs,
+    });
+    this.members.set(id, { node, replica: node.replica });
   }
 
   /** The replica of `id`. */
@@ -53,7 +66,7 @@ export class ReplicaCluster {
   }
 
   private post(from: string, to: string, envelope: Envelope): void {
-    if (!this.drop(from, to, envelope)) this.queue.push({ to, envelope });
+    if (!this.drop(from, to, envelope)) this.queue.push({ from, to, envelope });
   }
 
   /** Stops `id` (SIGSTOP): it runs nothing and receives nothing until `resume`. */
@@ -71,13 +84,22 @@ export class ReplicaCluster {
   /** Runs every member's Ready loop and delivers envelopes until none are left. */
   settle(): void {
     for (let step = 0; step < 100_000; step++) {
-      for (const [id, m] of this.members) if (!this.paused.has(id)) processReadies(m.replica, m.storage, (msg) => this.post(id, msg.to, { kind: "raft", message: msg }), this.nowMs);
+      for (const [id, m] of this.members) if (!this.paused.has(id)) this.drain(id, m.node);
       const next = this.queue.shift();
       if (next === undefined) return;
       if (this.paused.has(next.to)) this.held.push(next);
-      else this.members.get(next.to)?.replica.receive(next.envelope, this.nowMs);
+      else this.members.get(next.to)?.node.receive(next.from, next.envelope, "stream", this.nowMs);
     }
     throw new Error("ReplicaCluster.settle: message budget exhausted");
+  }
+
+  /** Carries out `node`'s Readies as a driver does: persist (nothing to keep here), send, advance. */
+  private drain(id: string, node: ReplicaNode): void {
+    while (node.hasReady()) {
+      const rd = node.ready();
+      for (const o of rd.messages) this.post(id, o.to, o.message);
+      node.advance();
+    }
   }
 
   /** Moves time forward `ms` in tick-sized steps, ticking every member and settling after each. */
@@ -85,7 +107,7 @@ export class ReplicaCluster {
     const end = this.nowMs + ms;
     while (this.nowMs < end) {
       this.nowMs = Math.min(end, this.nowMs + 10);
-      for (const [id, m] of this.members) if (!this.paused.has(id)) m.replica.tick(this.nowMs);
+      for (const [id, m] of this.members) if (!this.paused.has(id)) m.node.tick(this.nowMs);
       this.settle();
     }
   }

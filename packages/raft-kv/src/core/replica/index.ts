@@ -7,7 +7,7 @@ export { Replica, mayLeaveBeforePersist, type ReplicaOptions, type ReplicaStart,
 export { Proposals, type ProposalOutcome, type ConfChangeOutcome } from "./proposals.ts";
 export { ReadBarrier } from "./read-barrier.ts";
 export { WatchHub, type WatchOptions, type WatchHandle, type WatchListener, type WatchStart } from "./watch-hub.ts";
-export { MemoryStorage, processReadies, type PersistentPart } from "./memory-storage.ts";
+export { MemoryStorage, type PersistentPart } from "./memory-storage.ts";
 export { ReplicaNode, recoverStorage, type ReplicaNodeOptions, type ReplicaNodeReady, type SnapshotImage, type StorageImage, type ChannelOf } from "./replica-node.ts";
 export { encodeEnvelope, decodeEnvelope, type Envelope } from "./envelope.ts";
 export { LeaseKeeper, type LeaseKeeperHost, type LeaseExpiry } from "./leases.ts";

@@ -1,13 +1,13 @@
 /**
  * Stable storage kept in memory: exactly what each Ready told the node to
  * persist (Raft Figure 2's currentTerm, votedFor and log[], plus the
- * snapshot that replaced the log's prefix). In-memory harnesses (the replica
- * tests, the ladder) keep one per node; `ReplicaNode` keeps one beside
- * the WAL records it hands out, and the real server keeps the same state in
- * its write-ahead log (`src/io/storage.ts`).
+ * snapshot that replaced the log's prefix). `ReplicaNode` keeps one beside
+ * the WAL records it hands out (a compaction's kept entries and observers'
+ * terms come from it), the Raft transcript tests keep one per node, and the
+ * real server keeps the same state in its write-ahead log
+ * (`src/io/storage.ts`).
  */
-import type { Entry, HardState, Message, PersistedState, Ready, Snapshot } from "../raft/index.ts";
-import type { Replica } from "./replica.ts";
+import type { Entry, HardState, PersistedState, Ready, Snapshot } from "../raft/index.ts";
 
 /** The persistent part of a Ready. */
 export type PersistentPart = Pick<Ready, "hardState" | "records" | "snapshot">;
@@ -18,8 +18,6 @@ export class MemoryStorage {
   snapshot: Snapshot | null = null;
   /** The entries after the snapshot, contiguous, in index order. */
   entries: Entry[] = [];
-  /** Bumped by every save and compaction: a simulation hands the disk to its runner only when it changed. */
-  changes = 0;
 
   /** Starts empty, or from what a previous incarnation persisted (copied: the two must not share arrays). */
   constructor(from?: PersistedState) {
@@ -44,14 +42,12 @@ export class MemoryStorage {
       for (const e of rd.records) this.entries.push(e);
     }
     if (rd.hardState) this.hardState = rd.hardState;
-    if (rd.snapshot || rd.records.length > 0 || rd.hardState) this.changes++;
   }
 
   /** Records a snapshot this node took of its own state (compaction): the entries it covers are dropped. */
   compact(snapshot: Snapshot): void {
     this.snapshot = snapshot;
     this.entries = this.entries.filter((e) => e.index > snapshot.metadata.index);
-    this.changes++;
   }
 
   /** Index of the last entry the snapshot replaced (0 without a snapshot). */
@@ -74,19 +70,3 @@ export class MemoryStorage {
   }
 }
 
-/**
- * The Ready loop of a replica whose disk is a {@link MemoryStorage}: persist,
- * send, apply (advance) until the core has nothing more to do, then compact
- * the log if a snapshot is due. Returns the snapshot it took, if any.
- */
-export function processReadies(replica: Replica, storage: MemoryStorage, send: (m: Message) => void, nowMs: number): Snapshot | null {
-  while (replica.hasReady()) {
-    const rd = replica.ready();
-    storage.save(rd);
-    for (const m of rd.messages) send(m);
-    replica.advance(rd, nowMs);
-  }
-  const snapshot = replica.compactIfDue();
-  if (snapshot) storage.compact(snapshot);
-  return snapshot;
-}
