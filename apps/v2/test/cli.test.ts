@@ -4,6 +4,7 @@
  * client commands against a real agent with a bearer token.
  */
 import { spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -73,7 +74,7 @@ describe("a running agent with a token, through the CLI", () => {
   it("guards the API with the bearer token and serves origins, members and ownership", async () => {
     const token = "s3cret-token-for-tests";
     const file = join(dir, "agent.yaml");
-    writeFileSync(file, `id: solo\nbind: 127.0.0.1:19510\napi: 127.0.0.1:19511\ndataDir: ${join(dir, "solo")}\ntoken: ${token}\nintervalMs: 500\norigins:\n  - { id: web, url: "http://127.0.0.1:1/health" }\n`);
+    writeFileSync(file, `id: solo\nbind: 127.0.0.1:19510\napi: 127.0.0.1:19511\ncrdtPort: 19512\ndataDir: ${join(dir, "solo")}\ntoken: ${token}\nintervalMs: 500\norigins:\n  - { id: web, url: "http://127.0.0.1:1/health" }\n`);
     const child = spawn(process.execPath, [HECK, "agent", "--config", file, "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
       const line = await new Promise<string>((resolve, reject) => {
@@ -88,6 +89,18 @@ describe("a running agent with a token, through the CLI", () => {
       expect((await fetch("http://127.0.0.1:19511/v1/origins")).status).toBe(401);
       expect((await fetch("http://127.0.0.1:19511/v1/origins", { headers: { authorization: "Bearer wrong-token-xxxxxxx" } })).status).toBe(401);
       expect((await fetch("http://127.0.0.1:19511/healthz")).status).toBe(200);
+      // Garbage at each door: a body that is not JSON, a SWIM packet and a crdt gossip packet that
+      // decode to nothing. Each is dropped and counted where the agent shows its counters.
+      const badBody = await fetch("http://127.0.0.1:19511/v1/origins", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{not json" });
+      expect(badBody.status).toBe(400);
+      const udp = createSocket("udp4");
+      for (const port of [19510, 19512]) await new Promise((r) => udp.send(Buffer.from([0xff, 0x00, 0x13, 0x37, 0x7b, 0x22]), port, "127.0.0.1", r));
+      udp.close();
+      const malformed = async () => ((await (await fetch("http://127.0.0.1:19511/healthz")).json()) as { malformed: Record<string, number> }).malformed;
+      await until(async () => Object.values(await malformed()).every((n) => n > 0), 10_000, "each piece of garbage counted");
+      expect(await malformed()).toEqual({ api: 1, swim: 1, store: 1 });
+      const metrics = await (await fetch("http://127.0.0.1:19511/metrics", { headers: { authorization: `Bearer ${token}` } })).text();
+      expect(metrics).toMatch(/^heck_malformed_messages\{source="swim",member="solo"\} 1$/m);
       const api = ["--api", "127.0.0.1:19511", "--token", token];
       // Each command is a process start of a second or two: those that do not depend on each other run at once.
       const [ls, bad, get, getNope, membersOut, ownership, noToken, unreachable] = await Promise.all([

@@ -31,6 +31,17 @@ export interface FaultSettings {
   dropRate: number;
 }
 
+/**
+ * Input that failed to decode and was dropped, counted by where it came in:
+ * API requests refused with 400/413, SWIM packets and streams, and the
+ * store's peer messages (crdt gossip, raft peer frames).
+ */
+export interface MalformedCounts {
+  api: number;
+  swim: number;
+  store: number;
+}
+
 /** Everything the API, the dashboard and the metrics may ask of an agent, and tell it to do. */
 export interface AgentPort {
   /** This agent's member id. */
@@ -74,6 +85,8 @@ export interface AgentPort {
   storeStatus(): StoreStatus;
   /** The checking engine's counters. */
   engineStats(): EngineStats;
+  /** Malformed input dropped since start, by where it came in (none of it crashes or changes anything). */
+  malformed(): MalformedCounts;
   /** Prometheus text of this agent's metrics, with its content type. */
   metricsText(): Promise<{ contentType: string; text: string }>;
 

@@ -23,7 +23,7 @@ import { AgentCore, TAKEOVER_FIRST_CHECK_MS, type ActiveReason, type AgentReady,
 import type { AgentConfig } from "../core/config.ts";
 import type { OwnershipScheme } from "../core/ownership-view.ts";
 import type { HealthRecord, MemberId, MemberInfo, OriginSpec, OwnershipEntry } from "../core/types.ts";
-import type { AgentPort, FaultSettings, MemberDetail } from "./agent-port.ts";
+import type { AgentPort, FaultSettings, MalformedCounts, MemberDetail } from "./agent-port.ts";
 import { ApiServer } from "./api.ts";
 import { AgentMetrics } from "./metrics.ts";
 import { openStore } from "./store/open-store.ts";
@@ -417,6 +417,11 @@ export class Agent implements AgentPort {
 
   engineStats() {
     return this.engine.stats();
+  }
+
+  malformed(): MalformedCounts {
+    const swim = Object.values(this.member.stats().driver.decodeErrors).reduce((sum, n) => sum + (n ?? 0), 0);
+    return { api: this.api.malformedRequests, swim, store: this.store.status().malformedPeerMessages };
   }
 
   async metricsText(): Promise<{ contentType: string; text: string }> {

@@ -134,7 +134,13 @@ export class ApiServer {
   private constructor(
     private readonly server: Server,
     readonly address: string,
+    private readonly counts: { malformed: number },
   ) {}
+
+  /** Requests refused as malformed since start: a body that is not JSON, too large, or with a bad field (400, 413). */
+  get malformedRequests(): number {
+    return this.counts.malformed;
+  }
 
   /**
    * Binds `listen` ("host:port", port 0 = any) and serves `agent`, with
@@ -144,9 +150,13 @@ export class ApiServer {
     const i = listen.lastIndexOf(":");
     const host = listen.slice(0, i).replace(/^\[|\]$/g, "");
     const port = Number(listen.slice(i + 1));
+    const counts = { malformed: 0 };
     const server = createServer((req, res) => {
       handle(agent, token, req, res).catch((e: unknown) => {
-        if (e instanceof HttpError) send(res, e.status, { error: e.message, ...(e.field ? { field: e.field } : {}) });
+        if (e instanceof HttpError) {
+          if (e.status === 400 || e.status === 413) counts.malformed += 1;
+          send(res, e.status, { error: e.message, ...(e.field ? { field: e.field } : {}) });
+        }
         else {
           agent.log(`api: ${(e as Error).stack ?? String(e)}`);
           if (!res.headersSent) send(res, 500, { error: `internal error: ${(e as Error).message}` });
@@ -160,7 +170,7 @@ export class ApiServer {
       server.listen(port, host, () => resolve());
     });
     const a = server.address() as AddressInfo;
-    return new ApiServer(server, `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`);
+    return new ApiServer(server, `${a.family === "IPv6" ? `[${a.address}]` : a.address}:${a.port}`, counts);
   }
 
   async close(): Promise<void> {
@@ -204,7 +214,7 @@ async function handle(agent: AgentPort, token: string, req: IncomingMessage, res
     const store = agent.storeStatus();
     // members: those that own origins (SWIM alive and suspect).
     const members = agent.members().filter((m) => m.state === "alive" || m.state === "suspect").length;
-    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.id, members, origins: agent.originList().length, checking: agent.activeOrigins().size, engine: agent.engineStats(), store });
+    send(res, 200, { status: store.writable ? "ok" : "degraded", id: agent.id, members, origins: agent.originList().length, checking: agent.activeOrigins().size, engine: agent.engineStats(), store, malformed: agent.malformed() });
     return;
   }
   if (path === "/metrics" || path.startsWith("/v1/")) {

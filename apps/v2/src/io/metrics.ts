@@ -82,6 +82,15 @@ export class AgentMetrics {
         this.set(max / 1000);
       },
     });
+    new Gauge({
+      name: "heck_malformed_messages",
+      help: "Malformed input dropped since start, by where it came in: api (requests refused 400/413), swim (packets and streams), store (crdt gossip or raft peer frames).",
+      labelNames: ["source"],
+      registers: [r],
+      collect() {
+        for (const [source, n] of Object.entries(agent.malformed())) this.set({ source }, n);
+      },
+    });
     const storeGauge = (name: string, help: string, pick: (s: StoreStatus) => number) =>
       new Gauge({
         name,

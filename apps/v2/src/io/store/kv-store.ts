@@ -67,6 +67,8 @@ export interface RevKv {
   describe(): string;
   /** The Raft view of an embedded member (leader, term, voters); absent when this is a client. */
   raftView?(): RaftView;
+  /** Peer frames an embedded member dropped as malformed since start; absent when this is a client. */
+  malformedPeerFrames?(): number;
   close(): Promise<void>;
 }
 
@@ -371,6 +373,7 @@ export class KvBackedStore implements HeckStore {
       detail: `${this.kv.describe()}${recentError ? `; last error: ${this.lastError}` : ""}`,
       ...this.counters,
       pendingWrites: this.pending.size + this.inFlight,
+      malformedPeerMessages: this.kv.malformedPeerFrames?.() ?? 0,
       ...(this.kv.raftView !== undefined ? { raft: this.kv.raftView() } : {}),
     };
   }

@@ -77,6 +77,10 @@ export class EmbeddedRaftKv implements RevKv {
     return { leader: node.leader, term: node.header().raftTerm, voters: node.members().filter((m) => !m.learner).map((m) => m.id) };
   }
 
+  malformedPeerFrames(): number {
+    return this.server.node.status().malformedFrames;
+  }
+
   async list(prefix: string): Promise<{ entries: RevEntry[]; revision: number }> {
     const r = await this.server.kv.range(prefix);
     return { entries: r.kvs.map((kv) => ({ key: str(kv.key), value: str(kv.value), modRevision: kv.modRevision })), revision: r.revision };

@@ -33,6 +33,12 @@ export interface StoreStatus {
   writeErrors: number;
   /** Records waiting to be written (write-behind queue). */
   pendingWrites: number;
+  /**
+   * Messages from the store's peers (crdt gossip, raft peer frames) that
+   * failed to decode and were dropped, since start; 0 for a client of an
+   * outside store, which takes no peer traffic.
+   */
+  malformedPeerMessages: number;
   /** On an agent that embeds a raft-kv member: the Raft view of this member (absent for other stores and raft clients). */
   raft?: RaftView;
 }
