@@ -24,8 +24,13 @@ import { round, summarize } from "./analysis/stats.ts";
 import type { UslFit } from "./analysis/usl.ts";
 import { scaleOf, type ScalePoint } from "./experiment.ts";
 import { COORDINATED_PREFIX } from "./sim/hybrid-store.ts";
-import { DEFAULT_SIM_SETTINGS, runScenario, type RawRun, type SimSettings, type SimStoreKind } from "./sim/run.ts";
+import { DEFAULT_SIM_SETTINGS, runScenario, startScenario, type RawRun, type ScenarioWatch, type SimSettings, type SimStoreKind, type StartedScenario } from "./sim/run.ts";
 import { buildScenarios, FULL_SCALE } from "./sim/scenarios.ts";
+
+export type { StartedScenario, ScenarioWatch } from "./sim/run.ts";
+export type { RaftStoreNode } from "./sim/raft-store.ts";
+export type { CrdtStoreNode } from "./sim/crdt-store.ts";
+export type { HybridStoreNode } from "./sim/hybrid-store.ts";
 
 /** Settings of one ladder run; the defaults are the ones the README's table comes from. */
 export interface CoordinationLadderOptions {
@@ -46,6 +51,8 @@ export interface CoordinationRung {
   /** Capacity and traffic per N (the comparison's scale points). */
   points: ScalePoint[];
   usl: UslFit | null;
+  /** The command that opens this rung's run at the smallest N in the browser view. */
+  watch: string;
   /** Latency of acknowledged record writes and of list changes at the largest N, and visibility there (ms). */
   recordWriteMs: { p50: number | null; p99: number | null };
   listChangeMs: { p50: number | null; p99: number | null };
@@ -60,6 +67,41 @@ export interface CoordinationLadder {
   rungs: CoordinationRung[];
   /** The curve explained by CALM, from the fits. */
   calm: string;
+}
+
+/** A rung's store: raft-kv for everything, raft-kv for the origin list only, crdt-kv for everything. */
+export type LadderStore = SimStoreKind;
+
+/** The rungs' stores, bottom to top. */
+export const LADDER_STORES: readonly LadderStore[] = ["raft", "hybrid", "crdt"];
+
+/** An operator changes the origin list this often unless told otherwise (ms). */
+const LIST_CHANGE_EVERY_MS = 500;
+
+/** The comparison's settings with the ladder's origin-list changes. */
+function ladderSettings(listChangeEveryMs: number): SimSettings {
+  return { ...DEFAULT_SIM_SETTINGS, workload: { ...DEFAULT_SIM_SETTINGS.workload, listChangeEveryMs } };
+}
+
+/** The ladder's scale scenarios for `sizes` (each N's run, its 3x-load run and its idle run). */
+function ladderScenarios(sizes: readonly number[]) {
+  return buildScenarios({ ...FULL_SCALE, scaleNodes: [...sizes] }).filter((s) => s.family === "scale");
+}
+
+/**
+ * The run a rung makes at `nodes` nodes for `seed` (the scale scenario the
+ * table's capacity comes from), set up and not yet run, for a viewer to
+ * step: the browser view opens it from {@link rungWatchCommand}.
+ */
+export function startRung(store: LadderStore, nodes: number, seed: number, watch: ScenarioWatch = {}, listChangeEveryMs = LIST_CHANGE_EVERY_MS): StartedScenario {
+  const scenario = ladderScenarios([nodes]).find((s) => s.id === `scale-${nodes}`);
+  if (scenario === undefined) throw new RangeError(`no ladder run at N = ${nodes}`);
+  return startScenario(store, scenario, seed, ladderSettings(listChangeEveryMs), watch);
+}
+
+/** The command that opens rung `store` at `nodes` nodes and `seed` in the browser view (heck-scope), from the repository root. */
+export function rungWatchCommand(store: LadderStore, nodes: number, seed: number): string {
+  return `pnpm heck-scope v2 --scenario ladder-${store}-n${nodes} --seed ${seed}`;
 }
 
 const RUNGS: ReadonlyArray<{ store: SimStoreKind; name: string }> = [
@@ -77,9 +119,9 @@ function writeLatency(run: RawRun, matches: (key: string) => boolean): { p50: nu
 /** Runs the scale experiment on every rung; a function of the options only. */
 export function runCoordinationLadder(o: CoordinationLadderOptions): CoordinationLadder {
   const sizes = [...(o.sizes ?? [3, 5, 9, 17])].sort((a, b) => a - b);
-  const listChangeEveryMs = o.listChangeEveryMs ?? 500;
-  const settings: SimSettings = { ...DEFAULT_SIM_SETTINGS, workload: { ...DEFAULT_SIM_SETTINGS.workload, listChangeEveryMs } };
-  const scenarios = buildScenarios({ ...FULL_SCALE, scaleNodes: sizes }).filter((s) => s.family === "scale");
+  const listChangeEveryMs = o.listChangeEveryMs ?? LIST_CHANGE_EVERY_MS;
+  const settings = ladderSettings(listChangeEveryMs);
+  const scenarios = ladderScenarios(sizes);
   const rungs = RUNGS.map(({ store, name }) => {
     const figures: RunFigures[] = [];
     let largest: RawRun | undefined;
@@ -95,6 +137,7 @@ export function runCoordinationLadder(o: CoordinationLadderOptions): Coordinatio
       store,
       name,
       broke: "",
+      watch: rungWatchCommand(store, sizes[0]!, o.seed),
       points: scale.points,
       usl: scale.usl,
       recordWriteMs: largest === undefined ? { p50: null, p99: null } : writeLatency(largest, (k) => !k.startsWith(COORDINATED_PREFIX)),
@@ -174,6 +217,8 @@ export function formatCoordinationLadder(l: CoordinationLadder): string {
   return [
     table,
     `the comparison's scale workload plus an origin-list change every ${l.listChangeEveryMs} ms; capacity under its cost model (docs/compare.md); seed ${l.seed} (replay: --seed ${l.seed})`,
+    `watch a rung's run in the browser (N = ${l.sizes[0]}; --scenario ladder-<store>-n<N> for another N of the table):`,
+    ...l.rungs.map((r) => `  ${r.name}: ${r.watch}`),
     "",
     l.calm,
   ].join("\n");

@@ -7,7 +7,7 @@ import { seedsFromEnv } from "@heck/sim/io";
 import { spawnSync } from "node:child_process";
 import { describe, expect, it } from "vitest";
 import { uslThroughput } from "../src/analysis/usl.ts";
-import { runCoordinationLadder, type CoordinationRung } from "../src/ladder.ts";
+import { formatCoordinationLadder, runCoordinationLadder, rungWatchCommand, type CoordinationRung } from "../src/ladder.ts";
 import { heckBin } from "./support/heck-bin.ts";
 
 const BIN = heckBin();
@@ -54,6 +54,11 @@ describe("the coordination-cost ladder", () => {
     // What coordination buys: raft's writes are visible everywhere sooner than gossip spreads them.
     expect(raft.visibleP99Ms!).toBeLessThan(crdt.visibleP99Ms!);
     expect(l.calm).toMatch(/CALM/);
+    // Each rung names the command that opens its run in the browser view, at the smallest N.
+    for (const r of l.rungs) {
+      expect(r.watch).toBe(rungWatchCommand(r.store, 3, seed));
+      expect(formatCoordinationLadder(l)).toContain(`  ${r.name}: ${r.watch}`);
+    }
   });
 
   it("`heck ladder` refuses sizes it cannot fit a law to, naming the flag", { timeout: 60_000 }, () => {

@@ -8,7 +8,7 @@
  * model (latency, loss, partitions) and the same seeded workload; only the
  * factory differs. Faults are applied at the same simulated times.
  */
-import { Simulation, type SimProcess } from "@heck/sim";
+import { Simulation, type Invariant, type SimProcess, type TraceEvent } from "@heck/sim";
 import type { ConfChange } from "@heck/raft-kv";
 import { CrdtStoreNode, crdtStoreFactory } from "./crdt-store.ts";
 import { hybridStoreFactory, type HybridStoreNode } from "./hybrid-store.ts";
@@ -98,8 +98,38 @@ export interface RawRun {
 
 type AnyNode = SimProcess<unknown, unknown, unknown> & StoreNodeApi;
 
+/** A store node of any kind, as a viewer reads it. */
+export type ScenarioNode = AnyNode;
+
 /** Runs `scenario` on `store` with `seed`. Deterministic: the same arguments give the same RawRun. */
 export function runScenario(store: SimStoreKind, scenario: Scenario, seed: number, settings: SimSettings = DEFAULT_SIM_SETTINGS): RawRun {
+  return startScenario(store, scenario, seed, settings).finish();
+}
+
+/** What a viewer adds to a scenario's simulation: where its trace goes, and checks after every step. */
+export interface ScenarioWatch {
+  onTrace?: (event: TraceEvent) => void;
+  invariants?: ReadonlyArray<Invariant<Simulation<unknown, unknown, unknown, ScenarioNode>>>;
+}
+
+/** A scenario set up on its store: the simulation (raft warmed up, the workload and faults scheduled), and the rest of the run. */
+export interface StartedScenario {
+  sim: Simulation<unknown, unknown, unknown, ScenarioNode>;
+  nodeIds: string[];
+  /** The workload's first and last simulated ms. */
+  startMs: number;
+  stopMs: number;
+  /** Runs the scenario to its end (workload, quiesce) and returns its record. Call once. */
+  finish(): RawRun;
+}
+
+/**
+ * Sets `scenario` up on `store` with `seed` exactly as {@link runScenario}
+ * runs it, up to the workload's start (raft's warm-up already run), so a
+ * viewer can step the same run; `watch` streams its trace and adds checks,
+ * which change nothing else.
+ */
+export function startScenario(store: SimStoreKind, scenario: Scenario, seed: number, settings: SimSettings = DEFAULT_SIM_SETTINGS, watch: ScenarioWatch = {}): StartedScenario {
   const founders = Array.from({ length: scenario.nodes }, (_, i) => `n${i + 1}`);
   const nodeIds = [...founders, ...Array.from({ length: scenario.spares }, (_, i) => `n${scenario.nodes + 1 + i}`)];
   const meter = new Meter(nodeIds);
@@ -113,11 +143,12 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
     faults: scenario.loss > 0 ? { dropRate: scenario.loss, spikeRate: scenario.loss, spikeMs: settings.retransmitMs } : {},
   };
   let sim: Simulation<unknown, unknown, unknown, AnyNode>;
+  const watched = { ...(watch.onTrace !== undefined ? { onTrace: watch.onTrace } : {}), ...(watch.invariants !== undefined ? { invariants: watch.invariants as never } : {}) };
   // Raft runs (and the raft part of a hybrid) move leadership to n1 before the workload, and change membership by conf changes.
   const hasRaft = store === "raft" || store === "hybrid";
   if (store === "hybrid") {
     const factory = hybridStoreFactory({ founders, meter, ...settings.raft }, (id) => ({ meter, members: () => viewOf(id), ...settings.crdt }));
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0, ...watched }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   } else if (store === "raft") {
     const factory = raftStoreFactory({
       founders,
@@ -127,12 +158,12 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
         if (leaderReadyAfter !== null && leaderReadyAfter.atMs === null && now >= leaderReadyAfter.afterMs) leaderReadyAfter.atMs = now;
       },
     });
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0, ...watched }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   } else {
     // Each replica gossips with the members its failure detector currently shows it (see Workload views).
     const factory = (args: Parameters<ReturnType<typeof crdtStoreFactory>>[0]): CrdtStoreNode =>
       crdtStoreFactory({ meter, members: () => viewOf(args.id), ...settings.crdt })(args);
-    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0 }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
+    sim = new Simulation({ seed, nodeIds, factory, network, traceLimit: 0, ...watched }) as unknown as Simulation<unknown, unknown, unknown, AnyNode>;
   }
 
   const cluster: ClusterView = {
@@ -289,38 +320,41 @@ export function runScenario(store: SimStoreKind, scenario: Scenario, seed: numbe
     }
   }
 
-  sim.runFor(startMs - sim.nowMs);
-  const countersAtStart = meter.snapshot();
-  sim.runFor(stopMs - sim.nowMs);
-  const countersAtStop = meter.snapshot();
-  // Quiesce: no new writes; every confirmed write should now reach every live member.
-  const quiesceFrom = sim.nowMs;
-  // Also wait for outstanding writes to learn their outcome, so the history holds as few unknowns as possible.
-  const settled = (): boolean => meter.pendingWrites() === 0 && workload.log.writes.every((w) => w.ok !== null || sim.nowMs - w.invokeMs > settings.workload.timeoutMs);
-  sim.runUntil(settled, settings.quiesceBudgetMs);
-  const converged = meter.pendingWrites() === 0;
-  const quiesceMs = sim.nowMs - quiesceFrom;
-  const ready = leaderReadyAfter as { atMs: number | null } | null;
-  if (state.crash !== null && ready !== null) state.crash.leaderReadyMs = ready.atMs;
+  const finish = (): RawRun => {
+    sim.runFor(startMs - sim.nowMs);
+    const countersAtStart = meter.snapshot();
+    sim.runFor(stopMs - sim.nowMs);
+    const countersAtStop = meter.snapshot();
+    // Quiesce: no new writes; every confirmed write should now reach every live member.
+    const quiesceFrom = sim.nowMs;
+    // Also wait for outstanding writes to learn their outcome, so the history holds as few unknowns as possible.
+    const settled = (): boolean => meter.pendingWrites() === 0 && workload.log.writes.every((w) => w.ok !== null || sim.nowMs - w.invokeMs > settings.workload.timeoutMs);
+    sim.runUntil(settled, settings.quiesceBudgetMs);
+    const converged = meter.pendingWrites() === 0;
+    const quiesceMs = sim.nowMs - quiesceFrom;
+    const ready = leaderReadyAfter as { atMs: number | null } | null;
+    if (state.crash !== null && ready !== null) state.crash.leaderReadyMs = ready.atMs;
 
-  return {
-    store,
-    scenario,
-    seed,
-    nodeIds,
-    startMs,
-    stopMs,
-    log: workload.log,
-    countersAtStart,
-    countersAtStop,
-    visibility: meter.visibility(startMs, stopMs),
-    heal: state.heal,
-    crash: state.crash,
-    catchUps: meter.catchUpResults(),
-    final: { converged, pendingWrites: meter.pendingWrites(), divergentKeys: divergentKeys(sim, [...members], origins), quiesceMs },
-    events: meter.events,
-    network: { delivered: sim.stats.delivered, dropped: sim.stats.dropped, spiked: sim.stats.spiked },
+    return {
+      store,
+      scenario,
+      seed,
+      nodeIds,
+      startMs,
+      stopMs,
+      log: workload.log,
+      countersAtStart,
+      countersAtStop,
+      visibility: meter.visibility(startMs, stopMs),
+      heal: state.heal,
+      crash: state.crash,
+      catchUps: meter.catchUpResults(),
+      final: { converged, pendingWrites: meter.pendingWrites(), divergentKeys: divergentKeys(sim, [...members], origins), quiesceMs },
+      events: meter.events,
+      network: { delivered: sim.stats.delivered, dropped: sim.stats.dropped, spiked: sim.stats.spiked },
+    };
   };
+  return { sim, nodeIds, startMs, stopMs, finish };
 }
 
 /**

@@ -14,8 +14,8 @@ import { build, type Plugin } from "esbuild";
 
 const PACKAGES = fileURLToPath(new URL("../../../", import.meta.url));
 
-/** For each package: the pure modules (relative to the repository's packages/ or apps/) and the names taken from each. */
-const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly string[]]>> = {
+/** For each package: the pure modules (relative to the repository's packages/ or apps/) and the names taken from each ("*": all of them). */
+const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly string[] | "*"]>> = {
   "@heck/swim": [
     ["swim/src/sim/cluster.ts", ["SwimCluster", "VIEW_RULES", "swimCodec"]],
     ["swim/src/core/codec.ts", ["decodeMessage", "encodeMessage"]],
@@ -31,6 +31,12 @@ const BROWSER_ENTRIES: Record<string, ReadonlyArray<readonly [string, readonly s
     ["crdt-kv/src/sim/sweep-scenario.ts", ["crdtSweep"]],
   ],
   "@heck/ownership": [["ownership/src/core/rendezvous.ts", ["ownersOf"]]],
+  // The coordination ladder's stores (@heck/compare) take raft-kv's core from its root: all of it is pure.
+  "@heck/raft-kv": [
+    ["raft-kv/src/core/raft/index.ts", "*"],
+    ["raft-kv/src/core/kv/index.ts", "*"],
+    ["raft-kv/src/core/replica/index.ts", "*"],
+  ],
 };
 
 /** Resolves the stage packages to their pure modules (see the file comment). */
@@ -38,9 +44,9 @@ export function pureEntriesPlugin(): Plugin {
   return {
     name: "heck-pure-entries",
     setup(b) {
-      b.onResolve({ filter: /^@heck\/(swim|crdt-kv|ownership)$/ }, (args) => ({ path: args.path, namespace: "heck-pure" }));
+      b.onResolve({ filter: /^@heck\/(swim|crdt-kv|ownership|raft-kv)$/ }, (args) => ({ path: args.path, namespace: "heck-pure" }));
       b.onLoad({ filter: /.*/, namespace: "heck-pure" }, (args) => ({
-        contents: BROWSER_ENTRIES[args.path]!.map(([file, names]) => `export { ${names.join(", ")} } from ${JSON.stringify(PACKAGES + file)};`).join("\n"),
+        contents: BROWSER_ENTRIES[args.path]!.map(([file, names]) => `export ${names === "*" ? "*" : `{ ${names.join(", ")} }`} from ${JSON.stringify(PACKAGES + file)};`).join("\n"),
         resolveDir: PACKAGES,
         loader: "ts",
       }));

@@ -8,6 +8,8 @@
  * At the end of the safety phase the run heals, restarts every crashed node
  * and restores the baseline network, as runSeeded does; the scenario's
  * `converged` is shown as a progress check from then on.
+ *
+ * v2's scenarios are the coordination ladder's rungs instead (ladder.ts).
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
@@ -17,19 +19,21 @@ import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, Stage
 import { describeSwim, swimView } from "./swim.ts";
 import { describeEnvelope, raftView } from "./raft.ts";
 import { crdtView, describeKv } from "./crdt.ts";
+import { ladderRungOf, ladderStage } from "./ladder.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
   swim: ["sweep", "sweep-power-loss"],
   raft: Object.keys(RAFT_SWEEP_SCENARIOS),
   crdt: ["sweep"],
-  v2: [],
+  // The coordination ladder's rungs (`heck ladder`) at any N: ladder-raft-n5, ladder-hybrid-n9, ladder-crdt-n3...
+  v2: ["ladder-<raft|hybrid|crdt>-n<N>"],
   ownership: [],
 };
 
 /** True when `stage` opens the scenario called `name`. */
 export function isScenario(stage: StageName, name: string): boolean {
-  return SCENARIOS[stage].includes(name);
+  return stage === "v2" ? ladderRungOf(name) !== undefined : SCENARIOS[stage].includes(name);
 }
 
 /** What a scenario adapter shows of its nodes and messages. */
@@ -52,6 +56,12 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
         view: (sim, id) => raftView(sim as never, id),
         describe: describeEnvelope,
       });
+    case "v2": {
+      const rung = ladderRungOf(name);
+      if (rung === undefined) break;
+      if (context.faults !== undefined) throw new RangeError(`faults: the ladder's runs have no fault schedule to replace (${name})`);
+      return ladderStage(rung.store, rung.nodes, context);
+    }
     case "crdt":
       if (name !== "sweep") break;
       return seededAdapter(stage, crdtSweep(context.seed).options, context, {
