@@ -10,6 +10,7 @@
  *   heck soak --store crdt --agents 7 --origins 2000 --duration 15m [--faults kernel|app] [--seed n]
  */
 import { readFileSync } from "node:fs";
+import { availableParallelism, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
@@ -18,7 +19,7 @@ import { registerCompareCommand, registerLadderCommand } from "@heck/compare/com
 import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
-import { clusterBanner, clusterUp } from "./io/cluster.ts";
+import { busyMachineNote, clusterBanner, clusterUp } from "./io/cluster.ts";
 import { registerSoakCommand } from "./soak/command.ts";
 import type { OriginView } from "./io/api.ts";
 
@@ -263,6 +264,8 @@ program
   .option("--json", 'print one JSON line { "nodes": [ { "id", "pid", "api", "netns", "host" } ], "fleet": { "pid", "control" }, "token"? } once every agent is up', false)
   .action(async (opts: { nodes: number; origins: number; store: "crdt" | "raft" | "etcd"; basePort: number; intervalMs: number; replicas: number; swimPreset: "lan" | "wan" | "local"; etcdEndpoints?: string; dataDir?: string; netns: boolean; json: boolean }) => {
     const log = opts.json ? () => undefined : (l: string) => process.stderr.write(`heck cluster: ${l}\n`);
+    const busy = busyMachineNote(loadavg()[0]!, availableParallelism(), opts);
+    if (busy !== undefined) log(busy);
     let cluster;
     try {
       cluster = await clusterUp({
@@ -280,7 +283,8 @@ program
         ...(opts.dataDir ? { dataDir: opts.dataDir } : { keepLogs: true }),
       });
     } catch (e) {
-      return fail(`cluster up: ${(e as Error).message}`, 1);
+      // On a busy machine, most start-up failures are the CPU wait: say so again beside the error.
+      return fail(`cluster up: ${(e as Error).message}${busy === undefined ? "" : `\n  (${busy})`}`, 1);
     }
     if (opts.json) process.stdout.write(JSON.stringify(cluster.contract()) + "\n");
     else process.stdout.write(clusterBanner(cluster, { store: opts.store, origins: opts.origins, intervalMs: opts.intervalMs }));

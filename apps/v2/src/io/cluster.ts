@@ -372,6 +372,20 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
 }
 
 /**
+ * What to tell a learner whose machine is already busy before the cluster
+ * starts (one-minute load average at least 4 per core), or undefined: every
+ * agent and the fleet will then wait for CPU, checks answer late and time
+ * out, and healthy origins show red, which reads like a bug unless said.
+ * The hint keeps the same nodes and store with a fifth of the origins.
+ */
+export function busyMachineNote(load1: number, cores: number, o: { nodes: number; origins: number; store: string }): string | undefined {
+  if (!(cores > 0) || load1 / cores < 4) return undefined;
+  const fewer = Math.max(50, Math.round(o.origins / 5 / 10) * 10);
+  const hint = o.origins > fewer ? `; a smaller fleet asks less of it: pnpm heck cluster up --nodes ${o.nodes} --origins ${fewer} --store ${o.store}` : "";
+  return `this machine is busy (load average ${load1.toFixed(1)} on ${cores} cores): the agents and the fleet will wait for CPU, so checks may time out and healthy origins show red${hint}`;
+}
+
+/**
  * What `heck cluster up` prints once the cluster is up: where everything
  * is, and steps that break something with an effect the learner can see,
  * each saying what to expect. The steps touch different agents, in an
