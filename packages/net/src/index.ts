@@ -50,3 +50,4 @@ export { NetLab, LabUnsupportedError, cleanLeftovers, destroyLabSync, type NetLa
 export { loopbackPlacement, labPlacement, netnsFields, type Placement } from "./io/placement.ts";
 export { labSupport, delayQueueSupport, type LabSupport } from "./io/system.ts";
 export { delayQueueBinary } from "./io/delay-queue.ts";
+export { CpuLimit, cpuControllerRoot, type CpuThrottling } from "./io/cpu.ts";

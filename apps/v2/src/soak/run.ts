@@ -8,12 +8,11 @@
  * the fault layer has no delay, its loss touches UDP only, and its block cuts
  * both directions at the blocker, so one-way cuts become two-way.
  *
- * `--cpu-quota <pct>` confines every agent to that share of one core (a cgroup
- * v1 `cpu` group with CFS bandwidth), the pressure under which agents have
- * been seen answering with empty origin lists.
+ * `--cpu-quota <pct>` confines every agent to that share of one core (the
+ * lab's CPU fault, @heck/net's CpuLimit), the pressure under which agents
+ * answer late, and a restarted one stays in its start-up longer.
  */
-import { appendFileSync, existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from "node:fs";
-import path from "node:path";
+import { CpuLimit } from "@heck/net";
 import { createPrng, cutLinks } from "@heck/sim";
 import { detectionBoundNoLossMs, presetConfig } from "@heck/swim";
 import { clusterUp, stopChild, type ClusterNode, type RunningCluster } from "../io/cluster.ts";
@@ -106,7 +105,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   o.log(`soak: HECK_SEED=${o.seed}, store ${o.store}, ${o.agents} agents, ${o.origins} origins every ${o.intervalMs} ms, ${(o.durationMs / 1000).toFixed(0)} s, faults by ${o.faults === "kernel" ? "the kernel" : "the agents' fault layer"}${o.cpuQuotaPct ? `, agents confined to ${o.cpuQuotaPct}% of one core` : ""}`);
   o.log(`soak: an origin is covered when checked within ${allowedGapMs} ms (interval ${o.intervalMs} + SWIM detection bound ${allowedGapMs - o.intervalMs - TAKEOVER_FIRST_CHECK_MS} + take-over window ${TAKEOVER_FIRST_CHECK_MS})`);
 
-  const cgroup = o.cpuQuotaPct ? createCpuGroup(o.cpuQuotaPct) : null;
+  const cgroup = o.cpuQuotaPct ? CpuLimit.create(`soak-${process.pid}`, o.cpuQuotaPct) : null;
   const cluster = await clusterUp({
     nodes: o.agents,
     origins: o.origins,
@@ -400,50 +399,4 @@ async function adminFaults(n: ClusterNode, auth: Record<string, string>, body: u
 async function fleetFlip(cluster: RunningCluster, origin: number, mode: "failing" | "healthy"): Promise<void> {
   const f = cluster.fleets.find((x) => origin >= x.firstIndex && origin < x.firstIndex + x.count) ?? cluster.fleets[0]!;
   await fetch(`http://${f.control}/origins/${origin - f.firstIndex}`, { method: "PUT", body: JSON.stringify({ mode }), signal: AbortSignal.timeout(5_000) });
-}
-
-/**
- * A cgroup v1 `cpu` group capping its processes at `pct` % of one core
- * (CFS bandwidth: quota per 100 ms period), named with the lab prefix and
- * removed at the end.
- */
-function createCpuGroup(pct: number): { add(pid: number): void; remove(): void } {
-  const root = cpuControllerRoot();
-  if (root === undefined) throw new Error("--cpu-quota needs the cgroup v1 cpu controller (mounted at /sys/fs/cgroup/cpu on most systems); none is mounted here");
-  const dir = path.join(root, `hecklab-soak-${process.pid}`);
-  mkdirSync(dir, { recursive: true });
-  writeFileSync(path.join(dir, "cpu.cfs_period_us"), "100000");
-  writeFileSync(path.join(dir, "cpu.cfs_quota_us"), String(Math.max(1000, Math.round(pct * 1000))));
-  return {
-    add: (pid) => {
-      try {
-        appendFileSync(path.join(dir, "cgroup.procs"), `${pid}\n`);
-      } catch {
-        // exited already
-      }
-    },
-    remove: () => {
-      // Whatever is left (nothing, once the cluster stopped) goes back to the parent group first.
-      try {
-        for (const pid of readFileSync(path.join(dir, "cgroup.procs"), "utf8").split("\n").filter(Boolean)) appendFileSync(path.join(root, "cgroup.procs"), `${pid}\n`);
-        rmdirSync(dir);
-      } catch {
-        // already gone
-      }
-    },
-  };
-}
-
-/** Where the cgroup v1 hierarchy with the `cpu` controller is mounted, if anywhere. */
-function cpuControllerRoot(): string | undefined {
-  for (const line of readFileSync("/proc/self/mountinfo", "utf8").split("\n")) {
-    const [pre, post] = line.split(" - ");
-    if (!pre || !post) continue;
-    const [fstype, , options] = post.split(" ");
-    if (fstype === "cgroup" && (options ?? "").split(",").includes("cpu")) {
-      const mountPoint = pre.split(" ")[4];
-      if (mountPoint && existsSync(path.join(mountPoint, "cpu.cfs_quota_us"))) return mountPoint;
-    }
-  }
-  return undefined;
 }
