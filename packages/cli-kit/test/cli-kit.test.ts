@@ -4,14 +4,15 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 // The conventions every Heck CLI shares, checked on a small command line
-// built on the kit (test/fixtures/cli-fixture.ts) in real processes.
+// built on the kit (test/fixtures/cli-fixture.ts) in real processes, started
+// as the bins start theirs (test/fixtures/cli-fixture.js).
 const here = path.dirname(fileURLToPath(import.meta.url));
-const fixture = path.join(here, "fixtures", "cli-fixture.ts");
-const node = (args: string[]) => spawnSync(process.execPath, ["--import", "tsx", fixture, ...args], { encoding: "utf8", timeout: 30_000 });
+const fixture = path.join(here, "fixtures", "cli-fixture.js");
+const node = (args: string[]) => spawnSync(process.execPath, [fixture, ...args], { encoding: "utf8", timeout: 30_000 });
 
 describe("a closed pipe", () => {
   it("ends the output quietly with exit 0, not an EPIPE stack trace", () => {
-    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" --import tsx "${fixture}" print 200000 | head -1`], { encoding: "utf8", timeout: 30_000 });
+    const r = spawnSync("bash", ["-c", `set -o pipefail; "${process.execPath}" "${fixture}" print 200000 | head -1`], { encoding: "utf8", timeout: 30_000 });
     expect(r.stdout).toBe("line 0\n");
     expect(r.stderr).toBe("");
     expect(r.status).toBe(0);
@@ -43,7 +44,7 @@ describe("exit codes", () => {
 /** Starts `serve`, waits for "ready", sends `signals` (the second after `gapMs`), resolves with the exit and output. */
 function serveAndSignal(signals: NodeJS.Signals[], gapMs: number): Promise<{ code: number | null; stdout: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", fixture, "serve"], { stdio: ["ignore", "pipe", "inherit"] });
+    const child = spawn(process.execPath, [fixture, "serve"], { stdio: ["ignore", "pipe", "inherit"] });
     let stdout = "";
     let sent = false;
     const killer = setTimeout(() => child.kill("SIGKILL"), 30_000);
