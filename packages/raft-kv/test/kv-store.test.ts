@@ -276,6 +276,24 @@ describe("KvStore watch history", () => {
     const ok = s.eventsSince(9, b("k"));
     expect(ok.ok && ok.events.length).toBe(3);
   });
+
+  it("keeps exactly the last historyRevisions revisions over many writes, and a snapshot holds the same", () => {
+    // Enough writes that the dropped prefix is cut off the history in bulk several times.
+    const s = new KvStore({ historyRevisions: 1500, maxSessions: 10, maxCachedPerSession: 10 });
+    for (let i = 0; i < 6000; i++) put(s, `k${i % 7}`, String(i));
+    const first = s.revision - 1500 + 1;
+    const before = s.eventsSince(first - 1, b("k0"));
+    expect(!before.ok && before.compactRevision).toBe(first);
+    const kept = s.eventsSince(first, b("k"), b("l"));
+    expect(kept.ok && kept.events.map((e) => e.kv.modRevision)).toEqual(Array.from({ length: 1500 }, (_, i) => first + i));
+    const copy = KvStore.restore(s.snapshot());
+    expect(copy.digest()).toBe(s.digest());
+    const copied = copy.eventsSince(first, b("k"), b("l"));
+    expect(copied.ok && copied.events.length).toBe(1500);
+    expect(s.apply(s.appliedIndex + 1, { type: "compact", requestId: "c", revision: first + 1000 }).ok).toBe(true);
+    const compacted = s.eventsSince(first + 1000, b("k"), b("l"));
+    expect(compacted.ok && compacted.events.length).toBe(500);
+  });
 });
 
 describe("KvStore snapshots", () => {

@@ -148,7 +148,15 @@ export class KvStore {
   private readonly data = new Map<string, Record>();
   /** Every live key, sorted (byte order), for range scans. */
   private sortedKeys: string[] = [];
+  /**
+   * Watch history, oldest first, from index `historyHead` on. Trimming moves
+   * the head instead of copying the array on every write (a copy of 10,000
+   * entries per put cost more than the rest of applying it); the dropped
+   * prefix is cut off once it is half the array, so each entry is copied at
+   * most about once.
+   */
   private history: HistoryEntry[] = [];
+  private historyHead = 0;
   private readonly sessions = new Map<number, Session>();
   private readonly memberAttrs = new Map<string, MemberAttrs>();
   private leaseTable = new LeaseTable();
@@ -467,12 +475,21 @@ export class KvStore {
 
   private trimHistory(): void {
     const oldestKept = this.currentRevision - this.config.historyRevisions + 1;
-    let drop = 0;
-    while (drop < this.history.length && this.history[drop]!.revision < oldestKept) drop++;
-    if (drop > 0) {
+    let head = this.historyHead;
+    while (head < this.history.length && this.history[head]!.revision < oldestKept) head++;
+    if (head > this.historyHead) {
       // Watches may start at the first revision still kept.
-      this.compacted = Math.max(this.compacted, this.history[drop - 1]!.revision + 1);
-      this.history = this.history.slice(drop);
+      this.compacted = Math.max(this.compacted, this.history[head - 1]!.revision + 1);
+      this.dropHistoryTo(head);
+    }
+  }
+
+  /** Drops the history before array index `head` (see `history`). */
+  private dropHistoryTo(head: number): void {
+    this.historyHead = head;
+    if (head >= 1024 && head * 2 >= this.history.length) {
+      this.history = this.history.slice(head);
+      this.historyHead = 0;
     }
   }
 
@@ -616,9 +633,9 @@ export class KvStore {
     if (revision > this.currentRevision) return { ok: false, revision: this.currentRevision, error: { code: "future_revision", message: "mvcc: required revision is a future revision" } };
     if (revision <= this.compacted) return { ok: false, revision: this.currentRevision, error: { code: "compacted", message: "mvcc: required revision has been compacted" } };
     this.compacted = revision;
-    let drop = 0;
-    while (drop < this.history.length && this.history[drop]!.revision < revision) drop++;
-    if (drop > 0) this.history = this.history.slice(drop);
+    let head = this.historyHead;
+    while (head < this.history.length && this.history[head]!.revision < revision) head++;
+    this.dropHistoryTo(head);
     return { ok: true, revision: this.currentRevision, compactRevision: revision };
   }
 
@@ -698,7 +715,8 @@ export class KvStore {
     const start = toByteString(key);
     const end = rangeEnd && rangeEnd.length > 0 ? toByteString(rangeEnd) : undefined;
     const events: KvEvent[] = [];
-    for (const h of this.history) {
+    for (let i = this.historyHead; i < this.history.length; i++) {
+      const h = this.history[i]!;
       if (h.revision < startRevision) continue;
       for (const e of h.events) if (inRange(toByteString(e.kv.key), start, end)) events.push(e);
     }
@@ -715,8 +733,9 @@ export class KvStore {
       const rec = this.data.get(k)!;
       w.bytes(fromByteString(k)).bytes(rec.value).uint(rec.createRevision).uint(rec.modRevision).uint(rec.version).uint(rec.lease);
     }
-    w.uint(this.history.length);
-    for (const h of this.history) {
+    w.uint(this.history.length - this.historyHead);
+    for (let i = this.historyHead; i < this.history.length; i++) {
+      const h = this.history[i]!;
       w.uint(h.revision).uint(h.events.length);
       for (const e of h.events) writeEvent(w, e);
     }
