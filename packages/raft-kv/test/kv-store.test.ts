@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { KvStore, decodeCommand, encodeCommand, fromUtf8, prefixRangeEnd, utf8, type KvCommand, type WriteOp } from "../src/core/kv/index.ts";
+import { KvStore, decodeCommand, encodeCommand, fromByteString, fromUtf8, prefixRangeEnd, toByteString, utf8, type KvCommand, type WriteOp } from "../src/core/kv/index.ts";
 
 const b = utf8;
 function write(store: KvStore, op: WriteOp, session?: { clientId: number; seq: number; firstUnackedSeq: number }) {
@@ -11,6 +11,21 @@ function write(store: KvStore, op: WriteOp, session?: { clientId: number; seq: n
   return store.apply(store.appliedIndex + 1, decoded.value);
 }
 const put = (s: KvStore, k: string, v: string) => write(s, { type: "put", key: b(k), value: b(v) });
+
+describe("byte strings", () => {
+  it("hold one char per byte, sort like the bytes and convert back, short keys and keys past 4 KiB alike", () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 64 }), fc.uint8Array({ maxLength: 64 }), (a, b) => {
+        const sa = toByteString(a);
+        expect(sa.length).toBe(a.length);
+        expect(fromByteString(sa)).toEqual(a);
+        expect(Math.sign(sa < toByteString(b) ? -1 : sa > toByteString(b) ? 1 : 0)).toBe(Math.sign(Buffer.compare(a, b)));
+      }),
+    );
+    const big = Uint8Array.from({ length: 10_000 }, (_, i) => (i * 7) & 0xff);
+    expect(fromByteString(toByteString(big))).toEqual(big);
+  });
+});
 
 describe("KvStore revisions (etcd semantics)", () => {
   it("starts at revision 1 and advances by one per put", () => {
