@@ -145,10 +145,10 @@ export class Wal {
     this.assertOpen();
     // A new segment begins with the hard state as it was before this save: never one ahead of the entries.
     const before = this.appender.hardState;
-    const records = this.appender.records(hardState, entries, sync);
-    if (records.length === 0) return;
+    const batch = this.appender.batch(hardState, entries, sync);
+    if (!batch) return;
     if (this.size >= this.segmentBytes) this.cut(before);
-    this.writeAll(records.length === 1 ? records[0]! : Buffer.concat(records));
+    this.writeAll(batch.bytes);
     if (sync) fs.fdatasyncSync(this.fd);
     if (entries.length > 0) this.lastIndex = entries[entries.length - 1]!.index;
   }

@@ -6,7 +6,7 @@
 import zlib from "node:zlib";
 import { describe, expect, it } from "vitest";
 import fc from "fast-check";
-import { RecordType, SnapshotCorruptionError, WalAppender, WalCorruptionError, WalReplay, crc32, decodeSnapshotFile, encodeSnapshotFile, restartState, type SnapshotMarker } from "../../src/core/raft/storage-format.ts";
+import { RecordType, SnapshotCorruptionError, WalAppender, WalCorruptionError, WalReplay, crc32, decodeSnapshotFile, encodeEntry, encodeHardState, encodeRecord, encodeSnapshotFile, restartState, type SnapshotMarker } from "../../src/core/raft/storage-format.ts";
 import type { Entry, Snapshot } from "../../src/core/raft/types.ts";
 
 const entry = (index: number, term: number, text = `e${index}`): Entry => ({ index, term, type: "normal", data: new TextEncoder().encode(text) });
@@ -44,6 +44,24 @@ describe("WalAppender", () => {
     expect(w.flush()).toBeNull();
     w.records({ term: 2, vote: "n1", commit: 3 }, [], false);
     expect(replay([...first, ...next, w.flush()!]).hardState.commit).toBe(3);
+  });
+});
+
+describe("WalAppender.batch", () => {
+  it("encodes exactly the records a record at a time would, back to back, and records() splits them where they end", () => {
+    const arbEntry = fc.record({ index: fc.nat({ max: Number.MAX_SAFE_INTEGER }), term: fc.nat({ max: 2 ** 40 }), type: fc.constantFrom("normal" as const, "confChange" as const), data: fc.uint8Array({ maxLength: 300 }) });
+    const arbHardState = fc.option(fc.record({ term: fc.nat({ max: 2 ** 40 }), vote: fc.option(fc.string({ maxLength: 10 })), commit: fc.nat({ max: 2 ** 40 }) }));
+    fc.assert(
+      fc.property(fc.array(arbEntry, { maxLength: 20 }), arbHardState, (entries, hs) => {
+        const b = new WalAppender({ term: 0, vote: null, commit: 0 }).batch(hs, entries, true);
+        if (!hs && entries.length === 0) return b === null;
+        const expected = [...entries.map((e) => encodeRecord(RecordType.Entry, encodeEntry(e))), ...(hs ? [encodeRecord(RecordType.HardState, encodeHardState(hs))] : [])];
+        expect(b!.bytes).toEqual(concat(expected));
+        expect(b!.ends).toEqual(expected.map((_, i) => expected.slice(0, i + 1).reduce((n, r) => n + r.length, 0)));
+        expect(new WalAppender({ term: 0, vote: null, commit: 0 }).records(hs, entries, true)).toEqual(expected);
+        return true;
+      }),
+    );
   });
 });
 

@@ -201,6 +201,33 @@ export function encodeSegmentHeader(seq: number, firstIndex: number): Uint8Array
 // Writing: the records one Ready appends
 // ---------------------------------------------------------------------------
 
+/** Records encoded back to back: all of them in `bytes`, record i ending at `ends[i]`. */
+export interface RecordBatch {
+  bytes: Uint8Array;
+  ends: number[];
+}
+
+/** Writes `value` as an unsigned LEB128 varint (as Writer.uint) at `pos`; returns the position after it. */
+function putUint(buf: Uint8Array, pos: number, value: number): number {
+  if (!Number.isSafeInteger(value) || value < 0) throw new RangeError(`WAL: ${value} is not an unsigned safe integer`);
+  let v = value;
+  while (v >= 0x80) {
+    buf[pos++] = (v % 0x80) | 0x80;
+    v = Math.floor(v / 0x80);
+  }
+  buf[pos++] = v;
+  return pos;
+}
+
+/** Fills in the header of the record whose payload lies in buf[start + header, end): length, type, then the CRC over both. */
+function sealRecord(buf: Uint8Array, view: DataView, start: number, end: number, type: RecordType, checksum: Checksum): void {
+  const length = end - start - RECORD_HEADER_BYTES;
+  if (length > MAX_RECORD_BYTES) throw new RangeError(`WAL record of ${length} bytes exceeds ${MAX_RECORD_BYTES}`);
+  view.setUint32(start, length, true);
+  buf[start + 8] = type;
+  view.setUint32(start + 4, checksum(buf.subarray(start + 8, end)), true);
+}
+
 /**
  * Turns each Ready's hard state and entries into the records to append.
  * Entries come first and the hard state after them, so a torn write can
@@ -220,21 +247,54 @@ export class WalAppender {
 
   /** The records to append for this hard state and these entries (may overwrite a suffix; recovery keeps the later ones). */
   records(hardState: HardState | null, entries: readonly Entry[], sync: boolean): Uint8Array[] {
-    if (!hardState && entries.length === 0) return [];
+    const b = this.batch(hardState, entries, sync);
+    if (!b) return [];
+    return b.ends.map((end, i) => b.bytes.subarray(i === 0 ? 0 : b.ends[i - 1], end));
+  }
+
+  /**
+   * The same records encoded back to back in one buffer (null when there are
+   * none): one allocation and one copy of each entry's data for a whole
+   * Ready, where a record at a time cost three of each (payload, record,
+   * concatenation). `ends[i]` is where record i ends in `bytes`.
+   */
+  batch(hardState: HardState | null, entries: readonly Entry[], sync: boolean): RecordBatch | null {
+    if (!hardState && entries.length === 0) return null;
     if (hardState && entries.length === 0 && !sync && hardState.term === this.hardState.term && hardState.vote === this.hardState.vote) {
       this.held = hardState;
       this.hardState = hardState;
-      return [];
+      return null;
     }
-    const out: Uint8Array[] = [];
-    for (const e of entries) out.push(encodeRecord(RecordType.Entry, encodeEntry(e), this.checksum));
     const hs = hardState ?? this.held;
     this.held = null;
-    if (hs) {
-      out.push(encodeRecord(RecordType.HardState, encodeHardState(hs), this.checksum));
+    const hsPayload = hs ? encodeHardState(hs) : null;
+    // An entry's payload is four varints (at most 8 bytes each) and its data.
+    let size = hsPayload ? RECORD_HEADER_BYTES + hsPayload.length : 0;
+    for (const e of entries) size += RECORD_HEADER_BYTES + 32 + e.data.length;
+    const buf = new Uint8Array(size);
+    const view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
+    const ends: number[] = [];
+    let pos = 0;
+    for (const e of entries) {
+      const start = pos;
+      pos = putUint(buf, start + RECORD_HEADER_BYTES, e.index);
+      pos = putUint(buf, pos, e.term);
+      pos = putUint(buf, pos, entryTypes.indexOf(e.type));
+      pos = putUint(buf, pos, e.data.length);
+      buf.set(e.data, pos);
+      pos += e.data.length;
+      sealRecord(buf, view, start, pos, RecordType.Entry, this.checksum);
+      ends.push(pos);
+    }
+    if (hs && hsPayload) {
+      const start = pos;
+      buf.set(hsPayload, start + RECORD_HEADER_BYTES);
+      pos = start + RECORD_HEADER_BYTES + hsPayload.length;
+      sealRecord(buf, view, start, pos, RecordType.HardState, this.checksum);
+      ends.push(pos);
       this.hardState = hs;
     }
-    return out;
+    return { bytes: buf.subarray(0, pos), ends };
   }
 
   /** The held-back hard state as a record, if any (write it on a clean close so a restart resumes from it). */
