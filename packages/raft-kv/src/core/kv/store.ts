@@ -754,7 +754,9 @@ export class KvStore {
     }
     this.leaseTable.write(w);
     this.authStore.write(w);
-    const bytes = w.finish().slice();
+    // The buffer is at least half used (sized from the last snapshot, or doubled to fit): keep it rather than copy megabytes.
+    const finished = w.finish();
+    const bytes = finished.length * 2 >= finished.buffer.byteLength ? finished : finished.slice();
     this.lastSnapshotBytes = bytes.length;
     return bytes;
   }

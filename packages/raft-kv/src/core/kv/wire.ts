@@ -52,10 +52,17 @@ export class Writer {
 
   /** Length-prefixed raw bytes. */
   bytes(value: Uint8Array): this {
-    this.uint(value.length);
-    this.reserve(value.length);
-    this.buf.set(value, this.len);
-    this.len += value.length;
+    const n = value.length;
+    this.uint(n);
+    this.reserve(n);
+    if (n <= 32) {
+      // A short key or value: a loop costs less than TypedArray.set's call into the runtime.
+      const buf = this.buf;
+      for (let i = 0, at = this.len; i < n; i++) buf[at + i] = value[i]!;
+    } else {
+      this.buf.set(value, this.len);
+    }
+    this.len += n;
     return this;
   }
 
