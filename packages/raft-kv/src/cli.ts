@@ -211,7 +211,8 @@ program
   .addOption(new Option("--election-tick <n>", "election timeout in ticks (randomized up to 2x)").default(10).argParser(int("--election-tick", 2, 1000)))
   .addOption(new Option("--heartbeat-tick <n>", "heartbeat interval in ticks").default(1).argParser(int("--heartbeat-tick", 1, 1000)))
   .addOption(new Option("--commit-broadcast-delay-ms <ms>", "a leader may wait this long for the next append to carry a new commit index to followers; -1 = at once").default(10).argParser((v: string) => (v === "-1" ? -1 : int("--commit-broadcast-delay-ms", 0, 1000)(v))))
-  .addOption(new Option("--snapshot-entries <n>", "snapshot and compact the log every n applied entries").default(10_000).argParser(int("--snapshot-entries", 1, 100_000_000)))
+  .addOption(new Option("--snapshot-entries <n>", "snapshot and compact the log every n applied entries").default(100_000).argParser(int("--snapshot-entries", 1, 100_000_000)))
+  .addOption(new Option("--snapshot-bytes <n>", "or sooner, once the entries since the last snapshot hold n bytes").default(64 * 1024 * 1024).argParser(int("--snapshot-bytes", 1, Number.MAX_SAFE_INTEGER)))
   .addOption(new Option("--request-timeout-ms <ms>", "client requests time out after this long").default(5_000).argParser(int("--request-timeout-ms", 10, 600_000)))
   .option("--cluster-token <token>", "groups members into one cluster (etcd's cluster id is derived from it)", "heck-raft")
   .addOption(new Option("--read-mode <mode>", "linearizable reads: ReadIndex with a heartbeat round (safe) or the leader lease (lease, assumes bounded clock drift)").choices(["safe", "lease"]).default("safe"))
@@ -220,7 +221,7 @@ program
   .option("--key-file <file>", "the key of --cert-file (PEM)")
   .option("--trusted-ca-file <file>", "the CA (PEM) that signs client certificates")
   .option("--client-cert-auth", "refuse clients without a certificate --trusted-ca-file signed; with auth on, the certificate's common name is the user", false)
-  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
+  .action(async (o: { id: string; peers: Record<string, string>; dataDir: string; http?: string; grpc?: string; peerListen?: string; join: boolean; tickMs: number; electionTick: number; heartbeatTick: number; commitBroadcastDelayMs: number; snapshotEntries: number; snapshotBytes: number; requestTimeoutMs: number; clusterToken: string; readMode: "safe" | "lease"; key?: string[]; certFile?: string; keyFile?: string; trustedCaFile?: string; clientCertAuth: boolean }) => {
     if (o.heartbeatTick >= o.electionTick) fail(new Error("--heartbeat-tick must be smaller than --election-tick"), g().json, EXIT_USAGE);
     let tls: ServerTls | undefined;
     try {
@@ -251,6 +252,7 @@ program
         heartbeatTick: o.heartbeatTick,
         commitBroadcastDelayMs: o.commitBroadcastDelayMs,
         snapshotEntries: o.snapshotEntries,
+        snapshotBytes: o.snapshotBytes,
         requestTimeoutMs: o.requestTimeoutMs,
         clusterToken: o.clusterToken,
         readOnlyOption: o.readMode === "lease" ? "leaseBased" : "safe",

@@ -86,6 +86,7 @@ export class RaftKvNode {
         commitBroadcastDelayMs: this.opts.commitBroadcastDelayMs,
       },
       snapshotEntries: this.opts.snapshotEntries,
+      snapshotBytes: this.opts.snapshotBytes,
       httpAddress: this.opts.httpAddress,
       nowMs: monotonicMs(),
       hooks: {

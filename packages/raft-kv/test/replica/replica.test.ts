@@ -4,7 +4,9 @@
  * time moved by the test.
  */
 import { describe, expect, it } from "vitest";
-import type { ServerError } from "../../src/core/replica/index.ts";
+import { createPrng } from "@heck/sim";
+import { DEFAULT_KV_STORE_CONFIG } from "../../src/core/kv/index.ts";
+import { Replica, type ServerError } from "../../src/core/replica/index.ts";
 import { ReplicaCluster, TEST_TIMING } from "./support.ts";
 
 describe("proposals and forwarding", () => {
@@ -209,5 +211,55 @@ describe("close", () => {
     expect(w.outcome).toMatchObject({ ok: false, error: { code: "stopped" } });
     expect(read?.code).toBe("stopped");
     expect(cancelled).toBe("node stopped");
+  });
+});
+
+/** A single founder, elected, driven by hand (ready, then advance: in memory there is nothing to persist). */
+function lone(options: { snapshotEntries: number; snapshotBytes?: number } = { snapshotEntries: 0 }): Replica {
+  const r = new Replica({
+    raft: { id: "n1", prng: createPrng(1).fork("n1"), electionTick: 10, heartbeatTick: 1 },
+    start: { bootstrap: ["n1"] },
+    kvConfig: DEFAULT_KV_STORE_CONFIG,
+    incarnation: "t",
+    timing: TEST_TIMING,
+    ...options,
+    nowMs: 0,
+    hooks: { send: () => {} },
+  });
+  for (let t = 1; t < 50 && r.role !== "leader"; t++) {
+    r.tick(t * TEST_TIMING.tickMs);
+    drain(r);
+  }
+  expect(r.role).toBe("leader");
+  return r;
+}
+
+function drain(r: Replica): void {
+  while (r.hasReady()) r.advance(r.ready(), 0);
+}
+
+describe("snapshots", () => {
+  /** A single founder that applies `puts` puts of `valueBytes` bytes and reports the index of each snapshot it takes. */
+  function snapshotsTaken(options: { snapshotEntries: number; snapshotBytes?: number }, puts: number, valueBytes: number): number[] {
+    const r = lone(options);
+    const taken: number[] = [];
+    for (let i = 0; i < puts; i++) {
+      r.propose({ type: "write", requestId: r.nextRequestId(), op: { type: "put", key: new TextEncoder().encode(`k${i}`), value: new Uint8Array(valueBytes) }, timeMs: 0 }, false, 0, () => {});
+      drain(r);
+      const snap = r.compactIfDue();
+      if (snap) taken.push(snap.metadata.index);
+    }
+    return taken;
+  }
+
+  it("come every snapshotEntries entries, or sooner once the entries since the last one hold snapshotBytes", () => {
+    expect(snapshotsTaken({ snapshotEntries: 20 }, 50, 1000).length).toBe(2);
+    const byBytes = snapshotsTaken({ snapshotEntries: 20, snapshotBytes: 5000 }, 50, 1000);
+    // Each put's command holds its 1,000-byte value and a little more: a snapshot every 5 puts.
+    expect(byBytes.length).toBeGreaterThanOrEqual(9);
+    expect(byBytes.every((index, i) => i === 0 || index - byBytes[i - 1]! <= 5)).toBe(true);
+    // Small entries: the count decides.
+    expect(snapshotsTaken({ snapshotEntries: 20, snapshotBytes: 1_000_000 }, 50, 10).length).toBe(2);
+    expect(snapshotsTaken({ snapshotEntries: 0, snapshotBytes: 5000 }, 50, 1000)).toEqual([]);
   });
 });

@@ -98,6 +98,8 @@ export interface ReplicaOptions {
   timing: ReplicaTiming;
   /** Take a snapshot and compact the log after this many applied entries; 0: never. */
   snapshotEntries: number;
+  /** Or sooner, once the entries applied since the last snapshot hold this many bytes of commands (unset: no bound). */
+  snapshotBytes?: number;
   hooks: ReplicaHooks;
   /** This node's HTTP API address, as it publishes it (redirect hints in errors name the leader's). */
   httpAddress?: string;
@@ -114,6 +116,9 @@ export class Replica {
   private readonly hooks: ReplicaHooks;
   private readonly timing: ReplicaTiming;
   private readonly snapshotEntries: number;
+  private readonly snapshotBytes: number;
+  /** Bytes of the entries applied since the last snapshot (taken or installed). */
+  private appliedBytesSinceSnapshot = 0;
   private readonly idPrefix: string;
   private readonly httpAddress: string;
   private seq = 0;
@@ -143,6 +148,7 @@ export class Replica {
     this.hooks = options.hooks;
     this.timing = options.timing;
     this.snapshotEntries = options.snapshotEntries;
+    this.snapshotBytes = options.snapshotBytes ?? Infinity;
     this.httpAddress = options.httpAddress ?? "";
     this.idPrefix = options.incarnation ? `${this.id}.${options.incarnation}` : this.id;
     this.nextTickMs = options.timing.firstTickMs ?? options.nowMs + options.timing.tickMs;
@@ -425,6 +431,7 @@ export class Replica {
     if (rd.snapshot && rd.snapshot.metadata.index > this.store.appliedIndex) {
       this.store = KvStore.restore(rd.snapshot.data, this.kvConfig);
       this.lastSnapshotIndex = rd.snapshot.metadata.index;
+      this.appliedBytesSinceSnapshot = 0;
       this.conf = rd.snapshot.metadata.confState;
       this.hooks.log?.(`installed snapshot at index ${rd.snapshot.metadata.index} (revision ${this.store.revision})`);
       this.watches.resync(this.store);
@@ -448,18 +455,23 @@ export class Replica {
   }
 
   /**
-   * Compacts the log when `snapshotEntries` entries were applied since the
-   * last snapshot (dissertation chapter 5): returns the snapshot for the
+   * Compacts the log when `snapshotEntries` entries, or entries holding
+   * `snapshotBytes`, were applied since the last snapshot (dissertation
+   * chapter 5): the count bounds the cost of snapshots per write, the bytes
+   * bound the memory the log holds and the replay after a restart, whatever
+   * the size of the entries. Returns the snapshot for the
    * driver to persist, or null. The core's compaction is only in memory, so
    * persisting after it is safe: until the snapshot is durable, the stored
    * log still holds every entry and a crash replays them.
    */
   compactIfDue(): Snapshot | null {
-    if (this.snapshotEntries <= 0 || this.store.appliedIndex - this.lastSnapshotIndex < this.snapshotEntries) return null;
+    if (this.snapshotEntries <= 0) return null;
+    if (this.store.appliedIndex - this.lastSnapshotIndex < this.snapshotEntries && this.appliedBytesSinceSnapshot < this.snapshotBytes) return null;
     const index = this.store.appliedIndex;
     const data = this.store.snapshot();
     const r = this.raft.compact(index, data);
     this.lastSnapshotIndex = index;
+    this.appliedBytesSinceSnapshot = 0;
     if (!r.ok) {
       this.hooks.log?.(`compaction at ${index} refused: ${r.error.message}`);
       return null;
@@ -469,6 +481,7 @@ export class Replica {
 
   private applyEntry(e: Entry, nowMs: number): void {
     if (e.index <= this.store.appliedIndex) return;
+    this.appliedBytesSinceSnapshot += e.data.length;
     let command: KvCommand | undefined;
     let result: ApplyResult | undefined;
     if (e.type === "confChange") {
