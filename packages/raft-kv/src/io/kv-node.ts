@@ -461,7 +461,11 @@ export class RaftKvNode {
         });
         inline = false;
         if (lastNew) hops?.mark("written", lastNew);
-        if (!finishedInline) return; // the fsync's callback finishes this Ready and continues the loop
+        if (!finishedInline) {
+          // While the fsync runs: apply what was durable here before this Ready (the leader answers its clients).
+          this.replica.applyDurableCommitted(rd, monotonicMs());
+          return; // the fsync's callback finishes this Ready and continues the loop
+        }
         this.finishReady(rd);
       }
     } catch (error) {

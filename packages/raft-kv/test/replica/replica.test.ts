@@ -6,7 +6,7 @@
 import { describe, expect, it } from "vitest";
 import { createPrng } from "@heck/sim";
 import { DEFAULT_KV_STORE_CONFIG } from "../../src/core/kv/index.ts";
-import { Replica, type ServerError } from "../../src/core/replica/index.ts";
+import { Replica, type Envelope, type ServerError } from "../../src/core/replica/index.ts";
 import { ReplicaCluster, TEST_TIMING } from "./support.ts";
 
 describe("proposals and forwarding", () => {
@@ -261,5 +261,69 @@ describe("snapshots", () => {
     // Small entries: the count decides.
     expect(snapshotsTaken({ snapshotEntries: 20, snapshotBytes: 1_000_000 }, 50, 10).length).toBe(2);
     expect(snapshotsTaken({ snapshotEntries: 0, snapshotBytes: 5000 }, 50, 1000)).toEqual([]);
+  });
+});
+
+describe("applying while the fsync runs", () => {
+  const put = (r: Replica, key: number, done: () => void) => r.propose({ type: "write", requestId: r.nextRequestId(), op: { type: "put", key: new Uint8Array([key]), value: new Uint8Array([1]) }, timeMs: 0 }, false, 0, done);
+
+  it("applies only committed entries an earlier Ready made durable, never one the Ready itself still has to write", () => {
+    const r = lone();
+    let acked = false;
+    put(r, 1, () => (acked = true));
+    // Alone, the leader commits its entry in the same Ready that writes it: nothing may be applied before that write.
+    const rd = r.ready();
+    expect(rd.committedEntries.some((e) => rd.records.some((n) => n.index === e.index))).toBe(true);
+    r.applyDurableCommitted(rd, 0);
+    expect(acked).toBe(false);
+    r.advance(rd, 0);
+    expect(acked).toBe(true);
+  });
+
+  it("lets a leader answer a write once a follower acknowledged it, before its next fsync, and applies it once", () => {
+    const ids = ["n1", "n2", "n3"];
+    const queue: Array<{ to: string; envelope: Envelope }> = [];
+    const nodes = new Map(
+      ids.map((id) => [
+        id,
+        new Replica({ raft: { id, prng: createPrng(1).fork(id), electionTick: 10, heartbeatTick: 1 }, start: { bootstrap: ids }, kvConfig: DEFAULT_KV_STORE_CONFIG, incarnation: "t", timing: TEST_TIMING, snapshotEntries: 0, nowMs: 0, hooks: { send: (to, envelope) => queue.push({ to, envelope }) } }),
+      ]),
+    );
+    // Every member but `held` runs its Readies; envelopes are delivered until none are left.
+    const settle = (held?: string) => {
+      for (let step = 0; step < 10_000; step++) {
+        for (const [id, r] of nodes) {
+          if (id === held) continue;
+          while (r.hasReady()) {
+            const rd = r.ready();
+            for (const m of rd.messages) queue.push({ to: m.to, envelope: { kind: "raft", message: m } });
+            r.advance(rd, 0);
+          }
+        }
+        const next = queue.shift();
+        if (!next) return;
+        nodes.get(next.to)!.receive(next.envelope, 0);
+      }
+    };
+    const leader = nodes.get("n1")!;
+    settle(); // the founders apply their initial configuration first
+    leader.raft.campaign();
+    settle();
+    expect(leader.role).toBe("leader");
+    let acks = 0;
+    put(leader, 1, () => acks++);
+    const first = leader.ready();
+    for (const m of first.messages) queue.push({ to: m.to, envelope: { kind: "raft", message: m } });
+    leader.advance(first, 0);
+    // The followers write and acknowledge; the leader has not taken its next Ready yet.
+    settle("n1");
+    put(leader, 2, () => acks++);
+    const second = leader.ready();
+    expect(second.records.map((e) => e.index)).not.toContain(first.records[0]!.index);
+    leader.applyDurableCommitted(second, 0);
+    expect(acks).toBe(1);
+    leader.advance(second, 0);
+    expect(acks).toBe(1);
+    expect(leader.kv.revision).toBe(2);
   });
 });
