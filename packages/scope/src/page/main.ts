@@ -318,11 +318,12 @@ function nodeCard(v: NodeView): HTMLElement {
       }
       td.append(row);
     } else if (k === "members" && Array.isArray(value) && typeof value[0] === "object") {
-      for (const m of value as Array<{ name: string; state: string; incarnation: number; suspicion?: { deadlineMs: number; confirmations: number; k: number } }>) {
+      for (const m of value as Array<{ name: string; state: string; incarnation?: number; suspicion?: { deadlineMs: number; confirmations: number; k: number } }>) {
         const s = document.createElement("div");
         s.dataset.member = m.name;
         s.className = `state-${m.state}`;
-        s.textContent = `${m.name} ${m.state} inc ${m.incarnation}`;
+        // The ladder's lower rungs have no incarnations: a heartbeat detector only says alive, suspect or dead.
+        s.textContent = `${m.name} ${m.state}${m.incarnation === undefined ? "" : ` inc ${m.incarnation}`}`;
         if (m.suspicion !== undefined) {
           const left = m.suspicion.deadlineMs - (run?.nowMs ?? 0);
           s.textContent += `, dead at ${m.suspicion.deadlineMs.toFixed(0)} ms (in ${left.toFixed(0)} ms) unless refuted; ${m.suspicion.confirmations}/${m.suspicion.k} confirmations`;

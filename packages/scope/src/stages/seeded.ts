@@ -9,7 +9,9 @@
  * and restores the baseline network, as runSeeded does; the scenario's
  * `converged` is shown as a progress check from then on.
  *
- * v2's scenarios are the coordination ladder's rungs instead (ladder.ts).
+ * v2's scenarios are the coordination ladder's rungs instead (ladder.ts),
+ * and swim has the failure-detection ladder's rungs beside its sweeps
+ * (swim-ladder.ts).
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
@@ -20,10 +22,12 @@ import { describeSwim, swimView } from "./swim.ts";
 import { describeEnvelope, raftView } from "./raft.ts";
 import { crdtView, describeKv } from "./crdt.ts";
 import { ladderRungOf, ladderStage } from "./ladder.ts";
+import { swimLadderStage, swimRungOf, SWIM_RUNG_SCENARIOS } from "./swim-ladder.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
-  swim: ["sweep", "sweep-power-loss"],
+  // Beside the sweeps, the failure-detection ladder's rungs (`heck-swim ladder`): ladder-all-to-all ... ladder-swim-lifeguard.
+  swim: ["sweep", "sweep-power-loss", ...SWIM_RUNG_SCENARIOS],
   raft: Object.keys(RAFT_SWEEP_SCENARIOS),
   crdt: ["sweep"],
   // The coordination ladder's rungs (`heck ladder`) at any N: ladder-raft-n5, ladder-hybrid-n9, ladder-crdt-n3...
@@ -45,11 +49,18 @@ interface ScenarioShape<S> {
 /** Builds `stage`'s scenario `name` for the context's seed, with its faults (default: the seed's own schedule). */
 export function scenarioStage(stage: StageName, name: string, context: StageContext): StageAdapter {
   switch (stage) {
-    case "swim":
+    case "swim": {
+      const rung = swimRungOf(name);
+      if (rung !== undefined) {
+        if (context.faults !== undefined) throw new RangeError(`faults: the ladder's runs have no fault schedule to replace (${name})`);
+        return swimLadderStage(rung, context);
+      }
+      if (name !== "sweep" && name !== "sweep-power-loss") break;
       return seededAdapter(stage, swimSweepOptions(context.seed, { powerLoss: name === "sweep-power-loss" }), context, {
         view: (sim, id) => swimView(sim as never, id),
         describe: describeSwim,
       });
+    }
     case "raft":
       if (RAFT_SWEEP_SCENARIOS[name] === undefined) break;
       return seededAdapter(stage, raftSweep(context.seed, { safetyMs: RAFT_SWEEP_SCENARIOS[name] }).options, context, {

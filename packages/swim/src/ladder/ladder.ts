@@ -21,14 +21,14 @@
  *   (`CpuLag`, the model of the stage's own slow-node test) for 90 s: healthy
  *   members declared dead.
  */
-import { createPrng, NONE, Simulation, type Address, type Channel, type Outbound, type Prng, type SimProcess, type SimReady } from "@heck/sim";
+import { createPrng, NONE, Simulation, type Address, type Channel, type Invariant, type Outbound, type Prng, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
 import { encodedSize } from "../core/codec.ts";
 import { lanConfig, withoutLifeguard, type SwimConfig } from "../core/config.ts";
 import type { SwimMessage } from "../core/messages.ts";
 import { SwimNode } from "../core/node.ts";
 import { CpuLag } from "../sim/cpu-lag.ts";
 import { AllToAllNode, heartbeatBytes, type HeartbeatMessage } from "./all-to-all.ts";
-import type { Detector, Verdict } from "./detector.ts";
+import type { Detector, Verdict, VerdictState } from "./detector.ts";
 import { gossipBytes, GossipHeartbeatNode, type GossipMessage } from "./gossip-heartbeat.ts";
 import { SwimDetector } from "./swim-detector.ts";
 import { SwimWithoutSuspicionNode } from "./swim-without-suspicion.ts";
@@ -49,6 +49,10 @@ export interface LadderClusterOptions {
   slow?: { ids: readonly string[]; lagMs: number };
   /** Trace events kept (for a step-by-step view or a failure report). Default 0: fastest. */
   traceLimit?: number;
+  /** Receives every trace event as it happens (a step-by-step view hashes the whole run). */
+  onTrace?: (event: TraceEvent) => void;
+  /** Extra checks run after every step, given the runner (a viewer's or a test's). */
+  invariants?: ReadonlyArray<Invariant<unknown>>;
 }
 
 /** Arguments a rung's members are built from: the runner's per-node stream and the whole (converged) member list. */
@@ -80,6 +84,15 @@ export interface LadderCluster {
   readonly nowMs: number;
   /** The runner itself, for stepping one event at a time. */
   readonly simulation: { step(): boolean; readonly nowMs: number };
+  /**
+   * The whole runner (@heck/sim's Simulation of this rung's members), for a
+   * viewer that also crashes, partitions and drops: typed by the caller.
+   */
+  readonly runner: unknown;
+  /** What `observer` holds about each other member now (members it has said nothing about are alive). */
+  beliefs(observer: string): ReadonlyMap<string, VerdictState>;
+  /** Restarts a crashed member: a fresh detector, knowing every member as at the start. */
+  restart(id: string): void;
   runFor(ms: number): void;
   /** Runs `action` at simulated time `atMs` as one step of the run (so stepping replays it in order). */
   schedule(atMs: number, action: () => void): void;
@@ -173,6 +186,11 @@ export function rungOf(key: RungKey): Rung {
   return RUNGS.find((r) => r.key === key)!;
 }
 
+/** The command that opens rung `key`'s scale run at n = 10 (crash included) in the browser view, for the learner to watch and break. */
+export function rungWatchCommand(key: RungKey, seed: number): string {
+  return `pnpm heck-scope swim --scenario ladder-${key} --seed ${seed}`;
+}
+
 /** A rung's member as the runner drives it: the detector, its lag if slow, and what it sends and concludes. */
 class RungMember<M> implements SimProcess<M> {
   private outbox: Outbound<M>[] = [];
@@ -247,6 +265,8 @@ class RungCluster<M> implements LadderCluster {
   private readonly deadAtMs = new Map<string, Map<string, number>>();
   private packets = 0;
   private bytes = 0;
+  /** observer -> subject -> its latest verdict (only changes of mind are recorded: few). */
+  private readonly views = new Map<string, Map<string, VerdictState>>();
 
   constructor(
     options: LadderClusterOptions,
@@ -264,6 +284,8 @@ class RungCluster<M> implements LadderCluster {
       // The network of SwimCluster: sub-millisecond LAN latency, loss as asked.
       network: { latency: { minMs: 0.2, meanTailMs: 0.3 }, faults: { dropRate: options.lossRate ?? 0 }, maxPacketBytes },
       traceLimit: options.traceLimit ?? 0,
+      ...(options.onTrace !== undefined ? { onTrace: options.onTrace } : {}),
+      ...(options.invariants !== undefined ? { invariants: options.invariants } : {}),
       factory: ({ id, prng, peers, nowMs }) => {
         const detector = create({ id, peers, prng, nowMs });
         const lag = slow.has(id) ? new CpuLag<M>(options.slow!.lagMs, prng.fork("lag")) : undefined;
@@ -278,6 +300,20 @@ class RungCluster<M> implements LadderCluster {
 
   get simulation(): { step(): boolean; readonly nowMs: number } {
     return this.sim;
+  }
+
+  get runner(): unknown {
+    return this.sim;
+  }
+
+  beliefs(observer: string): ReadonlyMap<string, VerdictState> {
+    return this.views.get(observer) ?? new Map();
+  }
+
+  restart(id: string): void {
+    if (this.sim.isUp(id)) return;
+    this.views.delete(id);
+    this.sim.restart(id);
   }
 
   runFor(ms: number): void {
@@ -336,6 +372,11 @@ class RungCluster<M> implements LadderCluster {
       if ((o.channel ?? "packet") !== "packet") continue;
       this.packets++;
       this.bytes += this.sizeOf(o.message);
+    }
+    if (verdicts.length > 0) {
+      let view = this.views.get(observer);
+      if (view === undefined) this.views.set(observer, (view = new Map()));
+      for (const v of verdicts) view.set(v.subject, v.state);
     }
     for (const v of verdicts) {
       const killed = this.killedAtMs.get(v.subject);
@@ -436,8 +477,16 @@ export interface OpenExperiment<F> {
 }
 
 /** Sets up the scale experiment for one rung at one n: load over the steady window, then a crash. */
-export function openScale(rung: Rung, nodes: number, seed: number, warmupMs = LADDER_DEFAULTS.warmupMs, steadyMs = LADDER_DEFAULTS.steadyMs, traceLimit = 0): OpenExperiment<ScaleFigures> {
-  const c = rung.cluster({ nodes, seed, traceLimit });
+export function openScale(
+  rung: Rung,
+  nodes: number,
+  seed: number,
+  warmupMs = LADDER_DEFAULTS.warmupMs,
+  steadyMs = LADDER_DEFAULTS.steadyMs,
+  traceLimit = 0,
+  watch: Pick<LadderClusterOptions, "onTrace" | "invariants"> = {},
+): OpenExperiment<ScaleFigures> {
+  const c = rung.cluster({ nodes, seed, traceLimit, ...watch });
   const victim = victimFor(seed, c.ids);
   const crashAtMs = c.nowMs + warmupMs + steadyMs;
   let before = { packets: 0, bytes: 0 };
@@ -598,7 +647,13 @@ export function formatLadder(result: LadderResult): string {
     ({ rung, s }) =>
       `* ${rung}, n = ${s.nodes.toLocaleString("en")}: load counted (n - 1 heartbeats a period); detection simulated at n = ${s.countedFrom!.toLocaleString("en")} (n does not enter it)`,
   );
-  return [formatTable(header, rows), ...notes, `seed ${result.seed} (replay: --seed ${result.seed})`].join("\n");
+  const others = RUNG_KEYS.slice(1).map((k) => `ladder-${k}`).join(", ");
+  return [
+    formatTable(header, rows),
+    ...notes,
+    `seed ${result.seed} (replay: --seed ${result.seed})`,
+    `watch it: ${rungWatchCommand(RUNG_KEYS[0]!, result.seed)} (or ${others})`,
+  ].join("\n");
 }
 
 /** Left-aligned columns separated by two spaces. */
@@ -627,6 +682,7 @@ export function ladderJson(result: LadderResult): string {
       falseDeathsUnderLoss: r.falseDeathsUnderLoss,
       falseDeathsAroundSlowMember: r.falseDeathsAroundSlowMember,
       slowMemberDeclaredDead: r.slowMemberDeclaredDead,
+      watch: rungWatchCommand(r.key, result.seed),
     })),
   });
 }
