@@ -21,6 +21,7 @@ export { createPrng } from "./core/prng.ts";
 export { utf8Length } from "./core/utf8.ts";
 export { crc32, crc32Text } from "./core/crc32.ts";
 export { ManualClock } from "./core/manual-clock.ts";
+export { pollUntil } from "./core/poll-until.ts";
 export { EventQueue, type Timed } from "./core/event-queue.ts";
 export {
   SimNetwork,

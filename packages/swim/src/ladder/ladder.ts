@@ -21,7 +21,7 @@
  *   (`CpuLag`, the model of the stage's own slow-node test) for 90 s: healthy
  *   members declared dead.
  */
-import { createPrng, NONE, Simulation, type Address, type Channel, type Invariant, type Outbound, type Prng, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
+import { createPrng, NONE, pollUntil, Simulation, type Address, type Channel, type Invariant, type Outbound, type Prng, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
 import { encodedSize } from "../core/codec.ts";
 import { lanConfig, withoutLifeguard, type SwimConfig } from "../core/config.ts";
 import type { SwimMessage } from "../core/messages.ts";
@@ -325,12 +325,7 @@ class RungCluster<M> implements LadderCluster {
   }
 
   runUntil(predicate: () => boolean, budgetMs: number, everyMs: number): number | undefined {
-    const end = this.nowMs + budgetMs;
-    for (;;) {
-      if (predicate()) return this.nowMs;
-      if (this.nowMs >= end) return undefined;
-      this.sim.runFor(Math.min(everyMs, end - this.nowMs));
-    }
+    return pollUntil(this.sim, predicate, budgetMs, everyMs);
   }
 
   kill(...ids: string[]): void {

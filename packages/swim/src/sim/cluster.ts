@@ -7,7 +7,7 @@
  * Nothing here is random or timed except through the runner: the same seed
  * gives the same run, so a failure prints `HECK_SEED=<n>` and replays.
  */
-import { Simulation, type Invariant, type LatencyOptions, type MessageCodec, type NetworkFaultOptions, type TraceEvent } from "@heck/sim";
+import { pollUntil, Simulation, type Invariant, type LatencyOptions, type MessageCodec, type NetworkFaultOptions, type TraceEvent } from "@heck/sim";
 import { decodeMessage, encodeMessage } from "../core/codec.ts";
 import { lanConfig, type SwimConfig } from "../core/config.ts";
 import type { JoinRetryPolicy } from "../core/join-retry.ts";
@@ -169,12 +169,7 @@ export class SwimCluster {
 
   /** Runs until `predicate` holds, checking every `everyMs` of simulated time; returns the time it held, or undefined. */
   runUntil(predicate: () => boolean, budgetMs: number, everyMs = 50): number | undefined {
-    const end = this.nowMs + budgetMs;
-    for (;;) {
-      if (predicate()) return this.nowMs;
-      if (this.nowMs >= end) return undefined;
-      this.sim.runFor(Math.min(everyMs, end - this.nowMs));
-    }
+    return pollUntil(this.sim, predicate, budgetMs, everyMs);
   }
 
   /** Crashes members (kill -9: no goodbye). */
