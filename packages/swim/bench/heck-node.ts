@@ -35,10 +35,12 @@ const member = await startMember({ name, bind: "127.0.0.1:0", preset: (args.get(
 member.subscribe((e) => emit({ event: e.type, member: e.member.name, state: e.member.state, incarnation: e.member.incarnation }));
 emit({ event: "ready", addr: member.address });
 
-// How late this process runs its callbacks (timers, socket reads), worst since the last join command:
-// a member that handles its protocol late probes, acks and gossips late, whatever the protocol says.
+// How late this process runs its callbacks (timers, socket reads), from a join command to the next
+// stats command: a member that handles its protocol late probes, acks and gossips late, whatever the
+// protocol says. Sampling wakes the process every 10 ms, so it runs only in that span and never
+// during a steady-state CPU window (which starts with a stats command).
 const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-loopDelay.enable();
+let loopDelaySampling = false;
 
 const rl = readline.createInterface({ input: process.stdin });
 rl.on("line", (line) => {
@@ -48,6 +50,8 @@ rl.on("line", (line) => {
       // When this process got to the join: the benchmark separates a busy machine's scheduling delay from the protocol's.
       emit({ event: "joining" });
       loopDelay.reset();
+      loopDelay.enable();
+      loopDelaySampling = true;
       member.join(rest).then(
         (p) => emit({ event: "joined", contacted: p.succeeded.length }),
         (e: Error) => emit({ event: "error", message: e.message }),
@@ -60,8 +64,10 @@ rl.on("line", (line) => {
         packetsOut: s.driver.packetsOut,
         bytesOut: s.driver.packetBytesOut,
         members: member.members().filter((m) => m.state === "alive").length,
-        loopDelayMaxMs: loopDelay.max / 1e6,
+        ...(loopDelaySampling ? { loopDelayMaxMs: loopDelay.max / 1e6 } : {}),
       });
+      loopDelay.disable();
+      loopDelaySampling = false;
       break;
     }
     case "leave":
