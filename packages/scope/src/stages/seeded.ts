@@ -85,20 +85,38 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
   throw new RangeError(`stage ${stage} has no scenario ${JSON.stringify(name)}${SCENARIOS[stage].length > 0 ? ` (it has ${SCENARIOS[stage].join(", ")})` : " (it has none)"}`);
 }
 
-function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName, options: SeededRunOptions<M, R, S, N>, context: StageContext, shape: ScenarioShape<unknown>): StageAdapter {
+/** A seeded scenario's adapter (exported for its tests). */
+export function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName, options: SeededRunOptions<M, R, S, N>, context: StageContext, shape: ScenarioShape<unknown>): StageAdapter {
   const drawn = seededScenario(options);
   const schedule: FaultStep[] = context.faults ?? drawn.schedule;
   for (const step of schedule) {
     const named = nodesOf(step);
     for (const n of named) if (!drawn.nodeIds.includes(n)) throw new RangeError(`faults: "${formatFaultSchedule([step])}" names ${n}, but seed ${context.seed}'s cluster is ${drawn.nodeIds.join(", ")}`);
   }
+  let liveness = false;
+  let settled = false;
   const withChecks: SeededRunOptions<M, R, S, N> = {
     ...options,
-    invariants: [...options.invariants, ...((context.checks ?? []).map((c) => ({ name: c.name, check: (s: unknown) => c.check(s) })))],
+    invariants: [
+      ...options.invariants,
+      ...((context.checks ?? []).map((c) => ({ name: c.name, check: (s: unknown) => c.check(s) }))),
+      // The sweep asks `converged` before every step once the faults heal, and a check that throws
+      // there (replicas that diverged, a history that is not linearizable, a lost write) is its
+      // failure: asked after every step here, it stops the view at the same instant.
+      {
+        name: CONVERGENCE_CHECK,
+        check: (s) => {
+          if (!liveness || settled) return undefined;
+          const r = convergenceCheck(options.converged, s);
+          // Once it converged the sweep stops asking, and so does the view.
+          if (r === true) settled = true;
+          return typeof r === "string" ? r : undefined;
+        },
+      },
+    ],
   };
   const sim = createSeededSimulation(withChecks, drawn.nodeIds, schedule, 1, context.onTrace);
   startSeededWorkload(sim, withChecks, schedule);
-  let liveness = false;
   sim.schedule(options.safetyPhaseMs, (s) => {
     enterLivenessPhase(s, withChecks);
     liveness = true;
@@ -129,10 +147,25 @@ function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: StageName,
         // A scenario's convergence check may throw on what it finds (diverged replicas): not converged.
         ok = false;
       }
-      return [...safety, { name: CONVERGED, kind: "progress", ok, detail: liveness ? (ok ? "converged" : "not yet") : `faults until t=${options.safetyPhaseMs} ms` }];
+      // Past the liveness budget the sweep gives up and reports this run as failed; say so.
+      const late = liveness && !ok && sim.nowMs >= options.safetyPhaseMs + options.livenessBudgetMs;
+      const detail = !liveness ? `faults until t=${options.safetyPhaseMs} ms` : ok ? "converged" : late ? `not converged ${options.livenessBudgetMs} ms after heal: the sweep fails this run here` : "not yet";
+      return [...safety, { name: CONVERGED, kind: "progress", ok, detail }];
     },
     describe: shape.describe,
   };
+}
+
+/** The name under which a throwing convergence check stops the view. */
+export const CONVERGENCE_CHECK = "the sweep's convergence check finds nothing wrong";
+
+/** What a scenario's `converged` says: whether it converged, or what it threw (its failure). */
+function convergenceCheck<S>(converged: (sim: S) => boolean, sim: S): boolean | string {
+  try {
+    return converged(sim);
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
 }
 
 /** Every node a fault names. */
