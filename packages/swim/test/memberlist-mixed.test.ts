@@ -144,13 +144,15 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     const set = await fetch(`http://${h1.http}/v1/meta`, { method: "POST", body: JSON.stringify({ meta: "api=127.0.0.1:9001" }) });
     expect(set.status).toBe(200);
     await g1.run("meta api=127.0.0.1:9101");
+    // Gossip carries each update a few times only (memberlist's local preset: twice at this size), so
+    // it can miss a member; the next push-pull repairs that. Wait for two push-pull intervals.
     await waitFor(
       () =>
         allSee(all, [
           { name: "h1", addr: h1.addr, meta: "api=127.0.0.1:9001" },
           { name: "g1", addr: g1.addr, meta: "api=127.0.0.1:9101" },
         ]),
-      20_000,
+      2 * heckConfig.pushPullIntervalMs + 5_000,
     );
     expect(g2.events.some((e) => e.event === "update" && e.member === "h1" && e.meta === "api=127.0.0.1:9001")).toBe(true);
     expect(h2.events.some((e) => e.event === "update" && e.member === "g1")).toBe(true);
