@@ -86,6 +86,26 @@ export interface StageAdapter {
   describe(payload: unknown): MessageDescription;
 }
 
+/**
+ * The learner's actions on a scenario that takes no client operations: crash
+ * and restart straight on its runner (each a no-op when the node is already
+ * down or up), no puts, no flips.
+ */
+export function runnerActions(sim: { isUp(id: string): boolean; crash(id: string): void; restart(id: string): void }): Pick<StageAdapter, "operations" | "origins" | "crash" | "restart" | "put" | "flip"> {
+  return {
+    operations: [],
+    origins: [],
+    crash: (id) => {
+      if (sim.isUp(id)) sim.crash(id);
+    },
+    restart: (id) => {
+      if (!sim.isUp(id)) sim.restart(id);
+    },
+    put: () => undefined,
+    flip: () => undefined,
+  };
+}
+
 /** What an adapter is given: the seed, and where the run's trace goes. */
 export interface StageContext {
   seed: number;

@@ -13,7 +13,7 @@
  */
 import { startRung, LADDER_STORES, type LadderStore } from "@heck/compare/ladder";
 import type { CrdtStoreNode, RaftStoreNode, HybridStoreNode } from "@heck/compare/ladder";
-import type { InvariantStatus, MessageDescription, StageAdapter, StageContext } from "../core/stage.ts";
+import { runnerActions, type InvariantStatus, type MessageDescription, type StageAdapter, type StageContext } from "../core/stage.ts";
 import { describeEnvelope } from "./raft.ts";
 import { describeKv } from "./crdt.ts";
 
@@ -36,17 +36,8 @@ export function ladderStage(store: LadderStore, nodes: number, context: StageCon
     stage: "v2",
     sim: sim as unknown as StageAdapter["sim"],
     nodeIds: started.nodeIds,
-    operations: [],
-    origins: [],
+    ...runnerActions(sim),
     endMs: started.stopMs,
-    crash: (id) => {
-      if (sim.isUp(id)) sim.crash(id);
-    },
-    restart: (id) => {
-      if (!sim.isUp(id)) sim.restart(id);
-    },
-    put: () => undefined,
-    flip: () => undefined,
     nodeView: (id) => {
       const n = sim.tryNode(id);
       if (n === undefined) return { id, up: false };

@@ -17,7 +17,7 @@ import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seeded
 import { swimSweepOptions } from "@heck/swim";
 import { raftSweep, RAFT_SWEEP_SCENARIOS } from "@heck/raft-kv/sim";
 import { crdtSweep } from "@heck/crdt-kv";
-import type { InvariantStatus, MessageDescription, NodeView, StageAdapter, StageContext, StageName } from "../core/stage.ts";
+import { runnerActions, type InvariantStatus, type MessageDescription, type NodeView, type StageAdapter, type StageContext, type StageName } from "../core/stage.ts";
 import { describeSwim, swimView } from "./swim.ts";
 import { describeEnvelope, raftView } from "./raft.ts";
 import { crdtView, describeKv } from "./crdt.ts";
@@ -126,17 +126,8 @@ export function seededAdapter<M, R, S, N extends SimProcess<M, R, S>>(stage: Sta
     stage,
     sim: sim as unknown as StageAdapter["sim"],
     nodeIds: drawn.nodeIds,
-    operations: [],
-    origins: [],
+    ...runnerActions(sim),
     endMs: options.safetyPhaseMs + options.livenessBudgetMs,
-    crash: (id) => {
-      if (sim.isUp(id)) sim.crash(id);
-    },
-    restart: (id) => {
-      if (!sim.isUp(id)) sim.restart(id);
-    },
-    put: () => undefined,
-    flip: () => undefined,
     nodeView: (id) => shape.view(sim, id),
     invariants: (): InvariantStatus[] => {
       const safety: InvariantStatus[] = withChecks.invariants.map((i) => ({ name: i.name, kind: "safety", ok: true }));
