@@ -87,6 +87,8 @@ describe("the agreement ladder", () => {
     const parsed = JSON.parse(lines[0]!) as { rungs: Array<{ name: string; broke: string; linearizable: boolean }> };
     expect(parsed.rungs.map((x) => x.linearizable)).toEqual([false, true]);
     for (const x of parsed.rungs) expect(x.broke.length).toBeGreaterThan(0);
+    // Each rung names the command that opens its story in the browser view.
+    expect(parsed.rungs.map((x) => (x as { watch?: string }).watch)).toEqual(["primary-backup", "raft"].map((k) => `pnpm heck-scope raft --scenario ladder-${k} --seed 4`));
     const bad = spawnSync(process.execPath, [BIN, "ladder", "--seed", "x"], { encoding: "utf8" });
     expect(bad.status).not.toBe(0);
     expect(bad.stderr).toMatch(/--seed must be an integer/);

@@ -20,7 +20,7 @@
  * gives up after 300 ms: a read that never answered did nothing; a write's
  * outcome is then unknown, which the checker allows either way.
  */
-import { checkKvHistory, KvHistoryRecorder, NONE, Simulation, type Channel, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type SimProcess, type SimReady } from "@heck/sim";
+import { checkKvHistory, KvHistoryRecorder, NONE, Simulation, type Channel, type Invariant, type KvInput, type KvOperation, type NodeFactoryArgs, type NodeId, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
 import { fromUtf8, utf8 } from "../core/kv/bytes.ts";
 import { DEFAULT_KV_STORE_CONFIG } from "../core/kv/index.ts";
 import type { PersistedState } from "../core/raft/index.ts";
@@ -38,10 +38,14 @@ export interface AgreementNode {
   readonly leads: boolean;
   /** The node this one believes leads, or null. */
   readonly leader: string | null;
+  /** What this node's own copy holds for `key` now, with no read protocol (what a viewer shows). */
+  copyOf(key: string): string | null;
 }
 
-/** A primary-backup node as the runner drives it. */
-class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage>, AgreementNode {
+export type { PrimaryBackupMessage } from "./primary-backup.ts";
+
+/** A primary-backup node as the runner drives it (exported so a viewer can show `node`, the protocol's state). */
+export class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage>, AgreementNode {
   readonly node: PrimaryBackupNode;
 
   constructor(args: NodeFactoryArgs) {
@@ -62,6 +66,10 @@ class PrimaryBackupMember implements SimProcess<PrimaryBackupMessage>, Agreement
 
   put(key: string, value: string, _nowMs: number, done: () => void): boolean {
     return this.node.put(key, value, done);
+  }
+
+  copyOf(key: string): string | null {
+    return this.node.data.get(key) ?? null;
   }
 
   get(key: string, _nowMs: number, done: (value: string | null) => void): boolean {
@@ -148,6 +156,11 @@ export class RaftMember extends ReplicaNode implements SimProcess<Envelope, Uint
     return true;
   }
 
+  copyOf(key: string): string | null {
+    const kv = this.replica.kv.get(utf8(key));
+    return kv === undefined ? null : fromUtf8(kv.value);
+  }
+
   get(key: string, nowMs: number, done: (value: string | null) => void): boolean {
     if (this.replica.leader === null) return false;
     this.replica.readBarrier(nowMs, (error) => {
@@ -167,11 +180,17 @@ interface AgreementCluster {
   sim: Simulation<unknown, unknown, unknown, SimProcess<unknown, unknown, unknown> & AgreementNode>;
 }
 
+/** What a viewer attaches to a rung's runner: every trace event as it happens, and checks after every step. */
+export interface StoryWatch {
+  onTrace?: (event: TraceEvent) => void;
+  invariants?: ReadonlyArray<Invariant<unknown>>;
+}
+
 /** One rung: its name and how to build a three-node cluster of it. */
 export interface AgreementRung {
   readonly key: AgreementRungKey;
   readonly name: string;
-  cluster(seed: number, traceLimit?: number): AgreementCluster;
+  cluster(seed: number, traceLimit?: number, watch?: StoryWatch): AgreementCluster;
 }
 
 const NODES = ["n1", "n2", "n3"];
@@ -182,18 +201,36 @@ export const AGREEMENT_RUNGS: readonly AgreementRung[] = [
   {
     key: "primary-backup",
     name: "primary-backup (fixed order, heartbeats)",
-    cluster: (seed, traceLimit = 0) => ({
-      sim: new Simulation<PrimaryBackupMessage, never, never, PrimaryBackupMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new PrimaryBackupMember(a) }) as unknown as AgreementCluster["sim"],
+    cluster: (seed, traceLimit = 0, watch = {}) => ({
+      sim: new Simulation<PrimaryBackupMessage, never, never, PrimaryBackupMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, ...watchOptions(watch), factory: (a) => new PrimaryBackupMember(a) }) as unknown as AgreementCluster["sim"],
     }),
   },
   {
     key: "raft",
     name: "Raft (terms, majorities; raft-kv's replica)",
-    cluster: (seed, traceLimit = 0) => ({
-      sim: new Simulation<Envelope, Uint8Array, SnapshotImage, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
+    cluster: (seed, traceLimit = 0, watch = {}) => ({
+      sim: new Simulation<Envelope, Uint8Array, SnapshotImage, RaftMember>({ seed, nodeIds: NODES, network: NETWORK, traceLimit, ...watchOptions(watch), factory: (a) => new RaftMember(a) }) as unknown as AgreementCluster["sim"],
     }),
   },
 ];
+
+/** The runner's options for a watch (absent fields left out, so the runner keeps its defaults). */
+function watchOptions(watch: StoryWatch): StoryWatch {
+  return { ...(watch.onTrace !== undefined ? { onTrace: watch.onTrace } : {}), ...(watch.invariants !== undefined ? { invariants: watch.invariants } : {}) };
+}
+
+/** The rung a key names. */
+export function agreementRungOf(key: AgreementRungKey): AgreementRung {
+  return AGREEMENT_RUNGS.find((r) => r.key === key)!;
+}
+
+/** The rungs' keys, bottom to top. */
+export const AGREEMENT_RUNG_KEYS: readonly AgreementRungKey[] = ["primary-backup", "raft"];
+
+/** The command that opens rung `key`'s story for `seed` in the browser view (heck-scope), from the repository root. */
+export function rungWatchCommand(key: AgreementRungKey, seed: number): string {
+  return `pnpm heck-scope raft --scenario ladder-${key} --seed ${seed}`;
+}
 
 /** When the story cuts the leader off and heals, and how long a client waits. */
 export const STORY = { partitionAtMs: 500, healAtMs: 2000, endAtMs: 3000, clientTimeoutMs: 300 };
@@ -235,6 +272,13 @@ export interface AgreementLadderResult {
  */
 export interface OpenStory {
   readonly simulation: { step(): boolean; readonly nowMs: number };
+  /**
+   * The whole runner (@heck/sim's Simulation of the rung's three nodes), for
+   * a viewer that also crashes and partitions: typed by the caller.
+   */
+  readonly runner: unknown;
+  /** The checker's verdicts on the history so far (operations still open count as of unknown outcome). */
+  judgeSoFar(): AgreementRungResult;
   finish(): AgreementRungResult;
 }
 
@@ -244,8 +288,8 @@ export function runStory(rung: AgreementRung, seed: number): AgreementRungResult
 }
 
 /** Schedules the story on a fresh cluster of `rung`. */
-export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): OpenStory {
-  const { sim } = rung.cluster(seed, traceLimit);
+export function openStory(rung: AgreementRung, seed: number, traceLimit = 0, watch: StoryWatch = {}): OpenStory {
+  const { sim } = rung.cluster(seed, traceLimit, watch);
   const history = new KvHistoryRecorder();
   const acknowledging = new Set<string>();
   let partitioned = false;
@@ -267,12 +311,16 @@ export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): Op
         apply();
         then?.();
       };
+      const said = input.type === "put" ? `put ${input.key} = ${input.value}` : `get ${input.key}`;
+      // In the trace (a viewer's timeline): who asked what of whom, and the answer, so a stale read or a second primary shows where it happened.
+      const answered = (result: string): void => s.record({ t: s.nowMs, node: id, event: "answered", msg: { client, op: said, result, ...(tag !== undefined ? { tag } : {}) } });
       const accepted =
         node !== undefined &&
         (input.type === "put"
           ? node.put(input.key, input.value, s.nowMs, () =>
               finish(() => {
                 history.ok(op, { type: "put" }, s.nowMs);
+                answered(`ok (committed by ${node.leader ?? id})`);
                 // Who committed it: the primary itself, or the Raft leader the contacted node follows.
                 if (partitioned) acknowledging.add(node.leader ?? id);
               }),
@@ -281,6 +329,7 @@ export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): Op
             ? node.get(input.key, s.nowMs, (value) =>
                 finish(() => {
                   history.ok(op, { type: "get", value }, s.nowMs);
+                  answered(value ?? "nothing");
                   if (tag !== undefined) answers.set(tag, value);
                 }),
               )
@@ -289,6 +338,7 @@ export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): Op
         history.fail(op);
         continue;
       }
+      s.record({ t: s.nowMs, node: id, event: "request", msg: { client, op: said, ...(tag !== undefined ? { tag } : {}) } });
       // A read that never answers did nothing; a write that never answers may or may not have happened.
       s.schedule(s.nowMs + STORY.clientTimeoutMs, () => finish(() => (input.type === "get" ? history.fail(op) : undefined)));
       return;
@@ -336,6 +386,8 @@ export function openStory(rung: AgreementRung, seed: number, traceLimit = 0): Op
 
   return {
     simulation: sim,
+    runner: sim,
+    judgeSoFar: () => judge(rung, history.history(), isolated, [...acknowledging].sort(), answers),
     finish: () => {
       if (sim.nowMs < STORY.endAtMs) sim.runFor(STORY.endAtMs - sim.nowMs);
       return judge(rung, history.history(), isolated, [...acknowledging].sort(), answers);
@@ -390,12 +442,14 @@ export function formatAgreementLadder(result: AgreementLadderResult, explain = f
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => (row[i] ?? "").length)));
   const table = rows.map((row) => row.map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
-  const lines = [table, `three nodes; the leader cut off from ${STORY.partitionAtMs} to ${STORY.healAtMs} ms; checked by @heck/sim's linearizability checker; seed ${result.seed} (replay: --seed ${result.seed})`];
+  const lines = [table, `three nodes; the leader cut off from ${STORY.partitionAtMs} to ${STORY.healAtMs} ms; checked by @heck/sim's linearizability checker; seed ${result.seed} (replay: --seed ${result.seed})`,
+    `watch it: ${rungWatchCommand(AGREEMENT_RUNG_KEYS[0]!, result.seed)} (or ladder-${AGREEMENT_RUNG_KEYS.slice(1).join(", ladder-")})`,
+  ];
   if (explain) for (const r of result.rungs) if (r.report !== "") lines.push("", `${r.name}:`, r.report);
   return lines.join("\n");
 }
 
 /** The `--json` line: `{ "rungs": [ { "name", "broke", ...figures } ] }`. */
 export function agreementLadderJson(result: AgreementLadderResult): string {
-  return JSON.stringify({ seed: result.seed, rungs: result.rungs.map(({ name, broke, report: _report, ...figures }) => ({ name, broke, ...figures })) });
+  return JSON.stringify({ seed: result.seed, rungs: result.rungs.map(({ name, broke, report: _report, ...figures }) => ({ name, broke, ...figures, watch: rungWatchCommand(figures.key, result.seed) })) });
 }

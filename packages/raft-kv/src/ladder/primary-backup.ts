@@ -80,6 +80,11 @@ export class PrimaryBackupNode {
     return this.order.find((p) => p === this.id || this.alive.has(p))!;
   }
 
+  /** The peers this node holds alive now, in the fixed order. */
+  get holdsAlive(): string[] {
+    return this.order.filter((p) => this.alive.has(p));
+  }
+
   /** Whether this node takes client requests. */
   get isPrimary(): boolean {
     return this.primary === this.id;

@@ -9,9 +9,9 @@
  * and restores the baseline network, as runSeeded does; the scenario's
  * `converged` is shown as a progress check from then on.
  *
- * v2's scenarios are the coordination ladder's rungs instead (ladder.ts),
- * and swim has the failure-detection ladder's rungs beside its sweeps
- * (swim-ladder.ts).
+ * v2's scenarios are the coordination ladder's rungs instead (ladder.ts);
+ * swim has the failure-detection ladder's rungs beside its sweeps
+ * (swim-ladder.ts), and raft the agreement ladder's (raft-ladder.ts).
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
@@ -23,12 +23,14 @@ import { describeEnvelope, raftView } from "./raft.ts";
 import { crdtView, describeKv } from "./crdt.ts";
 import { ladderRungOf, ladderStage } from "./ladder.ts";
 import { swimLadderStage, swimRungOf, SWIM_RUNG_SCENARIOS } from "./swim-ladder.ts";
+import { AGREEMENT_RUNG_SCENARIOS, agreementLadderStage, agreementRungOfScenario } from "./raft-ladder.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
   // Beside the sweeps, the failure-detection ladder's rungs (`heck-swim ladder`): ladder-all-to-all ... ladder-swim-lifeguard.
   swim: ["sweep", "sweep-power-loss", ...SWIM_RUNG_SCENARIOS],
-  raft: Object.keys(RAFT_SWEEP_SCENARIOS),
+  // Beside the sweeps, the agreement ladder's rungs (`heck-raft ladder`): ladder-primary-backup, ladder-raft.
+  raft: [...Object.keys(RAFT_SWEEP_SCENARIOS), ...AGREEMENT_RUNG_SCENARIOS],
   crdt: ["sweep"],
   // The coordination ladder's rungs (`heck ladder`) at any N: ladder-raft-n5, ladder-hybrid-n9, ladder-crdt-n3...
   v2: ["ladder-<raft|hybrid|crdt>-n<N>"],
@@ -61,12 +63,18 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
         describe: describeSwim,
       });
     }
-    case "raft":
+    case "raft": {
+      const rung = agreementRungOfScenario(name);
+      if (rung !== undefined) {
+        if (context.faults !== undefined) throw new RangeError(`faults: the ladder's story has its own partition, no fault schedule to replace (${name})`);
+        return agreementLadderStage(rung, context);
+      }
       if (RAFT_SWEEP_SCENARIOS[name] === undefined) break;
       return seededAdapter(stage, raftSweep(context.seed, { safetyMs: RAFT_SWEEP_SCENARIOS[name] }).options, context, {
         view: (sim, id) => raftView(sim as never, id),
         describe: describeEnvelope,
       });
+    }
     case "v2": {
       const rung = ladderRungOf(name);
       if (rung === undefined) break;
