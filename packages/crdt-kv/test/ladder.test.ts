@@ -91,6 +91,11 @@ describe("the gossip ladder", () => {
     expect(parsed.rungs.filter((x) => x.ladder === "gossip")).toHaveLength(5);
     expect(parsed.rungs.filter((x) => x.ladder === "causality")).toHaveLength(4);
     for (const x of parsed.rungs) expect(x.broke.length, x.name).toBeGreaterThan(0);
+    // Each rung names the command that opens it in the browser view (gossip: its first run at the smallest size).
+    expect(parsed.rungs.map((x) => (x as { watch?: string }).watch)).toEqual([
+      ...["push", "pull", "push-pull", "rumor", "delta-sync"].map((k) => `pnpm heck-scope crdt --scenario ladder-${k}-n8 --seed 3`),
+      ...["lamport", "client-vv", "replica-vv", "dvv"].map((k) => `pnpm heck-scope crdt --scenario ladder-${k} --seed 3`),
+    ]);
     const text = spawnSync(process.execPath, [BIN, "ladder", "causality"], { encoding: "utf8" });
     expect(text.status, text.stderr).toBe(0);
     expect(text.stdout).toMatch(/Lamport clock/);

@@ -29,7 +29,7 @@
  * The client library keeps each client's context (from its last read or
  * write) and sends it back with the next write, as Riak's clients do.
  */
-import { NONE, Simulation, type Channel, type NodeId, type Outbound, type Prng, type SimProcess, type SimReady } from "@heck/sim";
+import { NONE, Simulation, type Channel, type Invariant, type NodeId, type Outbound, type Prng, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
 import type { CausalContext } from "../core/causality/causal-context.ts";
 import { kvCodec, type KvMessage } from "../core/store/messages.ts";
 import { KvNode } from "../core/store/node.ts";
@@ -130,12 +130,24 @@ class RegisterReplica<C, S> implements SimProcess<{ state: S }> {
   }
 }
 
-function registerStore<C, S>(seed: number, make: (replica: string) => Register<C, S>): StoreUnderTest<C> {
+/** What a viewer attaches to a story's runner: every trace event as it happens, and checks after every step. */
+export interface StoryWatch {
+  onTrace?: (event: TraceEvent) => void;
+  invariants?: ReadonlyArray<Invariant<unknown>>;
+}
+
+/** The runner's options for a watch (absent fields left out, so the runner keeps its defaults). */
+function watchOptions(watch: StoryWatch): StoryWatch {
+  return { ...(watch.onTrace !== undefined ? { onTrace: watch.onTrace } : {}), ...(watch.invariants !== undefined ? { invariants: watch.invariants } : {}) };
+}
+
+function registerStore<C, S>(seed: number, make: (replica: string) => Register<C, S>, watch: StoryWatch = {}): StoreUnderTest<C> {
   const sim = new Simulation<{ state: S }, never, never, RegisterReplica<C, S>>({
     seed,
     nodeIds: [...REPLICAS],
     network: { latency: { minMs: 0.2, meanTailMs: 0.3 } },
     traceLimit: 0,
+    ...watchOptions(watch),
     factory: ({ id, prng, peers, nowMs }) => new RegisterReplica(id, make(id), peers.filter((p) => p !== id), prng, nowMs),
   });
   return {
@@ -147,13 +159,14 @@ function registerStore<C, S>(seed: number, make: (replica: string) => Register<C
 }
 
 /** The store itself: two KvNodes, MV mode, their own delta anti-entropy every second. */
-function kvStore(seed: number): StoreUnderTest<CausalContext> {
+function kvStore(seed: number, watch: StoryWatch = {}): StoreUnderTest<CausalContext> {
   const sim = new Simulation<KvMessage, string, string, KvNode>({
     seed,
     nodeIds: [...REPLICAS],
     network: { latency: { minMs: 0.2, meanTailMs: 0.3 } },
     codec: kvCodec,
     traceLimit: 0,
+    ...watchOptions(watch),
     factory: ({ id, prng, peers, nowMs }) => new KvNode({ id, address: id, peers: peers.filter((p) => p !== id), prng, syncIntervalMs: SYNC_MS, defaultMode: "mv" }, nowMs) as unknown as KvNode,
   });
   return {
@@ -175,16 +188,30 @@ function kvStore(seed: number): StoreUnderTest<CausalContext> {
 export interface CausalityRung {
   readonly key: CausalityRungKey;
   readonly name: string;
-  store(seed: number): StoreUnderTest<unknown>;
+  store(seed: number, watch?: StoryWatch): StoreUnderTest<unknown>;
 }
 
 /** The four rungs, bottom to top. */
 export const CAUSALITY_RUNGS: readonly CausalityRung[] = [
-  { key: "lamport", name: "Lamport clock (last writer wins)", store: (seed) => registerStore(seed, (r) => new LamportRegister(r)) as StoreUnderTest<unknown> },
-  { key: "client-vv", name: "version vector per client", store: (seed) => registerStore(seed, () => new ClientVectorRegister()) as StoreUnderTest<unknown> },
-  { key: "replica-vv", name: "version vector per replica", store: (seed) => registerStore(seed, (r) => new ReplicaVectorRegister(r)) as StoreUnderTest<unknown> },
-  { key: "dvv", name: "dotted version vectors (crdt-kv MV)", store: (seed) => kvStore(seed) as StoreUnderTest<unknown> },
+  { key: "lamport", name: "Lamport clock (last writer wins)", store: (seed, watch) => registerStore(seed, (r) => new LamportRegister(r), watch) as StoreUnderTest<unknown> },
+  { key: "client-vv", name: "version vector per client", store: (seed, watch) => registerStore(seed, () => new ClientVectorRegister(), watch) as StoreUnderTest<unknown> },
+  { key: "replica-vv", name: "version vector per replica", store: (seed, watch) => registerStore(seed, (r) => new ReplicaVectorRegister(r), watch) as StoreUnderTest<unknown> },
+  { key: "dvv", name: "dotted version vectors (crdt-kv MV)", store: (seed, watch) => kvStore(seed, watch) as StoreUnderTest<unknown> },
 ];
+
+/** The rungs' keys, bottom to top. */
+export const CAUSALITY_RUNG_KEYS: readonly CausalityRungKey[] = CAUSALITY_RUNGS.map((r) => r.key);
+
+/** The command that opens rung `key`'s story for `seed` in the browser view (heck-scope), from the repository root. */
+export function causalityWatchCommand(key: CausalityRungKey, seed: number): string {
+  return `pnpm heck-scope crdt --scenario ladder-${key} --seed ${seed}`;
+}
+
+/** The key the story writes. */
+export const STORY_KEY = KEY;
+
+/** The story's replicas. */
+export const STORY_REPLICAS: readonly string[] = REPLICAS;
 
 /** What the replicas showed at one check. */
 export interface CheckResult {
@@ -207,6 +234,8 @@ export interface StoryOutcome {
  */
 export interface OpenStory {
   readonly simulation: { step(): boolean; readonly nowMs: number };
+  /** The checks made so far, in story order. */
+  readonly checks: readonly CheckResult[];
   finish(): StoryOutcome;
 }
 
@@ -219,7 +248,9 @@ export function openStory(store: StoreUnderTest<unknown>): OpenStory {
   for (const step of steps) {
     store.sim.schedule(step.atMs, () => {
       if (step.op === "check") {
-        checks.push({ name: step.name, shown: REPLICAS.map((r) => [...store.read(r).values].sort()) });
+        const shown = REPLICAS.map((r) => [...store.read(r).values].sort());
+        checks.push({ name: step.name, shown });
+        store.sim.record({ t: store.sim.nowMs, node: "story", event: "check", msg: { name: step.name, shown: Object.fromEntries(REPLICAS.map((r, i) => [r, shown[i]])) } });
         return;
       }
       const mine = held.get(step.client) ?? {};
@@ -228,16 +259,20 @@ export function openStory(store: StoreUnderTest<unknown>): OpenStory {
         const r = store.read(step.replica);
         mine.read = r.context;
         largest = Math.max(largest, store.contextBytes(r.context));
+        store.sim.record({ t: store.sim.nowMs, node: step.replica, event: "read", msg: { client: step.client, values: r.values } });
       } else {
         const context = step.context === "none" ? undefined : step.context === "last-read" ? mine.read : mine.own;
         mine.own = store.write(step.replica, step.value, step.client, context);
         largest = Math.max(largest, store.contextBytes(mine.own));
+        // What the replica shows right after the write: a Lamport clock's shows one value where a concurrent one just vanished.
+        store.sim.record({ t: store.sim.nowMs, node: step.replica, event: "write", msg: { client: step.client, value: step.value, context: step.context, shows: store.read(step.replica).values } });
       }
     });
   }
   const endMs = steps[steps.length - 1]!.atMs;
   return {
     simulation: store.sim,
+    checks,
     finish() {
       if (store.sim.nowMs < endMs) store.sim.runFor(endMs - store.sim.nowMs);
       return { checks, largestContextBytes: largest };
@@ -281,22 +316,37 @@ export interface CausalityLadderResult {
   rungs: CausalityRungResult[];
 }
 
+/** The exact answer at each check for `seed`: what full causal histories show (the same on both replicas once synced). */
+export function storyChecksExact(seed: number): ReadonlyMap<CheckName, string[]> {
+  return new Map(runStory(exactStore(seed)).checks.map((c) => [c.name, c.shown[0]!]));
+}
+
+/**
+ * Checks made so far against the exact answers: the acknowledged writes a
+ * replica failed to show (lost) and the superseded values it still showed
+ * (stale siblings), each value once.
+ */
+export function judgeChecks(checks: readonly CheckResult[], exact: ReadonlyMap<CheckName, readonly string[]>): { lost: Set<string>; stale: Set<string> } {
+  const lost = new Set<string>();
+  const stale = new Set<string>();
+  for (const c of checks) {
+    const right = exact.get(c.name)!;
+    for (const shown of c.shown) {
+      for (const v of right) if (!shown.includes(v)) lost.add(v);
+      for (const v of shown) if (!right.includes(v)) stale.add(v);
+    }
+  }
+  return { lost, stale };
+}
+
 /** Runs the story through every rung; a function of the seed only. */
 export function runCausalityLadder(options: { seed: number; rungs?: readonly CausalityRungKey[] }): CausalityLadderResult {
   const reference = runStory(exactStore(options.seed));
-  // The exact answer at each check: what the causal histories showed (the same on both replicas once synced).
-  const exactAt = (name: CheckName): string[] => reference.checks.find((c) => c.name === name)!.shown[0]!;
+  const exactChecks = new Map(reference.checks.map((c) => [c.name, c.shown[0]!]));
+  const exactAt = (name: CheckName): string[] => exactChecks.get(name)!;
   const rungs = CAUSALITY_RUNGS.filter((r) => options.rungs === undefined || options.rungs.includes(r.key)).map((rung): CausalityRungResult => {
     const outcome = runStory(rung.store(options.seed));
-    const lost = new Set<string>();
-    const stale = new Set<string>();
-    for (const c of outcome.checks) {
-      const exact = exactAt(c.name);
-      for (const shown of c.shown) {
-        for (const v of exact) if (!shown.includes(v)) lost.add(v);
-        for (const v of shown) if (!exact.includes(v)) stale.add(v);
-      }
-    }
+    const { lost, stale } = judgeChecks(outcome.checks, exactChecks);
     const first = outcome.checks.find((c) => c.name === "concurrent")!;
     const end = outcome.checks.find((c) => c.name === "end")!;
     const figures = {
@@ -332,5 +382,10 @@ export function formatCausalityLadder(result: CausalityLadderResult): string {
   ];
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
   const body = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n");
-  return `${body}\nexact answer from full causal histories (context ${result.exact.contextBytes} bytes, growing with every write); seed ${result.seed}`;
+  const others = CAUSALITY_RUNG_KEYS.slice(1).map((k) => `ladder-${k}`).join(", ");
+  return [
+    body,
+    `exact answer from full causal histories (context ${result.exact.contextBytes} bytes, growing with every write); seed ${result.seed}`,
+    `watch it: ${causalityWatchCommand(CAUSALITY_RUNG_KEYS[0]!, result.seed)} (or ${others})`,
+  ].join("\n");
 }

@@ -20,7 +20,7 @@
  * and messages until every replica has it (or, for a rumor, until nobody is
  * spreading it any more).
  */
-import { NONE, Simulation, type Channel, type NodeId, type Prng, type SimProcess, type SimReady } from "@heck/sim";
+import { NONE, Simulation, type Channel, type Invariant, type NodeId, type Prng, type SimProcess, type SimReady, type TraceEvent } from "@heck/sim";
 import { kvCodec, type KvMessage } from "../core/store/messages.ts";
 import { KvNode } from "../core/store/node.ts";
 import { epidemicBytes, EpidemicReplica, type EpidemicMessage, type EpidemicMode } from "./epidemic.ts";
@@ -53,14 +53,33 @@ const BUDGET_ROUNDS = 60;
  */
 export interface OpenSpread {
   readonly simulation: { step(): boolean; readonly nowMs: number };
+  /** The whole runner (@heck/sim's Simulation of the rung's replicas), for a viewer that also crashes and drops: typed by the caller. */
+  readonly runner: unknown;
+  /** When the update is written on n1 (ms). */
+  readonly writtenAtMs: number;
+  /** Whether replica `id` holds the update now (false while it is down). */
+  has(id: string): boolean;
+  /** What the probes found so far: when every replica had it, or the spreading stopped without (the figures' end), or undefined while it goes on. */
+  over(): { atMs: number; all: boolean } | undefined;
   finish(): SpreadFigures;
+}
+
+/** What a viewer attaches to a run's runner: every trace event as it happens, and checks after every step. */
+export interface SpreadWatch {
+  onTrace?: (event: TraceEvent) => void;
+  invariants?: ReadonlyArray<Invariant<unknown>>;
+}
+
+/** The runner's options for a watch (absent fields left out, so the runner keeps its defaults). */
+function watchOptions(watch: SpreadWatch): SpreadWatch {
+  return { ...(watch.onTrace !== undefined ? { onTrace: watch.onTrace } : {}), ...(watch.invariants !== undefined ? { invariants: watch.invariants } : {}) };
 }
 
 /** One rung: its name, and one seeded run of it. */
 export interface GossipRung {
   readonly key: GossipRungKey;
   readonly name: string;
-  open(nodes: number, seed: number, lossRate: number, traceLimit?: number): OpenSpread;
+  open(nodes: number, seed: number, lossRate: number, traceLimit?: number, watch?: SpreadWatch): OpenSpread;
   spread(nodes: number, seed: number, lossRate: number): SpreadFigures;
 }
 
@@ -131,15 +150,26 @@ function openSpread<M, R, S, N extends SimProcess<M, R, S>>(
   const probe = (s: Simulation<M, R, S, N>): void => {
     if (over !== undefined) return;
     const all = holders(s) === nodes;
-    if (all || !spreading(s) || s.nowMs >= endAt) over = { atMs: s.nowMs, sent: s.stats.sent, all };
+    if (all || !spreading(s) || s.nowMs >= endAt) {
+      over = { atMs: s.nowMs, sent: s.stats.sent, all };
+      s.record({ t: s.nowMs, node: "n1", event: all ? "reached-all" : "spreading-over", msg: { rounds: (s.nowMs - writtenAt) / GOSSIP_PERIOD_MS, missed: nodes - holders(s) } });
+    }
   };
   sim.schedule(writtenAt, (s) => {
     sentBefore = s.stats.sent;
     write(s);
+    s.record({ t: s.nowMs, node: "n1", event: "write", msg: { update: "the one update of the run" } });
   });
   for (let t = writtenAt + probeMs; t <= endAt + 1e-9; t += probeMs) sim.schedule(t, probe);
   return {
     simulation: sim,
+    runner: sim,
+    writtenAtMs: writtenAt,
+    has: (id) => {
+      const n = sim.tryNode(id);
+      return n !== undefined && has(n);
+    },
+    over: () => (over === undefined ? undefined : { atMs: over.atMs, all: over.all }),
     finish() {
       while (over === undefined && sim.nowMs < endAt) sim.runFor(Math.min(probeMs, endAt - sim.nowMs));
       const o = over ?? { atMs: sim.nowMs, sent: sim.stats.sent, all: false };
@@ -161,13 +191,14 @@ function epidemicRung(key: GossipRungKey, name: string, mode: EpidemicMode): Gos
     spread(nodes, seed, lossRate) {
       return this.open(nodes, seed, lossRate).finish();
     },
-    open(nodes, seed, lossRate, traceLimit = 0) {
+    open(nodes, seed, lossRate, traceLimit = 0, watch = {}) {
       const sim = new Simulation<EpidemicMessage, never, never, EpidemicProcess>({
         seed,
         nodeIds: ids(nodes),
         network: network(lossRate),
         sizeOf: epidemicBytes,
         traceLimit,
+        ...watchOptions(watch),
         factory: ({ id, prng, peers, nowMs }) => new EpidemicProcess(new EpidemicReplica(id, peers, prng, nowMs, { mode, periodMs: GOSSIP_PERIOD_MS, stopAfterKnown: 2 })),
       });
       return openSpread(
@@ -189,7 +220,7 @@ const deltaSync: GossipRung = {
   spread(nodes, seed, lossRate) {
     return this.open(nodes, seed, lossRate).finish();
   },
-  open(nodes, seed, lossRate, traceLimit = 0) {
+  open(nodes, seed, lossRate, traceLimit = 0, watch = {}) {
     const all = ids(nodes);
     const sim = new Simulation<KvMessage, string, string, KvNode>({
       seed,
@@ -197,6 +228,7 @@ const deltaSync: GossipRung = {
       network: network(lossRate),
       codec: kvCodec,
       traceLimit,
+      ...watchOptions(watch),
       factory: ({ id, prng, nowMs }: { id: string; prng: Prng; nowMs: number }) =>
         new KvNode({ id, address: id, peers: all.filter((p) => p !== id), prng, syncIntervalMs: GOSSIP_PERIOD_MS }, nowMs) as unknown as KvNode,
     });
@@ -269,6 +301,27 @@ function medianOf(runs: readonly SpreadFigures[]): SpreadFigures {
   return { nodes: first.nodes, lossRate: first.lossRate, rounds: Number.isFinite(m) ? m : null, messages: median(runs.map((r) => r.messages)), missed: median(runs.map((r) => r.missed)) };
 }
 
+/** The rungs' keys, bottom to top. */
+export const GOSSIP_RUNG_KEYS: readonly GossipRungKey[] = GOSSIP_RUNGS.map((r) => r.key);
+
+/** The loss rate of the table's lossy runs. */
+export const GOSSIP_LOSS_RATE = 0.1;
+
+/**
+ * The first trial of the ladder's cell (rung `key`, `nodes` replicas, with or
+ * without the table's loss) for the ladder's `seed`, set up and not yet run,
+ * for a viewer to step: the browser view opens it from {@link gossipWatchCommand}.
+ */
+export function openGossipCell(key: GossipRungKey, nodes: number, seed: number, lossy: boolean, watch: SpreadWatch = {}): OpenSpread {
+  const lossRate = lossy ? GOSSIP_LOSS_RATE : 0;
+  return GOSSIP_RUNGS.find((r) => r.key === key)!.open(nodes, trialSeed(seed, nodes, lossRate, 0), lossRate, 0, watch);
+}
+
+/** The command that opens rung `key`'s first run at `nodes` replicas (no loss) for the ladder's `seed` in the browser view (heck-scope), from the repository root. */
+export function gossipWatchCommand(key: GossipRungKey, nodes: number, seed: number): string {
+  return `pnpm heck-scope crdt --scenario ladder-${key}-n${nodes} --seed ${seed}`;
+}
+
 /** The seed of trial `t` of a cell: different cells and trials never share a run. */
 function trialSeed(seed: number, nodes: number, lossRate: number, t: number): number {
   return (((seed * 1_000_003) ^ (nodes * 7919) ^ Math.round(lossRate * 1000) * 104_729 ^ (t * 15_485_863)) >>> 0);
@@ -277,7 +330,7 @@ function trialSeed(seed: number, nodes: number, lossRate: number, t: number): nu
 /** Runs every rung at every size, without and with loss; a function of the options only. */
 export function runGossipLadder(options: GossipLadderOptions): GossipLadderResult {
   const sizes = options.sizes ?? [16, 64, 256, 1024];
-  const lossRate = options.lossRate ?? 0.1;
+  const lossRate = options.lossRate ?? GOSSIP_LOSS_RATE;
   const trials = options.trials ?? 3;
   const rungs = GOSSIP_RUNGS.filter((r) => options.rungs === undefined || options.rungs.includes(r.key));
   const cell = (rung: GossipRung, n: number, loss: number): SpreadFigures =>
@@ -346,5 +399,11 @@ export function formatGossipLadder(result: GossipLadderResult): string {
       ];
     }),
   ];
-  return `${table(rows)}\none update written on n1; medians of ${result.trials} runs; seed ${result.seed}`;
+  const smallest = sizes[0] ?? 16;
+  const others = GOSSIP_RUNG_KEYS.slice(1).map((k) => `ladder-${k}-n${smallest}`).join(", ");
+  return [
+    table(rows),
+    `one update written on n1; medians of ${result.trials} runs; seed ${result.seed}`,
+    `watch it: ${gossipWatchCommand(GOSSIP_RUNG_KEYS[0]!, smallest, result.seed)} (or ${others}; another n: -n<N>; with loss: -n<N>-loss)`,
+  ].join("\n");
 }

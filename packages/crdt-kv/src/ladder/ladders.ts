@@ -3,8 +3,15 @@
  * and how concurrent writes are told apart (causality), each climbing to
  * the store's own design on the same seeded network.
  */
-import { formatCausalityLadder, runCausalityLadder, type CausalityLadderResult } from "./causality-ladder.ts";
-import { formatGossipLadder, runGossipLadder, type GossipLadderResult } from "./gossip-ladder.ts";
+import { causalityWatchCommand, formatCausalityLadder, runCausalityLadder, type CausalityLadderResult } from "./causality-ladder.ts";
+import { formatGossipLadder, gossipWatchCommand, runGossipLadder, type GossipLadderResult } from "./gossip-ladder.ts";
+
+// What the browser view needs to open a rung: each ladder's runs, set up and not yet run.
+export { CAUSALITY_RUNG_KEYS, CAUSALITY_RUNGS, causalityWatchCommand, exactStore, judgeChecks, openStory, STORY_KEY, STORY_REPLICAS, storyChecksExact } from "./causality-ladder.ts";
+export type { CausalityRungKey, CheckResult, OpenStory, StoreUnderTest, StoryWatch } from "./causality-ladder.ts";
+export { GOSSIP_RUNG_KEYS, gossipWatchCommand, openGossipCell } from "./gossip-ladder.ts";
+export type { GossipRungKey, OpenSpread, SpreadWatch } from "./gossip-ladder.ts";
+export type { EpidemicMessage, EpidemicReplica } from "./epidemic.ts";
 
 /** What to run. */
 export interface CrdtLadderOptions {
@@ -56,8 +63,9 @@ export function crdtLaddersJson(l: CrdtLadders): string {
       messagesAtLoss: bySize((x) => x.messages, r.lossy),
       missed: bySize((x) => x.missed, r.clean),
       missedAtLoss: bySize((x) => x.missed, r.lossy),
+      watch: gossipWatchCommand(r.key, r.clean[0]?.nodes ?? 16, l.seed),
     });
   }
-  for (const { name, broke, ...figures } of l.causality?.rungs ?? []) rungs.push({ name, broke, ladder: "causality", ...figures });
+  for (const { name, broke, ...figures } of l.causality?.rungs ?? []) rungs.push({ name, broke, ladder: "causality", ...figures, watch: causalityWatchCommand(figures.key, l.seed) });
   return JSON.stringify({ seed: l.seed, ...(l.gossip ? { lossRate: l.gossip.lossRate, trials: l.gossip.trials } : {}), ...(l.causality ? { exact: l.causality.exact } : {}), rungs });
 }

@@ -11,7 +11,8 @@
  *
  * v2's scenarios are the coordination ladder's rungs instead (ladder.ts);
  * swim has the failure-detection ladder's rungs beside its sweeps
- * (swim-ladder.ts), and raft the agreement ladder's (raft-ladder.ts).
+ * (swim-ladder.ts), raft the agreement ladder's (raft-ladder.ts) and crdt
+ * the gossip and causality ladders' (crdt-ladder.ts).
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
@@ -24,6 +25,7 @@ import { crdtView, describeKv } from "./crdt.ts";
 import { ladderRungOf, ladderStage } from "./ladder.ts";
 import { swimLadderStage, swimRungOf, SWIM_RUNG_SCENARIOS } from "./swim-ladder.ts";
 import { AGREEMENT_RUNG_SCENARIOS, agreementLadderStage, agreementRungOfScenario } from "./raft-ladder.ts";
+import { CRDT_RUNG_SCENARIOS, crdtLadderStage, crdtRungOf } from "./crdt-ladder.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
@@ -31,7 +33,8 @@ export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
   swim: ["sweep", "sweep-power-loss", ...SWIM_RUNG_SCENARIOS],
   // Beside the sweeps, the agreement ladder's rungs (`heck-raft ladder`): ladder-primary-backup, ladder-raft.
   raft: [...Object.keys(RAFT_SWEEP_SCENARIOS), ...AGREEMENT_RUNG_SCENARIOS],
-  crdt: ["sweep"],
+  // Beside the sweep, the gossip ladder's rungs at any N and the causality ladder's (`heck-crdt ladder`).
+  crdt: ["sweep", ...CRDT_RUNG_SCENARIOS],
   // The coordination ladder's rungs (`heck ladder`) at any N: ladder-raft-n5, ladder-hybrid-n9, ladder-crdt-n3...
   v2: ["ladder-<raft|hybrid|crdt>-n<N>"],
   ownership: [],
@@ -39,7 +42,9 @@ export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
 
 /** True when `stage` opens the scenario called `name`. */
 export function isScenario(stage: StageName, name: string): boolean {
-  return stage === "v2" ? ladderRungOf(name) !== undefined : SCENARIOS[stage].includes(name);
+  if (stage === "v2") return ladderRungOf(name) !== undefined;
+  if (stage === "crdt" && crdtRungOf(name) !== undefined) return true;
+  return SCENARIOS[stage].includes(name);
 }
 
 /** What a scenario adapter shows of its nodes and messages. */
@@ -81,12 +86,18 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
       if (context.faults !== undefined) throw new RangeError(`faults: the ladder's runs have no fault schedule to replace (${name})`);
       return ladderStage(rung.store, rung.nodes, context);
     }
-    case "crdt":
+    case "crdt": {
+      const rung = crdtRungOf(name);
+      if (rung !== undefined) {
+        if (context.faults !== undefined) throw new RangeError(`faults: the ladder's runs have no fault schedule to replace (${name})`);
+        return crdtLadderStage(rung, context);
+      }
       if (name !== "sweep") break;
       return seededAdapter(stage, crdtSweep(context.seed).options, context, {
         view: (sim, id) => crdtView(sim as never, id),
         describe: describeKv,
       });
+    }
     default:
       break;
   }
