@@ -10,7 +10,7 @@ import { describe, expect, it } from "vitest";
 import { normalizeMembers } from "../src/core/members.ts";
 import type { PreparedOrigins } from "../src/core/origins.ts";
 import { diff } from "../src/core/table.ts";
-import { ladderJson, runLadder, type OwnershipRung } from "../src/ladder/ladder.ts";
+import { formatLadder, ladderJson, OWNERSHIP_RUNG_KEYS, runLadder, rungWatchCommand, type OwnershipRung } from "../src/ladder/ladder.ts";
 import { hashModulo, moduloTable } from "../src/ladder/modulo.ts";
 
 const seeds = seedsFromEnv({ fixed: [1, 2, 3], random: 1 });
@@ -80,6 +80,16 @@ describe("the ownership ladder", () => {
     expect(rv.leave.movedOverOptimal).toBeGreaterThan(0.9);
     expect(rv.leave.movedOverOptimal).toBeLessThan(1.1);
     expect(rv.maxOverMean).toBeLessThan(ring160.maxOverMean);
+  });
+
+  it("the default draw names the command that opens each rung in the browser view; another draw, which the view does not open, names none", () => {
+    const l = runLadder({ seed: 3 });
+    const json = JSON.parse(ladderJson(l)) as { rungs: Array<{ watch?: string }> };
+    expect(json.rungs.map((r) => r.watch)).toEqual(OWNERSHIP_RUNG_KEYS.map((k) => rungWatchCommand(k, 3)));
+    expect(formatLadder(l)).toContain(`watch it: pnpm heck-scope ownership --scenario ladder-modulo --seed 3 (or ladder-ring-1,`);
+    const other = runLadder({ seed: 3, origins: 500 });
+    expect((JSON.parse(ladderJson(other)) as { rungs: Array<{ watch?: string }> }).rungs.every((r) => r.watch === undefined)).toBe(true);
+    expect(formatLadder(other)).not.toContain("heck-scope");
   });
 
   it("a seed replays the same table, and another seed draws another", () => {

@@ -22,12 +22,18 @@
  * own comparison (the CLI's `compare`), folded into this one table.
  */
 import { createPrng } from "@heck/sim";
-import { compareSchemes, movementFigures, type MovementFigures } from "../core/compare.ts";
-import { normalizeMembers } from "../core/members.ts";
+import { compareSchemes, DEFAULT_BOUNDED_LOAD_EPSILON, movementFigures, type MovementFigures } from "../core/compare.ts";
+import { createScheme } from "../core/create-scheme.ts";
+import { normalizeMembers, type Member } from "../core/members.ts";
 import { prepareOrigins, type PreparedOrigins } from "../core/origins.ts";
 import { columns } from "../core/report.ts";
-import { loadStats, type LoadStats } from "../core/table.ts";
+import { assignWith, loadStats, type LoadStats, type TableLike } from "../core/table.ts";
 import { moduloTable } from "./modulo.ts";
+
+export type { Member } from "../core/members.ts";
+export type { PreparedOrigins } from "../core/origins.ts";
+export type { TableLike } from "../core/table.ts";
+export { diff } from "../core/table.ts";
 
 /** What one ladder run places and changes. */
 export interface LadderOptions {
@@ -70,16 +76,68 @@ export function originsFor(seed: number, count: number): string[] {
   return [...seen];
 }
 
-/** Runs every rung on the draw of `seed`; a function of the options only. */
-export function runLadder(options: LadderOptions): OwnershipLadder {
-  const m = options.members ?? 10;
-  const n = options.origins ?? 10_000;
+/** The ladder's default draw: ten members, 10,000 origins (the README's table, and what the browser view opens). */
+export const LADDER_DEFAULTS = { members: 10, origins: 10_000 } as const;
+
+/** What the seed draws: the members in their order, the origins, the member that leaves and the one that joins. */
+export interface LadderDraw {
+  members: Member[];
+  origins: PreparedOrigins;
+  leaver: string;
+  joiner: string;
+}
+
+/** The draw every rung of a ladder run places and changes; a function of its arguments only. */
+export function ladderDraw(seed: number, m: number = LADDER_DEFAULTS.members, n: number = LADDER_DEFAULTS.origins): LadderDraw {
   if (!Number.isInteger(m) || m < 2) throw new RangeError(`members: must be an integer >= 2, got ${m}`);
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`origins: must be an integer >= 1, got ${n}`);
   const members = normalizeMembers(Array.from({ length: m }, (_, i) => `n${i + 1}`));
-  const leaver = createPrng(options.seed).fork("leaver").pick(members).id;
-  const joiner = `n${m + 1}`;
-  const prepared = prepareOrigins(originsFor(options.seed, n));
+  return { members, origins: prepareOrigins(originsFor(seed, n)), leaver: createPrng(seed).fork("leaver").pick(members).id, joiner: `n${m + 1}` };
+}
+
+/** The rungs by key, bottom to top, as the table's rows. */
+export const OWNERSHIP_RUNG_KEYS = ["modulo", "ring-1", "ring-vnodes", "jump", "maglev", "rendezvous", "rendezvous-bounded"] as const;
+
+/** One of {@link OWNERSHIP_RUNG_KEYS}. */
+export type OwnershipRungKey = (typeof OWNERSHIP_RUNG_KEYS)[number];
+
+/**
+ * The table rung `key` makes for `members` (a subset of a draw's, in its
+ * order: jump numbers buckets by it) over `origins`, built as the ladder's
+ * row is, so the same members give the ladder's own table.
+ */
+export function rungTable(key: OwnershipRungKey, members: readonly Member[], origins: PreparedOrigins): TableLike {
+  switch (key) {
+    case "modulo":
+      return moduloTable(members, origins);
+    case "ring-1":
+      return assignWith(createScheme("ring", members, { vnodes: 1 }), origins);
+    case "ring-vnodes":
+      return assignWith(createScheme("ring", members), origins);
+    case "jump":
+    case "maglev":
+    case "rendezvous":
+      return assignWith(createScheme(key, members), origins);
+    case "rendezvous-bounded":
+      return assignWith(createScheme("rendezvous", members), origins, DEFAULT_BOUNDED_LOAD_EPSILON);
+  }
+}
+
+/** The command that opens rung `key` on the default draw of `seed` in the browser view (heck-scope), from the repository root. */
+export function rungWatchCommand(key: OwnershipRungKey, seed: number): string {
+  return `pnpm heck-scope ownership --scenario ladder-${key} --seed ${seed}`;
+}
+
+/** Whether a run's draw is the one the browser view opens (the defaults). */
+function watchable(l: { members: number; origins: number }): boolean {
+  return l.members === LADDER_DEFAULTS.members && l.origins === LADDER_DEFAULTS.origins;
+}
+
+/** Runs every rung on the draw of `seed`; a function of the options only. */
+export function runLadder(options: LadderOptions): OwnershipLadder {
+  const m = options.members ?? LADDER_DEFAULTS.members;
+  const n = options.origins ?? LADDER_DEFAULTS.origins;
+  const { members, leaver, joiner, origins: prepared } = ladderDraw(options.seed, m, n);
   const rungs: Array<Omit<OwnershipRung, "broke">> = [moduloRung(prepared, members.map((x) => x.id), leaver, joiner)];
   const compare = (schemes: Array<"ring" | "jump" | "maglev" | "rendezvous">, vnodes?: number, eps: number | null = null) =>
     compareSchemes(prepared, members, { schemes, remove: leaver, add: joiner, boundedLoadEpsilon: eps, ...(vnodes === undefined ? {} : { vnodes }) });
@@ -157,6 +215,7 @@ export function formatLadder(l: OwnershipLadder): string {
     ...columns(rows),
     "",
     `seed ${l.seed} (replay: --seed ${l.seed})`,
+    ...(watchable(l) ? [`watch it: ${rungWatchCommand(OWNERSHIP_RUNG_KEYS[0], l.seed)} (or ladder-${OWNERSHIP_RUNG_KEYS.slice(1).join(", ladder-")})`] : []),
   ].join("\n");
 }
 
@@ -168,7 +227,7 @@ export function ladderJson(l: OwnershipLadder): string {
     origins: l.origins,
     leaver: l.leaver,
     joiner: l.joiner,
-    rungs: l.rungs.map((r) => ({
+    rungs: l.rungs.map((r, i) => ({
       name: r.name,
       broke: r.broke,
       maxOverMean: round(r.maxOverMean, 3),
@@ -178,6 +237,8 @@ export function ladderJson(l: OwnershipLadder): string {
       joinMoved: r.join.moved,
       joinMovedOverOptimal: round(r.join.movedOverOptimal, 3),
       collateral: r.leave.collateral + r.join.collateral,
+      // The browser view opens the default draw only.
+      ...(watchable(l) ? { watch: rungWatchCommand(OWNERSHIP_RUNG_KEYS[i]!, l.seed) } : {}),
     })),
   });
 }

@@ -11,8 +11,9 @@
  *
  * v2's scenarios are the coordination ladder's rungs instead (ladder.ts);
  * swim has the failure-detection ladder's rungs beside its sweeps
- * (swim-ladder.ts), raft the agreement ladder's (raft-ladder.ts) and crdt
- * the gossip and causality ladders' (crdt-ladder.ts).
+ * (swim-ladder.ts), raft the agreement ladder's (raft-ladder.ts), crdt
+ * the gossip and causality ladders' (crdt-ladder.ts), and ownership its
+ * ladder's (ownership-ladder.ts).
  */
 import { createSeededSimulation, formatFaultSchedule, enterLivenessPhase, seededScenario, startSeededWorkload, type FaultStep, type SeededRunOptions, type SimProcess } from "@heck/sim";
 import { swimSweepOptions } from "@heck/swim";
@@ -26,6 +27,7 @@ import { ladderRungOf, ladderStage } from "./ladder.ts";
 import { swimLadderStage, swimRungOf, SWIM_RUNG_SCENARIOS } from "./swim-ladder.ts";
 import { AGREEMENT_RUNG_SCENARIOS, agreementLadderStage, agreementRungOfScenario } from "./raft-ladder.ts";
 import { CRDT_RUNG_SCENARIOS, crdtLadderStage, crdtRungOf } from "./crdt-ladder.ts";
+import { OWNERSHIP_RUNG_SCENARIOS, ownershipLadderStage, ownershipRungOf } from "./ownership-ladder.ts";
 
 /** The seeded scenarios each stage opens (`--scenario`), beside its own hand-built cluster. */
 export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
@@ -37,7 +39,8 @@ export const SCENARIOS: Readonly<Record<StageName, readonly string[]>> = {
   crdt: ["sweep", ...CRDT_RUNG_SCENARIOS],
   // The coordination ladder's rungs (`heck ladder`) at any N: ladder-raft-n5, ladder-hybrid-n9, ladder-crdt-n3...
   v2: ["ladder-<raft|hybrid|crdt>-n<N>"],
-  ownership: [],
+  // The ownership ladder's rungs (`heck-ownership ladder`): ladder-modulo ... ladder-rendezvous-bounded.
+  ownership: [...OWNERSHIP_RUNG_SCENARIOS],
 };
 
 /** True when `stage` opens the scenario called `name`. */
@@ -97,6 +100,12 @@ export function scenarioStage(stage: StageName, name: string, context: StageCont
         view: (sim, id) => crdtView(sim as never, id),
         describe: describeKv,
       });
+    }
+    case "ownership": {
+      const rung = ownershipRungOf(name);
+      if (rung === undefined) break;
+      if (context.faults !== undefined) throw new RangeError(`faults: the ladder's runs have no fault schedule to replace (${name})`);
+      return ownershipLadderStage(rung, context);
     }
     default:
       break;

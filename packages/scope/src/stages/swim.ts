@@ -26,10 +26,10 @@ export interface SwimParts {
 
 type SwimSim = SwimCluster["sim"];
 
-/** Builds the swim stage's cluster; `observe` (optional) runs after every step, as an invariant. */
-export function buildSwim(context: StageContext, observe?: (sim: SwimSim) => string | undefined): SwimParts {
+/** Builds the swim stage's cluster (of `members` members, n1...); `observe` (optional) runs after every step, as an invariant. */
+export function buildSwim(context: StageContext, observe?: (sim: SwimSim) => string | undefined, members: number = MEMBERS): SwimParts {
   const invariants: Array<Invariant<SwimSim>> = [...(observe !== undefined ? [{ name: "observer", check: (s: SwimSim) => observe(s) }] : []), ...(context.checks ?? [])];
-  const cluster = new SwimCluster({ nodes: MEMBERS, seed: context.seed, bootstrap: "converged", traceLimit: 1, onTrace: context.onTrace, invariants });
+  const cluster = new SwimCluster({ nodes: members, seed: context.seed, bootstrap: "converged", traceLimit: 1, onTrace: context.onTrace, invariants });
   const sim = cluster.sim;
   const board = new InvariantBoard([
     { name: VIEW_RULES, kind: "safety" },
