@@ -193,6 +193,7 @@ function nodeFill(v: NodeView): string {
   if (!v.up) return "#c8ccd2";
   switch (v.role) {
     case "leader":
+    case "primary":
       return "#f4d03f";
     case "candidate":
     case "preCandidate":
@@ -204,8 +205,12 @@ function nodeFill(v: NodeView): string {
 
 function nodeCaption(v: NodeView): string {
   if (!v.up) return "down";
-  if (typeof v.role === "string") return `${v.role} t${v.term as number}`;
+  // Primary-backup (the agreement ladder's first rung) has roles but no terms.
+  if (typeof v.role === "string") return `${v.role}${typeof v.term === "number" ? ` t${v.term}` : ""}`;
   if (Array.isArray(v.owned)) return `owns ${v.owned.length}`;
+  if (typeof v.owned === "number") return `owns ${v.owned.toLocaleString("en")}`;
+  // A gossip ladder's epidemic replica: whether the one update has reached it.
+  if (typeof v.has === "boolean" && v.vector === undefined) return v.has ? "has it" : "not yet";
   if (v.owned !== undefined && typeof v.owned === "object") return `checks ${Object.keys(v.owned as object).length}`;
   if (v.vector !== undefined) return Object.entries(v.vector as Record<string, number>).map(([k, c]) => `${k.slice(1)}:${c}`).join(" ") || "{}";
   if (typeof v.incarnation === "number") return `inc ${v.incarnation}`;
