@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { KvDriver } from "@heck/crdt-kv";
 import { afterAll, describe, expect, it } from "vitest";
-import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
+import { pnpmCommand, REPO_ROOT, sendRawTcp } from "@heck/cli-kit/testing";
 import { until } from "./support/wait.ts";
 
 // Ports 19500-19599 belong to this file.
@@ -89,18 +89,22 @@ describe("a running agent with a token, through the CLI", () => {
       expect((await fetch("http://127.0.0.1:19511/v1/origins")).status).toBe(401);
       expect((await fetch("http://127.0.0.1:19511/v1/origins", { headers: { authorization: "Bearer wrong-token-xxxxxxx" } })).status).toBe(401);
       expect((await fetch("http://127.0.0.1:19511/healthz")).status).toBe(200);
-      // Garbage at each door: a body that is not JSON, a SWIM packet and a crdt gossip packet that
-      // decode to nothing. Each is dropped and counted where the agent shows its counters.
+      // Garbage at each door: bytes that are not HTTP and a body that is not JSON at the API, and at the
+      // SWIM and crdt gossip ports a packet and a TCP stream that decode to nothing. Each is dropped
+      // and counted where the agent shows its counters.
       const badBody = await fetch("http://127.0.0.1:19511/v1/origins", { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: "{not json" });
       expect(badBody.status).toBe(400);
       const udp = createSocket("udp4");
       for (const port of [19510, 19512]) await new Promise((r) => udp.send(Buffer.from([0xff, 0x00, 0x13, 0x37, 0x7b, 0x22]), port, "127.0.0.1", r));
       udp.close();
+      for (const port of [19510, 19512, 19511]) {
+        await sendRawTcp(`127.0.0.1:${port}`, port === 19511 ? Buffer.from("\x16\x03\x01garbage\r\n\r\n") : Buffer.from([0xee, 0x00, 0x00, 0x00, 0x01, 0x7b]));
+      }
       const malformed = async () => ((await (await fetch("http://127.0.0.1:19511/healthz")).json()) as { malformed: Record<string, number> }).malformed;
-      await until(async () => Object.values(await malformed()).every((n) => n > 0), 10_000, "each piece of garbage counted");
-      expect(await malformed()).toEqual({ api: 1, swim: 1, store: 1 });
+      await until(async () => Object.values(await malformed()).every((n) => n > 1), 10_000, "each piece of garbage counted");
+      expect(await malformed()).toEqual({ api: 2, swim: 2, store: 2 });
       const metrics = await (await fetch("http://127.0.0.1:19511/metrics", { headers: { authorization: `Bearer ${token}` } })).text();
-      expect(metrics).toMatch(/^heck_malformed_messages\{source="swim",member="solo"\} 1$/m);
+      expect(metrics).toMatch(/^heck_malformed_messages\{source="swim",member="solo"\} 2$/m);
       const api = ["--api", "127.0.0.1:19511", "--token", token];
       // Each command is a process start of a second or two: those that do not depend on each other run at once.
       const [ls, bad, get, getNope, membersOut, ownership, noToken, unreachable] = await Promise.all([

@@ -3,15 +3,17 @@
  * tells a learner: `cluster up --nodes 5`, `partition n1,n2 n3,n4,n5`
  * (through each node's transport fault layer), writes on both sides, `heal`,
  * and every node converges: same version vector, same values, and the
- * concurrent MV writes kept as siblings on every node.
+ * concurrent MV writes kept as siblings on every node. Garbage at a node's
+ * gossip and HTTP ports is counted in its status and changes nothing.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { request } from "undici";
 import { spawn } from "node:child_process";
+import * as dgram from "node:dgram";
 import { afterAll, describe, expect, it } from "vitest";
-import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
+import { pnpmCommand, REPO_ROOT, sendRawTcp } from "@heck/cli-kit/testing";
 import { eventually, runCli, startCli, stop } from "./support/procs.ts";
 
 const BASE = 17400; // this file's ports: HTTP 17400-17406, gossip 17500-17506
@@ -19,6 +21,9 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-cluster-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 type Node = { id: string; pid: number; http: string };
+const hostOf = (address: string) => address.slice(0, address.lastIndexOf(":"));
+const portOf = (address: string) => Number(address.slice(address.lastIndexOf(":") + 1));
+
 const get = async (n: Node, key: string) => (await (await request(`http://${n.http}/v1/kv/${encodeURIComponent(key)}`)).body.json()) as { exists: boolean; value?: string; values: string[]; context: string };
 const put = async (n: Node, key: string, value: string, q = "") => {
   const r = await request(`http://${n.http}/v1/kv/${encodeURIComponent(key)}${q}`, { method: "PUT", body: value });
@@ -80,6 +85,22 @@ describe.concurrent("a five-node cluster of real processes", () => {
       const s = JSON.parse(status.stdout) as { stats: { bytesSent: number }; peers: unknown[] };
       expect(s.stats.bytesSent).toBeGreaterThan(0);
       expect(s.peers).toHaveLength(4);
+
+      // Garbage at each of a node's doors is dropped, counted in /v1/status's malformed, and the node keeps serving.
+      const statusOf = async (n: Node) => (await (await request(`http://${n.http}/v1/status`)).body.json()) as { address: string; malformed: { gossip: number; api: number } };
+      const { address: gossip, malformed: before } = await statusOf(n3);
+      const udp = dgram.createSocket("udp4");
+      await new Promise((r) => udp.send(Buffer.from("{nope"), portOf(gossip), hostOf(gossip), r));
+      udp.close();
+      await sendRawTcp(gossip, Buffer.from([0xee, 0x00, 0x00, 0x00, 0x01, 0x7b]));
+      await sendRawTcp(n3.http, Buffer.from("\x16\x03\x01garbage\r\n\r\n"));
+      const bad = await request(`http://${n3.http}/v1/kv/x`, { method: "PUT", body: "{not json", headers: { "content-type": "application/json" } });
+      expect(bad.statusCode).toBe(400);
+      await bad.body.dump();
+      expect(await eventually(async () => (await statusOf(n3)).malformed.gossip >= before.gossip + 2, 5_000)).toBe(true);
+      expect((await statusOf(n3)).malformed).toEqual({ gossip: before.gossip + 2, api: before.api + 2 });
+      await put(n3, "after-garbage", "ok");
+      expect(await eventually(async () => (await get(n1, "after-garbage")).value === "ok", 10_000)).toBe(true);
     } finally {
       expect(await stop(up.child, "SIGINT")).toBe(0);
     }

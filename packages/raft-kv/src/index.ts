@@ -24,7 +24,7 @@ export { Wal, type WalOptions } from "./io/wal.ts";
 export { SnapshotStore } from "./io/snapshot-file.ts";
 export { DiskStorage, type OpenedStorage } from "./io/storage.ts";
 export { RaftKvNode, type RaftKvNodeOptions, type WriteResult } from "./io/kv-node.ts";
-export { hash64, memberId, clusterId, type HeaderInfo, type MemberInfo, type NodeStatus } from "./io/node-info.ts";
+export { hash64, memberId, clusterId, type HeaderInfo, type MemberInfo, type NodeStatus, type ServerMalformedCounts } from "./io/node-info.ts";
 export { startServer, RaftKvServer, EmbeddedKv, parseListen, type ServerOptions, type ReadOptions, type CasResult, type CasExpectation, type PeerEncryptionStatus } from "./io/embed.ts";
 export { HttpApi, kvToJson, type HttpApiOptions, type JsonKeyValue } from "./io/http-api.ts";
 export { GrpcApi, loadEtcdProto, PROTO_DIR, PROTO_OPTIONS, REPORTED_VERSION, type GrpcApiOptions, type MemberServices } from "./io/grpc-api.ts";

@@ -6,13 +6,20 @@
  * checked linearizable with @heck/sim's checker, and every acknowledged write
  * must still be there.
  *
+ * Garbage sent to each of a member's doors (peer, gRPC, HTTP) is refused,
+ * counted in its status's `malformed`, and the member keeps serving.
+ *
  * Ports 15400-15408. Bounded: about 12 s of faults.
  */
 import { execFile, spawn } from "node:child_process";
+import http2 from "node:http2";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sendRawTcp } from "@heck/cli-kit/testing";
 import { createPrng } from "@heck/sim";
+import { encodeFrame } from "@heck/sim/io";
 import { LocalCluster } from "../src/io/local-cluster.ts";
+import type { ServerMalformedCounts } from "../src/io/node-info.ts";
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { tempDir } from "./support/cluster.ts";
 import { checkRegisterWorkload, startRegisterWorkload } from "./support/register-workload.ts";
@@ -72,6 +79,53 @@ describe("Debian's etcdctl against a raft-kv cluster", () => {
     expect(status.trim().split("\n").filter((l) => l.includes(", true, false, ")).length).toBe(1); // exactly one leader
     const health = await etcdctl("endpoint", "health");
     expect(health.match(/is healthy/g)?.length).toBe(3);
+  }, 30_000);
+});
+
+/** One gRPC call with a raw request message; resolves with its grpc-status. */
+async function grpcCall(address: string, path: string, message: Uint8Array): Promise<string | undefined> {
+  const session = http2.connect(`http://${address}`);
+  session.on("error", () => {});
+  try {
+    const stream = session.request({ ":method": "POST", ":path": path, "content-type": "application/grpc" });
+    const header = Buffer.alloc(5);
+    header.writeUInt32BE(message.length, 1);
+    stream.end(Buffer.concat([header, message]));
+    stream.on("data", () => {});
+    return await new Promise<string | undefined>((resolve, reject) => {
+      let status: string | undefined;
+      const take = (h: http2.IncomingHttpHeaders) => (status = (h["grpc-status"] as string | undefined) ?? status);
+      stream.on("response", take);
+      stream.on("trailers", take);
+      stream.on("close", () => resolve(status));
+      stream.on("error", reject);
+    });
+  } finally {
+    session.close();
+  }
+}
+
+describe("garbage at every door of a member", () => {
+  it("is refused, counted in /v1/status's malformed, and the member keeps serving", async () => {
+    const n = cluster.nodes[1]!;
+    const status = async () => (await (await fetch(`http://${n.http}/v1/status`)).json()) as { malformed: ServerMalformedCounts; malformedFrames: number };
+    const before = (await status()).malformed;
+    // Peer port: bytes that are not the transport's framing, and a proper hello followed by a frame that decodes to nothing.
+    await sendRawTcp(n.peer, Buffer.from([0xee, 0x00, 0x00, 0x00, 0x01, 0x7b]));
+    await sendRawTcp(n.peer, Buffer.concat([encodeFrame(new TextEncoder().encode("127.0.0.1:1")), encodeFrame(new Uint8Array([0xff, 0x13, 0x37, 0x00]))]));
+    // gRPC: a Put whose message is not protobuf.
+    expect(await grpcCall(n.grpc, "/etcdserverpb.KV/Put", new Uint8Array([0xff, 0xff, 0xff]))).toBe("13");
+    // HTTP: bytes that are not HTTP, and a body that is not JSON.
+    await sendRawTcp(n.http, Buffer.from("\x16\x03\x01garbage\r\n\r\n"));
+    expect((await fetch(`http://${n.http}/v1/txn`, { method: "POST", body: "{not json" })).status).toBe(400);
+    const deadline = Date.now() + 5_000;
+    while ((await status()).malformed.peer < before.peer + 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    const after = await status();
+    expect(after.malformed).toEqual({ peer: before.peer + 2, grpc: before.grpc + 1, api: before.api + 2 });
+    // The peer frame that decoded to nothing is the one malformedFrames has always counted.
+    expect(after.malformedFrames).toBeGreaterThanOrEqual(1);
+    expect(await etcdctl("put", "after/garbage", "ok")).toBe("OK\n");
+    expect(await etcdctl("get", "after/garbage", "--print-value-only")).toBe("ok\n");
   }, 30_000);
 });
 

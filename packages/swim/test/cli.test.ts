@@ -5,9 +5,10 @@
  * wait has a deadline, and no assertion is about speed.
  */
 import { spawn, spawnSync } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
-import { pnpmCommand, REPO_ROOT } from "@heck/cli-kit/testing";
+import { pnpmCommand, REPO_ROOT, sendRawTcp } from "@heck/cli-kit/testing";
 import { FAST_FLAGS, killAll, members, runCli, startAgent, stateOf, waitFor, type Agent, type AgentEvent } from "./support/agents.ts";
 
 const BIN = fileURLToPath(new URL("../bin/heck-swim.js", import.meta.url));
@@ -160,6 +161,26 @@ describe("heck-swim agent processes", () => {
     expect(await post('{"dropRate":0.25}')).toMatchObject({ status: 200, body: { dropRate: 0.25 } });
     const meta = await fetch(`http://${f.http}/v1/meta`, { method: "POST", body: '{"meta":"x","extra":true}' });
     expect(meta.status).toBe(400);
+  });
+
+  it("drops and counts garbage at every door, on both wires, and keeps answering", { timeout: 60_000 }, async () => {
+    const [heck, ml] = await Promise.all([start("m1"), start("m2", ["--wire", "memberlist"])]);
+    for (const agent of [heck, ml]) {
+      const i = agent.addr.lastIndexOf(":");
+      const [host, port] = [agent.addr.slice(0, i), Number(agent.addr.slice(i + 1))];
+      // A UDP packet and a TCP stream that decode to nothing on either wire.
+      const udp = createSocket("udp4");
+      await new Promise((r) => udp.send(Buffer.from([0xff, 0x00, 0x13, 0x37, 0x7b, 0x22]), port, host, r));
+      udp.close();
+      await sendRawTcp(agent.addr, Buffer.from([0xee, 0x00, 0x00, 0x00, 0x01, 0x7b, 0x7b, 0x7b]));
+      // At the HTTP API: bytes that are not HTTP, and a body that is not JSON.
+      await sendRawTcp(agent.http, Buffer.from("\x16\x03\x01garbage\r\n\r\n"));
+      expect((await fetch(`http://${agent.http}/v1/meta`, { method: "POST", body: "{not json" })).status).toBe(400);
+      const stats = async () => (await (await fetch(`http://${agent.http}/v1/stats`)).json()) as { malformed: { swim: number; api: number } };
+      await waitFor(async () => ((await stats()).malformed.swim >= 2 ? true : undefined), 10_000);
+      expect((await stats()).malformed, agent.name).toEqual({ swim: 2, api: 2 });
+      expect((await members(agent)).find((m) => m.name === agent.name)?.state).toBe("alive");
+    }
   });
 
   it("ends quietly when the reader closes the pipe (`members | head -1`)", { timeout: 60_000 }, async () => {

@@ -420,8 +420,7 @@ export class Agent implements AgentPort {
   }
 
   malformed(): MalformedCounts {
-    const swim = Object.values(this.member.stats().driver.decodeErrors).reduce((sum, n) => sum + (n ?? 0), 0);
-    return { api: this.api.malformedRequests, swim, store: this.store.status().malformedPeerMessages };
+    return { api: this.api.malformedRequests, swim: this.member.stats().malformed.swim, store: this.store.status().malformedPeerMessages };
   }
 
   async metricsText(): Promise<{ contentType: string; text: string }> {

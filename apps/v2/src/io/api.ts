@@ -27,7 +27,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from "node:net";
 import { timingSafeEqual } from "node:crypto";
 import { parseFaultCommand } from "@heck/sim";
-import { readJson as readJsonBody, sendJson } from "@heck/sim/http";
+import { countUnparsableRequests, isMalformedStatus, readJson as readJsonBody, sendJson } from "@heck/sim/http";
 import { HEALTH_STATUSES, type HealthStatus } from "../core/types.ts";
 import type { AgentPort } from "./agent-port.ts";
 import { DASHBOARD_HTML } from "./dashboard.ts";
@@ -137,7 +137,7 @@ export class ApiServer {
     private readonly counts: { malformed: number },
   ) {}
 
-  /** Requests refused as malformed since start: a body that is not JSON, too large, or with a bad field (400, 413). */
+  /** Requests refused as malformed since start: a body that is not JSON, too large, or with a bad field (400, 413), or bytes that are not HTTP. */
   get malformedRequests(): number {
     return this.counts.malformed;
   }
@@ -154,7 +154,7 @@ export class ApiServer {
     const server = createServer((req, res) => {
       handle(agent, token, req, res).catch((e: unknown) => {
         if (e instanceof HttpError) {
-          if (e.status === 400 || e.status === 413) counts.malformed += 1;
+          if (isMalformedStatus(e.status)) counts.malformed += 1;
           send(res, e.status, { error: e.message, ...(e.field ? { field: e.field } : {}) });
         }
         else {
@@ -164,6 +164,7 @@ export class ApiServer {
         }
       });
     });
+    countUnparsableRequests(server, () => (counts.malformed += 1));
     server.keepAliveTimeout = 5_000;
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);

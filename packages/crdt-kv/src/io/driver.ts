@@ -83,6 +83,7 @@ export class KvDriver {
   private held: Array<{ mark: number; messages: ReadonlyArray<{ to: string; message: KvMessage; channel?: "packet" | "stream" }>; done: (() => void) | undefined }> = [];
   /** WAL fsyncs (background and synchronous); each covers every record written before it. */
   flushes = 0;
+  private malformedRequests = 0;
 
   private constructor(
     readonly node: KvNode,
@@ -366,6 +367,12 @@ export class KvDriver {
     faults: { dropRate: number; blocked: string[] };
     /** Gossip encryption: on or off, and what was dropped because it did not open (wrong key, plaintext, tampered). */
     encryption: { enabled: boolean; decryptFailures: number; notEncrypted: number };
+    /**
+     * Input dropped as malformed since start: `gossip`, messages that failed
+     * to decode (`stats.rejected`) and connections whose framing was not
+     * ours; `api`, HTTP requests refused with 400 or 413 or that were not HTTP.
+     */
+    malformed: { gossip: number; api: number };
   } {
     return {
       id: this.node.id,
@@ -378,7 +385,13 @@ export class KvDriver {
       sizes: this.node.sizes(),
       faults: this.transport.faults(),
       encryption: { enabled: this.transport.keyring !== undefined, decryptFailures: this.transport.stats.decryptFailures, notEncrypted: this.transport.stats.notEncrypted },
+      malformed: { gossip: this.node.stats.rejected + this.transport.stats.malformedStreams, api: this.malformedRequests },
     };
+  }
+
+  /** Counts one request the node's HTTP API refused as malformed (shown in `status().malformed.api`). */
+  countMalformedRequest(): void {
+    this.malformedRequests += 1;
   }
 
   /** Stops gossiping, closes the transport and releases the data directory. */

@@ -6,7 +6,7 @@
  *   GET    /v1/kv/<key>          {key, mode, exists, value, values, siblings, context}; 404 when absent
  *   DELETE /v1/kv/<key>          ?mode  ?ts  ?context
  *   GET    /v1/kv?prefix=&limit= {keys}
- *   GET    /v1/status            vector, peers, bytes sent, sizes, faults
+ *   GET    /v1/status            vector, peers, bytes sent, sizes, faults, malformed input refused
  *   GET    /v1/health            {ok, id}
  *   POST   /v1/admin/faults      {"block": [addr...]} | {"unblockAll": true} | {"dropRate": 0.1}: the transport's fault layer
  *
@@ -17,7 +17,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import { applyFaultCommand, parseFaultCommand } from "@heck/sim";
-import { readBody as readBodyUnder, sendJson } from "@heck/sim/http";
+import { countUnparsableRequests, isMalformedStatus, readBody as readBodyUnder, sendJson } from "@heck/sim/http";
 import { dotKey } from "../core/causality/dot.ts";
 import type { CausalContext } from "../core/causality/causal-context.ts";
 import type { Json } from "../core/json.ts";
@@ -160,13 +160,19 @@ export async function serveHttp(driver: KvDriver, options: HttpOptions = {}): Pr
   };
   const server = http.createServer((req, res) => {
     handle(req).then(
-      ({ status, body }) => sendJson(res, status, body, { newline: true }),
+      ({ status, body }) => {
+        // A write the store refused for a bad key or value is a 400 too.
+        if (isMalformedStatus(status)) driver.countMalformedRequest();
+        sendJson(res, status, body, { newline: true });
+      },
       (e: unknown) => {
         const status = e instanceof HttpError ? e.status : 500;
+        if (isMalformedStatus(status)) driver.countMalformedRequest();
         sendJson(res, status, { error: (e as Error).message }, { newline: true, ...(status === 413 ? { headers: { connection: "close" } } : {}) });
       },
     );
   });
+  countUnparsableRequests(server, () => driver.countMalformedRequest());
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(options.port ?? 0, options.host ?? "127.0.0.1", () => resolve());

@@ -31,6 +31,7 @@ import { ClientSession } from "./client-session.ts";
 import { HttpApi } from "./http-api.ts";
 import { GrpcApi, type MemberServices } from "./grpc-api.ts";
 import type { ServerTls } from "./grpc-server.ts";
+import type { ServerMalformedCounts } from "./node-info.ts";
 import { LeaseService } from "./leases.ts";
 import { AuthService } from "./auth.ts";
 import { serveMemberAdmin } from "./grpc-admin.ts";
@@ -244,7 +245,7 @@ export class RaftKvServer {
     /** Leases and auth on this member (the services etcd offers beside the KV). */
     readonly services: MemberServices,
     limits: RequestLimits,
-    private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 } },
+    private readonly peerTransport: { readonly keyring: Keyring | undefined; readonly stats: TransportStats } = { keyring: undefined, stats: { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0, malformedStreams: 0 } },
     log: (line: string) => void = () => {},
   ) {
     this.kv = new EmbeddedKv(node, limits);
@@ -264,6 +265,19 @@ export class RaftKvServer {
   get encryption(): PeerEncryptionStatus {
     const ring = this.peerTransport.keyring;
     return { enabled: ring !== undefined, keys: ring?.list().keys ?? [], decryptFailures: this.peerTransport.stats.decryptFailures };
+  }
+
+  /**
+   * Input refused as malformed since start, by where it came in: `peer`
+   * (frames that failed to decode, and connections whose framing was not
+   * ours), `grpc` and `api` (requests refused as malformed by each API).
+   */
+  malformed(): ServerMalformedCounts {
+    return {
+      peer: this.node.status().malformedFrames + this.peerTransport.stats.malformedStreams,
+      grpc: this.grpc?.malformedRequests ?? 0,
+      api: this.http?.malformedRequests ?? 0,
+    };
   }
 
   /** The peer keyring (install/use/remove rotate keys live), or undefined when peer traffic is plaintext. */
@@ -313,8 +327,8 @@ export async function startServer(options: ServerOptions): Promise<RaftKvServer>
   const lazy = new Proxy({} as RaftKvNode, {
     get: (_t, prop) => {
       if (!node) throw new ServerError("stopped", "server is starting");
-      // `/v1/status` (HTTP) also reports peer encryption, which lives in the transport rather than the node.
-      if (prop === "status") return () => ({ ...node!.status(), ...(server !== null ? { encryption: server.encryption } : {}) });
+      // `/v1/status` (HTTP) also reports peer encryption, which lives in the transport rather than the node, and what each edge refused as malformed.
+      if (prop === "status") return () => ({ ...node!.status(), ...(server !== null ? { encryption: server.encryption, malformed: server.malformed() } : {}) });
       const v = Reflect.get(node, prop, node) as unknown;
       return typeof v === "function" ? (v as (...a: unknown[]) => unknown).bind(node) : v;
     },

@@ -19,7 +19,7 @@ import { GrpcServer, type BidiCall, type CallContext, type GrpcMethod, type Serv
 import { DEFAULT_LIMITS, checkOp, type Compare, type RangeRequest, type RequestLimits, type RequestOp, type ResponseOp, type WriteOp } from "../core/kv/index.ts";
 import type { RaftKvNode, WatchHandle } from "./kv-node.ts";
 import type { HeaderInfo } from "./node-info.ts";
-import { ServerError } from "../core/replica/errors.ts";
+import { ServerError, isMalformedRequest } from "../core/replica/errors.ts";
 import { toGrpcError } from "./grpc-errors.ts";
 import { InvalidRequest, boolField, bytesField, emptyToUndefined, eventOut, headerOut, int64Field, kvOut, sub, type Obj } from "./grpc-fields.ts";
 import type { LeaseService } from "./leases.ts";
@@ -195,6 +195,7 @@ export class GrpcApi implements GrpcApiContext {
   private readonly limits: RequestLimits;
   private boundPort = 0;
   private readonly streams = new Set<{ end(): void }>();
+  private refusedFields = 0;
 
   private constructor(
     readonly node: RaftKvNode,
@@ -205,7 +206,10 @@ export class GrpcApi implements GrpcApiContext {
   ) {
     this.limits = limits;
     // etcd allows max-request-bytes plus 512 KiB of gRPC overhead.
-    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: toGrpcError, ...(tls ? { tls } : {}) });
+    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: (error) => {
+        if (isMalformedRequest(error)) this.refusedFields++;
+        return toGrpcError(error);
+      }, ...(tls ? { tls } : {}) });
     const pkg = loadEtcdProto() as unknown as Record<string, Record<string, { service: Service }>>;
     const service = (pkgName: string, name: string): Service => pkg[pkgName]![name]!.service;
     const kv = service("etcdserverpb", "KV");
@@ -230,6 +234,11 @@ export class GrpcApi implements GrpcApiContext {
   /** The bound address, host:port. */
   get address(): string {
     return `${this.host}:${this.boundPort}`;
+  }
+
+  /** Requests refused as malformed since start: messages that are not gRPC or not the method's protobuf, and fields that fail validation. */
+  get malformedRequests(): number {
+    return this.server.malformedMessages + this.refusedFields;
   }
 
   /** Stops at once, ending open streams (watches, keep-alives, observers). */

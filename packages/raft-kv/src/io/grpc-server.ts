@@ -209,6 +209,7 @@ export class GrpcServer {
   private readonly routes = new Map<string, Route>();
   private readonly sessions = new Set<http2.ServerHttp2Session>();
   private readonly toFailure: (error: unknown) => GrpcFailure;
+  private malformed = 0;
 
   constructor(private readonly options: GrpcServerOptions & { tls?: ServerTls }) {
     this.toFailure = options.toFailure ?? ((e) => ({ code: GrpcStatus.UNKNOWN, details: e instanceof Error ? e.message : String(e) }));
@@ -228,6 +229,15 @@ export class GrpcServer {
     });
     this.server.on("sessionError", () => {});
     this.server.on("stream", (stream, headers) => this.dispatch(stream, headers));
+  }
+
+  /**
+   * Request messages refused before a handler saw them, since start: framing
+   * that is not gRPC's (compressed, past the size limit, cut off, missing,
+   * one too many) or bytes the method's deserializer could not decode.
+   */
+  get malformedMessages(): number {
+    return this.malformed;
   }
 
   /** Serves a unary method. */
@@ -266,6 +276,12 @@ export class GrpcServer {
     this.sessions.clear();
   }
 
+  /** Counts a request message refused as malformed and passes its failure on. */
+  private refused(failure: GrpcFailure): GrpcFailure {
+    this.malformed++;
+    return failure;
+  }
+
   private dispatch(stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
     // A reset or broken stream must never reach the process as an unhandled 'error'.
     stream.on("error", () => {});
@@ -293,9 +309,9 @@ export class GrpcServer {
     stream.on("data", (chunk: Buffer) => {
       if (failed) return;
       const got = reader.push(chunk);
-      if (!Array.isArray(got)) failed = got;
+      if (!Array.isArray(got)) failed = this.refused(got);
       else if (got.length > 0) {
-        if (request !== null || got.length > 1) failed = { code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` };
+        if (request !== null || got.length > 1) failed = this.refused({ code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` });
         else request = got[0]!;
       }
       if (failed) trailersOnly(stream, failed);
@@ -305,14 +321,14 @@ export class GrpcServer {
     stream.on("end", () => {
       if (failed) return;
       if (request === null || reader.partial) {
-        trailersOnly(stream, { code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" });
+        trailersOnly(stream, this.refused({ code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" }));
         return;
       }
       let decoded: unknown;
       try {
         decoded = method.requestDeserialize(request);
       } catch (error) {
-        trailersOnly(stream, { code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` });
+        trailersOnly(stream, this.refused({ code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` }));
         return;
       }
       let pending: Promise<unknown>;
@@ -377,9 +393,9 @@ export class GrpcServer {
     stream.on("data", (chunk: Buffer) => {
       if (failed) return;
       const got = reader.push(chunk);
-      if (!Array.isArray(got)) failed = got;
+      if (!Array.isArray(got)) failed = this.refused(got);
       else if (got.length > 0) {
-        if (request !== null || got.length > 1) failed = { code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` };
+        if (request !== null || got.length > 1) failed = this.refused({ code: GrpcStatus.UNIMPLEMENTED, details: `${method.path} takes one request message, got more` });
         else request = got[0]!;
       }
       if (failed) call.end(failed);
@@ -387,14 +403,14 @@ export class GrpcServer {
     stream.on("end", () => {
       if (failed) return;
       if (request === null || reader.partial) {
-        call.end({ code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" });
+        call.end(this.refused({ code: GrpcStatus.INTERNAL, details: request === null ? "no request message received" : "request cut off mid-message" }));
         return;
       }
       let decoded: unknown;
       try {
         decoded = method.requestDeserialize(request);
       } catch (error) {
-        call.end({ code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` });
+        call.end(this.refused({ code: GrpcStatus.INTERNAL, details: `error parsing the request message: ${error instanceof Error ? error.message : String(error)}` }));
         return;
       }
       try {
@@ -445,7 +461,7 @@ export class GrpcServer {
       if (ended) return;
       const got = reader.push(chunk);
       if (!Array.isArray(got)) {
-        call.end(got);
+        call.end(this.refused(got));
         onCancel();
         return;
       }
@@ -454,7 +470,7 @@ export class GrpcServer {
         try {
           message = method.requestDeserialize(bytes);
         } catch (error) {
-          call.end({ code: GrpcStatus.INTERNAL, details: `error parsing a request message: ${error instanceof Error ? error.message : String(error)}` });
+          call.end(this.refused({ code: GrpcStatus.INTERNAL, details: `error parsing a request message: ${error instanceof Error ? error.message : String(error)}` }));
           onCancel();
           return;
         }

@@ -9,6 +9,7 @@
  *     GET    /v1/watch?prefix=...   &fromRevision=n  (newline-delimited JSON stream)
  *     POST   /v1/sessions           a client session for exactly-once retries (dissertation §6.3)
  *     GET    /v1/status, /v1/health, /v1/members;  POST /v1/members;  DELETE /v1/members/:id
+ *                                (status's `malformed` counts refused input: peer frames, gRPC and HTTP requests)
  *     POST   /v1/leader {"to": id}  leadership transfer;  GET|POST /v1/faults  partitions for experiments
  *     leases, locks, elections and authentication: see http-coordination.ts
  *
@@ -22,7 +23,7 @@ import https from "node:https";
 import type { TLSSocket } from "node:tls";
 import { Agent, fetch as undiciFetch } from "undici";
 import type { AddressInfo } from "node:net";
-import { readBody, sendJson } from "@heck/sim/http";
+import { countUnparsableRequests, readBody, sendJson } from "@heck/sim/http";
 import {
   DEFAULT_LIMITS,
   checkKey,
@@ -42,7 +43,7 @@ import {
   type WriteOp,
 } from "../core/kv/index.ts";
 import type { RaftKvNode } from "./kv-node.ts";
-import { ServerError, httpStatusOf } from "../core/replica/errors.ts";
+import { ServerError, httpStatusOf, isMalformedRequest } from "../core/replica/errors.ts";
 import type { MemberServices } from "./grpc-api.ts";
 import type { ServerTls } from "./grpc-server.ts";
 import { handleCoordination } from "./http-coordination.ts";
@@ -237,6 +238,7 @@ export class HttpApi {
   readonly openStreams = new Set<http.ServerResponse>();
   /** For proxying to the leader's HTTPS API: trusts our CA and shows our certificate, as any client must. */
   private readonly proxyAgent: Agent | undefined;
+  private malformed = 0;
 
   private constructor(
     readonly node: RaftKvNode,
@@ -252,11 +254,13 @@ export class HttpApi {
     this.proxyAgent = tls ? new Agent({ connect: { ...(tls.ca ? { ca: tls.ca } : {}), cert: tls.cert, key: tls.key } }) : undefined;
     this.server.on("tlsClientError", () => {});
     this.server.keepAliveTimeout = 30_000;
-    // Never let a bad client crash the process.
-    this.server.on("clientError", (_err, socket) => {
-      if (socket.writable) socket.end("HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
-      else socket.destroy();
-    });
+    // Never let a bad client crash the process; bytes that are not HTTP are answered 400 and counted.
+    countUnparsableRequests(this.server, () => this.malformed++);
+  }
+
+  /** Requests refused as malformed since start: not HTTP, a body that is not JSON or too large, a field that fails validation. */
+  get malformedRequests(): number {
+    return this.malformed;
   }
 
   /** Listens and resolves with the API; `address` is the bound host:port. */
@@ -292,6 +296,7 @@ export class HttpApi {
   }
 
   private fail(res: http.ServerResponse, error: unknown): void {
+    if (isMalformedRequest(error)) this.malformed++;
     if (error instanceof ServerError) {
       const body: Record<string, unknown> = { code: error.code, message: error.message };
       if (error.details.field) body.field = error.details.field;

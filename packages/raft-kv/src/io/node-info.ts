@@ -47,6 +47,15 @@ export interface NodeStatus {
   walSegments: number;
   malformedFrames: number;
   dbSizeBytes: number;
+  /** Served by a whole server (GET /v1/status): what each edge refused as malformed since start. */
+  malformed?: ServerMalformedCounts;
+}
+
+/** Input a server refused as malformed, by where it came in: peer frames and connections, gRPC and HTTP API requests. */
+export interface ServerMalformedCounts {
+  peer: number;
+  grpc: number;
+  api: number;
 }
 
 

@@ -136,7 +136,7 @@ export class FaultInjectingTransport implements Transport, FaultControl {
 
   /** The inner transport's encryption counters (zeros for an inner transport that has none). */
   get stats(): TransportStats {
-    return (this.inner as { stats?: TransportStats }).stats ?? { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 };
+    return (this.inner as { stats?: TransportStats }).stats ?? { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0, malformedStreams: 0 };
   }
 
   sendPacket(to: Address, payload: Uint8Array): void {

@@ -13,7 +13,8 @@
  *   415  body: send JSON with content-type: application/json   (when required)
  *   400  body: not valid JSON (<parser message>)
  */
-import type { IncomingMessage, ServerResponse } from "node:http";
+import type { IncomingMessage, Server, ServerResponse } from "node:http";
+import type { Duplex } from "node:stream";
 import { request } from "undici";
 
 /** A request body read under a limit, or why not. */
@@ -96,6 +97,42 @@ export async function readJson(req: IncomingMessage, o: ReadJsonOptions): Promis
   } catch (e) {
     return { ok: false, status: 400, error: o.parserDetail === false ? "body: not valid JSON" : `body: not valid JSON (${(e as Error).message})` };
   }
+}
+
+/**
+ * Input a process dropped because it failed to decode or validate, counted
+ * since start by the surface it came in on (`api`, `grpc`, `swim`, `peer`,
+ * `gossip`, `store`). Every stage shows it as `malformed` beside its other
+ * counters; packages/net's README lists each process's surfaces.
+ */
+export type MalformedCounts = Record<string, number>;
+
+/**
+ * Whether an HTTP status refuses a request as malformed: 400 (not JSON, a
+ * field that fails validation) or 413 (too large). 401, 404, 405 and 5xx
+ * answer well-formed requests and are not counted.
+ */
+export function isMalformedStatus(status: number): boolean {
+  return status === 400 || status === 413;
+}
+
+/**
+ * Makes `server` count connections whose bytes are not HTTP at all (Node's
+ * parser fails before a request exists, so no handler sees them): each
+ * calls `onMalformed`, gets Node's own answer (400, or 431 for headers too
+ * large) and is closed. A connection that resets or times out before a
+ * request is not malformed input and is only closed.
+ */
+export function countUnparsableRequests(server: Pick<Server, "on">, onMalformed: () => void): void {
+  server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
+    const parseError = typeof error.code === "string" && error.code.startsWith("HPE_");
+    if (parseError) onMalformed();
+    if (!parseError || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    socket.end(error.code === "HPE_HEADER_OVERFLOW" ? "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+  });
 }
 
 /** Options of {@link sendJson}. */

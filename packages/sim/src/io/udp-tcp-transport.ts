@@ -75,6 +75,12 @@ export interface TransportStats {
   frameDecryptFailures: number;
   /** Of decryptFailures, those that were not an envelope at all: a plaintext peer (or noise), rather than a wrong key or tampering. */
   notEncrypted: number;
+  /**
+   * TCP connections closed because their bytes were not this transport's
+   * framing: a frame header past the size limit, or a first frame that is
+   * no "host:port" hello. Nothing of them reaches the protocol.
+   */
+  malformedStreams: number;
 }
 
 /** The largest UDP/IPv4 payload. */
@@ -209,6 +215,7 @@ class TcpStream implements Stream {
     initialFrames: Uint8Array[],
     decoder: FrameDecoder | RawChunks,
     private readonly cipher?: StreamCipher,
+    private readonly stats?: TransportStats,
   ) {
     this.decoder = decoder;
     // The dialer has sent the hello (its frame 0); the acceptor has opened it and initialFrames.
@@ -221,6 +228,7 @@ class TcpStream implements Stream {
       try {
         frames = this.decoder.push(chunk);
       } catch (e) {
+        if (this.stats !== undefined) this.stats.malformedStreams++;
         this.fail(e as Error);
         return;
       }
@@ -316,7 +324,7 @@ export class UdpTcpTransport implements Transport {
   /** The keys every packet and frame is sealed with, or undefined for plaintext. */
   readonly keyring: Keyring | undefined;
   /** Encryption counters; read them to see wrong-key peers (they never crash the node). */
-  readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0 };
+  readonly stats: TransportStats = { decryptFailures: 0, packetDecryptFailures: 0, frameDecryptFailures: 0, notEncrypted: 0, malformedStreams: 0 };
   /** Bytes sealing adds to each packet and frame on the wire (0 without a keyring). */
   private readonly overhead: number;
   /** Bare TCP connections (no hello, no frames), see UdpTcpTransportOptions.streams. */
@@ -500,7 +508,7 @@ export class UdpTcpTransport implements Transport {
         }
         const hello = new TextEncoder().encode(this.localAddress);
         socket.write(encodeFrame(this.keyring === undefined ? hello : this.keyring.seal(hello, frameContext(true, 0))));
-        const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes + this.overhead), this.streamCipher(true));
+        const stream = new TcpStream(socket, to, this.maxFrameBytes, [], new FrameDecoder(this.maxFrameBytes + this.overhead), this.streamCipher(true), this.stats);
         this.adopt(stream);
         resolve(stream);
       });
@@ -554,6 +562,7 @@ export class UdpTcpTransport implements Transport {
       try {
         frames = decoder.push(chunk);
       } catch {
+        this.stats.malformedStreams++;
         socket.destroy();
         return;
       }
@@ -574,12 +583,13 @@ export class UdpTcpTransport implements Transport {
       try {
         parseAddress(hello);
       } catch {
+        this.stats.malformedStreams++;
         socket.destroy(); // not one of ours: malformed input never reaches the protocol
         return;
       }
       socket.removeAllListeners("error");
       socket.removeAllListeners("close");
-      const stream = new TcpStream(socket, hello, this.maxFrameBytes, frames.slice(1), decoder, this.streamCipher(false));
+      const stream = new TcpStream(socket, hello, this.maxFrameBytes, frames.slice(1), decoder, this.streamCipher(false), this.stats);
       this.adopt(stream);
       if (this.streamHandler === undefined) stream.destroy(new Error("no stream handler"));
       else this.streamHandler(stream);

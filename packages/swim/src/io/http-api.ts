@@ -8,7 +8,8 @@
  * metadata as UTF-8 text.
  *
  * Other routes:
- * - `GET /v1/self`, `GET /v1/stats`: this member and its counters;
+ * - `GET /v1/self`, `GET /v1/stats`: this member and its counters (`malformed`
+ *   counts what it dropped undecoded: `swim` packets and frames, `api` requests);
  * - `GET /v1/keys`: key fingerprints, primary first;
  * - `POST /v1/keys/install|use|remove` with `{"key": "<base64>"}`;
  * - `POST /v1/meta` with `{"meta": "<text>"}`;
@@ -18,7 +19,7 @@
 import * as http from "node:http";
 import type { AddressInfo } from "node:net";
 import type { MemberInfo } from "../core/types.ts";
-import { readJson as readJsonBody, sendJson as send } from "@heck/sim/http";
+import { countUnparsableRequests, isMalformedStatus, readJson as readJsonBody, sendJson as send } from "@heck/sim/http";
 import { KeyringError } from "@heck/sim/io";
 import type { SwimMember } from "./member.ts";
 
@@ -77,11 +78,12 @@ export async function startHttpApi(member: SwimMember, options: HttpApiOptions):
     handle(member, req, options)
       .then((body) => send(res, 200, body))
       .catch((e: unknown) => {
-        if (e instanceof HttpError) send(res, e.status, { error: e.message });
-        else if (e instanceof KeyringError) send(res, 400, { error: e.message });
-        else send(res, 500, { error: (e as Error).message ?? String(e) });
+        const status = e instanceof HttpError ? e.status : e instanceof KeyringError ? 400 : 500;
+        if (isMalformedStatus(status)) member.countMalformedRequest();
+        send(res, status, { error: (e as Error).message ?? String(e) });
       });
   });
+  countUnparsableRequests(server, () => member.countMalformedRequest());
   server.keepAliveTimeout = 1000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

@@ -71,15 +71,30 @@ export interface MemberStats extends SwimStats {
   openStreams: number;
   /** The wire this member speaks. */
   wire: WireName;
+  /**
+   * Input dropped because it failed to decode, since start: `swim`, packets
+   * and stream frames (`driver.decodeErrors`, plus TCP connections whose
+   * framing was not heck's; what encryption refused is counted apart, in
+   * `driver`); `api`, HTTP API requests refused with 400 or 413 or that were
+   * not HTTP (0 without an API).
+   */
+  malformed: { swim: number; api: number };
 }
 
 /** A running member. Create it with {@link startMember}. */
 export class SwimMember {
+  private malformedRequests = 0;
+
   /** @internal use {@link startMember} */
   constructor(
     private readonly driver: SwimDriver,
     private readonly transport: FaultInjectingTransport,
   ) {}
+
+  /** Counts one request the member's HTTP API refused as malformed (shown in `stats().malformed.api`). */
+  countMalformedRequest(): void {
+    this.malformedRequests += 1;
+  }
 
   /** This member's name. */
   get name(): string {
@@ -168,8 +183,13 @@ export class SwimMember {
   /** Counters from the protocol and the edge. */
   stats(): MemberStats {
     const node = this.driver.node;
-    return { name: node.name, addr: this.address, incarnation: node.incarnation, ...node.stats(), driver: this.driver.counters, openStreams: this.driver.openStreams, wire: this.wire };
+    return { name: node.name, addr: this.address, incarnation: node.incarnation, ...node.stats(), driver: this.driver.counters, openStreams: this.driver.openStreams, wire: this.wire, malformed: { swim: decodeErrorTotal(this.driver.counters) + this.transport.stats.malformedStreams, api: this.malformedRequests } };
   }
+}
+
+/** Packets and stream frames that failed to decode, whatever the reason. */
+function decodeErrorTotal(counters: DriverCounters): number {
+  return Object.values(counters.decodeErrors).reduce((sum: number, n) => sum + (n ?? 0), 0);
 }
 
 /**

@@ -171,7 +171,7 @@ export class CrdtStore implements HeckStore {
       detail: `crdt-kv ${driver.address}, ${s.peers.length} peers, gossip ${s.encryption.enabled ? `encrypted${s.encryption.decryptFailures + s.encryption.notEncrypted > 0 ? ` (${s.encryption.decryptFailures + s.encryption.notEncrypted} refused)` : ""}` : "plaintext"}${this.lastError ? `; last error: ${this.lastError}` : ""}`,
       ...this.counters,
       pendingWrites: this.pending,
-      malformedPeerMessages: s.stats.rejected,
+      malformedPeerMessages: s.malformed.gossip,
     };
   }
 

@@ -78,7 +78,7 @@ export class EmbeddedRaftKv implements RevKv {
   }
 
   malformedPeerFrames(): number {
-    return this.server.node.status().malformedFrames;
+    return this.server.malformed().peer;
   }
 
   async list(prefix: string): Promise<{ entries: RevEntry[]; revision: number }> {

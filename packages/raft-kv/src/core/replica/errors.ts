@@ -64,6 +64,15 @@ export class ServerError extends Error {
   }
 }
 
+/**
+ * Whether a failure refuses the request itself as malformed (a field that
+ * fails validation, a body or value too large), as opposed to a well-formed
+ * request the cluster cannot serve now. The APIs count these as `malformed`.
+ */
+export function isMalformedRequest(error: unknown): boolean {
+  return error instanceof ServerError && (error.code === "invalid_argument" || error.code === "too_large");
+}
+
 /** HTTP status for each code. */
 export function httpStatusOf(code: ServerErrorCode): number {
   switch (code) {
