@@ -10,9 +10,11 @@
  *
  * `--cpu-quota <pct>` confines every agent to that share of one core (the
  * lab's CPU fault, @heck/net's CpuLimit), the pressure under which agents
- * answer late, and a restarted one stays in its start-up longer.
+ * answer late, and a restarted one stays in its start-up longer. The
+ * schedule's own CPU faults confine one agent at a time, more tightly, for
+ * a while (a group of its own; released, it goes back to the shared one).
  */
-import { CpuLimit } from "@heck/net";
+import { CpuLimit, LabUnsupportedError } from "@heck/net";
 import { createPrng, cutLinks } from "@heck/sim";
 import { detectionBoundNoLossMs, presetConfig } from "@heck/swim";
 import { clusterUp, stopChild, type ClusterNode, type RunningCluster } from "../io/cluster.ts";
@@ -127,11 +129,13 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   const start = performance.now();
   const now = () => performance.now() - start;
   const ran: SoakResult["steps"] = [];
-  const active = { partition: "", impairment: "", process: "" };
+  const active = { partition: "", impairment: "", process: "", cpu: "" };
   const activeLog: Array<{ fromMs: number; toMs: number; what: string }> = [];
-  const updateMode = () => meter.setMode(active.partition ? "partitioned" : active.impairment || active.process ? "other" : ("healed" as SoakMode));
+  const updateMode = () => meter.setMode(active.partition ? "partitioned" : active.impairment || active.process || active.cpu ? "other" : ("healed" as SoakMode));
   const nodeOf = (id: string): ClusterNode => cluster.nodes.find((n) => n.id === id)!;
   const down = new Set<string>();
+  /** The agent the schedule has confined to a share of a core, and its group. */
+  const starved: { now: { agent: string; limit: CpuLimit } | null } = { now: null };
   let appFaults: { blocks: Map<string, string[]>; dropRate: number } = { blocks: new Map(), dropRate: 0 };
   let stopped = false;
   let ranMs: number;
@@ -202,7 +206,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       case "restart": {
         note(step);
         const n = await cluster.restartNode(f.agent);
-        cgroup?.add(n.pid);
+        if (starved.now?.agent === f.agent) starved.now.limit.add(n.pid);
+        else cgroup?.add(n.pid);
         down.delete(f.agent);
         if (o.faults === "app") await setAppFaults(n);
         active.process = "";
@@ -283,6 +288,33 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         ended();
         updateMode();
         return note(step);
+      case "cpu": {
+        let limit: CpuLimit;
+        try {
+          limit = CpuLimit.create(`soak-${process.pid}-${f.agent}`, f.pct);
+        } catch (e) {
+          if (e instanceof LabUnsupportedError) return note(step, `skipped: ${e.message}`);
+          throw e;
+        }
+        starved.now = { agent: f.agent, limit };
+        active.cpu = describeSoakFault(f);
+        began(active.cpu);
+        updateMode();
+        limit.add(nodeOf(f.agent).pid);
+        return note(step);
+      }
+      case "uncpu": {
+        if (starved.now?.agent !== f.agent) return note(step, "skipped: nothing to release");
+        const { limit } = starved.now;
+        // Back under the shared quota first: removing the group moves what is left to the unlimited root.
+        for (const pid of limit.pids()) cgroup?.add(pid);
+        limit.remove();
+        starved.now = null;
+        active.cpu = "";
+        ended();
+        updateMode();
+        return note(step);
+      }
       case "flip":
         await Promise.all(f.origins.map((i) => fleetFlip(cluster, i, f.mode)));
         return note(step);
@@ -302,8 +334,9 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }
   };
   const isProcess = (s: SoakStep) => ["kill", "restart", "stop", "cont"].includes(s.fault.kind);
+  const isCpu = (s: SoakStep) => s.fault.kind === "cpu" || s.fault.kind === "uncpu";
   try {
-    await Promise.all([runTrack(steps.filter(isProcess)), runTrack(steps.filter((s) => !isProcess(s)))]);
+    await Promise.all([runTrack(steps.filter(isProcess)), runTrack(steps.filter(isCpu)), runTrack(steps.filter((s) => !isProcess(s) && !isCpu(s)))]);
     const rest = o.durationMs - now();
     if (rest > 0) await sleepUnless(rest, o.signal);
     if (o.signal?.aborted) o.log(`t=${(now() / 1000).toFixed(1).padStart(7)} s  stopped early: figures cover the time run`);
@@ -324,6 +357,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     await Promise.all([fleetSampler, answerSampler, ...agreements]);
     for (const n of cluster.nodes) if (down.has(n.id)) process.kill(n.pid, "SIGCONT");
     await cluster.stop();
+    starved.now?.limit.remove();
     cgroup?.remove();
   }
   const figures = meter.figures();

@@ -3,13 +3,18 @@
  * gives the same faults at the same times, whichever store or fault layer
  * runs them, so runs can be compared and a bad one replayed.
  *
- * Two independent tracks, as a Jepsen nemesis would run them:
+ * Three independent tracks, as a Jepsen nemesis would run them:
  * - processes: one agent at a time is killed with SIGKILL (restarted after
  *   a while, from its data) or paused with SIGSTOP (some pauses shorter
  *   than SWIM's detection, some longer);
  * - the network: a partition of one of @heck/sim's shapes (one agent
  *   isolated, majority/minority, one-way, bridge), loss, or delay with
- *   jitter, held for a while, then healed.
+ *   jitter, held for a while, then healed;
+ * - CPU pressure: one agent at a time confined to a share of one core (the
+ *   lab's CpuLimit), then released, the way a busy neighbour starves a
+ *   process: it answers late, and its peers may suspect it.
+ * Each track draws from its own fork of the seed, so adding one leaves the
+ * others' faults and times as they were.
  * Plus origin flips (a few origins start failing, later recover) so that
  * statuses change while the faults hold, and agreement after a heal means
  * something. The last `cooldownMs` are fault-free, for the final checks.
@@ -28,6 +33,8 @@ export type SoakFault =
   | { kind: "loss"; lossPct: number }
   | { kind: "delay"; delayMs: number; jitterMs: number }
   | { kind: "clear" }
+  | { kind: "cpu"; agent: string; pct: number }
+  | { kind: "uncpu"; agent: string }
   | { kind: "flip"; origins: number[]; mode: "failing" | "healthy" };
 
 /** A fault and when, in ms from the start of the schedule. */
@@ -54,6 +61,13 @@ export interface SoakScheduleOptions {
   /** Mean time between origin flips. */
   flipEveryMs: number;
 }
+
+/**
+ * The shares of one core a CPU fault confines an agent to: from a tenth,
+ * where a check cycle of thousands of origins cannot finish in its interval,
+ * to a half, where it only answers late.
+ */
+export const CPU_SHARES_PCT = [10, 20, 30, 50] as const;
 
 /** The schedule, sorted by time. */
 export function soakSchedule(o: SoakScheduleOptions): SoakStep[] {
@@ -92,6 +106,17 @@ export function soakSchedule(o: SoakScheduleOptions): SoakStep[] {
     t += h + net.exponential(o.meanGapMs);
   }
 
+  // CPU pressure: one agent at a time, capped at 10-50% of one core.
+  const cpu = o.prng.fork("cpu");
+  for (let t = o.warmupMs + cpu.exponential(o.meanGapMs); ; ) {
+    const h = hold(cpu);
+    if (t + h > end) break;
+    const agent = cpu.pick(o.agents);
+    const pct = cpu.pick(CPU_SHARES_PCT);
+    steps.push({ atMs: at(t), fault: { kind: "cpu", agent, pct } }, { atMs: at(t + h), fault: { kind: "uncpu", agent } });
+    t += h + cpu.exponential(o.meanGapMs);
+  }
+
   // Origin flips: a handful fail, and recover at the next flip.
   const flips = o.prng.fork("flips");
   let failing: number[] = [];
@@ -125,6 +150,10 @@ export function describeSoakFault(f: SoakFault): string {
       return `delay ${f.delayMs}±${f.jitterMs} ms on every link`;
     case "clear":
       return "clear loss/delay";
+    case "cpu":
+      return `cpu ${f.agent} to ${f.pct}% of one core`;
+    case "uncpu":
+      return `release cpu ${f.agent}`;
     case "flip":
       return `origins ${f.origins.map((i) => `o${i}`).join(",")} ${f.mode}`;
   }

@@ -2,7 +2,7 @@ import { createPrng } from "@heck/sim";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { SoakMeter } from "../../src/soak/metrics.ts";
-import { soakSchedule, type SoakStep } from "../../src/soak/schedule.ts";
+import { CPU_SHARES_PCT, describeSoakFault, soakSchedule, type SoakStep } from "../../src/soak/schedule.ts";
 import { scheduleTiming } from "../../src/soak/run.ts";
 import { parseDuration } from "../../src/soak/command.ts";
 
@@ -15,13 +15,14 @@ describe("soak schedule", () => {
     expect(schedule(42)).not.toEqual(schedule(43));
   });
 
-  it("keeps faults out of the warm-up and cool-down, pairs every fault with its end, one process fault and one network fault at a time", () => {
+  it("keeps faults out of the warm-up and cool-down, pairs every fault with its end, one process fault, one network fault and one CPU fault at a time", () => {
     fc.assert(
       fc.property(fc.integer({ min: 0, max: 2 ** 31 }), fc.constantFrom(90_000, 900_000), (seed, durationMs) => {
         const t = scheduleTiming(durationMs);
         const steps = schedule(seed, durationMs);
         let victim: string | null = null;
         let net: string | null = null;
+        let starved: { agent: string; atMs: number } | null = null;
         for (const s of steps) {
           const f = s.fault;
           if (f.kind !== "flip") {
@@ -43,10 +44,22 @@ describe("soak schedule", () => {
           } else if (f.kind === "clear") {
             expect(net).toBe("impairment");
             net = null;
+          } else if (f.kind === "cpu") {
+            expect(starved).toBeNull();
+            expect(agents).toContain(f.agent);
+            expect(CPU_SHARES_PCT).toContain(f.pct);
+            starved = { agent: f.agent, atMs: s.atMs };
+          } else if (f.kind === "uncpu") {
+            // Released by the same agent, after a hold within the schedule's bounds.
+            expect(f.agent).toBe(starved?.agent);
+            expect(s.atMs - starved!.atMs).toBeGreaterThanOrEqual(t.minHoldMs - 1);
+            expect(s.atMs - starved!.atMs).toBeLessThanOrEqual(t.maxHoldMs + 1);
+            starved = null;
           }
         }
         expect(victim).toBeNull();
         expect(net).toBeNull();
+        expect(starved).toBeNull();
       }),
       { numRuns: 50 },
     );
@@ -55,10 +68,23 @@ describe("soak schedule", () => {
   it("a 15-minute schedule has every kind of fault and partitions of several shapes", () => {
     const steps = schedule(1);
     const kinds = new Set(steps.map((s) => s.fault.kind));
-    for (const k of ["kill", "restart", "stop", "cont", "partition", "heal", "flip"]) expect(kinds).toContain(k);
+    for (const k of ["kill", "restart", "stop", "cont", "partition", "heal", "flip", "cpu", "uncpu"]) expect(kinds).toContain(k);
     expect(kinds.has("loss") || kinds.has("delay")).toBe(true);
     const shapes = new Set(steps.flatMap((s) => (s.fault.kind === "partition" ? [s.fault.spec.kind] : [])));
     expect(shapes.size).toBeGreaterThanOrEqual(2);
+  });
+
+  it("confines agents to several shares of a core, and prints each CPU fault with the agent and the share", () => {
+    const cpu = schedule(1).flatMap((s) => (s.fault.kind === "cpu" ? [s.fault] : []));
+    expect(new Set(cpu.map((f) => f.pct)).size).toBeGreaterThanOrEqual(2);
+    expect(new Set(cpu.map((f) => f.agent)).size).toBeGreaterThanOrEqual(2);
+    expect(describeSoakFault({ kind: "cpu", agent: "n3", pct: 20 })).toBe("cpu n3 to 20% of one core");
+    expect(describeSoakFault({ kind: "uncpu", agent: "n3" })).toBe("release cpu n3");
+  });
+
+  it("a 10-second schedule (CI's form) still starts and ends faults", () => {
+    const steps = schedule(7, 10_000);
+    expect(steps.some((s) => s.fault.kind !== "flip")).toBe(true);
   });
 
   it("parses durations as people write them", () => {
