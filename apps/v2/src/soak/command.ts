@@ -32,7 +32,7 @@ export function soakTable(r: SoakResult): string {
     ["longest time an origin went unchecked", `${s(f.longestGapMs)} (o${f.longestGapOrigin}, ${s(f.longestGapFromMs)} to ${s(f.longestGapToMs)}): ${r.longestGapCause}`],
     ["checks per origin per interval, healed", fmt(per.healed)],
     ["checks per origin per interval, under a partition (both sides check)", fmt(per.partitioned)],
-    ["checks per origin per interval, other faults (kill, pause, loss, delay)", fmt(per.other)],
+    ["checks per origin per interval, other faults (kill, pause, loss, delay, CPU cap)", fmt(per.other)],
     ["all agents agree on every status after a heal, p50 / p99", `${s(f.agreementMs.p50)} / ${s(f.agreementMs.p99)} (${f.agreementMs.count} heals, ${f.agreementMs.notReached} not reached before the next partition)`],
     ["origins lost from the list", String(f.lostOrigins)],
     ["agents answering an empty / partial origin list", `${f.answers.empty} / ${f.answers.partial} of ${f.answers.full + f.answers.empty + f.answers.partial} answers${f.worstAnswer ? ` (worst: ${f.worstAnswer.agent} listed ${f.worstAnswer.origins} at ${s(f.worstAnswer.atMs)})` : ""}; ${f.answers.none} polls unanswered (killed, paused or late)`],
