@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";
 import { Etcd3 } from "etcd3";
@@ -119,6 +120,41 @@ describe("etcd v3 gRPC API: bad input gets etcd's errors, never a crash", () => 
     expect(err?.code).not.toBe(grpc.status.OK);
     await etcd.put("alive").value("yes");
     expect(await etcd.get("alive").string()).toBe("yes");
+  });
+
+  it("fuzzed: random bytes and mutated real requests to Range and Put each get a status, those refused as malformed are counted, and the member keeps serving", async () => {
+    const server = [...cluster.servers.values()].find((s) => s.grpcAddress === followerGrpc)!;
+    const kv = (loadEtcdProto() as unknown as { etcdserverpb: { KV: { service: Record<string, { requestSerialize(v: Obj): Buffer }> } } }).etcdserverpb.KV.service;
+    const real = [
+      ["/etcdserverpb.KV/Range", kv.Range!.requestSerialize({ key: Buffer.from("fz/a"), range_end: Buffer.from("fz/b"), limit: "3" })],
+      ["/etcdserverpb.KV/Put", kv.Put!.requestSerialize({ key: Buffer.from("fz/k"), value: Buffer.from("v"), prev_kv: true })],
+    ] as const;
+    // A real message with bytes overwritten, cut short, or junk appended; or bytes from nowhere.
+    const mutated = fc.tuple(fc.constantFrom(...real), fc.array(fc.tuple(fc.nat(), fc.integer({ min: 0, max: 255 })), { maxLength: 4 }), fc.nat(), fc.uint8Array({ maxLength: 8 })).map(([[path, bytes], edits, cut, junk]) => {
+      const out = Buffer.from(bytes);
+      for (const [at, b] of edits) out[at % out.length] = b;
+      return [path, Buffer.concat([out.subarray(0, cut % (out.length + 1)), junk])] as const;
+    });
+    const random = fc.tuple(fc.constantFrom(...real.map(([p]) => p)), fc.uint8Array({ maxLength: 64 }).map((b) => Buffer.from(b)));
+    const calls = fc.sample(fc.oneof(mutated, random), { numRuns: 150, seed: 18 });
+    const raw = new grpc.Client(followerGrpc, grpc.credentials.createInsecure());
+    const before = server.malformed().grpc;
+    let parseFailures = 0;
+    let refused = 0;
+    for (const [path, bytes] of calls) {
+      const err = await new Promise<grpc.ServiceError | null>((resolve) => raw.makeUnaryRequest(path, (b: Buffer) => b, (b: Buffer) => b, bytes, (e) => resolve(e)));
+      if (err === null) continue;
+      refused++;
+      if (err.code === grpc.status.INTERNAL && err.details.startsWith("error parsing")) parseFailures++;
+    }
+    raw.close();
+    // Every message that did not decode is counted; beyond those, only refusals (a field that fails validation) are.
+    const counted = server.malformed().grpc - before;
+    expect(parseFailures).toBeGreaterThan(10);
+    expect(counted).toBeGreaterThanOrEqual(parseFailures);
+    expect(counted).toBeLessThanOrEqual(refused);
+    await etcd.put("alive-after-fuzz").value("yes");
+    expect(await etcd.get("alive-after-fuzz").string()).toBe("yes");
   });
 
   it("reports unimplemented services as UNIMPLEMENTED", async () => {

@@ -1,3 +1,4 @@
+import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, http, tempDir } from "./support/cluster.ts";
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
@@ -163,6 +164,27 @@ describe("HTTP API: bad input gets a clear error naming the field, and never cra
       expect(typeof r.body.error.message).toBe("string");
     });
   }
+
+  it("fuzzed: any JSON, and real bodies with a field replaced, get an answer that is not a 500; each refused as malformed is counted", async () => {
+    const server = [...cluster.servers.values()].find((s) => s.httpAddress === followerHttp)!;
+    const realPut = { value: "v", ifVersion: 1 };
+    const realTxn = { compare: [{ key: "fz/a", target: "version", value: 0 }], success: [{ op: "put", key: "fz/a", value: "1" }], failure: [{ op: "get", key: "fz/a" }] };
+    const replaced = (real: Record<string, unknown>) =>
+      fc.tuple(fc.oneof(fc.constantFrom(...Object.keys(real)), fc.string({ maxLength: 6 })), fc.jsonValue({ maxDepth: 3 })).map(([k, v]) => JSON.stringify({ ...real, [k]: v }));
+    const body = fc.oneof(fc.string({ maxLength: 40 }), fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v)), replaced(realPut), replaced(realTxn));
+    const requests = fc.sample(fc.tuple(fc.constantFrom("PUT /v1/kv/fz/k", "POST /v1/txn"), body), { numRuns: 150, seed: 18 });
+    const before = server.malformed().api;
+    let malformed = 0;
+    for (const [route, text] of requests) {
+      const [method, path] = route.split(" ") as [string, string];
+      const r = await http(followerHttp, method, path, text);
+      expect(r.status, `${route} ${text}: ${JSON.stringify(r.body)}`).toBeLessThan(500);
+      if (r.status >= 400 && ["invalid_argument", "too_large"].includes((r.body as { error?: { code?: string } }).error?.code ?? "")) malformed++;
+    }
+    expect(malformed).toBeGreaterThan(50);
+    expect(server.malformed().api - before).toBe(malformed);
+    expect((await http(followerHttp, "PUT", "/v1/kv/still-alive", { value: "yes" })).status).toBe(200);
+  });
 
   it("rejects unknown routes and methods, and the cluster keeps serving", async () => {
     expect((await http(leaderHttp, "GET", "/v2/keys")).status).toBe(404);
