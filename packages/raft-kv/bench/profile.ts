@@ -7,11 +7,15 @@
  *     npx tsx bench/profile.ts seq 2000            one put at a time
  *     npx tsx bench/profile.ts conc 8000 64        64 puts in flight
  *     npx tsx bench/profile.ts seq 2000 --hops     + the latency of each hop
+ *     npx tsx bench/profile.ts conc 8000 64 --hops + the timeline of a batch
  *
  * `--hops` has every member record when each write reaches each stage
  * (src/io/hop-trace.ts) and prints the median time between stages, and the
  * mean of each for the slowest 5% of puts, e.g. "follower: WAL written ->
- * fsync done". Sequential mode only (puts are matched to log entries by order).
+ * fsync done". With `conc` it prints instead the timeline of the leader's
+ * batches (one Ready's new entries): when each stage was reached, in ms
+ * after the batch's first request arrived, up to the next batch's first
+ * request, i.e. one turn of the loop between client and cluster.
  *
  * HECK_RAFT_NODE_ARGS passes node flags to the members: "--cpu-prof
  * --cpu-prof-dir=/tmp/prof" writes a V8 CPU profile each (its sample times
@@ -127,12 +131,63 @@ function hopReport(hopDir: string, leaderPid: number, client: Array<{ sent: numb
   return lines.join("\n");
 }
 
+/**
+ * The conc workload's batches, from the leader's hop file: for each Ready
+ * that appended new entries, the time each stage was reached by its first or
+ * last entry, in ms after the batch's first request reached the gRPC server
+ * (median and 90th percentile over the batches). Requests are matched to
+ * log entries by order, so the figures are per batch, not per put.
+ */
+function batchReport(hopDir: string, leaderPid: number, puts: number): string {
+  const leader = readHops(path.join(hopDir, `${leaderPid}.hops`));
+  const stage = (name: string) => leader.get(name) ?? new Map<number, number>();
+  const proposals = [...stage("prop").keys()].sort((a, b) => a - b).slice(-puts);
+  const calls = [...stage("gin").keys()].sort((a, b) => a - b).slice(-puts);
+  const callOf = new Map(proposals.map((index, i) => [index, calls[i]!]));
+  const first = proposals[0] ?? 0;
+  const lasts = [...stage("sent").keys()].filter((i) => i >= first).sort((a, b) => a - b);
+  const rows = new Map<string, number[]>();
+  const add = (label: string, v: number) => {
+    let r = rows.get(label);
+    if (!r) rows.set(label, (r = []));
+    r.push(v);
+  };
+  let previousLast = first - 1;
+  // The first and last batches are cut by the window's edges.
+  for (const last of lasts.slice(0, -1)) {
+    const start = previousLast + 1;
+    previousLast = last;
+    if (start === first) continue;
+    const t0 = stage("gin").get(callOf.get(start)!)!;
+    const at = (name: string, key: number | undefined) => ((key === undefined ? NaN : (stage(name).get(key) ?? NaN)) - t0) / 1000;
+    const acks = [...leader.keys()].filter((k) => k.startsWith("ack:")).map((k) => at(k, last)).sort((a, b) => a - b);
+    add("entries in the batch", last - start + 1);
+    add("last request in", at("gin", callOf.get(last)));
+    add("last proposed", at("prop", last));
+    add("appends sent to followers", at("sent", last));
+    add("leader's WAL written", at("written", last));
+    add("leader's fsync done", at("synced", last));
+    add("first follower ack in", acks[0] ?? NaN);
+    add("committed (Ready)", at("commitReady", last));
+    add("applied", at("applied", last));
+    add("last answer handed to HTTP/2", at("gdone", callOf.get(last)));
+    add("last answer sent by HTTP/2", at("gwrote", callOf.get(last)));
+    add("next batch's first request in", at("gin", callOf.get(last + 1)));
+  }
+  const q = (xs: number[], p: number) => {
+    const s = xs.filter(Number.isFinite).sort((a, b) => a - b);
+    return s.length ? s[Math.min(s.length - 1, Math.floor(p * s.length))]! : NaN;
+  };
+  const lines = [`${lasts.length} batches; ms after the batch's first request reached the leader:`, `${"stage".padEnd(36)}${"median".padStart(9)}${"p90".padStart(9)}`];
+  for (const [label, v] of rows) lines.push(`${label.padEnd(36)}${q(v, 0.5).toFixed(1).padStart(9)}${q(v, 0.9).toFixed(1).padStart(9)}`);
+  return lines.join("\n");
+}
+
 async function main(): Promise<void> {
   const args = process.argv.slice(2).filter((a) => a !== "--hops");
   const hops = process.argv.includes("--hops");
   const [mode = "seq", nArg = "2000", inFlightArg = "64"] = args;
   if (mode !== "seq" && mode !== "conc") throw new Error(`workload must be seq or conc, got ${mode}`);
-  if (hops && mode !== "seq") throw new Error("--hops needs the seq workload (puts are matched to log entries by order)");
   const n = Number(nArg);
   const inFlight = Number(inFlightArg);
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-raft-profile-"));
@@ -201,7 +256,7 @@ async function main(): Promise<void> {
     console.log(`members: ${cluster.nodes.map((m) => `${m.id} pid ${m.pid}`).join(", ")}; workload window on the monotonic clock V8 profiles use: ${hr0}-${hr1} µs`);
     if (hops) {
       await cluster.down(); // members write their hop files at exit
-      console.log(hopReport(hopDir, leader.pid, client));
+      console.log(mode === "seq" ? hopReport(hopDir, leader.pid, client) : batchReport(hopDir, leader.pid, n));
     }
   } catch (error) {
     // A member that died says why in its log.

@@ -18,7 +18,11 @@
  * - kill -9 of the leader → the first acknowledged write: ms
  * - CPU time (user + system, all three members) per put in the sequential
  *   and 64-in-flight phases, from /proc/<pid>/stat: on a small shared
- *   machine this is what throughput comes down to
+ *   machine this is what throughput comes down to; and the bench client's
+ *   own CPU per put (the same client for both, so a difference is what each
+ *   server's answers make it do)
+ * - elections during the 16- and 64-in-flight phases (the leader's term
+ *   before and after): a phase an election hits pays for a failover
  *
  * Each round starts with 1,000 unmeasured puts to the leader, for both
  * systems (HECK_BENCH_WARMUP): after the failover phase the leader is another
@@ -419,6 +423,10 @@ interface Figures {
   seqPutCpuUs: number;
   /** Server CPU (all members) per put with 64 in flight, µs. */
   put64CpuUs: number;
+  /** The bench client's CPU per put with 64 in flight, µs: the same client, so what differs is what each server makes it do. */
+  put64ClientCpuUs: number;
+  /** Elections (term changes) during the two concurrent phases. */
+  concElections: number;
   leaseGrantOps: number;
   keepAliveOps: number;
   lockAcquireP50Ms: number;
@@ -428,23 +436,40 @@ interface Figures {
   lock8HandoffsPerSec: number;
 }
 
+/** The leader's Raft term, from Maintenance.Status (both systems report it in the response header). */
+async function termOf(e: Endpoint): Promise<number> {
+  return Number((((await e.status(2_000)).header ?? {}) as Obj).raft_term ?? 0);
+}
+
 async function measureRound(sys: System, round: number): Promise<Figures> {
-  const leader = await leaderOf(sys);
+  let leader = await leaderOf(sys);
   await seqPuts(leader, WARMUP, `warm${round}`);
   let cpu0 = cpuMs(sys.pids());
   const seq = await seqPuts(leader, SEQ_PUTS, `seq${round}`);
   const seqPutCpuUs = ((cpuMs(sys.pids()) - cpu0) / SEQ_PUTS) * 1000;
+  // The concurrent phases go to whoever leads when they start, and count the elections that hit them
+  // (a term that moved): on a busy machine a starved member can call one, and the phase then pays for
+  // the failover and for the proposals the old leader forwards.
+  leader = await leaderOf(sys);
+  let term0 = await termOf(leader);
   const put16 = await concurrentPuts(leader, 16, CONC_PUTS, `c16-${round}`);
+  const put16Elections = (await termOf(leader)) - term0;
+  leader = await leaderOf(sys);
+  term0 = await termOf(leader);
   cpu0 = cpuMs(sys.pids());
+  const client0 = process.cpuUsage();
   const put64 = await concurrentPuts(leader, 64, CONC_PUTS, `c64-${round}`);
   const put64CpuUs = ((cpuMs(sys.pids()) - cpu0) / CONC_PUTS) * 1000;
+  const clientCpu = process.cpuUsage(client0);
+  const put64ClientCpuUs = (clientCpu.user + clientCpu.system) / CONC_PUTS;
+  const put64Elections = (await termOf(leader)) - term0;
   const lin = await seqGets(leader, GETS, false);
   const ser = await seqGets(leader, GETS, true);
   const lease = await leases(leader, LEASES);
   const alone = await locksAlone(leader, LOCKS, round);
   const contended = await locksContended(leader, LOCKS, round);
   const failoverMs = await failover(sys, round);
-  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms (${seqPutCpuUs.toFixed(0)} µs server CPU/put), 64 in flight ${put64.toFixed(0)}/s (${put64CpuUs.toFixed(0)} µs/put), lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms, ${lease.grantOps.toFixed(0)} grants/s, ${lease.keepAliveOps.toFixed(0)} keep-alives/s, lock p50 ${alone.acquireP50.toFixed(2)} ms alone, ${contended.acquireP50.toFixed(2)} ms among 8 (load ${os.loadavg()[0]!.toFixed(1)})\n`);
+  process.stderr.write(`${sys.name.padEnd(8)} round ${round + 1}/${ROUNDS}: seq ${seq.ops.toFixed(0)}/s p50 ${seq.p50.toFixed(2)} ms (${seqPutCpuUs.toFixed(0)} µs server CPU/put), 16 in flight ${put16.toFixed(0)}/s${put16Elections ? ` (${put16Elections} elections)` : ""}, 64 in flight ${put64.toFixed(0)}/s (${put64CpuUs.toFixed(0)} µs server CPU/put, ${put64ClientCpuUs.toFixed(0)} client${put64Elections ? `, ${put64Elections} elections` : ""}), lin get p50 ${lin.p50.toFixed(2)} ms, failover ${failoverMs.toFixed(0)} ms, ${lease.grantOps.toFixed(0)} grants/s, ${lease.keepAliveOps.toFixed(0)} keep-alives/s, lock p50 ${alone.acquireP50.toFixed(2)} ms alone, ${contended.acquireP50.toFixed(2)} ms among 8 (load ${os.loadavg()[0]!.toFixed(1)})\n`);
   return {
     seqPutOps: seq.ops,
     seqPutP50Ms: seq.p50,
@@ -458,6 +483,8 @@ async function measureRound(sys: System, round: number): Promise<Figures> {
     failoverMs,
     seqPutCpuUs,
     put64CpuUs,
+    put64ClientCpuUs,
+    concElections: put16Elections + put64Elections,
     leaseGrantOps: lease.grantOps,
     keepAliveOps: lease.keepAliveOps,
     lockAcquireP50Ms: alone.acquireP50,
@@ -534,6 +561,8 @@ async function main(): Promise<void> {
       ["kill -9 leader -> first ack ms", "failoverMs", false],
       ["server CPU per seq put µs", "seqPutCpuUs", false],
       ["server CPU per put, 64 infl. µs", "put64CpuUs", false],
+      ["client CPU per put, 64 infl. µs", "put64ClientCpuUs", false],
+      ["elections, 16+64 phases (median)", "concElections", false],
       ["lease grants/s", "leaseGrantOps", true],
       ["lease keep-alives/s (16 leases)", "keepAliveOps", true],
       ["lock acquire p50 ms, alone", "lockAcquireP50Ms", false],
@@ -545,8 +574,8 @@ async function main(): Promise<void> {
     const ratios: Record<string, number> = {};
     console.log(`${"metric".padEnd(32)}${"raft-kv".padStart(12)}${"etcd 3.4".padStart(12)}${"raft-kv/etcd".padStart(14)}`);
     for (const [label, k, higherBetter] of rows) {
-      ratios[k] = round2(h[k] / e[k]);
-      console.log(`${label.padEnd(32)}${h[k].toFixed(2).padStart(12)}${e[k].toFixed(2).padStart(12)}${ratios[k].toFixed(2).padStart(14)}${higherBetter ? "  (higher is better)" : "  (lower is better)"}`);
+      ratios[k] = e[k] === 0 ? NaN : round2(h[k] / e[k]);
+      console.log(`${label.padEnd(32)}${h[k].toFixed(2).padStart(12)}${e[k].toFixed(2).padStart(12)}${(e[k] === 0 ? "-" : ratios[k].toFixed(2)).padStart(14)}${higherBetter ? "  (higher is better)" : "  (lower is better)"}`);
     }
     const roundAll = (f: Figures) => Object.fromEntries(Object.entries(f).map(([k, v]) => [k, round2(v)]));
     console.log(JSON.stringify({ heck: roundAll(h), etcd: roundAll(e), ratios, rounds: ROUNDS, warmupPuts: WARMUP, valueBytes: VALUE.length, cpus: os.cpus().length, loadavg: round2(os.loadavg()[0]!) }));

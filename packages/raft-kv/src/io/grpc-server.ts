@@ -350,7 +350,10 @@ export class GrpcServer {
             return;
           }
           stream.respond(RESPONSE_HEADERS, { waitForTrailers: true });
-          stream.once("wantTrailers", () => stream.sendTrailers(OK_TRAILERS));
+          stream.once("wantTrailers", () => {
+            hops?.mark("gwrote", call);
+            stream.sendTrailers(OK_TRAILERS);
+          });
           stream.end(frameMessage(payload));
           hops?.mark("gdone", call);
         },

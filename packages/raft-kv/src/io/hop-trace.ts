@@ -12,7 +12,8 @@
  * acknowledgement arrived), `commitReady`, `applied`; follower `recv`,
  * `written`, `synced`, `acked` (acknowledgement sent); and by unary call
  * number in the gRPC server, `gin` (request received), `gout` (handler
- * answered), `gdone` (response handed to HTTP/2).
+ * answered), `gdone` (response handed to HTTP/2), `gwrote` (HTTP/2 wrote its
+ * headers and message; Node sends the trailers a turn of the event loop later).
  */
 import fs from "node:fs";
 import path from "node:path";
