@@ -15,7 +15,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import * as grpc from "@grpc/grpc-js";
 import * as protoLoader from "@grpc/proto-loader";
-import { GrpcServer, type BidiCall, type CallContext, type GrpcMethod, type ServerTls } from "./grpc-server.ts";
+import { GrpcServer, type BidiCall, type CallContext, type GrpcFailure, type GrpcMethod, type ServerTls } from "./grpc-server.ts";
 import { DEFAULT_LIMITS, checkOp, type Compare, type RangeRequest, type RequestLimits, type RequestOp, type ResponseOp, type WriteOp } from "../core/kv/index.ts";
 import type { RaftKvNode, WatchHandle } from "./kv-node.ts";
 import type { HeaderInfo } from "./node-info.ts";
@@ -206,10 +206,7 @@ export class GrpcApi implements GrpcApiContext {
   ) {
     this.limits = limits;
     // etcd allows max-request-bytes plus 512 KiB of gRPC overhead.
-    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: (error) => {
-        if (isMalformedRequest(error)) this.refusedFields++;
-        return toGrpcError(error);
-      }, ...(tls ? { tls } : {}) });
+    this.server = new GrpcServer({ maxReceiveMessageBytes: limits.maxRequestBytes + 512 * 1024, toFailure: (error) => this.failure(error), ...(tls ? { tls } : {}) });
     const pkg = loadEtcdProto() as unknown as Record<string, Record<string, { service: Service }>>;
     const service = (pkgName: string, name: string): Service => pkg[pkgName]![name]!.service;
     const kv = service("etcdserverpb", "KV");
@@ -234,6 +231,12 @@ export class GrpcApi implements GrpcApiContext {
   /** The bound address, host:port. */
   get address(): string {
     return `${this.host}:${this.boundPort}`;
+  }
+
+  /** etcd's status for a failure, counting a request refused as malformed. */
+  private failure(error: unknown): GrpcFailure {
+    if (isMalformedRequest(error)) this.refusedFields++;
+    return toGrpcError(error);
   }
 
   /** Requests refused as malformed since start: messages that are not gRPC or not the method's protobuf, and fields that fail validation. */
@@ -376,7 +379,7 @@ export class GrpcApi implements GrpcApiContext {
       } catch (error) {
         // A bad request ends the whole stream with its status, as etcd does.
         cleanup();
-        call.end(toGrpcError(error));
+        call.end(this.failure(error));
       }
     });
     // The client half-closed: it will create no more watches, so end ours (etcd does the same).
