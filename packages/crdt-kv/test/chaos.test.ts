@@ -10,6 +10,7 @@
  *
  * CI runs one partition (about a minute); `pnpm test:chaos`
  * (HECK_CHAOS=full) runs four of different shapes, 30 % loss in the last.
+ * Ports 17700-17719 and 17800-17819 belong to this file.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -42,7 +43,7 @@ const write = async (n: ClusterNode, key: string, value: string, q = "") => {
 describeWithLab("crdt-kv on real hosts under kernel faults", () => {
   it(`converges within its configured bound after a partition heals under loss and reordering (HECK_SEED=${seed}${FULL ? ", full" : ""})`, async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-chaos-"));
-    const c = await clusterUp({ nodes: 5, basePort: 17600, dataDir: dir, syncIntervalMs: SYNC_MS, netns: true });
+    const c = await clusterUp({ nodes: 5, basePort: 17700, dataDir: dir, syncIntervalMs: SYNC_MS, netns: true });
     try {
       const lab = c.lab!;
       const prng = createPrng(seed);

@@ -16,7 +16,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { pnpmCommand, REPO_ROOT, sendRawTcp } from "@heck/cli-kit/testing";
 import { eventually, runCli, startCli, stop } from "./support/procs.ts";
 
-const BASE = 17400; // this file's ports: HTTP 17400-17406, gossip 17500-17506
+// Ports 17400-17419 and 17500-17519 belong to this file: HTTP 17400-17406, gossip 17500-17506.
+const BASE = 17400;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-crdt-cluster-"));
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 

@@ -2,7 +2,7 @@
  * Gossip encryption in real processes: two nodes started with the same key
  * (`heck-crdt node --key`) converge; a third with a different key is
  * refused by both (its packets and frames do not open and are counted),
- * learns nothing from them, and changes nothing of theirs. Ports 17600-17609.
+ * learns nothing from them, and changes nothing of theirs. Ports 17600-17619 belong to this file.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";

@@ -3,8 +3,8 @@
  * host. The contract line keeps its fields and adds, per node, the namespace
  * (`ip netns exec` takes it) and the host's address; the HTTP APIs stay
  * reachable from this namespace, and a write on one host reaches the others
- * across the lab's bridge. Ports: HTTP 17440-17442, gossip 17540-17542 on
- * each host's own address.
+ * across the lab's bridge. Ports 17440-17459 and 17540-17559 belong to this
+ * file: HTTP 17440-17442, gossip 17540-17542 on each host's own address.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";

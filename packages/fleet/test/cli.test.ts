@@ -6,7 +6,7 @@ const BIN = fileURLToPath(new URL("../bin/heck-fleet.js", import.meta.url));
 
 describe("heck-fleet CLI", () => {
   it("starts origins on base-port+i with the control API, and stops on SIGTERM", async () => {
-    // Fixed ports inside the fleet's range (12000-12999); this file owns 12400-12499.
+    // Fixed ports inside the fleet's range (12000-12999). Ports 12400-12499 belong to this file.
     const child = spawn(process.execPath, [BIN, "--count", "3", "--base-port", "12400", "--control", "127.0.0.1:12490", "--set", "1=failing", "--json"], {
       stdio: ["ignore", "pipe", "pipe"],
     });

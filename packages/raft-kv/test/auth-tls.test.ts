@@ -6,7 +6,8 @@
  * and certificate-less clients are turned away and, with auth on, the
  * certificate's common name is the user.
  *
- * Ports 15280-15282 and 15285-15287 (peers); gRPC and HTTP on free ports.
+ * Ports 15280-15289 belong to this file (peers: 15280-15282 and 15285-15287);
+ * gRPC and HTTP on free ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";

@@ -10,6 +10,7 @@
  * CI runs one shuffled round of the faults on three members (about a
  * minute); `pnpm test:chaos` (HECK_CHAOS=full) runs four rounds on five. A failure prints HECK_SEED=<n> and the
  * faults with their times; the same seed replays the same schedule.
+ * Ports 15700-15719 belong to this file.
  */
 import { expect, it } from "vitest";
 import { createPrng } from "@heck/sim";

@@ -3,7 +3,7 @@
  * `cluster up --nodes <n> --base-port <p> --data-dir <dir> --json` prints one
  * JSON line `{ "nodes": [ { "id", "pid", "http", "grpc", "netns", "host" } ] }`
  * once a leader is elected, stays up, and stops every member on SIGTERM.
- * Ports 15420-15428 and 15430-15438.
+ * Ports 15420-15439 and 15480-15489 belong to this file.
  */
 import { execFile, spawn } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
@@ -95,7 +95,7 @@ describe("heck-raft cluster up --json", () => {
 describeWithLab("heck-raft cluster up --netns --json", () => {
   it("puts each member on its own host: the line names its namespace and address, and clients here reach every member", async () => {
     const t = tempDir();
-    const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15440", "--data-dir", t.dir, "--netns", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, [CLI_BIN, "cluster", "up", "--nodes", "3", "--base-port", "15480", "--data-dir", t.dir, "--netns", "--json"], { stdio: ["ignore", "pipe", "pipe"] });
     try {
       const line = await firstStdoutLine(child, 90_000);
       const parsed = JSON.parse(line) as { nodes: Array<{ id: string; pid: number; http: string; grpc: string; netns: string; host: string }> };
@@ -103,7 +103,7 @@ describeWithLab("heck-raft cluster up --netns --json", () => {
       expect(new Set(parsed.nodes.map((n) => n.host)).size).toBe(3);
       for (const n of parsed.nodes) {
         expect(n.host).not.toBe("127.0.0.1");
-        expect(n.http).toBe(`${n.host}:${15440 + 3 * (Number(n.id.slice(1)) - 1) + 1}`);
+        expect(n.http).toBe(`${n.host}:${15480 + 3 * (Number(n.id.slice(1)) - 1) + 1}`);
         expect(runsInNetns(n.pid, n.netns), `${n.id} (pid ${n.pid}) runs in ${n.netns}`).toBe(true);
       }
       const { stdout } = await exec(process.execPath, [CLI_BIN, "--endpoints", parsed.nodes.map((n) => n.http).join(","), "--json", "put", "netns-key", "v"]);

@@ -5,7 +5,7 @@
  * auth, member add then starting the new member, snapshot save) and by the
  * etcd3 npm client (lease, lock, election).
  *
- * Ports 15440-15451. Bounded: about a minute.
+ * Ports 15440-15459 belong to this file. Bounded: about a minute.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process";
 import fs from "node:fs";

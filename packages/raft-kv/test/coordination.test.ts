@@ -6,7 +6,7 @@
  * plus an election), and every new request type with bad input getting
  * etcd's error while the members keep serving and stay identical.
  *
- * Ports 15270-15272 (peers); gRPC and HTTP on free ports.
+ * Ports 15270-15279 belong to this file (peers); gRPC and HTTP on free ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import * as grpc from "@grpc/grpc-js";

@@ -2,7 +2,8 @@
  * Encrypted peer traffic (`keys` on startServer, `--key` on the CLI): members
  * sharing a key elect and replicate, keys rotate live, and a member with
  * another key is shut out of the quorum and counted, never crashing anyone.
- * In-process on ports 15600-15605; real processes (`cluster up --key`) on 15610-15618.
+ * Ports 15600-15619 belong to this file: in-process on 15600-15605, real
+ * processes (`cluster up --key`) on 15610-15618.
  */
 import { execFile, spawn } from "node:child_process";
 import fs from "node:fs";

@@ -5,7 +5,7 @@ import { Etcd3 } from "etcd3";
 import { TestCluster, tempDir } from "./support/cluster.ts";
 import { loadEtcdProto } from "../src/io/grpc-api.ts";
 
-// Ports 15250-15259 (peer listeners); gRPC on OS-assigned ports.
+// Ports 15250-15259 belong to this file (peer listeners); gRPC on OS-assigned ports.
 let cluster: TestCluster;
 let cleanup: () => void;
 let etcd: Etcd3;

@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, http, tempDir } from "./support/cluster.ts";
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
 
-// Ports 15200-15209 (peer listeners); HTTP and gRPC on OS-assigned ports.
+// Ports 15200-15209 belong to this file (peer listeners); HTTP and gRPC on OS-assigned ports.
 let cluster: TestCluster;
 let cleanup: () => void;
 let leaderHttp: string;

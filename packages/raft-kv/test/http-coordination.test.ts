@@ -3,7 +3,7 @@
  * own HTTP client (what `heck-raft lease`, `lock` and `elect` use), and bad
  * input to each new route.
  *
- * Ports 15290-15292 (peers); HTTP and gRPC on free ports.
+ * Ports 15290-15299 belong to this file (peers); HTTP and gRPC on free ports.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { TestCluster, http, tempDir } from "./support/cluster.ts";

@@ -10,7 +10,7 @@
  * test fails that way when RaftNode.ticksMissed does nothing). With the
  * jump noticed, it must confirm its leadership first, and the read fails
  * with an error saying why until it reaches the others again.
- * Ports 15460-15468.
+ * Ports 15460-15479 belong to this file.
  */
 import { readFileSync } from "node:fs";
 import net from "node:net";

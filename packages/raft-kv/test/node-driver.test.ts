@@ -11,7 +11,7 @@ import { DEFAULT_KV_STORE_CONFIG, fromUtf8, utf8 } from "../src/core/kv/index.ts
 import { RaftKvHttpClient } from "../src/io/http-client.ts";
 import { ServerError } from "../src/core/replica/errors.ts";
 
-// Ports 15210-15249 and 15260-15267 (peer listeners), one sub-range per test below.
+// Ports 15210-15249 and 15260-15269 belong to this file (peer listeners), one sub-range per test below.
 const cleanups: Array<() => Promise<void> | void> = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();

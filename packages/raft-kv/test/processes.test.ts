@@ -9,7 +9,7 @@
  * Garbage sent to each of a member's doors (peer, gRPC, HTTP) is refused,
  * counted in its status's `malformed`, and the member keeps serving.
  *
- * Ports 15400-15408. Bounded: about 12 s of faults.
+ * Ports 15400-15419 belong to this file. Bounded: about 12 s of faults.
  */
 import { execFile, spawn } from "node:child_process";
 import http2 from "node:http2";

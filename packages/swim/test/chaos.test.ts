@@ -10,6 +10,7 @@
  *
  * CI watches 30 % loss, the harder level, for 8 s; `pnpm test:chaos`
  * (HECK_CHAOS=full) watches 10 % and then 30 % for 60 s each.
+ * Ports 14700-14709 and 14800-14809 belong to this file.
  */
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -70,7 +71,7 @@ describeWithLab("SWIM on real hosts under kernel faults", () => {
     "loss and jitter: no healthy member declared dead; a killed one dead within the bound; a healed partition merges",
     async () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "heck-swim-chaos-"));
-      const c = await swimClusterUp({ nodes: 5, basePort: 14301, dataDir: dir, netns: true, agentArgs: ["--preset", "lan", "--reconnect-interval", String(RECONNECT_MS)] });
+      const c = await swimClusterUp({ nodes: 5, basePort: 14701, dataDir: dir, netns: true, agentArgs: ["--preset", "lan", "--reconnect-interval", String(RECONNECT_MS)] });
       const names = c.nodes.map((n) => n.name);
       const lab = c.lab!;
       const config = resolveConfig({ reconnectIntervalMs: RECONNECT_MS }, presetConfig("lan"));

@@ -3,6 +3,7 @@
  * rejoin, graceful leave, and key rotation without dropping a member.
  * Protocol periods are shortened (500 ms) to keep the test bounded; every
  * wait has a deadline, and no assertion is about speed.
+ * Ports 14960-14969 belong to this file.
  */
 import { spawn, spawnSync } from "node:child_process";
 import { createSocket } from "node:dgram";
@@ -70,7 +71,7 @@ describe("heck-swim agent processes", () => {
   });
 
   it("an agent started before its seed keeps retrying the join and gets in once the seed is up", { timeout: 60_000 }, async () => {
-    // Fixed addresses in this file's port range (14960-14969): the seed's address must be known before it runs.
+    // Fixed addresses in this file's port range: the seed's address must be known before it runs.
     const seedAddr = "127.0.0.1:14960";
     // --retry-max bounds it: with nobody ever at the address the agent gives up and exits 1. It runs
     // meanwhile (its verdict is read at the end): a process start and two attempts are most of its time.

@@ -4,7 +4,7 @@
  * "http", "netns", "host" } ] }`, every member stopped on SIGTERM. On
  * loopback the members are told apart by port; with `--netns` each is on a
  * network-lab host of its own, in the namespace the line names, and its
- * HTTP API is reachable from here. Ports 14401-14503.
+ * HTTP API is reachable from here. Ports 14400-14599 belong to this file.
  */
 import { spawn } from "node:child_process";
 import * as fs from "node:fs";

@@ -2,6 +2,7 @@
  * The driver on real loopback sockets, in-process: members built with the
  * embeddable API, bad input thrown at their UDP port, wrong keys. Times are
  * bounded with short protocol periods; nothing asserts speed.
+ * Ports 14950-14959 belong to this file.
  */
 import * as dgram from "node:dgram";
 import fc from "fast-check";
@@ -74,7 +75,7 @@ describe("members on loopback (embeddable API)", () => {
   });
 
   it("retryJoin: a member started before its seed keeps trying, and joins once the seed is up", async () => {
-    // A fixed address in this file's port range (14950-14959), so the seed can come up on it later.
+    // A fixed address in this file's port range, so the seed can come up on it later.
     const seedAddr = "127.0.0.1:14950";
     const warnings: string[] = [];
     const early = await member({ name: "early", log: (level, message) => warnings.push(`${level} ${message}`) });

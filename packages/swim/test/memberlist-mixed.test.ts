@@ -6,7 +6,7 @@
  * restarts, metadata, encryption with key rotation and a wrong key, and a
  * partition that heals. Every wait is bounded; no assertion is about speed
  * except the detection bound the config promises, which is the protocol's
- * contract. Fixed ports 15200-15299 belong to this file.
+ * contract. Ports 14600-14699 belong to this file.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { detectionBoundNoLossMs, presetConfig, resolveConfig } from "../src/core/config.ts";
@@ -133,8 +133,8 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
   });
 
   it("leaves gracefully both ways, restarts with a higher incarnation, and carries metadata updates both ways", { timeout: 150_000 }, async () => {
-    const g1 = await go("g1", { bind: "127.0.0.1:15201", verbose: true });
-    const h1 = await heck("h1", ["--join", g1.addr], "127.0.0.1:15211");
+    const g1 = await go("g1", { bind: "127.0.0.1:14601", verbose: true });
+    const h1 = await heck("h1", ["--join", g1.addr], "127.0.0.1:14611");
     const [g2, h2, h3] = await Promise.all([go("g2"), heck("h2", ["--join", g1.addr]), heck("h3", ["--join", h1.addr])]);
     g2.command(`join ${h2.addr}`);
     const all = [g1, g2, h1, h2, h3];
@@ -173,7 +173,7 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     const before = (await stateOf(h1, "g1"))!.incarnation;
     await g1.kill();
     await waitFor(async () => (await stateOf(h1, "g1"))?.state === "dead", 30_000);
-    const g1again = await go("g1", { bind: "127.0.0.1:15201", meta: "api=127.0.0.1:9101" });
+    const g1again = await go("g1", { bind: "127.0.0.1:14601", meta: "api=127.0.0.1:9101" });
     g1again.command(`join ${h2.addr}`);
     await waitFor(() => allSee([h1, h2, g1again], [{ name: "g1", addr: g1again.addr }, { name: "h1", addr: h1.addr }, { name: "h2", addr: h2.addr }]), 30_000);
     expect((await stateOf(h1, "g1"))!.incarnation).toBeGreaterThan(before);
@@ -183,7 +183,7 @@ describe("heck and hashicorp/memberlist in one cluster", () => {
     h1.proc.kill("SIGKILL");
     await h1.exited;
     await waitFor(async () => (await stateOf(h2, "h1"))?.state === "dead" && !(await view(g1again)).has("h1"), 30_000);
-    const h1again = await heck("h1", ["--join", g1again.addr, "--meta", "api=127.0.0.1:9001"], "127.0.0.1:15211");
+    const h1again = await heck("h1", ["--join", g1again.addr, "--meta", "api=127.0.0.1:9001"], "127.0.0.1:14611");
     await waitFor(() => allSee([h2, g1again, h1again], [{ name: "h1", addr: h1again.addr, meta: "api=127.0.0.1:9001" }, { name: "g1", addr: g1again.addr }]), 30_000);
     expect((await stateOf(h2, "h1"))!.incarnation).toBeGreaterThan(heckBefore);
   });

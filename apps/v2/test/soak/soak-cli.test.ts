@@ -8,7 +8,8 @@
  * The 15-minute form is `pnpm heck soak`; `pnpm test:soak` (HECK_SOAK=full)
  * runs 90 s of 5 agents for each store, and of the fault layer, with the
  * same checks.
- * Ports 19400-19599 belong to this file.
+ * Ports 21400-21799 belong to this file (the full form's five agents
+ * and 200 origins use 360 of them).
  */
 import { describeWithLab } from "@heck/net/testing";
 import { describe, expect, it } from "vitest";
@@ -31,7 +32,7 @@ const FULL = process.env.HECK_SOAK === "full";
 
 describeWithLab("heck soak on a network lab", () => {
   it("runs a seeded schedule of kernel faults on three hosts and prints the seed, each fault, the table and the JSON line; no origin lost, no empty answer", { timeout: 300_000 }, async () => {
-    const line = await shortSoak(["--store", "crdt", "--faults", "kernel", "--base-port", "19400"], { seed: 11, durationMs: 10_000, agents: 3, origins: 10 });
+    const line = await shortSoak(["--store", "crdt", "--faults", "kernel", "--base-port", "21400"], { seed: 11, durationMs: 10_000, agents: 3, origins: 10 });
     expect(line.store).toBe("crdt");
     expect(line.faults).toBe("kernel");
   });
@@ -44,7 +45,7 @@ describeWithLab("heck soak on a network lab", () => {
     ["crdt", "app", 21],
   ] as const) {
     it.runIf(FULL)(`90 s, 5 agents, store ${store}, faults by ${faults === "kernel" ? "the kernel" : "the fault layer"} (HECK_SOAK=full)`, { timeout: 600_000 }, async () => {
-      const line = await shortSoak(["--store", store, "--faults", faults, "--base-port", "19400"], { seed, durationMs: 90_000, agents: 5, origins: 200 });
+      const line = await shortSoak(["--store", store, "--faults", faults, "--base-port", "21400"], { seed, durationMs: 90_000, agents: 5, origins: 200 });
       expect(line.store).toBe(store);
       expect(line.agreementMs.count).toBeGreaterThan(0);
     });
