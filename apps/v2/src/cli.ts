@@ -16,7 +16,6 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 // The commands' definitions only: the experiment loads when `compare` or `ladder` runs.
 import { registerCompareCommand, registerLadderCommand } from "@heck/compare/command";
-import { parse as parseYaml } from "yaml";
 import { decodeAgentConfig } from "./core/config.ts";
 import { AgentClient, ApiError } from "./io/client.ts";
 import { busyMachineNote, clusterBanner, clusterUp } from "./io/cluster.ts";
@@ -79,6 +78,12 @@ const AGENT_FLAGS: [string, string, string, "string" | "int"][] = [
   ["--max-concurrent-checks <n>", "maxConcurrentChecks", "checks in flight per agent (default 1000)", "int"],
 ];
 
+/** A YAML (or JSON) file's contents. yaml is loaded by the two commands that read one, not at every start. */
+async function readYamlFile(file: string): Promise<unknown> {
+  const { parse } = await import("yaml");
+  return parse(readFileSync(file, "utf8")) as unknown;
+}
+
 const agentCmd = program
   .command("agent")
   .description("run an agent: join the cluster, check the origins it owns, share results, serve the API and dashboard")
@@ -90,7 +95,7 @@ agentCmd.action(async (opts: Record<string, string | boolean | undefined>) => {
   let raw: Record<string, unknown> = {};
   if (typeof opts.config === "string") {
     try {
-      const parsed = parseYaml(readFileSync(opts.config, "utf8")) as unknown;
+      const parsed = await readYamlFile(opts.config);
       if (typeof parsed !== "object" || parsed === null || Array.isArray(parsed)) fail(`--config ${opts.config}: must hold an object of settings`);
       raw = parsed as Record<string, unknown>;
     } catch (e) {
@@ -188,7 +193,7 @@ withClient(
   let body: unknown;
   if (opts.file !== undefined) {
     try {
-      body = parseYaml(readFileSync(opts.file, "utf8")) as unknown;
+      body = await readYamlFile(opts.file);
     } catch (e) {
       fail(`--file ${opts.file}: ${(e as Error).message}`);
     }

@@ -9,8 +9,11 @@ import v8 from "node:v8";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { EXIT_FAILED, EXIT_OK, EXIT_USAGE, exitCodesForUsageErrors, handleClosedPipes, onShutdownSignal } from "@heck/cli-kit";
 import { parseKey } from "@heck/sim/io";
-import { startServer, parseListen } from "./io/embed.ts";
-import { LocalCluster } from "./io/local-cluster.ts";
+// The server and the local cluster are imported where a command needs them: gRPC and protobuf,
+// which only a server loads, are most of a start, and every other command would pay for them.
+import type { startServer } from "./io/embed.ts";
+import type { LocalCluster } from "./io/local-cluster.ts";
+import { parseListen } from "./io/listen.ts";
 import { RaftKvHttpClient, RaftKvHttpError, type HttpKeyValue, type HttpWatchEvent } from "./io/http-client.ts";
 import { ServerError } from "./core/replica/errors.ts";
 import { keepLease } from "./io/client-coordination.ts";
@@ -239,7 +242,8 @@ program
     tierUpSooner();
     let server: Awaited<ReturnType<typeof startServer>>;
     try {
-      server = await startServer({
+      const embed = await import("./io/embed.ts");
+      server = await embed.startServer({
         id: o.id,
         peers: o.peers,
         dataDir: o.dataDir,
@@ -302,6 +306,7 @@ cluster
     const tlsArgs = tls ? ["--cert-file", path.resolve(o.certFile!), "--key-file", path.resolve(o.keyFile!), ...(o.trustedCaFile ? ["--trusted-ca-file", path.resolve(o.trustedCaFile)] : []), ...(o.clientCertAuth ? ["--client-cert-auth"] : [])] : [];
     let c: LocalCluster;
     try {
+      const { LocalCluster } = await import("./io/local-cluster.ts");
       c = await LocalCluster.up({
         nodes: o.nodes,
         basePort: o.basePort,

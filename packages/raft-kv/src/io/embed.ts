@@ -36,6 +36,7 @@ import { LeaseService } from "./leases.ts";
 import { AuthService } from "./auth.ts";
 import { serveMemberAdmin } from "./grpc-admin.ts";
 import { ServerError } from "../core/replica/errors.ts";
+import { parseListen } from "./listen.ts";
 
 /** Options of {@link startServer}. */
 export interface ServerOptions extends Omit<RaftKvNodeOptions, "transport" | "clientUrls" | "httpAddress"> {
@@ -387,12 +388,4 @@ function peerKeyring(options: ServerOptions): Keyring | undefined {
   } catch (error) {
     throw new ServerError("invalid_argument", (error as Error).message, { field: "keys" });
   }
-}
-
-/** Parses host:port for a listener, naming the option on error. */
-export function parseListen(address: string, field: string): { host: string; port: number } {
-  const m = /^([^\s:]+|\[[^\]]+\]):(\d{1,5})$/.exec(address);
-  const port = m ? Number(m[2]) : NaN;
-  if (!m || port > 65535) throw new ServerError("invalid_argument", `${field}: expected host:port, got ${JSON.stringify(address)}`, { field });
-  return { host: m[1]!.replace(/^\[|\]$/g, ""), port };
 }

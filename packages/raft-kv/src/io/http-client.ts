@@ -9,7 +9,7 @@
  * demand one), and authenticates as a user when given credentials.
  */
 import { hostPortOf } from "@heck/sim/http";
-import { Agent, fetch as undiciFetch } from "undici";
+import { TlsFetch } from "./tls-fetch.ts";
 import { ClientSession } from "./client-session.ts";
 
 /** A key-value pair as the HTTP API returns it. */
@@ -91,7 +91,7 @@ export class RaftKvHttpClient {
   private current = 0;
   private readonly timeoutMs: number;
   private readonly useSessions: boolean;
-  private readonly agent: Agent | undefined;
+  private readonly tls: TlsFetch | undefined;
   private readonly credentials: { user: string; password: string } | undefined;
   private token: Promise<string> | undefined;
   // Registering twice after an ambiguous failure only leaves an unused session behind, so it may be retried.
@@ -108,13 +108,13 @@ export class RaftKvHttpClient {
     this.endpoints = endpoints;
     this.timeoutMs = options.timeoutMs ?? 10_000;
     this.useSessions = options.sessions ?? true;
-    this.agent = options.tls ? new Agent({ connect: { ...(options.tls.ca ? { ca: options.tls.ca } : {}), ...(options.tls.cert ? { cert: options.tls.cert } : {}), ...(options.tls.key ? { key: options.tls.key } : {}) } }) : undefined;
+    this.tls = options.tls ? new TlsFetch(options.tls) : undefined;
     this.credentials = options.credentials;
   }
 
   /** Closes pooled connections (an HTTPS client keeps them open). */
   async close(): Promise<void> {
-    await this.agent?.close();
+    await this.tls?.close();
   }
 
   /** Sets a key attached to lease `lease` (deleted with the lease); resolves with the new revision. */
@@ -327,11 +327,11 @@ export class RaftKvHttpClient {
   }
 
   private get scheme(): string {
-    return this.agent ? "https" : "http";
+    return this.tls ? "https" : "http";
   }
 
   private fetch(url: string, init: { method?: string; headers?: Record<string, string>; body?: string; signal?: AbortSignal }): Promise<Response> {
-    return this.agent ? (undiciFetch(url, { ...init, dispatcher: this.agent }) as unknown as Promise<Response>) : fetch(url, init);
+    return this.tls ? this.tls.fetch(url, init) : fetch(url, init);
   }
 
   /** The Authorization header for the configured user (authenticating on first use). */

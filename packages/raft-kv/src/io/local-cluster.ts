@@ -17,7 +17,7 @@ import fs from "node:fs";
 import { labPlacement, loopbackPlacement, type NetLab, type Placement } from "@heck/net";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { Agent, fetch as undiciFetch } from "undici";
+import { TlsFetch } from "./tls-fetch.ts";
 
 /** Where the CLI shim lives (spawned with the current node binary). */
 export const CLI_BIN = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../../bin/heck-raft.js");
@@ -69,7 +69,7 @@ export function memberIds(n: number): string[] {
 /** A set of member processes; start with {@link LocalCluster.up}, stop with {@link LocalCluster.down}. */
 export class LocalCluster {
   private stopping = false;
-  private readonly agent: Agent | undefined;
+  private readonly tls: TlsFetch | undefined;
 
   private constructor(
     readonly options: Required<Omit<LocalClusterOptions, "log" | "tls">> & { log: (line: string) => void; tls?: LocalClusterOptions["tls"] },
@@ -77,7 +77,7 @@ export class LocalCluster {
     private readonly placement: Placement,
   ) {
     const tls = options.tls;
-    this.agent = tls ? new Agent({ connect: { ca: tls.ca, ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } }) : undefined;
+    this.tls = tls ? new TlsFetch(tls) : undefined;
   }
 
   /** The network lab the members run in (`netns`), for kernel faults between them; null on loopback. */
@@ -180,8 +180,8 @@ export class LocalCluster {
   /** Status of one member, or null if it does not answer within `timeoutMs`. */
   async status(id: string, timeoutMs = 1_000): Promise<{ role: string; leader: string | null; term: number; appliedIndex: number; commitIndex: number } | null> {
     try {
-      const url = `${this.agent ? "https" : "http"}://${this.node(id).http}/v1/status`;
-      const res = this.agent ? await undiciFetch(url, { signal: AbortSignal.timeout(timeoutMs), dispatcher: this.agent }) : await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
+      const url = `${this.tls ? "https" : "http"}://${this.node(id).http}/v1/status`;
+      const res = this.tls ? await this.tls.fetch(url, { signal: AbortSignal.timeout(timeoutMs) }) : await fetch(url, { signal: AbortSignal.timeout(timeoutMs) });
       if (!res.ok) return null;
       return (await res.json()) as { role: string; leader: string | null; term: number; appliedIndex: number; commitIndex: number };
     } catch {
@@ -228,7 +228,7 @@ export class LocalCluster {
         clearTimeout(timer);
       }),
     );
-    await this.agent?.close();
+    await this.tls?.close();
     await this.placement.close();
   }
 }
