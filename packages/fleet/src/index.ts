@@ -34,6 +34,7 @@ export { parseHostPort } from "./core/address.ts";
 export { ConnectionBudget } from "./core/connection-budget.ts";
 export { Fleet, FleetInputError, type FleetOptions, type FleetStats, type OriginSnapshot } from "./io/fleet.ts";
 export { ControlServer } from "./io/control-server.ts";
+export { SplitFleet, runFleetWorker, FLEET_WORKER_ENV, type SplitFleetOptions, type FleetControl } from "./io/split-fleet.ts";
 export { FleetClient } from "./io/control-client.ts";
 export { startFleet, type RunningFleet } from "./io/start.ts";
 export { openFilesLimit } from "./io/fd-limit.ts";

@@ -17,6 +17,10 @@
  * 20,000 file descriptors (a hard limit here), one per listening origin and
  * one per client connection, and n checkers keep about one connection per
  * origin open; a single fleet of 10,000 would run out and start refusing.
+ * Each process serves its origins from one worker per 1,000 (`heck-fleet
+ * --workers`) and answers its control API from a process of its own: one
+ * process serving 2,000 checks a second on a busy machine answered its
+ * control API seconds late, and the soak reads its counters every 250 ms.
  *
  * With `netns`, each agent runs on a host of its own in a network lab
  * (`@heck/net`): agent ni binds its host's address (the same ports), and the
@@ -210,6 +214,7 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
 
   // 1. The fleet(s) of origins.
   const FLEET_SIZE = 5_000;
+  const FLEET_ORIGINS_PER_WORKER = 1_000;
   const fleets: RunningCluster["fleets"] = [];
   const fleetCount = Math.max(1, Math.ceil(o.origins / FLEET_SIZE));
   try {
@@ -219,7 +224,8 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
         const count = Math.max(1, Math.min(FLEET_SIZE, o.origins - firstIndex));
         const control = `${h}:${k === 0 ? shared : shared + 3 + k}`;
         const t = tail();
-        const child = spawn(process.execPath, [fleetBin(), "--count", String(count), "--base-port", String(originBase + firstIndex), "--host", h, "--control", control, "--json"], {
+        const workers = Math.ceil(count / FLEET_ORIGINS_PER_WORKER);
+        const child = spawn(process.execPath, [fleetBin(), "--count", String(count), "--base-port", String(originBase + firstIndex), "--host", h, "--control", control, "--workers", String(workers), "--json"], {
           stdio: ["ignore", "pipe", "pipe"],
         });
         children.push(child);

@@ -2,7 +2,8 @@ import http from "node:http";
 import { readJson as readJsonBody, sendJson as reply, type JsonBodyResult } from "@heck/sim/http";
 import type { AddressInfo } from "node:net";
 import { SELECTION_FIELDS, parseSelection } from "../core/selection.ts";
-import { FleetInputError, type Fleet } from "./fleet.ts";
+import { FleetInputError } from "./fleet.ts";
+import type { FleetControl } from "./split-fleet.ts";
 
 /** Largest control request body accepted; bulk selections of 20,000 indices fit easily. */
 const MAX_CONTROL_BODY_BYTES = 1024 * 1024;
@@ -30,7 +31,7 @@ export class ControlServer {
   ) {}
 
   /** Starts the control API for `fleet` on `host:port` (port 0 picks a free port). */
-  static async start(fleet: Fleet, host: string, port: number): Promise<ControlServer> {
+  static async start(fleet: FleetControl, host: string, port: number): Promise<ControlServer> {
     const server = http.createServer((req, res) => {
       handle(fleet, req, res).catch((err: unknown) => reply(res, 500, { error: String(err instanceof Error ? err.message : err) }));
     });
@@ -56,7 +57,7 @@ function readJson(req: http.IncomingMessage): Promise<JsonBodyResult> {
   return readJsonBody(req, { maxBytes: MAX_CONTROL_BODY_BYTES, whenEmpty: { error: 'body: empty; expected JSON such as {"mode":"failing"}' } });
 }
 
-async function handle(fleet: Fleet, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+async function handle(fleet: FleetControl, req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
   const url = new URL(req.url ?? "/", "http://control");
   const path = url.pathname.replace(/\/+$/, "") || "/";
   const method = req.method ?? "GET";
@@ -66,15 +67,15 @@ async function handle(fleet: Fleet, req: http.IncomingMessage, res: http.ServerR
   };
 
   if (path === "/healthz") return method === "GET" ? reply(res, 200, { ok: true }) : notAllowed("GET");
-  if (path === "/stats") return method === "GET" ? reply(res, 200, fleet.stats()) : notAllowed("GET");
+  if (path === "/stats") return method === "GET" ? reply(res, 200, await fleet.stats()) : notAllowed("GET");
   if (path === "/origins/counts") {
     if (method !== "GET") return notAllowed("GET");
-    const requests = fleet.requestCounts();
+    const requests = await fleet.requestCounts();
     return reply(res, 200, { totalRequests: requests.reduce((a, b) => a + b, 0), requests });
   }
   if (path === "/origins/reset-counts") {
     if (method !== "POST") return notAllowed("POST");
-    fleet.resetCounts();
+    await fleet.resetCounts();
     return reply(res, 200, { ok: true });
   }
   if (path === "/reset") {
@@ -84,7 +85,7 @@ async function handle(fleet: Fleet, req: http.IncomingMessage, res: http.ServerR
   }
   if (path === "/origins") {
     if (method === "GET") {
-      const origins = fleet.origins();
+      const origins = await fleet.origins();
       return reply(res, 200, { count: fleet.count, totalRequests: origins.reduce((a, o) => a + o.requests, 0), origins });
     }
     if (method !== "PUT") return notAllowed("GET, PUT");
@@ -111,7 +112,7 @@ async function handle(fleet: Fleet, req: http.IncomingMessage, res: http.ServerR
     const raw = m[1]!;
     const i = /^\d+$/.test(raw) ? Number(raw) : NaN;
     if (!(i >= 0 && i < fleet.count)) return reply(res, 404, { error: `origin: no origin "${raw}" (indices are 0-${fleet.count - 1})` });
-    if (method === "GET") return reply(res, 200, fleet.origin(i));
+    if (method === "GET") return reply(res, 200, await fleet.origin(i));
     if (method !== "PUT") return notAllowed("GET, PUT");
     const body = await readJson(req);
     if (!body.ok) return reply(res, body.status, { error: body.error, errors: [body.error] });

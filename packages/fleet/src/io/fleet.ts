@@ -27,6 +27,8 @@ export interface FleetOptions {
   tls?: { key: string | Buffer; cert: string | Buffer };
   /** Initial behaviours, applied in order before `start` resolves. */
   initial?: ReadonlyArray<{ indices: readonly number[]; behaviour: unknown }>;
+  /** Origin i of this process is origin `firstIndex + i` of a fleet split over processes: bodies name that index. Default 0. */
+  firstIndex?: number;
   /** Listens started in parallel during start-up. Default 256. */
   listenConcurrency?: number;
 }
@@ -97,6 +99,7 @@ export class Fleet {
   private readonly budget: ConnectionBudget<net.Socket>;
   private readonly server: http.Server;
   private readonly fdLimit: number;
+  private readonly firstIndex: number;
   private readonly pendingTimers = new Set<NodeJS.Timeout>();
   /** Mutations (mode changes that open or close listeners) run one at a time. */
   private queue: Promise<unknown> = Promise.resolve();
@@ -106,6 +109,7 @@ export class Fleet {
     this.count = opts.count;
     this.host = opts.host;
     this.fdLimit = openFilesLimit();
+    this.firstIndex = opts.firstIndex ?? 0;
     this.maxConnections = opts.maxConnections ?? Math.max(64, this.fdLimit - opts.count - FD_RESERVE);
     this.budget = new ConnectionBudget(this.maxConnections);
     this.scheme = opts.tls ? "https" : "http";
@@ -238,6 +242,11 @@ export class Fleet {
     return Array.from(this.requests);
   }
 
+  /** Connections accepted per origin, index-aligned. */
+  connectionCounts(): number[] {
+    return Array.from(this.accepted);
+  }
+
   /** Fleet-wide figures. */
   stats(): FleetStats {
     const byMode: Record<string, number> = {};
@@ -365,7 +374,7 @@ export class Fleet {
     const raw = this.rawSocket(socket);
     this.requests[i]!++;
     this.budget.markBusy(raw);
-    const plan = planResponse(this.behaviours[i]!, i, performance.now(), this.sinceMs[i]!);
+    const plan = planResponse(this.behaviours[i]!, this.firstIndex + i, performance.now(), this.sinceMs[i]!);
     if (plan.type === "hang") return; // the client's timeout ends it; close() cleans up
     if (plan.type === "reset") {
       raw.resetAndDestroy();
