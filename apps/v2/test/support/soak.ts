@@ -66,6 +66,8 @@ export async function shortSoak(args: string[], o: { seed: number; durationMs: n
   expect(last.answers.partial).toBe(0);
   expect(last.answers.full).toBeGreaterThan(0);
   expect(last.coveragePct).toBeGreaterThan(0);
+  // The fleet answered its counters while it served the checks: some time has a checks-per-interval figure.
+  expect(Object.values(last.checksPerOriginPerInterval).some((v) => v !== null), "the fleet's counters were never read").toBe(true);
   return last;
 }
 
