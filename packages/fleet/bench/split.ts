@@ -80,10 +80,6 @@ async function startFleet(workers: number): Promise<{ child: ChildProcess; pids:
   return { child, pids: [ready.pid, ...(ready.workerPids ?? [])], control: `http://${ready.control}` };
 }
 
-async function totalRequests(control: string): Promise<number> {
-  return ((await (await fetch(`${control}/origins/counts`)).json()) as { totalRequests: number }).totalRequests;
-}
-
 type Load = { rate: string; confinedPct?: number };
 
 async function measure(workers: number, load: Load): Promise<Row> {
