@@ -205,7 +205,8 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
       }
       case "restart": {
         note(step);
-        const n = await cluster.restartNode(f.agent);
+        const n = await restartUntilUp(f.agent);
+        if (n === null) return;
         if (starved.now?.agent === f.agent) starved.now.limit.add(n.pid);
         else cgroup?.add(n.pid);
         down.delete(f.agent);
@@ -216,6 +217,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         return;
       }
       case "stop":
+        if (!isRunning(f.agent)) return note(step, "skipped: not running");
         active.process = describeSoakFault(f);
         began(active.process);
         updateMode();
@@ -223,6 +225,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
         process.kill(nodeOf(f.agent).pid, "SIGSTOP");
         return note(step);
       case "cont":
+        if (!isRunning(f.agent)) return note(step, "skipped: not running");
         process.kill(nodeOf(f.agent).pid, "SIGCONT");
         down.delete(f.agent);
         active.process = "";
@@ -321,6 +324,28 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
     }
   };
 
+  const isRunning = (id: string) => {
+    const c = nodeOf(id).child;
+    return c.exitCode === null && c.signalCode === null;
+  };
+  // Like a supervisor (systemd's Restart=on-failure): an agent restarted
+  // where it cannot reach a seed gives up joining and exits, and is started
+  // again until it is up or the schedule ends.
+  const restartUntilUp = async (id: string): Promise<ClusterNode | null> => {
+    for (;;) {
+      try {
+        return await cluster.restartNode(id);
+      } catch (e) {
+        if (stopped || o.signal?.aborted || now() >= o.durationMs) {
+          o.log(`t=${(now() / 1000).toFixed(1).padStart(7)} s  restart ${id} failed: ${(e as Error).message}; the schedule has ended`);
+          return null;
+        }
+        o.log(`t=${(now() / 1000).toFixed(1).padStart(7)} s  restart ${id} failed: ${(e as Error).message.split("\n")[0]}; starting it again in 5 s`);
+        await sleepUnless(5_000, o.signal);
+      }
+    }
+  };
+
   const runTrack = async (track: SoakStep[]) => {
     for (const step of track) {
       const wait = step.atMs - now();
@@ -355,7 +380,7 @@ export async function runSoak(o: SoakOptions): Promise<SoakResult> {
   } finally {
     stopped = true;
     await Promise.all([fleetSampler, answerSampler, ...agreements]);
-    for (const n of cluster.nodes) if (down.has(n.id)) process.kill(n.pid, "SIGCONT");
+    for (const n of cluster.nodes) if (down.has(n.id) && isRunning(n.id)) process.kill(n.pid, "SIGCONT");
     await cluster.stop();
     starved.now?.limit.remove();
     cgroup?.remove();
@@ -432,5 +457,6 @@ async function adminFaults(n: ClusterNode, auth: Record<string, string>, body: u
 
 async function fleetFlip(cluster: RunningCluster, origin: number, mode: "failing" | "healthy"): Promise<void> {
   const f = cluster.fleets.find((x) => origin >= x.firstIndex && origin < x.firstIndex + x.count) ?? cluster.fleets[0]!;
-  await fetch(`http://${f.control}/origins/${origin - f.firstIndex}`, { method: "PUT", body: JSON.stringify({ mode }), signal: AbortSignal.timeout(5_000) });
+  // A flip waits for the fleet's worker to apply it, which a busy machine can delay by seconds.
+  await fetch(`http://${f.control}/origins/${origin - f.firstIndex}`, { method: "PUT", body: JSON.stringify({ mode }), signal: AbortSignal.timeout(15_000) });
 }
