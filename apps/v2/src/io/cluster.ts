@@ -329,7 +329,20 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     if (o.origins > 0) {
       const client = new AgentClient(nodes[0]!.api, token, 120_000);
       const list = Array.from({ length: o.origins }, (_, i) => ({ id: `o${i}`, url: `http://${h}:${originBase + i}/health` }));
-      for (let i = 0; i < list.length; i += 2000) await client.call("POST", "/v1/origins", list.slice(i, i + 2000));
+      // A store write can time out on a busy machine (raft-kv gives a proposal 5 s) with its outcome
+      // unknown: post again only what the agent does not list yet, a few times.
+      for (let attempt = 1; ; attempt++) {
+        const listed = attempt === 1 ? new Set<string>() : new Set(((await client.call("GET", "/v1/origins")) as Array<{ id: string }>).map((x) => x.id));
+        const missing = list.filter((x) => !listed.has(x.id));
+        if (missing.length === 0) break;
+        try {
+          for (let i = 0; i < missing.length; i += 2000) await client.call("POST", "/v1/origins", missing.slice(i, i + 2000));
+          break;
+        } catch (e) {
+          if (attempt >= 5) throw e;
+          log(`posting origins failed (${(e as Error).message}); posting the ones not listed yet again`);
+        }
+      }
       // Scaled with the list: every origin is one replicated write (and, for crdt, one fsync per node).
       log(`origins posted`);
       const postedAt = Date.now();
