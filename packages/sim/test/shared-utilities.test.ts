@@ -7,14 +7,14 @@
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
+import { connect, type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { crc32 as zlibCrc32 } from "node:zlib";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterEach, describe, expect, it } from "vitest";
 import { crc32, crc32Text, utf8Length } from "../src/index.ts";
-import { callJson, hostPortOf, httpBaseOf, readBody, readJson, sendJson, type ReadJsonOptions } from "../src/io/http-json.ts";
+import { callJson, countUnparsableRequests, hostPortOf, httpBaseOf, readBody, readJson, sendJson, type ReadJsonOptions } from "../src/io/http-json.ts";
 import { fsyncDir, fsyncDirAsync } from "../src/io/index.ts";
 
 describe("utf8Length", () => {
@@ -71,6 +71,27 @@ describe("JSON over HTTP", () => {
     if (body.ok) sendJson(res, 200, { got: body.value });
     else sendJson(res, body.status, { error: body.error });
   };
+
+  it("counts connections whose bytes are not HTTP, answers them as Node does, and serves the next request", async () => {
+    const url = await serve(async (_req, res) => sendJson(res, 200, { ok: true }));
+    let counted = 0;
+    countUnparsableRequests(server!, () => counted++);
+    const port = (server!.address() as AddressInfo).port;
+    /** The first line of what the server answers to `bytes` on a fresh connection. */
+    const answer = (bytes: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect({ host: "127.0.0.1", port }, () => socket.end(bytes));
+        let text = "";
+        socket.on("data", (c: Buffer) => (text += c.toString()));
+        socket.on("error", () => {});
+        socket.on("close", () => resolve(text.split("\r\n")[0] ?? ""));
+      });
+    expect(await answer("\x16\x03\x01garbage\r\n\r\n")).toBe("HTTP/1.1 400 Bad Request");
+    expect(await answer(`GET / HTTP/1.1\r\nx-big: ${"a".repeat(20_000)}\r\n\r\n`)).toBe("HTTP/1.1 431 Request Header Fields Too Large");
+    expect(counted).toBe(2);
+    expect(await callJson("GET", url)).toMatchObject({ status: 200, body: { ok: true } });
+    expect(counted).toBe(2);
+  });
 
   it("reads JSON, and answers it with content-type and content-length", async () => {
     const url = await serve(echo({ maxBytes: 100 }));

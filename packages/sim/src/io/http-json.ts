@@ -121,17 +121,20 @@ export function isMalformedStatus(status: number): boolean {
  * parser fails before a request exists, so no handler sees them): each
  * calls `onMalformed`, gets Node's own answer (400, or 431 for headers too
  * large) and is closed. A connection that resets or times out before a
- * request is not malformed input and is only closed.
+ * request is not malformed input: it gets Node's answer (408 for a
+ * timeout) or is closed, uncounted.
  */
 export function countUnparsableRequests(server: Pick<Server, "on">, onMalformed: () => void): void {
   server.on("clientError", (error: NodeJS.ErrnoException, socket: Duplex) => {
     const parseError = typeof error.code === "string" && error.code.startsWith("HPE_");
     if (parseError) onMalformed();
-    if (!parseError || !socket.writable) {
+    // Node's own answers when no listener is installed: 431, 408, else 400 for what it could not parse.
+    const answer = error.code === "HPE_HEADER_OVERFLOW" ? "431 Request Header Fields Too Large" : error.code === "ERR_HTTP_REQUEST_TIMEOUT" ? "408 Request Timeout" : parseError ? "400 Bad Request" : undefined;
+    if (answer === undefined || !socket.writable) {
       socket.destroy();
       return;
     }
-    socket.end(error.code === "HPE_HEADER_OVERFLOW" ? "HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n" : "HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n");
+    socket.end(`HTTP/1.1 ${answer}\r\nConnection: close\r\n\r\n`);
   });
 }
 
