@@ -90,6 +90,43 @@ describe("KvNode", () => {
     }
   });
 
+  it("a digest exchange completes when its round trip outlasts the digest timeout while the asker keeps writing", () => {
+    // Each message arrives two rounds after it is sent: a round trip of 400 ms against the default
+    // digest timeout of two sync intervals (200 ms), as on a machine whose event loops run late. The
+    // asker writes every round, so each retry carries a new sequence number; an answer to an earlier
+    // digest must still complete it, or the lagging peer never gets the state.
+    const ids = ["a", "b"];
+    const nodes = new Map<string, KvNode>();
+    for (const id of ids) nodes.set(id, new KvNode({ id, address: id, peers: ids.filter((x) => x !== id), prng: createPrng(1).fork(id), syncIntervalMs: 100, fanout: 8, maxLogEntries: 4, fullStateMaxBytes: 0 }));
+    const a = nodes.get("a")!;
+    const b = nodes.get("b")!;
+    const inFlight: Array<{ at: number; from: string; to: string; wire: ReturnType<typeof wireOf>; channel: "packet" | "stream" }> = [];
+    let now = 0;
+    const round = (withB: boolean): void => {
+      now += 100;
+      a.put(`w${now}`, now);
+      for (const n of withB ? [a, b] : [a]) n.tick(now);
+      for (const n of withB ? [a, b] : [a]) for (const o of takeMessages(n)) inFlight.push({ at: now + 200, from: n.id, to: o.to, wire: wireOf(o.message), channel: o.channel ?? "packet" });
+      for (let i = 0; i < inFlight.length; ) {
+        const m = inFlight[i]!;
+        if (m.at > now) {
+          i++;
+          continue;
+        }
+        inFlight.splice(i, 1);
+        if (!withB && m.to === "b") continue;
+        receiveWire(nodes.get(m.to)!, m.from, m.wire, m.channel, now);
+        for (const o of takeMessages(nodes.get(m.to)!)) inFlight.push({ at: now + 200, from: m.to, to: o.to, wire: wireOf(o.message), channel: o.channel ?? "packet" });
+      }
+    };
+    for (let i = 0; i < 20; i++) a.put(`k${i}`, i);
+    for (let r = 0; r < 3; r++) round(false); // b is away: a's log passes it by
+    for (let r = 0; r < 40 && b.get("k19").value !== 19; r++) round(true);
+    expect(a.stats.digestsSent).toBeGreaterThan(0);
+    expect(b.get("k0").value).toBe(0);
+    expect(b.get("k19").value).toBe(19);
+  });
+
   it("restarts from its persisted snapshot and WAL with the same state, log and sequence", () => {
     const c = cluster(["a", "b"], { snapshotEveryRecords: 7 });
     for (let i = 0; i < 20; i++) c.get("a").put(`k${i}`, i, { mode: i % 2 === 0 ? "lww" : "mv" });

@@ -82,8 +82,8 @@ export interface KvNodeConfig {
   /** Delta log bound; a peer absent for longer falls back to full state or digest. */
   maxLogEntries: number;
   /**
-   * A digest exchange with no answer by then is abandoned and retried.
-   * Default two rounds (2 x syncIntervalMs): long enough for the three
+   * A digest exchange with no answer by then is retried (an answer to one
+   * of the last few attempts still completes it). Default two rounds (2 x syncIntervalMs): long enough for the three
    * messages of an exchange, short enough that one lost to a partition does
    * not delay the rejoin much.
    */
@@ -118,6 +118,9 @@ export interface KvNodeConfig {
 }
 
 /** Defaults, each explained on its field. */
+/** Digest attempts kept per peer whose answers still complete the exchange (see `digests`). */
+const DIGEST_ATTEMPTS_KEPT = 8;
+
 export const DEFAULT_NODE_CONFIG: Omit<KvNodeConfig, "id" | "address" | "peers" | "prng"> = {
   algorithm: "bprr",
   fanout: 3,
@@ -295,8 +298,14 @@ export class KvNode implements SimProcess<KvMessage, string, string> {
   private readonly ackedFrom = new Map<string, number>();
   /** peer -> the causal context it last reported (it has seen at least those dots). */
   private readonly peerVectors = new Map<string, CausalContext>();
-  /** Digest exchanges this node started: peer -> when, and its seq at the time. */
-  private readonly digests = new Map<string, { startedMs: number; seq: number }>();
+  /**
+   * Digest exchanges this node started and not yet completed: peer -> the
+   * latest few (when, and its seq at the time), newest last. A retry does
+   * not void the attempts before it: when round trips outlast the timeout
+   * (event loops running late) and writes move the seq on, only an answer
+   * to an earlier attempt ever arrives in time to be used.
+   */
+  private readonly digests = new Map<string, Array<{ startedMs: number; seq: number }>>();
 
   /**
    * A replica, fresh or recovered from `disk` (its snapshot and checked WAL
@@ -661,11 +670,14 @@ export class KvNode implements SimProcess<KvMessage, string, string> {
   }
 
   private startDigest(peer: string): void {
-    const pending = this.digests.get(peer);
-    if (pending !== undefined && this.now - pending.startedMs < (this.config.digestTimeoutMs ?? 2 * this.config.syncIntervalMs)) return;
+    const attempts = this.digests.get(peer) ?? [];
+    const latest = attempts[attempts.length - 1];
+    if (latest !== undefined && this.now - latest.startedMs < (this.config.digestTimeoutMs ?? 2 * this.config.syncIntervalMs)) return;
     const bits = digestBits(this.kv.keyCount);
     const seq = this.sync.seq;
-    this.digests.set(peer, { startedMs: this.now, seq });
+    attempts.push({ startedMs: this.now, seq });
+    if (attempts.length > DIGEST_ATTEMPTS_KEPT) attempts.shift();
+    this.digests.set(peer, attempts);
     this.stats.digestsSent++;
     this.send(peer, { type: "digest", from: this.config.address, id: this.id, inc: this.incarnation, seq, bits, hashes: this.kv.bucketHashes(bits), cc: this.kv.cc.clone() });
   }
@@ -683,8 +695,9 @@ export class KvNode implements SimProcess<KvMessage, string, string> {
 
   /** Stage 3 (asker): join the answer, send our side of the same buckets plus the removals the answerer lacks. */
   private completeDigest(m: DiffMessage): void {
-    const session = this.digests.get(m.from);
-    const mine = session !== undefined && session.seq === m.echo;
+    // An answer to any attempt still kept completes the exchange: it compared buckets against our
+    // state at that attempt's seq, and we send our side of those buckets as they are now, a superset.
+    const mine = this.digests.get(m.from)?.some((a) => a.seq === m.echo) === true;
     // Computed before joining the answer, so it is our side alone.
     const dead = this.kv.deadDots().difference(m.cc!);
     dead.joinInto(this.kv.deadAmong(entryContext(m.state)));
