@@ -239,7 +239,9 @@ export async function clusterUp(o: ClusterOptions): Promise<RunningCluster> {
     throw e;
   }
   const fleet = fleets[0]!;
-  log(`fleet: ${o.origins} origins on ${h}:${fleet.firstPort}.. (${fleets.length} process${fleets.length > 1 ? "es" : ""}), control http://${fleet.control}`);
+  const workerCount = fleets.reduce((n, f) => n + Math.ceil(f.count / FLEET_ORIGINS_PER_WORKER), 0);
+  const workersSaid = workerCount > fleets.length ? ` serving from ${workerCount} workers` : "";
+  log(`fleet: ${o.origins} origins on ${h}:${fleet.firstPort}.. (${fleets.length} process${fleets.length > 1 ? "es" : ""}${workersSaid}), control http://${fleet.control}`);
 
   // 2. A local etcd for --store etcd without endpoints.
   let etcdEndpoints = o.etcdEndpoints ?? [];
