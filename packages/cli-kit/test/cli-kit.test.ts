@@ -67,7 +67,9 @@ function serveAndSignal(signals: NodeJS.Signals[], gapMs: number): Promise<{ cod
 describe("Ctrl-C", () => {
   it("takes the graceful path once when pnpm relays it as SIGTERM a moment later", async () => {
     const r = await serveAndSignal(["SIGINT", "SIGTERM"], 1);
-    expect(r.stdout).toBe("ready\ngraceful stop on SIGINT\nstopped\n");
+    // Sent 1 ms apart, the two can reach Node's handlers in either order (the kernel may hand each to a
+    // different thread of the process); either way they are one request: one graceful stop, then the exit.
+    expect(r.stdout).toMatch(/^ready\ngraceful stop on SIG(INT|TERM)\nstopped\n$/);
     expect(r.code).toBe(0);
   });
 
