@@ -14,7 +14,9 @@ import { defineConfig, type TestProjectConfiguration } from "vitest/config";
  * Files that run alone, after the others, one at a time: those that hold
  * real processes to a time bound the CPU they get decides (the kernel-fault
  * chaos files; v2's clusters, which must fail over within the detection
- * bound plus one interval; v1's checks against 200-500 ms timeouts), and the
+ * bound plus one interval; v2's CLI, whose graceful leave must reach the
+ * seed within its 2 s leave window; v1's checks against 200-500 ms
+ * timeouts), and the
  * browser tests, whose Chromium takes a core of its own. They stay in their
  * package's project when it runs on its own (`pnpm --filter <pkg> test`); in
  * the whole suite they form project `alone`.
@@ -26,6 +28,7 @@ const RUN_ALONE = [
   "apps/v2/test/cluster/crdt.test.ts",
   "apps/v2/test/cluster/raft.test.ts",
   "apps/v2/test/cluster/etcd.test.ts",
+  "apps/v2/test/cli.test.ts",
   "packages/v1-checker/test/engine.integration.test.ts",
   "packages/v1-checker/test/http-probe-stall.test.ts",
   "packages/scope/test/browser.test.ts",
