@@ -83,9 +83,10 @@ export interface KvNodeConfig {
   maxLogEntries: number;
   /**
    * A digest exchange with no answer by then is retried (an answer to one
-   * of the last few attempts still completes it). Default two rounds (2 x syncIntervalMs): long enough for the three
-   * messages of an exchange, short enough that one lost to a partition does
-   * not delay the rejoin much.
+   * of the last few attempts still completes it). Default two rounds (2 x
+   * syncIntervalMs): long enough for the three messages of an exchange,
+   * short enough that one lost to a partition does not delay the rejoin
+   * much.
    */
   digestTimeoutMs?: number;
   /**
@@ -117,10 +118,10 @@ export interface KvNodeConfig {
   onLocalUpdate?: (delta: KvDelta) => void;
 }
 
-/** Defaults, each explained on its field. */
 /** Digest attempts kept per peer whose answers still complete the exchange (see `digests`). */
 const DIGEST_ATTEMPTS_KEPT = 8;
 
+/** Defaults, each explained on its field. */
 export const DEFAULT_NODE_CONFIG: Omit<KvNodeConfig, "id" | "address" | "peers" | "prng"> = {
   algorithm: "bprr",
   fanout: 3,
