@@ -13,6 +13,7 @@ import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
+import { readyLine } from "./ready-line.ts";
 
 const QUICK = process.env["HECK_BENCH_QUICK"] === "1";
 const COUNT = Number(process.env["HECK_BENCH_ORIGINS"] ?? 10_000);
@@ -53,14 +54,7 @@ async function main(): Promise<void> {
   const t0 = performance.now();
   const child: ChildProcess = spawn(process.execPath, [BIN, "--count", String(COUNT), "--base-port", "20000", "--control", "127.0.0.1:31000", "--json"], { stdio: ["ignore", "pipe", "inherit"] });
   try {
-    const line = await new Promise<string>((resolve, reject) => {
-      let out = "";
-      child.stdout!.on("data", (c: Buffer) => {
-        out += c.toString();
-        if (out.includes("\n")) resolve(out.split("\n")[0]!);
-      });
-      child.on("exit", (code) => reject(new Error(`heck-fleet exited with ${code}`)));
-    });
+    const line = await readyLine(child);
     const startupMs = performance.now() - t0;
     const ready = JSON.parse(line) as { pid: number; control: string; maxConnections: number };
     const pid = ready.pid;
@@ -70,7 +64,7 @@ async function main(): Promise<void> {
 
     const put = async (path: string, body: unknown): Promise<number> => {
       const s = performance.now();
-      const res = await fetch(ready.control + path, { method: "PUT", body: JSON.stringify(body) });
+      const res = await fetch(`http://${ready.control}${path}`, { method: "PUT", body: JSON.stringify(body) });
       await res.text();
       if (!res.ok) throw new Error(`PUT ${path}: ${res.status}`);
       return performance.now() - s;

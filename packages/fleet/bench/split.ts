@@ -22,6 +22,7 @@ import { readFileSync } from "node:fs";
 import { cpus, loadavg } from "node:os";
 import { fileURLToPath } from "node:url";
 import { CpuLimit } from "@heck/net";
+import { readyLine } from "./ready-line.ts";
 
 const COUNT = Number(process.env["HECK_BENCH_ORIGINS"] ?? 2_000);
 const SECONDS = Number(process.env["HECK_BENCH_SECONDS"] ?? 10);
@@ -68,14 +69,7 @@ interface Row {
 
 async function startFleet(workers: number): Promise<{ child: ChildProcess; pids: number[]; control: string }> {
   const child = spawn(process.execPath, [BIN, "--count", String(COUNT), "--base-port", "20000", "--control", "127.0.0.1:31000", "--workers", String(workers), "--json"], { stdio: ["ignore", "pipe", "inherit"] });
-  const line = await new Promise<string>((resolve, reject) => {
-    let out = "";
-    child.stdout!.on("data", (c: Buffer) => {
-      out += c.toString();
-      if (out.includes("\n")) resolve(out.split("\n")[0]!);
-    });
-    child.on("exit", (code) => reject(new Error(`heck-fleet exited with ${code}`)));
-  });
+  const line = await readyLine(child);
   const ready = JSON.parse(line) as { pid: number; control: string; workerPids?: number[] };
   return { child, pids: [ready.pid, ...(ready.workerPids ?? [])], control: `http://${ready.control}` };
 }
